@@ -1,0 +1,151 @@
+"""The `bilten` command: up, hub, worker, migrate, token, version.
+
+The entry point is the one place that reads the environment, configures
+logging and installs uvloop; everything below gets a `Settings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Sequence
+from importlib.metadata import version as package_version
+
+from bilten.core.logs import configure_logging
+from bilten.core.secret import resolve_secret
+from bilten.core.settings import Settings, SettingsError, load_settings
+from bilten.protocol.errors import BiltenError
+from bilten.protocol.tokens import encode_token, mint_claims
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nats-url", help="NATS URL (BILTEN_NATS_URL)")
+    parser.add_argument("--database-url", help="PostgreSQL URL (BILTEN_DATABASE_URL)")
+    parser.add_argument("--redis-url", help="Redis URL (BILTEN_REDIS_URL)")
+    parser.add_argument("--data-dir", help="data directory (BILTEN_DATA_DIR)")
+    parser.add_argument("--log-format", choices=["text", "json"], help="BILTEN_LOG_FORMAT")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="bilten", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the whole stack (embedded servers where no URL is set)")
+    _common(up)
+    up.add_argument("--demo", action="store_true", help="create a demo event and print links")
+    up.add_argument("--host", help="hub address (BILTEN_HOST)")
+    up.add_argument("--port", help="hub port (BILTEN_PORT)")
+
+    hub = sub.add_parser("hub", help="run one hub")
+    _common(hub)
+    hub.add_argument("--host", help="BILTEN_HOST")
+    hub.add_argument("--port", help="BILTEN_PORT")
+
+    worker = sub.add_parser("worker", help="run a worker (or `all`)")
+    _common(worker)
+    worker.add_argument("name", help="worker name, or `all`")
+    worker.add_argument("--metrics-port", type=int, help="serve /healthz /readyz /metrics here")
+
+    migrate = sub.add_parser("migrate", help="apply SQL migrations and declare JetStream streams")
+    _common(migrate)
+
+    token = sub.add_parser("token", help="print a signed access token (development, scripts)")
+    token.add_argument("--data-dir", help="where the development secret lives")
+    token.add_argument("--role", required=True,
+                       choices=["organizer", "staff", "attendee", "service"])
+    token.add_argument("--org", default="demo", help="organization (default: demo)")
+    token.add_argument("--sub", help="subject / user id (default: <role>-cli)")
+    token.add_argument("--event", action="append", default=[],
+                       help='event id (repeatable), or "*" for every event of the org')
+    token.add_argument("--gate", action="append", help="allowed gate (repeatable, staff)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "nats_url": getattr(args, "nats_url", None),
+        "database_url": getattr(args, "database_url", None),
+        "redis_url": getattr(args, "redis_url", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "log_format": getattr(args, "log_format", None),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+    }
+    return load_settings(os.environ, **overrides)
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> str:
+    events: tuple[int, ...] | str
+    if args.event == ["*"]:
+        events = "*"
+    else:
+        try:
+            events = tuple(int(e) for e in args.event)
+        except ValueError:
+            raise SettingsError("--event", 'event ids are integers, or "*"') from None
+    claims = mint_claims(
+        sub=args.sub or f"{args.role}-cli", org=args.org, role=args.role, events=events,
+        gates=tuple(args.gate) if args.gate else None, ttl_s=args.ttl, now=time.time(),
+    )
+    return encode_token(claims, resolve_secret(settings).require_secret())
+
+
+def _run(coro_main: object) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is absent on Windows only
+        asyncio.run(coro_main)  # type: ignore[arg-type]
+    else:
+        uvloop.run(coro_main)  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, dispatch, and turn configuration errors into one clear line."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "version":
+            print(package_version("bilten"))
+            return 0
+        settings = _settings(args)
+        if args.command == "token":
+            print(_token(args, settings))
+            return 0
+        configure_logging(settings.log_format, settings.log_level)
+        if args.command == "up":
+            from bilten.core import up
+
+            return up.main(settings, demo=args.demo)
+        settings = resolve_secret(settings)
+        if args.command == "hub":
+            from bilten.hub import main as hub_main
+
+            _run(hub_main.main(settings))
+        elif args.command == "worker":
+            from bilten.workers import main as worker_main
+            from bilten.workers.registry import WORKERS
+
+            if args.name != "all" and args.name not in WORKERS:
+                raise SettingsError("worker", f"unknown worker {args.name!r}; one of "
+                                    f"{', '.join(sorted(WORKERS))} or all")
+            _run(worker_main.main(settings, args.name, args.metrics_port))
+        elif args.command == "migrate":
+            from bilten.core.bootstrap import prepare
+
+            _run(prepare(settings))
+        return 0
+    except BiltenError as error:
+        print(f"bilten: {error.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

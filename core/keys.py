@@ -1,0 +1,20 @@
+"""Redis key names, one place, prefixed by the deployment namespace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """Key builders; the prefix isolates deployments (and tests) sharing a Redis."""
+
+    prefix: str = "bilten"
+
+    def presence(self, event_id: int) -> str:
+        """Sorted set of `user_id|hub_id` members scored by last-seen time."""
+        return f"{self.prefix}:presence:{event_id}"
+
+    def pattern(self) -> str:
+        """Every key of this namespace (for cleanup in tests and tooling)."""
+        return f"{self.prefix}:*"

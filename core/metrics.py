@@ -1,0 +1,74 @@
+"""Prometheus metrics, per process, in a registry owned by the app context.
+
+No default global registry: each hub or worker builds its own `Metrics`, so
+two apps in one test process never share counters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.process_collector import ProcessCollector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Every figure a Bilten process exports."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    http_requests: Counter = field(init=False)
+    http_latency: Histogram = field(init=False)
+    ws_connections: Gauge = field(init=False)
+    ws_connects: Counter = field(init=False)
+    ws_disconnects: Counter = field(init=False)
+    ws_frames_in: Counter = field(init=False)
+    ws_messages_out: Counter = field(init=False)
+    publications: Counter = field(init=False)
+    channel_subscriptions: Gauge = field(init=False)
+    worker_messages: Counter = field(init=False)
+    worker_latency: Histogram = field(init=False)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        ProcessCollector(registry=r)
+        self.http_requests = Counter(
+            "bilten_http_requests", "HTTP requests served", ["method", "route", "status"],
+            registry=r)
+        self.http_latency = Histogram(
+            "bilten_http_request_seconds", "HTTP request latency", ["route"], registry=r,
+            buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+        self.ws_connections = Gauge(
+            "bilten_ws_connections", "Open WebSocket connections", registry=r)
+        self.ws_connects = Counter("bilten_ws_connects", "WebSocket connections accepted",
+                                   registry=r)
+        self.ws_disconnects = Counter(
+            "bilten_ws_disconnects", "WebSocket connections closed", ["reason"], registry=r)
+        self.ws_frames_in = Counter("bilten_ws_frames_in", "Frames received from clients",
+                                    registry=r)
+        self.ws_messages_out = Counter(
+            "bilten_ws_messages_out", "Messages written to clients", registry=r)
+        self.publications = Counter(
+            "bilten_publications", "Publications received from NATS for local channels",
+            registry=r)
+        self.channel_subscriptions = Gauge(
+            "bilten_channel_subscriptions", "Channels with a NATS subscription on this hub",
+            registry=r)
+        self.worker_messages = Counter(
+            "bilten_worker_messages", "Messages handled by workers", ["worker", "outcome"],
+            registry=r)
+        self.worker_latency = Histogram(
+            "bilten_worker_handle_seconds", "Worker handling time", ["worker"], registry=r,
+            buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5))
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,62 @@
+"""Transactional outbox: domain events are never lost between PostgreSQL and NATS.
+
+A worker writes its change and the domain event in one transaction
+(`enqueue`), then publishes after commit (`flush`). If the process dies in
+between, `relay` publishes what was left. JetStream deduplicates on the
+`Nats-Msg-Id` (the outbox row id) within the stream's duplicate window, so a
+row published twice is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+import orjson
+from nats.errors import Error as NatsError
+
+from bilten.core.deps import Deps
+
+log = logging.getLogger(__name__)
+
+
+async def enqueue(conn: asyncpg.Connection, kind: str, payload: dict[str, Any]) -> int:
+    """Record a domain event inside the caller's transaction; returns its id."""
+    outbox_id: int = await conn.fetchval(
+        "INSERT INTO outbox (subject_kind, payload) VALUES ($1, $2) RETURNING id", kind, payload)
+    return outbox_id
+
+
+async def flush(deps: Deps, ids: list[int] | None = None) -> int:
+    """Publish outbox rows (the given ones, or all) and delete them once stored."""
+    rows = await deps.pg.fetch(
+        "SELECT id, subject_kind, payload FROM outbox WHERE ($1::bigint[] IS NULL OR id = ANY($1))"
+        " ORDER BY id LIMIT 500", ids)
+    for row in rows:
+        body = {"kind": row["subject_kind"], **row["payload"]}
+        await deps.js.publish(
+            deps.subjects.events(row["subject_kind"]), orjson.dumps(body),
+            headers={"Nats-Msg-Id": f"outbox:{deps.settings.namespace}:{row['id']}"},
+        )
+        await deps.pg.execute("DELETE FROM outbox WHERE id = $1", row["id"])
+    return len(rows)
+
+
+async def relay(deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0,
+                min_age_s: float = 2.0) -> None:
+    """Publish rows a crashed writer left behind, every `interval_s`, until `stop`."""
+    while not stop.is_set():
+        try:
+            stale = await deps.pg.fetch(
+                "SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => $1)"
+                " ORDER BY id LIMIT 500", min_age_s)
+            if stale:
+                await flush(deps, [row["id"] for row in stale])
+        except (OSError, asyncpg.PostgresError, NatsError, TimeoutError) as error:
+            log.warning("outbox relay failed: %s", error)
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except TimeoutError:
+            pass

@@ -1,0 +1,214 @@
+"""Process configuration: one frozen `Settings`, parsed once in the entry point.
+
+Every knob is an environment variable (`BILTEN_*`); command-line flags override
+them. Nothing else in Bilten reads `os.environ`: the entry point parses the
+environment here and hands the result down. A bad value fails fast with a
+`SettingsError` that names the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from bilten.protocol.errors import BiltenError
+
+LogFormat = Literal["text", "json"]
+_NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+class SettingsError(BiltenError):
+    """A configuration value is missing or malformed."""
+
+    code = "bad_config"
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a Bilten process needs to know about its surroundings.
+
+    A URL left as None means "start that server embedded" for `bilten up` and
+    "not configured" for everything else.
+    """
+
+    nats_url: str | None = None
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".bilten")
+    log_format: LogFormat = "text"
+    log_level: str = "INFO"
+    namespace: str = "bilten"
+    allowed_origins: tuple[str, ...] = ()
+    history_size: int = 1000
+    history_ttl_s: float = 86400.0
+    max_frame_bytes: int = 65536
+    send_buffer_bytes: int = 1 << 20
+    slow_consumer_grace_s: float = 2.0
+    rate_limit_per_s: float = 100.0
+    rate_limit_burst: int = 200
+    ping_interval_s: float = 25.0
+    ping_timeout_s: float = 10.0
+    request_timeout_s: float = 5.0
+
+    def require_secret(self) -> str:
+        """The token signing key; raises when the entry point did not resolve one."""
+        if not self.secret:
+            raise SettingsError("BILTEN_SECRET", "not set and no development secret was resolved")
+        return self.secret
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (after the same validation as parsing)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not parts.hostname and not parts.path:
+            raise SettingsError(name, f"expected a {'/'.join(schemes)} URL, got {raw!r}")
+        return raw
+
+    return parse
+
+
+def _int(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(name, f"expected an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(name, f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _float(low: float, high: float) -> Callable[[str, str], float]:
+    def parse(name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(name, f"expected a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(name, f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower() if name != "BILTEN_LOG_LEVEL" else raw.strip().upper()
+        if value not in choices:
+            raise SettingsError(name, f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _secret(name: str, raw: str) -> str:
+    if len(raw) < 16:
+        raise SettingsError(name, "must be at least 16 characters")
+    return raw
+
+
+def _host(name: str, raw: str) -> str:
+    if not raw or any(c.isspace() for c in raw):
+        raise SettingsError(name, f"not a host name or address: {raw!r}")
+    return raw
+
+
+def _namespace(name: str, raw: str) -> str:
+    if not _NAMESPACE_RE.match(raw):
+        raise SettingsError(name, "lowercase letters, digits and _, starting with a letter, ≤ 32")
+    return raw
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
+            raise SettingsError(name, f"not an http(s) origin: {origin!r}")
+    return origins
+
+
+# field name -> (environment variable, parser)
+_FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "nats_url": ("BILTEN_NATS_URL", _url(("nats", "tls"))),
+    "database_url": ("BILTEN_DATABASE_URL", _url(("postgres", "postgresql"))),
+    "redis_url": ("BILTEN_REDIS_URL", _url(("redis", "rediss", "unix"))),
+    "secret": ("BILTEN_SECRET", _secret),
+    "host": ("BILTEN_HOST", _host),
+    "port": ("BILTEN_PORT", _int(0, 65535)),
+    "data_dir": ("BILTEN_DATA_DIR", lambda _n, raw: Path(raw)),
+    "log_format": ("BILTEN_LOG_FORMAT", _choice("text", "json")),
+    "log_level": ("BILTEN_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
+    "namespace": ("BILTEN_NAMESPACE", _namespace),
+    "allowed_origins": ("BILTEN_ALLOWED_ORIGINS", _origins),
+    "history_size": ("BILTEN_HISTORY_SIZE", _int(1, 1_000_000)),
+    "history_ttl_s": ("BILTEN_HISTORY_TTL", _float(1, 365 * 86400)),
+    "max_frame_bytes": ("BILTEN_MAX_FRAME_BYTES", _int(1024, 64 << 20)),
+    "send_buffer_bytes": ("BILTEN_SEND_BUFFER_BYTES", _int(4096, 1 << 30)),
+    "slow_consumer_grace_s": ("BILTEN_SLOW_CONSUMER_GRACE", _float(0, 600)),
+    "rate_limit_per_s": ("BILTEN_RATE_LIMIT", _float(0.1, 1e6)),
+    "rate_limit_burst": ("BILTEN_RATE_BURST", _int(1, 1_000_000)),
+    "ping_interval_s": ("BILTEN_PING_INTERVAL", _float(0.1, 3600)),
+    "ping_timeout_s": ("BILTEN_PING_TIMEOUT", _float(0.1, 3600)),
+    "request_timeout_s": ("BILTEN_REQUEST_TIMEOUT", _float(0.05, 600)),
+}
+
+
+def variable_for(field: str) -> str:
+    """The environment variable that sets `field`."""
+    return _FIELDS[field][0]
+
+
+def load_settings(env: Mapping[str, str], **overrides: Any) -> Settings:
+    """Parse `env` (usually os.environ) into Settings; non-None overrides win.
+
+    Overrides come from command-line flags, as raw strings or typed values;
+    strings go through the same parser as the environment so errors match.
+    """
+    values: dict[str, Any] = {}
+    for field, (variable, parse) in _FIELDS.items():
+        raw = env.get(variable)
+        if raw is not None and raw != "":
+            values[field] = parse(variable, raw)
+    for field, value in overrides.items():
+        if value is None:
+            continue
+        if field not in _FIELDS:
+            raise SettingsError(field, "unknown setting")
+        variable, parse = _FIELDS[field]
+        values[field] = parse(variable, value) if isinstance(value, str) else value
+    settings = Settings(**values)
+    if settings.rate_limit_burst < settings.rate_limit_per_s / 10:
+        raise SettingsError("BILTEN_RATE_BURST", "must allow at least 0.1 s of BILTEN_RATE_LIMIT")
+    return settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process parse exactly these settings."""
+    env: dict[str, str] = {}
+    for field, (variable, _parse) in _FIELDS.items():
+        value = getattr(settings, field)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        env[variable] = str(value)
+    return env

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Bootstrap for a machine with only Python 3.11+: the README's two commands.
+
+    python3 dev.py up [bilten up flags]   install into .venv, run `bilten up --demo`
+    python3 dev.py test [pytest args]     install with test extras, lint, run the suite
+    python3 dev.py bench [names]          install, run the benchmark suite
+
+Everything goes into ./.venv (created on first use); the install step is
+skipped when pyproject.toml has not changed since the last one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def ensure_env(extras: str) -> None:
+    """Create .venv and install the project (editable) with the given extras."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Bilten needs Python 3.11 or newer, this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".installed-{extras or 'base'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    target = f"{ROOT}[{extras}]" if extras else str(ROOT)
+    print(f"installing bilten{'[' + extras + ']' if extras else ''} into {VENV}", flush=True)
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--editable", target],
+        check=True,
+    )
+    stamp.write_text(digest)
+
+
+def run(argv: list[str]) -> int:
+    """Run a command from .venv/bin and return its exit code."""
+    return subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=ROOT).returncode
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"up", "test", "bench"}:
+        print(__doc__)
+        return 2
+    command, rest = sys.argv[1], sys.argv[2:]
+    if command == "up":
+        ensure_env("")
+        os.execv(str(BIN / "bilten"), [str(BIN / "bilten"), "up", "--demo", *rest])
+    if command == "bench":
+        ensure_env("test")
+        return run(["python", "-m", "benchmarks", *rest])
+    ensure_env("test")
+    for step in (["ruff", "check", "."], ["mypy", "protocol", "core", "hub", "workers", "clients"]):
+        code = run(step)
+        if code:
+            print(f"{step[0]} failed", file=sys.stderr)
+            return code
+    code = run(["pytest", *rest])
+    # pytest exits 5 when it collected nothing; an empty run is a failure here.
+    return 1 if code == 5 else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The hub's aiohttp application: routes, middlewares and resource lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from bilten.core.bootstrap import stream_limits
+from bilten.core.deps import open_deps
+from bilten.core.metrics import Metrics
+from bilten.core.settings import Settings
+from bilten.core.streams import declare
+from bilten.hub import health, rest
+from bilten.hub.context import DEPS, METRICS, SETTINGS
+from bilten.hub.runtime import HUB, build_hub
+from bilten.hub.ws import websocket
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SWEEP_INTERVAL_S = 0.5
+
+
+@web.middleware
+async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request by method, route template and status, and time it."""
+    resource = request.match_info.route.resource
+    template = resource.canonical if resource is not None else "unmatched"
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics = request.app[METRICS]
+        metrics.http_requests.labels(request.method, template, str(status)).inc()
+        metrics.http_latency.labels(template).observe(time.perf_counter() - started)
+
+
+async def _sweep(app: web.Application) -> None:
+    """Apply the slow-consumer rule to idle connections and export counters."""
+    hub = app[HUB]
+    written = 0
+    while not hub.stop.is_set():
+        try:
+            await asyncio.wait_for(hub.stop.wait(), SWEEP_INTERVAL_S)
+        except TimeoutError:
+            pass
+        now = time.monotonic()
+        for conn in list(hub.connections):
+            if conn.over_since is not None:
+                conn.check_buffer(now)
+        hub.metrics.ws_messages_out.inc(hub.flusher.messages_out - written)
+        written = hub.flusher.messages_out
+
+
+def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Application:
+    """Build a hub application; connections open on startup and close on cleanup."""
+    app = web.Application(middlewares=[measure, rest.api_errors],
+                          client_max_size=settings.max_frame_bytes)
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+
+    async def runtime(app: web.Application) -> AsyncIterator[None]:
+        async with open_deps(settings, name) as deps:
+            await declare(deps.js, deps.subjects, stream_limits(settings))
+            app[DEPS] = deps
+            hub = app[HUB] = build_hub(settings, deps, app[METRICS])
+            # Startup and cleanup run in different tasks, so no TaskGroup spans the yield:
+            # these two are owned here and awaited after `stop` is set.
+            loop = asyncio.get_running_loop()
+            background = [loop.create_task(hub.presence.heartbeat(hub.stop)),
+                          loop.create_task(_sweep(app))]
+            try:
+                yield
+            finally:
+                hub.stop.set()
+                await asyncio.gather(*background)
+                await hub.fanout.close()
+
+    async def goodbye(app: web.Application) -> None:
+        """On shutdown, ask every client to reconnect (to another hub)."""
+        for conn in list(app[HUB].connections):
+            conn.disconnect("reconnect", "hub shutting down")
+
+    app.cleanup_ctx.append(runtime)
+    app.on_shutdown.append(goodbye)
+    health.add_routes(app)
+    rest.add_routes(app)
+    app.router.add_get("/ws", websocket)
+    return app

@@ -1,0 +1,105 @@
+"""Who is calling: bearer tokens, browser origins, and which organization owns an event."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from bilten.core.settings import Settings
+from bilten.protocol.commands import (
+    INTERNAL_EVENT_OWNER,
+    CommandRequest,
+    decode_reply,
+    encode_request,
+)
+from bilten.protocol.errors import Forbidden, Timeout, Unauthorized, Unavailable
+from bilten.protocol.subjects import Subjects
+from bilten.protocol.tokens import Claims, decode_token, mint_claims
+
+
+def bearer_token(request: web.Request, *, allow_query: bool) -> str:
+    """The token from `Authorization: Bearer …` or, for WebSockets, `?token=…`."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Authorization must be `Bearer <token>`")
+        return token.strip()
+    if allow_query and request.query.get("token"):
+        return request.query["token"]
+    raise Unauthorized("missing access token")
+
+
+def authenticate(request: web.Request, settings: Settings, *, allow_query: bool) -> Claims:
+    """Verified claims of the request's token (Unauthorized / TokenExpired otherwise)."""
+    return decode_token(bearer_token(request, allow_query=allow_query),
+                        settings.require_secret(), now=time.time())
+
+
+def check_origin(request: web.Request, settings: Settings) -> None:
+    """Browsers send Origin: it must be the hub itself or one of the allowed origins.
+
+    Non-browser clients send none and are judged by their token alone.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    origin = origin.rstrip("/")
+    if "*" in settings.allowed_origins or origin in settings.allowed_origins:
+        return
+    if urlsplit(origin).netloc == request.host:
+        return
+    raise Forbidden(f"origin {origin} is not allowed")
+
+
+class EventOwners:
+    """Cache of event id → organization, asked of the events worker on a miss.
+
+    An event never changes organization, so answers are kept (bounded LRU);
+    "no such event" is kept only briefly, since the event may be created soon.
+    """
+
+    MISSING_TTL_S = 5.0
+
+    def __init__(self, nc: NATS, subjects: Subjects, timeout: float, size: int = 100_000) -> None:
+        self._nc = nc
+        self._subjects = subjects
+        self._timeout = timeout
+        self._size = size
+        self._known: OrderedDict[int, str] = OrderedDict()
+        self._missing: dict[int, float] = {}
+        self._claims = mint_claims(sub="hub", org="bilten", role="service", events="*",
+                                   ttl_s=366 * 86400, now=time.time())
+
+    async def org_of(self, event_id: int) -> str | None:
+        """The owning organization, or None if there is no such event."""
+        org = self._known.get(event_id)
+        if org is not None:
+            self._known.move_to_end(event_id)
+            return org
+        if self._missing.get(event_id, 0.0) > time.monotonic():
+            return None
+        request = CommandRequest(INTERNAL_EVENT_OWNER, self._claims, {"event_id": event_id})
+        try:
+            msg = await self._nc.request(self._subjects.command(INTERNAL_EVENT_OWNER),
+                                         encode_request(request), timeout=self._timeout)
+        except NoRespondersError:
+            raise Unavailable("the events worker is not running") from None
+        except NatsTimeout:
+            raise Timeout("the events worker did not answer") from None
+        found = decode_reply(msg.data).get("org")
+        if found is None:
+            self._missing[event_id] = time.monotonic() + self.MISSING_TTL_S
+            if len(self._missing) > self._size:
+                self._missing.clear()
+            return None
+        self._known[event_id] = found
+        if len(self._known) > self._size:
+            self._known.popitem(last=False)
+        return str(found)

@@ -1,0 +1,142 @@
+"""One client socket: its outbound buffer, batching writer and slow-consumer rule.
+
+Everything sent to a client goes through `Connection.send` as ready-made
+message bytes. A per-hub `Flusher` writes each dirty connection once per
+event-loop pass: all queued messages as one WebSocket frame (a JSON array
+when there are several), in one `transport.write`. Syscalls, not Python, are
+the cost of fan-out, so this is what makes it fast (docs/protocol.md §Batching).
+
+Memory is bounded: bytes waiting in the transport above `send_buffer_bytes`
+for longer than the grace period, or above four times that at any moment, get
+the connection closed with `disconnect slow_consumer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from asyncio import Transport
+from dataclasses import dataclass, field
+
+from bilten.protocol.frames import close_code as close_code_of
+from bilten.protocol.frames import encode_disconnect, join_frames
+from bilten.protocol.tokens import Claims
+from bilten.protocol.wsframe import close_frame, frame_header
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+HARD_LIMIT_FACTOR = 4
+
+
+class SubState:
+    """A connection's position in one channel; `buffer` holds live messages during recovery."""
+
+    __slots__ = ("buffer", "epoch", "offset")
+
+    def __init__(self, epoch: str = "", offset: int = 0) -> None:
+        self.epoch = epoch
+        self.offset = offset
+        self.buffer: list[tuple[int, str, bytes]] | None = []
+
+
+@dataclass(eq=False, slots=True)
+class Connection:
+    """State of one WebSocket client on this hub."""
+
+    transport: Transport
+    claims: Claims
+    flusher: Flusher
+    limit: int
+    id: int = field(default_factory=lambda: next(_ids))
+    pending: list[bytes] = field(default_factory=list)
+    pending_bytes: int = 0
+    dirty: bool = False
+    closed: bool = False
+    over_since: float | None = None
+    close_reason: str | None = None
+    subs: dict[str, SubState] = field(default_factory=dict)
+    closed_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def send(self, message: bytes) -> None:
+        """Queue one message; it is written in this loop pass's flush."""
+        if self.closed:
+            return
+        self.pending.append(message)
+        self.pending_bytes += len(message)
+        if self.pending_bytes > self.limit * HARD_LIMIT_FACTOR:
+            self.disconnect("slow_consumer", "outbound buffer limit exceeded", abort=True)
+            return
+        if not self.dirty:
+            self.dirty = True
+            self.flusher.mark(self)
+
+    def write_pending(self, now: float) -> None:
+        """Write everything queued as one frame, then apply the slow-consumer rule."""
+        self.dirty = False
+        if self.closed or not self.pending:
+            return
+        messages, self.pending, self.pending_bytes = self.pending, [], 0
+        payload = join_frames(messages)
+        self.transport.writelines((frame_header(len(payload)), payload))
+        self.check_buffer(now)
+
+    def check_buffer(self, now: float) -> None:
+        """Disconnect when the transport holds too much for too long."""
+        if self.closed:
+            return
+        buffered = self.transport.get_write_buffer_size()
+        if buffered <= self.limit:
+            self.over_since = None
+        elif buffered > self.limit * HARD_LIMIT_FACTOR:
+            self.disconnect("slow_consumer", "outbound buffer limit exceeded", abort=True)
+        elif self.over_since is None:
+            self.over_since = now
+        elif now - self.over_since > self.flusher.grace_s:
+            self.disconnect("slow_consumer", "client reads too slowly", abort=True)
+
+    def disconnect(self, code: str, reason: str, close_code: int | None = None, *,
+                   abort: bool = False) -> None:
+        """Send `disconnect` and a close frame, then close (abort drops unsent data)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = code
+        self.pending.clear()
+        body = encode_disconnect(code, reason)
+        self.transport.writelines((frame_header(len(body)), body,
+                                   close_frame(close_code or close_code_of(code), reason)))
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close()
+        self.closed_event.set()
+        log.info("disconnected %s", code, extra={"ctx": {"conn": self.id, "sub": self.claims.sub}})
+
+
+class Flusher:
+    """Writes every connection marked dirty once per event-loop pass."""
+
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+        self._dirty: list[Connection] = []
+        self._scheduled = False
+        self._loop = asyncio.get_running_loop()
+        self.messages_out = 0
+
+    def mark(self, conn: Connection) -> None:
+        """Schedule `conn` for this pass's flush."""
+        self._dirty.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        now = time.monotonic()
+        for conn in dirty:
+            self.messages_out += len(conn.pending)
+            conn.write_pending(now)

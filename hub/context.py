@@ -1,0 +1,17 @@
+"""Typed application keys: where the hub keeps its resources.
+
+Everything a request handler needs is reached through these keys on the
+aiohttp application; nothing lives in module globals.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bilten.core.deps import Deps
+from bilten.core.metrics import Metrics
+from bilten.core.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DEPS = web.AppKey("deps", Deps)
+METRICS = web.AppKey("metrics", Metrics)

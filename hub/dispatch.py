@@ -1,0 +1,127 @@
+"""Command execution, shared by WebSocket rpc and REST: one path, no logic twice.
+
+`execute` resolves the method in the command table, checks the role, checks
+that an `event_id` parameter names an event the token covers, then runs the
+hub's own handler or forwards the request to the worker's queue group.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from bilten.hub.runtime import Hub
+from bilten.protocol.channels import parse_channel
+from bilten.protocol.commands import CommandRequest, decode_reply, encode_request, resolve
+from bilten.protocol.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    Timeout,
+    TooLarge,
+    Unavailable,
+)
+from bilten.protocol.events import parse_event_id
+from bilten.protocol.permissions import check_publish
+from bilten.protocol.tokens import Claims, encode_token, mint_claims
+
+LocalHandler = Callable[[Hub, Claims, dict[str, Any]], Awaitable[Any]]
+MAX_TOKEN_TTL_S = 30 * 86400
+
+
+async def check_event(hub: Hub, claims: Claims, event_id: int) -> str:
+    """The event's organization, if the token covers the event; else NotFound/Forbidden."""
+    org = await hub.owners.org_of(event_id)
+    if org is None:
+        raise NotFound(f"no event {event_id}")
+    if claims.role != "service" and not claims.covers_event(event_id, org):
+        raise Forbidden(f"token does not cover event {event_id}")
+    return org
+
+
+async def create_token(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str, Any]:
+    """tokens.create: organizers mint staff/attendee tokens for their own events."""
+    role = params.get("role")
+    if claims.role == "organizer" and role not in ("staff", "attendee"):
+        raise Forbidden("organizers mint staff and attendee tokens only")
+    events = params.get("events", [])
+    if events != "*":
+        if not isinstance(events, list) or not events:
+            raise BadRequest('events must be a non-empty list of event ids or "*"')
+        for event_id in events:
+            await check_event(hub, claims, parse_event_id({"event_id": event_id}))
+    ttl = params.get("ttl_s", 3600)
+    if not isinstance(ttl, int) or not 0 < ttl <= MAX_TOKEN_TTL_S:
+        raise BadRequest(f"ttl_s must be between 1 and {MAX_TOKEN_TTL_S}")
+    gates = params.get("gates")
+    if gates is not None and (not isinstance(gates, list)
+                              or not all(isinstance(g, str) for g in gates)):
+        raise BadRequest("gates must be a list of gate names")
+    minted = mint_claims(
+        sub=params.get("sub"), org=claims.org if claims.role == "organizer"
+        else params.get("org", claims.org), role=role,
+        events="*" if events == "*" else tuple(int(e) for e in events),
+        gates=tuple(gates) if gates else None, ttl_s=ttl, now=time.time(),
+    )
+    return {"token": encode_token(minted, hub.settings.require_secret()),
+            "expires_at": minted.exp, "role": minted.role, "sub": minted.sub}
+
+
+async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str, Any]:
+    """channels.publish: the server publish API (announcements, integrations)."""
+    name = params.get("channel")
+    if not isinstance(name, str):
+        raise BadRequest("channel is required")
+    channel = parse_channel(name)
+    if "data" not in params:
+        raise BadRequest("data is required")
+    org = await check_event(hub, claims, channel.event_id) if channel.event_id else None
+    check_publish(claims, channel, org)
+    data = orjson.dumps(params["data"])
+    if len(data) > hub.settings.max_frame_bytes:
+        raise TooLarge(len(data), hub.settings.max_frame_bytes)
+    position = await hub.channel_log.publish(channel.name, data)
+    return {"channel": channel.name, "offset": position.offset, "epoch": position.epoch}
+
+
+async def presence(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str, Any]:
+    """presence.get: online users per role at an event, across hubs."""
+    event_id = parse_event_id(params)
+    await check_event(hub, claims, event_id)
+    return {"event_id": event_id, "online": await hub.presence.counts(event_id)}
+
+
+LOCAL: dict[str, LocalHandler] = {
+    "tokens.create": create_token,
+    "channels.publish": publish,
+    "presence.get": presence,
+}
+
+
+async def forward(hub: Hub, claims: Claims, method: str, params: dict[str, Any]) -> Any:
+    """Send the command to its worker's queue group and return the worker's answer."""
+    payload = encode_request(CommandRequest(method, claims, params))
+    try:
+        msg = await hub.deps.nc.request(hub.deps.subjects.command(method), payload,
+                                        timeout=hub.settings.request_timeout_s)
+    except NoRespondersError:
+        raise Unavailable(f"no worker serves {method} right now") from None
+    except NatsTimeout:
+        raise Timeout(f"{method} did not complete in time") from None
+    return decode_reply(msg.data)
+
+
+async def execute(hub: Hub, claims: Claims, method: str, params: dict[str, Any]) -> Any:
+    """Run one command for `claims`; raises BiltenError with a stable code on refusal."""
+    command = resolve(method, claims)
+    if "event_id" in params and method != "events.create":
+        await check_event(hub, claims, parse_event_id(params))
+    local = LOCAL.get(command.method)
+    if local is not None:
+        return await local(hub, claims, params)
+    return await forward(hub, claims, command.method, params)

@@ -1,0 +1,251 @@
+"""Channel fan-out: one NATS subscription per channel with local subscribers.
+
+A publication arrives once from NATS (republished by the history stream with
+its offset and epoch), is encoded once into `pub` message bytes and queued on
+every subscribed connection. Each connection keeps its position per channel
+and accepts exactly the next offset: duplicates are dropped, and a gap (or a
+subscribe with `since`) is filled from JetStream history before live messages
+flow again, so a client sees every publication once, in order
+(docs/protocol.md §Recovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from bilten.core.channel_log import ChannelLog, Position, Stored
+from bilten.core.metrics import Metrics
+from bilten.hub.connection import Connection, SubState
+from bilten.protocol.channels import Channel
+from bilten.protocol.commands import decode_reply
+from bilten.protocol.errors import BiltenError, Conflict, Timeout, Unavailable
+from bilten.protocol.frames import Since, encode_pub, encode_subscribed
+from bilten.protocol.subjects import HDR_EPOCH, HDR_OFFSET, Subjects
+
+log = logging.getLogger(__name__)
+
+MAX_RECOVERY_BUFFER = 10_000
+
+
+@dataclass(eq=False, slots=True)
+class Feed:
+    """One channel's NATS subscription and the local connections on it."""
+
+    channel: str
+    members: dict[Connection, SubState] = field(default_factory=dict)
+    sub: Subscription | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Fanout:
+    """Reference-counted channel subscriptions and per-connection delivery."""
+
+    def __init__(self, nc: NATS, log_: ChannelLog, subjects: Subjects, metrics: Metrics,
+                 timeout: float) -> None:
+        self._nc = nc
+        self._log = log_
+        self._subjects = subjects
+        self._metrics = metrics
+        self._timeout = timeout
+        self._feeds: dict[str, Feed] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def channels(self) -> int:
+        """How many channels this hub subscribes to on NATS."""
+        return len(self._feeds)
+
+    async def subscribe(self, conn: Connection, channel: Channel, req_id: int,
+                        since: Since | None) -> None:
+        """Join `conn` to the channel: reply `subscribed`, missed publications, then live."""
+        name = channel.name
+        if name in conn.subs:
+            raise Conflict(f"already subscribed to {name}")
+        state = SubState()
+        conn.subs[name] = state
+        feed = self._feeds.get(name)
+        try:
+            if feed is None:
+                feed = self._feeds[name] = Feed(name)
+                feed.members[conn] = state
+                feed.sub = await self._nc.subscribe(self._subjects.deliver(name),
+                                                    cb=self._on_message_for(feed))
+                await self._nc.flush(timeout=self._timeout)  # the server now routes to us
+                self._metrics.channel_subscriptions.set(len(self._feeds))
+                feed.ready.set()
+            else:
+                feed.members[conn] = state
+                await asyncio.wait_for(feed.ready.wait(), self._timeout)
+            await self._start(conn, channel, state, req_id, since)
+        except BaseException:
+            await self.unsubscribe(conn, name)
+            raise
+
+    async def _start(self, conn: Connection, channel: Channel, state: SubState, req_id: int,
+                     since: Since | None) -> None:
+        name = channel.name
+        position = await self._log.position(name)
+        top = position or Position("", 0, 0)
+        missed: list[Stored] | None = None
+        if since is not None and position is not None:
+            missed = await self._log.read_after(name, since.epoch, since.offset, position)
+        elif since is not None:
+            missed = [] if since.offset == 0 else None  # empty channel: only "nothing yet" holds
+        recovered = missed is not None
+        snapshot: Any = None
+        start_epoch, start_offset = top.epoch, top.offset
+        if recovered and since is not None:
+            start_offset = since.offset
+        elif channel.stateful:
+            snapshot, snap_epoch, snap_offset = await self._snapshot(name)
+            if snap_epoch == top.epoch and snap_offset is not None and snap_offset <= top.offset:
+                start_offset = snap_offset
+                missed = await self._log.read_after(name, top.epoch, snap_offset, top)
+            else:
+                missed = []
+        else:
+            missed = []
+        conn.send(encode_subscribed(req_id, name, top.offset, top.epoch, recovered, snapshot))
+        state.epoch, state.offset = start_epoch, start_offset
+        for stored in missed or ():
+            if stored.offset == state.offset + 1:
+                conn.send(encode_pub(name, stored.offset, stored.data))
+                state.offset = stored.offset
+        self._drain_buffer(conn, name, state)
+
+    def _drain_buffer(self, conn: Connection, name: str, state: SubState) -> None:
+        buffered, state.buffer = state.buffer or [], None
+        for offset, epoch, message in sorted(buffered, key=lambda item: item[0]):
+            self._deliver(conn, name, state, offset, epoch, message)
+
+    async def _snapshot(self, name: str) -> tuple[Any, str | None, int | None]:
+        """Ask the worker owning the channel's state for it (docs/protocol.md §Snapshots)."""
+        try:
+            msg = await self._nc.request(self._subjects.snapshot(name),
+                                         orjson.dumps({"channel": name}),
+                                         timeout=self._timeout)
+        except NoRespondersError:
+            raise Unavailable(f"no service answers snapshots of {name}") from None
+        except NatsTimeout:
+            raise Timeout(f"snapshot of {name} timed out") from None
+        reply = decode_reply(msg.data)
+        if not isinstance(reply, dict):
+            raise Unavailable(f"malformed snapshot of {name}")
+        offset = reply.get("offset")
+        return reply.get("snapshot"), reply.get("epoch"), offset if isinstance(offset,
+                                                                              int) else None
+
+    async def unsubscribe(self, conn: Connection, name: str) -> bool:
+        """Remove `conn` from the channel; drop the NATS subscription with the last one."""
+        conn.subs.pop(name, None)
+        feed = self._feeds.get(name)
+        if feed is None or feed.members.pop(conn, None) is None:
+            return False
+        if not feed.members:
+            del self._feeds[name]
+            self._metrics.channel_subscriptions.set(len(self._feeds))
+            if feed.sub is not None:
+                try:
+                    await feed.sub.unsubscribe()
+                except Exception as error:  # connection closing: the server drops it anyway
+                    log.debug("unsubscribe %s failed: %s", name, error)
+        return True
+
+    async def drop(self, conn: Connection) -> None:
+        """Remove a closed connection from every channel it was on."""
+        for name in list(conn.subs):
+            await self.unsubscribe(conn, name)
+
+    def _on_message_for(self, feed: Feed) -> Any:
+        name = feed.channel
+        members = feed.members
+        metrics = self._metrics.publications
+
+        async def on_message(msg: Msg) -> None:
+            headers = msg.headers or {}
+            try:
+                offset = int(headers[HDR_OFFSET])
+                epoch = headers[HDR_EPOCH]
+            except (KeyError, ValueError):
+                log.warning("publication without offset on %s dropped", name)
+                return
+            metrics.inc()
+            message = encode_pub(name, offset, msg.data)
+            for conn, state in list(members.items()):
+                if state.buffer is None and state.offset + 1 == offset and state.epoch == epoch:
+                    state.offset = offset
+                    conn.send(message)
+                else:
+                    self._deliver(conn, name, state, offset, epoch, message)
+
+        return on_message
+
+    def _deliver(self, conn: Connection, name: str, state: SubState, offset: int, epoch: str,
+                 message: bytes) -> None:
+        """The careful path: buffering during recovery, duplicates, gaps, new epochs."""
+        if state.buffer is not None:
+            if len(state.buffer) >= MAX_RECOVERY_BUFFER:
+                conn.disconnect("slow_consumer", "recovery fell too far behind", abort=True)
+                return
+            state.buffer.append((offset, epoch, message))
+            return
+        if epoch == state.epoch and offset <= state.offset:
+            return  # already delivered
+        if state.epoch == "" and state.offset == 0 and offset == 1:
+            state.epoch, state.offset = epoch, 1  # the channel's first publication
+            conn.send(message)
+            return
+        if epoch == state.epoch and offset == state.offset + 1:
+            state.offset = offset
+            conn.send(message)
+            return
+        state.buffer = [(offset, epoch, message)]
+        task = asyncio.get_running_loop().create_task(self._repair(conn, name, state))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _repair(self, conn: Connection, name: str, state: SubState) -> None:
+        """Fill a gap from history; if history cannot, resynchronize the client."""
+        try:
+            position = await self._log.position(name)
+            missed = None
+            if position is not None:
+                missed = await self._log.read_after(name, state.epoch, state.offset, position)
+            if missed is None:
+                top = position or Position("", 0, 0)
+                conn.send(encode_subscribed(None, name, top.offset, top.epoch, False, None))
+                state.epoch, state.offset = top.epoch, top.offset
+            else:
+                for stored in missed:
+                    if stored.offset == state.offset + 1:
+                        conn.send(encode_pub(name, stored.offset, stored.data))
+                        state.offset = stored.offset
+        except BiltenError as error:
+            log.warning("gap repair on %s failed: %s", name, error,
+                        extra={"ctx": {"conn": conn.id}})
+            conn.disconnect("reconnect", "could not recover missed publications")
+            return
+        if conn.subs.get(name) is state:
+            self._drain_buffer(conn, name, state)
+
+    async def close(self) -> None:
+        """Cancel repairs and drop every NATS subscription."""
+        for task in list(self._tasks):
+            task.cancel()
+        for feed in list(self._feeds.values()):
+            if feed.sub is not None:
+                try:
+                    await feed.sub.unsubscribe()
+                except Exception as error:  # NATS already closed: nothing to undo
+                    log.debug("unsubscribe failed on close: %s", error)
+        self._feeds.clear()

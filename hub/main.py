@@ -1,0 +1,50 @@
+"""`bilten hub`: serve the hub until SIGTERM/SIGINT, then shut down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from bilten.core.settings import Settings
+from bilten.hub.app import create_app
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run one hub on settings.host:port until `stop` is set.
+
+    Shutdown order: stop accepting, tell open sockets to reconnect elsewhere
+    (the app's on_shutdown), wait for handlers, close connections.
+    """
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+                           access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
+    await site.start()
+    log.info("hub listening on http://%s:%d", settings.host, settings.port)
+    try:
+        await stop.wait()
+    finally:
+        log.info("hub shutting down")
+        await runner.cleanup()
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set `stop` (the process then drains and exits)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def main(settings: Settings) -> None:
+    """Entry point body for `bilten hub`."""
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    await serve(settings, stop)

@@ -1,0 +1,50 @@
+"""The hub's runtime: every long-lived piece a handler needs, built at startup."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bilten.core.channel_log import ChannelLog
+from bilten.core.deps import Deps
+from bilten.core.metrics import Metrics
+from bilten.core.settings import Settings
+from bilten.hub.auth import EventOwners
+from bilten.hub.connection import Connection, Flusher
+from bilten.hub.fanout import Fanout
+from bilten.hub.presence import Presence
+
+
+@dataclass(slots=True)
+class Hub:
+    """Settings, connections to the outside, and the fan-out machinery."""
+
+    settings: Settings
+    deps: Deps
+    metrics: Metrics
+    channel_log: ChannelLog
+    fanout: Fanout
+    owners: EventOwners
+    presence: Presence
+    flusher: Flusher
+    connections: set[Connection] = field(default_factory=set)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:
+    """Assemble the runtime from open connections."""
+    timeout = settings.request_timeout_s
+    channel_log = ChannelLog(deps.js, deps.subjects, timeout=timeout,
+                             history_size=settings.history_size)
+    return Hub(
+        settings=settings, deps=deps, metrics=metrics, channel_log=channel_log,
+        fanout=Fanout(deps.nc, channel_log, deps.subjects, metrics, timeout),
+        owners=EventOwners(deps.nc, deps.subjects, timeout),
+        presence=Presence(deps.redis, deps.keys),
+        flusher=Flusher(settings.slow_consumer_grace_s),
+    )
+
+
+HUB = web.AppKey("hub", Hub)

@@ -1,0 +1,160 @@
+"""The command table: every rpc method, who may call it, and its REST route.
+
+One table serves both transports (docs/protocol.md §Commands): the WebSocket
+`rpc` frame and the REST API resolve a method here, check the caller's role,
+and run the same handler, so no command is written twice. The NATS messages
+between hub and workers (`CommandRequest` / reply) are encoded here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from bilten.protocol.errors import BadRequest, BiltenError, Forbidden, UnknownMethod, error_from_wire
+from bilten.protocol.tokens import Claims, Role
+
+HttpMethod = Literal["GET", "POST", "PATCH", "DELETE"]
+ALL_ROLES: frozenset[Role] = frozenset({"organizer", "staff", "attendee", "service"})
+ORGANIZERS: frozenset[Role] = frozenset({"organizer", "service"})
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One method: roles allowed, where it runs, and its REST mirror.
+
+    `worker` names the worker whose queue group serves it over NATS; None means
+    the hub answers it itself. Path parameters (`{event_id}`) and, for GET, the
+    query string become params; so does the JSON body.
+    """
+
+    method: str
+    summary: str
+    roles: frozenset[Role]
+    http: HttpMethod
+    path: str
+    worker: str | None
+    created: bool = False  # REST answers 201 instead of 200
+    params: Mapping[str, Any] = field(default_factory=dict)  # JSON Schema properties
+
+
+def _schema(**props: Any) -> dict[str, Any]:
+    return props
+
+
+_EVENT_FIELDS = _schema(
+    name={"type": "string", "minLength": 1, "maxLength": 200},
+    starts_at={"type": "string", "format": "date-time"},
+    ends_at={"type": "string", "format": "date-time"},
+    timezone={"type": "string", "example": "Europe/Sarajevo"},
+    locale={"type": "string", "example": "bs-BA"},
+    currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+)
+
+COMMANDS: dict[str, Command] = {
+    c.method: c
+    for c in (
+        Command("events.create", "Create an event in the caller's organization.", ORGANIZERS,
+                "POST", "/api/v1/events", "events", created=True, params=_EVENT_FIELDS),
+        Command("events.list", "List the events the caller's token covers.", ALL_ROLES,
+                "GET", "/api/v1/events", "events",
+                params=_schema(limit={"type": "integer", "minimum": 1, "maximum": 500},
+                               after={"type": "integer"})),
+        Command("events.get", "Read one event.", ALL_ROLES,
+                "GET", "/api/v1/events/{event_id}", "events",
+                params=_schema(event_id={"type": "integer"})),
+        Command("events.update", "Change an event's fields.", ORGANIZERS,
+                "PATCH", "/api/v1/events/{event_id}", "events",
+                params={"event_id": {"type": "integer"}, **_EVENT_FIELDS}),
+        Command("tokens.create", "Mint a scoped token for staff or attendees of own events.",
+                ORGANIZERS, "POST", "/api/v1/tokens", None, created=True,
+                params=_schema(role={"type": "string",
+                                     "enum": ["organizer", "staff", "attendee", "service"]},
+                               sub={"type": "string"},
+                               events={"oneOf": [{"type": "array",
+                                                  "items": {"type": "integer"}},
+                                                 {"const": "*"}]},
+                               gates={"type": "array", "items": {"type": "string"}},
+                               ttl_s={"type": "integer"})),
+        Command("channels.publish", "Publish a message to a channel (announcements).",
+                ORGANIZERS, "POST", "/api/v1/channels/{channel}/publish", None,
+                params=_schema(channel={"type": "string"}, data={})),
+        Command("presence.get", "Online attendees of an event, across all hubs.", ORGANIZERS,
+                "GET", "/api/v1/events/{event_id}/presence", None,
+                params=_schema(event_id={"type": "integer"})),
+    )
+}
+
+# Internal requests between hub and workers, not reachable by clients.
+INTERNAL_EVENT_OWNER = "events.owner"
+
+
+def resolve(method: str, claims: Claims) -> Command:
+    """The command for `method`, after checking the caller's role may call it."""
+    command = COMMANDS.get(method)
+    if command is None:
+        raise UnknownMethod(f"no method {method!r}")
+    if claims.role not in command.roles:
+        raise Forbidden(f"role {claims.role!r} may not call {method}")
+    return command
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """What the hub sends a worker: the method, validated caller, and params."""
+
+    method: str
+    claims: Claims
+    params: dict[str, Any]
+
+
+def encode_request(request: CommandRequest) -> bytes:
+    """NATS payload of a command request."""
+    c = request.claims
+    claims = {"sub": c.sub, "org": c.org, "role": c.role,
+              "events": c.events if c.events == "*" else list(c.events),
+              "gates": None if c.gates is None else list(c.gates), "exp": c.exp, "iat": c.iat}
+    return orjson.dumps({"method": request.method, "claims": claims, "params": request.params})
+
+
+def decode_request(data: bytes) -> CommandRequest:
+    """Parse a command request; the hub already verified the token it came from."""
+    try:
+        body = orjson.loads(data)
+        raw = body["claims"]
+        events = raw["events"]
+        claims = Claims(
+            sub=str(raw["sub"]), org=str(raw["org"]), role=raw["role"],
+            events="*" if events == "*" else tuple(int(e) for e in events),
+            gates=None if raw.get("gates") is None else tuple(str(g) for g in raw["gates"]),
+            exp=int(raw["exp"]), iat=int(raw["iat"]),
+        )
+        params = body.get("params") or {}
+        if not isinstance(params, dict) or not isinstance(body["method"], str):
+            raise TypeError("params must be an object")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise BadRequest(f"malformed command request: {error}") from None
+    return CommandRequest(body["method"], claims, params)
+
+
+def encode_reply(result: Any = None, error: BiltenError | None = None) -> bytes:
+    """NATS payload of a reply: `{"result": …}` or `{"error": {code, message}}`."""
+    if error is not None:
+        return orjson.dumps({"error": error.to_wire()})
+    return orjson.dumps({"result": result})
+
+
+def decode_reply(data: bytes) -> Any:
+    """The result of a reply, or raise the error it carries."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise BadRequest("malformed reply from worker") from None
+    if not isinstance(body, dict):
+        raise BadRequest("malformed reply from worker")
+    if "error" in body:
+        raise error_from_wire(body["error"])
+    return body.get("result")

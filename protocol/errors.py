@@ -1,0 +1,168 @@
+"""Bilten's error set: one root, a stable string code per kind of failure.
+
+The codes are part of the public contract (docs/protocol.md §Errors): the
+WebSocket `error` frame and the REST error body carry the same `code`, and the
+REST status is derived from it here, in one place. Unexpected exceptions are
+never shown to clients; they become `Internal` at a process boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+# code -> HTTP status, for the REST API (docs/protocol.md §Errors).
+HTTP_STATUS: dict[str, int] = {
+    "bad_frame": 400,
+    "unknown_op": 400,
+    "bad_channel": 400,
+    "bad_request": 400,
+    "bad_config": 500,
+    "unauthorized": 401,
+    "token_expired": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "unknown_method": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "rate_limited": 429,
+    "internal": 500,
+    "unavailable": 503,
+    "timeout": 504,
+}
+
+
+class BiltenError(Exception):
+    """Root of every error Bilten reports to a client or an operator."""
+
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.details = details
+
+    @property
+    def http_status(self) -> int:
+        """The REST status for this error's code."""
+        return HTTP_STATUS.get(self.code, 500)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The `error` object of the wire format: code, message and details."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class BadFrame(BiltenError):
+    """The frame is not valid JSON or not a JSON object/array of objects."""
+
+    code = "bad_frame"
+
+
+class UnknownOp(BiltenError):
+    """The frame's `op` is not one this protocol version knows."""
+
+    code = "unknown_op"
+
+
+class BadChannel(BiltenError):
+    """The channel name fails the grammar of docs/protocol.md §Channels."""
+
+    code = "bad_channel"
+
+
+class BadRequest(BiltenError):
+    """Parameters of a command are missing, mistyped or out of range."""
+
+    code = "bad_request"
+
+
+class Unauthorized(BiltenError):
+    """No token, or a token that fails verification."""
+
+    code = "unauthorized"
+
+
+class TokenExpired(BiltenError):
+    """The token's `exp` has passed."""
+
+    code = "token_expired"
+
+
+class Forbidden(BiltenError):
+    """The token is valid but does not grant this action."""
+
+    code = "forbidden"
+
+
+class NotFound(BiltenError):
+    """The addressed resource does not exist (or is not visible to the caller)."""
+
+    code = "not_found"
+
+
+class UnknownMethod(BiltenError):
+    """The rpc method is not in the command table."""
+
+    code = "unknown_method"
+
+
+class Conflict(BiltenError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+
+
+class TooLarge(BiltenError):
+    """A frame or body exceeds the configured limit."""
+
+    code = "too_large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes exceeds the limit of {limit}", size=size, limit=limit)
+
+
+class RateLimited(BiltenError):
+    """The connection sends faster than its rate limit allows."""
+
+    code = "rate_limited"
+
+
+class Unavailable(BiltenError):
+    """A dependency (NATS, a worker, a database) cannot serve the request now."""
+
+    code = "unavailable"
+
+
+class Timeout(BiltenError):
+    """A dependency did not answer within the request timeout."""
+
+    code = "timeout"
+
+
+class Internal(BiltenError):
+    """Something unexpected failed; details are in the server log, not here."""
+
+    code = "internal"
+
+
+_BY_CODE: dict[str, type[BiltenError]] = {
+    cls.code: cls
+    for cls in (
+        BadFrame, UnknownOp, BadChannel, BadRequest, Unauthorized, TokenExpired, Forbidden,
+        NotFound, UnknownMethod, Conflict, RateLimited, Unavailable, Timeout, Internal,
+    )
+}
+
+
+def error_from_wire(body: dict[str, Any]) -> BiltenError:
+    """Rebuild an error from its wire form (used by workers' replies and the SDK)."""
+    code = body.get("code")
+    message = str(body.get("message", ""))
+    details = body.get("details") or {}
+    if code == "too_large":
+        return TooLarge(int(details.get("size", 0)), int(details.get("limit", 0)))
+    cls = _BY_CODE.get(code if isinstance(code, str) else "", Internal)
+    error = cls(message, **details)
+    return error

@@ -1,0 +1,173 @@
+"""Access tokens: JWTs signed with HS256, and the claims they carry.
+
+docs/protocol.md §Tokens & permissions. The algorithm is pinned on decode, so a
+token whose header says "none" or RS256 is rejected rather than trusted, and
+`exp` is compared with an explicit `now` (leeway 0) so that time is an input,
+not a hidden dependency.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import jwt
+from bilten.protocol.errors import BadRequest, TokenExpired, Unauthorized
+
+Role = Literal["organizer", "staff", "attendee", "service"]
+ROLES: tuple[Role, ...] = ("organizer", "staff", "attendee", "service")
+ALGORITHM = "HS256"
+
+MIN_TTL_S = 1
+MAX_TTL_S = 366 * 24 * 3600
+MAX_TOKEN_EVENTS = 256  # beyond that, use "*": tokens travel in URLs
+MAX_GATES = 64
+_MAX_EVENT_ID = 2**63 - 1
+_IDENT = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_REQUIRED = ("sub", "org", "role", "events", "exp", "iat")
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a verified token says about its bearer.
+
+    `events` is the tuple of event ids the token covers, or "*" for every event
+    of `org`. `gates` narrows a staff token to some entrances (None: all).
+    `exp` and `iat` are Unix seconds.
+    """
+
+    sub: str
+    org: str
+    role: Role
+    events: tuple[int, ...] | Literal["*"]
+    gates: tuple[str, ...] | None
+    exp: int
+    iat: int
+
+    def covers_event(self, event_id: int, event_org: str) -> bool:
+        """Whether the token reaches `event_id`, an event of organization `event_org`."""
+        if self.role == "service":
+            return True
+        if event_org != self.org:
+            return False
+        return self.events == "*" or event_id in self.events
+
+    def expired(self, now: float) -> bool:
+        """Whether `exp` has passed at `now` (RFC 7519 §4.1.4: "on or after")."""
+        return now >= self.exp
+
+
+def mint_claims(*, sub: str, org: str, role: str, events: Iterable[int] | str,
+                gates: Iterable[str] | None = None, ttl_s: int, now: float) -> Claims:
+    """Validated claims for a new token valid `ttl_s` seconds from `now`.
+
+    Raises `BadRequest` naming the field at fault.
+    """
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) \
+            or not MIN_TTL_S <= ttl_s <= MAX_TTL_S:
+        raise BadRequest(f"ttl_s must be an integer from {MIN_TTL_S} to {MAX_TTL_S} "
+                         "seconds (366 days)", field="ttl_s")
+    issued = int(now)
+    return _claims(sub, org, role, events, gates, issued + ttl_s, issued, BadRequest)
+
+
+def encode_token(claims: Claims, secret: str) -> str:
+    """The signed JWT for `claims`."""
+    payload: dict[str, Any] = {
+        "sub": claims.sub, "org": claims.org, "role": claims.role,
+        "events": claims.events if claims.events == "*" else list(claims.events),
+        "exp": claims.exp, "iat": claims.iat,
+    }
+    if claims.gates is not None:
+        payload["gates"] = list(claims.gates)
+    return jwt.encode(payload, _key(secret), algorithm=ALGORITHM)
+
+
+def decode_token(token: str, secret: str, *, now: float) -> Claims:
+    """Verify `token` and return its claims.
+
+    Raises `Unauthorized` for anything but a well-formed HS256 token signed with
+    `secret` carrying every claim, and `TokenExpired` once `now` reaches `exp`.
+    """
+    if not isinstance(token, str) or not token:
+        raise Unauthorized("no token")
+    try:
+        payload = jwt.decode(
+            token, _key(secret), algorithms=[ALGORITHM], leeway=0,
+            # exp is checked below against `now`; iat/nbf checks would read the clock.
+            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+    except jwt.InvalidTokenError as error:
+        raise Unauthorized(f"invalid token: {error}") from None
+    missing = [name for name in _REQUIRED if name not in payload]
+    if missing:
+        raise Unauthorized(f"token lacks claims: {', '.join(missing)}")
+    claims = _claims(payload["sub"], payload["org"], payload["role"], payload["events"],
+                     payload.get("gates"), _seconds(payload["exp"], "exp"),
+                     _seconds(payload["iat"], "iat"), Unauthorized)
+    if claims.expired(now):
+        raise TokenExpired("token expired", exp=claims.exp)
+    return claims
+
+
+def claims_to_dict(claims: Claims) -> Mapping[str, Any]:
+    """The claims as JSON-ready data (the JWT payload, with `gates` null when absent)."""
+    return {"sub": claims.sub, "org": claims.org, "role": claims.role,
+            "events": claims.events if claims.events == "*" else list(claims.events),
+            "gates": None if claims.gates is None else list(claims.gates),
+            "exp": claims.exp, "iat": claims.iat}
+
+
+def _key(secret: str) -> str:
+    if not secret:
+        raise ValueError("the token secret is empty")
+    return secret
+
+
+def _seconds(value: object, name: str) -> int:
+    # Accept floats: some languages only produce them (JavaScript's Date.now() / 1000).
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value):
+        raise Unauthorized(f"token claim {name} is not a number of seconds")
+    return int(value)
+
+
+def _claims(sub: object, org: object, role: object, events: object, gates: object,
+            exp: int, iat: int, error: type[BadRequest] | type[Unauthorized]) -> Claims:
+    def fail(field: str, problem: str) -> Exception:
+        exc: Exception = error(f"{field} {problem}", field=field)
+        return exc
+
+    if not isinstance(sub, str) or not _IDENT.fullmatch(sub):
+        raise fail("sub", "must be 1 to 64 letters, digits, '_' or '-'")
+    if not isinstance(org, str) or not _IDENT.fullmatch(org):
+        raise fail("org", "must be 1 to 64 letters, digits, '_' or '-'")
+    if role not in ROLES:
+        raise fail("role", f"must be one of {', '.join(ROLES)}")
+    scope: tuple[int, ...] | Literal["*"]
+    if events == "*":
+        scope = "*"
+    elif isinstance(events, str | bytes | Mapping) or not isinstance(events, Iterable):
+        raise fail("events", 'must be a list of event ids or "*"')
+    else:
+        ids = list(cast(Iterable[object], events))
+        if len(ids) > MAX_TOKEN_EVENTS or not all(
+                isinstance(e, int) and not isinstance(e, bool) and 0 < e <= _MAX_EVENT_ID
+                for e in ids):
+            raise fail("events", f'must be at most {MAX_TOKEN_EVENTS} positive integer '
+                                 'event ids, or "*"')
+        scope = tuple(sorted(set(cast(list[int], ids))))
+    gate_ids: tuple[str, ...] | None = None
+    if gates is not None:
+        if isinstance(gates, str | bytes | Mapping) or not isinstance(gates, Iterable):
+            raise fail("gates", "must be a list of gate ids")
+        raw = tuple(cast(Iterable[object], gates))
+        if len(raw) > MAX_GATES or not all(
+                isinstance(g, str) and _IDENT.fullmatch(g) for g in raw):
+            raise fail("gates", f"must be at most {MAX_GATES} ids of 1 to 64 letters, "
+                                "digits, '_' or '-'")
+        gate_ids = cast(tuple[str, ...], raw)
+    return Claims(sub, org, role, scope, gate_ids, exp, iat)

@@ -1,0 +1,171 @@
+"""Test harness: real NATS (JetStream), PostgreSQL and Redis for the session.
+
+`BILTEN_TEST_NATS_URL`, `BILTEN_TEST_DATABASE_URL` and `BILTEN_TEST_REDIS_URL`
+point the suite at running servers; any not given is started embedded, on a
+free port, for the session. Each test gets its own PostgreSQL schema, NATS
+subject/stream prefix and Redis key prefix (the `settings` fixture), so tests
+run in any order and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import nats
+import pytest
+import redis.asyncio as aioredis
+
+from bilten.core.db import migrate_url
+from bilten.core.settings import Settings, load_settings
+from bilten.protocol.subjects import Subjects
+
+
+@dataclass(frozen=True, slots=True)
+class ServerURLs:
+    """Where the session's servers listen."""
+
+    nats: str
+    database: str
+    redis: str
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[ServerURLs]:
+    """The three servers: external ones from BILTEN_TEST_*_URL, else embedded."""
+    given = {
+        "nats": os.environ.get("BILTEN_TEST_NATS_URL"),
+        "database": os.environ.get("BILTEN_TEST_DATABASE_URL"),
+        "redis": os.environ.get("BILTEN_TEST_REDIS_URL"),
+    }
+    if all(given.values()):
+        yield ServerURLs(**given)  # type: ignore[arg-type]
+        return
+    from bilten.core.embedded import EmbeddedStack
+
+    with tempfile.TemporaryDirectory(prefix="bilten-test-") as tmp:
+        os.chmod(tmp, 0o755)  # the embedded PostgreSQL may run as another user
+        with EmbeddedStack(Path(tmp)) as stack:
+            yield ServerURLs(
+                nats=given["nats"] or stack.start_nats(),
+                database=given["database"] or stack.start_postgres(),
+                redis=given["redis"] or stack.start_redis(),
+            )
+
+
+@pytest.fixture(scope="session")
+def secret() -> str:
+    """The token signing key used by every test hub."""
+    return secrets.token_urlsafe(32)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """The database URL with `search_path` set (asyncpg passes it as a server setting)."""
+    parts = urlsplit(url)
+    query = f"{parts.query}&search_path={schema}" if parts.query else f"search_path={schema}"
+    return urlunsplit(parts._replace(query=query))
+
+
+@pytest.fixture
+async def settings(servers: ServerURLs, secret: str) -> AsyncIterator[Settings]:
+    """Settings isolated for one test: own schema, subject prefix and key prefix."""
+    tag = "t" + secrets.token_hex(5)
+    admin = await asyncpg.connect(servers.database)
+    try:
+        await admin.execute(f"CREATE SCHEMA {tag}")
+        yield load_settings(
+            {},
+            nats_url=servers.nats,
+            database_url=with_search_path(servers.database, tag),
+            redis_url=servers.redis,
+            secret=secret,
+            namespace=tag,
+            port=0,
+            data_dir=Path(tempfile.gettempdir()) / tag,
+            request_timeout_s=5.0,
+        )
+    finally:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {tag} CASCADE")
+        await admin.close()
+        await _drop_streams(servers.nats, Subjects(tag))
+        await _drop_keys(servers.redis, tag)
+
+
+@pytest.fixture
+async def migrated(settings: Settings) -> Settings:
+    """`settings` with the schema migrated."""
+    assert settings.database_url
+    await migrate_url(settings.database_url)
+    return settings
+
+
+async def _drop_streams(url: str, subjects: Subjects) -> None:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for name in (subjects.history_stream, subjects.events_stream):
+            try:
+                await js.delete_stream(name)
+            except nats.js.errors.NotFoundError:
+                pass
+    finally:
+        await nc.close()
+
+
+async def _drop_keys(url: str, prefix: str) -> None:
+    client = aioredis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def workers(migrated: Settings) -> AsyncIterator[Settings]:
+    """Every worker running in this process (as `bilten worker all` would) for one test."""
+    import asyncio
+
+    from bilten.workers.main import run_workers
+    from bilten.workers.registry import WORKERS
+
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(run_workers(migrated, sorted(WORKERS), stop))
+    await asyncio.sleep(0.2)
+    if task.done():
+        task.result()
+    yield migrated
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+def make_token(secret: str) -> Callable[..., str]:
+    """Factory: a signed token for a role, org and events."""
+    import time
+
+    from bilten.protocol.tokens import encode_token, mint_claims
+
+    def make(role: str = "organizer", *, org: str = "acme", sub: str | None = None,
+             events: Any = "*", gates: tuple[str, ...] | None = None, ttl_s: int = 600) -> str:
+        claims = mint_claims(sub=sub or f"{role}-1", org=org, role=role, events=events,
+                             gates=gates, ttl_s=ttl_s, now=time.time())
+        return encode_token(claims, secret)
+
+    return make
+
+
+@pytest.fixture
+async def hub_server(workers: Settings, aiohttp_server: Any) -> Any:
+    """A real hub on a free port (with workers running), as a pytest-aiohttp TestServer."""
+    from bilten.hub.app import create_app
+
+    return await aiohttp_server(create_app(workers))

@@ -1,0 +1,32 @@
+"""JetStream declarations on a real server: twice is fine, changes are applied."""
+
+from __future__ import annotations
+
+import nats
+
+from bilten.core.settings import Settings
+from bilten.core.streams import StreamLimits, declare
+from bilten.protocol.subjects import Subjects
+
+
+async def test_declare_twice_then_change_limits(settings: Settings) -> None:
+    assert settings.nats_url
+    subjects = Subjects(settings.namespace)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await declare(js, subjects, StreamLimits(history_size=100))
+        await declare(js, subjects, StreamLimits(history_size=100))
+        info = await js.stream_info(subjects.history_stream)
+        assert info.config.max_msgs_per_subject == 100
+        assert info.config.republish is not None
+        assert info.config.republish.dest == subjects.republish_destination
+        await declare(js, subjects, StreamLimits(history_size=50))
+        info = await js.stream_info(subjects.history_stream)
+        assert info.config.max_msgs_per_subject == 50
+        events = await js.stream_info(subjects.events_stream)
+        assert events.config.subjects == [subjects.events(">")]
+        consumer = await js.consumer_info(subjects.events_stream, f"{subjects.prefix}-audit")
+        assert consumer.config.durable_name == f"{subjects.prefix}-audit"
+    finally:
+        await nc.close()

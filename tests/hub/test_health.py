@@ -1,0 +1,67 @@
+"""Health endpoints: /healthz, /metrics, and /readyz following each dependency down and up."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bilten.core.embedded import EmbeddedStack
+from bilten.core.settings import Settings, load_settings
+from bilten.hub.app import create_app
+
+
+async def _status_becomes(client: Any, status: int, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = await client.get("/readyz")
+        body: dict[str, Any] = await resp.json()
+        if resp.status == status:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"/readyz stayed {resp.status} {body}, wanted {status}")
+        await asyncio.sleep(0.2)
+
+
+async def test_healthz_and_metrics(migrated: Settings, aiohttp_client: Any) -> None:
+    client = await aiohttp_client(create_app(migrated))
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    assert (await resp.json())["status"] == "ok"
+    assert (await client.get("/readyz")).status == 200
+    metrics = await (await client.get("/metrics")).text()
+    assert "process_resident_memory_bytes" in metrics
+    assert 'bilten_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in metrics
+    assert "bilten_ws_connections 0.0" in metrics
+
+
+@pytest.fixture
+def own_stack() -> Any:
+    """A private set of embedded servers this test may stop and restart."""
+    with tempfile.TemporaryDirectory(prefix="bilten-ready-") as tmp:
+        os.chmod(tmp, 0o755)
+        with EmbeddedStack(Path(tmp)) as stack:
+            yield stack
+
+
+async def test_readyz_names_a_stopped_dependency_and_recovers(
+        own_stack: EmbeddedStack, secret: str, aiohttp_client: Any) -> None:
+    urls = {
+        "nats_url": await asyncio.to_thread(own_stack.start_nats),
+        "database_url": await asyncio.to_thread(own_stack.start_postgres),
+        "redis_url": await asyncio.to_thread(own_stack.start_redis),
+    }
+    settings = load_settings({}, secret=secret, **urls)
+    client = await aiohttp_client(create_app(settings))
+    await _status_becomes(client, 200)
+    for name, label in (("redis", "redis"), ("nats", "nats"), ("postgres", "postgres")):
+        await asyncio.to_thread(own_stack.stop_one, name)
+        body = await _status_becomes(client, 503)
+        assert body["failing"] == [label]
+        await asyncio.to_thread(own_stack.start_one, name)
+        await _status_becomes(client, 200)

@@ -1,0 +1,147 @@
+"""The events worker: organizers' events in PostgreSQL.
+
+Serves `events.*` commands. Writes publish a domain event (`events.created`,
+`events.updated`) to the JetStream event log, with a message id so a retried
+publish is stored once.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from bilten.core import outbox
+from bilten.core.deps import Deps
+from bilten.protocol.commands import INTERNAL_EVENT_OWNER, CommandRequest
+from bilten.protocol.errors import BadRequest, NotFound
+from bilten.protocol.events import EventFields, parse_event_fields, parse_event_id
+from bilten.workers.runner import CommandHandler
+
+_COLUMNS = "id, org_id, name, starts_at, ends_at, timezone, locale, currency, created_at, updated_at"
+
+
+def event_json(row: asyncpg.Record) -> dict[str, Any]:
+    """An events row as the API shows it."""
+    return {
+        "id": row["id"], "org": row["org_id"], "name": row["name"],
+        "starts_at": row["starts_at"].isoformat(), "ends_at": row["ends_at"].isoformat(),
+        "timezone": row["timezone"], "locale": row["locale"], "currency": row["currency"],
+        "created_at": row["created_at"].isoformat(), "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def _check_timezone(fields: EventFields) -> None:
+    if fields.timezone is None:
+        return
+    try:
+        zoneinfo.ZoneInfo(fields.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise BadRequest(f"unknown time zone {fields.timezone!r}", field="timezone") from None
+
+
+
+
+async def create(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+    """events.create: a new event in the caller's organization."""
+    fields = parse_event_fields(request.params, partial=False)
+    _check_timezone(fields)
+    async with deps.pg.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"""INSERT INTO events (org_id, name, starts_at, ends_at, timezone, locale, currency)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}""",
+            request.claims.org, fields.name, fields.starts_at, fields.ends_at, fields.timezone,
+            fields.locale, fields.currency,
+        )
+        event = event_json(row)
+        outbox_id = await outbox.enqueue(conn, "events.created", {"event_id": event["id"],
+                                                                  "event": event})
+    await outbox.flush(deps, [outbox_id])
+    return event
+
+
+async def get(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+    """events.get: one event the token covers (others look absent)."""
+    event_id = parse_event_id(request.params)
+    row = await deps.pg.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
+    claims = request.claims
+    if row is None or (claims.role != "service" and not claims.covers_event(event_id,
+                                                                            row["org_id"])):
+        raise NotFound(f"no event {event_id}")
+    return event_json(row)
+
+
+async def list_events(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+    """events.list: events the token covers, by start time, paged by `after` (an id)."""
+    limit = request.params.get("limit", 100)
+    after = request.params.get("after", 0)
+    if isinstance(limit, str) and limit.isdigit():
+        limit = int(limit)
+    if isinstance(after, str) and after.isdigit():
+        after = int(after)
+    if not isinstance(limit, int) or not 1 <= limit <= 500:
+        raise BadRequest("limit must be between 1 and 500", field="limit")
+    if not isinstance(after, int) or after < 0:
+        raise BadRequest("after must be an event id", field="after")
+    claims = request.claims
+    args: list[Any] = [after, limit]
+    where = "id > $1"
+    if claims.role != "service":
+        args.append(claims.org)
+        where += " AND org_id = $3"
+        if claims.events != "*":
+            args.append(list(claims.events))
+            where += " AND id = ANY($4::bigint[])"
+    rows = await deps.pg.fetch(
+        f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT $2", *args)
+    events = [event_json(row) for row in rows]
+    return {"events": events, "next": events[-1]["id"] if len(events) == limit else None}
+
+
+async def update(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+    """events.update: change some fields of an event of the caller's organization."""
+    event_id = parse_event_id(request.params)
+    fields = parse_event_fields(
+        {k: v for k, v in request.params.items() if k != "event_id"}, partial=True)
+    _check_timezone(fields)
+    async with deps.pg.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE", event_id)
+        claims = request.claims
+        if row is None or (claims.role != "service"
+                           and not claims.covers_event(event_id, row["org_id"])):
+            raise NotFound(f"no event {event_id}")
+        starts: datetime = fields.starts_at or row["starts_at"]
+        ends: datetime = fields.ends_at or row["ends_at"]
+        if ends <= starts:
+            raise BadRequest("ends_at must be after starts_at", field="ends_at")
+        row = await conn.fetchrow(
+            f"""UPDATE events SET name = COALESCE($2, name), starts_at = $3, ends_at = $4,
+                    timezone = COALESCE($5, timezone), locale = COALESCE($6, locale),
+                    currency = COALESCE($7, currency), updated_at = now()
+                WHERE id = $1 RETURNING {_COLUMNS}""",
+            event_id, fields.name, starts, ends, fields.timezone, fields.locale, fields.currency,
+        )
+        event = event_json(row)
+        outbox_id = await outbox.enqueue(conn, "events.updated", {"event_id": event_id,
+                                                                  "event": event})
+    await outbox.flush(deps, [outbox_id])
+    return event
+
+
+async def owner(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+    """events.owner (internal): the organization of an event, for hubs' permission checks."""
+    event_id = parse_event_id(request.params)
+    org = await deps.pg.fetchval("SELECT org_id FROM events WHERE id = $1", event_id)
+    return {"event_id": event_id, "org": org}
+
+
+HANDLERS: dict[str, CommandHandler] = {
+    "events.create": create,
+    "events.list": list_events,
+    "events.get": get,
+    "events.update": update,
+    INTERNAL_EVENT_OWNER: owner,
+}

@@ -1,0 +1,63 @@
+"""`bilten worker NAME|all`: run workers until SIGTERM/SIGINT, then drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from bilten.core.bootstrap import declare_streams
+from bilten.core.deps import Deps, open_deps
+from bilten.core.metrics import Metrics
+from bilten.core.settings import Settings
+from bilten.hub import health
+from bilten.hub.context import DEPS, METRICS
+from bilten.hub.main import install_stop_signals
+from bilten.workers.registry import WORKERS
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def metrics_server(deps: Deps, metrics: Metrics, host: str,
+                         port: int | None) -> AsyncIterator[None]:
+    """/healthz, /readyz and /metrics for a worker process, when a port is given."""
+    if port is None:
+        yield
+        return
+    app = web.Application()
+    app[DEPS] = deps
+    app[METRICS] = metrics
+    health.add_routes(app)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("worker metrics on http://%s:%d/metrics", host, port)
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def run_workers(settings: Settings, names: list[str], stop: asyncio.Event,
+                      metrics_port: int | None = None) -> None:
+    """Run the named workers in one process, sharing connections, until `stop`."""
+    await declare_streams(settings)
+    metrics = Metrics()
+    async with open_deps(settings, f"bilten-worker-{'+'.join(names)}") as deps, \
+            metrics_server(deps, metrics, settings.host, metrics_port), \
+            asyncio.TaskGroup() as group:
+        for name in names:
+            group.create_task(WORKERS[name](deps, metrics, stop), name=f"worker-{name}")
+    log.info("workers stopped: %s", ", ".join(names))
+
+
+async def main(settings: Settings, name: str, metrics_port: int | None) -> None:
+    """Entry point body for `bilten worker`."""
+    names = sorted(WORKERS) if name == "all" else [name]
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    await run_workers(settings, names, stop, metrics_port)

@@ -1,0 +1,33 @@
+"""Every worker by name, and how to run it: `bilten worker NAME` looks here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from bilten.core import outbox
+from bilten.core.deps import Deps
+from bilten.core.metrics import Metrics
+from bilten.workers import audit, events
+from bilten.workers.runner import consume, serve_commands
+
+WorkerMain = Callable[[Deps, Metrics, asyncio.Event], Awaitable[None]]
+
+
+async def run_events(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
+    """Events CRUD commands, plus the outbox relay for their domain events."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(serve_commands(deps, metrics, "events", events.HANDLERS, stop))
+        group.create_task(outbox.relay(deps, stop))
+
+
+async def run_audit(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
+    """Domain events from JetStream into the `domain_events` table."""
+    s = deps.subjects
+    await consume(deps, metrics, "audit", s.events_stream, f"{s.prefix}-audit", audit.record, stop)
+
+
+WORKERS: dict[str, WorkerMain] = {
+    "events": run_events,
+    "audit": run_audit,
+}

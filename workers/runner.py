@@ -1,0 +1,146 @@
+"""The shared worker runner: one loop owns fetching, replying, acking and logging.
+
+Workers are plain functions. A *command* handler answers NATS requests in its
+worker's queue group (any number of workers share the load):
+
+    async def create_event(request: CommandRequest, deps: Deps) -> Any
+
+A *consumer* handler processes JetStream messages from a durable consumer:
+
+    async def record(msg: Msg, deps: Deps) -> None
+
+Returning acks; raising `Retry(delay)` naks with that delay; raising a
+`BiltenError` terminates the message (it can never succeed); anything else is
+logged once and naked with a growing delay. Every call has a timeout and the
+number in flight is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+
+from bilten.core.deps import Deps
+from bilten.core.metrics import Metrics
+from bilten.protocol.commands import CommandRequest, decode_request, encode_reply
+from bilten.protocol.errors import BiltenError, Internal, Timeout
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[CommandRequest, Deps], Awaitable[Any]]
+ConsumerHandler = Callable[[Msg, Deps], Awaitable[None]]
+
+
+class Retry(Exception):
+    """Raised by a consumer handler to have the message redelivered after `delay_s`."""
+
+    def __init__(self, delay_s: float = 1.0) -> None:
+        super().__init__(f"retry in {delay_s}s")
+        self.delay_s = delay_s
+
+
+async def serve_commands(
+    deps: Deps, metrics: Metrics, worker: str, handlers: Mapping[str, CommandHandler],
+    stop: asyncio.Event, *, concurrency: int = 64, timeout_s: float | None = None,
+) -> None:
+    """Answer command requests for `handlers` until `stop` is set, then drain."""
+    limit = asyncio.Semaphore(concurrency)
+    tasks: set[asyncio.Task[None]] = set()
+    budget = timeout_s or deps.settings.request_timeout_s
+
+    async def answer(msg: Msg) -> None:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            request = decode_request(msg.data)
+            handler = handlers[request.method]
+            result = await asyncio.wait_for(handler(request, deps), budget)
+            reply = encode_reply(result)
+        except TimeoutError:
+            outcome = "timeout"
+            reply = encode_reply(error=Timeout(f"{worker} took longer than {budget}s"))
+        except BiltenError as error:
+            outcome = error.code
+            reply = encode_reply(error=error)
+        except KeyError:
+            outcome = "unknown_method"
+            reply = encode_reply(error=Internal("no handler"))
+        except Exception:
+            outcome = "internal"
+            log.exception("command failed", extra={"ctx": {"worker": worker,
+                                                           "subject": msg.subject}})
+            reply = encode_reply(error=Internal())
+        finally:
+            limit.release()
+        metrics.worker_messages.labels(worker, outcome).inc()
+        metrics.worker_latency.labels(worker).observe(time.perf_counter() - started)
+        if msg.reply:
+            await deps.nc.publish(msg.reply, reply)
+
+    async def on_message(msg: Msg) -> None:
+        await limit.acquire()
+        task = asyncio.get_running_loop().create_task(answer(msg))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    queue = deps.subjects.queue_group(worker)
+    subs = [await deps.nc.subscribe(deps.subjects.command(method), queue=queue, cb=on_message)
+            for method in handlers]
+    log.info("worker %s serving %s", worker, ", ".join(handlers))
+    try:
+        await stop.wait()
+    finally:
+        for sub in subs:
+            await sub.unsubscribe()
+        if tasks:
+            await asyncio.wait(tasks, timeout=budget)
+
+
+async def consume(
+    deps: Deps, metrics: Metrics, worker: str, stream: str, durable: str,
+    handler: ConsumerHandler, stop: asyncio.Event, *, batch: int = 64,
+    timeout_s: float = 10.0,
+) -> None:
+    """Fetch from a durable pull consumer and run `handler` per message until `stop`."""
+    sub = await deps.js.pull_subscribe_bind(durable=durable, stream=stream)
+    log.info("worker %s consuming %s/%s", worker, stream, durable)
+    try:
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(batch, timeout=1.0)
+            except NatsTimeout:
+                continue
+            for msg in msgs:
+                await _handle_one(msg, deps, metrics, worker, handler, timeout_s)
+    finally:
+        await sub.unsubscribe()
+
+
+async def _handle_one(msg: Msg, deps: Deps, metrics: Metrics, worker: str,
+                      handler: ConsumerHandler, timeout_s: float) -> None:
+    started = time.perf_counter()
+    ctx = {"worker": worker, "subject": msg.subject, "seq": msg.metadata.sequence.stream}
+    try:
+        await asyncio.wait_for(handler(msg, deps), timeout_s)
+    except Retry as retry:
+        outcome = "retry"
+        await msg.nak(delay=retry.delay_s)
+    except BiltenError as error:
+        outcome = "term"
+        log.warning("message terminated: %s", error, extra={"ctx": ctx})
+        await msg.term()
+    except Exception:
+        outcome = "error"
+        log.exception("message failed", extra={"ctx": ctx})
+        await msg.nak(delay=min(30.0, 0.5 * 2 ** msg.metadata.num_delivered))
+    else:
+        outcome = "ok"
+        await msg.ack()
+    metrics.worker_messages.labels(worker, outcome).inc()
+    metrics.worker_latency.labels(worker).observe(time.perf_counter() - started)
