@@ -46,7 +46,7 @@ async def connect_nats(url: str, name: str, timeout: float = 5.0) -> NATS:
         log.warning("nats error: %s", error)
 
     async def on_disconnected() -> None:
-        log.warning("nats disconnected")
+        log.info("nats disconnected")
 
     async def on_reconnected() -> None:
         log.info("nats reconnected")

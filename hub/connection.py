@@ -20,7 +20,7 @@ import time
 from asyncio import Transport
 from dataclasses import dataclass, field
 
-from bilten.protocol.frames import close_code as close_code_of
+from bilten.protocol.disconnects import close_code as close_code_of
 from bilten.protocol.frames import encode_disconnect, join_frames
 from bilten.protocol.tokens import Claims
 from bilten.protocol.wsframe import close_frame, frame_header

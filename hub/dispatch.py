@@ -28,7 +28,7 @@ from bilten.protocol.errors import (
 )
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.permissions import check_publish
-from bilten.protocol.tokens import Claims, encode_token, mint_claims
+from bilten.protocol.tokens import ROLES, Claims, encode_token, mint_claims
 
 LocalHandler = Callable[[Hub, Claims, dict[str, Any]], Awaitable[Any]]
 MAX_TOKEN_TTL_S = 30 * 86400
@@ -47,6 +47,8 @@ async def check_event(hub: Hub, claims: Claims, event_id: int) -> str:
 async def create_token(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str, Any]:
     """tokens.create: organizers mint staff/attendee tokens for their own events."""
     role = params.get("role")
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
     if claims.role == "organizer" and role not in ("staff", "attendee"):
         raise Forbidden("organizers mint staff and attendee tokens only")
     events = params.get("events", [])

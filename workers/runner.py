@@ -114,7 +114,7 @@ async def consume(
         while not stop.is_set():
             try:
                 msgs = await sub.fetch(batch, timeout=1.0)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):  # nats-py raises either when idle
                 continue
             for msg in msgs:
                 await _handle_one(msg, deps, metrics, worker, handler, timeout_s)

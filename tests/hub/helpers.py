@@ -1,0 +1,74 @@
+"""Helpers for hub tests: a raw WebSocket client speaking the wire protocol."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import orjson
+
+EVENT = {
+    "name": "Sarajevo Jazz Night", "starts_at": "2027-06-01T19:00:00+02:00",
+    "ends_at": "2027-06-01T23:30:00+02:00", "timezone": "Europe/Sarajevo",
+    "locale": "bs-BA", "currency": "BAM",
+}
+
+
+class Raw:
+    """A WebSocket to the hub that sends dicts and returns decoded messages, unbatched."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.inbox: list[dict[str, Any]] = []
+        self.next_id = 0
+
+    async def send(self, **message: Any) -> int:
+        if "id" not in message:
+            self.next_id += 1
+            message["id"] = self.next_id
+        await self.ws.send_bytes(orjson.dumps(message))
+        return int(message["id"])
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        while not self.inbox:
+            msg = await self.ws.receive(timeout=timeout)
+            if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                decoded = orjson.loads(msg.data)
+                self.inbox.extend(decoded if isinstance(decoded, list) else [decoded])
+            else:
+                raise ConnectionError(f"socket closed: {msg.type} {msg.data} {msg.extra}")
+        return self.inbox.pop(0)
+
+    async def until(self, op: str, timeout: float = 5.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.recv(timeout)
+                if message["op"] == op:
+                    return message
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        req = await self.send(op="rpc", method=method, params=params or {})
+        reply = await self.recv()
+        assert reply["id"] == req, reply
+        return reply
+
+    async def subscribe(self, channel: str, since: dict[str, Any] | None = None
+                        ) -> dict[str, Any]:
+        message: dict[str, Any] = {"op": "subscribe", "channel": channel}
+        if since is not None:
+            message["since"] = since
+        await self.send(**message)
+        return await self.recv()
+
+
+async def connect(client: Any, token: str, **kwargs: Any) -> Raw:
+    """Open /ws on a pytest-aiohttp TestClient with the token in the query string."""
+    ws = await client.ws_connect(f"/ws?token={token}", **kwargs)
+    return Raw(ws)
+
+
+async def create_event(raw: Raw, **fields: Any) -> int:
+    reply = await raw.call("events.create", {**EVENT, **fields})
+    assert reply["op"] == "result", reply
+    return int(reply["result"]["id"])

@@ -1,0 +1,127 @@
+"""Every error path of the WebSocket protocol gets its code, and the hub goes on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bilten.core.settings import Settings
+from bilten.hub.app import create_app
+from tests.hub.helpers import Raw, connect, create_event
+
+
+async def _alive(raw: Raw) -> None:
+    await raw.send(op="ping", id=77)
+    assert await raw.until("pong") == {"op": "pong", "id": 77}
+
+
+async def test_malformed_frames_get_errors_and_the_connection_goes_on(
+        hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    raw = await connect(client, make_token("organizer"))
+    cases: list[tuple[bytes, str]] = [
+        (b"{not json", "bad_frame"),
+        (b"42", "bad_frame"),
+        (orjson.dumps({"op": "dance", "id": 1}), "unknown_op"),
+        (orjson.dumps({"op": "subscribe", "id": 2, "channel": "event.*.checkins"}),
+         "bad_channel"),
+        (orjson.dumps({"op": "subscribe", "id": 3, "channel": "lobby.1"}), "bad_channel"),
+        (orjson.dumps({"op": "rpc", "id": 4, "method": "no.such"}), "unknown_method"),
+        (orjson.dumps({"op": "unsubscribe", "id": 5, "channel": "event.1.polls"}), "not_found"),
+        (orjson.dumps({"op": "rpc", "id": 6, "method": "events.get",
+                       "params": {"event_id": "x"}}), "bad_request"),
+    ]
+    for frame, code in cases:
+        await raw.ws.send_bytes(frame)
+        reply = await raw.until("error")
+        assert reply["error"]["code"] == code, (frame, reply)
+        assert reply["error"]["message"]
+    await _alive(raw)
+
+
+async def test_batched_frame_answers_each_message(hub_server: Any, aiohttp_client: Any,
+                                                  make_token: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    raw = await connect(client, make_token("organizer"))
+    await raw.ws.send_bytes(orjson.dumps([{"op": "ping", "id": 1}, {"op": "nope", "id": 2},
+                                          {"op": "ping", "id": 3}]))
+    got = [await raw.recv() for _ in range(3)]
+    assert sorted((m["op"], m["id"]) for m in got) == [("error", 2), ("pong", 1), ("pong", 3)]
+
+
+async def test_oversize_frame_closes_with_1009(workers: Settings, aiohttp_server: Any,
+                                               aiohttp_client: Any, make_token: Any) -> None:
+    app = create_app(workers.replace(max_frame_bytes=2048))
+    client = await aiohttp_client(await aiohttp_server(app))
+    raw = await connect(client, make_token("organizer"))
+    await raw.ws.send_bytes(orjson.dumps({"op": "ping", "id": 1, "pad": "x" * 4096}))
+    msg = await raw.ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE
+    assert raw.ws.close_code == 1009
+    other = await connect(client, make_token("organizer"))
+    await _alive(other)
+
+
+async def test_flood_is_rate_limited_then_recovers(workers: Settings, aiohttp_server: Any,
+                                                   aiohttp_client: Any, make_token: Any) -> None:
+    app = create_app(workers.replace(rate_limit_per_s=5.0, rate_limit_burst=10))
+    client = await aiohttp_client(await aiohttp_server(app))
+    raw = await connect(client, make_token("organizer"))
+    await raw.ws.send_bytes(orjson.dumps([{"op": "ping", "id": n} for n in range(30)]))
+    got = [await raw.recv() for _ in range(30)]
+    limited = [m for m in got if m["op"] == "error"]
+    assert len([m for m in got if m["op"] == "pong"]) == 10
+    assert len(limited) == 20 and {m["error"]["code"] for m in limited} == {"rate_limited"}
+    import asyncio
+
+    await asyncio.sleep(0.5)
+    await _alive(raw)
+
+
+async def test_connect_without_valid_token_is_refused(hub_server: Any,
+                                                      aiohttp_client: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    for url in ("/ws", "/ws?token=garbage"):
+        resp = await client.get(url, headers={"Connection": "Upgrade", "Upgrade": "websocket",
+                                              "Sec-WebSocket-Version": "13",
+                                              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        assert resp.status == 401
+        assert (await resp.json())["error"]["code"] == "unauthorized"
+
+
+async def test_foreign_origin_is_refused(hub_server: Any, aiohttp_client: Any,
+                                         make_token: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    try:
+        await client.ws_connect(f"/ws?token={make_token('attendee')}",
+                                headers={"Origin": "https://evil.example"})
+    except aiohttp.WSServerHandshakeError as error:
+        assert error.status == 403
+    else:
+        raise AssertionError("a foreign origin must be refused")
+    same = await client.ws_connect(f"/ws?token={make_token('attendee')}",
+                                   headers={"Origin": f"http://{client.host}:{client.port}"})
+    await same.close()
+
+
+async def test_token_expiry_disconnects(hub_server: Any, aiohttp_client: Any,
+                                        make_token: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    raw = await connect(client, make_token("organizer", ttl_s=1))
+    reply = await raw.until("disconnect", timeout=5)
+    assert reply["code"] == "token_expired"
+    msg = await raw.ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE and raw.ws.close_code == 4001
+
+
+async def test_unexpected_failure_is_internal_without_details(
+        hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    """A worker crash surfaces as `internal`, with no internals in the message."""
+    client = await aiohttp_client(hub_server)
+    raw = await connect(client, make_token("organizer"))
+    event_id = await create_event(raw)
+    reply = await raw.call("events.update", {"event_id": event_id, "name": "x" * 500})
+    assert reply["error"]["code"] == "bad_request"
+    await _alive(raw)

@@ -1,0 +1,92 @@
+"""The REST API: events CRUD, tokens, publish, OpenAPI, errors with stable codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.hub.helpers import EVENT, connect
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_events_crud(hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = auth(make_token("organizer"))
+    resp = await client.post("/api/v1/events", json=EVENT, headers=organizer)
+    assert resp.status == 201, await resp.text()
+    event = await resp.json()
+    assert event["name"] == EVENT["name"] and event["org"] == "acme"
+    assert event["currency"] == "BAM" and isinstance(event["id"], int)
+    resp = await client.get(f"/api/v1/events/{event['id']}", headers=organizer)
+    assert (await resp.json())["id"] == event["id"]
+    resp = await client.patch(f"/api/v1/events/{event['id']}", json={"name": "Renamed"},
+                              headers=organizer)
+    assert resp.status == 200 and (await resp.json())["name"] == "Renamed"
+    listing = await (await client.get("/api/v1/events", headers=organizer)).json()
+    assert [e["id"] for e in listing["events"]] == [event["id"]]
+    other_org = auth(make_token("organizer", org="rival"))
+    resp = await client.get(f"/api/v1/events/{event['id']}", headers=other_org)
+    assert resp.status == 403
+    assert (await (await client.get("/api/v1/events", headers=other_org)).json())["events"] == []
+
+
+async def test_bad_input_gets_stable_codes(hub_server: Any, aiohttp_client: Any,
+                                           make_token: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = auth(make_token("organizer"))
+    cases = [
+        ("POST", "/api/v1/events", {**EVENT, "currency": "euro"}, 400, "bad_request"),
+        ("POST", "/api/v1/events", {**EVENT, "ends_at": EVENT["starts_at"]}, 400, "bad_request"),
+        ("POST", "/api/v1/events", {**EVENT, "timezone": "Mars/Olympus"}, 400, "bad_request"),
+        ("POST", "/api/v1/events", {"name": "only a name"}, 400, "bad_request"),
+        ("GET", "/api/v1/events/999999999", None, 404, "not_found"),
+        ("GET", "/api/v1/events/abc", None, 400, "bad_request"),
+        ("GET", "/api/v1/nothing-here", None, 404, "not_found"),
+    ]
+    for method, path, body, status, code in cases:
+        resp = await client.request(method, path, json=body, headers=organizer)
+        assert resp.status == status, (path, body, await resp.text())
+        assert (await resp.json())["error"]["code"] == code
+    resp = await client.post("/api/v1/events", data=b"{oops", headers=organizer)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
+    resp = await client.get("/api/v1/events")
+    assert resp.status == 401 and (await resp.json())["error"]["code"] == "unauthorized"
+    attendee = auth(make_token("attendee", events=[1]))
+    resp = await client.post("/api/v1/events", json=EVENT, headers=attendee)
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"
+
+
+async def test_minted_token_works_on_the_websocket(hub_server: Any, aiohttp_client: Any,
+                                                   make_token: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = auth(make_token("organizer"))
+    event = await (await client.post("/api/v1/events", json=EVENT, headers=organizer)).json()
+    resp = await client.post("/api/v1/tokens", headers=organizer, json={
+        "role": "attendee", "sub": "guest-17", "events": [event["id"]], "ttl_s": 600})
+    assert resp.status == 201, await resp.text()
+    minted = await resp.json()
+    raw = await connect(client, minted["token"])
+    reply = await raw.subscribe(f"event.{event['id']}.announcements")
+    assert reply["op"] == "subscribed"
+    resp = await client.post(f"/api/v1/channels/event.{event['id']}.announcements/publish",
+                             headers=organizer, json={"data": {"text": "Doors open"}})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["offset"] == 1
+    pub = await raw.until("pub")
+    assert pub["data"] == {"text": "Doors open"}
+    resp = await client.post("/api/v1/tokens", headers=organizer, json={
+        "role": "organizer", "sub": "me-too", "events": "*"})
+    assert resp.status == 403
+
+
+async def test_openapi_lists_every_command(hub_server: Any, aiohttp_client: Any) -> None:
+    from bilten.protocol.commands import COMMANDS
+
+    client = await aiohttp_client(hub_server)
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    assert doc["openapi"].startswith("3.")
+    operations = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
+    assert operations == set(COMMANDS)
+    assert "post" in doc["paths"]["/api/v1/channels/{channel}/publish"]

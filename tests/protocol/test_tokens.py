@@ -1,0 +1,250 @@
+"""Tokens: minting rules, round trips, and every way a token is refused."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import replace
+from typing import Any
+
+import jwt
+import pytest
+from bilten.protocol.errors import BadRequest, TokenExpired, Unauthorized
+from bilten.protocol.tokens import (
+    MAX_TTL_S,
+    ROLES,
+    Claims,
+    decode_token,
+    encode_token,
+    mint_claims,
+)
+
+SECRET = "test-secret-0123456789-0123456789-abcdef"  # >= 32 bytes, as RFC 7518 §3.2 asks
+NOW = 1_700_000_000.5
+BASE: dict[str, Any] = {"sub": "alice", "org": "acme", "role": "attendee", "events": (1, 2),
+                        "ttl_s": 3600, "now": NOW}
+
+
+_DROP = object()  # _payload(name=_DROP) leaves the claim out
+
+
+def _mint(**overrides: Any) -> Claims:
+    return mint_claims(**{**BASE, **overrides})
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _forge(header: dict[str, Any], payload: dict[str, Any], key: str = SECRET) -> str:
+    """A token with any header, HMAC-SHA256-signed by hand (pyjwt would refuse to)."""
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+    signature = hmac.new(key.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def _payload(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"sub": "alice", "org": "acme", "role": "staff", "events": [1],
+                            "gates": ["north"], "exp": int(NOW) + 60, "iat": int(NOW)}
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not _DROP}
+
+
+# --- minting ---
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, Claims("alice", "acme", "attendee", (1, 2), None, 1_700_003_600, 1_700_000_000)),
+        ({"events": "*", "role": "organizer"},
+         Claims("alice", "acme", "organizer", "*", None, 1_700_003_600, 1_700_000_000)),
+        ({"events": [3, 1, 3], "role": "staff", "gates": ["north", "B-2"]},
+         Claims("alice", "acme", "staff", (1, 3), ("north", "B-2"), 1_700_003_600,
+                1_700_000_000)),
+        ({"events": (), "role": "service", "ttl_s": 1},
+         Claims("alice", "acme", "service", (), None, 1_700_000_001, 1_700_000_000)),
+        ({"ttl_s": MAX_TTL_S},
+         Claims("alice", "acme", "attendee", (1, 2), None, 1_700_000_000 + MAX_TTL_S,
+                1_700_000_000)),
+        ({"sub": "A_b-9" * 12 + "abcd", "org": "o"},
+         Claims("A_b-9" * 12 + "abcd", "o", "attendee", (1, 2), None, 1_700_003_600,
+                1_700_000_000)),
+    ],
+)
+def test_mint(overrides: dict[str, Any], expected: Claims) -> None:
+    assert _mint(**overrides) == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"sub": ""}, "sub"), ({"sub": "a b"}, "sub"), ({"sub": "a.b"}, "sub"),
+        ({"sub": "x" * 65}, "sub"), ({"sub": 5}, "sub"), ({"sub": "ü"}, "sub"),
+        ({"org": ""}, "org"), ({"org": "a*"}, "org"), ({"org": None}, "org"),
+        ({"role": "admin"}, "role"), ({"role": "Organizer"}, "role"), ({"role": None}, "role"),
+        ({"events": "all"}, "events"), ({"events": [0]}, "events"), ({"events": [-1]}, "events"),
+        ({"events": [True]}, "events"), ({"events": ["1"]}, "events"),
+        ({"events": [1.0]}, "events"), ({"events": [2**63]}, "events"),
+        ({"events": list(range(1, 258))}, "events"), ({"events": None}, "events"),
+        ({"events": {"1": 1}}, "events"), ({"events": 5}, "events"),
+        ({"gates": "north"}, "gates"), ({"gates": [""]}, "gates"), ({"gates": [1]}, "gates"),
+        ({"gates": ["a b"]}, "gates"), ({"gates": [str(i) for i in range(65)]}, "gates"),
+        ({"ttl_s": 0}, "ttl_s"), ({"ttl_s": -5}, "ttl_s"), ({"ttl_s": MAX_TTL_S + 1}, "ttl_s"),
+        ({"ttl_s": 1.5}, "ttl_s"), ({"ttl_s": True}, "ttl_s"), ({"ttl_s": "60"}, "ttl_s"),
+    ],
+)
+def test_mint_rejects(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        _mint(**overrides)
+    assert caught.value.details["field"] == field
+    assert field in caught.value.message
+
+
+# --- claims ---
+
+
+@pytest.mark.parametrize(
+    ("role", "events", "event_id", "event_org", "covered"),
+    [
+        ("attendee", (1, 2), 1, "acme", True),
+        ("attendee", (1, 2), 3, "acme", False),
+        ("attendee", (1, 2), 1, "other", False),  # same id, another organization
+        ("organizer", "*", 99, "acme", True),
+        ("organizer", "*", 99, "other", False),
+        ("staff", (), 1, "acme", False),
+        ("service", (), 1, "other", True),
+        ("service", "*", 5, "anyone", True),
+    ],
+)
+def test_covers_event(role: str, events: Any, event_id: int, event_org: str,
+                      covered: bool) -> None:
+    assert _mint(role=role, events=events).covers_event(event_id, event_org) is covered
+
+
+@pytest.mark.parametrize(("now", "expired"),
+                         [(NOW, False), (NOW + 3599.4, False), (NOW + 3599.5, True),
+                          (NOW + 10_000, True)])
+def test_expired(now: float, expired: bool) -> None:
+    # exp = int(NOW) + 3600 = NOW + 3599.5: expired "on or after" it.
+    assert _mint().expired(now) is expired
+
+
+# --- round trips ---
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"events": "*", "role": "organizer"}, {"role": "staff", "gates": ["north"]},
+     {"role": "service", "events": ()}],
+)
+def test_round_trip(overrides: dict[str, Any]) -> None:
+    claims = _mint(**overrides)
+    token = encode_token(claims, SECRET)
+    assert decode_token(token, SECRET, now=NOW) == claims
+
+
+def test_header_pins_hs256() -> None:
+    token = encode_token(_mint(), SECRET)
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+
+
+def test_float_times_are_accepted() -> None:
+    token = _forge({"alg": "HS256", "typ": "JWT"}, _payload(exp=NOW + 60.9, iat=NOW))
+    claims = decode_token(token, SECRET, now=NOW)
+    assert (claims.exp, claims.iat) == (int(NOW + 60.9), int(NOW))
+
+
+def test_extra_claims_are_ignored() -> None:
+    token = _forge({"alg": "HS256", "typ": "JWT"}, _payload(jti="x", nbf=NOW + 10_000))
+    assert decode_token(token, SECRET, now=NOW).sub == "alice"
+
+
+# --- refusals ---
+
+
+def _tamper_payload() -> str:
+    header, _, signature = encode_token(_mint(), SECRET).split(".")
+    evil = _b64(json.dumps(_payload(role="organizer", events="*")).encode())
+    return f"{header}.{evil}.{signature}"
+
+
+def _tamper_signature() -> str:
+    token = encode_token(_mint(), SECRET)
+    return token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+
+
+def _unsigned(header: dict[str, Any]) -> str:
+    parts = (json.dumps(header).encode(), json.dumps(_payload()).encode())
+    return ".".join(_b64(p) for p in parts) + "."
+
+
+UNAUTHORIZED: list[tuple[str, Any]] = [
+    ("empty", ""),
+    ("not a jwt", "hello"),
+    ("three garbage segments", "a.b.c"),
+    ("payload tampered", _tamper_payload()),
+    ("signature tampered", _tamper_signature()),
+    ("another secret", encode_token(_mint(), "another-secret-0123456789-0123456789")),
+    ("alg none", _unsigned({"alg": "none", "typ": "JWT"})),
+    ("alg none, signed", _forge({"alg": "none"}, _payload())),
+    ("RS256 header", _forge({"alg": "RS256", "typ": "JWT"}, _payload())),
+    ("HS512", jwt.encode(_payload(), SECRET + SECRET, algorithm="HS512")),
+    ("HS256 lowercase", _forge({"alg": "hs256"}, _payload())),
+    ("role admin", _forge({"alg": "HS256"}, _payload(role="admin"))),
+    ("events all", _forge({"alg": "HS256"}, _payload(events="all"))),
+    ("events [0]", _forge({"alg": "HS256"}, _payload(events=[0]))),
+    ("sub with a space", _forge({"alg": "HS256"}, _payload(sub="a b"))),
+    ("org a number", _forge({"alg": "HS256"}, _payload(org=7))),
+    ("gates a string", _forge({"alg": "HS256"}, _payload(gates="north"))),
+    ("exp a string", _forge({"alg": "HS256"}, _payload(exp="tomorrow"))),
+    ("exp a boolean", _forge({"alg": "HS256"}, _payload(exp=True))),
+    ("iat null", _forge({"alg": "HS256"}, _payload(iat=None))),
+    ("payload an array", _forge({"alg": "HS256"}, [1, 2])),  # type: ignore[arg-type]
+    ("not a string", None),
+    *[(f"missing {name}", _forge({"alg": "HS256"}, _payload(**{name: _DROP})))
+      for name in ("sub", "org", "role", "events", "exp", "iat")],
+]
+
+
+@pytest.mark.parametrize(("case", "token"), UNAUTHORIZED, ids=[c for c, _ in UNAUTHORIZED])
+def test_unauthorized(case: str, token: Any) -> None:
+    with pytest.raises(Unauthorized) as caught:
+        decode_token(token, SECRET, now=NOW)
+    assert caught.value.code == "unauthorized"
+    assert caught.value.http_status == 401
+
+
+@pytest.mark.parametrize("now", [NOW + 3600, NOW + 3599.5, NOW + 10**6])
+def test_expired_token(now: float) -> None:
+    token = encode_token(_mint(), SECRET)
+    with pytest.raises(TokenExpired) as caught:
+        decode_token(token, SECRET, now=now)
+    assert caught.value.code == "token_expired"
+    assert caught.value.details["exp"] == 1_700_003_600
+
+
+def test_expiry_is_checked_against_now_not_the_clock() -> None:
+    # Long expired by the wall clock, valid at the given `now`.
+    claims = mint_claims(sub="a", org="b", role="staff", events=[1], ttl_s=60, now=1_000.0)
+    assert decode_token(encode_token(claims, SECRET), SECRET, now=1_030.0) == claims
+
+
+def test_tampering_is_checked_before_expiry() -> None:
+    stale = replace(_mint(), exp=int(NOW) - 1)
+    token = encode_token(stale, "another-secret-0123456789-0123456789")
+    with pytest.raises(Unauthorized):
+        decode_token(token, SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("call", [lambda: encode_token(_mint(), ""),
+                                  lambda: decode_token("a.b.c", "", now=NOW)])
+def test_empty_secret_is_a_bug(call: Any) -> None:
+    with pytest.raises(ValueError, match="secret"):
+        call()
+
+
+def test_roles() -> None:
+    assert ROLES == ("organizer", "staff", "attendee", "service")
