@@ -21,10 +21,10 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
-from nats.errors import TimeoutError as NatsTimeout
 
 from bilten.protocol.errors import Conflict, Unavailable
 from bilten.protocol.subjects import HDR_EPOCH, HDR_OFFSET, Subjects

@@ -97,18 +97,10 @@ def package_dir(package: str, server: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
-
-
 # Resolved once, in the parent: a forked child must not load libraries.
-_PRCTL = _load_prctl()
+_PRCTL: Callable[..., int] | None = (
+    ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+)
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
@@ -121,24 +113,6 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     """
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-
-
-class _Spawner:
-    """Forks children from one long-lived thread, so PR_SET_PDEATHSIG fires only
-    when the process (or this stack, once stopped) is gone."""
-
-    def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
-
-    def popen(self, launch: _Launch, log_fd: int) -> subprocess.Popen[bytes]:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="bilten-embedded-spawner")
-        return self._pool.submit(_popen, launch, log_fd).result()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +166,10 @@ class EmbeddedStack:
         self._lock = threading.RLock()
         self._running: dict[ServerName, _Running] = {}  # in start order
         self._ports: dict[str, int] = {}  # kept across stop_one/start_one
-        self._spawner = _Spawner()
+        # PR_SET_PDEATHSIG fires when the thread that forked a child exits, so
+        # servers are forked by this one thread, alive until `stop()`; not by
+        # the caller's thread, which may be a short-lived `asyncio.to_thread` worker.
+        self._spawner: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> EmbeddedStack:
         return self
@@ -284,7 +261,9 @@ class EmbeddedStack:
         with self._lock:
             for name in reversed(list(self._running)):
                 _stop(self._running.pop(name), timeout)
-            self._spawner.close()
+            if self._spawner is not None:
+                self._spawner.shutdown()
+                self._spawner = None
 
     def kill(self) -> None:
         """SIGKILL every server at once (a forced second Ctrl-C); takes no lock."""
@@ -325,8 +304,10 @@ class EmbeddedStack:
     def _launch(self, name: ServerName, launch: _Launch) -> str:
         log_path = self._dir("logs") / f"{name}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
+        if self._spawner is None:
+            self._spawner = ThreadPoolExecutor(1, thread_name_prefix="bilten-embedded-spawner")
         with log_path.open("ab") as log_file:
-            process = self._spawner.popen(launch, log_file.fileno())
+            process = self._spawner.submit(_popen, launch, log_file.fileno()).result()
         log.info("embedded %s starting (pid %d, log %s)", name, process.pid, log_path)
         running = _Running(name, launch.url, process, launch.stop_signal)
         self._running[name] = running

@@ -77,7 +77,7 @@ class Settings:
 def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
     def parse(name: str, raw: str) -> str:
         parts = urlsplit(raw)
-        if parts.scheme not in schemes or not parts.hostname and not parts.path:
+        if parts.scheme not in schemes or (not parts.hostname and not parts.path):
             raise SettingsError(name, f"expected a {'/'.join(schemes)} URL, got {raw!r}")
         return raw
 

@@ -100,7 +100,7 @@ async def declare(js: JetStreamContext, subjects: Subjects, limits: StreamLimits
             await js.update_stream(config)
             log.info("stream %s updated", config.name)
     for decl in consumer_decls(subjects):
-        config = ConsumerConfig(
+        consumer = ConsumerConfig(
             durable_name=decl.durable,
             filter_subject=decl.filter_subject,
             ack_policy=AckPolicy.EXPLICIT,
@@ -109,12 +109,12 @@ async def declare(js: JetStreamContext, subjects: Subjects, limits: StreamLimits
             max_deliver=decl.max_deliver,
         )
         try:
-            await js.add_consumer(subjects.events_stream, config)
+            await js.add_consumer(subjects.events_stream, consumer)
         except BadRequestError:
             # An existing durable with other settings: replace it with the declared one.
             try:
                 await js.delete_consumer(subjects.events_stream, decl.durable)
             except NotFoundError:
                 pass
-            await js.add_consumer(subjects.events_stream, config)
+            await js.add_consumer(subjects.events_stream, consumer)
             log.info("consumer %s replaced", decl.durable)

@@ -20,6 +20,7 @@ import time
 from asyncio import Transport
 from dataclasses import dataclass, field
 
+from bilten.protocol.disconnects import DisconnectCode
 from bilten.protocol.disconnects import close_code as close_code_of
 from bilten.protocol.frames import encode_disconnect, join_frames
 from bilten.protocol.tokens import Claims
@@ -97,7 +98,7 @@ class Connection:
         elif now - self.over_since > self.flusher.grace_s:
             self.disconnect("slow_consumer", "client reads too slowly", abort=True)
 
-    def disconnect(self, code: str, reason: str, close_code: int | None = None, *,
+    def disconnect(self, code: DisconnectCode, reason: str, close_code: int | None = None, *,
                    abort: bool = False) -> None:
         """Send `disconnect` and a close frame, then close (abort drops unsent data)."""
         if self.closed:

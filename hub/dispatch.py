@@ -64,8 +64,11 @@ async def create_token(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict
     if gates is not None and (not isinstance(gates, list)
                               or not all(isinstance(g, str) for g in gates)):
         raise BadRequest("gates must be a list of gate names")
+    sub = params.get("sub")
+    if not isinstance(sub, str):
+        raise BadRequest("sub (the user id the token is for) is required")
     minted = mint_claims(
-        sub=params.get("sub"), org=claims.org if claims.role == "organizer"
+        sub=sub, org=claims.org if claims.role == "organizer"
         else params.get("org", claims.org), role=role,
         events="*" if events == "*" else tuple(int(e) for e in events),
         gates=tuple(gates) if gates else None, ttl_s=ttl, now=time.time(),

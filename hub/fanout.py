@@ -80,7 +80,8 @@ class Fanout:
                 feed.members[conn] = state
                 feed.sub = await self._nc.subscribe(self._subjects.deliver(name),
                                                     cb=self._on_message_for(feed))
-                await self._nc.flush(timeout=self._timeout)  # the server now routes to us
+                # Once flushed, the server routes the channel's messages to us.
+                await self._nc.flush(timeout=max(1, round(self._timeout)))
                 self._metrics.channel_subscriptions.set(len(self._feeds))
                 feed.ready.set()
             else:
@@ -115,7 +116,10 @@ class Fanout:
                 missed = []
         else:
             missed = []
-        conn.send(encode_subscribed(req_id, name, top.offset, top.epoch, recovered, snapshot))
+        # Recovered: the client's position advances through the missed pubs up to `top`.
+        # Otherwise its position is where the snapshot (or the channel) stands now.
+        announced = top.offset if recovered else start_offset
+        conn.send(encode_subscribed(req_id, name, announced, top.epoch, recovered, snapshot))
         state.epoch, state.offset = start_epoch, start_offset
         for stored in missed or ():
             if stored.offset == state.offset + 1:

@@ -24,7 +24,7 @@ async def check_nats(deps: Deps) -> None:
     """A round trip to the NATS server (PING/PONG)."""
     if not deps.nc.is_connected:
         raise ConnectionError("not connected")
-    await deps.nc.flush(timeout=CHECK_TIMEOUT_S)
+    await deps.nc.flush(timeout=1)
 
 
 async def check_postgres(deps: Deps) -> None:

@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from collections import Counter
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -64,7 +65,7 @@ class Presence:
         key = self._keys.presence(event_id)
         now = time.time()
         await self._redis.zremrangebyscore(key, "-inf", now - self.stale_s)
-        members = await self._redis.zrangebyscore(key, now - self.stale_s, "+inf")
+        members: list[Any] = await self._redis.zrangebyscore(key, now - self.stale_s, "+inf")
         users: set[tuple[str, str]] = set()
         for raw in members:
             role, user, _hub = (raw.decode() if isinstance(raw, bytes) else raw).split("|", 2)

@@ -44,9 +44,9 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return error_response(error)
     except web.HTTPNotFound:
         return error_response(NotFound(f"no route {request.method} {request.path}"))
-    except web.HTTPRequestEntityTooLarge as exc:
+    except web.HTTPRequestEntityTooLarge:
         return error_response(TooLarge(request.content_length or 0,
-                                       request.app._client_max_size))  # noqa: SLF001
+                                       request.app._client_max_size))
     except web.HTTPMethodNotAllowed:
         return error_response(BadRequest(f"{request.method} is not allowed on {request.path}"))
     except web.HTTPException:

@@ -86,7 +86,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is None:
         return ws
-    conn = Connection(transport=transport, claims=claims,  # type: ignore[arg-type]
+    conn = Connection(transport=transport, claims=claims,
                       flusher=hub.flusher, limit=settings.send_buffer_bytes)
     session = Session(hub, conn)
     hub.connections.add(conn)

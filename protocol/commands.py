@@ -14,7 +14,13 @@ from typing import Any, Literal
 
 import orjson
 
-from bilten.protocol.errors import BadRequest, BiltenError, Forbidden, UnknownMethod, error_from_wire
+from bilten.protocol.errors import (
+    BadRequest,
+    BiltenError,
+    Forbidden,
+    UnknownMethod,
+    error_from_wire,
+)
 from bilten.protocol.tokens import Claims, Role
 
 HttpMethod = Literal["GET", "POST", "PATCH", "DELETE"]

@@ -1,23 +1,54 @@
-"""WebSocket frames between clients and the hub: decoding, encoding, close codes.
+"""WebSocket frames between clients and the hub: decoding and encoding.
 
-docs/protocol.md §Frames. A text frame holds one JSON object, or a non-empty
-array of them (a batch). Encoders return ready-to-send bytes; the hub's hot
-path, `encode_pub`, splices an already-encoded payload instead of re-parsing it.
+docs/protocol.md §Frames. A frame holds one JSON object or a non-empty array of
+them (a batch). Encoders return ready-to-send bytes; the hot path, `encode_pub`,
+splices an already-encoded payload instead of re-parsing it. The message types
+(frame_types.py) are re-exported here; disconnect codes are in disconnects.py.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, TypeGuard
 
 import orjson
 
+from bilten.protocol.disconnects import CLOSE_CODES, DisconnectCode
 from bilten.protocol.errors import (
-    BadChannel, BadFrame, BadRequest, BiltenError, UnknownOp, error_from_wire,
+    BadChannel,
+    BadFrame,
+    BadRequest,
+    BiltenError,
+    UnknownOp,
+    error_from_wire,
 )
+from bilten.protocol.frame_types import (
+    ClientFrame,
+    Disconnect,
+    Error,
+    Ping,
+    Pong,
+    Pub,
+    Rejected,
+    Result,
+    Rpc,
+    ServerFrame,
+    Since,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+    Unsubscribed,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BATCH", "MAX_ID", "ClientFrame", "Disconnect", "Error", "Ping", "Pong", "Pub",
+    "Rejected", "Result", "Rpc", "ServerFrame", "Since", "Subscribe", "Subscribed",
+    "Unsubscribe", "Unsubscribed", "decode_client_frames", "decode_server_frames",
+    "encode_disconnect", "encode_error", "encode_ping", "encode_pong", "encode_pub",
+    "encode_result", "encode_rpc", "encode_subscribe", "encode_subscribed",
+    "encode_unsubscribe", "encode_unsubscribed", "join_frames",
+]
 
 MAX_ID = 2**53  # ids stay exact in every JSON implementation (IEEE doubles)
 MAX_OFFSET = 2**63
@@ -27,96 +58,7 @@ DEFAULT_MAX_BATCH = 100
 _METHOD = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _SAFE_CHANNEL = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # channels.py's charset
 
-# docs/protocol.md §Disconnect codes: the `disconnect` frame's code and the
-# WebSocket close code that follows it, in one table.
-DisconnectCode = Literal["protocol_error", "token_expired", "unauthorized", "forbidden",
-                         "slow_consumer", "reconnect", "ping_timeout", "rate_limited"]
-CLOSE_CODES: Mapping[DisconnectCode, int] = MappingProxyType({
-    "protocol_error": 4000,  # the client keeps breaking the protocol
-    "token_expired": 4001,   # reconnect with a fresh token
-    "unauthorized": 4002,    # the token is not (or no longer) valid
-    "forbidden": 4003,       # the token no longer grants this connection
-    "slow_consumer": 4008,   # the client fell behind; reconnect and recover
-    "reconnect": 4009,       # the hub is shutting down or rebalancing
-    "ping_timeout": 4010,    # nothing heard from the client for too long
-    "rate_limited": 4029,    # too many frames; reconnect after a backoff
-})
-_SAME_TOKEN_FAILS = frozenset({"token_expired", "unauthorized", "forbidden"})
-CLOSE_TOO_LARGE = 1009  # RFC 6455 §7.4.1: message too big (not a disconnect code)
-CLOSE_INTERNAL = 1011   # RFC 6455 §7.4.1: unexpected server error, no details
-
-
-def close_code(code: DisconnectCode) -> int:
-    """The WebSocket close code sent after a `disconnect` frame with `code`."""
-    return CLOSE_CODES[code]
-
-
-def disconnect_code(close: int) -> DisconnectCode | None:
-    """The disconnect code behind a close code (for a client that missed the frame)."""
-    return next((name for name, value in CLOSE_CODES.items() if value == close), None)
-
-
-def reconnect_allowed(code: str) -> bool:
-    """Whether reconnecting with the same token can succeed after `code`.
-
-    Unknown codes (a newer hub) allow it, with the client's usual backoff.
-    """
-    return code not in _SAME_TOKEN_FAILS
-
-
 # --- client → hub (docs/protocol.md §Frames) ---
-
-
-@dataclass(frozen=True, slots=True)
-class Since:
-    """The last publication a client saw on a channel (§Recovery)."""
-
-    offset: int
-    epoch: str
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribe:
-    """Subscribe to `channel`, recovering what was missed after `since`."""
-
-    id: int
-    channel: str  # raw; checked by channels.parse_channel
-    since: Since | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Unsubscribe:
-    """Stop receiving `channel`."""
-
-    id: int
-    channel: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rpc:
-    """Call a command (protocol/commands.py) by its method name."""
-
-    id: int
-    method: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Ping:
-    """Application-level keepalive; answered by `pong`."""
-
-    id: int
-
-
-ClientFrame = Subscribe | Unsubscribe | Rpc | Ping
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """One message of a frame that could not be decoded; answer it with `error`."""
-
-    id: int | None
-    error: BiltenError
 
 
 def decode_client_frames(data: str | bytes, *,
@@ -204,9 +146,12 @@ def encode_ping(id: int) -> bytes:
 # --- hub → client ---
 
 
-def encode_subscribed(id: int, channel: str, offset: int, epoch: str, recovered: bool,
+def encode_subscribed(id: int | None, channel: str, offset: int, epoch: str, recovered: bool,
                       snapshot: Any) -> bytes:
-    """Confirms a subscription; missed publications follow it (§Recovery, §Snapshots)."""
+    """Confirms a subscription; missed publications follow it (§Recovery, §Snapshots).
+
+    `id` None: unsolicited, the hub moved a live subscription's position (§Recovery).
+    """
     return orjson.dumps({"op": "subscribed", "id": id, "channel": channel, "offset": offset,
                          "epoch": epoch, "recovered": recovered, "snapshot": snapshot})
 
@@ -255,75 +200,10 @@ def join_frames(frames: Sequence[bytes]) -> bytes:
     """One text frame for several encoded messages: itself alone, else a JSON array."""
     if not frames:
         raise ValueError("nothing to join")
-    if len(frames) == 1:
-        return frames[0]
-    return b"[" + b",".join(frames) + b"]"
+    return frames[0] if len(frames) == 1 else b"[" + b",".join(frames) + b"]"
 
 
 # --- hub → client, decoded (for the SDK and tests) ---
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribed:
-    """The hub's answer to `subscribe`."""
-
-    id: int
-    channel: str
-    offset: int
-    epoch: str
-    recovered: bool
-    snapshot: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Unsubscribed:
-    """The hub's answer to `unsubscribe`."""
-
-    id: int
-    channel: str
-
-
-@dataclass(frozen=True, slots=True)
-class Pub:
-    """A publication on a subscribed channel."""
-
-    channel: str
-    offset: int
-    data: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The successful answer to an `rpc`."""
-
-    id: int
-    result: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Error:
-    """The failed answer to a client message."""
-
-    id: int | None
-    error: BiltenError
-
-
-@dataclass(frozen=True, slots=True)
-class Pong:
-    """The answer to a `ping`."""
-
-    id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnect:
-    """The hub is about to close the connection; `code` says why (§Disconnect codes)."""
-
-    code: str
-    reason: str
-
-
-ServerFrame = Subscribed | Unsubscribed | Pub | Result | Error | Pong | Disconnect
 
 
 def decode_server_frames(data: str | bytes) -> list[ServerFrame]:
@@ -335,11 +215,11 @@ def decode_server_frames(data: str | bytes) -> list[ServerFrame]:
     frames: list[ServerFrame] = []
     for msg in _messages(data, None):
         op = msg.get("op")
-        decode = _SERVER_OPS.get(op) if isinstance(op, str) else None
-        if decode is None:
-            if isinstance(op, str):
-                continue
+        if not isinstance(op, str):
             raise BadFrame("a server message has no op")
+        decode = _SERVER_OPS.get(op)
+        if decode is None:
+            continue  # an op from a newer hub
         try:
             frames.append(decode(msg))
         except (BadRequest, TypeError, ValueError) as error:
@@ -348,17 +228,16 @@ def decode_server_frames(data: str | bytes) -> list[ServerFrame]:
 
 
 def _error(msg: dict[str, Any]) -> Error:
-    raw_id, body = msg.get("id"), msg.get("error")
-    if not (raw_id is None or _is_int(raw_id, 0, MAX_ID)) or not isinstance(body, dict) \
-            or not isinstance(body.get("code"), str) \
+    body = msg.get("error")
+    if not isinstance(body, dict) or not isinstance(body.get("code"), str) \
             or not isinstance(body.get("details", {}), dict):
-        raise BadRequest("error needs an id (or null) and an error object with a code")
-    return Error(raw_id, error_from_wire(body))
+        raise BadRequest("error needs an error object with a code")
+    return Error(_id_or_none(msg), error_from_wire(body))
 
 
 _SERVER_OPS: Mapping[str, Callable[[dict[str, Any]], ServerFrame]] = {
     "subscribed": lambda m: Subscribed(
-        _id(m), _str(m, "channel"), _int(m, "offset", MAX_OFFSET), _str(m, "epoch"),
+        _id_or_none(m), _str(m, "channel"), _int(m, "offset", MAX_OFFSET), _str(m, "epoch"),
         _bool(m, "recovered"), m.get("snapshot")),
     "unsubscribed": lambda m: Unsubscribed(_id(m), _str(m, "channel")),
     "pub": lambda m: Pub(_str(m, "channel"), _int(m, "offset", MAX_OFFSET), m.get("data")),
@@ -379,17 +258,15 @@ def _messages(data: str | bytes, max_batch: int | None) -> list[dict[str, Any]]:
         raise BadFrame(f"not JSON: {error}") from None
     if isinstance(value, dict):
         return [value]
-    if not isinstance(value, list) or not value:
-        raise BadFrame("a frame is a JSON object or a non-empty array of objects")
-    if max_batch is not None and len(value) > max_batch:
+    if isinstance(value, list) and max_batch is not None and len(value) > max_batch:
         raise BadFrame(f"a batch of {len(value)} messages exceeds the limit of {max_batch}",
                        size=len(value), limit=max_batch)
-    if not all(isinstance(m, dict) for m in value):
+    if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
         raise BadFrame("a frame is a JSON object or a non-empty array of objects")
     return value
 
 
-def _is_int(value: object, low: int, high: int) -> bool:
+def _is_int(value: object, low: int, high: int) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value < high
 
 
@@ -397,11 +274,15 @@ def _int(msg: dict[str, Any], key: str, high: int) -> int:
     value = msg.get(key)
     if not _is_int(value, 0, high):
         raise BadRequest(f"{key} must be an integer from 0 to {high - 1}", field=key)
-    return int(value)  # type: ignore[arg-type]  # checked just above
+    return value
 
 
 def _id(msg: dict[str, Any]) -> int:
     return _int(msg, "id", MAX_ID)
+
+
+def _id_or_none(msg: dict[str, Any]) -> int | None:  # unsolicited replies carry id null
+    return None if msg.get("id") is None else _id(msg)
 
 
 def _str(msg: dict[str, Any], key: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import jwt
+
 from bilten.protocol.errors import BadRequest, TokenExpired, Unauthorized
 
 Role = Literal["organizer", "staff", "attendee", "service"]
@@ -111,14 +112,6 @@ def decode_token(token: str, secret: str, *, now: float) -> Claims:
     if claims.expired(now):
         raise TokenExpired("token expired", exp=claims.exp)
     return claims
-
-
-def claims_to_dict(claims: Claims) -> Mapping[str, Any]:
-    """The claims as JSON-ready data (the JWT payload, with `gates` null when absent)."""
-    return {"sub": claims.sub, "org": claims.org, "role": claims.role,
-            "events": claims.events if claims.events == "*" else list(claims.events),
-            "gates": None if claims.gates is None else list(claims.gates),
-            "exp": claims.exp, "iat": claims.iat}
 
 
 def _key(secret: str) -> str:

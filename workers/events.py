@@ -20,7 +20,8 @@ from bilten.protocol.errors import BadRequest, NotFound
 from bilten.protocol.events import EventFields, parse_event_fields, parse_event_id
 from bilten.workers.runner import CommandHandler
 
-_COLUMNS = "id, org_id, name, starts_at, ends_at, timezone, locale, currency, created_at, updated_at"
+_COLUMNS = ("id, org_id, name, starts_at, ends_at, timezone, locale, currency, created_at,"
+            " updated_at")
 
 
 def event_json(row: asyncpg.Record) -> dict[str, Any]:

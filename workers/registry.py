@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from bilten.core import outbox
 from bilten.core.deps import Deps
@@ -11,7 +12,7 @@ from bilten.core.metrics import Metrics
 from bilten.workers import audit, events
 from bilten.workers.runner import consume, serve_commands
 
-WorkerMain = Callable[[Deps, Metrics, asyncio.Event], Awaitable[None]]
+WorkerMain = Callable[[Deps, Metrics, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 async def run_events(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:

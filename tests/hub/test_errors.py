@@ -125,3 +125,21 @@ async def test_unexpected_failure_is_internal_without_details(
     reply = await raw.call("events.update", {"event_id": event_id, "name": "x" * 500})
     assert reply["error"]["code"] == "bad_request"
     await _alive(raw)
+
+
+async def test_silent_client_is_closed_after_ping_timeout(
+        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    app = create_app(workers.replace(ping_interval_s=0.3))
+    client = await aiohttp_client(await aiohttp_server(app))
+    ws = await client.ws_connect(f"/ws?token={make_token('organizer')}", autoping=False)
+    import asyncio
+
+    async with asyncio.timeout(5):
+        while True:
+            msg = await ws.receive()
+            if msg.type == aiohttp.WSMsgType.PING:
+                continue  # deliberately never answered
+            break
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                        aiohttp.WSMsgType.CLOSING)
+    assert ws.closed or msg.type != aiohttp.WSMsgType.TEXT

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
-import pytest
-
 from bilten.core.settings import Settings
 from bilten.hub.app import create_app
 from tests.hub.helpers import Raw, connect, create_event

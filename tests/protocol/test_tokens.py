@@ -7,10 +7,11 @@ import hashlib
 import hmac
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import jwt
 import pytest
+
 from bilten.protocol.errors import BadRequest, TokenExpired, Unauthorized
 from bilten.protocol.tokens import (
     MAX_TTL_S,
@@ -172,8 +173,10 @@ def _tamper_payload() -> str:
 
 
 def _tamper_signature() -> str:
-    token = encode_token(_mint(), SECRET)
-    return token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    head, payload, signature = encode_token(_mint(), SECRET).split(".")
+    # The first character carries six whole bits (the last one partly padding).
+    flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
+    return f"{head}.{payload}.{flipped}"
 
 
 def _unsigned(header: dict[str, Any]) -> str:
@@ -181,38 +184,46 @@ def _unsigned(header: dict[str, Any]) -> str:
     return ".".join(_b64(p) for p in parts) + "."
 
 
-UNAUTHORIZED: list[tuple[str, Any]] = [
-    ("empty", ""),
-    ("not a jwt", "hello"),
-    ("three garbage segments", "a.b.c"),
-    ("payload tampered", _tamper_payload()),
-    ("signature tampered", _tamper_signature()),
-    ("another secret", encode_token(_mint(), "another-secret-0123456789-0123456789")),
-    ("alg none", _unsigned({"alg": "none", "typ": "JWT"})),
-    ("alg none, signed", _forge({"alg": "none"}, _payload())),
-    ("RS256 header", _forge({"alg": "RS256", "typ": "JWT"}, _payload())),
-    ("HS512", jwt.encode(_payload(), SECRET + SECRET, algorithm="HS512")),
-    ("HS256 lowercase", _forge({"alg": "hs256"}, _payload())),
-    ("role admin", _forge({"alg": "HS256"}, _payload(role="admin"))),
-    ("events all", _forge({"alg": "HS256"}, _payload(events="all"))),
-    ("events [0]", _forge({"alg": "HS256"}, _payload(events=[0]))),
-    ("sub with a space", _forge({"alg": "HS256"}, _payload(sub="a b"))),
-    ("org a number", _forge({"alg": "HS256"}, _payload(org=7))),
-    ("gates a string", _forge({"alg": "HS256"}, _payload(gates="north"))),
-    ("exp a string", _forge({"alg": "HS256"}, _payload(exp="tomorrow"))),
-    ("exp a boolean", _forge({"alg": "HS256"}, _payload(exp=True))),
-    ("iat null", _forge({"alg": "HS256"}, _payload(iat=None))),
-    ("payload an array", _forge({"alg": "HS256"}, [1, 2])),  # type: ignore[arg-type]
-    ("not a string", None),
-    *[(f"missing {name}", _forge({"alg": "HS256"}, _payload(**{name: _DROP})))
+UNAUTHORIZED: list[tuple[str, Any, str]] = [
+    # (case, token, a fragment of the reason)
+    ("empty", "", "no token"),
+    ("not a string", None, "no token"),
+    ("not a jwt", "hello", "invalid token"),
+    ("three garbage segments", "a.b.c", "invalid token"),
+    ("payload tampered", _tamper_payload(), "Signature verification failed"),
+    ("signature tampered", _tamper_signature(), "Signature verification failed"),
+    ("another secret", encode_token(_mint(), "another-secret-0123456789-0123456789"),
+     "Signature verification failed"),
+    ("alg none", _unsigned({"alg": "none", "typ": "JWT"}), "alg value is not allowed"),
+    ("alg none, signed", _forge({"alg": "none"}, _payload()), "alg value is not allowed"),
+    ("RS256 header", _forge({"alg": "RS256", "typ": "JWT"}, _payload()),
+     "alg value is not allowed"),
+    ("HS512", jwt.encode(_payload(), SECRET + SECRET, algorithm="HS512"),
+     "alg value is not allowed"),
+    ("HS256 lowercase", _forge({"alg": "hs256"}, _payload()), "alg value is not allowed"),
+    ("payload an array", _forge({"alg": "HS256"}, cast(dict[str, Any], [1, 2])),
+     "invalid token"),
+    ("role admin", _forge({"alg": "HS256"}, _payload(role="admin")), "role must be"),
+    ("events all", _forge({"alg": "HS256"}, _payload(events="all")), "events must be"),
+    ("events [0]", _forge({"alg": "HS256"}, _payload(events=[0])), "events must be"),
+    ("sub with a space", _forge({"alg": "HS256"}, _payload(sub="a b")), "sub must be"),
+    ("org a number", _forge({"alg": "HS256"}, _payload(org=7)), "org must be"),
+    ("gates a string", _forge({"alg": "HS256"}, _payload(gates="north")), "gates must be"),
+    ("exp a string", _forge({"alg": "HS256"}, _payload(exp="tomorrow")), "exp is not"),
+    ("exp a boolean", _forge({"alg": "HS256"}, _payload(exp=True)), "exp is not"),
+    ("iat null", _forge({"alg": "HS256"}, _payload(iat=None)), "iat is not"),
+    *[(f"missing {name}", _forge({"alg": "HS256"}, _payload(**{name: _DROP})),
+       f"token lacks claims: {name}")
       for name in ("sub", "org", "role", "events", "exp", "iat")],
 ]
 
 
-@pytest.mark.parametrize(("case", "token"), UNAUTHORIZED, ids=[c for c, _ in UNAUTHORIZED])
-def test_unauthorized(case: str, token: Any) -> None:
+@pytest.mark.parametrize(("case", "token", "fragment"), UNAUTHORIZED,
+                         ids=[c for c, _, _ in UNAUTHORIZED])
+def test_unauthorized(case: str, token: Any, fragment: str) -> None:
     with pytest.raises(Unauthorized) as caught:
         decode_token(token, SECRET, now=NOW)
+    assert fragment in caught.value.message
     assert caught.value.code == "unauthorized"
     assert caught.value.http_status == 401
 

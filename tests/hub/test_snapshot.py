@@ -1,0 +1,62 @@
+"""Stateful channels answer subscribe with a snapshot from the worker owning the state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nats
+import orjson
+
+from bilten.core.settings import Settings
+from bilten.protocol.commands import encode_reply
+from bilten.protocol.subjects import Subjects
+from tests.hub.helpers import connect, create_event
+
+
+async def test_snapshot_then_deltas(workers: Settings, hub_server: Any, aiohttp_client: Any,
+                                    make_token: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id = await create_event(organizer)
+    channel = f"event.{event_id}.polls"
+    attendee = await connect(client, make_token("attendee", events=[event_id]))
+
+    reply = await attendee.subscribe(channel)
+    assert reply["op"] == "error" and reply["error"]["code"] == "unavailable", reply
+
+    # A stand-in for the polls worker (a later issue): it owns the state, publishes
+    # deltas on the channel and answers snapshot requests with the offset they reflect.
+    assert workers.nats_url
+    owner = await nats.connect(workers.nats_url)
+    subjects = Subjects(workers.namespace)
+    state = {"poll": 1, "votes": {"yes": 0, "no": 0}}
+    position: dict[str, Any] = {"offset": 0, "epoch": ""}
+
+    async def answer(msg: Any) -> None:
+        assert orjson.loads(msg.data) == {"channel": channel}
+        await msg.respond(encode_reply({"snapshot": state, **position}))
+
+    await owner.subscribe(subjects.snapshot(channel), cb=answer)
+    try:
+        for choice in ("yes", "yes", "no"):
+            state["votes"][choice] += 1
+            result = (await organizer.call("channels.publish", {
+                "channel": channel, "data": {"vote": choice}}))["result"]
+            position = {"offset": result["offset"], "epoch": result["epoch"]}
+        reply = await attendee.subscribe(channel)
+        assert reply["op"] == "subscribed", reply
+        assert reply["snapshot"] == {"poll": 1, "votes": {"yes": 2, "no": 1}}
+        assert reply["offset"] == 3 and reply["recovered"] is False
+        # The snapshot lags one delta behind: the hub fills in the delta after it.
+        stale_state = {"poll": 1, "votes": {"yes": 2, "no": 1}}
+        state = stale_state
+        await organizer.call("channels.publish", {"channel": channel, "data": {"vote": "no"}})
+        late = await connect(client, make_token("attendee", events=[event_id], sub="late"))
+        reply = await late.subscribe(channel)
+        assert reply["snapshot"] == stale_state and reply["offset"] == 3
+        follow = await late.until("pub")
+        assert follow["offset"] == 4 and follow["data"] == {"vote": "no"}
+        live = await attendee.until("pub")
+        assert live["offset"] == 4
+    finally:
+        await owner.close()
