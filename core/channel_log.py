@@ -49,6 +49,7 @@ class Stored:
     """One publication read back from history."""
 
     offset: int
+    epoch: str
     data: bytes
 
 
@@ -169,7 +170,7 @@ class ChannelLog:
                 if msg_offset > offset:
                     if not found and msg_offset != offset + 1:
                         return None  # the oldest retained one is past the gap
-                    found.append(Stored(msg_offset, msg.data))
+                    found.append(Stored(msg_offset, until.epoch, msg.data))
                 if msg.metadata.sequence.stream >= until.seq or msg_offset >= until.offset:
                     return found
         finally:

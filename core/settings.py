@@ -121,8 +121,8 @@ def _choice(*choices: str) -> Callable[[str, str], str]:
 
 
 def _secret(name: str, raw: str) -> str:
-    if len(raw) < 16:
-        raise SettingsError(name, "must be at least 16 characters")
+    if len(raw) < 32:  # RFC 7518 §3.2: an HS256 key of at least 256 bits
+        raise SettingsError(name, "must be at least 32 characters")
     return raw
 
 

@@ -26,7 +26,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from bilten.core.channel_log import ChannelLog, Position, Stored
 from bilten.core.metrics import Metrics
 from bilten.hub.connection import Connection, SubState
-from bilten.protocol.channels import Channel
+from bilten.protocol.channels import Channel, parse_channel
 from bilten.protocol.commands import decode_reply
 from bilten.protocol.errors import BiltenError, Conflict, Timeout, Unavailable
 from bilten.protocol.frames import Since, encode_pub, encode_subscribed
@@ -123,7 +123,7 @@ class Fanout:
         state.epoch, state.offset = start_epoch, start_offset
         for stored in missed or ():
             if stored.offset == state.offset + 1:
-                conn.send(encode_pub(name, stored.offset, stored.data))
+                conn.send(encode_pub(name, stored.offset, stored.epoch, stored.data))
                 state.offset = stored.offset
         self._drain_buffer(conn, name, state)
 
@@ -184,7 +184,11 @@ class Fanout:
                 log.warning("publication without offset on %s dropped", name)
                 return
             metrics.inc()
-            message = encode_pub(name, offset, msg.data)
+            try:
+                message = encode_pub(name, offset, epoch, msg.data)
+            except BiltenError as error:
+                log.warning("publication on %s dropped: %s", name, error)
+                return
             for conn, state in list(members.items()):
                 if state.buffer is None and state.offset + 1 == offset and state.epoch == epoch:
                     state.offset = offset
@@ -227,12 +231,17 @@ class Fanout:
                 missed = await self._log.read_after(name, state.epoch, state.offset, position)
             if missed is None:
                 top = position or Position("", 0, 0)
-                conn.send(encode_subscribed(None, name, top.offset, top.epoch, False, None))
+                snapshot: Any = None
+                if parse_channel(name).stateful:
+                    snapshot, snap_epoch, snap_offset = await self._snapshot(name)
+                    if snap_epoch == top.epoch and snap_offset is not None:
+                        top = Position(top.epoch, snap_offset, top.seq)
+                conn.send(encode_subscribed(None, name, top.offset, top.epoch, False, snapshot))
                 state.epoch, state.offset = top.epoch, top.offset
             else:
                 for stored in missed:
                     if stored.offset == state.offset + 1:
-                        conn.send(encode_pub(name, stored.offset, stored.data))
+                        conn.send(encode_pub(name, stored.offset, stored.epoch, stored.data))
                         state.offset = stored.offset
         except BiltenError as error:
             log.warning("gap repair on %s failed: %s", name, error,

@@ -99,6 +99,7 @@ class Pub:
 
     channel: str
     offset: int
+    epoch: str
     data: Any
 
 

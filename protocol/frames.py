@@ -57,6 +57,7 @@ MAX_METHOD_LENGTH = 64
 DEFAULT_MAX_BATCH = 100
 _METHOD = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _SAFE_CHANNEL = re.compile(r"[A-Za-z0-9_.\-]{1,128}")  # channels.py's charset
+_SAFE_EPOCH = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 # --- client → hub (docs/protocol.md §Frames) ---
 
@@ -161,16 +162,18 @@ def encode_unsubscribed(id: int, channel: str) -> bytes:
     return orjson.dumps({"op": "unsubscribed", "id": id, "channel": channel})
 
 
-def encode_pub(channel: str, offset: int, data_json: bytes) -> bytes:
+def encode_pub(channel: str, offset: int, epoch: str, data_json: bytes) -> bytes:
     """A publication, with the payload's JSON bytes spliced in as they are.
 
-    `channel` must be a valid channel name (its charset needs no JSON
-    escaping) and `data_json` one complete JSON value.
+    `channel` must be a valid channel name and `epoch` a safe token (neither
+    needs JSON escaping); `data_json` must be one complete JSON value.
     """
     if not _SAFE_CHANNEL.fullmatch(channel):
         raise BadChannel(f"refusing to splice channel {channel[:128]!r}")
-    return b'{"op":"pub","channel":"%b","offset":%d,"data":%b}' % (
-        channel.encode(), offset, data_json)
+    if not _SAFE_EPOCH.fullmatch(epoch):
+        raise BadRequest(f"refusing to splice epoch {epoch[:64]!r}")
+    return b'{"op":"pub","channel":"%b","offset":%d,"epoch":"%b","data":%b}' % (
+        channel.encode(), offset, epoch.encode(), data_json)
 
 
 def encode_result(id: int, result: Any) -> bytes:
@@ -240,7 +243,8 @@ _SERVER_OPS: Mapping[str, Callable[[dict[str, Any]], ServerFrame]] = {
         _id_or_none(m), _str(m, "channel"), _int(m, "offset", MAX_OFFSET), _str(m, "epoch"),
         _bool(m, "recovered"), m.get("snapshot")),
     "unsubscribed": lambda m: Unsubscribed(_id(m), _str(m, "channel")),
-    "pub": lambda m: Pub(_str(m, "channel"), _int(m, "offset", MAX_OFFSET), m.get("data")),
+    "pub": lambda m: Pub(_str(m, "channel"), _int(m, "offset", MAX_OFFSET),
+                         _str(m, "epoch"), m.get("data")),
     "result": lambda m: Result(_id(m), m.get("result")),
     "error": _error,
     "pong": lambda m: Pong(_id(m)),

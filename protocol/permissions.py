@@ -36,7 +36,8 @@ SUBSCRIBE_USER: Mapping[Role, UserAccess] = MappingProxyType({
 PUBLISH_TOPICS: Mapping[Role, frozenset[str]] = MappingProxyType({
     "attendee": frozenset(),
     "staff": frozenset(),
-    "organizer": EVENT_TOPICS,
+    # Stateful topics belong to the workers owning their state (docs/protocol.md §Permissions).
+    "organizer": frozenset({"announcements"}),
     "service": EVENT_TOPICS,
 })
 PUBLISH_USER: Mapping[Role, UserAccess] = MappingProxyType({

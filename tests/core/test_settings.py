@@ -57,7 +57,7 @@ def test_flags_override_environment() -> None:
         ("BILTEN_DATABASE_URL", "mysql://x/y", "postgres"),
         ("BILTEN_REDIS_URL", "localhost:6379", "redis"),
         ("BILTEN_LOG_FORMAT", "xml", "text, json"),
-        ("BILTEN_SECRET", "short", "16"),
+        ("BILTEN_SECRET", "short", "32"),
         ("BILTEN_NAMESPACE", "Has-Caps", "lowercase"),
         ("BILTEN_ALLOWED_ORIGINS", "ftp://x", "origin"),
         ("BILTEN_HISTORY_SIZE", "0", "between"),
@@ -80,7 +80,7 @@ def test_bad_flag_is_reported_like_the_variable() -> None:
 
 
 def test_settings_env_round_trips() -> None:
-    settings = load_settings({"BILTEN_NATS_URL": "nats://h:1", "BILTEN_SECRET": "x" * 20,
+    settings = load_settings({"BILTEN_NATS_URL": "nats://h:1", "BILTEN_SECRET": "x" * 32,
                               "BILTEN_ALLOWED_ORIGINS": "https://a.example"}, port="1234")
     assert load_settings(settings_env(settings)) == settings
 

@@ -20,6 +20,10 @@ async def test_snapshot_then_deltas(workers: Settings, hub_server: Any, aiohttp_
     event_id = await create_event(organizer)
     channel = f"event.{event_id}.polls"
     attendee = await connect(client, make_token("attendee", events=[event_id]))
+    # Organizers may not publish on stateful channels; the owning worker (a service) does.
+    service = await connect(client, make_token("service", sub="polls-worker"))
+    reply = await organizer.call("channels.publish", {"channel": channel, "data": {}})
+    assert reply["error"]["code"] == "forbidden"
 
     reply = await attendee.subscribe(channel)
     assert reply["op"] == "error" and reply["error"]["code"] == "unavailable", reply
@@ -40,7 +44,7 @@ async def test_snapshot_then_deltas(workers: Settings, hub_server: Any, aiohttp_
     try:
         for choice in ("yes", "yes", "no"):
             state["votes"][choice] += 1
-            result = (await organizer.call("channels.publish", {
+            result = (await service.call("channels.publish", {
                 "channel": channel, "data": {"vote": choice}}))["result"]
             position = {"offset": result["offset"], "epoch": result["epoch"]}
         reply = await attendee.subscribe(channel)
@@ -50,7 +54,7 @@ async def test_snapshot_then_deltas(workers: Settings, hub_server: Any, aiohttp_
         # The snapshot lags one delta behind: the hub fills in the delta after it.
         stale_state = {"poll": 1, "votes": {"yes": 2, "no": 1}}
         state = stale_state
-        await organizer.call("channels.publish", {"channel": channel, "data": {"vote": "no"}})
+        await service.call("channels.publish", {"channel": channel, "data": {"vote": "no"}})
         late = await connect(client, make_token("attendee", events=[event_id], sub="late"))
         reply = await late.subscribe(channel)
         assert reply["snapshot"] == stale_state and reply["offset"] == 3

@@ -10,6 +10,7 @@ import pytest
 from bilten.protocol.disconnects import DisconnectCode
 from bilten.protocol.errors import (
     BadChannel,
+    BadRequest,
     BadFrame,
     BiltenError,
     Forbidden,
@@ -225,9 +226,10 @@ SERVER_ENCODINGS: list[tuple[bytes, dict[str, Any], ServerFrame]] = [
     (encode_unsubscribed(2, "event.42.checkins"),
      {"op": "unsubscribed", "id": 2, "channel": "event.42.checkins"},
      Unsubscribed(2, "event.42.checkins")),
-    (encode_pub("event.42.checkins", 18, b'{"ticket":"T-1"}'),
-     {"op": "pub", "channel": "event.42.checkins", "offset": 18, "data": {"ticket": "T-1"}},
-     Pub("event.42.checkins", 18, {"ticket": "T-1"})),
+    (encode_pub("event.42.checkins", 18, "5f3a9c01", b'{"ticket":"T-1"}'),
+     {"op": "pub", "channel": "event.42.checkins", "offset": 18, "epoch": "5f3a9c01",
+      "data": {"ticket": "T-1"}},
+     Pub("event.42.checkins", 18, "5f3a9c01", {"ticket": "T-1"})),
     (encode_result(3, {"ok": True}), {"op": "result", "id": 3, "result": {"ok": True}},
      Result(3, {"ok": True})),
     (encode_result(3, None), {"op": "result", "id": 3, "result": None}, Result(3, None)),
@@ -289,24 +291,30 @@ PAYLOADS: list[Any] = [
                                      f"event.{2**63 - 1}.dashboard"])
 @pytest.mark.parametrize("offset", [0, 1, 2**63 - 1])
 def test_pub_splice_equals_dict_form(data: Any, channel: str, offset: int) -> None:
-    spliced = encode_pub(channel, offset, orjson.dumps(data))
-    as_dict = {"op": "pub", "channel": channel, "offset": offset, "data": data}
+    spliced = encode_pub(channel, offset, "e-1_Z", orjson.dumps(data))
+    as_dict = {"op": "pub", "channel": channel, "offset": offset, "epoch": "e-1_Z", "data": data}
     assert orjson.loads(spliced) == as_dict
     assert spliced == orjson.dumps(as_dict)  # byte-identical to the slow path, too
-    assert decode_server_frames(spliced) == [Pub(channel, offset, data)]
+    assert decode_server_frames(spliced) == [Pub(channel, offset, "e-1_Z", data)]
 
 
 def test_pub_keeps_the_payload_bytes() -> None:
     # Not re-encoded: whatever JSON the publisher produced goes through as is.
-    assert encode_pub("user.a", 1, b' { "a" : 1 } ') == (
-        b'{"op":"pub","channel":"user.a","offset":1,"data": { "a" : 1 } }')
+    assert encode_pub("user.a", 1, "e1", b' { "a" : 1 } ') == (
+        b'{"op":"pub","channel":"user.a","offset":1,"epoch":"e1","data": { "a" : 1 } }')
 
 
 @pytest.mark.parametrize("channel", ['user."a', "user.a\\", "", "user.ü", "x" * 129,
                                      'a","op":"x'])
 def test_pub_refuses_unsafe_channels(channel: str) -> None:
     with pytest.raises(BadChannel):
-        encode_pub(channel, 1, b"{}")
+        encode_pub(channel, 1, "e1", b"{}")
+
+
+@pytest.mark.parametrize("epoch", ["", 'a"b', "x" * 65, "é", "a b"])
+def test_pub_refuses_unsafe_epochs(epoch: str) -> None:
+    with pytest.raises(BadRequest):
+        encode_pub("user.a", 1, epoch, b"{}")
 
 
 def test_join_frames() -> None:

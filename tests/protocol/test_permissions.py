@@ -31,7 +31,7 @@ MAY_SUBSCRIBE: dict[str, set[str]] = {
     "service": ALL,
 }
 MAY_PUBLISH: dict[str, set[str]] = {
-    "attendee": set(), "staff": set(), "organizer": ALL, "service": ALL,
+    "attendee": set(), "staff": set(), "organizer": {"announcements"}, "service": ALL,
 }
 
 # Where the event sits relative to a token for event 1 of org "acme" (or "*" of "acme").
