@@ -18,6 +18,7 @@ from bilten.protocol.errors import (
     BadRequest,
     BiltenError,
     Forbidden,
+    Internal,
     UnknownMethod,
     error_from_wire,
 )
@@ -158,9 +159,9 @@ def decode_reply(data: bytes) -> Any:
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError:
-        raise BadRequest("malformed reply from worker") from None
+        raise Internal("malformed reply from worker") from None
     if not isinstance(body, dict):
-        raise BadRequest("malformed reply from worker")
+        raise Internal("malformed reply from worker")
     if "error" in body:
         raise error_from_wire(body["error"])
     return body.get("result")

@@ -40,6 +40,8 @@ def _text(params: dict[str, Any], key: str, pattern: re.Pattern[str] | None,
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
         raise BadRequest(f"{key} must be a non-empty string of at most {max_len} characters",
                          field=key)
+    if any(ord(c) < 32 for c in value):
+        raise BadRequest(f"{key} must not contain control characters", field=key)
     if pattern is not None and not pattern.match(value):
         raise BadRequest(f"{key} is malformed: {value!r}", field=key)
     return value

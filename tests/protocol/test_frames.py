@@ -10,8 +10,8 @@ import pytest
 from bilten.protocol.disconnects import DisconnectCode
 from bilten.protocol.errors import (
     BadChannel,
-    BadRequest,
     BadFrame,
+    BadRequest,
     BiltenError,
     Forbidden,
     TooLarge,

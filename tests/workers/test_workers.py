@@ -1,0 +1,137 @@
+"""Workers on real NATS and PostgreSQL: the runner's boundary, outbox, audit, metrics port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bilten.core import outbox
+from bilten.core.deps import open_deps
+from bilten.core.metrics import Metrics
+from bilten.core.settings import Settings
+from bilten.core.streams import StreamLimits, declare
+from bilten.protocol.commands import CommandRequest, decode_reply, encode_request
+from bilten.protocol.errors import BadRequest, Internal
+from bilten.protocol.tokens import mint_claims
+from bilten.workers.main import run_workers
+from bilten.workers.runner import serve_commands
+from tests.hub.helpers import EVENT
+
+
+def _claims() -> Any:
+    return mint_claims(sub="o-1", org="acme", role="organizer", events="*", ttl_s=60,
+                       now=time.time())
+
+
+async def test_runner_turns_failures_into_codes_and_logs_once(
+        migrated: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    async def crash(request: CommandRequest, deps: Any) -> Any:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    async def refuse(request: CommandRequest, deps: Any) -> Any:
+        raise BadRequest("no thanks")
+
+    async def slow(request: CommandRequest, deps: Any) -> Any:
+        await asyncio.sleep(5)
+
+    stop = asyncio.Event()
+    async with open_deps(migrated, "test") as deps:
+        task = asyncio.get_running_loop().create_task(serve_commands(
+            deps, Metrics(), "probe", {"probe.crash": crash, "probe.refuse": refuse,
+                                       "probe.slow": slow}, stop, timeout_s=0.3))
+        await asyncio.sleep(0.1)
+
+        async def call(method: str) -> Any:
+            msg = await deps.nc.request(deps.subjects.command(method),
+                                        encode_request(CommandRequest(method, _claims(), {})),
+                                        timeout=2)
+            return decode_reply(msg.data)
+
+        with caplog.at_level(logging.ERROR, logger="bilten.workers.runner"):
+            with pytest.raises(Internal) as crashed:
+                await call("probe.crash")
+        assert "hunter2" not in crashed.value.message
+        records = [r for r in caplog.records if r.name == "bilten.workers.runner"]
+        assert len(records) == 1 and "hunter2" in (records[0].exc_text or "")
+        assert records[0].ctx["worker"] == "probe"  # type: ignore[attr-defined]
+        with pytest.raises(BadRequest, match="no thanks"):
+            await call("probe.refuse")
+        from bilten.protocol.errors import Timeout
+
+        with pytest.raises(Timeout):
+            await call("probe.slow")
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_outbox_relay_publishes_what_a_crash_left_behind(migrated: Settings) -> None:
+    async with open_deps(migrated, "test") as deps:
+        await declare(deps.js, deps.subjects, StreamLimits())
+        async with deps.pg.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, "events.created", {"event_id": 7, "event": {"id": 7}})
+        # The writer "crashed" before flush: the relay finds the row and publishes it.
+        stop = asyncio.Event()
+        relay = asyncio.get_running_loop().create_task(
+            outbox.relay(deps, stop, interval_s=0.1, min_age_s=0.0))
+        sub = await deps.js.subscribe(deps.subjects.events(">"), ordered_consumer=True)
+        try:
+            msg = await sub.next_msg(timeout=5)
+            assert msg.subject == deps.subjects.events("events.created")
+            import orjson
+
+            assert orjson.loads(msg.data)["event_id"] == 7
+            for _ in range(50):
+                if await deps.pg.fetchval("SELECT count(*) FROM outbox") == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert await deps.pg.fetchval("SELECT count(*) FROM outbox") == 0
+        finally:
+            stop.set()
+            await relay
+            await sub.unsubscribe()
+
+
+async def test_audit_records_each_domain_event_once(workers: Settings) -> None:
+    async with open_deps(workers, "test") as deps:
+        request = CommandRequest("events.create", _claims(), dict(EVENT))
+        for _ in range(2):
+            msg = await deps.nc.request(deps.subjects.command("events.create"),
+                                        encode_request(request), timeout=5)
+            decode_reply(msg.data)
+        rows: list[Any] = []
+        for _ in range(50):
+            rows = await deps.pg.fetch("SELECT kind, event_id FROM domain_events ORDER BY seq")
+            if len(rows) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert [(r["kind"], r["event_id"]) for r in rows] == [("events.created", 1),
+                                                              ("events.created", 2)]
+
+
+async def test_worker_metrics_port(migrated: Settings) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(run_workers(migrated, ["events"], stop, port))
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(50):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                        text = await resp.text()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            assert "bilten_worker_messages" in text and "process_cpu_seconds_total" in text
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                assert resp.status == 200
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
