@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 
 from bilten.core.settings import Settings
 from bilten.hub.app import create_app
@@ -116,14 +118,35 @@ async def test_token_expiry_disconnects(hub_server: Any, aiohttp_client: Any,
     assert msg.type == aiohttp.WSMsgType.CLOSE and raw.ws.close_code == 4001
 
 
-async def test_unexpected_failure_is_internal_without_details(
+async def test_worker_validation_errors_reach_the_client(
         hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
-    """A worker crash surfaces as `internal`, with no internals in the message."""
     client = await aiohttp_client(hub_server)
     raw = await connect(client, make_token("organizer"))
     event_id = await create_event(raw)
     reply = await raw.call("events.update", {"event_id": event_id, "name": "x" * 500})
     assert reply["error"]["code"] == "bad_request"
+    assert reply["error"]["details"] == {"field": "name"}
+    await _alive(raw)
+
+
+async def test_unexpected_exception_is_internal_and_logged_once(
+        hub_server: Any, aiohttp_client: Any, make_token: Any,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in a handler: the client gets a bare `internal`, the log gets the story."""
+    from bilten.hub import dispatch
+
+    async def broken(hub: Any, claims: Any, params: Any) -> Any:
+        raise KeyError("db_password")
+
+    monkeypatch.setitem(dispatch.LOCAL, "presence.get", broken)
+    client = await aiohttp_client(hub_server)
+    raw = await connect(client, make_token("organizer"))
+    with caplog.at_level(logging.ERROR, logger="bilten.hub.ws"):
+        reply = await raw.call("presence.get", {})
+    assert reply["error"] == {"code": "internal", "message": "internal"}
+    records = [r for r in caplog.records if r.name == "bilten.hub.ws"]
+    assert len(records) == 1 and "db_password" in (records[0].exc_text or "")
+    assert records[0].ctx["sub"] == "organizer-1"  # type: ignore[attr-defined]
     await _alive(raw)
 
 

@@ -24,3 +24,35 @@ async def test_subscribe_publish_receive_in_order(hub_server: Any, aiohttp_clien
     assert [m["data"]["n"] for m in got] == [1, 2, 3, 4, 5]
     assert [m["offset"] for m in got] == [1, 2, 3, 4, 5]
     assert all(m["channel"] == channel for m in got)
+
+
+async def test_one_nats_subscription_per_channel(hub_server: Any, aiohttp_client: Any,
+                                                  make_token: Any) -> None:
+    from bilten.hub.runtime import HUB
+
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id = await create_event(organizer)
+    channel = f"event.{event_id}.announcements"
+    fanout = hub_server.app[HUB].fanout
+    token = make_token("attendee", events=[event_id])
+    sockets = [await connect(client, token) for _ in range(20)]
+    for raw in sockets:
+        assert (await raw.subscribe(channel))["op"] == "subscribed"
+    assert fanout.channels == 1
+    await organizer.call("channels.publish", {"channel": channel, "data": {"n": 1}})
+    for raw in sockets:
+        assert (await raw.until("pub"))["data"] == {"n": 1}
+    for raw in sockets[:10]:
+        await raw.send(op="unsubscribe", channel=channel)
+        assert (await raw.until("unsubscribed"))["channel"] == channel
+    assert fanout.channels == 1
+    for raw in sockets[10:]:
+        await raw.ws.close()
+    for _ in range(50):
+        if fanout.channels == 0:
+            break
+        import asyncio
+
+        await asyncio.sleep(0.05)
+    assert fanout.channels == 0
