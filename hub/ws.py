@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
+from redis.exceptions import RedisError
 
 from bilten.hub.auth import authenticate, check_origin
 from bilten.hub.connection import Connection
@@ -129,7 +130,9 @@ class Session:
         try:
             items = decode_client_frames(data)
         except BiltenError as error:
-            self.conn.send(encode_error(None, error))
+            # Garbage costs a token too, or a flood of it would go unanswered-for.
+            self.conn.send(encode_error(None, error if self.bucket.take() else RateLimited(
+                "too many messages; slow down")))
             return
         for item in items:
             if not self.bucket.take():
@@ -178,7 +181,10 @@ class Session:
             count = self.events.get(channel.event_id, 0)
             self.events[channel.event_id] = count + 1
             if count == 0:
-                await self.hub.presence.join(channel.event_id, claims.role, claims.sub)
+                try:
+                    await self.hub.presence.join(channel.event_id, claims.role, claims.sub)
+                except (RedisError, OSError) as error:  # presence is best effort
+                    log.warning("presence join failed: %s", error)
 
     async def _unsubscribe(self, frame: Unsubscribe) -> None:
         if not await self.hub.fanout.unsubscribe(self.conn, frame.channel):
@@ -192,7 +198,11 @@ class Session:
         self.events[event_id] -= 1
         if self.events[event_id] == 0:
             del self.events[event_id]
-            await self.hub.presence.leave(event_id, self.conn.claims.role, self.conn.claims.sub)
+            try:
+                await self.hub.presence.leave(event_id, self.conn.claims.role,
+                                              self.conn.claims.sub)
+            except (RedisError, OSError) as error:  # the heartbeat expiry cleans up
+                log.warning("presence leave failed: %s", error)
 
     async def _rpc(self, frame: Rpc) -> None:
         result: Any = await execute(self.hub, self.conn.claims, frame.method, frame.params)
