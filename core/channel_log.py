@@ -89,21 +89,26 @@ class ChannelLog:
         return Position(headers.get(HDR_EPOCH, ""), int(headers.get(HDR_OFFSET, "0")),
                         msg.seq or 0)
 
-    async def publish(self, channel: str, data: bytes) -> Position:
-        """Store one publication (JSON bytes) as the channel's next offset."""
+    async def publish(self, channel: str, data: bytes, *, msg_id: str | None = None) -> Position:
+        """Store one publication (JSON bytes) as the channel's next offset.
+
+        With `msg_id`, a repeat within the stream's duplicate window (a retry
+        after a crash) is stored once; the position returned is then the
+        channel's, re-read.
+        """
         entry = self._locks.get(channel)
         if entry is None:
             entry = self._locks[channel] = _ChannelLock()
         entry.users += 1
         try:
             async with entry.lock:
-                return await self._publish_locked(channel, data)
+                return await self._publish_locked(channel, data, msg_id)
         finally:
             entry.users -= 1
             if entry.users == 0:
                 del self._locks[channel]
 
-    async def _publish_locked(self, channel: str, data: bytes) -> Position:
+    async def _publish_locked(self, channel: str, data: bytes, msg_id: str | None) -> Position:
         subject = self._subjects.publish(channel)
         for _ in range(_MAX_ATTEMPTS):
             last = self._positions.get(channel)
@@ -114,6 +119,8 @@ class ChannelLog:
                 HDR_EPOCH: last.epoch,
                 "Nats-Expected-Last-Subject-Sequence": str(last.seq),
             }
+            if msg_id is not None:
+                headers["Nats-Msg-Id"] = msg_id
             try:
                 ack = await self._js.publish(subject, data, timeout=self._timeout,
                                              headers=headers)
@@ -125,6 +132,9 @@ class ChannelLog:
             except NatsTimeout:
                 self._positions.pop(channel, None)
                 raise Unavailable("history store did not acknowledge in time") from None
+            if ack.duplicate:  # stored before: nothing new, and our cache may be stale
+                self._positions.pop(channel, None)
+                return await self.position(channel) or Position(last.epoch, last.offset, ack.seq)
             position = Position(last.epoch, last.offset + 1, ack.seq)
             self._remember(channel, position)
             return position

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from bilten.core.channel_log import ChannelLog
 from bilten.core.db import create_pool
 from bilten.core.keys import RedisKeys
 from bilten.core.settings import Settings, SettingsError
@@ -37,6 +38,7 @@ class Deps:
     js: JetStreamContext
     pg: asyncpg.Pool
     redis: aioredis.Redis
+    channels: ChannelLog
 
 
 async def connect_nats(url: str, name: str, timeout: float = 5.0) -> NATS:
@@ -85,10 +87,13 @@ async def open_deps(settings: Settings, name: str, *, pg_max: int = 10) -> Async
             health_check_interval=10, retry_on_timeout=True,
         )
         stack.push_async_callback(client.aclose)
+        subjects = Subjects(settings.namespace)
+        js = nc.jetstream(timeout=settings.request_timeout_s)
         yield Deps(
-            settings=settings, subjects=Subjects(settings.namespace),
-            keys=RedisKeys(settings.namespace), nc=nc, js=nc.jetstream(
-                timeout=settings.request_timeout_s), pg=pg, redis=client,
+            settings=settings, subjects=subjects, keys=RedisKeys(settings.namespace), nc=nc,
+            js=js, pg=pg, redis=client,
+            channels=ChannelLog(js, subjects, timeout=settings.request_timeout_s,
+                                history_size=settings.history_size),
         )
 
 

@@ -1,4 +1,7 @@
-"""Transactional outbox: domain events are never lost between PostgreSQL and NATS.
+"""Transactional outbox: nothing is lost between PostgreSQL and NATS.
+
+Rows are domain events (to the events stream) or channel publications (to
+channel history, via ChannelLog).
 
 A worker writes its change and the domain event in one transaction
 (`enqueue`), then publishes after commit (`flush`). If the process dies in
@@ -22,6 +25,14 @@ from bilten.core.deps import Deps
 log = logging.getLogger(__name__)
 
 
+CHANNEL = "channel"  # outbox rows that are channel publications, not domain events
+
+
+async def enqueue_publication(conn: asyncpg.Connection, channel: str, data: Any) -> int:
+    """Record a channel publication inside the caller's transaction; returns its id."""
+    return await enqueue(conn, CHANNEL, {"channel": channel, "data": data})
+
+
 async def enqueue(conn: asyncpg.Connection, kind: str, payload: dict[str, Any]) -> int:
     """Record a domain event inside the caller's transaction; returns its id."""
     outbox_id: int = await conn.fetchval(
@@ -35,11 +46,15 @@ async def flush(deps: Deps, ids: list[int] | None = None) -> int:
         "SELECT id, subject_kind, payload FROM outbox WHERE ($1::bigint[] IS NULL OR id = ANY($1))"
         " ORDER BY id LIMIT 500", ids)
     for row in rows:
-        body = {"kind": row["subject_kind"], **row["payload"]}
-        await deps.js.publish(
-            deps.subjects.events(row["subject_kind"]), orjson.dumps(body),
-            headers={"Nats-Msg-Id": f"outbox:{deps.settings.namespace}:{row['id']}"},
-        )
+        msg_id = f"outbox:{deps.settings.namespace}:{row['id']}"
+        if row["subject_kind"] == CHANNEL:
+            payload = row["payload"]
+            await deps.channels.publish(payload["channel"], orjson.dumps(payload["data"]),
+                                        msg_id=msg_id)
+        else:
+            body = {"kind": row["subject_kind"], **row["payload"]}
+            await deps.js.publish(deps.subjects.events(row["subject_kind"]), orjson.dumps(body),
+                                  headers={"Nats-Msg-Id": msg_id})
         await deps.pg.execute("DELETE FROM outbox WHERE id = $1", row["id"])
     return len(rows)
 

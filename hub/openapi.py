@@ -50,6 +50,13 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for command in COMMANDS.values():
         paths.setdefault(command.path, {})[command.http.lower()] = _operation(command.method)
+    paths["/api/v1/tickets/{ticket_id}/qr.svg"] = {"get": {
+        "summary": "The ticket's code as a QR code (same access as tickets.get).",
+        "security": [{"bearer": []}],
+        "parameters": [{"name": "ticket_id", "in": "path", "required": True,
+                        "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}},
+    }}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Bilten API", "version": version("bilten"),

@@ -7,10 +7,12 @@ with the status the code maps to (docs/protocol.md §Errors).
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
 import orjson
+import segno
 from aiohttp import web
 
 from bilten.hub.auth import authenticate
@@ -84,6 +86,19 @@ def _handler(command: Command) -> Any:
     return handle
 
 
+async def ticket_qr(request: web.Request) -> web.Response:
+    """GET /api/v1/tickets/{ticket_id}/qr.svg: the ticket's code as a QR code (SVG)."""
+    hub = request.app[HUB]
+    claims = authenticate(request, hub.settings, allow_query=False)
+    ticket = await execute(hub, claims, "tickets.get",
+                           {"ticket_id": request.match_info["ticket_id"]})
+    qr = segno.make(ticket["code"], error="m", micro=False)
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="svg", scale=4, border=2, title=f"Ticket {ticket['id']}")
+    return web.Response(body=buffer.getvalue(), content_type="image/svg+xml",
+                        headers={"Cache-Control": "private, no-store"})
+
+
 async def openapi(request: web.Request) -> web.Response:
     """GET /api/v1/openapi.json: every route, generated from the command table."""
     return json_response(openapi_document())
@@ -92,5 +107,6 @@ async def openapi(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Mount every command's REST route and the OpenAPI document."""
     app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get("/api/v1/tickets/{ticket_id}/qr.svg", ticket_qr)
     for command in COMMANDS.values():
         app.router.add_route(command.http, command.path, _handler(command))

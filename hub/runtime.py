@@ -36,8 +36,7 @@ class Hub:
 def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:
     """Assemble the runtime from open connections."""
     timeout = settings.request_timeout_s
-    channel_log = ChannelLog(deps.js, deps.subjects, timeout=timeout,
-                             history_size=settings.history_size)
+    channel_log = deps.channels
     return Hub(
         settings=settings, deps=deps, metrics=metrics, channel_log=channel_log,
         fanout=Fanout(deps.nc, channel_log, deps.subjects, metrics, timeout),

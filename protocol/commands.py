@@ -24,9 +24,10 @@ from bilten.protocol.errors import (
 )
 from bilten.protocol.tokens import Claims, Role
 
-HttpMethod = Literal["GET", "POST", "PATCH", "DELETE"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 ALL_ROLES: frozenset[Role] = frozenset({"organizer", "staff", "attendee", "service"})
 ORGANIZERS: frozenset[Role] = frozenset({"organizer", "service"})
+STAFF: frozenset[Role] = frozenset({"staff", "organizer", "service"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,43 @@ COMMANDS: dict[str, Command] = {
         Command("presence.get", "Online attendees of an event, across all hubs.", ORGANIZERS,
                 "GET", "/api/v1/events/{event_id}/presence", None,
                 params=_schema(event_id={"type": "integer"})),
+        Command("tickettypes.create", "Create a ticket type (price in minor units).",
+                ORGANIZERS, "POST", "/api/v1/events/{event_id}/ticket-types", "tickets",
+                created=True, params=_schema(
+                    event_id={"type": "integer"}, name={"type": "string"},
+                    price_minor={"type": "integer", "minimum": 0},
+                    currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+                    quota={"type": ["integer", "null"], "minimum": 0})),
+        Command("tickettypes.list", "List an event's ticket types.", ALL_ROLES,
+                "GET", "/api/v1/events/{event_id}/ticket-types", "tickets",
+                params=_schema(event_id={"type": "integer"})),
+        Command("tickets.issue", "Issue tickets with signed codes.", ORGANIZERS,
+                "POST", "/api/v1/events/{event_id}/tickets", "tickets", created=True,
+                params=_schema(event_id={"type": "integer"}, ticket_type_id={"type": "integer"},
+                               count={"type": "integer", "minimum": 1, "maximum": 1000},
+                               holder={"type": "string"}, owner_sub={"type": "string"})),
+        Command("tickets.get", "Read a ticket and its code.", ALL_ROLES,
+                "GET", "/api/v1/tickets/{ticket_id}", "tickets",
+                params=_schema(ticket_id={"type": "integer"})),
+        Command("tickets.revoke", "Revoke a ticket: it admits no one from now on.", ORGANIZERS,
+                "POST", "/api/v1/tickets/{ticket_id}/revoke", "tickets",
+                params=_schema(ticket_id={"type": "integer"})),
+        Command("gates.set", "Set the event's gates and whether re-entry is allowed.",
+                ORGANIZERS, "PUT", "/api/v1/events/{event_id}/gates", "tickets",
+                params=_schema(event_id={"type": "integer"},
+                               gates={"type": "array", "items": {"type": "string"}},
+                               allow_reentry={"type": "boolean"})),
+        Command("checkin.scan", "Decide one scan at a gate.", STAFF,
+                "POST", "/api/v1/events/{event_id}/checkins", "checkin",
+                params=_schema(event_id={"type": "integer"}, code={"type": "string"},
+                               gate={"type": "string"},
+                               direction={"type": "string", "enum": ["in", "out"]},
+                               scanned_at={"type": "string", "format": "date-time"},
+                               nonce={"type": "string"})),
+        Command("checkin.list", "Decided scans of an event (conflicts=1: conflicts only).",
+                STAFF, "GET", "/api/v1/events/{event_id}/checkins", "checkin",
+                params=_schema(event_id={"type": "integer"}, conflicts={"type": "integer"},
+                               after={"type": "integer"})),
     )
 }
 

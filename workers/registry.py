@@ -9,7 +9,7 @@ from typing import Any
 from bilten.core import outbox
 from bilten.core.deps import Deps
 from bilten.core.metrics import Metrics
-from bilten.workers import audit, events
+from bilten.workers import audit, checkin, events, tickets
 from bilten.workers.runner import consume, serve_commands
 
 WorkerMain = Callable[[Deps, Metrics, asyncio.Event], Coroutine[Any, Any, None]]
@@ -28,7 +28,21 @@ async def run_audit(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
     await consume(deps, metrics, "audit", s.events_stream, f"{s.prefix}-audit", audit.record, stop)
 
 
+async def run_tickets(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
+    """Ticket types, tickets, gates; the outbox relay covers the domain events."""
+    keys = tickets.KeyRing()
+    await serve_commands(deps, metrics, "tickets", tickets.handlers(keys), stop)
+
+
+async def run_checkin(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
+    """Scans; any number of these share the load through their queue group."""
+    keys = tickets.KeyRing()
+    await serve_commands(deps, metrics, "checkin", checkin.handlers(keys), stop)
+
+
 WORKERS: dict[str, WorkerMain] = {
     "events": run_events,
     "audit": run_audit,
+    "tickets": run_tickets,
+    "checkin": run_checkin,
 }
