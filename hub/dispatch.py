@@ -7,7 +7,9 @@ hub's own handler or forwards the request to the worker's queue group.
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,7 +19,13 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from bilten.hub.runtime import Hub
 from bilten.protocol.channels import parse_channel
-from bilten.protocol.commands import CommandRequest, decode_reply, encode_request, resolve
+from bilten.protocol.commands import (
+    Command,
+    CommandRequest,
+    decode_reply,
+    encode_request,
+    resolve,
+)
 from bilten.protocol.errors import (
     BadRequest,
     Forbidden,
@@ -32,6 +40,7 @@ from bilten.protocol.tokens import ROLES, Claims, encode_token, mint_claims
 
 LocalHandler = Callable[[Hub, Claims, dict[str, Any]], Awaitable[Any]]
 MAX_TOKEN_TTL_S = 30 * 86400
+RETRY_ATTEMPTS = 3
 
 
 async def check_event(hub: Hub, claims: Claims, event_id: int) -> str:
@@ -108,17 +117,33 @@ LOCAL: dict[str, LocalHandler] = {
 }
 
 
-async def forward(hub: Hub, claims: Claims, method: str, params: dict[str, Any]) -> Any:
-    """Send the command to its worker's queue group and return the worker's answer."""
+async def forward(hub: Hub, claims: Claims, command: Command, params: dict[str, Any]) -> Any:
+    """Send the command to its worker's queue group and return the worker's answer.
+
+    A retry-safe command (idempotent by its nonce) that times out, say because
+    its worker died mid-request, is sent again, to whichever worker of the
+    queue group takes it, within the same overall time budget.
+    """
+    method = command.method
+    if command.retry and "nonce" not in params:
+        params = {**params, "nonce": f"hub:{uuid.uuid4().hex}"}
     payload = encode_request(CommandRequest(method, claims, params))
-    try:
-        msg = await hub.deps.nc.request(hub.deps.subjects.command(method), payload,
-                                        timeout=hub.settings.request_timeout_s)
-    except NoRespondersError:
-        raise Unavailable(f"no worker serves {method} right now") from None
-    except NatsTimeout:
-        raise Timeout(f"{method} did not complete in time") from None
-    return decode_reply(msg.data)
+    attempts = RETRY_ATTEMPTS if command.retry else 1
+    budget = hub.settings.request_timeout_s / attempts
+    for attempt in range(1, attempts + 1):
+        try:
+            msg = await hub.deps.nc.request(hub.deps.subjects.command(method), payload,
+                                            timeout=budget)
+        except NoRespondersError:
+            if attempt == attempts:
+                raise Unavailable(f"no worker serves {method} right now") from None
+            await asyncio.sleep(budget / 4)
+        except NatsTimeout:
+            if attempt == attempts:
+                raise Timeout(f"{method} did not complete in time") from None
+        else:
+            return decode_reply(msg.data)
+    raise AssertionError("unreachable")
 
 
 async def execute(hub: Hub, claims: Claims, method: str, params: dict[str, Any]) -> Any:
@@ -129,4 +154,4 @@ async def execute(hub: Hub, claims: Claims, method: str, params: dict[str, Any])
     local = LOCAL.get(command.method)
     if local is not None:
         return await local(hub, claims, params)
-    return await forward(hub, claims, command.method, params)
+    return await forward(hub, claims, command, params)

@@ -46,6 +46,8 @@ class Command:
     path: str
     worker: str | None
     created: bool = False  # REST answers 201 instead of 200
+    # Safe to resend to another worker after a timeout (idempotent by a nonce).
+    retry: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)  # JSON Schema properties
 
 
@@ -120,7 +122,7 @@ COMMANDS: dict[str, Command] = {
                                gates={"type": "array", "items": {"type": "string"}},
                                allow_reentry={"type": "boolean"})),
         Command("checkin.scan", "Decide one scan at a gate.", STAFF,
-                "POST", "/api/v1/events/{event_id}/checkins", "checkin",
+                "POST", "/api/v1/events/{event_id}/checkins", "checkin", retry=True,
                 params=_schema(event_id={"type": "integer"}, code={"type": "string"},
                                gate={"type": "string"},
                                direction={"type": "string", "enum": ["in", "out"]},

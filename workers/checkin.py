@@ -123,7 +123,10 @@ async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, no
                        previous=decision.previous,
                        ticket={"id": row["id"], "holder": row["holder"],
                                "type": row["type_name"], "state": row["state"]})
-        if decision.status == "ok":
+        if device_ok is False:
+            # The device turned them away: that is what happened at the door.
+            verdict.update(status="rejected", reason=decision.reason or "device_rejected")
+        elif decision.status == "ok":
             await _move(conn, event_id, row["id"], state, decision.state)
         elif device_ok and decision.reason in ("already_inside", "revoked", "reentry_forbidden"):
             verdict["status"] = "conflict"  # the device let them in: they are inside
