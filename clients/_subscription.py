@@ -1,10 +1,11 @@
-"""One subscription of the SDK: its position in the channel, its bounded queue, its iterator.
+"""The SDK's session state: subscriptions (position, bounded queue, iterator) and replies.
 
 docs/protocol.md §Recovery. A subscription remembers the epoch of the latest
 `subscribed` and the offset of the latest publication it accepted, resumes
 from there after a reconnect, and drops any publication at or below that
-offset, so its consumer sees each publication once, in order. The position
-rules are plain methods (no I/O), so they are tested without a hub.
+offset, so its consumer sees each publication once, in order. Nothing here
+does I/O: clients/sdk.py owns the socket and feeds `Session.on_frame`, so the
+position rules are tested without a hub.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bilten.protocol.errors import Conflict
-from bilten.protocol.frames import Pub, Since, Subscribed, encode_subscribe
+from bilten.protocol import errors, frames
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 10_000
+# Resubscribe failures that a new connection may well not meet again.
+_PASSING = (errors.RateLimited, errors.Unavailable, errors.Timeout, errors.Internal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,44 +108,41 @@ class Subscription:
 
     # --- position (docs/protocol.md §Recovery) ---
 
-    def since(self) -> Since:
+    def since(self) -> frames.Since:
         """Where to resume from when subscribing again."""
-        if self._epoch == "" and self._offset > 0:
-            # The channel was empty when we subscribed and no `subscribed` has told us the
-            # epoch its publications opened. "Seen empty" recovers from offset 1 in any
-            # epoch; on_subscribed and on_pub then drop what we already have.
-            return Since(0, "")
-        return Since(self._offset, self._epoch)
+        return frames.Since(self._offset, self._epoch)
 
-    def on_subscribed(self, frame: Subscribed) -> RecoveryFailed | None:
+    def on_subscribed(self, frame: frames.Subscribed) -> RecoveryFailed | None:
         """Apply a `subscribed` (a reply or unsolicited); return what to tell the consumer.
 
         recovered: the missed publications follow, so the position stays. Not
         recovered: the frame's offset and epoch are the new position; for a
         subscription that had one, the consumer learns it through RecoveryFailed.
         """
-        if frame.recovered and frame.offset >= self._offset:
-            self._epoch = frame.epoch
-            self.active = True
-            return None
-        # Recovered yet behind us can only answer Since(0, ""): the channel restarted in
-        # another epoch, so what we hold is not what follows. Treat it as lost history.
         first = not self.active
         self.active = True
+        if frame.recovered:
+            return None
         self._epoch, self._offset = frame.epoch, frame.offset
         if first:
             self.snapshot = frame.snapshot
             return None
         return RecoveryFailed(self.channel, frame.offset, frame.epoch, frame.snapshot)
 
-    def on_pub(self, frame: Pub) -> Publication | None:
+    def on_pub(self, frame: frames.Pub) -> Publication | None:
         """Advance past a publication; None for one already seen (or before `subscribed`)."""
-        if not self.active or frame.offset <= self._offset:
+        if not self.active:
             return None
-        if frame.offset != self._offset + 1:
-            log.warning("gap on %s: offset %d after %d", self.channel, frame.offset,
-                        self._offset, extra={"ctx": {"channel": self.channel}})
-        self._offset = frame.offset
+        if frame.epoch == self._epoch or not self._epoch:  # "": the channel was empty
+            if frame.offset <= self._offset:
+                return None
+            if frame.offset != self._offset + 1:
+                log.warning("gap on %s: offset %d after %d", self.channel, frame.offset,
+                            self._offset, extra={"ctx": {"channel": self.channel}})
+        else:  # the hub resyncs with `subscribed` first; follow the publications anyway
+            log.warning("epoch of %s changed from %s to %s without a resync", self.channel,
+                        self._epoch, frame.epoch, extra={"ctx": {"channel": self.channel}})
+        self._epoch, self._offset = frame.epoch, frame.offset
         return Publication(self.channel, frame.offset, frame.data)
 
     # --- the bounded queue ---
@@ -185,63 +184,103 @@ class Subscription:
         return item
 
 
-class Subscriptions:
-    """One client's subscriptions by channel, and how the hub's frames apply to them."""
+class Session:
+    """What a client knows between frames: its subscriptions and the requests awaiting replies.
+
+    No I/O: the client feeds it each frame from the hub (`on_frame`) and tells
+    it when a connection is lost; it resolves replies and queues items.
+    """
 
     def __init__(self) -> None:
-        self._by_channel: dict[str, Subscription] = {}
+        self.disconnect: frames.Disconnect | None = None  # the current socket's last words
+        self._subs: dict[str, Subscription] = {}
+        self._pending: dict[int, asyncio.Future[frames.ServerFrame]] = {}
         self._resubscribing: dict[int, Subscription] = {}
 
     def add(self, sub: Subscription) -> None:
         """Register a new subscription (one per channel, as on the hub)."""
-        if sub.channel in self._by_channel:
-            raise Conflict(f"already subscribed to {sub.channel}")
-        self._by_channel[sub.channel] = sub
+        if sub.channel in self._subs:
+            raise errors.Conflict(f"already subscribed to {sub.channel}")
+        self._subs[sub.channel] = sub
 
     def discard(self, sub: Subscription) -> bool:
         """Forget `sub`; whether it was registered."""
-        if self._by_channel.get(sub.channel) is not sub:
+        if self._subs.get(sub.channel) is not sub:
             return False
-        del self._by_channel[sub.channel]
+        del self._subs[sub.channel]
         return True
+
+    def expect(self, req_id: int) -> asyncio.Future[frames.ServerFrame]:
+        """A future for the reply to request `req_id`; `forget` it when done."""
+        future = self._pending[req_id] = asyncio.get_running_loop().create_future()
+        return future
+
+    def forget(self, req_id: int) -> None:
+        """Stop waiting for the reply to `req_id`."""
+        self._pending.pop(req_id, None)
 
     def resubscribe(self, ids: Iterator[int]) -> list[bytes]:
         """`subscribe` frames with `since` for every subscription the hub had confirmed."""
-        frames = []
-        for sub in self._by_channel.values():
+        encoded = []
+        for sub in self._subs.values():
             if sub.active:
                 sub.request_id = next(ids)
                 self._resubscribing[sub.request_id] = sub
-                frames.append(encode_subscribe(sub.request_id, sub.channel, sub.since()))
-        return frames
+                encoded.append(frames.encode_subscribe(sub.request_id, sub.channel, sub.since()))
+        return encoded
 
-    def take_resubscribe(self, req_id: int | None) -> Subscription | None:
-        """The subscription a reply with `req_id` answers, if it is a resubscribe."""
-        return self._resubscribing.pop(req_id, None) if req_id is not None else None
+    async def on_frame(self, frame: frames.ServerFrame) -> errors.BiltenError | None:
+        """Apply one frame from the hub; return a resubscribe's passing failure, if any.
 
-    def connection_lost(self) -> None:
-        """Resubscribes in flight will get no reply."""
+        Such a failure (rate_limited, unavailable, …) is worth a new connection;
+        any other one ends that subscription with the error. Waits while the
+        frame's subscription queue is full.
+        """
+        if isinstance(frame, frames.Pub):
+            sub = self._subs.get(frame.channel)
+            if sub is not None and (item := sub.on_pub(frame)) is not None:
+                await sub.put(item)
+        elif isinstance(frame, frames.Subscribed):
+            sub = self._subs.get(frame.channel)
+            if frame.id is not None:
+                self._resubscribing.pop(frame.id, None)
+                if sub is not None and sub.request_id != frame.id:
+                    sub = None  # the answer to a subscribe its caller gave up on
+            failed = sub.on_subscribed(frame) if sub is not None else None
+            self._resolve(frame.id, frame)  # subscribe() returns once the position is set
+            if sub is not None and failed is not None:
+                await sub.put(failed)
+        elif isinstance(frame, frames.Disconnect):
+            log.info("hub disconnects: %s (%s)", frame.code, frame.reason)
+            self.disconnect = frame
+        elif isinstance(frame, frames.Error) and frame.id in self._resubscribing:
+            sub = self._resubscribing.pop(frame.id)
+            if isinstance(frame.error, _PASSING):
+                return frame.error
+            self.discard(sub)
+            sub.close(frame.error)  # e.g. forbidden: the token no longer reaches the event
+        elif isinstance(frame, frames.Error) and frame.id is None:
+            log.warning("hub reports an error: %s", frame.error)
+        else:
+            self._resolve(frame.id, frame)
+        return None
+
+    def _resolve(self, req_id: int | None, frame: frames.ServerFrame) -> None:
+        future = self._pending.get(req_id) if req_id is not None else None
+        if future is not None and not future.done():
+            future.set_result(frame)
+
+    def connection_lost(self, error: errors.BiltenError) -> None:
+        """Fail every request awaiting a reply with `error`; they are never re-sent."""
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
         self._resubscribing.clear()
 
-    def on_subscribed(self, frame: Subscribed) -> tuple[Subscription, RecoveryFailed | None] | None:
-        """Apply a `subscribed` to its subscription; None when no live one awaits it."""
-        sub = self._by_channel.get(frame.channel)
-        if frame.id is not None:
-            self._resubscribing.pop(frame.id, None)
-            if sub is not None and sub.request_id != frame.id:
-                return None  # the answer to a subscribe its caller gave up on
-        return None if sub is None else (sub, sub.on_subscribed(frame))
-
-    async def on_pub(self, frame: Pub) -> None:
-        """Queue a publication on its subscription (waiting while the queue is full)."""
-        sub = self._by_channel.get(frame.channel)
-        item = sub.on_pub(frame) if sub is not None else None
-        if sub is not None and item is not None:
-            await sub.put(item)
-
-    def close_all(self, error: BaseException | None) -> None:
-        """End every subscription (see `Subscription.close`)."""
-        for sub in self._by_channel.values():
-            sub.close(error)
-        self._by_channel.clear()
-        self._resubscribing.clear()
+    def close(self, error: errors.BiltenError, *, end: BaseException | None) -> None:
+        """Closed for good: requests fail with `error`, subscriptions end (raising `end`)."""
+        self.connection_lost(error)
+        for sub in self._subs.values():
+            sub.close(end)
+        self._subs.clear()

@@ -16,16 +16,16 @@ which tells recovering clients that history was lost.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 
+from bilten.core.keyed_lock import KeyedLock
 from bilten.protocol.errors import Conflict, Unavailable
 from bilten.protocol.subjects import HDR_EPOCH, HDR_OFFSET, Subjects
 
@@ -53,14 +53,6 @@ class Stored:
     data: bytes
 
 
-@dataclass(slots=True)
-class _ChannelLock:
-    """Serializes one process's publications to one channel; dropped when idle."""
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
 def new_epoch() -> str:
     """A fresh epoch name (8 hex characters)."""
     return secrets.token_hex(4)
@@ -76,7 +68,7 @@ class ChannelLog:
         self._timeout = timeout
         self._history_size = history_size
         self._positions: OrderedDict[str, Position] = OrderedDict()
-        self._locks: dict[str, _ChannelLock] = {}
+        self._locks = KeyedLock()
 
     async def position(self, channel: str) -> Position | None:
         """The channel's current position from the stream, or None if it has no history."""
@@ -96,17 +88,8 @@ class ChannelLog:
         after a crash) is stored once; the position returned is then the
         channel's, re-read.
         """
-        entry = self._locks.get(channel)
-        if entry is None:
-            entry = self._locks[channel] = _ChannelLock()
-        entry.users += 1
-        try:
-            async with entry.lock:
-                return await self._publish_locked(channel, data, msg_id)
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._locks[channel]
+        async with self._locks.hold(channel):
+            return await self._publish_locked(channel, data, msg_id)
 
     async def _publish_locked(self, channel: str, data: bytes, msg_id: str | None) -> Position:
         subject = self._subjects.publish(channel)

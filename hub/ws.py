@@ -19,6 +19,7 @@ import orjson
 from aiohttp import WSMsgType, web
 from redis.exceptions import RedisError
 
+from bilten.core.keyed_lock import KeyedLock
 from bilten.hub.auth import authenticate, check_origin
 from bilten.hub.connection import Connection
 from bilten.hub.dispatch import execute
@@ -123,6 +124,8 @@ class Session:
         self.bucket = TokenBucket(hub.settings.rate_limit_per_s, hub.settings.rate_limit_burst)
         self.tasks: set[asyncio.Task[None]] = set()
         self.events: dict[int, int] = {}  # event id -> subscriptions to its channels
+        # Subscribe and unsubscribe of one channel run in the order they were sent.
+        self.channel_locks = KeyedLock()
 
     def on_frame(self, data: str | bytes) -> None:
         """Parse one frame and start each message in it."""
@@ -146,11 +149,15 @@ class Session:
             elif len(self.tasks) >= MAX_IN_FLIGHT:
                 self.conn.send(encode_error(item.id, RateLimited("too many requests in flight")))
             elif isinstance(item, Subscribe):
-                self._start(item.id, self._subscribe(item))
+                self._start(item.id, self._in_order(item.channel, self._subscribe(item)))
             elif isinstance(item, Unsubscribe):
-                self._start(item.id, self._unsubscribe(item))
+                self._start(item.id, self._in_order(item.channel, self._unsubscribe(item)))
             elif isinstance(item, Rpc):
                 self._start(item.id, self._rpc(item))
+
+    async def _in_order(self, channel: str, work: Awaitable[None]) -> None:
+        async with self.channel_locks.hold(channel):
+            await work
 
     def _start(self, req_id: int, work: Awaitable[None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guard(req_id, work))
