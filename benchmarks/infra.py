@@ -59,7 +59,7 @@ def token(secret: str, role: str, *, sub: str, org: str, events: tuple[int, ...]
     """A signed access token, as `bilten token` would print it."""
     claims = mint_claims(sub=sub, org=org, role=role, events=events, ttl_s=ttl_s,
                          now=time.time())
-    return encode_token(claims, secret)
+    return str(encode_token(claims, secret))
 
 
 @dataclass(slots=True)

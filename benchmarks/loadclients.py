@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from array import array
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -108,6 +108,21 @@ class Subscriber(WsClient):
             self.subscribed.set_exception(exc or ConnectionError("closed before subscribed"))
 
 
+class PublishSink(Protocol):
+    """What the load generator needs of a publisher (see `Publisher`)."""
+
+    next_seq: int
+    in_flight: int
+    acked: list[int]
+    failed: list[str]
+
+    def publish(self, t_ns: int) -> None:
+        """Send the next publication, stamped `t_ns`."""
+
+    async def aclose(self) -> None:
+        """Stop and release the connection."""
+
+
 class Publisher(WsClient):
     """Publishes `{"t", "seq", "pad"}` through rpc `channels.publish`, several in flight.
 
@@ -134,6 +149,11 @@ class Publisher(WsClient):
         self.send(b'{"op":"rpc","id":%d,"method":"%b","params":{"channel":"%b","data":'
                   b'{"t":%d,"seq":%d,"pad":"%b"}}}'
                   % (seq, PUBLISH_METHOD, self.channel, t_ns, seq, self.pad))
+
+    async def aclose(self) -> None:
+        """Close the socket and wait (briefly) until it is gone."""
+        self.close()
+        await asyncio.wait([asyncio.ensure_future(self.closed)], timeout=5)
 
     def on_text(self, data: bytes | bytearray, start: int, end: int, now_ns: int) -> None:
         for msg in _messages(data[start:end]):

@@ -10,6 +10,7 @@ server's CPU and RSS come from /proc, sampled here at the phase boundaries.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections import Counter
@@ -19,7 +20,8 @@ from typing import Any
 
 import orjson
 
-from benchmarks.loadclients import Publisher, Subscriber, Waker, pad_for
+from benchmarks.jspublisher import JetStreamPublisher
+from benchmarks.loadclients import Publisher, PublishSink, Subscriber, Waker, pad_for
 from benchmarks.procs import ProcStats, raise_nofile_limit
 from benchmarks.stats import phase_summary
 from benchmarks.wsclient import open_client
@@ -48,6 +50,9 @@ class LoadConfig:
     window: int = 64
     rpc_window: int = 32
     message_bytes: int = 200
+    publish_via: str = "rpc"  # or "jetstream": see benchmarks/jspublisher.py
+    nats_url: str = ""
+    namespace: str = ""
     drain_s: float = 15.0
     deadline_s: float = 300.0
 
@@ -73,20 +78,26 @@ class LoadRun:
     def __init__(self, cfg: LoadConfig) -> None:
         self.cfg = cfg
         self.proc = ProcStats(cfg.server_pid)
+        self.me = ProcStats(os.getpid())
         self.waker = Waker()
         self.subs: list[Subscriber] = []
         self.sampled: list[Subscriber] = []
-        self.pub: Publisher | None = None
+        self.pub: PublishSink | None = None
         self.result: dict[str, Any] = {"config": {k: v for k, v in asdict(cfg).items()
                                                   if k != "subscriber_paths"}}
 
     async def run(self) -> dict[str, Any]:
         """Connect everything, run the phases, close; returns the result."""
         cfg = self.cfg
-        self.pub = await open_client(
-            lambda: Publisher(cfg.host, cfg.port, cfg.publisher_path, channel=cfg.channel,
-                              pad=pad_for(cfg.channel, cfg.message_bytes), waker=self.waker),
-            cfg.host, cfg.port, CONNECT_TIMEOUT_S)
+        pad = pad_for(cfg.channel, cfg.message_bytes)
+        if cfg.publish_via == "jetstream":
+            self.pub = await JetStreamPublisher.connect(cfg.nats_url, cfg.namespace, cfg.channel,
+                                                        pad, self.waker)
+        else:
+            self.pub = await open_client(
+                lambda: Publisher(cfg.host, cfg.port, cfg.publisher_path, channel=cfg.channel,
+                                  pad=pad, waker=self.waker),
+                cfg.host, cfg.port, CONNECT_TIMEOUT_S)
         await asyncio.sleep(SETTLE_S)
         try:
             await self._connect()
@@ -117,12 +128,12 @@ class LoadRun:
                     raise
                 return sub
 
-        cpu_before = proc.cpu()
+        cpu_before, own_before = proc.cpu(), self.me.cpu()
         started = time.perf_counter()
         outcomes = await asyncio.gather(*(one(i, p) for i, p in enumerate(cfg.subscriber_paths)),
                                         return_exceptions=True)
         elapsed = time.perf_counter() - started
-        cpu = proc.cpu().since(cpu_before)
+        cpu, own = proc.cpu().since(cpu_before), self.me.cpu().since(own_before)
         self.subs = [o for o in outcomes if isinstance(o, Subscriber)]
         self.sampled = [s for s in self.subs if s.sampled]
         failures = Counter(f"{type(o).__name__}: {o}"[:160] for o in outcomes
@@ -134,6 +145,7 @@ class LoadRun:
             "subscribers": connected, "failed": sum(failures.values()),
             "failures": dict(failures.most_common(5)), "seconds": elapsed,
             "per_s": connected / elapsed if elapsed else 0.0, "server_cpu": cpu,
+            "loadgen_cpu": own,
             "rss_before_kib": rss_before, "rss_after_kib": rss_after,
             "rss_per_conn_kib": (rss_after - rss_before) / connected if connected else 0.0,
         }
@@ -149,7 +161,7 @@ class LoadRun:
         for sub in self.sampled:
             sub.reset_samples()
         acked_before, failed_before, first_seq = len(pub.acked), len(pub.failed), pub.next_seq
-        cpu_before = self.proc.cpu()
+        cpu_before, own_before = self.proc.cpu(), self.me.cpu()
         started_ns = time.time_ns()
         await send()
         sent = pub.next_seq - first_seq
@@ -159,34 +171,37 @@ class LoadRun:
         await self._until(lambda: all(s.count - b >= expected for s, b in zip(subs, base,
                                                                               strict=True)),
                           cfg.drain_s)
-        cpu = self.proc.cpu().since(cpu_before)
+        cpu, own = self.proc.cpu().since(cpu_before), self.me.cpu().since(own_before)
         received = [s.count - b for s, b in zip(subs, base, strict=True)]
         last_ns = max((s.last_ns for s, r in zip(subs, received, strict=True) if r), default=0)
         summary = phase_summary(
             sent=sent, acked=acked, failed=pub.failed[failed_before:], received=received,
             sampled=[(s.seqs, s.lats) for s in self.sampled],
-            seconds=max(last_ns - started_ns, 1) / 1e9, server_cpu=cpu)
+            seconds=max(last_ns - started_ns, 1) / 1e9, server_cpu=cpu, loadgen_cpu=own)
         log(f"{name}: {sent} published, {summary['delivered']:,} delivered "
             f"({summary['delivered_per_s']:,.0f}/s), p50 {summary['p50_ms']:.2f} ms, "
             f"p99 {summary['p99_ms']:.2f} ms, lost {summary['lost']}")
         return summary
 
     async def _until(self, done: Callable[[], bool], timeout: float) -> None:
+        # Polling on purpose: a check every 10 ms costs less than waking on every frame.
         deadline = time.monotonic() + timeout
-        while not done() and time.monotonic() < deadline:
+        while not done() and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
     async def _send_at_rate(self, count: int, rate: float) -> None:
+        """Publish on a fixed schedule, stamped with the *scheduled* time, so a server
+        that falls behind shows it in latency (no coordinated omission)."""
         assert self.pub is not None
         pub, loop = self.pub, asyncio.get_running_loop()
-        start = loop.time()
+        start, start_ns = loop.time(), time.time_ns()
         for k in range(count):
             delay = start + k / rate - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             while pub.in_flight >= self.cfg.rpc_window:
                 await self.waker.wait(0.5)
-            pub.publish(time.time_ns())
+            pub.publish(start_ns + round(k * 1e9 / rate))
 
     async def _send_warmup(self) -> None:
         await self._send_at_rate(self.cfg.warmup, self.cfg.rate)
@@ -212,11 +227,18 @@ class LoadRun:
                 pub.publish(time.time_ns())
 
     async def _close(self) -> None:
-        clients = [*self.subs, *([self.pub] if self.pub else [])]
-        for client in clients:
-            client.close()
-        if clients:
-            await asyncio.wait([asyncio.ensure_future(c.closed) for c in clients], timeout=5)
+        problems = Counter(p for s in self.subs for p in s.problems)
+        self.result["problems"] = {"count": sum(problems.values()),
+                                   "examples": dict(problems.most_common(5))}
+        if problems:
+            log(f"subscribers saw {sum(problems.values())} errors/disconnects: "
+                f"{dict(problems.most_common(3))}")
+        for sub in self.subs:
+            sub.close()
+        if self.subs:
+            await asyncio.wait([asyncio.ensure_future(s.closed) for s in self.subs], timeout=5)
+        if self.pub is not None:
+            await self.pub.aclose()
 
 
 async def main() -> None:

@@ -8,6 +8,7 @@ set is checked: missing seqs, duplicates, and deliveries out of order.
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections.abc import Sequence
 from typing import Any
@@ -23,7 +24,8 @@ def percentile(ordered: Sequence[int], fraction: float) -> int:
 
 def phase_summary(*, sent: int, acked: list[int], failed: list[str], received: list[int],
                   sampled: list[tuple[list[int], array[int]]], seconds: float,
-                  server_cpu: dict[str, float]) -> dict[str, Any]:
+                  server_cpu: dict[str, float], loadgen_cpu: dict[str, float]
+                  ) -> dict[str, Any]:
     """The phase's numbers: throughput, latency percentiles (ms), loss, server CPU."""
     expected = len(acked)
     want = set(acked)
@@ -33,7 +35,7 @@ def phase_summary(*, sent: int, acked: list[int], failed: list[str], received: l
         got = set(seqs)
         missing += len(want - got)
         duplicates += len(seqs) - len(got)
-        disorder += sum(1 for a, b in zip(seqs, seqs[1:], strict=False) if b <= a)
+        disorder += sum(1 for a, b in itertools.pairwise(seqs) if b <= a)
         latencies.extend(lats)
     latencies.sort()
     delivered = sum(received)
@@ -57,4 +59,5 @@ def phase_summary(*, sent: int, acked: list[int], failed: list[str], received: l
         "p99_ms": percentile(latencies, 0.99) / 1e6,
         "max_ms": (latencies[-1] if latencies else 0) / 1e6,
         "server_cpu": server_cpu,
+        "loadgen_cpu": loadgen_cpu,
     }

@@ -19,7 +19,7 @@ import os
 import struct
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
@@ -76,9 +76,9 @@ class WsClient(asyncio.Protocol):
     # --- asyncio.Protocol ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(f"{self.request_line}Sec-WebSocket-Key: {self.key.decode()}\r\n"
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(f"{self.request_line}Sec-WebSocket-Key: {self.key.decode()}\r\n"
                         "Sec-WebSocket-Version: 13\r\n\r\n".encode())
 
     def connection_lost(self, exc: Exception | None) -> None:

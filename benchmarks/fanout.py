@@ -1,0 +1,209 @@
+"""Fan-out: S subscribers on one channel, the real hub against a minimal aiohttp broadcast.
+
+One run starts (or reuses) NATS, PostgreSQL and Redis, migrates a fresh
+namespace, starts the hub and the workers as separate processes with the hub
+pinned to one core, creates an event, then runs the load generator, pinned to
+the other core, against the hub and then against `baseline_server`: S
+authenticated connects, idle RSS per connection, publications at a fixed rate
+(latency), then as fast as the server takes them (throughput). It prints a
+table with the ratio hub/baseline for every number and the targets beside it.
+
+    python -m benchmarks fanout [--subscribers 1000] [--seconds 10] [--rate 100] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.infra import Infra, free_port, token
+from benchmarks.loadgen import LoadConfig
+from benchmarks.procs import Children, core_plan, http, wait_http_ok
+from benchmarks.report import notes, render
+from bilten.core.settings import settings_env
+
+NAME = "fanout"
+SUMMARY = "S subscribers on one channel: hub vs a minimal aiohttp broadcast"
+ROOT = Path(__file__).resolve().parent.parent
+ORG = "bench"
+EVENT = {"name": "Fan-out benchmark", "starts_at": "2030-06-01T19:00:00+00:00",
+         "ends_at": "2030-06-01T23:00:00+00:00", "timezone": "UTC", "locale": "en",
+         "currency": "EUR"}
+READY_TIMEOUT_S = 60.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's options."""
+    parser.add_argument("--subscribers", type=int, default=1000, help="S (default 1000)")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="length of each publishing phase (default 10)")
+    parser.add_argument("--rate", type=float, default=100.0,
+                        help="publications/s in the latency phase (default 100)")
+    parser.add_argument("--max-messages", type=int, default=100_000,
+                        help="cap on publications in the throughput phase")
+    parser.add_argument("--message-bytes", type=int, default=200,
+                        help="size of one delivered pub message (default 200)")
+    parser.add_argument("--window", type=int, default=64,
+                        help="throughput phase: publications not yet seen by the slowest "
+                             "sampled subscriber (default 64)")
+    parser.add_argument("--sample", type=int, default=50,
+                        help="subscribers that decode every frame for latency and exact "
+                             "seq checks (default 50)")
+    parser.add_argument("--concurrency", type=int, default=100,
+                        help="connection attempts in flight (default 100)")
+    parser.add_argument("--publish-via", choices=["rpc", "jetstream"], default="rpc",
+                        help="hub only: rpc channels.publish (default), or straight into "
+                             "JetStream to measure fan-out alone (diagnostic)")
+    parser.add_argument("--no-baseline", action="store_true", help="measure the hub only")
+    parser.add_argument("--logs", metavar="DIR",
+                        help="keep the hub's, workers' and baseline's logs here")
+    parser.add_argument("--profile", metavar="DIR", default=os.environ.get("BILTEN_BENCH_PROFILE"),
+                        help="run the hub under cProfile, writing DIR/hub.prof "
+                             "(BILTEN_BENCH_PROFILE; distorts the numbers)")
+
+
+def quick(args: argparse.Namespace) -> None:
+    """Shrink a run to a smoke test: 100 subscribers, 2-second phases."""
+    args.subscribers = min(args.subscribers, 100)
+    args.seconds = min(args.seconds, 2.0)
+    args.max_messages = min(args.max_messages, 2_000)
+    args.sample = min(args.sample, 20)
+
+
+def _python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **(extra or {})}
+
+
+class Run:
+    """One benchmark run: its deadline, servers, children and options."""
+
+    def __init__(self, args: argparse.Namespace, infra: Infra, children: Children,
+                 deadline: float) -> None:
+        self.args = args
+        self.infra = infra
+        self.children = children
+        self.deadline = deadline
+        self.server_cpu, self.load_cpu = core_plan()
+
+    def remaining(self) -> float:
+        """Seconds left before the global timeout (raises when none are)."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("benchmark timeout reached")
+        return left
+
+    def load(self, port: int, pid: int, channel: str, publisher_path: str,
+             subscriber_paths: list[str], *, via_jetstream: bool = False) -> dict[str, Any]:
+        """Run the load generator against a server and return its result."""
+        a = self.args
+        cfg = LoadConfig(host="127.0.0.1", port=port, channel=channel,
+                         publisher_path=publisher_path, subscriber_paths=subscriber_paths,
+                         server_pid=pid, sample=a.sample, concurrency=a.concurrency,
+                         rate=a.rate, fixed_seconds=a.seconds, max_seconds=a.seconds,
+                         max_messages=a.max_messages, window=a.window,
+                         message_bytes=a.message_bytes, deadline_s=self.remaining() - 5,
+                         publish_via="jetstream" if via_jetstream else "rpc",
+                         nats_url=self.infra.urls["nats"], namespace=self.infra.namespace)
+        child = self.children.spawn("loadgen", [sys.executable, "-m", "benchmarks.loadgen"],
+                                    _python_env(), self.load_cpu, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE)
+        out, _ = child.process.communicate(orjson.dumps(asdict(cfg)), timeout=self.remaining())
+        self.children.stop(child)
+        if child.process.returncode != 0 or not out.strip():
+            raise RuntimeError(f"load generator failed with {child.process.returncode}")
+        result: dict[str, Any] = orjson.loads(out.strip().splitlines()[-1])
+        return result
+
+    def hub(self) -> dict[str, Any]:
+        """Start workers and a hub, create an event, load the hub, stop it."""
+        port = free_port()
+        settings = self.infra.settings(port=port, rate_limit_per_s=1e6,
+                                       rate_limit_burst=1_000_000, send_buffer_bytes=4 << 20,
+                                       log_level="WARNING")
+        env = {**os.environ, **settings_env(settings)}
+        workers = self.children.spawn(
+            "workers", [sys.executable, "-m", "bilten.core.cli", "worker", "all"], env, None)
+        argv = [sys.executable, "-m", "bilten.core.cli", "hub"]
+        if self.args.profile:
+            Path(self.args.profile).mkdir(parents=True, exist_ok=True)
+            argv[1:1] = ["-m", "cProfile", "-o", str(Path(self.args.profile) / "hub.prof")]
+        hub = self.children.spawn("hub", argv, env, self.server_cpu)
+        base = f"http://127.0.0.1:{port}"
+        wait_http_ok(f"{base}/readyz", hub, min(READY_TIMEOUT_S, self.remaining()))
+        secret = self.infra.secret
+        organizer = token(secret, "organizer", sub="bench-organizer", org=ORG, events="*")
+        event_id = self._create_event(base, organizer)
+        channel = f"event.{event_id}.announcements"
+        paths = [f"/ws?token={token(secret, 'attendee', sub=f'a{i}', org=ORG, events=(event_id,))}"
+                 for i in range(self.args.subscribers)]
+        print(f"hub: pid {hub.process.pid} on core {self.server_cpu}, {channel}",
+              file=sys.stderr, flush=True)
+        try:
+            return self.load(port, hub.process.pid, channel, f"/ws?token={organizer}", paths,
+                             via_jetstream=self.args.publish_via == "jetstream")
+        finally:
+            self.children.stop(hub)
+            self.children.stop(workers)
+
+    def _create_event(self, base: str, organizer: str) -> int:
+        headers = {"Authorization": f"Bearer {organizer}", "Content-Type": "application/json"}
+        while True:  # the events worker may still be starting: 503 until it answers
+            status, body = http("POST", f"{base}/api/v1/events", orjson.dumps(EVENT), headers)
+            if status == 201:
+                return int(orjson.loads(body)["id"])
+            if status not in (503, 504) or self.remaining() < 5:
+                raise RuntimeError(f"creating the event failed: {status} {body[:300]!r}")
+            time.sleep(0.2)
+
+    def baseline(self) -> dict[str, Any]:
+        """Start the baseline server, load it, stop it."""
+        port = free_port()
+        server = self.children.spawn(
+            "baseline", [sys.executable, "-m", "benchmarks.baseline_server", "--port",
+                         str(port)], _python_env(), self.server_cpu)
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", server,
+                     min(READY_TIMEOUT_S, self.remaining()))
+        print(f"baseline: pid {server.process.pid} on core {self.server_cpu}",
+              file=sys.stderr, flush=True)
+        try:
+            return self.load(port, server.process.pid, "event.1.announcements", "/ws",
+                             ["/ws"] * self.args.subscribers)
+        finally:
+            self.children.stop(server)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print the table; 0 when it completed."""
+    deadline = time.monotonic() + args.timeout
+    with tempfile.TemporaryDirectory(prefix="bilten-bench-") as tmp:
+        scratch = Path(tmp)
+        logs = Path(args.logs) if args.logs else scratch
+        logs.mkdir(parents=True, exist_ok=True)
+        with Infra(scratch) as infra, Children(logs) as children:
+            bench = Run(args, infra, children, deadline)
+            hub = bench.hub()
+            baseline = None if args.no_baseline else bench.baseline()
+    servers = ", ".join(f"{name} {'embedded' if name in infra.embedded else url}"
+                        for name, url in infra.urls.items())
+    print(f"\nfan-out: {args.subscribers} subscribers on one channel, "
+          f"{args.message_bytes}-byte messages, phases of {args.seconds:g} s; server on core "
+          f"{bench.server_cpu}, load generator on core {bench.load_cpu}; {servers}; hub "
+          f"publications via {args.publish_via}\n")
+    print(render(hub, baseline, args.rate))
+    for note in notes({"hub": hub, "baseline": baseline}):
+        print(note)
+    if args.json:
+        Path(args.json).write_bytes(orjson.dumps(
+            {"benchmark": NAME, "args": vars(args), "hub": hub, "baseline": baseline},
+            option=orjson.OPT_INDENT_2, default=str))
+    return 0

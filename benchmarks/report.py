@@ -1,0 +1,120 @@
+"""The fan-out benchmark's table: hub and baseline side by side, ratios, targets.
+
+Targets are reported, never asserted: machines are noisy, and a benchmark that
+fails on a busy laptop teaches nothing. Each row says which way is better so
+the ratio column reads the same everywhere (hub/baseline, as measured).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the table: how to read the number from a result, and its target."""
+
+    label: str
+    value: Callable[[Result], float]
+    digits: int = 0
+    target: str = ""
+    meets: Callable[[float, float | None], bool] | None = None  # (hub, ratio) -> ok
+
+
+def _phases(result: Result) -> list[Result]:
+    return [result[name] for name in ("warmup", "fixed", "max") if name in result]
+
+
+def lost(result: Result) -> float:
+    """Publications some subscriber never got, across phases, plus failed connects."""
+    return float(sum(p["lost"] for p in _phases(result)) + result["connect"]["failed"])
+
+
+def disorder(result: Result) -> float:
+    """Duplicates and out-of-order deliveries seen, across phases."""
+    return float(sum(p["extra"] + p["sampled_duplicates"] + p["sampled_out_of_order"]
+                     for p in _phases(result)))
+
+
+def rows(rate: float) -> list[Row]:
+    """The table's rows (`rate` is the fixed phase's publications per second)."""
+    at = f"@ {rate:g}/s"
+    return [
+        Row("connects/s (hub: authenticated)", lambda r: r["connect"]["per_s"], 0,
+            ">= 4,000/s", lambda hub, _ratio: hub >= 4000),
+        Row("idle RSS per connection (KiB)", lambda r: r["connect"]["rss_per_conn_kib"], 1,
+            "< 20 KiB", lambda hub, _ratio: hub < 20),
+        Row("delivered msgs/s (max phase)", lambda r: r["max"]["delivered_per_s"], 0,
+            ">= 3x baseline", lambda _hub, ratio: ratio is not None and ratio >= 3),
+        Row("publications/s (max phase)", lambda r: r["max"]["publications_per_s"], 0),
+        Row(f"latency p50 {at} (ms)", lambda r: r["fixed"]["p50_ms"], 2),
+        Row(f"latency p99 {at} (ms)", lambda r: r["fixed"]["p99_ms"], 2,
+            "< 10 ms", lambda hub, _ratio: hub < 10),
+        Row(f"latency max {at} (ms)", lambda r: r["fixed"]["max_ms"], 2),
+        Row("latency p50 max phase (ms)", lambda r: r["max"]["p50_ms"], 2),
+        Row("latency p99 max phase (ms)", lambda r: r["max"]["p99_ms"], 2),
+        Row("lost messages (all phases)", lost, 0, "0", lambda hub, _ratio: hub == 0),
+        Row("duplicates + out of order", disorder, 0, "0", lambda hub, _ratio: hub == 0),
+        Row("errors/disconnects seen by subscribers",
+            lambda r: float(r.get("problems", {}).get("count", 0)), 0, "0",
+            lambda hub, _ratio: hub == 0),
+        Row(f"server CPU % {at}", lambda r: r["fixed"]["server_cpu"]["cpu_pct"], 0),
+        Row(f"  of which system {at}", lambda r: r["fixed"]["server_cpu"]["sys_pct"], 0),
+        Row("server CPU % max phase", lambda r: r["max"]["server_cpu"]["cpu_pct"], 0),
+        Row("  of which system, max phase", lambda r: r["max"]["server_cpu"]["sys_pct"], 0),
+        Row("server CPU % while connecting", lambda r: r["connect"]["server_cpu"]["cpu_pct"], 0),
+        Row(f"load generator CPU % {at}", lambda r: r["fixed"]["loadgen_cpu"]["cpu_pct"], 0),
+        Row("load generator CPU % max phase", lambda r: r["max"]["loadgen_cpu"]["cpu_pct"], 0),
+    ]
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def render(hub: Result, baseline: Result | None, rate: float) -> str:
+    """The table as text (Markdown, so it pastes into the README as it is)."""
+    header = ["metric", "hub", "baseline", "hub/baseline", "target", "met"]
+    lines = [header]
+    for row in rows(rate):
+        h = row.value(hub)
+        b = row.value(baseline) if baseline is not None else None
+        ratio = h / b if b else None
+        verdict = ""
+        if row.meets is not None:
+            verdict = "yes" if row.meets(h, ratio) else "NO"
+        lines.append([row.label, _fmt(h, row.digits), _fmt(b, row.digits),
+                      f"{ratio:.2f}x" if ratio is not None else "-", row.target, verdict])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for n, line in enumerate(lines):
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) if i < 4 else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(line, widths, strict=True))]
+        out.append("| " + " | ".join(cells) + " |")
+        if n == 0:
+            out.append("|" + "|".join(("-" * (w + 1) + ":") if 0 < i < 4 else "-" * (w + 2)
+                                      for i, w in enumerate(widths)) + "|")
+    return "\n".join(out)
+
+
+SATURATED_PCT = 90.0
+
+
+def notes(results: dict[str, Result | None]) -> list[str]:
+    """Warnings that qualify the table: a saturated load generator measures itself."""
+    found = []
+    for server, result in results.items():
+        if result is None:
+            continue
+        for phase in ("fixed", "max"):
+            pct = result[phase]["loadgen_cpu"]["cpu_pct"]
+            if pct >= SATURATED_PCT:
+                found.append(f"note: the load generator used {pct:.0f}% of its core in the "
+                             f"{server} {phase} phase; that number is a lower bound")
+    return found
