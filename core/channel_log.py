@@ -16,6 +16,7 @@ which tells recovering clients that history was lost.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -26,13 +27,15 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 
 from bilten.core.keyed_lock import KeyedLock
+from bilten.protocol.batch import pack, publications
 from bilten.protocol.errors import Conflict, Unavailable
-from bilten.protocol.subjects import HDR_EPOCH, HDR_OFFSET, Subjects
+from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_OFFSET, Subjects
 
 # JetStream's error code for "wrong last sequence" (expected-last-subject-sequence failed).
 _WRONG_LAST_SEQUENCE = 10071
 _MAX_ATTEMPTS = 20
 _CACHE_SIZE = 10_000
+MAX_BATCH = 256  # publications per stored message
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +64,14 @@ def new_epoch() -> str:
 class ChannelLog:
     """Publishes to and reads from channel history; one per process."""
 
-    def __init__(self, js: JetStreamContext, subjects: Subjects, *, timeout: float = 5.0,
-                 history_size: int = 1000) -> None:
+    def __init__(self, js: JetStreamContext, subjects: Subjects, *, timeout: float = 5.0) -> None:
         self._js = js
         self._subjects = subjects
         self._timeout = timeout
-        self._history_size = history_size
         self._positions: OrderedDict[str, Position] = OrderedDict()
         self._locks = KeyedLock()
+        self._queued: dict[str, list[tuple[bytes, asyncio.Future[Position]]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def position(self, channel: str) -> Position | None:
         """The channel's current position from the stream, or None if it has no history."""
@@ -78,21 +81,63 @@ class ChannelLog:
         except NotFoundError:
             return None
         headers = msg.headers or {}
-        return Position(headers.get(HDR_EPOCH, ""), int(headers.get(HDR_OFFSET, "0")),
-                        msg.seq or 0)
+        count = int(headers.get(HDR_COUNT, "1"))
+        return Position(headers.get(HDR_EPOCH, ""),
+                        int(headers.get(HDR_OFFSET, "0")) + count - 1, msg.seq or 0)
 
     async def publish(self, channel: str, data: bytes, *, msg_id: str | None = None) -> Position:
         """Store one publication (JSON bytes) as the channel's next offset.
 
-        With `msg_id`, a repeat within the stream's duplicate window (a retry
-        after a crash) is stored once; the position returned is then the
-        channel's, re-read.
+        Publications that queue up for a channel while one is being stored go
+        out together as one JetStream message (group commit: one round trip
+        and one fsync for all of them), each keeping its own offset. With
+        `msg_id`, a repeat within the stream's duplicate window (a retry after
+        a crash) is stored once and goes alone; the position returned is then
+        the channel's, re-read.
         """
-        async with self._locks.hold(channel):
-            return await self._publish_locked(channel, data, msg_id)
+        if msg_id is not None:
+            async with self._locks.hold(channel):
+                return await self._publish_locked(channel, [data], msg_id)
+        future: asyncio.Future[Position] = asyncio.get_running_loop().create_future()
+        queue = self._queued.setdefault(channel, [])
+        queue.append((data, future))
+        if len(queue) == 1:
+            task = asyncio.get_running_loop().create_task(self._drain(channel))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
 
-    async def _publish_locked(self, channel: str, data: bytes, msg_id: str | None) -> Position:
+    async def _drain(self, channel: str) -> None:
+        """Store everything queued for `channel`, a batch per round trip."""
+        async with self._locks.hold(channel):
+            while queue := self._queued.pop(channel, []):
+                batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
+                if rest:
+                    self._queued[channel] = rest + self._queued.get(channel, [])
+                try:
+                    last = await self._publish_locked(channel, [d for d, _ in batch], None)
+                except BaseException as error:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                first = last.offset - len(batch) + 1
+                for n, (_, future) in enumerate(batch):
+                    if not future.done():
+                        future.set_result(Position(last.epoch, first + n, last.seq))
+
+    async def close(self) -> None:
+        """Cancel batches still being stored (their publishers see CancelledError)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _publish_locked(self, channel: str, items: list[bytes],
+                              msg_id: str | None) -> Position:
         subject = self._subjects.publish(channel)
+        data = items[0] if len(items) == 1 else pack(items)
         for _ in range(_MAX_ATTEMPTS):
             last = self._positions.get(channel)
             if last is None:
@@ -102,6 +147,8 @@ class ChannelLog:
                 HDR_EPOCH: last.epoch,
                 "Nats-Expected-Last-Subject-Sequence": str(last.seq),
             }
+            if len(items) > 1:
+                headers[HDR_COUNT] = str(len(items))
             if msg_id is not None:
                 headers["Nats-Msg-Id"] = msg_id
             try:
@@ -118,7 +165,7 @@ class ChannelLog:
             if ack.duplicate:  # stored before: nothing new, and our cache may be stale
                 self._positions.pop(channel, None)
                 return await self.position(channel) or Position(last.epoch, last.offset, ack.seq)
-            position = Position(last.epoch, last.offset + 1, ack.seq)
+            position = Position(last.epoch, last.offset + len(items), ack.seq)
             self._remember(channel, position)
             return position
         raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
@@ -141,8 +188,6 @@ class ChannelLog:
             return None  # "" at 0 is a client that saw the channel empty: any epoch fits
         if offset == until.offset:
             return []
-        if until.offset - offset > self._history_size:
-            return None
         sub = await self._js.subscribe(
             self._subjects.publish(channel), ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL, stream=self._subjects.history_stream,
@@ -160,11 +205,14 @@ class ChannelLog:
                     if msg.metadata.sequence.stream >= until.seq:
                         return None
                     continue
-                if msg_offset > offset:
-                    if not found and msg_offset != offset + 1:
-                        return None  # the oldest retained one is past the gap
-                    found.append(Stored(msg_offset, until.epoch, msg.data))
-                if msg.metadata.sequence.stream >= until.seq or msg_offset >= until.offset:
+                items = publications(msg.data, headers.get(HDR_COUNT))
+                for n, item in enumerate(items):
+                    if msg_offset + n > offset:
+                        if not found and msg_offset + n != offset + 1:
+                            return None  # the oldest retained one is past the gap
+                        found.append(Stored(msg_offset + n, until.epoch, item))
+                last_offset = msg_offset + len(items) - 1
+                if msg.metadata.sequence.stream >= until.seq or last_offset >= until.offset:
                     return found
         finally:
             await sub.unsubscribe()

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import asyncpg
 import nats
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
@@ -82,18 +85,23 @@ async def open_deps(settings: Settings, name: str, *, pg_max: int = 10) -> Async
         stack.push_async_callback(_close_nats, nc)
         pg = await create_pool(db_url, min_size=1, max_size=pg_max)
         stack.push_async_callback(_close_pool, pg)
-        client = aioredis.from_url(
-            redis_url, socket_timeout=2.0, socket_connect_timeout=2.0,
-            health_check_interval=10, retry_on_timeout=True,
+        # A blocking pool: a burst waits for a connection instead of failing with
+        # "Too many connections" (the default pool's behaviour at its cap).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            redis_url, max_connections=32, timeout=settings.request_timeout_s,
+            socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=10,
+            retry_on_timeout=True, retry=Retry(ExponentialBackoff(cap=1.0), 3),
+            retry_on_error=[RedisConnectionError],
         )
+        client = aioredis.Redis(connection_pool=pool)
         stack.push_async_callback(client.aclose)
         subjects = Subjects(settings.namespace)
         js = nc.jetstream(timeout=settings.request_timeout_s)
+        channels = ChannelLog(js, subjects, timeout=settings.request_timeout_s)
+        stack.push_async_callback(channels.close)
         yield Deps(
             settings=settings, subjects=subjects, keys=RedisKeys(settings.namespace), nc=nc,
-            js=js, pg=pg, redis=client,
-            channels=ChannelLog(js, subjects, timeout=settings.request_timeout_s,
-                                history_size=settings.history_size),
+            js=js, pg=pg, redis=client, channels=channels,
         )
 
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 HARD_LIMIT_FACTOR = 4
+CHUNK = 100  # sockets written per event-loop callback
 
 
 class SubState:
@@ -59,7 +60,6 @@ class Connection:
     over_since: float | None = None
     close_reason: str | None = None
     subs: dict[str, SubState] = field(default_factory=dict)
-    closed_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def send(self, message: bytes) -> None:
         """Queue one message; it is written in this loop pass's flush."""
@@ -113,7 +113,6 @@ class Connection:
             self.transport.abort()
         else:
             self.transport.close()
-        self.closed_event.set()
         log.info("disconnected %s", code, extra={"ctx": {"conn": self.id, "sub": self.claims.sub}})
 
 
@@ -135,9 +134,14 @@ class Flusher:
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        self._scheduled = False
-        dirty, self._dirty = self._dirty, []
+        # At most CHUNK sockets per callback, then yield to the loop: NATS acks and
+        # new publications get in between, and arrive batched for the sockets after.
+        dirty, self._dirty = self._dirty[:CHUNK], self._dirty[CHUNK:]
         now = time.monotonic()
         for conn in dirty:
             self.messages_out += len(conn.pending)
             conn.write_pending(now)
+        if self._dirty:
+            self._loop.call_soon(self._flush)
+        else:
+            self._scheduled = False

@@ -26,11 +26,12 @@ from nats.errors import TimeoutError as NatsTimeout
 from bilten.core.channel_log import ChannelLog, Position, Stored
 from bilten.core.metrics import Metrics
 from bilten.hub.connection import Connection, SubState
+from bilten.protocol.batch import publications
 from bilten.protocol.channels import Channel, parse_channel
 from bilten.protocol.commands import decode_reply
 from bilten.protocol.errors import BiltenError, Conflict, Timeout, Unavailable
 from bilten.protocol.frames import Since, encode_pub, encode_subscribed
-from bilten.protocol.subjects import HDR_EPOCH, HDR_OFFSET, Subjects
+from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_OFFSET, Subjects
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class Feed:
     members: dict[Connection, SubState] = field(default_factory=dict)
     sub: Subscription | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # The channel as last seen by this hub (live messages keep it current), so a
+    # subscribe needs no JetStream read once the feed knows where it stands.
+    position: Position | None = None
 
 
 class Fanout:
@@ -78,24 +82,34 @@ class Fanout:
             if feed is None:
                 feed = self._feeds[name] = Feed(name)
                 feed.members[conn] = state
-                feed.sub = await self._nc.subscribe(self._subjects.deliver(name),
-                                                    cb=self._on_message_for(feed))
-                # Once flushed, the server routes the channel's messages to us.
-                await self._nc.flush(timeout=max(1, round(self._timeout)))
+                try:
+                    feed.sub = await self._nc.subscribe(self._subjects.deliver(name),
+                                                        cb=self._on_message_for(feed))
+                    # Once flushed, the server routes the channel's messages to us.
+                    await self._nc.flush(timeout=max(1, round(self._timeout)))
+                finally:
+                    feed.ready.set()  # waiters check feed.sub
                 self._metrics.channel_subscriptions.set(len(self._feeds))
-                feed.ready.set()
             else:
                 feed.members[conn] = state
-                await asyncio.wait_for(feed.ready.wait(), self._timeout)
-            await self._start(conn, channel, state, req_id, since)
+                await feed.ready.wait()
+                if feed.sub is None:
+                    raise Unavailable(f"could not subscribe to {name}")
+            await self._start(conn, feed, channel, state, req_id, since)
         except BaseException:
             await self.unsubscribe(conn, name)
             raise
 
-    async def _start(self, conn: Connection, channel: Channel, state: SubState, req_id: int,
-                     since: Since | None) -> None:
+    async def _start(self, conn: Connection, feed: Feed, channel: Channel, state: SubState,
+                     req_id: int, since: Since | None) -> None:
         name = channel.name
-        position = await self._log.position(name)
+        position = feed.position
+        if position is None:
+            position = await self._log.position(name)
+            if feed.position is None:  # a live message may have come in meanwhile
+                feed.position = position or Position("", 0, 0)
+        if position is not None and position.offset == 0 and not position.epoch:
+            position = None
         top = position or Position("", 0, 0)
         missed: list[Stored] | None = None
         if since is not None and position is not None:
@@ -109,11 +123,12 @@ class Fanout:
             start_offset = since.offset
         elif channel.stateful:
             snapshot, snap_epoch, snap_offset = await self._snapshot(name)
-            if snap_epoch == top.epoch and snap_offset is not None and snap_offset <= top.offset:
+            missed = []
+            if snap_epoch == top.epoch and snap_offset is not None:
+                # Older than what this hub saw: fill in between; newer: live ones catch up.
                 start_offset = snap_offset
-                missed = await self._log.read_after(name, top.epoch, snap_offset, top)
-            else:
-                missed = []
+                if snap_offset < top.offset:
+                    missed = await self._log.read_after(name, top.epoch, snap_offset, top)
         else:
             missed = []
         # Recovered: the client's position advances through the missed pubs up to `top`.
@@ -178,23 +193,25 @@ class Fanout:
         async def on_message(msg: Msg) -> None:
             headers = msg.headers or {}
             try:
-                offset = int(headers[HDR_OFFSET])
+                first = int(headers[HDR_OFFSET])
                 epoch = headers[HDR_EPOCH]
-            except (KeyError, ValueError):
-                log.warning("publication without offset on %s dropped", name)
+                items = publications(msg.data, headers.get(HDR_COUNT))
+                messages = [encode_pub(name, first + n, epoch, item)
+                            for n, item in enumerate(items)]
+            except (KeyError, ValueError, BiltenError) as error:
+                log.warning("publication on %s dropped: %r", name, error)
                 return
-            metrics.inc()
-            try:
-                message = encode_pub(name, offset, epoch, msg.data)
-            except BiltenError as error:
-                log.warning("publication on %s dropped: %s", name, error)
-                return
+            metrics.inc(len(messages))
+            last = first + len(messages) - 1
+            feed.position = Position(epoch, last, int(headers.get("Nats-Sequence", "0")))
             for conn, state in list(members.items()):
-                if state.buffer is None and state.offset + 1 == offset and state.epoch == epoch:
-                    state.offset = offset
-                    conn.send(message)
+                if state.buffer is None and state.offset + 1 == first and state.epoch == epoch:
+                    state.offset = last
+                    for message in messages:
+                        conn.send(message)
                 else:
-                    self._deliver(conn, name, state, offset, epoch, message)
+                    for n, message in enumerate(messages):
+                        self._deliver(conn, name, state, first + n, epoch, message)
 
         return on_message
 

@@ -2,7 +2,9 @@
 
 Each hub keeps local reference counts of (event, role, user) and mirrors them
 into one Redis sorted set per event, member `role|user|hub`, scored with the
-time it was last confirmed. A heartbeat re-confirms this hub's members; the
+time it was last confirmed. Joins and leaves are written in batches, one
+pipeline per `FLUSH_S`, so a burst of connects costs one round trip. A
+heartbeat re-confirms this hub's members; the
 count ignores members older than `STALE_S`, so a crashed hub's users vanish
 within a minute without anyone cleaning up.
 """
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 STALE_S = 45.0
 HEARTBEAT_S = 15.0
+FLUSH_S = 0.05
 
 
 class Presence:
@@ -38,19 +41,21 @@ class Presence:
         self.stale_s = stale_s
         self.heartbeat_s = heartbeat_s
         self._local: Counter[tuple[int, str, str]] = Counter()
+        self._changed: set[tuple[int, str, str]] = set()
+        self._wake = asyncio.Event()
 
     def _member(self, role: str, user: str) -> str:
         return f"{role}|{user}|{self.hub_id}"
 
-    async def join(self, event_id: int, role: str, user: str) -> None:
+    def join(self, event_id: int, role: str, user: str) -> None:
         """Count one more connection of `user` at the event on this hub."""
         key = (event_id, role, user)
         self._local[key] += 1
         if self._local[key] == 1:
-            await self._redis.zadd(self._keys.presence(event_id),
-                                   {self._member(role, user): time.time()})
+            self._changed.add(key)
+            self._wake.set()
 
-    async def leave(self, event_id: int, role: str, user: str) -> None:
+    def leave(self, event_id: int, role: str, user: str) -> None:
         """One connection fewer; the member goes when the user's last one does."""
         key = (event_id, role, user)
         if self._local[key] <= 0:
@@ -58,7 +63,28 @@ class Presence:
         self._local[key] -= 1
         if self._local[key] == 0:
             del self._local[key]
-            await self._redis.zrem(self._keys.presence(event_id), self._member(role, user))
+            self._changed.add(key)
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Write the joins and leaves since the last flush, in one pipeline."""
+        changed, self._changed = self._changed, set()
+        if not changed:
+            return
+        now = time.time()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event_id, role, user in changed:
+                    key = self._keys.presence(event_id)
+                    if self._local.get((event_id, role, user), 0) > 0:
+                        pipe.zadd(key, {self._member(role, user): now})
+                        pipe.expire(key, int(self.stale_s * 4))
+                    else:
+                        pipe.zrem(key, self._member(role, user))
+                await pipe.execute()
+        except BaseException:
+            self._changed |= changed  # written next time
+            raise
 
     async def counts(self, event_id: int) -> dict[str, int]:
         """Distinct online users per role at the event, across all hubs."""
@@ -74,18 +100,28 @@ class Presence:
         return {role: totals.get(role, 0) for role in ("attendee", "staff", "organizer")}
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
-        """Re-confirm this hub's members until `stop`; then remove them."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), self.heartbeat_s)
-            except TimeoutError:
-                pass
-            if stop.is_set():
-                break
-            try:
-                await self._refresh()
-            except (RedisError, OSError) as error:
-                log.warning("presence heartbeat failed: %s", error)
+        """Write changes as they come, re-confirm members every heartbeat; clear on `stop`."""
+        next_refresh = time.monotonic() + self.heartbeat_s
+        stopping = asyncio.get_running_loop().create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                waking = asyncio.get_running_loop().create_task(self._wake.wait())
+                await asyncio.wait({waking, stopping}, return_when=asyncio.FIRST_COMPLETED,
+                                   timeout=max(0.0, next_refresh - time.monotonic()))
+                waking.cancel()
+                if stop.is_set():
+                    break
+                await asyncio.sleep(FLUSH_S)  # gather a burst into one pipeline
+                try:
+                    await self.flush()
+                    if time.monotonic() >= next_refresh:
+                        next_refresh = time.monotonic() + self.heartbeat_s
+                        await self._refresh()
+                except (RedisError, OSError) as error:
+                    log.warning("presence write failed: %s", error)
+        finally:
+            stopping.cancel()
         try:
             await self._clear()
         except (RedisError, OSError) as error:

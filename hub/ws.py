@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
-from redis.exceptions import RedisError
 
 from bilten.core.keyed_lock import KeyedLock
 from bilten.hub.auth import authenticate, check_origin
@@ -188,10 +187,7 @@ class Session:
             count = self.events.get(channel.event_id, 0)
             self.events[channel.event_id] = count + 1
             if count == 0:
-                try:
-                    await self.hub.presence.join(channel.event_id, claims.role, claims.sub)
-                except (RedisError, OSError) as error:  # presence is best effort
-                    log.warning("presence join failed: %s", error)
+                self.hub.presence.join(channel.event_id, claims.role, claims.sub)
 
     async def _unsubscribe(self, frame: Unsubscribe) -> None:
         if not await self.hub.fanout.unsubscribe(self.conn, frame.channel):
@@ -205,11 +201,7 @@ class Session:
         self.events[event_id] -= 1
         if self.events[event_id] == 0:
             del self.events[event_id]
-            try:
-                await self.hub.presence.leave(event_id, self.conn.claims.role,
-                                              self.conn.claims.sub)
-            except (RedisError, OSError) as error:  # the heartbeat expiry cleans up
-                log.warning("presence leave failed: %s", error)
+            self.hub.presence.leave(event_id, self.conn.claims.role, self.conn.claims.sub)
 
     async def _rpc(self, frame: Rpc) -> None:
         result: Any = await execute(self.hub, self.conn.claims, frame.method, frame.params)

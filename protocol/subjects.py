@@ -17,6 +17,7 @@ from bilten.protocol.errors import BadChannel
 # Headers on every stored publication (docs/protocol.md §Recovery).
 HDR_OFFSET = "Bilten-Offset"
 HDR_EPOCH = "Bilten-Epoch"
+HDR_COUNT = "Bilten-Count"  # publications in a batched message (protocol/batch.py)
 # JetStream's own headers: optimistic concurrency per subject, and de-duplication.
 HDR_EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 HDR_MSG_ID = "Nats-Msg-Id"
