@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import asyncpg
 import nats
 import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from nats.aio.client import Client as NATS
-from nats.js import JetStreamContext
 
 from bilten.core.channel_log import ChannelLog
 from bilten.core.db import create_pool
