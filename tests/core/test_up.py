@@ -152,3 +152,18 @@ def test_up_with_external_servers_starts_none(data_dir: Path, servers: ServerURL
     finally:
         up.close()
         asyncio.run(schema_op(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def test_second_ctrl_c_forces_an_immediate_stop(data_dir: Path) -> None:
+    up = Up(data_dir, {})
+    try:
+        up.wait_ready()
+        family = _children(up.process.pid)
+        up.process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        up.process.send_signal(signal.SIGINT)
+        assert up.process.wait(10) == 130  # forced, not the orderly path
+        time.sleep(1.0)
+        assert [pid for pid in family if _alive(pid)] == []
+    finally:
+        up.close()
