@@ -1,4 +1,4 @@
-"""The `bilten` command: up, hub, worker, migrate, token, version.
+"""The `bilten` command: up, hub, worker, migrate, token, scan, version.
 
 The entry point is the one place that reads the environment, configures
 logging and installs uvloop; everything below gets a `Settings`.
@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from importlib.metadata import version as package_version
+from typing import Any
 
 from bilten.core.logs import configure_logging
 from bilten.core.secret import resolve_secret
@@ -64,6 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--gate", action="append", help="allowed gate (repeatable, staff)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
 
+    scan = sub.add_parser("scan", help="scan tickets at a gate (door staff; goes on offline)")
+    scan.add_argument("--url", required=True, help="hub URL, e.g. http://127.0.0.1:8080")
+    scan.add_argument("--token", required=True, help="a staff token for the event")
+    scan.add_argument("--event", required=True, type=int, help="event id")
+    scan.add_argument("--gate", required=True, help="the gate this scanner stands at")
+    scan.add_argument("--direction", choices=["in", "out"], default="in")
+    scan.add_argument("--store", help="SQLite file: ticket list and offline queue "
+                      "(default: under the user's data directory)")
+    scan.add_argument("--file", help="read codes from this file instead of standard input")
+    scan.add_argument("--timeout", type=float, default=2.0,
+                      help="seconds to wait for an online verdict before deciding offline")
+    scan.add_argument("--retry-interval", type=float, default=5.0,
+                      help="seconds between attempts to reach the hub while offline")
+    scan.add_argument("--refresh-interval", type=float, default=300.0,
+                      help="seconds between ticket list refreshes while online")
+    scan.add_argument("--final-sync", type=float, default=10.0,
+                      help="at the end of input, seconds to keep trying to sync the queue")
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -97,13 +116,13 @@ def _token(args: argparse.Namespace, settings: Settings) -> str:
     return encode_token(claims, resolve_secret(settings).require_secret())
 
 
-def _run(coro_main: object) -> None:
+def _run(coro_main: object) -> Any:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is absent on Windows only
-        asyncio.run(coro_main)  # type: ignore[arg-type]
+        return asyncio.run(coro_main)  # type: ignore[arg-type]
     else:
-        uvloop.run(coro_main)  # type: ignore[arg-type]
+        return uvloop.run(coro_main)  # type: ignore[arg-type]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "version":
             print(package_version("bilten"))
             return 0
+        if args.command == "scan":  # a client: no server settings needed
+            from bilten.clients import scan, scan_io
+
+            return int(_run(scan.run(scan_io.options(args, os.environ))))
         settings = _settings(args)
         if args.command == "token":
             print(_token(args, settings))

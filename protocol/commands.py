@@ -28,6 +28,7 @@ HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 ALL_ROLES: frozenset[Role] = frozenset({"organizer", "staff", "attendee", "service"})
 ORGANIZERS: frozenset[Role] = frozenset({"organizer", "service"})
 STAFF: frozenset[Role] = frozenset({"staff", "organizer", "service"})
+BUYERS: frozenset[Role] = frozenset({"attendee", "organizer", "service"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,58 @@ COMMANDS: dict[str, Command] = {
                 STAFF, "GET", "/api/v1/events/{event_id}/checkins", "checkin",
                 params=_schema(event_id={"type": "integer"}, conflicts={"type": "integer"},
                                after={"type": "integer"})),
+        Command("checkin.bundle", "What a door device needs to decide scans offline.", STAFF,
+                "GET", "/api/v1/events/{event_id}/checkin-bundle", "checkin", retry=True,
+                params=_schema(event_id={"type": "integer"})),
+        Command("checkin.sync", "Upload scans a device decided offline (idempotent by nonce).",
+                STAFF, "POST", "/api/v1/events/{event_id}/checkins/sync", "checkin",
+                retry=True, params=_schema(
+                    event_id={"type": "integer"}, device={"type": "string"},
+                    scans={"type": "array", "maxItems": 1000, "items": {
+                        "type": "object",
+                        "required": ["code", "gate", "scanned_at", "nonce", "verdict"],
+                        "properties": {
+                            "code": {"type": "string"}, "gate": {"type": "string"},
+                            "direction": {"type": "string", "enum": ["in", "out"]},
+                            "scanned_at": {"type": "string", "format": "date-time"},
+                            "nonce": {"type": "string"},
+                            "verdict": {"type": "string", "enum": ["ok", "rejected"]}}}})),
+        # Allocation (docs/allocation.md): seat maps, holds, orders, waiting lists.
+        Command("seats.create", "Add sections, rows and seats to the event's map.",
+                ORGANIZERS, "POST", "/api/v1/events/{event_id}/seats", "allocation",
+                created=True, params=_schema(
+                    event_id={"type": "integer"},
+                    sections={"type": "array", "items": {"type": "object"}})),
+        Command("seats.map", "The seat map: sections, rows, seats and their states.", ALL_ROLES,
+                "GET", "/api/v1/events/{event_id}/seats", "allocation",
+                params=_schema(event_id={"type": "integer"})),
+        Command("seats.configure", "Hold ttl, per-attendee cap and expiry warning of an event.",
+                ORGANIZERS, "PUT", "/api/v1/events/{event_id}/allocation", "allocation",
+                params=_schema(event_id={"type": "integer"},
+                               hold_ttl_s={"type": "integer", "minimum": 10},
+                               hold_limit={"type": "integer", "minimum": 1},
+                               warn_s={"type": "integer", "minimum": 0})),
+        Command("seats.hold", "Hold chosen seats, the best available, or GA places.", BUYERS,
+                "POST", "/api/v1/events/{event_id}/holds", "allocation", retry=True,
+                params=_schema(event_id={"type": "integer"},
+                               seat_ids={"type": "array", "items": {"type": "integer"}},
+                               ticket_type_id={"type": "integer"}, section={"type": "string"},
+                               section_id={"type": "integer"},
+                               quantity={"type": "integer", "minimum": 1},
+                               together={"type": "boolean"},
+                               ttl_s={"type": "integer", "minimum": 1},
+                               nonce={"type": "string"})),
+        Command("seats.release", "Give a hold's seats back now.", BUYERS,
+                "DELETE", "/api/v1/holds/{hold_id}", "allocation", retry=True,
+                params=_schema(hold_id={"type": "integer"})),
+        Command("seats.confirm", "Turn a live hold into an order with tickets (idempotent).",
+                BUYERS, "POST", "/api/v1/holds/{hold_id}/confirm", "allocation", retry=True,
+                params=_schema(hold_id={"type": "integer"}, holder={"type": "string"})),
+        Command("seats.waitlist.join", "Wait for a sold-out ticket type or section.", BUYERS,
+                "POST", "/api/v1/events/{event_id}/waitlist", "allocation", created=True,
+                params=_schema(event_id={"type": "integer"}, ticket_type_id={"type": "integer"},
+                               section={"type": "string"}, section_id={"type": "integer"},
+                               quantity={"type": "integer", "minimum": 1})),
     )
 }
 

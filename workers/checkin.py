@@ -7,6 +7,13 @@ retried scan returns the verdict stored the first time instead of
 `already_inside`. The verdict is published on `event.{id}.checkins` and as a
 `checkin.decided` domain event through the outbox, so neither is lost if the
 worker dies after committing.
+
+Scans that offline devices decided arrive later through `checkin.sync`
+(docs/checkin.md §Sync & conflicts): they are applied in `scanned_at` order,
+and a movement the device let through is merged into the ticket's history
+(`checkin_offline.replay`), so the first admission by time stands even when
+it syncs last; the scans whose verdict that changes are re-marked and their
+new verdicts published (`checkin.revised`).
 """
 
 from __future__ import annotations
@@ -24,12 +31,18 @@ from bilten.protocol.checkin import ScanRequest, TicketState, decide, parse_scan
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict
 from bilten.protocol.events import parse_event_id
+from bilten.protocol.offline import parse_sync
 from bilten.protocol.tickets import InvalidCode, parse_code, verify_code
+from bilten.workers.checkin_offline import bundle, replay
 from bilten.workers.runner import CommandHandler
 from bilten.workers.tickets import KeyRing
 
-_PRESENCE = """SELECT t.id, t.state, t.holder, tt.name AS type_name, p.inside, p.entries,
-                      p.last_gate, p.last_at
+# Each (event, gate) count is spread over this many rows, so entries at one gate
+# do not all wait for one row lock (core/migrations/0004_inside_shards.sql).
+INSIDE_SHARDS = 16
+
+_PRESENCE = """SELECT t.id, t.state, t.revoked_at, t.holder, tt.name AS type_name, p.inside,
+                      p.entries, p.last_gate, p.last_at
                FROM ticket_presence p JOIN tickets t ON t.id = p.ticket_id
                JOIN ticket_types tt ON tt.id = t.ticket_type_id
                WHERE p.ticket_id = $1 AND t.event_id = $2 FOR UPDATE OF p"""
@@ -65,18 +78,24 @@ async def _stored(pg: asyncpg.Pool | asyncpg.Connection, event_id: int, nonce: s
 
 async def apply_scan(deps: Deps, keys: KeyRing, event_id: int, scan: ScanRequest, *,
                      allowed_gates: tuple[str, ...] | None, device_ok: bool | None = None,
-                     device: str | None = None) -> dict[str, Any]:
-    """Decide one scan (online, or synced with the device's own verdict) and record it."""
+                     device: str | None = None, pending: list[int] | None = None
+                     ) -> dict[str, Any]:
+    """Decide one scan (online, or synced with the device's own verdict) and record it.
+
+    The outbox rows are published at once, or added to `pending` for the
+    caller to publish after a batch.
+    """
     nonce = scan.nonce or f"srv:{uuid.uuid4().hex}"
     stored = await _stored(deps.pg, event_id, nonce, scan.code)
     if stored is not None:
         return stored
     ticket_id, reason = await identify(keys, deps.pg, event_id, scan.code)
-    at = scan.scanned_at or datetime.now(UTC)
+    at = (scan.scanned_at or datetime.now(UTC)).astimezone(UTC)
+    channel = event_channel(event_id, "checkins").name
     try:
         async with deps.pg.acquire() as conn, conn.transaction():
-            verdict = await _decide(conn, event_id, scan, nonce, at, ticket_id, reason,
-                                    allowed_gates, device_ok)
+            verdict, revised = await _decide(conn, event_id, scan, nonce, at, ticket_id, reason,
+                                             allowed_gates, device_ok, device)
             await conn.execute(
                 """INSERT INTO scans (event_id, nonce, ticket_id, gate, direction, status,
                                       reason, scanned_at, offline, device, verdict)
@@ -84,23 +103,30 @@ async def apply_scan(deps: Deps, keys: KeyRing, event_id: int, scan: ScanRequest
                 event_id, nonce, verdict["ticket"]["id"] if verdict["ticket"] else None,
                 scan.gate, scan.direction, verdict["status"], verdict["reason"], at,
                 device_ok is not None, device, verdict)
-            ids = [await outbox.enqueue_publication(conn, event_channel(event_id, "checkins").name,
-                                                    verdict),
+            ids = [await outbox.enqueue_publication(conn, channel, verdict),
                    await outbox.enqueue(conn, "checkin.decided",
                                         {"event_id": event_id, "scan": verdict})]
+            for changed in revised:
+                ids += [await outbox.enqueue_publication(conn, channel, changed),
+                        await outbox.enqueue(conn, "checkin.revised",
+                                             {"event_id": event_id, "scan": changed})]
     except asyncpg.UniqueViolationError:
         # The same nonce decided concurrently elsewhere: that verdict stands.
         stored = await _stored(deps.pg, event_id, nonce, scan.code)
         assert stored is not None
         return stored
-    await outbox.flush(deps, ids)
+    if pending is None:
+        await outbox.flush(deps, ids)
+    else:
+        pending.extend(ids)
     return verdict
 
 
 async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, nonce: str,
                   at: datetime, ticket_id: int | None, reason: str | None,
-                  allowed_gates: tuple[str, ...] | None, device_ok: bool | None
-                  ) -> dict[str, Any]:
+                  allowed_gates: tuple[str, ...] | None, device_ok: bool | None,
+                  device: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The verdict for a scan, and the stored verdicts it revised (already updated)."""
     event = await conn.fetchrow(
         "SELECT allow_reentry, ARRAY(SELECT name FROM gates WHERE event_id = $1) AS gates"
         " FROM events WHERE id = $1", event_id)
@@ -110,7 +136,9 @@ async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, no
         "status": "rejected", "reason": reason, "ticket": None, "previous": None,
         "gate": scan.gate, "direction": scan.direction, "scanned_at": at.isoformat(),
         "nonce": nonce, "code": scan.code, "event_id": event_id,
+        "offline": device_ok is not None, "device": device,
     }
+    revised: list[tuple[int, dict[str, Any]]] = []
     row = await conn.fetchrow(_PRESENCE, ticket_id, event_id) if ticket_id else None
     if ticket_id is not None and row is None:
         verdict["reason"] = "unknown"
@@ -126,30 +154,43 @@ async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, no
         if device_ok is False:
             # The device turned them away: that is what happened at the door.
             verdict.update(status="rejected", reason=decision.reason or "device_rejected")
+        elif device_ok and decision.reason != "gate_not_allowed":
+            # The device let them through: they moved, whatever the server knew.
+            final, revised = await replay(conn, event_id, row, scan, at, verdict,
+                                          event["allow_reentry"])
+            await _store_state(conn, event_id, row["id"], state, final)
         elif decision.status == "ok":
-            await _move(conn, event_id, row["id"], state, decision.state)
-        elif device_ok and decision.reason in ("already_inside", "revoked", "reentry_forbidden"):
-            verdict["status"] = "conflict"  # the device let them in: they are inside
+            await _store_state(conn, event_id, row["id"], state, decision.state)
     verdict["inside"] = await conn.fetchval(
         "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id)
-    return verdict
+    for scan_id, changed in revised:
+        changed["inside"] = verdict["inside"]
+        await conn.execute("UPDATE scans SET status = $2, reason = $3, verdict = $4"
+                           " WHERE id = $1", scan_id, changed["status"], changed["reason"],
+                           changed)
+    return verdict, [changed for _id, changed in revised]
 
 
-async def _move(conn: asyncpg.Connection, event_id: int, ticket_id: int, old: TicketState,
-                new: TicketState) -> None:
+async def _store_state(conn: asyncpg.Connection, event_id: int, ticket_id: int,
+                       old: TicketState, new: TicketState) -> None:
     """Persist the ticket's new state and keep the per-gate inside counts exact."""
+    if (old.inside, old.entries, old.last_gate, old.last_at) == (
+            new.inside, new.entries, new.last_gate, new.last_at):
+        return
     await conn.execute(
         "UPDATE ticket_presence SET inside = $2, entries = $3, last_gate = $4, last_at = $5"
         " WHERE ticket_id = $1", ticket_id, new.inside, new.entries, new.last_gate, new.last_at)
-    if new.inside and not old.inside:
+    moved = old.last_gate != new.last_gate
+    shard = ticket_id % INSIDE_SHARDS  # a ticket always counts in the same row: n >= 0
+    if old.inside and (moved or not new.inside):
         await conn.execute(
-            "INSERT INTO inside_counts (event_id, gate, n) VALUES ($1, $2, 1)"
-            " ON CONFLICT (event_id, gate) DO UPDATE SET n = inside_counts.n + 1",
-            event_id, new.last_gate)
-    elif old.inside and not new.inside:
+            "UPDATE inside_counts SET n = n - 1 WHERE event_id = $1 AND gate = $2"
+            " AND shard = $3", event_id, old.last_gate, shard)
+    if new.inside and (moved or not old.inside):
         await conn.execute(
-            "UPDATE inside_counts SET n = n - 1 WHERE event_id = $1 AND gate = $2",
-            event_id, old.last_gate)
+            "INSERT INTO inside_counts (event_id, gate, shard, n) VALUES ($1, $2, $3, 1)"
+            " ON CONFLICT (event_id, gate, shard) DO UPDATE SET n = inside_counts.n + 1",
+            event_id, new.last_gate, shard)
 
 
 async def scan(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
@@ -157,6 +198,41 @@ async def scan(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, 
     event_id = parse_event_id(request.params)
     return await apply_scan(deps, keys, event_id, parse_scan(request.params),
                             allowed_gates=request.claims.gates)
+
+
+async def sync(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+    """checkin.sync: scans an offline device decided, applied in `scanned_at` order.
+
+    Idempotent by nonce: a resubmitted scan is not applied again. Answers the
+    stored verdict of every scan, in the order submitted.
+    """
+    event_id = parse_event_id(request.params)
+    upload = parse_sync(request.params, now=datetime.now(UTC))
+    gates = await deps.pg.fetchval("SELECT ARRAY(SELECT name FROM gates WHERE event_id = $1)",
+                                   event_id)
+    nonces = [s.nonce for s in upload.scans]
+    known = {r["nonce"]: r["verdict"]["code"] for r in await deps.pg.fetch(
+        "SELECT nonce, verdict FROM scans WHERE event_id = $1 AND nonce = ANY($2::text[])",
+        event_id, nonces)}
+    for n, item in enumerate(upload.scans):  # refuse before applying anything
+        if item.gate not in gates:
+            raise BadRequest(f"no gate {item.gate!r} at this event", field=f"scans[{n}].gate")
+        if known.get(item.nonce, item.code) != item.code:
+            raise Conflict("this nonce was used for another code", field=f"scans[{n}].nonce")
+    pending: list[int] = []  # if we fail midway, the outbox relay publishes these
+    for _position, item in upload.in_time_order():
+        await apply_scan(deps, keys, event_id, item.request(),
+                         allowed_gates=request.claims.gates, device_ok=item.verdict == "ok",
+                         device=upload.device, pending=pending)
+    for start in range(0, len(pending), 500):
+        await outbox.flush(deps, pending[start:start + 500])
+    stored = {r["nonce"]: r["verdict"] for r in await deps.pg.fetch(
+        "SELECT nonce, verdict FROM scans WHERE event_id = $1 AND nonce = ANY($2::text[])",
+        event_id, nonces)}
+    inside = await deps.pg.fetchval(
+        "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id)
+    return {"event_id": event_id, "device": upload.device,
+            "results": [stored[nonce] for nonce in nonces], "inside": inside}
 
 
 async def list_scans(request: CommandRequest, deps: Deps) -> dict[str, Any]:
@@ -172,7 +248,8 @@ async def list_scans(request: CommandRequest, deps: Deps) -> dict[str, Any]:
         " AND ($3::bool IS FALSE OR status = 'conflict') ORDER BY id LIMIT 500",
         event_id, after, conflicts)
     counts = await deps.pg.fetch(
-        "SELECT gate, n FROM inside_counts WHERE event_id = $1 ORDER BY gate", event_id)
+        "SELECT gate, sum(n)::int AS n FROM inside_counts WHERE event_id = $1"
+        " GROUP BY gate ORDER BY gate", event_id)
     return {"scans": [{"id": row["id"], **row["verdict"]} for row in rows],
             "inside": sum(r["n"] for r in counts),
             "inside_by_gate": {r["gate"]: r["n"] for r in counts},
@@ -185,4 +262,11 @@ def handlers(keys: KeyRing) -> dict[str, CommandHandler]:
     async def scan_(r: CommandRequest, d: Deps) -> Any:
         return await scan(r, d, keys)
 
-    return {"checkin.scan": scan_, "checkin.list": list_scans}
+    async def sync_(r: CommandRequest, d: Deps) -> Any:
+        return await sync(r, d, keys)
+
+    async def bundle_(r: CommandRequest, d: Deps) -> Any:
+        return await bundle(r, d, keys)
+
+    return {"checkin.scan": scan_, "checkin.list": list_scans, "checkin.sync": sync_,
+            "checkin.bundle": bundle_}
