@@ -15,10 +15,12 @@ from bilten.core.deps import connect_nats
 from bilten.core.settings import Settings
 from bilten.protocol.commands import CommandRequest, decode_reply, encode_request
 from bilten.protocol.subjects import Subjects
-from bilten.protocol.tokens import Claims, encode_token, mint_claims
+from bilten.protocol.tokens import Claims, decode_token, encode_token, mint_claims
 
 DEMO_ORG = "demo"
 DEMO_NAME = "Bilten Demo Night"
+DEMO_GATES = ("north", "south")
+DEMO_HOLDERS = ("Amra Hadžić", "Emir Kovač", "Lejla Begić", "Tarik Mehić", "Selma Delić")
 
 
 async def _call(settings: Settings, claims: Claims, method: str, params: dict[str, Any]) -> Any:
@@ -48,7 +50,22 @@ async def ensure_demo_event(settings: Settings) -> dict[str, Any]:
         "ends_at": (starts + timedelta(hours=4)).isoformat(), "timezone": "Europe/Sarajevo",
         "locale": "bs-BA", "currency": "BAM",
     })
+    event_id = created["id"]
+    await _call(settings, organizer, "gates.set", {"event_id": event_id,
+                                                   "gates": list(DEMO_GATES)})
+    for name, price in (("General", 3000), ("VIP", 12000)):
+        kind = await _call(settings, organizer, "tickettypes.create", {
+            "event_id": event_id, "name": name, "price_minor": price, "quota": 500})
+        for holder in DEMO_HOLDERS:
+            await _call(settings, organizer, "tickets.issue", {
+                "event_id": event_id, "ticket_type_id": kind["id"], "count": 1,
+                "holder": holder})
     return dict(created)
+
+
+def decode_claims(token: str, secret: str) -> Claims:
+    """The claims of a token this module just minted."""
+    return decode_token(token, secret, now=time.time())
 
 
 async def create(settings: Settings, base_url: str) -> list[str]:
@@ -61,6 +78,10 @@ async def create(settings: Settings, base_url: str) -> list[str]:
                                          events="*", ttl_s=day, now=now), secret)
     attendee = encode_token(mint_claims(sub="demo-attendee", org=DEMO_ORG, role="attendee",
                                         events=(event["id"],), ttl_s=day, now=now), secret)
+    staff = encode_token(mint_claims(sub="demo-door", org=DEMO_ORG, role="staff",
+                                     events=(event["id"],), ttl_s=day, now=now), secret)
+    ticket = (await _call(settings, decode_claims(organizer, secret), "tickets.get",
+                          {"ticket_id": 1}))
     ws = base_url.replace("http", "ws", 1)
     return [
         f"demo event {event['id']}: {event['name']} ({event['starts_at']})",
@@ -69,4 +90,7 @@ async def create(settings: Settings, base_url: str) -> list[str]:
         f"  attendee   {ws}/ws?token={attendee}",
         f"  try        curl -H 'Authorization: Bearer {organizer}' "
         f"{base_url}/api/v1/events/{event['id']}",
+        f"  ticket     {base_url}/api/v1/tickets/{ticket['id']}/qr.svg (organizer token)",
+        f"  door       echo {ticket['code']} | bilten scan --url {base_url} --token {staff} "
+        f"--event {event['id']} --gate {DEMO_GATES[0]}",
     ]

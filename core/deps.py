@@ -93,7 +93,7 @@ async def open_deps(settings: Settings, name: str, *, pg_max: int = 10) -> Async
             retry_on_timeout=True, retry=Retry(ExponentialBackoff(cap=1.0), 3),
             retry_on_error=[RedisConnectionError],
         )
-        client = aioredis.Redis(connection_pool=pool)
+        client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
         stack.push_async_callback(client.aclose)
         subjects = Subjects(settings.namespace)
         js = nc.jetstream(timeout=settings.request_timeout_s)

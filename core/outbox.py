@@ -75,3 +75,42 @@ async def relay(deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0,
             await asyncio.wait_for(stop.wait(), interval_s)
         except TimeoutError:
             pass
+
+
+class Publisher:
+    """Publishes outbox rows right after commit, off the request's critical path.
+
+    Handlers `submit` the ids they committed and answer at once; one loop per
+    worker publishes them in batches. Rows it never gets to (a crash) are left
+    for `relay`.
+    """
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+        self._wake = asyncio.Event()
+
+    def submit(self, ids: list[int]) -> None:
+        """Queue committed outbox rows for publishing."""
+        self._ids.extend(ids)
+        self._wake.set()
+
+    async def run(self, deps: Deps, stop: asyncio.Event) -> None:
+        """Publish submitted rows until `stop`, then what is still queued."""
+        stopping = asyncio.get_running_loop().create_task(stop.wait())
+        try:
+            while not stop.is_set() or self._ids:
+                if not self._ids:
+                    self._wake.clear()
+                    waking = asyncio.get_running_loop().create_task(self._wake.wait())
+                    await asyncio.wait({waking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    waking.cancel()
+                    continue
+                ids, self._ids = self._ids[:500], self._ids[500:]
+                try:
+                    await flush(deps, ids)
+                except (OSError, asyncpg.PostgresError, NatsError, TimeoutError) as error:
+                    log.warning("outbox publish failed, the relay retries: %s", error)
+                    if stop.is_set():
+                        return
+        finally:
+            stopping.cancel()

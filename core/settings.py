@@ -54,7 +54,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     history_size: int = 1000
     history_ttl_s: float = 86400.0
-    max_frame_bytes: int = 65536
+    max_frame_bytes: int = 512 * 1024
     send_buffer_bytes: int = 1 << 20
     slow_consumer_grace_s: float = 2.0
     rate_limit_per_s: float = 100.0

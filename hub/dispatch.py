@@ -129,7 +129,7 @@ async def forward(hub: Hub, claims: Claims, command: Command, params: dict[str, 
         params = {**params, "nonce": f"hub:{uuid.uuid4().hex}"}
     payload = encode_request(CommandRequest(method, claims, params))
     attempts = RETRY_ATTEMPTS if command.retry else 1
-    budget = hub.settings.request_timeout_s / attempts
+    budget = max(command.timeout_s or 0.0, hub.settings.request_timeout_s) / attempts
     for attempt in range(1, attempts + 1):
         try:
             msg = await hub.deps.nc.request(hub.deps.subjects.command(method), payload,

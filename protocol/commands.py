@@ -49,6 +49,8 @@ class Command:
     created: bool = False  # REST answers 201 instead of 200
     # Safe to resend to another worker after a timeout (idempotent by a nonce).
     retry: bool = False
+    # Time budget when longer than the default request timeout (bulk commands).
+    timeout_s: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)  # JSON Schema properties
 
 
@@ -135,10 +137,11 @@ COMMANDS: dict[str, Command] = {
                                after={"type": "integer"})),
         Command("checkin.bundle", "What a door device needs to decide scans offline.", STAFF,
                 "GET", "/api/v1/events/{event_id}/checkin-bundle", "checkin", retry=True,
+                timeout_s=30.0,
                 params=_schema(event_id={"type": "integer"})),
         Command("checkin.sync", "Upload scans a device decided offline (idempotent by nonce).",
                 STAFF, "POST", "/api/v1/events/{event_id}/checkins/sync", "checkin",
-                retry=True, params=_schema(
+                retry=True, timeout_s=60.0, params=_schema(
                     event_id={"type": "integer"}, device={"type": "string"},
                     scans={"type": "array", "maxItems": 1000, "items": {
                         "type": "object",

@@ -1,6 +1,6 @@
 """Ticket codes: what the QR holds, signed with the event's Ed25519 key.
 
-docs/protocol.md §Ticket codes. A code is URL-safe base64 (no padding) of
+docs/checkin.md §Offline bundle. A code is URL-safe base64 (no padding) of
 
     version (1 byte) | event id (varint) | ticket id (varint) | signature (64 bytes)
 

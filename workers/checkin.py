@@ -78,12 +78,11 @@ async def _stored(pg: asyncpg.Pool | asyncpg.Connection, event_id: int, nonce: s
 
 async def apply_scan(deps: Deps, keys: KeyRing, event_id: int, scan: ScanRequest, *,
                      allowed_gates: tuple[str, ...] | None, device_ok: bool | None = None,
-                     device: str | None = None, pending: list[int] | None = None
-                     ) -> dict[str, Any]:
+                     device: str | None = None, pending: list[int]) -> dict[str, Any]:
     """Decide one scan (online, or synced with the device's own verdict) and record it.
 
-    The outbox rows are published at once, or added to `pending` for the
-    caller to publish after a batch.
+    The ids of the outbox rows it committed are added to `pending`, for the
+    caller to hand to an `outbox.Publisher` (or to flush itself).
     """
     nonce = scan.nonce or f"srv:{uuid.uuid4().hex}"
     stored = await _stored(deps.pg, event_id, nonce, scan.code)
@@ -115,10 +114,7 @@ async def apply_scan(deps: Deps, keys: KeyRing, event_id: int, scan: ScanRequest
         stored = await _stored(deps.pg, event_id, nonce, scan.code)
         assert stored is not None
         return stored
-    if pending is None:
-        await outbox.flush(deps, ids)
-    else:
-        pending.extend(ids)
+    pending.extend(ids)
     return verdict
 
 
@@ -193,14 +189,19 @@ async def _store_state(conn: asyncpg.Connection, event_id: int, ticket_id: int,
             event_id, new.last_gate, shard)
 
 
-async def scan(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
-    """checkin.scan: one online scan."""
+async def scan(request: CommandRequest, deps: Deps, keys: KeyRing,
+               publisher: outbox.Publisher) -> dict[str, Any]:
+    """checkin.scan: one online scan; its publications go out after the answer."""
     event_id = parse_event_id(request.params)
-    return await apply_scan(deps, keys, event_id, parse_scan(request.params),
-                            allowed_gates=request.claims.gates)
+    pending: list[int] = []
+    verdict = await apply_scan(deps, keys, event_id, parse_scan(request.params),
+                               allowed_gates=request.claims.gates, pending=pending)
+    publisher.submit(pending)
+    return verdict
 
 
-async def sync(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def sync(request: CommandRequest, deps: Deps, keys: KeyRing,
+               publisher: outbox.Publisher) -> dict[str, Any]:
     """checkin.sync: scans an offline device decided, applied in `scanned_at` order.
 
     Idempotent by nonce: a resubmitted scan is not applied again. Answers the
@@ -224,8 +225,7 @@ async def sync(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, 
         await apply_scan(deps, keys, event_id, item.request(),
                          allowed_gates=request.claims.gates, device_ok=item.verdict == "ok",
                          device=upload.device, pending=pending)
-    for start in range(0, len(pending), 500):
-        await outbox.flush(deps, pending[start:start + 500])
+    publisher.submit(pending)
     stored = {r["nonce"]: r["verdict"] for r in await deps.pg.fetch(
         "SELECT nonce, verdict FROM scans WHERE event_id = $1 AND nonce = ANY($2::text[])",
         event_id, nonces)}
@@ -256,14 +256,14 @@ async def list_scans(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             "next": rows[-1]["id"] if len(rows) == 500 else None}
 
 
-def handlers(keys: KeyRing) -> dict[str, CommandHandler]:
+def handlers(keys: KeyRing, publisher: outbox.Publisher) -> dict[str, CommandHandler]:
     """The check-in worker's command handlers."""
 
     async def scan_(r: CommandRequest, d: Deps) -> Any:
-        return await scan(r, d, keys)
+        return await scan(r, d, keys, publisher)
 
     async def sync_(r: CommandRequest, d: Deps) -> Any:
-        return await sync(r, d, keys)
+        return await sync(r, d, keys, publisher)
 
     async def bundle_(r: CommandRequest, d: Deps) -> Any:
         return await bundle(r, d, keys)

@@ -9,7 +9,7 @@ from typing import Any
 from bilten.core import outbox
 from bilten.core.deps import Deps
 from bilten.core.metrics import Metrics
-from bilten.workers import audit, checkin, events, tickets
+from bilten.workers import allocation, audit, checkin, events, tickets
 from bilten.workers.runner import consume, serve_commands
 
 WorkerMain = Callable[[Deps, Metrics, asyncio.Event], Coroutine[Any, Any, None]]
@@ -37,7 +37,17 @@ async def run_tickets(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None
 async def run_checkin(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
     """Scans; any number of these share the load through their queue group."""
     keys = tickets.KeyRing()
-    await serve_commands(deps, metrics, "checkin", checkin.handlers(keys), stop)
+    publisher = outbox.Publisher()
+    async with asyncio.TaskGroup() as group:
+        group.create_task(serve_commands(deps, metrics, "checkin",
+                                         checkin.handlers(keys, publisher), stop))
+        group.create_task(publisher.run(deps, stop))
+        group.create_task(outbox.relay(deps, stop))
+
+
+async def run_allocation(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
+    """Seat maps, holds and orders; the hold sweeper and the seats feed run alongside."""
+    await allocation.run(deps, metrics, stop)
 
 
 WORKERS: dict[str, WorkerMain] = {
@@ -45,4 +55,5 @@ WORKERS: dict[str, WorkerMain] = {
     "audit": run_audit,
     "tickets": run_tickets,
     "checkin": run_checkin,
+    "allocation": run_allocation,
 }

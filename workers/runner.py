@@ -24,11 +24,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 
 from bilten.core.deps import Deps
 from bilten.core.metrics import Metrics
-from bilten.protocol.commands import CommandRequest, decode_request, encode_reply
+from bilten.protocol.commands import COMMANDS, CommandRequest, decode_request, encode_reply
 from bilten.protocol.errors import BiltenError, Internal, Timeout
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,18 @@ async def serve_commands(
     """Answer command requests for `handlers` until `stop` is set, then drain."""
     limit = asyncio.Semaphore(concurrency)
     tasks: set[asyncio.Task[None]] = set()
-    budget = timeout_s or deps.settings.request_timeout_s
+    default_budget = timeout_s or deps.settings.request_timeout_s
 
     async def answer(msg: Msg) -> None:
         started = time.perf_counter()
         outcome = "ok"
+        budget = default_budget
         try:
             request = decode_request(msg.data)
             handler = handlers[request.method]
+            command = COMMANDS.get(request.method)
+            if command is not None and command.timeout_s:
+                budget = max(budget, command.timeout_s)
             result = await asyncio.wait_for(handler(request, deps), budget)
             reply = encode_reply(result)
         except TimeoutError:
@@ -81,7 +86,11 @@ async def serve_commands(
         metrics.worker_messages.labels(worker, outcome).inc()
         metrics.worker_latency.labels(worker).observe(time.perf_counter() - started)
         if msg.reply:
-            await deps.nc.publish(msg.reply, reply)
+            try:
+                await deps.nc.publish(msg.reply, reply)
+            except NatsError as error:  # e.g. over the server's max payload: say so instead
+                log.warning("reply failed: %s", error, extra={"ctx": {"worker": worker}})
+                await deps.nc.publish(msg.reply, encode_reply(error=Internal("reply failed")))
 
     async def on_message(msg: Msg) -> None:
         await limit.acquire()
@@ -99,7 +108,7 @@ async def serve_commands(
         for sub in subs:
             await sub.unsubscribe()
         if tasks:
-            await asyncio.wait(tasks, timeout=budget)
+            await asyncio.wait(tasks, timeout=default_budget)
 
 
 async def consume(

@@ -6,6 +6,7 @@ code is re-derived from the event key whenever it is shown.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,17 +133,31 @@ async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str,
         if not await conn.fetchval(
                 "SELECT 1 FROM ticket_types WHERE id = $1 AND event_id = $2", type_id, event_id):
             raise NotFound(f"no ticket type {type_id} in event {event_id}")
-        key = await keys.get(conn, event_id, create=True)
-        assert key is not None
-        rows = await conn.fetch(
-            """INSERT INTO tickets (event_id, ticket_type_id, holder, owner_sub)
-               SELECT $1, $2, $3, $4 FROM generate_series(1, $5)
-               RETURNING id, event_id, ticket_type_id, holder, state""",
-            event_id, type_id, holder, params.get("owner_sub"), count)
-        await conn.execute(
-            "INSERT INTO ticket_presence (ticket_id) SELECT unnest($1::bigint[])",
-            [row["id"] for row in rows])
-    return {"tickets": [ticket_json(row, key) for row in rows]}
+        tickets = await issue_in(conn, keys, event_id, [type_id] * count, holder,
+                                 params.get("owner_sub"))
+    return {"tickets": tickets}
+
+
+async def issue_in(conn: asyncpg.Connection, keys: KeyRing, event_id: int,
+                   type_ids: Sequence[int], holder: str, owner_sub: str | None
+                   ) -> list[dict[str, Any]]:
+    """Issue one ticket per entry of `type_ids` in the caller's transaction, with codes.
+
+    Each gets its `ticket_presence` row, so it can be scanned at the door once
+    the transaction commits. The types must belong to the event.
+    """
+    key = await keys.get(conn, event_id, create=True)
+    assert key is not None
+    rows = await conn.fetch(
+        """INSERT INTO tickets (event_id, ticket_type_id, holder, owner_sub)
+           SELECT $1, t.type_id, $3, $4 FROM unnest($2::bigint[]) WITH ORDINALITY AS t(type_id, n)
+           ORDER BY t.n
+           RETURNING id, event_id, ticket_type_id, holder, state""",
+        event_id, list(type_ids), holder, owner_sub)
+    await conn.execute(
+        "INSERT INTO ticket_presence (ticket_id) SELECT unnest($1::bigint[])",
+        [row["id"] for row in rows])
+    return [ticket_json(row, key) for row in rows]
 
 
 async def _ticket(request: CommandRequest, deps: Deps) -> asyncpg.Record:

@@ -1,0 +1,283 @@
+"""Holds: seats or general-admission places taken for a while, all or nothing.
+
+docs/allocation.md §Holds. Correctness comes from PostgreSQL alone, so it
+holds with any number of workers:
+
+- chosen seats are locked with `FOR UPDATE SKIP LOCKED` and only if still
+  available; unless every asked seat was got, the hold is refused
+  (`unavailable`). Nobody waits on a seat, so there are no deadlocks, and a
+  seat another transaction is grabbing counts as unavailable;
+- best available tries runs of adjacent seats in map order, each under a
+  savepoint so a run that is partly taken releases what it got;
+- general admission adds to a per-type counter whose CHECK keeps
+  `held + sold <= quota`, updated last so its row lock is held briefly;
+- the per-attendee cap is counted under an advisory lock per (event, buyer),
+  which also makes a retried hold with the same `nonce` return the first one.
+
+Every change takes a version from `seat_version` while holding the row lock,
+and records its transaction id for the seats feed (workers/seatfeed.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from bilten.core.deps import Deps
+from bilten.protocol.allocation import HoldRequest, adjacent_windows, parse_hold
+from bilten.protocol.commands import CommandRequest
+from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
+from bilten.protocol.events import parse_event_id
+from bilten.protocol.tokens import Claims
+from bilten.workers.seatmap import BUYER_LOCK, hold_settings
+
+CHANGE = "version = nextval('seat_version'), changed_xid = pg_current_xact_id()"
+_PAGE = 2000
+_MAX_SCAN = 20_000
+_WINDOWS = 32
+
+
+class Rejected(Exception):
+    """A hold that cannot be given now; the transaction rolls back and says why."""
+
+    def __init__(self, reason: str, **details: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+    def reply(self) -> dict[str, Any]:
+        """The answer: `{"status": "rejected", "reason": …, …details}`."""
+        return {"status": "rejected", "reason": self.reason, **self.details}
+
+
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    """Who a hold is for; attendees are held to the event's per-attendee cap."""
+
+    sub: str
+    capped: bool
+
+
+@dataclass(slots=True)
+class Freed:
+    """What ended holds gave back, per event: for waiting-list offers."""
+
+    types: defaultdict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+    sections: defaultdict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+    def events(self) -> set[int]:
+        """Events with something freed."""
+        return set(self.types) | set(self.sections)
+
+
+def hold_json(row: asyncpg.Record) -> dict[str, Any]:
+    """A hold as the API shows it."""
+    return {"status": "held" if row["state"] == "active" else row["state"],
+            "hold_id": row["id"], "event_id": row["event_id"], "seat_ids": list(row["seat_ids"]),
+            "ticket_type_id": row["ticket_type_id"], "quantity": row["quantity"],
+            "amount_minor": row["amount_minor"], "currency": row["currency"].strip(),
+            "expires_at": row["expires_at"].isoformat()}
+
+
+def authorize(claims: Claims, row: asyncpg.Record) -> None:
+    """The hold's owner, an organizer of its event, or a service; NotFound/Forbidden else."""
+    if claims.role == "service":
+        return
+    if not claims.covers_event(row["event_id"], row["org_id"]):
+        raise NotFound(f"no hold {row['id']}")
+    if claims.role != "organizer" and row["owner_sub"] != claims.sub:
+        raise Forbidden("only the hold's owner or an organizer may do this")
+
+
+async def hold(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+    """seats.hold: chosen seats, best available, or general-admission places."""
+    event_id = parse_event_id(request.params)
+    wanted = parse_hold(request.params)
+    buyer = Buyer(request.claims.sub, request.claims.role == "attendee")
+    try:
+        async with deps.pg.acquire() as conn, conn.transaction():
+            row = await hold_in(conn, event_id, buyer, wanted)
+    except Rejected as rejected:
+        return rejected.reply()
+    return hold_json(row)
+
+
+async def hold_in(conn: asyncpg.Connection, event_id: int, buyer: Buyer, wanted: HoldRequest,
+                  *, waitlist_id: int | None = None) -> asyncpg.Record:
+    """Place a hold in the caller's transaction; raises Rejected (roll back) or BadRequest."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", BUYER_LOCK,
+                       f"{event_id}:{buyer.sub}")
+    if wanted.nonce is not None:
+        stored = await conn.fetchrow(
+            "SELECT * FROM holds WHERE event_id = $1 AND owner_sub = $2 AND nonce = $3",
+            event_id, buyer.sub, wanted.nonce)
+        if stored is not None:
+            if stored["quantity"] != wanted.quantity or (
+                    wanted.seat_ids and sorted(stored["seat_ids"]) != sorted(wanted.seat_ids)):
+                raise Conflict("this nonce was used for another hold", field="nonce")
+            return stored
+    rules = await hold_settings(conn, event_id)
+    if buyer.capped:
+        taken = await conn.fetchval(
+            """SELECT COALESCE(sum(quantity), 0) FROM holds
+               WHERE event_id = $1 AND owner_sub = $2
+                 AND (state = 'confirmed' OR (state = 'active' AND expires_at > now()))""",
+            event_id, buyer.sub)
+        if taken + wanted.quantity > rules.limit:
+            raise Rejected("limit_exceeded", limit=rules.limit, taken=taken)
+    section_id = wanted.section_id
+    if wanted.section is not None:
+        section_id = await conn.fetchval(
+            "SELECT id FROM seat_sections WHERE event_id = $1 AND name = $2",
+            event_id, wanted.section)
+        if section_id is None:
+            raise BadRequest(f"no section {wanted.section!r}", field="section")
+    ga_type: asyncpg.Record | None = None
+    if wanted.seat_ids:
+        seats = await _chosen(conn, event_id, wanted.seat_ids)
+    else:
+        if wanted.ticket_type_id is not None:
+            ga_type = await conn.fetchrow(
+                """SELECT t.id, t.price_minor, t.currency, t.quota,
+                          EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
+                              AS seated
+                   FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""",
+                wanted.ticket_type_id, event_id)
+            if ga_type is None:
+                raise BadRequest(f"no ticket type {wanted.ticket_type_id} in event {event_id}",
+                                 field="ticket_type_id")
+            if ga_type["seated"] or section_id is not None:
+                ga_type = None
+        seats = [] if ga_type is not None else await _best(
+            conn, event_id, wanted.ticket_type_id, section_id, wanted.quantity, wanted.together)
+    if ga_type is not None:
+        amount, currency = ga_type["price_minor"] * wanted.quantity, ga_type["currency"]
+    else:
+        currencies = {s["currency"] for s in seats}
+        if len(currencies) != 1:
+            raise BadRequest("the seats of one hold must be priced in one currency",
+                             field="seat_ids", currencies=sorted(c.strip() for c in currencies))
+        amount, currency = sum(s["price_minor"] for s in seats), currencies.pop()
+    # Attendees may shorten their hold (tests, quick checkouts), never lengthen it.
+    ttl = wanted.ttl_s or rules.ttl_s
+    if buyer.capped:
+        ttl = min(ttl, rules.ttl_s)
+    row = await conn.fetchrow(
+        """INSERT INTO holds (event_id, owner_sub, nonce, ticket_type_id, quantity, seat_ids,
+                              amount_minor, currency, expires_at, warn_at, waitlist_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9),
+                   now() + make_interval(secs => $9 - least($10, $9 / 2.0)), $11)
+           RETURNING *""",
+        event_id, buyer.sub, wanted.nonce, ga_type["id"] if ga_type else None, wanted.quantity,
+        [s["id"] for s in seats], amount, currency, float(ttl), float(rules.warn_s),
+        waitlist_id)
+    if seats:
+        await conn.execute(f"UPDATE seats SET status = 'held', hold_id = $2, {CHANGE}"
+                           " WHERE id = ANY($1::bigint[])", [s["id"] for s in seats], row["id"])
+    else:
+        assert ga_type is not None
+        await _take_places(conn, event_id, ga_type["id"], wanted.quantity)
+    return row
+
+
+_LOCK_SEATS = """
+    SELECT s.id, t.price_minor, t.currency FROM seats s
+    JOIN ticket_types t ON t.id = s.ticket_type_id
+    WHERE s.id = ANY($1::bigint[]) AND s.event_id = $2 AND s.status = 'available'
+    ORDER BY s.id FOR UPDATE OF s SKIP LOCKED"""
+
+
+async def _chosen(conn: asyncpg.Connection, event_id: int,
+                  seat_ids: tuple[int, ...]) -> list[asyncpg.Record]:
+    got: list[asyncpg.Record] = await conn.fetch(_LOCK_SEATS, list(seat_ids), event_id)
+    if len(got) == len(seat_ids):
+        return got
+    known = {r["id"] for r in await conn.fetch(
+        "SELECT id FROM seats WHERE id = ANY($1::bigint[]) AND event_id = $2",
+        list(seat_ids), event_id)}
+    if unknown := sorted(set(seat_ids) - known):
+        raise BadRequest(f"no seat {unknown[0]} in event {event_id}", field="seat_ids",
+                         unknown=unknown)
+    raise Rejected("unavailable", seat_ids=sorted(set(seat_ids) - {r["id"] for r in got}))
+
+
+async def _best(conn: asyncpg.Connection, event_id: int, type_id: int | None,
+                section_id: int | None, quantity: int, together: bool) -> list[asyncpg.Record]:
+    """The first `quantity` available seats in map order (adjacent in a row if `together`)."""
+    where = ("s.event_id = $1 AND s.status = 'available' AND s.ticket_type_id IS NOT NULL"
+             " AND ($2::bigint IS NULL OR s.ticket_type_id = $2)"
+             " AND ($3::bigint IS NULL OR s.section_id = $3)")
+    got: list[asyncpg.Record]
+    if not together or quantity == 1:
+        got = await conn.fetch(
+            f"""SELECT s.id, t.price_minor, t.currency FROM seats s
+                JOIN ticket_types t ON t.id = s.ticket_type_id WHERE {where}
+                ORDER BY s.id LIMIT $4 FOR UPDATE OF s SKIP LOCKED""",
+            event_id, type_id, section_id, quantity)
+        if len(got) < quantity:
+            raise Rejected("unavailable", available=len(got))
+        return got
+    free: list[tuple[int, int, int]] = []
+    windows: list[tuple[int, ...]] = []
+    while len(free) < _MAX_SCAN:
+        page = await conn.fetch(
+            f"SELECT s.id, s.row_id, s.position FROM seats s WHERE {where} AND s.id > $4"
+            " ORDER BY s.id LIMIT $5", event_id, type_id, section_id,
+            free[-1][0] if free else 0, _PAGE)
+        free.extend((r["id"], r["row_id"], r["position"]) for r in page)
+        windows = adjacent_windows(free, quantity, _WINDOWS)
+        if len(windows) >= _WINDOWS or len(page) < _PAGE:
+            break
+    for window in windows:
+        try:
+            async with conn.transaction():  # a savepoint: a partly taken run lets go
+                got = await conn.fetch(_LOCK_SEATS, list(window), event_id)
+                if len(got) != len(window):
+                    raise Rejected("unavailable")
+        except Rejected:
+            continue
+        return got
+    raise Rejected("unavailable", together=True)
+
+
+async def _take_places(conn: asyncpg.Connection, event_id: int, type_id: int,
+                       quantity: int) -> None:
+    update = (f"UPDATE ga_counters SET held = held + $2, {CHANGE} WHERE ticket_type_id = $1"
+              " AND (quota IS NULL OR held + sold + $2 <= quota) RETURNING held")
+    if await conn.fetchval(update, type_id, quantity) is not None:
+        return
+    created = await conn.fetchval(
+        """INSERT INTO ga_counters (ticket_type_id, event_id, quota)
+           SELECT id, event_id, quota FROM ticket_types WHERE id = $1 AND event_id = $2
+           ON CONFLICT DO NOTHING RETURNING 1""", type_id, event_id)
+    if not created or await conn.fetchval(update, type_id, quantity) is None:
+        raise Rejected("quota_exhausted", ticket_type_id=type_id)
+
+
+async def free_holds(conn: asyncpg.Connection, holds: list[asyncpg.Record], state: str,
+                     freed: Freed) -> None:
+    """End active holds (rows locked by the caller) as `state`, giving back what they had.
+
+    GA counters are updated in type order, so two sweepers ending holds of the
+    same types never wait on each other in a cycle.
+    """
+    ids = [h["id"] for h in holds]
+    await conn.execute("UPDATE holds SET state = $2, ended_at = now() WHERE id = ANY($1::bigint[])",
+                       ids, state)
+    for seat in await conn.fetch(
+            f"""UPDATE seats SET status = 'available', hold_id = NULL, {CHANGE}
+                WHERE hold_id = ANY($1::bigint[]) AND status = 'held'
+                RETURNING event_id, section_id, ticket_type_id""", ids):
+        freed.sections[seat["event_id"]].add(seat["section_id"])
+        freed.types[seat["event_id"]].add(seat["ticket_type_id"])
+    places: defaultdict[int, int] = defaultdict(int)
+    for h in holds:
+        if h["ticket_type_id"] is not None:
+            places[h["ticket_type_id"]] += h["quantity"]
+            freed.types[h["event_id"]].add(h["ticket_type_id"])
+    for type_id in sorted(places):
+        await conn.execute(f"UPDATE ga_counters SET held = held - $2, {CHANGE}"
+                           " WHERE ticket_type_id = $1", type_id, places[type_id])

@@ -1,0 +1,128 @@
+"""Ending a hold: confirm it into an order with tickets, or release it at once.
+
+docs/allocation.md §Confirming. Both lock the hold's row first (then its
+seats, then a GA counter: the order every path follows), so a confirm racing
+the sweeper or a release sees the hold either still active or already ended.
+Confirming twice returns the same order; payment is out of scope, the order
+records the amount and currency owed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+
+from bilten.core import outbox
+from bilten.core.deps import Deps
+from bilten.protocol.allocation import parse_id
+from bilten.protocol.channels import user_channel
+from bilten.protocol.commands import CommandRequest
+from bilten.protocol.errors import BadRequest, Conflict, NotFound
+from bilten.workers.holds import CHANGE, Freed, authorize, free_holds, hold_json
+from bilten.workers.tickets import KeyRing, issue_in, ticket_json
+
+_HOLD = """SELECT h.*, e.org_id FROM holds h JOIN events e ON e.id = h.event_id
+           WHERE h.id = $1 FOR NO KEY UPDATE OF h"""
+
+
+def order_json(order: asyncpg.Record, seat_ids: list[int],
+               tickets: list[dict[str, Any]]) -> dict[str, Any]:
+    """An order as the API (and the buyer's user channel) shows it."""
+    return {"status": "confirmed", "order_id": order["id"], "hold_id": order["hold_id"],
+            "event_id": order["event_id"], "amount_minor": order["amount_minor"],
+            "currency": order["currency"].strip(), "seat_ids": seat_ids, "tickets": tickets,
+            "created_at": order["created_at"].isoformat()}
+
+
+async def _stored_order(conn: asyncpg.Connection, keys: KeyRing,
+                        hold: asyncpg.Record) -> dict[str, Any]:
+    order = await conn.fetchrow("SELECT * FROM orders WHERE hold_id = $1", hold["id"])
+    rows = await conn.fetch(
+        """SELECT id, event_id, ticket_type_id, holder, state FROM tickets
+           WHERE id = ANY($1::bigint[]) ORDER BY id""", order["ticket_ids"])
+    key = await keys.get(conn, hold["event_id"])
+    assert key is not None
+    return order_json(order, list(hold["seat_ids"]), [ticket_json(r, key) for r in rows])
+
+
+async def confirm(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+    """seats.confirm: a live hold becomes an order and tickets (idempotent)."""
+    hold_id = parse_id(request.params, "hold_id")
+    holder = request.params.get("holder")
+    if holder is not None and (not isinstance(holder, str) or not 0 < len(holder.strip()) <= 200
+                               or any(ord(c) < 32 for c in holder)):
+        raise BadRequest("holder must be text of 1-200 characters", field="holder")
+    event_id = await deps.pg.fetchval("SELECT event_id FROM holds WHERE id = $1", hold_id)
+    if event_id is None:
+        raise NotFound(f"no hold {hold_id}")
+    # Made outside the transaction: a key cached by a rolled-back one would not exist.
+    await keys.get(deps.pg, event_id, create=True)
+    async with deps.pg.acquire() as conn, conn.transaction():
+        hold = await conn.fetchrow(_HOLD, hold_id)
+        if hold is None:
+            raise NotFound(f"no hold {hold_id}")
+        authorize(request.claims, hold)
+        if hold["state"] == "confirmed":
+            return await _stored_order(conn, keys, hold)
+        if hold["state"] != "active" or hold["expires_at"] <= await conn.fetchval("SELECT now()"):
+            reason = "released" if hold["state"] == "released" else "expired"
+            return {"status": "rejected", "reason": reason, "hold_id": hold_id}
+        body = await _sell(conn, keys, hold, (holder or hold["owner_sub"]).strip())
+        ids = [await outbox.enqueue_publication(
+            conn, user_channel(hold["owner_sub"]).name, {"type": "order.confirmed", **body})]
+    await outbox.flush(deps, ids)
+    return body
+
+
+async def _sell(conn: asyncpg.Connection, keys: KeyRing, hold: asyncpg.Record,
+                holder: str) -> dict[str, Any]:
+    seats = await conn.fetch(
+        "SELECT id, ticket_type_id FROM seats WHERE hold_id = $1 AND status = 'held'"
+        " ORDER BY id FOR UPDATE", hold["id"])
+    if hold["ticket_type_id"] is not None:
+        type_ids = [hold["ticket_type_id"]] * hold["quantity"]
+    else:
+        if len(seats) != len(hold["seat_ids"]):
+            raise Conflict(f"hold {hold['id']} lost seats")  # never: a bug, say so loudly
+        type_ids = [s["ticket_type_id"] for s in seats]
+    tickets = await issue_in(conn, keys, hold["event_id"], type_ids, holder, hold["owner_sub"])
+    by_type: defaultdict[int, list[int]] = defaultdict(list)
+    for ticket in tickets:
+        by_type[ticket["ticket_type_id"]].append(ticket["id"])
+    if seats:
+        await conn.execute(
+            f"""UPDATE seats SET status = 'sold', ticket_id = x.ticket_id, {CHANGE}
+                FROM unnest($1::bigint[], $2::bigint[]) AS x(seat_id, ticket_id)
+                WHERE seats.id = x.seat_id""",
+            [s["id"] for s in seats], [by_type[s["ticket_type_id"]].pop() for s in seats])
+    else:
+        await conn.execute(
+            f"UPDATE ga_counters SET held = held - $2, sold = sold + $2, {CHANGE}"
+            " WHERE ticket_type_id = $1", hold["ticket_type_id"], hold["quantity"])
+    order = await conn.fetchrow(
+        """INSERT INTO orders (hold_id, event_id, owner_sub, amount_minor, currency, ticket_ids)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
+        hold["id"], hold["event_id"], hold["owner_sub"], hold["amount_minor"],
+        hold["currency"], [t["id"] for t in tickets])
+    await conn.execute("UPDATE holds SET state = 'confirmed', ended_at = now() WHERE id = $1",
+                       hold["id"])
+    return order_json(order, list(hold["seat_ids"]), tickets)
+
+
+async def release(request: CommandRequest, deps: Deps) -> tuple[dict[str, Any], Freed]:
+    """seats.release: give a hold's seats or places back now (idempotent)."""
+    hold_id = parse_id(request.params, "hold_id")
+    freed = Freed()
+    async with deps.pg.acquire() as conn, conn.transaction():
+        hold = await conn.fetchrow(_HOLD, hold_id)
+        if hold is None:
+            raise NotFound(f"no hold {hold_id}")
+        authorize(request.claims, hold)
+        if hold["state"] == "confirmed":
+            raise Conflict(f"hold {hold_id} is confirmed: it cannot be released")
+        if hold["state"] == "active":
+            await free_holds(conn, [hold], "released", freed)
+            hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
+    return hold_json(hold), freed

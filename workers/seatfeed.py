@@ -1,0 +1,166 @@
+"""The `event.{id}.seats` channel: coalesced deltas and subscribe snapshots.
+
+docs/allocation.md §Live availability. Every seat and GA-counter change
+records the transaction that made it (`changed_xid`). Every 100 ms one
+worker of the deployment (whoever gets `pg_try_advisory_xact_lock`) takes a
+PostgreSQL snapshot and publishes, per event, every change that snapshot sees
+and the previous tick's did not: at most ten deltas a second per event, each
+with the absolute state and version of every seat changed since the last.
+The tick's snapshot is then stored as the cursor, in the same transaction, so
+a crash between publishing and committing republishes (harmlessly: absolute
+states, versions) and never skips.
+
+A snapshot reads the cursor, then the channel position, then the database:
+seats changed after that cursor may also come in a delta after the position,
+so their versions go with the snapshot and the client keeps the newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+import orjson
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+
+from bilten.core.deps import Deps
+from bilten.protocol.channels import parse_channel
+from bilten.protocol.commands import encode_reply
+from bilten.protocol.errors import BadChannel, BiltenError, Internal
+from bilten.protocol.seats import GaCount, SeatRow, State, encode_delta, encode_snapshot
+from bilten.workers.seatmap import FEED_KEY, GLOBAL_LOCK, ga_counts
+
+log = logging.getLogger(__name__)
+TICK_S = 0.1
+MAX_DELTA_SEATS = 2000  # a bigger burst is split over several publications
+_NEW = """changed_xid >= $1::text::xid8
+          AND pg_visible_in_snapshot(changed_xid, $2::text::pg_snapshot)
+          AND NOT pg_visible_in_snapshot(changed_xid, $3::text::pg_snapshot)"""
+
+
+def seats_channel(event_id: int) -> str:
+    """`event.{event_id}.seats`."""
+    return f"event.{event_id}.seats"
+
+
+async def tick(deps: Deps) -> int:
+    """Publish what changed since the last tick, if no other worker is; returns deltas sent."""
+    async with deps.pg.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)",
+                                   GLOBAL_LOCK, FEED_KEY):
+            return 0
+        cursor = await conn.fetchrow(
+            """SELECT pg_snapshot_xmin(snapshot)::text AS xmin, snapshot::text AS prev,
+                      pg_current_snapshot()::text AS now FROM seat_feed WHERE id = 1""")
+        window = (cursor["xmin"], cursor["now"], cursor["prev"])
+        seats = await conn.fetch(
+            f"SELECT event_id, id, status, version FROM seats WHERE {_NEW} ORDER BY event_id, id",
+            *window)
+        counters = await conn.fetch(
+            f"""SELECT event_id, ticket_type_id, quota, held, sold, version FROM ga_counters
+                WHERE {_NEW}""", *window)
+        maps = await conn.fetch(
+            f"SELECT event_id, map_version FROM allocations WHERE {_NEW}", *window)
+        by_event: defaultdict[int, list[tuple[int, State, int]]] = defaultdict(list)
+        for s in seats:
+            by_event[s["event_id"]].append((s["id"], s["status"], s["version"]))
+        ga: defaultdict[int, dict[int, GaCount]] = defaultdict(dict)
+        for c in counters:
+            ga[c["event_id"]][c["ticket_type_id"]] = GaCount(c["quota"], c["held"], c["sold"],
+                                                             c["version"])
+        remaps = {m["event_id"]: m["map_version"] for m in maps}
+        sent = 0
+        for event_id in sorted(set(by_event) | set(ga) | set(remaps)):
+            changes = by_event.get(event_id, [])
+            for start in range(0, max(len(changes), 1), MAX_DELTA_SEATS):
+                first = start == 0
+                delta = encode_delta(changes[start:start + MAX_DELTA_SEATS],
+                                     ga.get(event_id, {}) if first else {},
+                                     remaps.get(event_id) if first else None)
+                await deps.channels.publish(seats_channel(event_id), orjson.dumps(delta))
+                sent += 1
+        await conn.execute("UPDATE seat_feed SET snapshot = $1::text::pg_snapshot,"
+                           " ticked_at = now() WHERE id = 1", cursor["now"])
+    return sent
+
+
+async def run(deps: Deps, stop: asyncio.Event, *, interval_s: float = TICK_S) -> None:
+    """Tick every `interval_s` until `stop`; a failed tick is retried by the next."""
+    while not stop.is_set():
+        try:
+            await tick(deps)
+        except (OSError, asyncpg.PostgresError, NatsError, BiltenError, TimeoutError) as error:
+            log.warning("seats feed tick failed: %s", error)
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except TimeoutError:
+            pass
+
+
+async def snapshot(deps: Deps, event_id: int) -> dict[str, Any]:
+    """The subscribe answer for `event.{id}.seats`: state, offset and epoch it reflects."""
+    cursor = await deps.pg.fetchrow(
+        "SELECT pg_snapshot_xmin(snapshot)::text AS xmin, snapshot::text AS snap"
+        " FROM seat_feed WHERE id = 1")
+    position = await deps.channels.position(seats_channel(event_id))
+    offset, epoch = (position.offset, position.epoch) if position else (0, "")
+    async with deps.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
+                                                           readonly=True):
+        rows = await conn.fetch(
+            """SELECT id, section_id, ticket_type_id, status, version,
+                      COALESCE(changed_xid >= $2::text::xid8 AND NOT
+                               pg_visible_in_snapshot(changed_xid, $3::text::pg_snapshot),
+                               false) AS recent
+               FROM seats WHERE event_id = $1 ORDER BY id""",
+            event_id, cursor["xmin"], cursor["snap"])
+        map_version = await conn.fetchval(
+            "SELECT map_version FROM allocations WHERE event_id = $1", event_id)
+        ga = await ga_counts(conn, event_id)
+    seats = [SeatRow(r["id"], r["section_id"], r["ticket_type_id"], r["status"], r["version"],
+                     r["recent"]) for r in rows]
+    state = encode_snapshot(seats, ga, map_version=map_version or 0, offset=offset, epoch=epoch)
+    return {"snapshot": state, "offset": offset, "epoch": epoch}
+
+
+async def serve_snapshots(deps: Deps, stop: asyncio.Event, *, concurrency: int = 16) -> None:
+    """Answer `<ns>.snap.event.*.seats` requests in the worker's queue group until `stop`."""
+    limit = asyncio.Semaphore(concurrency)
+    tasks: set[asyncio.Task[None]] = set()
+    head = deps.subjects.snapshot("")
+    budget = deps.settings.request_timeout_s
+
+    async def answer(msg: Msg) -> None:
+        try:
+            channel = parse_channel(msg.subject[len(head):])
+            if channel.topic != "seats" or channel.event_id is None:
+                raise BadChannel(f"{channel.name} is not a seats channel")
+            reply = encode_reply(await asyncio.wait_for(snapshot(deps, channel.event_id),
+                                                        budget))
+        except BiltenError as error:
+            reply = encode_reply(error=error)
+        except Exception:
+            log.exception("seats snapshot failed", extra={"ctx": {"subject": msg.subject}})
+            reply = encode_reply(error=Internal())
+        finally:
+            limit.release()
+        if msg.reply:
+            await deps.nc.publish(msg.reply, reply)
+
+    async def on_message(msg: Msg) -> None:
+        await limit.acquire()
+        task = asyncio.get_running_loop().create_task(answer(msg))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    sub = await deps.nc.subscribe(deps.subjects.snapshot("event.*.seats"),
+                                  queue=deps.subjects.queue_group("allocation"), cb=on_message)
+    try:
+        await stop.wait()
+    finally:
+        await sub.unsubscribe()
+        if tasks:
+            await asyncio.wait(tasks, timeout=budget)
