@@ -45,18 +45,28 @@ async def flush(deps: Deps, ids: list[int] | None = None) -> int:
     rows = await deps.pg.fetch(
         "SELECT id, subject_kind, payload FROM outbox WHERE ($1::bigint[] IS NULL OR id = ANY($1))"
         " ORDER BY id LIMIT 500", ids)
-    for row in rows:
-        msg_id = f"outbox:{deps.settings.namespace}:{row['id']}"
-        if row["subject_kind"] == CHANNEL:
-            payload = row["payload"]
-            await deps.channels.publish(payload["channel"], orjson.dumps(payload["data"]),
-                                        msg_id=msg_id)
-        else:
-            body = {"kind": row["subject_kind"], **row["payload"]}
-            await deps.js.publish(deps.subjects.events(row["subject_kind"]), orjson.dumps(body),
-                                  headers={"Nats-Msg-Id": msg_id})
-        await deps.pg.execute("DELETE FROM outbox WHERE id = $1", row["id"])
+    done: list[int] = []
+    try:
+        for row in rows:
+            await _publish(deps, row)
+            done.append(row["id"])
+    finally:
+        if done:  # one statement for the batch; an unpublished row stays for the relay
+            await deps.pg.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", done)
     return len(rows)
+
+
+async def _publish(deps: Deps, row: asyncpg.Record) -> None:
+    """One row to NATS, with a message id so a second publish of it is dropped."""
+    msg_id = f"outbox:{deps.settings.namespace}:{row['id']}"
+    if row["subject_kind"] == CHANNEL:
+        payload = row["payload"]
+        await deps.channels.publish(payload["channel"], orjson.dumps(payload["data"]),
+                                    msg_id=msg_id)
+    else:
+        body = {"kind": row["subject_kind"], **row["payload"]}
+        await deps.js.publish(deps.subjects.events(row["subject_kind"]), orjson.dumps(body),
+                              headers={"Nats-Msg-Id": msg_id})
 
 
 async def relay(deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0,
