@@ -97,6 +97,8 @@ async def test_a_killed_hubs_users_expire(workers: Settings, aiohttp_client: Any
             assert (await patient.counts(event_id))["attendee"] == 1
             # ...and gone once older than the staleness window.
             assert (await quick.counts(event_id))["attendee"] == 0
+            for raw in (organizer, ghost):
+                await raw.ws.close()  # the hub is gone: this just releases the connection
     finally:
         if hub.poll() is None:
             hub.kill()
