@@ -14,6 +14,7 @@ from typing import Any
 from bilten.core.deps import connect_nats
 from bilten.core.settings import Settings
 from bilten.protocol.commands import CommandRequest, decode_reply, encode_request
+from bilten.protocol.offline import parse_bundle
 from bilten.protocol.subjects import Subjects
 from bilten.protocol.tokens import Claims, decode_token, encode_token, mint_claims
 
@@ -80,8 +81,11 @@ async def create(settings: Settings, base_url: str) -> list[str]:
                                         events=(event["id"],), ttl_s=day, now=now), secret)
     staff = encode_token(mint_claims(sub="demo-door", org=DEMO_ORG, role="staff",
                                      events=(event["id"],), ttl_s=day, now=now), secret)
-    ticket = (await _call(settings, decode_claims(organizer, secret), "tickets.get",
-                          {"ticket_id": 1}))
+    organizer_claims = decode_claims(organizer, secret)
+    bundle = parse_bundle(await _call(settings, organizer_claims, "checkin.bundle",
+                                      {"event_id": event["id"]}))
+    ticket = await _call(settings, organizer_claims, "tickets.get",
+                         {"ticket_id": bundle.tickets[0].id})
     ws = base_url.replace("http", "ws", 1)
     return [
         f"demo event {event['id']}: {event['name']} ({event['starts_at']})",
