@@ -7,31 +7,45 @@ worker over NATS), with a service identity.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nats.errors import NoRespondersError
+
 from bilten.core.deps import connect_nats
 from bilten.core.settings import Settings
 from bilten.protocol.commands import CommandRequest, decode_reply, encode_request
+from bilten.protocol.errors import Unavailable
 from bilten.protocol.offline import parse_bundle
 from bilten.protocol.subjects import Subjects
 from bilten.protocol.tokens import Claims, decode_token, encode_token, mint_claims
 
 DEMO_ORG = "demo"
+WORKERS_WAIT_S = 30.0
 DEMO_NAME = "Bilten Demo Night"
 DEMO_GATES = ("north", "south")
 DEMO_HOLDERS = ("Amra Hadžić", "Emir Kovač", "Lejla Begić", "Tarik Mehić", "Selma Delić")
 
 
 async def _call(settings: Settings, claims: Claims, method: str, params: dict[str, Any]) -> Any:
+    """One command; the workers may still be subscribing, so no-responders is retried."""
     assert settings.nats_url
     nc = await connect_nats(settings.nats_url, "bilten-demo")
     try:
-        msg = await nc.request(Subjects(settings.namespace).command(method),
-                               encode_request(CommandRequest(method, claims, params)),
-                               timeout=settings.request_timeout_s)
-        return decode_reply(msg.data)
+        deadline = time.monotonic() + WORKERS_WAIT_S
+        while True:
+            try:
+                msg = await nc.request(Subjects(settings.namespace).command(method),
+                                       encode_request(CommandRequest(method, claims, params)),
+                                       timeout=settings.request_timeout_s)
+            except NoRespondersError:
+                if time.monotonic() > deadline:
+                    raise Unavailable(f"no worker answers {method}") from None
+                await asyncio.sleep(0.1)
+                continue
+            return decode_reply(msg.data)
     finally:
         await nc.close()
 

@@ -20,8 +20,8 @@ and records its transaction id for the seats feed (workers/seatfeed.py).
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import random
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -32,12 +32,13 @@ from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.tokens import Claims
-from bilten.workers.seatmap import BUYER_LOCK, hold_settings
+from bilten.workers.seatmap import BUYER_LOCK, CUSTOM_PLANS, hold_settings
 
 CHANGE = "version = nextval('seat_version'), changed_xid = pg_current_xact_id()"
-_PAGE = 2000
+_PAGE = 256
 _MAX_SCAN = 20_000
 _WINDOWS = 32
+_SPREAD = 31
 
 
 class Rejected(Exception):
@@ -59,18 +60,6 @@ class Buyer:
 
     sub: str
     capped: bool
-
-
-@dataclass(slots=True)
-class Freed:
-    """What ended holds gave back, per event: for waiting-list offers."""
-
-    types: defaultdict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
-    sections: defaultdict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
-
-    def events(self) -> set[int]:
-        """Events with something freed."""
-        return set(self.types) | set(self.sections)
 
 
 def hold_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -108,8 +97,8 @@ async def hold(request: CommandRequest, deps: Deps) -> dict[str, Any]:
 async def hold_in(conn: asyncpg.Connection, event_id: int, buyer: Buyer, wanted: HoldRequest,
                   *, waitlist_id: int | None = None) -> asyncpg.Record:
     """Place a hold in the caller's transaction; raises Rejected (roll back) or BadRequest."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", BUYER_LOCK,
-                       f"{event_id}:{buyer.sub}")
+    await conn.execute(f"SELECT {CUSTOM_PLANS}, pg_advisory_xact_lock($1, hashtext($2))",
+                       BUYER_LOCK, f"{event_id}:{buyer.sub}")
     if wanted.nonce is not None:
         stored = await conn.fetchrow(
             "SELECT * FROM holds WHERE event_id = $1 AND owner_sub = $2 AND nonce = $3",
@@ -128,31 +117,7 @@ async def hold_in(conn: asyncpg.Connection, event_id: int, buyer: Buyer, wanted:
             event_id, buyer.sub)
         if taken + wanted.quantity > rules.limit:
             raise Rejected("limit_exceeded", limit=rules.limit, taken=taken)
-    section_id = wanted.section_id
-    if wanted.section is not None:
-        section_id = await conn.fetchval(
-            "SELECT id FROM seat_sections WHERE event_id = $1 AND name = $2",
-            event_id, wanted.section)
-        if section_id is None:
-            raise BadRequest(f"no section {wanted.section!r}", field="section")
-    ga_type: asyncpg.Record | None = None
-    if wanted.seat_ids:
-        seats = await _chosen(conn, event_id, wanted.seat_ids)
-    else:
-        if wanted.ticket_type_id is not None:
-            ga_type = await conn.fetchrow(
-                """SELECT t.id, t.price_minor, t.currency, t.quota,
-                          EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
-                              AS seated
-                   FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""",
-                wanted.ticket_type_id, event_id)
-            if ga_type is None:
-                raise BadRequest(f"no ticket type {wanted.ticket_type_id} in event {event_id}",
-                                 field="ticket_type_id")
-            if ga_type["seated"] or section_id is not None:
-                ga_type = None
-        seats = [] if ga_type is not None else await _best(
-            conn, event_id, wanted.ticket_type_id, section_id, wanted.quantity, wanted.together)
+    seats, ga_type = await _pick(conn, event_id, wanted)
     if ga_type is not None:
         amount, currency = ga_type["price_minor"] * wanted.quantity, ga_type["currency"]
     else:
@@ -183,6 +148,35 @@ async def hold_in(conn: asyncpg.Connection, event_id: int, buyer: Buyer, wanted:
     return row
 
 
+async def _pick(conn: asyncpg.Connection, event_id: int, wanted: HoldRequest
+                ) -> tuple[list[asyncpg.Record], asyncpg.Record | None]:
+    """Lock the seats to hold, or find the general-admission type to count places of."""
+    if wanted.seat_ids:
+        return await _chosen(conn, event_id, wanted.seat_ids), None
+    section_id = None
+    if wanted.section is not None or wanted.section_id is not None:
+        section_id = await conn.fetchval(
+            "SELECT id FROM seat_sections WHERE event_id = $1 AND (name = $2 OR id = $3)",
+            event_id, wanted.section, wanted.section_id)
+        if section_id is None:
+            field = "section" if wanted.section is not None else "section_id"
+            raise BadRequest(f"no such section in event {event_id}", field=field)
+    if wanted.ticket_type_id is not None:
+        kind = await conn.fetchrow(
+            """SELECT t.id, t.price_minor, t.currency,
+                      EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
+                          AS seated
+               FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""",
+            wanted.ticket_type_id, event_id)
+        if kind is None:
+            raise BadRequest(f"no ticket type {wanted.ticket_type_id} in event {event_id}",
+                             field="ticket_type_id")
+        if not kind["seated"] and section_id is None:
+            return [], kind  # general admission: a type without seats
+    return await _best(conn, event_id, wanted.ticket_type_id, section_id, wanted.quantity,
+                       wanted.together), None
+
+
 _LOCK_SEATS = """
     SELECT s.id, t.price_minor, t.currency FROM seats s
     JOIN ticket_types t ON t.id = s.ticket_type_id
@@ -190,9 +184,16 @@ _LOCK_SEATS = """
     ORDER BY s.id FOR UPDATE OF s SKIP LOCKED"""
 
 
+async def _lock(conn: asyncpg.Connection, event_id: int,
+                seat_ids: tuple[int, ...] | list[int]) -> list[asyncpg.Record]:
+    """The asked seats this transaction could lock while available (never waits)."""
+    got: list[asyncpg.Record] = await conn.fetch(_LOCK_SEATS, list(seat_ids), event_id)
+    return got
+
+
 async def _chosen(conn: asyncpg.Connection, event_id: int,
                   seat_ids: tuple[int, ...]) -> list[asyncpg.Record]:
-    got: list[asyncpg.Record] = await conn.fetch(_LOCK_SEATS, list(seat_ids), event_id)
+    got = await _lock(conn, event_id, seat_ids)
     if len(got) == len(seat_ids):
         return got
     known = {r["id"] for r in await conn.fetch(
@@ -204,47 +205,70 @@ async def _chosen(conn: asyncpg.Connection, event_id: int,
     raise Rejected("unavailable", seat_ids=sorted(set(seat_ids) - {r["id"] for r in got}))
 
 
+def _free_seats(type_id: int | None, section_id: int | None) -> tuple[str, list[int]]:
+    """The filter of available seats of a type and/or section (both of the event)."""
+    if type_id is not None:
+        where, args = "s.status = 'available' AND s.ticket_type_id = $1", [type_id]
+        if section_id is not None:
+            where, args = f"{where} AND s.section_id = $2", [type_id, section_id]
+        return where, args
+    assert section_id is not None
+    return "s.status = 'available' AND s.section_id = $1 AND s.ticket_type_id IS NOT NULL", \
+        [section_id]
+
+
 async def _best(conn: asyncpg.Connection, event_id: int, type_id: int | None,
                 section_id: int | None, quantity: int, together: bool) -> list[asyncpg.Record]:
     """The first `quantity` available seats in map order (adjacent in a row if `together`)."""
-    where = ("s.event_id = $1 AND s.status = 'available' AND s.ticket_type_id IS NOT NULL"
-             " AND ($2::bigint IS NULL OR s.ticket_type_id = $2)"
-             " AND ($3::bigint IS NULL OR s.section_id = $3)")
+    where, args = _free_seats(type_id, section_id)
+    n = len(args)
     got: list[asyncpg.Record]
     if not together or quantity == 1:
         got = await conn.fetch(
             f"""SELECT s.id, t.price_minor, t.currency FROM seats s
                 JOIN ticket_types t ON t.id = s.ticket_type_id WHERE {where}
-                ORDER BY s.id LIMIT $4 FOR UPDATE OF s SKIP LOCKED""",
-            event_id, type_id, section_id, quantity)
+                ORDER BY s.id LIMIT ${n + 1} FOR UPDATE OF s SKIP LOCKED""", *args, quantity)
         if len(got) < quantity:
             raise Rejected("unavailable", available=len(got))
         return got
-    free: list[tuple[int, int, int]] = []
-    windows: list[tuple[int, ...]] = []
-    while len(free) < _MAX_SCAN:
-        page = await conn.fetch(
-            f"SELECT s.id, s.row_id, s.position FROM seats s WHERE {where} AND s.id > $4"
-            " ORDER BY s.id LIMIT $5", event_id, type_id, section_id,
-            free[-1][0] if free else 0, _PAGE)
-        free.extend((r["id"], r["row_id"], r["position"]) for r in page)
-        windows = adjacent_windows(free, quantity, _WINDOWS)
-        if len(windows) >= _WINDOWS or len(page) < _PAGE:
-            break
-    for window in windows:
-        try:
-            async with conn.transaction():  # a savepoint: a partly taken run lets go
-                got = await conn.fetch(_LOCK_SEATS, list(window), event_id)
-                if len(got) != len(window):
-                    raise Rejected("unavailable")
-        except Rejected:
-            continue
-        return got
+    for _ in range(2):  # a second look if every run found was taken meanwhile
+        free: list[tuple[int, int, int]] = []
+        windows: list[tuple[int, ...]] = []
+        while len(free) < _MAX_SCAN:
+            page = await conn.fetch(
+                f"SELECT s.id, s.row_id, s.position FROM seats s WHERE {where}"
+                f" AND s.id > ${n + 1} ORDER BY s.id LIMIT ${n + 2}",
+                *args, free[-1][0] if free else 0, _PAGE)
+            free.extend((r["id"], r["row_id"], r["position"]) for r in page)
+            windows = adjacent_windows(free, quantity, _WINDOWS)
+            if len(windows) >= _WINDOWS or len(page) < _PAGE:
+                break
+        # The best run first; if someone is taking it, the next ones in random order, so
+        # buyers arriving together spread over the front runs instead of queueing on each.
+        near = windows[1:_SPREAD + 1]
+        random.shuffle(near)
+        for window in [*windows[:1], *near, *windows[_SPREAD + 1:]]:
+            try:
+                async with conn.transaction():  # a savepoint: a partly taken run lets go
+                    got = await _lock(conn, event_id, window)
+                    if len(got) != len(window):
+                        raise Rejected("unavailable")
+            except Rejected:
+                continue
+            return got
+        if len(windows) < _WINDOWS:
+            break  # there are no more runs to find
     raise Rejected("unavailable", together=True)
 
 
 async def _take_places(conn: asyncpg.Connection, event_id: int, type_id: int,
                        quantity: int) -> None:
+    # A sold-out type answers at once, from what is committed, instead of queueing for
+    # the counter's row lock behind every other buyer of the type.
+    left = await conn.fetchval("SELECT quota - held - sold FROM ga_counters"
+                               " WHERE ticket_type_id = $1", type_id)
+    if left is not None and left < quantity:
+        raise Rejected("quota_exhausted", ticket_type_id=type_id)
     update = (f"UPDATE ga_counters SET held = held + $2, {CHANGE} WHERE ticket_type_id = $1"
               " AND (quota IS NULL OR held + sold + $2 <= quota) RETURNING held")
     if await conn.fetchval(update, type_id, quantity) is not None:
@@ -255,29 +279,3 @@ async def _take_places(conn: asyncpg.Connection, event_id: int, type_id: int,
            ON CONFLICT DO NOTHING RETURNING 1""", type_id, event_id)
     if not created or await conn.fetchval(update, type_id, quantity) is None:
         raise Rejected("quota_exhausted", ticket_type_id=type_id)
-
-
-async def free_holds(conn: asyncpg.Connection, holds: list[asyncpg.Record], state: str,
-                     freed: Freed) -> None:
-    """End active holds (rows locked by the caller) as `state`, giving back what they had.
-
-    GA counters are updated in type order, so two sweepers ending holds of the
-    same types never wait on each other in a cycle.
-    """
-    ids = [h["id"] for h in holds]
-    await conn.execute("UPDATE holds SET state = $2, ended_at = now() WHERE id = ANY($1::bigint[])",
-                       ids, state)
-    for seat in await conn.fetch(
-            f"""UPDATE seats SET status = 'available', hold_id = NULL, {CHANGE}
-                WHERE hold_id = ANY($1::bigint[]) AND status = 'held'
-                RETURNING event_id, section_id, ticket_type_id""", ids):
-        freed.sections[seat["event_id"]].add(seat["section_id"])
-        freed.types[seat["event_id"]].add(seat["ticket_type_id"])
-    places: defaultdict[int, int] = defaultdict(int)
-    for h in holds:
-        if h["ticket_type_id"] is not None:
-            places[h["ticket_type_id"]] += h["quantity"]
-            freed.types[h["event_id"]].add(h["ticket_type_id"])
-    for type_id in sorted(places):
-        await conn.execute(f"UPDATE ga_counters SET held = held - $2, {CHANGE}"
-                           " WHERE ticket_type_id = $1", type_id, places[type_id])

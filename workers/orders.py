@@ -1,8 +1,9 @@
-"""Ending a hold: confirm it into an order with tickets, or release it at once.
+"""Ending a hold: confirm it into an order with tickets, release it, or expire it.
 
-docs/allocation.md §Confirming. Both lock the hold's row first (then its
+docs/allocation.md §Confirming. Each path locks the hold's row first (then its
 seats, then a GA counter: the order every path follows), so a confirm racing
-the sweeper or a release sees the hold either still active or already ended.
+the sweeper or a release sees the hold either still active or already ended;
+`free_holds` gives back what released and expired holds had.
 Confirming twice returns the same order; payment is out of scope, the order
 records the amount and currency owed.
 """
@@ -10,6 +11,7 @@ records the amount and currency owed.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -20,11 +22,25 @@ from bilten.protocol.allocation import parse_id
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
-from bilten.workers.holds import CHANGE, Freed, authorize, free_holds, hold_json
+from bilten.workers.holds import CHANGE, authorize, hold_json
+from bilten.workers.seatmap import CUSTOM_PLANS
 from bilten.workers.tickets import KeyRing, issue_in, ticket_json
 
-_HOLD = """SELECT h.*, e.org_id FROM holds h JOIN events e ON e.id = h.event_id
-           WHERE h.id = $1 FOR NO KEY UPDATE OF h"""
+
+@dataclass(slots=True)
+class Freed:
+    """What ended holds gave back, per event: for waiting-list offers."""
+
+    types: defaultdict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+    sections: defaultdict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+    def events(self) -> set[int]:
+        """Events with something freed."""
+        return set(self.types) | set(self.sections)
+
+
+_HOLD = f"""SELECT h.*, e.org_id, {CUSTOM_PLANS} FROM holds h JOIN events e ON e.id = h.event_id
+            WHERE h.id = $1 FOR NO KEY UPDATE OF h"""
 
 
 def order_json(order: asyncpg.Record, seat_ids: list[int],
@@ -126,3 +142,29 @@ async def release(request: CommandRequest, deps: Deps) -> tuple[dict[str, Any], 
             await free_holds(conn, [hold], "released", freed)
             hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
     return hold_json(hold), freed
+
+
+async def free_holds(conn: asyncpg.Connection, holds: list[asyncpg.Record], state: str,
+                     freed: Freed) -> None:
+    """End active holds (rows locked by the caller) as `state`, giving back what they had.
+
+    GA counters are updated in type order, so two sweepers ending holds of the
+    same types never wait on each other in a cycle.
+    """
+    ids = [h["id"] for h in holds]
+    await conn.execute("UPDATE holds SET state = $2, ended_at = now() WHERE id = ANY($1::bigint[])",
+                       ids, state)
+    for seat in await conn.fetch(
+            f"""UPDATE seats SET status = 'available', hold_id = NULL, {CHANGE}
+                WHERE hold_id = ANY($1::bigint[]) AND status = 'held'
+                RETURNING event_id, section_id, ticket_type_id""", ids):
+        freed.sections[seat["event_id"]].add(seat["section_id"])
+        freed.types[seat["event_id"]].add(seat["ticket_type_id"])
+    places: defaultdict[int, int] = defaultdict(int)
+    for h in holds:
+        if h["ticket_type_id"] is not None:
+            places[h["ticket_type_id"]] += h["quantity"]
+            freed.types[h["event_id"]].add(h["ticket_type_id"])
+    for type_id in sorted(places):
+        await conn.execute(f"UPDATE ga_counters SET held = held - $2, {CHANGE}"
+                           " WHERE ticket_type_id = $1", type_id, places[type_id])

@@ -32,7 +32,7 @@ from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import encode_reply
 from bilten.protocol.errors import BadChannel, BiltenError, Internal
 from bilten.protocol.seats import GaCount, SeatRow, State, encode_delta, encode_snapshot
-from bilten.workers.seatmap import FEED_KEY, GLOBAL_LOCK, ga_counts
+from bilten.workers.seatmap import CUSTOM_PLANS, FEED_KEY, GLOBAL_LOCK, ga_counts
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1
@@ -53,6 +53,8 @@ async def tick(deps: Deps) -> int:
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)",
                                    GLOBAL_LOCK, FEED_KEY):
             return 0
+        # A generic plan knows nothing of the cursor: it could scan every seat each tick.
+        await conn.execute(f"SELECT {CUSTOM_PLANS}")
         cursor = await conn.fetchrow(
             """SELECT pg_snapshot_xmin(snapshot)::text AS xmin, snapshot::text AS prev,
                       pg_current_snapshot()::text AS now FROM seat_feed WHERE id = 1""")
@@ -73,19 +75,28 @@ async def tick(deps: Deps) -> int:
             ga[c["event_id"]][c["ticket_type_id"]] = GaCount(c["quota"], c["held"], c["sold"],
                                                              c["version"])
         remaps = {m["event_id"]: m["map_version"] for m in maps}
-        sent = 0
-        for event_id in sorted(set(by_event) | set(ga) | set(remaps)):
-            changes = by_event.get(event_id, [])
-            for start in range(0, max(len(changes), 1), MAX_DELTA_SEATS):
-                first = start == 0
-                delta = encode_delta(changes[start:start + MAX_DELTA_SEATS],
-                                     ga.get(event_id, {}) if first else {},
-                                     remaps.get(event_id) if first else None)
-                await deps.channels.publish(seats_channel(event_id), orjson.dumps(delta))
-                sent += 1
-        await conn.execute("UPDATE seat_feed SET snapshot = $1::text::pg_snapshot,"
-                           " ticked_at = now() WHERE id = 1", cursor["now"])
+        deltas = {event_id: [encode_delta(by_event[event_id][start:start + MAX_DELTA_SEATS],
+                                          ga[event_id] if start == 0 else {},
+                                          remaps.get(event_id) if start == 0 else None)
+                             for start in range(0, max(len(by_event[event_id]), 1),
+                                                MAX_DELTA_SEATS)]
+                  for event_id in sorted(set(by_event) | set(ga) | set(remaps))}
+        # Events in parallel, each one's parts in order; any failure fails the tick.
+        for outcome in await asyncio.gather(*(_publish(deps, event_id, parts)
+                                              for event_id, parts in deltas.items()),
+                                            return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        sent = sum(len(parts) for parts in deltas.values())
+        if sent:  # an idle tick keeps the old cursor: same window, no write
+            await conn.execute("UPDATE seat_feed SET snapshot = $1::text::pg_snapshot,"
+                               " ticked_at = now() WHERE id = 1", cursor["now"])
     return sent
+
+
+async def _publish(deps: Deps, event_id: int, parts: list[dict[str, Any]]) -> None:
+    for delta in parts:
+        await deps.channels.publish(seats_channel(event_id), orjson.dumps(delta))
 
 
 async def run(deps: Deps, stop: asyncio.Event, *, interval_s: float = TICK_S) -> None:
@@ -110,6 +121,7 @@ async def snapshot(deps: Deps, event_id: int) -> dict[str, Any]:
     offset, epoch = (position.offset, position.epoch) if position else (0, "")
     async with deps.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                            readonly=True):
+        await conn.execute(f"SELECT {CUSTOM_PLANS}")
         rows = await conn.fetch(
             """SELECT id, section_id, ticket_type_id, status, version,
                       COALESCE(changed_xid >= $2::text::xid8 AND NOT

@@ -21,6 +21,11 @@ from bilten.protocol.errors import BadRequest, Conflict
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.seats import CODES, GaCount, encode_runs, encode_states, id_runs
 
+# asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
+# plan, which knows neither the event's size nor which seats are free, and picks scans
+# of the whole table. Allocation transactions are short: plan each statement anew.
+CUSTOM_PLANS = "set_config('plan_cache_mode', 'force_custom_plan', true)"
+
 # Advisory lock keys (two-int form): class 1 is per buyer (hashtext of
 # "event:sub"), class 2 holds the deployment-wide locks.
 BUYER_LOCK = 0x616C6C01
@@ -163,6 +168,7 @@ async def seat_map(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     event_id = parse_event_id(request.params)
     async with deps.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                            readonly=True):
+        await conn.execute(f"SELECT {CUSTOM_PLANS}")
         sections = await conn.fetch(
             "SELECT id, name FROM seat_sections WHERE event_id = $1 ORDER BY id", event_id)
         rows = await conn.fetch(

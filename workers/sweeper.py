@@ -20,7 +20,8 @@ from bilten.core.deps import Deps
 from bilten.protocol.channels import user_channel
 from bilten.protocol.errors import BiltenError
 from bilten.workers import waitlist
-from bilten.workers.holds import Freed, free_holds
+from bilten.workers.orders import Freed, free_holds
+from bilten.workers.seatmap import CUSTOM_PLANS
 
 log = logging.getLogger(__name__)
 _BATCH = 200
@@ -29,6 +30,7 @@ _BATCH = 200
 async def expire_due(deps: Deps, freed: Freed) -> int:
     """End one batch of holds past their expiry; returns how many."""
     async with deps.pg.acquire() as conn, conn.transaction():
+        await conn.execute(f"SELECT {CUSTOM_PLANS}")
         holds = await conn.fetch(
             """SELECT id, event_id, owner_sub, ticket_type_id, quantity FROM holds
                WHERE state = 'active' AND expires_at <= now()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+
 from bilten.core import outbox
 from bilten.core.deps import Deps
 from bilten.protocol.allocation import HoldRequest, parse_hold
@@ -20,6 +22,7 @@ from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict
 from bilten.protocol.events import parse_event_id
 from bilten.workers.holds import Buyer, Rejected, hold_in, hold_json
+from bilten.workers.seatmap import CUSTOM_PLANS
 
 log = logging.getLogger(__name__)
 _LINE_BATCH = 50
@@ -32,6 +35,7 @@ async def join(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     wanted = parse_hold({k: params[k] for k in ("ticket_type_id", "section", "section_id",
                                                 "quantity") if params.get(k) is not None})
     async with deps.pg.acquire() as conn, conn.transaction():
+        await conn.execute(f"SELECT {CUSTOM_PLANS}")
         section_id = wanted.section_id
         if wanted.section is not None:
             section_id = await conn.fetchval(
@@ -94,36 +98,46 @@ async def offer(deps: Deps, event_id: int, types: set[int], sections: set[int]) 
            ORDER BY id LIMIT $4""", event_id, sorted(types), sorted(sections), _LINE_BATCH)
     exhausted: set[tuple[int | None, int | None]] = set()
     offered = 0
-    for entry_id in (e["id"] for e in entries):
-        ids: list[int] = []
+    for entry in entries:
         async with deps.pg.acquire() as conn, conn.transaction():
-            entry = await conn.fetchrow(
-                "SELECT * FROM waitlist WHERE id = $1 AND state = 'waiting'"
-                " FOR UPDATE SKIP LOCKED", entry_id)
-            target = (entry["ticket_type_id"], entry["section_id"]) if entry else None
-            if entry is None or target in exhausted:
-                continue
-            wanted = HoldRequest(ticket_type_id=entry["ticket_type_id"],
-                                 section_id=entry["section_id"], quantity=entry["quantity"],
-                                 together=False, nonce=f"waitlist:{entry_id}")
-            try:
-                async with conn.transaction():  # a savepoint: a refused offer leaves no trace
-                    hold = await hold_in(conn, event_id, Buyer(entry["owner_sub"], True),
-                                         wanted, waitlist_id=entry_id)
-            except (Rejected, BadRequest) as refused:
-                if isinstance(refused, Rejected) and refused.reason in ("unavailable",
-                                                                        "quota_exhausted"):
-                    exhausted.add(target)  # type: ignore[arg-type]
-                    continue
-                log.info("waiting-list entry %d skipped: %s", entry_id, refused)
-                await conn.execute("UPDATE waitlist SET state = 'skipped' WHERE id = $1",
-                                   entry_id)
-                continue
-            await conn.execute("UPDATE waitlist SET state = 'offered', hold_id = $2 WHERE id = $1",
-                               entry_id, hold["id"])
-            ids.append(await outbox.enqueue_publication(
-                conn, user_channel(entry["owner_sub"]).name,
-                {"type": "hold.offered", "waitlist_id": entry_id, **hold_json(hold)}))
+            outbox_id = await _offer_one(conn, event_id, entry["id"], exhausted)
+        if outbox_id is not None:
+            await outbox.flush(deps, [outbox_id])
             offered += 1
-        await outbox.flush(deps, ids)
     return offered
+
+
+async def _offer_one(conn: asyncpg.Connection, event_id: int, entry_id: int,
+                     exhausted: set[tuple[int | None, int | None]]) -> int | None:
+    """Hold places for one waiting entry and queue the offer; the outbox id, or None."""
+    entry = await conn.fetchrow(
+        "SELECT * FROM waitlist WHERE id = $1 AND state = 'waiting' FOR UPDATE SKIP LOCKED",
+        entry_id)
+    if entry is None:
+        return None  # taken by another worker's sweep, or no longer waiting
+    target = (entry["ticket_type_id"], entry["section_id"])
+    if target in exhausted:
+        return None
+    wanted = HoldRequest(ticket_type_id=entry["ticket_type_id"], section_id=entry["section_id"],
+                         quantity=entry["quantity"], together=False,
+                         nonce=f"waitlist:{entry_id}")
+    try:
+        async with conn.transaction():  # a savepoint: a refused offer leaves no trace
+            hold = await hold_in(conn, event_id, Buyer(entry["owner_sub"], True), wanted,
+                                 waitlist_id=entry_id)
+    except Rejected as refused:
+        if refused.reason != "limit_exceeded":
+            exhausted.add(target)  # nothing left for this line now
+            return None
+        log.info("waiting-list entry %d skipped: its owner is at the cap", entry_id)
+        await conn.execute("UPDATE waitlist SET state = 'skipped' WHERE id = $1", entry_id)
+        return None
+    except BadRequest as refused:  # e.g. the places left are in two currencies
+        log.info("waiting-list entry %d skipped: %s", entry_id, refused)
+        await conn.execute("UPDATE waitlist SET state = 'skipped' WHERE id = $1", entry_id)
+        return None
+    await conn.execute("UPDATE waitlist SET state = 'offered', hold_id = $2 WHERE id = $1",
+                       entry_id, hold["id"])
+    return await outbox.enqueue_publication(
+        conn, user_channel(entry["owner_sub"]).name,
+        {"type": "hold.offered", "waitlist_id": entry_id, **hold_json(hold)})

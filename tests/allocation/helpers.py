@@ -1,0 +1,162 @@
+"""A venue for allocation tests (event, ticket types in two currencies, a seat map),
+a client that keeps `event.{id}.seats` applied, and database probes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from bilten.core.settings import Settings
+from bilten.protocol.seats import SeatView, apply, decode_id_runs, from_snapshot
+from tests.hub.helpers import Raw, create_event
+
+
+class Crowd:
+    """Many WebSockets to test hubs: a session without the client's 100-connection cap."""
+
+    def __init__(self) -> None:
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def connect(self, server: Any, token: str) -> Raw:
+        return Raw(await self.session.ws_connect(server.make_url(f"/ws?token={token}")))
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def ok(reply: dict[str, Any]) -> Any:
+    """The result of an rpc reply (fails the test on an error)."""
+    assert reply["op"] == "result", reply
+    return reply["result"]
+
+
+def error(reply: dict[str, Any]) -> dict[str, Any]:
+    """The error of an rpc reply (fails the test on a result)."""
+    assert reply["op"] == "error", reply
+    return dict(reply["error"])
+
+
+@dataclass
+class Venue:
+    """Section A (rows 1.., type Parter, BAM), section B (one labelled row, Balkon, EUR),
+    and general admission (Stajanje, BAM, with a quota)."""
+
+    event_id: int
+    parter: int
+    balkon: int
+    ga: int
+    rows: dict[str, list[int]] = field(default_factory=dict)  # "A/1" → seat ids in order
+
+    @property
+    def seat_ids(self) -> list[int]:
+        return [s for ids in self.rows.values() for s in ids]
+
+
+async def make_venue(organizer: Raw, *, rows: int = 2, seats: int = 10,
+                     ga_quota: int | None = 5) -> Venue:
+    event_id = await create_event(organizer)
+
+    async def new_type(name: str, price: int, **extra: Any) -> int:
+        return int(ok(await organizer.call("tickettypes.create", {
+            "event_id": event_id, "name": name, "price_minor": price, **extra}))["id"])
+
+    venue = Venue(event_id, await new_type("Parter", 5000),
+                  await new_type("Balkon", 3000, currency="EUR"),
+                  await new_type("Stajanje", 1500, quota=ga_quota))
+    created = ok(await organizer.call("seats.create", {"event_id": event_id, "sections": [
+        {"name": "A", "ticket_type_id": venue.parter,
+         "rows": [{"name": str(r), "seats": seats} for r in range(1, rows + 1)]},
+        {"name": "B", "rows": [{"name": "1", "seats": ["B1", "B2", "B3", "B4"],
+                                "ticket_type_id": venue.balkon}]}]}))
+    assert created["seats"] == rows * seats + 4
+    seat_map = ok(await organizer.call("seats.map", {"event_id": event_id}))
+    for section in seat_map["sections"]:
+        for row in section["rows"]:
+            venue.rows[f"{section['name']}/{row['name']}"] = decode_id_runs(row["ids"])
+    return venue
+
+
+async def hold(raw: Raw, event_id: int, **params: Any) -> dict[str, Any]:
+    return dict(ok(await raw.call("seats.hold", {"event_id": event_id, **params})))
+
+
+class SeatWatcher:
+    """Subscribes to `event.{id}.seats` and applies every delta with protocol.seats.apply."""
+
+    def __init__(self, raw: Raw, event_id: int) -> None:
+        self.raw = raw
+        self.channel = f"event.{event_id}.seats"
+        self.view: SeatView | None = None
+        self.deltas: list[dict[str, Any]] = []
+        self.snapshot_bytes = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> dict[str, Any]:
+        reply = await self.raw.subscribe(self.channel)
+        assert reply["op"] == "subscribed", reply
+        import orjson
+
+        self.snapshot_bytes = len(orjson.dumps(reply["snapshot"]))
+        self.view = from_snapshot(reply["snapshot"])
+        self._task = asyncio.get_running_loop().create_task(self._pump())
+        return reply
+
+    async def _pump(self) -> None:
+        while True:
+            message = await self.raw.recv(timeout=120)
+            if message["op"] == "pub":
+                assert self.view is not None
+                self.deltas.append(message["data"])
+                self.view = apply(self.view, message["data"], offset=message["offset"],
+                                  epoch=message["epoch"])
+            elif message["op"] == "subscribed":  # a resync from the hub
+                self.view = from_snapshot(message["snapshot"])
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def until_equal(self, settings: Settings, event_id: int, timeout: float = 5.0) -> None:
+        """Wait until the applied view equals the database (seats and GA counters)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            assert self._task is not None
+            if self._task.done():
+                self._task.result()
+            states, ga = await db_state(settings, event_id)
+            assert self.view is not None
+            view_ga = {t: (c.held, c.sold) for t, c in self.view.ga.items() if t in ga}
+            if dict(self.view.states) == states and view_ga == ga:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                wrong = {s: (self.view.states.get(s), st) for s, st in states.items()
+                         if self.view.states.get(s) != st}
+                raise AssertionError(f"view differs from the database: {list(wrong.items())[:10]}"
+                                     f" ga {view_ga} vs {ga}")
+            await asyncio.sleep(0.1)
+
+
+async def db(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
+    assert settings.database_url
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def db_state(settings: Settings, event_id: int
+                   ) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:
+    """Seat states and GA (held, sold) of the event, from PostgreSQL."""
+    seats = await db(settings, "SELECT id, status FROM seats WHERE event_id = $1", event_id)
+    ga = await db(settings, "SELECT ticket_type_id, held, sold FROM ga_counters"
+                            " WHERE event_id = $1", event_id)
+    return ({r["id"]: r["status"] for r in seats},
+            {r["ticket_type_id"]: (r["held"], r["sold"]) for r in ga})

@@ -1,0 +1,112 @@
+"""The seats feed at close range: coalescing, one publisher at a time, and a snapshot
+racing a delta (the case the snapshot's `versions` exist for)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from bilten.core.bootstrap import declare_streams
+from bilten.core.channel_log import Position
+from bilten.core.deps import Deps, open_deps
+from bilten.core.settings import Settings
+from bilten.protocol.commands import CommandRequest
+from bilten.protocol.seats import apply, from_snapshot
+from bilten.protocol.tokens import Claims, mint_claims
+from bilten.workers import holds, orders, seatfeed, seatmap
+
+
+def _claims(role: str, sub: str) -> Claims:
+    return mint_claims(sub=sub, org="acme", role=role, events="*", ttl_s=600, now=time.time())
+
+
+ORGANIZER, BUYER = _claims("organizer", "org-1"), _claims("attendee", "amra")
+
+
+@pytest.fixture
+async def deps(migrated: Settings) -> AsyncIterator[Deps]:
+    """Connections, and no allocation worker: the test ticks the feed itself."""
+    await declare_streams(migrated)
+    async with open_deps(migrated, "test") as opened:
+        yield opened
+
+
+async def _event_with_seats(deps: Deps, seats: int) -> tuple[int, list[int]]:
+    event_id = await deps.pg.fetchval(
+        """INSERT INTO events (org_id, name, starts_at, ends_at, timezone, locale, currency)
+           VALUES ('acme', 'Feed', now(), now() + interval '1 hour', 'UTC', 'en', 'BAM')
+           RETURNING id""")
+    type_id = await deps.pg.fetchval(
+        "INSERT INTO ticket_types (event_id, name, price_minor, currency)"
+        " VALUES ($1, 'Parter', 1000, 'BAM') RETURNING id", event_id)
+    await seatmap.create(CommandRequest("seats.create", ORGANIZER, {
+        "event_id": event_id, "sections": [{"name": "A", "ticket_type_id": type_id,
+                                            "rows": [{"name": "1", "seats": seats}]}]}), deps)
+    ids = [r["id"] for r in await deps.pg.fetch(
+        "SELECT id FROM seats WHERE event_id = $1 ORDER BY id", event_id)]
+    return event_id, ids
+
+
+async def _hold(deps: Deps, event_id: int, seat_ids: list[int],
+                claims: Claims = BUYER) -> dict[str, Any]:
+    return await holds.hold(CommandRequest("seats.hold", claims, {
+        "event_id": event_id, "seat_ids": seat_ids}), deps)
+
+
+async def _history(deps: Deps, channel: str, after: int) -> list[Any]:
+    top = await deps.channels.position(channel)
+    assert top is not None
+    stored = await deps.channels.read_after(channel, top.epoch, after, top)
+    assert stored is not None
+    return stored
+
+
+async def test_one_delta_per_tick_however_many_changes(deps: Deps) -> None:
+    event_id, ids = await _event_with_seats(deps, 40)
+    assert await seatfeed.tick(deps) == 1  # the new map
+    for seat in ids[:30]:  # 30 transactions
+        assert (await _hold(deps, event_id, [seat], ORGANIZER))["status"] == "held"
+    # Two workers tick at once: one publishes, the other finds the feed taken or empty.
+    assert sorted(await asyncio.gather(seatfeed.tick(deps), seatfeed.tick(deps))) == [0, 1]
+    stored = await _history(deps, seatfeed.seats_channel(event_id), 1)
+    delta = orjson.loads(stored[0].data)
+    assert len(stored) == 1 and [s[:2] for s in delta["seats"]] == [[s, "h"] for s in ids[:30]]
+    assert await seatfeed.tick(deps) == 0  # nothing new
+
+
+async def test_a_snapshot_racing_a_delta_keeps_the_newer_state(
+        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+    event_id, ids = await _event_with_seats(deps, 4)
+    await seatfeed.tick(deps)
+    held = await _hold(deps, event_id, ids[:1])  # change A: held, not yet published
+    channel = seatfeed.seats_channel(event_id)
+    position = deps.channels.position
+
+    async def racing(name: str) -> Position | None:
+        # Between the snapshot's reading of the position and of the database, the feed
+        # publishes A, then the seat is released (change B, unpublished).
+        found = await position(name)
+        assert await seatfeed.tick(deps) == 1
+        await orders.release(CommandRequest("seats.release", BUYER,
+                                            {"hold_id": held["hold_id"]}), deps)
+        return found
+
+    monkeypatch.setattr(deps.channels, "position", racing)
+    answer = await seatfeed.snapshot(deps, event_id)
+    monkeypatch.undo()
+    view = from_snapshot(answer["snapshot"])
+    assert view.states[ids[0]] == "available" and ids[0] in view.versions
+    stored = await _history(deps, channel, answer["offset"])
+    assert [orjson.loads(s.data)["seats"][0][:2] for s in stored] == [[ids[0], "h"]]
+    for s in stored:  # the stale delta comes after the snapshot: it must not win
+        view = apply(view, orjson.loads(s.data), offset=s.offset, epoch=s.epoch)
+    assert view.states[ids[0]] == "available"
+    assert await seatfeed.tick(deps) == 1  # B follows; applying it changes nothing
+    for s in await _history(deps, channel, view.offset):
+        view = apply(view, orjson.loads(s.data), offset=s.offset, epoch=s.epoch)
+    assert view.states == dict.fromkeys(ids, "available")

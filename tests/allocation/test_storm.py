@@ -1,0 +1,283 @@
+"""No overselling at any concurrency: storms over two hubs and several allocation workers
+(one killed with SIGKILL), checked against PostgreSQL and against what subscribers see."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from bilten.core.settings import Settings, settings_env
+from bilten.hub.app import create_app
+from bilten.protocol.seats import counts
+from bilten.workers.main import run_workers
+from bilten.workers.registry import WORKERS
+from tests.allocation.helpers import Crowd, SeatWatcher, Venue, db, hold, make_venue, ok
+from tests.hub.helpers import Raw, connect, create_event
+
+
+class Log(list[dict[str, Any]]):
+    """What the buyers asked and were answered; `reached(n)` fires at n entries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._marks: list[tuple[int, asyncio.Event]] = []
+
+    def reached(self, n: int) -> asyncio.Event:
+        mark = asyncio.Event()
+        self._marks.append((n, mark))
+        return mark
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.append(entry)
+        for n, mark in self._marks:
+            if len(self) >= n:
+                mark.set()
+
+
+async def _buyer(raw: Raw, venue: Venue, n: int, rounds: int, log: Log) -> None:
+    """A few holds of every kind, each then confirmed, released or kept."""
+    rng = random.Random(n)
+    contested = venue.rows["A/1"] + venue.rows["A/2"]  # everyone wants the front
+    for _ in range(rounds):
+        kind = rng.choice(("chosen", "best", "ga"))
+        if kind == "chosen":
+            ask: dict[str, Any] = {"seat_ids": rng.sample(contested, rng.randint(1, 3))}
+        elif kind == "best":
+            ask = {"ticket_type_id": venue.parter, "quantity": rng.randint(2, 4)}
+        else:
+            ask = {"ticket_type_id": venue.ga, "quantity": rng.randint(1, 3)}
+        answer = await hold(raw, venue.event_id, **ask)
+        entry = {"kind": kind, "ask": ask, "answer": answer, "end": "kept", "buyer": n}
+        log.add(entry)
+        if answer["status"] != "held":
+            assert answer["reason"] in ("unavailable", "quota_exhausted", "limit_exceeded")
+            continue
+        then = rng.random()
+        if then < 0.4:
+            order = ok(await raw.call("seats.confirm", {"hold_id": answer["hold_id"]}))
+            assert order["status"] == "confirmed" and order["hold_id"] == answer["hold_id"]
+            entry["end"], entry["order"] = "confirmed", order
+        elif then < 0.7:
+            assert ok(await raw.call("seats.release", {"hold_id": answer["hold_id"]}))[
+                "status"] == "released"
+            entry["end"] = "released"
+
+
+async def _check_invariants(settings: Settings, venue: Venue, log: Log,
+                            quota: int) -> None:
+    """The database agrees with every answer, and nothing is sold or held twice."""
+    where = {s: (row, i) for row, ids in venue.rows.items() for i, s in enumerate(ids)}
+    live: dict[int, dict[str, Any]] = {}
+    for entry in log:
+        answer = entry["answer"]
+        if answer["status"] != "held":
+            continue
+        ask = entry["ask"]
+        if entry["kind"] == "chosen":
+            assert sorted(answer["seat_ids"]) == sorted(ask["seat_ids"])
+        elif entry["kind"] == "best":
+            seats = answer["seat_ids"]
+            assert len(seats) == ask["quantity"]
+            spots = [where[s] for s in seats]
+            assert len({row for row, _ in spots}) == 1, spots  # together: one row…
+            assert [i for _, i in spots] == list(range(spots[0][1], spots[0][1] + len(seats)))
+        else:
+            assert answer["seat_ids"] == [] and answer["quantity"] == ask["quantity"]
+        if entry["end"] != "released":
+            live[answer["hold_id"]] = entry
+    taken = Counter(s for e in live.values() for s in e["answer"]["seat_ids"])
+    assert not [s for s, n in taken.items() if n > 1], "a seat in two live holds or orders"
+
+    holds = {r["id"]: r for r in await db(settings, "SELECT * FROM holds WHERE event_id = $1",
+                                          venue.event_id)}
+    answered = {e["answer"]["hold_id"] for e in log if e["answer"]["status"] == "held"}
+    assert set(holds) == answered  # no hold the buyers were not told about (retries!)
+    for hold_id, entry in live.items():
+        assert holds[hold_id]["state"] == ("confirmed" if entry["end"] == "confirmed"
+                                           else "active")
+    seats = await db(settings, "SELECT id, status, hold_id, ticket_id FROM seats"
+                               " WHERE event_id = $1", venue.event_id)
+    for seat in seats:
+        if seat["status"] == "held":
+            assert seat["id"] in holds[seat["hold_id"]]["seat_ids"]
+            assert holds[seat["hold_id"]]["state"] == "active"
+        elif seat["status"] == "sold":
+            assert holds[seat["hold_id"]]["state"] == "confirmed"
+        else:
+            assert seat["id"] not in taken
+    assert {s["id"] for s in seats if s["status"] != "available"} == set(taken)
+    tickets = await db(settings, "SELECT id, ticket_type_id FROM tickets WHERE event_id = $1",
+                       venue.event_id)
+    sold_seats = [s for s in seats if s["status"] == "sold"]
+    assert len({s["ticket_id"] for s in sold_seats}) == len(sold_seats)
+    ga_live = [h for h in holds.values() if h["ticket_type_id"] == venue.ga]
+    held = sum(h["quantity"] for h in ga_live if h["state"] == "active")
+    sold = sum(h["quantity"] for h in ga_live if h["state"] == "confirmed")
+    counter = (await db(settings, "SELECT held, sold FROM ga_counters WHERE ticket_type_id = $1",
+                        venue.ga))[0]
+    assert (counter["held"], counter["sold"]) == (held, sold) and held + sold <= quota
+    assert Counter(t["ticket_type_id"] for t in tickets)[venue.ga] == sold
+    assert len(tickets) == sold + len(sold_seats)
+    per_buyer = Counter()
+    for h in holds.values():
+        if h["state"] in ("active", "confirmed"):
+            per_buyer[h["owner_sub"]] += h["quantity"]
+    assert max(per_buyer.values()) <= 10  # the default per-attendee cap
+
+
+async def test_storm_two_hubs_two_workers(workers: Settings, aiohttp_server: Any,
+                                          make_token: Any) -> None:
+    """200 buyers on two hubs, two allocation workers; two subscribers (one joins mid-storm)."""
+    stop = asyncio.Event()
+    extra = asyncio.get_running_loop().create_task(run_workers(workers, ["allocation"], stop))
+    watchers: list[SeatWatcher] = []
+    crowd = Crowd()
+    try:
+        hubs = [await aiohttp_server(create_app(workers)) for _ in range(2)]
+        organizer = await crowd.connect(hubs[0], make_token("organizer"))
+        venue = await make_venue(organizer, rows=10, seats=30, ga_quota=100)
+        token = make_token("attendee", sub="watcher", events=[venue.event_id])
+        watchers.append(SeatWatcher(await crowd.connect(hubs[1], token), venue.event_id))
+        await watchers[0].start()
+        buyers = [await crowd.connect(hubs[n % 2], make_token("attendee", sub=f"buyer-{n}",
+                                                              events=[venue.event_id]))
+                  for n in range(200)]
+        log = Log()
+
+        async def late_watcher(k: int) -> None:  # subscribers arriving mid-storm
+            await log.reached(100 * k).wait()
+            watchers.append(SeatWatcher(await crowd.connect(hubs[k % 2], token), venue.event_id))
+            await watchers[-1].start()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(late_watcher(k) for k in range(1, 6)),
+                             *(_buyer(raw, venue, n, 3, log) for n, raw in enumerate(buyers)))
+        elapsed = time.perf_counter() - started
+        assert len(log) == 600 and elapsed < 30, elapsed
+        outcomes = Counter(e["answer"].get("reason", "held") for e in log)
+        assert outcomes["held"] > 100 and outcomes["unavailable"] > 0, outcomes
+        await _check_invariants(workers, venue, log, quota=100)
+        for watcher in watchers:
+            await watcher.until_equal(workers, venue.event_id)
+        views = [w.view for w in watchers if w.view is not None]
+        assert len(views) == 6 and all(counts(v) == counts(views[0]) for v in views)
+        assert len(watchers[0].deltas) < 10 * (elapsed + 3)  # coalesced: ≤ ~10 a second
+    finally:
+        for watcher in watchers:
+            await watcher.close()
+        await crowd.close()
+        stop.set()
+        await asyncio.wait_for(extra, 10)
+
+
+async def test_stadium_in_one_call_and_a_small_snapshot(
+        workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    venue = await make_venue(organizer, rows=1, seats=1)
+    sections = [{"name": f"S{s:02d}", "ticket_type_id": venue.parter,
+                 "rows": [{"name": str(r), "seats": 50} for r in range(1, 41)]}
+                for s in range(25)]
+    body = orjson.dumps({"sections": sections})
+    assert len(body) < workers.max_frame_bytes  # one REST call or one frame
+    started = time.perf_counter()
+    created = ok(await organizer.call("seats.create", {"event_id": venue.event_id,
+                                                       "sections": sections}))
+    took = time.perf_counter() - started
+    assert created["seats"] == 50_000 and took < 5.0, took
+    watcher = SeatWatcher(await connect(client, make_token("attendee",
+                                                           events=[venue.event_id])),
+                          venue.event_id)
+    await watcher.start()
+    try:
+        assert watcher.view is not None and len(watcher.view.states) == 50_005
+        fresh = watcher.snapshot_bytes
+        assert fresh < 4_000, fresh  # 50,005 seats: 2,043 bytes, mostly per-section counts
+        # Scatter 500 held seats over the stadium: the encoding grows with runs, not seats.
+        rng = random.Random(7)
+        ids = rng.sample(sorted(watcher.view.states), 500)
+        for start in range(0, 500, 100):
+            assert (await hold(organizer, venue.event_id,
+                               seat_ids=ids[start:start + 100]))["status"] == "held"
+        await watcher.until_equal(workers, venue.event_id)
+        again = SeatWatcher(await connect(client, make_token("attendee",
+                                                             events=[venue.event_id])),
+                            venue.event_id)
+        await again.start()
+        await again.close()
+        assert again.snapshot_bytes < 10_000, again.snapshot_bytes  # 4,191 bytes
+        assert again.view is not None and again.view.states == watcher.view.states
+    finally:
+        await watcher.close()
+
+
+def _spawn_allocation_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings_env(settings)}
+    return subprocess.Popen([sys.executable, "-m", "bilten.core.cli", "worker", "allocation"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def test_allocation_worker_killed_mid_storm(
+        migrated: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    """Two allocation worker processes; one gets SIGKILL mid-storm. Retried holds (the hub's
+    nonce) come back as the same hold; the database stays exact."""
+    settings = migrated.replace(request_timeout_s=6.0)
+    stop = asyncio.Event()
+    others = asyncio.get_running_loop().create_task(
+        run_workers(settings, [w for w in WORKERS if w != "allocation"], stop))
+    victims = [_spawn_allocation_worker(settings) for _ in range(2)]
+    await asyncio.sleep(0.3)  # the in-process workers subscribe
+    watcher: SeatWatcher | None = None
+    try:
+        hub = await aiohttp_client(await aiohttp_server(create_app(settings)))
+        organizer = await connect(hub, make_token("organizer"))
+        event_id = await create_event(organizer)
+        for _ in range(100):  # until the worker processes answer
+            reply = await organizer.call("seats.map", {"event_id": event_id})
+            if reply["op"] == "result":
+                break
+            await asyncio.sleep(0.1)
+        venue = await make_venue(organizer, rows=6, seats=20, ga_quota=60)
+        watcher = SeatWatcher(await connect(hub, make_token("attendee", sub="watcher",
+                                                            events=[venue.event_id])),
+                              venue.event_id)
+        await watcher.start()
+        buyers = [await connect(hub, make_token("attendee", sub=f"buyer-{n}",
+                                                events=[venue.event_id])) for n in range(80)]
+        log = Log()
+        mid_storm = log.reached(60)
+
+        async def killer() -> int:
+            await mid_storm.wait()
+            victims[0].send_signal(signal.SIGKILL)
+            return len(log)
+
+        _, killed_at = await asyncio.gather(
+            asyncio.gather(*(_buyer(raw, venue, n, 3, log) for n, raw in enumerate(buyers))),
+            killer())
+        assert 60 <= killed_at < 200 and len(log) == 240
+        assert victims[0].wait(5) == -signal.SIGKILL
+        await _check_invariants(settings, venue, log, quota=60)
+        await watcher.until_equal(settings, venue.event_id, timeout=8.0)
+    finally:
+        if watcher is not None:
+            await watcher.close()
+        for victim in victims:
+            if victim.poll() is None:
+                victim.terminate()
+            try:
+                victim.wait(10)
+            except subprocess.TimeoutExpired:
+                victim.kill()
+                victim.wait(5)
+        stop.set()
+        await asyncio.wait_for(others, 10)
