@@ -36,6 +36,7 @@ import orjson
 
 from benchmarks.infra import Infra, free_port, token
 from benchmarks.procs import Children, wait_http_ok
+from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
 from bilten.core.deps import open_deps
 from bilten.core.settings import Settings, settings_env
@@ -254,10 +255,7 @@ async def _oversold(database_url: str, venue: dict[str, Any], answers: list[dict
 
 
 def _row(label: str, hub: float | None, base: float | None, target: str = "") -> str:
-    def fmt(v: float | None) -> str:
-        return "-" if v is None else f"{v:,.1f}"
-    ratio = f"{hub / base:.2f}x" if hub is not None and base else "-"
-    return f"| {label:36} | {fmt(hub):>9} | {fmt(base):>9} | {ratio:>8} | {target:10} |"
+    return ratio_row(label, hub, base, target, label_width=36, target_width=10)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ import orjson
 
 from benchmarks.infra import Infra, free_port, token
 from benchmarks.procs import Children, wait_http_ok
+from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
 from bilten.core.deps import open_deps
 from bilten.core.settings import settings_env
@@ -211,10 +212,7 @@ async def _verify(database_url: str, event_ids: list[int]) -> dict[str, int]:
 
 
 def _row(label: str, hub: float | None, base: float | None, target: str = "") -> str:
-    def fmt(v: float | None) -> str:
-        return "-" if v is None else f"{v:,.1f}"
-    ratio = f"{hub / base:.2f}x" if hub is not None and base else "-"
-    return f"| {label:34} | {fmt(hub):>9} | {fmt(base):>9} | {ratio:>8} | {target:14} |"
+    return ratio_row(label, hub, base, target, label_width=34, target_width=14)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -118,3 +118,15 @@ def notes(results: dict[str, Result | None]) -> list[str]:
                 found.append(f"note: the load generator used {pct:.0f}% of its core in the "
                              f"{server} {phase} phase; that number is a lower bound")
     return found
+
+
+def ratio_row(label: str, hub: float | None, base: float | None, target: str = "", *,
+              label_width: int = 36, target_width: int = 14) -> str:
+    """One table row: a figure for the hub, the same for the baseline, and their ratio."""
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.1f}"
+
+    ratio = f"{hub / base:.2f}x" if hub is not None and base else "-"
+    return (f"| {label:{label_width}} | {fmt(hub):>9} | {fmt(base):>9} | {ratio:>8} "
+            f"| {target:{target_width}} |")
