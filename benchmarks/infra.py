@@ -11,7 +11,6 @@ migrate` and dropped again when the run ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -24,13 +23,10 @@ from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import nats
-import redis.asyncio as aioredis
 
-from bilten.core.bootstrap import prepare
+from bilten.core.bootstrap import drop_namespace, prepare
 from bilten.core.embedded import EmbeddedStack
 from bilten.core.settings import Settings, load_settings
-from bilten.protocol.subjects import Subjects
 from bilten.protocol.tokens import encode_token, mint_claims
 
 log = logging.getLogger(__name__)
@@ -140,24 +136,5 @@ class Infra:
         await prepare(self.settings())
 
     async def _cleanup(self) -> None:
-        admin = await asyncpg.connect(self.urls["database"], timeout=10)
-        try:
-            await admin.execute(f"DROP SCHEMA IF EXISTS {self.namespace} CASCADE")
-        finally:
-            await admin.close()
-        subjects = Subjects(self.namespace)
-        nc = await nats.connect(self.urls["nats"], connect_timeout=5)
-        try:
-            js = nc.jetstream()
-            for stream in (subjects.history_stream, subjects.events_stream):
-                with contextlib.suppress(nats.js.errors.NotFoundError):
-                    await js.delete_stream(stream)
-        finally:
-            await nc.close()
-        client = aioredis.from_url(self.urls["redis"])
-        try:
-            keys = [k async for k in client.scan_iter(match=f"{self.namespace}:*", count=1000)]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
+        await drop_namespace(nats_url=self.urls["nats"], database_url=self.urls["database"],
+                             redis_url=self.urls["redis"], namespace=self.namespace)

@@ -1,13 +1,19 @@
-"""Prepare backing stores: SQL migrations and JetStream declarations."""
+"""Prepare backing stores (SQL migrations, JetStream declarations) and drop them."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+
+import asyncpg
+import redis.asyncio as aioredis
+from nats.js.errors import NotFoundError
 
 from bilten.core.db import migrate_url
 from bilten.core.deps import connect_nats
+from bilten.core.keys import RedisKeys
 from bilten.core.settings import Settings
-from bilten.core.streams import StreamLimits, declare
+from bilten.core.streams import StreamLimits, declare, stream_configs
 from bilten.protocol.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -34,3 +40,34 @@ async def prepare(settings: Settings) -> None:
     applied = await migrate_url(settings.database_url)
     log.info("migrations applied: %s", applied or "none pending")
     await declare_streams(settings)
+
+
+async def drop_namespace(*, nats_url: str, database_url: str, redis_url: str,
+                         namespace: str) -> None:
+    """Remove everything one namespace owns: its schema, streams and Redis keys.
+
+    For throw-away namespaces (a test, a benchmark run); `database_url` is the
+    database itself, not confined to the namespace's schema.
+    """
+    admin = await asyncpg.connect(database_url, timeout=10)
+    try:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {namespace} CASCADE")
+    finally:
+        await admin.close()
+    nc = await connect_nats(nats_url, "bilten-cleanup")
+    try:
+        js = nc.jetstream()
+        for config in stream_configs(Subjects(namespace), StreamLimits()):
+            assert config.name
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(config.name)
+    finally:
+        await nc.close()
+    client = aioredis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=RedisKeys(namespace).pattern(),
+                                                      count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

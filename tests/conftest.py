@@ -19,13 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import nats
 import pytest
-import redis.asyncio as aioredis
 
+from bilten.core.bootstrap import drop_namespace
 from bilten.core.db import migrate_url
 from bilten.core.settings import Settings, load_settings
-from bilten.protocol.subjects import Subjects
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +90,9 @@ async def settings(servers: ServerURLs, secret: str) -> AsyncIterator[Settings]:
             request_timeout_s=5.0,
         )
     finally:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {tag} CASCADE")
         await admin.close()
-        await _drop_streams(servers.nats, Subjects(tag))
-        await _drop_keys(servers.redis, tag)
+        await drop_namespace(nats_url=servers.nats, database_url=servers.database,
+                             redis_url=servers.redis, namespace=tag)
 
 
 @pytest.fixture
@@ -104,29 +101,6 @@ async def migrated(settings: Settings) -> Settings:
     assert settings.database_url
     await migrate_url(settings.database_url)
     return settings
-
-
-async def _drop_streams(url: str, subjects: Subjects) -> None:
-    nc = await nats.connect(url)
-    try:
-        js = nc.jetstream()
-        for name in (subjects.history_stream, subjects.events_stream):
-            try:
-                await js.delete_stream(name)
-            except nats.js.errors.NotFoundError:
-                pass
-    finally:
-        await nc.close()
-
-
-async def _drop_keys(url: str, prefix: str) -> None:
-    client = aioredis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
