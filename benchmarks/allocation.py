@@ -34,7 +34,7 @@ import aiohttp
 import asyncpg
 import orjson
 
-from benchmarks.infra import Infra, free_port, token
+from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
@@ -48,9 +48,6 @@ from bilten.workers.tickets import KeyRing
 NAME = "allocation"
 SUMMARY = "holds/s and hold latency under contention and steady buying; oversell count"
 ORG = "bench"
-EVENT = {"name": "Bench Arena", "starts_at": "2030-01-01T18:00:00+00:00",
-         "ends_at": "2030-01-01T23:00:00+00:00", "timezone": "UTC", "locale": "en",
-         "currency": "EUR"}
 Buy = Callable[[int, dict[str, Any]], Awaitable[dict[str, Any]]]
 Confirm = Callable[[int, int], Awaitable[None]]
 
@@ -75,28 +72,17 @@ def quick(args: argparse.Namespace) -> None:
 
 async def _venue(http: aiohttp.ClientSession, base: str, seats: int, ga: int) -> dict[str, Any]:
     """An event with a seated type (rows of 50) and a GA type; returns ids."""
-    for _ in range(100):  # workers may still be starting
-        async with http.post(f"{base}/api/v1/events", json=EVENT) as resp:
-            if resp.status == 201:
-                event_id = int((await resp.json())["id"])
-                break
-        await asyncio.sleep(0.2)
-    else:
-        raise RuntimeError("could not create the event")
-    types = []
-    for body in ({"name": "Seat", "price_minor": 4500}, {"name": "GA", "price_minor": 2000,
-                                                         "quota": ga}):
-        async with http.post(f"{base}/api/v1/events/{event_id}/ticket-types", json=body) as resp:
-            types.append((await resp.json())["id"])
+    event_id = await create_event(http, base)
+    types = [(await call(http, "POST", f"{base}/api/v1/events/{event_id}/ticket-types",
+                         body))["id"]
+             for body in ({"name": "Seat", "price_minor": 4500},
+                          {"name": "GA", "price_minor": 2000, "quota": ga})]
     rows = [{"name": str(r + 1), "seats": min(50, seats - 50 * r)}
             for r in range((seats + 49) // 50)]
     sections = [{"name": f"S{k}", "ticket_type_id": types[0], "rows": rows[k:k + 40]}
                 for k in range(0, len(rows), 40)]
-    async with http.post(f"{base}/api/v1/events/{event_id}/seats",
-                         json={"sections": sections}) as resp:
-        assert resp.status == 201, await resp.text()
-    async with http.get(f"{base}/api/v1/events/{event_id}/seats") as resp:
-        seat_map = await resp.json()
+    await call(http, "POST", f"{base}/api/v1/events/{event_id}/seats", {"sections": sections})
+    seat_map = await call(http, "GET", f"{base}/api/v1/events/{event_id}/seats")
     ids = [first + k for s in seat_map["sections"] for r in s["rows"]
            for first, count in r["ids"] for k in range(count)]
     return {"event_id": event_id, "seat_type": types[0], "ga_type": types[1], "seat_ids": ids}
@@ -216,7 +202,7 @@ async def _direct(settings: Settings, venue: dict[str, Any], phase: str,
 
         async def buy(n: int, ask: dict[str, Any]) -> dict[str, Any]:
             params = {"event_id": venue["event_id"], **ask}
-            return await holds.hold(CommandRequest("seats.hold", claims(n), params), deps)
+            return dict(await holds.hold(CommandRequest("seats.hold", claims(n), params), deps))
 
         async def confirm(n: int, hold_id: int) -> None:
             await orders.confirm(CommandRequest("seats.confirm", claims(n),

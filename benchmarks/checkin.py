@@ -27,7 +27,7 @@ import aiohttp
 import asyncpg
 import orjson
 
-from benchmarks.infra import Infra, free_port, token
+from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
@@ -40,9 +40,6 @@ from bilten.workers.tickets import KeyRing
 NAME = "checkin"
 SUMMARY = "scans/s and verdict latency through the hub, against the bare transaction"
 ORG = "bench"
-EVENT = {"name": "Bench Night", "starts_at": "2030-01-01T18:00:00+00:00",
-         "ends_at": "2030-01-01T23:00:00+00:00", "timezone": "UTC", "locale": "en",
-         "currency": "EUR"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,26 +78,16 @@ class Door:
 async def _setup(base: str, organizer: str, tickets: int) -> tuple[int, list[str]]:
     headers = {"Authorization": f"Bearer {organizer}"}
     async with aiohttp.ClientSession(headers=headers) as http:
-        for _ in range(100):  # workers may still be starting
-            async with http.post(f"{base}/api/v1/events", json=EVENT) as resp:
-                if resp.status == 201:
-                    event_id = int((await resp.json())["id"])
-                    break
-            await asyncio.sleep(0.2)
-        else:
-            raise RuntimeError("could not create the event")
-        async with http.put(f"{base}/api/v1/events/{event_id}/gates",
-                            json={"gates": ["north", "south"]}) as resp:
-            assert resp.status == 200, await resp.text()
-        async with http.post(f"{base}/api/v1/events/{event_id}/ticket-types",
-                             json={"name": "GA", "price_minor": 1000}) as resp:
-            type_id = (await resp.json())["id"]
+        event_id = await create_event(http, base)
+        url = f"{base}/api/v1/events/{event_id}"
+        await call(http, "PUT", f"{url}/gates", {"gates": ["north", "south"]})
+        kind = await call(http, "POST", f"{url}/ticket-types", {"name": "GA", "price_minor": 1000})
         codes: list[str] = []
         while len(codes) < tickets:
-            async with http.post(f"{base}/api/v1/events/{event_id}/tickets", json={
-                    "ticket_type_id": type_id, "count": min(1000, tickets - len(codes)),
-                    "holder": "Bench Guest"}) as resp:
-                codes += [t["code"] for t in (await resp.json())["tickets"]]
+            issued = await call(http, "POST", f"{url}/tickets", {
+                "ticket_type_id": kind["id"], "count": min(1000, tickets - len(codes)),
+                "holder": "Bench Guest"})
+            codes += [t["code"] for t in issued["tickets"]]
     return event_id, codes
 
 

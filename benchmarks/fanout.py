@@ -14,6 +14,7 @@ table with the ratio hub/baseline for every number and the targets beside it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
@@ -23,11 +24,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 
-from benchmarks.infra import Infra, free_port, token
+from benchmarks.infra import Infra, create_event, free_port, token
 from benchmarks.loadgen import LoadConfig
-from benchmarks.procs import Children, core_plan, http, wait_http_ok
+from benchmarks.procs import Children, core_plan, wait_http_ok
 from benchmarks.report import notes, render
 from bilten.core.settings import settings_env
 
@@ -35,9 +37,6 @@ NAME = "fanout"
 SUMMARY = "S subscribers on one channel: hub vs a minimal aiohttp broadcast"
 ROOT = Path(__file__).resolve().parent.parent
 ORG = "bench"
-EVENT = {"name": "Fan-out benchmark", "starts_at": "2030-06-01T19:00:00+00:00",
-         "ends_at": "2030-06-01T23:00:00+00:00", "timezone": "UTC", "locale": "en",
-         "currency": "EUR"}
 READY_TIMEOUT_S = 60.0
 
 
@@ -156,14 +155,12 @@ class Run:
             self.children.stop(workers)
 
     def _create_event(self, base: str, organizer: str) -> int:
-        headers = {"Authorization": f"Bearer {organizer}", "Content-Type": "application/json"}
-        while True:  # the events worker may still be starting: 503 until it answers
-            status, body = http("POST", f"{base}/api/v1/events", orjson.dumps(EVENT), headers)
-            if status == 201:
-                return int(orjson.loads(body)["id"])
-            if status not in (503, 504) or self.remaining() < 5:
-                raise RuntimeError(f"creating the event failed: {status} {body[:300]!r}")
-            time.sleep(0.2)
+        async def create() -> int:
+            headers = {"Authorization": f"Bearer {organizer}"}
+            async with aiohttp.ClientSession(headers=headers) as http:
+                return await create_event(http, base, timeout=min(20.0, self.remaining()))
+
+        return asyncio.run(create())
 
     def baseline(self) -> dict[str, Any]:
         """Start the baseline server, load it, stop it."""

@@ -20,8 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
 
 from bilten.core.bootstrap import drop_namespace, prepare
@@ -138,3 +140,32 @@ class Infra:
     async def _cleanup(self) -> None:
         await drop_namespace(nats_url=self.urls["nats"], database_url=self.urls["database"],
                              redis_url=self.urls["redis"], namespace=self.namespace)
+
+
+BENCH_EVENT = {"name": "Bilten benchmark", "starts_at": "2030-06-01T19:00:00+00:00",
+               "ends_at": "2030-06-01T23:00:00+00:00", "timezone": "UTC", "locale": "en",
+               "currency": "EUR"}
+
+
+async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = None, *,
+               timeout: float = 20.0) -> Any:
+    """One REST command; the decoded result.
+
+    Worker processes may still be subscribing when the hub is ready: their
+    503s (no worker serves it yet) are retried until `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        async with http.request(method, url, json=body) as resp:
+            if resp.status in (200, 201):
+                return await resp.json()
+            if resp.status not in (503, 504) or time.monotonic() > deadline:
+                raise RuntimeError(f"{method} {url} failed: {resp.status} "
+                                   f"{(await resp.text())[:300]}")
+        await asyncio.sleep(0.2)
+
+
+async def create_event(http: aiohttp.ClientSession, base: str, timeout: float = 20.0) -> int:
+    """Create the benchmark's event through REST (the session carries an organizer token)."""
+    event = await call(http, "POST", f"{base}/api/v1/events", BENCH_EVENT, timeout=timeout)
+    return int(event["id"])
