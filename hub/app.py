@@ -15,7 +15,7 @@ from bilten.core.metrics import Metrics
 from bilten.core.settings import Settings
 from bilten.core.streams import declare
 from bilten.hub import health, rest
-from bilten.hub.context import DEPS, METRICS, SETTINGS
+from bilten.hub.context import DEPS, METRICS
 from bilten.hub.runtime import HUB, build_hub
 from bilten.hub.ws import websocket
 
@@ -66,7 +66,6 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
     """Build a hub application; connections open on startup and close on cleanup."""
     app = web.Application(middlewares=[measure, rest.api_errors],
                           client_max_size=settings.max_frame_bytes)
-    app[SETTINGS] = settings
     app[METRICS] = Metrics()
 
     async def runtime(app: web.Application) -> AsyncIterator[None]:

@@ -10,8 +10,6 @@ from aiohttp import web
 
 from bilten.core.deps import Deps
 from bilten.core.metrics import Metrics
-from bilten.core.settings import Settings
 
-SETTINGS = web.AppKey("settings", Settings)
 DEPS = web.AppKey("deps", Deps)
 METRICS = web.AppKey("metrics", Metrics)

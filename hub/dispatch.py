@@ -28,6 +28,7 @@ from bilten.protocol.commands import (
 )
 from bilten.protocol.errors import (
     BadRequest,
+    BiltenError,
     Forbidden,
     NotFound,
     Timeout,
@@ -130,20 +131,20 @@ async def forward(hub: Hub, claims: Claims, command: Command, params: dict[str, 
     payload = encode_request(CommandRequest(method, claims, params))
     attempts = RETRY_ATTEMPTS if command.retry else 1
     budget = max(command.timeout_s or 0.0, hub.settings.request_timeout_s) / attempts
-    for attempt in range(1, attempts + 1):
+    failure: BiltenError = Timeout(f"{method} did not complete in time")
+    for _ in range(attempts):
+        if isinstance(failure, Unavailable):
+            await asyncio.sleep(budget / 4)  # workers may be restarting: give them a moment
         try:
             msg = await hub.deps.nc.request(hub.deps.subjects.command(method), payload,
                                             timeout=budget)
         except NoRespondersError:
-            if attempt == attempts:
-                raise Unavailable(f"no worker serves {method} right now") from None
-            await asyncio.sleep(budget / 4)
+            failure = Unavailable(f"no worker serves {method} right now")
         except NatsTimeout:
-            if attempt == attempts:
-                raise Timeout(f"{method} did not complete in time") from None
+            failure = Timeout(f"{method} did not complete in time")
         else:
             return decode_reply(msg.data)
-    raise AssertionError("unreachable")
+    raise failure
 
 
 async def execute(hub: Hub, claims: Claims, method: str, params: dict[str, Any]) -> Any:

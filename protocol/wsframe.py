@@ -27,12 +27,8 @@ def frame_header(length: int, opcode: int = OP_TEXT) -> bytes:
     return struct.pack("!BBQ", _FIN | opcode, 127, length)
 
 
-def text_frame(payload: bytes) -> bytes:
-    """A complete text frame (header + payload); payload must be UTF-8."""
-    return frame_header(len(payload)) + payload
-
-
 def close_frame(code: int, reason: str = "") -> bytes:
     """A complete close frame; the reason is cut to fit the 123-byte limit (§5.5)."""
-    body = struct.pack("!H", code) + reason.encode()[:123]
+    # Cut at a character boundary: a close reason must stay valid UTF-8.
+    body = struct.pack("!H", code) + reason.encode()[:123].decode(errors="ignore").encode()
     return frame_header(len(body), OP_CLOSE) + body
