@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from bilten.core.bootstrap import declare_streams
+from bilten.core.bootstrap import stream_limits
 from bilten.core.deps import Deps, open_deps
 from bilten.core.metrics import Metrics
 from bilten.core.settings import Settings
+from bilten.core.streams import declare
 from bilten.hub import health
 from bilten.hub.context import DEPS, METRICS
 from bilten.hub.main import install_stop_signals
@@ -45,11 +46,11 @@ async def metrics_server(deps: Deps, metrics: Metrics, host: str,
 async def run_workers(settings: Settings, names: list[str], stop: asyncio.Event,
                       metrics_port: int | None = None) -> None:
     """Run the named workers in one process, sharing connections, until `stop`."""
-    await declare_streams(settings)
     metrics = Metrics()
     async with open_deps(settings, f"bilten-worker-{'+'.join(names)}") as deps, \
             metrics_server(deps, metrics, settings.host, metrics_port), \
             asyncio.TaskGroup() as group:
+        await declare(deps.js, deps.subjects, stream_limits(settings))
         for name in names:
             group.create_task(WORKERS[name](deps, metrics, stop), name=f"worker-{name}")
     log.info("workers stopped: %s", ", ".join(names))
