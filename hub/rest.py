@@ -48,7 +48,7 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return error_response(NotFound(f"no route {request.method} {request.path}"))
     except web.HTTPRequestEntityTooLarge:
         return error_response(TooLarge(request.content_length or 0,
-                                       request.app._client_max_size))
+                                       request.app[HUB].settings.max_frame_bytes))
     except web.HTTPMethodNotAllowed:
         return error_response(BadRequest(f"{request.method} is not allowed on {request.path}"))
     except web.HTTPException:

@@ -91,3 +91,17 @@ async def test_openapi_lists_every_command(hub_server: Any, aiohttp_client: Any)
                   if "operationId" in op}
     assert operations == set(COMMANDS)
     assert "post" in doc["paths"]["/api/v1/channels/{channel}/publish"]
+
+
+async def test_oversize_body_is_too_large(workers: Any, aiohttp_server: Any, aiohttp_client: Any,
+                                          make_token: Any) -> None:
+    from bilten.hub.app import create_app
+
+    client = await aiohttp_client(await aiohttp_server(create_app(
+        workers.replace(max_frame_bytes=2048))))
+    resp = await client.post("/api/v1/events", json={**EVENT, "name": "x" * 4096},
+                             headers=auth(make_token("organizer")))
+    assert resp.status == 413
+    body = await resp.json()
+    assert body["error"]["code"] == "too_large"
+    assert body["error"]["details"]["limit"] == 2048
