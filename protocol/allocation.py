@@ -14,6 +14,7 @@ from typing import Any
 
 from bilten.protocol.checkin import NONCE
 from bilten.protocol.errors import BadRequest
+from bilten.protocol.params import MAX_ID, parse_int
 
 REASONS = ("unavailable", "quota_exhausted", "limit_exceeded", "expired", "released")
 MAX_SECTIONS = 500
@@ -23,7 +24,6 @@ MAX_MAP_SEATS = 100_000    # per seats.create call
 MAX_HOLD_SEATS = 100       # seat_ids or quantity of one hold
 MAX_TTL_S = 3600
 DEFAULT_TTL_S, DEFAULT_LIMIT, DEFAULT_WARN_S = 600, 10, 60
-_MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +59,9 @@ class HoldRequest:
 
 def parse_id(params: Mapping[str, Any], name: str, *, required: bool = True) -> int | None:
     """A positive 63-bit id parameter (REST path parameters arrive as strings)."""
-    value = params.get(name)
-    if value is None and not required:
+    if params.get(name) is None and not required:
         return None
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
-        raise BadRequest(f"{name} must be a positive integer", field=name)
-    return value
+    return parse_int(params, name, 1, MAX_ID)
 
 
 def _count(params: Mapping[str, Any], name: str, high: int, default: int) -> int:
@@ -148,7 +143,7 @@ def parse_hold(params: Mapping[str, Any]) -> HoldRequest:
     raw_ids = params.get("seat_ids")
     if raw_ids is not None:
         ids = _list(raw_ids, "seat_ids", MAX_HOLD_SEATS)
-        if any(isinstance(s, bool) or not isinstance(s, int) or not 0 < s <= _MAX_ID
+        if any(isinstance(s, bool) or not isinstance(s, int) or not 0 < s <= MAX_ID
                for s in ids) or len(set(ids)) != len(ids):
             raise BadRequest("seat_ids must be distinct seat ids", field="seat_ids")
         if any(params.get(k) is not None for k in ("ticket_type_id", "section", "section_id",

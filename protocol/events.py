@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bilten.protocol.errors import BadRequest
+from bilten.protocol.params import MAX_ID, parse_int
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -82,9 +83,4 @@ def parse_event_fields(params: dict[str, Any], *, partial: bool) -> EventFields:
 
 def parse_event_id(params: dict[str, Any]) -> int:
     """The `event_id` param as a positive integer (REST gives it as a string)."""
-    raw = params.get("event_id")
-    if isinstance(raw, str) and raw.isdigit():
-        raw = int(raw)
-    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 < raw < 2**63:
-        raise BadRequest("event_id must be a positive integer", field="event_id")
-    return raw
+    return parse_int(params, "event_id", 1, MAX_ID)

@@ -32,6 +32,7 @@ from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.offline import parse_sync
+from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tickets import InvalidCode, parse_code, verify_code
 from bilten.workers.checkin_offline import bundle, replay
 from bilten.workers.runner import CommandHandler
@@ -240,9 +241,7 @@ async def list_scans(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     params = request.params
     event_id = parse_event_id(params)
     conflicts = str(params.get("conflicts", "0")).lower() in ("1", "true")
-    after = int(params.get("after", 0)) if str(params.get("after", "0")).isdigit() else -1
-    if after < 0:
-        raise BadRequest("after must be a scan id", field="after")
+    after = parse_int(params, "after", 0, MAX_ID, default=0)
     rows = await deps.pg.fetch(
         "SELECT id, verdict FROM scans WHERE event_id = $1 AND id > $2"
         " AND ($3::bool IS FALSE OR status = 'conflict') ORDER BY id LIMIT 500",

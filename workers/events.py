@@ -18,6 +18,7 @@ from bilten.core.deps import Deps
 from bilten.protocol.commands import INTERNAL_EVENT_OWNER, CommandRequest
 from bilten.protocol.errors import BadRequest, NotFound
 from bilten.protocol.events import EventFields, parse_event_fields, parse_event_id
+from bilten.protocol.params import MAX_ID, parse_int
 from bilten.workers.runner import CommandHandler
 
 _COLUMNS = ("id, org_id, name, starts_at, ends_at, timezone, locale, currency, created_at,"
@@ -76,16 +77,8 @@ async def get(request: CommandRequest, deps: Deps) -> dict[str, Any]:
 
 async def list_events(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     """events.list: events the token covers, by start time, paged by `after` (an id)."""
-    limit = request.params.get("limit", 100)
-    after = request.params.get("after", 0)
-    if isinstance(limit, str) and limit.isdigit():
-        limit = int(limit)
-    if isinstance(after, str) and after.isdigit():
-        after = int(after)
-    if not isinstance(limit, int) or not 1 <= limit <= 500:
-        raise BadRequest("limit must be between 1 and 500", field="limit")
-    if not isinstance(after, int) or after < 0:
-        raise BadRequest("after must be an event id", field="after")
+    limit = parse_int(request.params, "limit", 1, 500, default=100)
+    after = parse_int(request.params, "after", 0, MAX_ID, default=0)
     claims = request.claims
     args: list[Any] = [after, limit]
     where = "id > $1"

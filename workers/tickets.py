@@ -24,6 +24,7 @@ from bilten.protocol.checkin import GATE
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
+from bilten.protocol.params import parse_int
 from bilten.protocol.tickets import TicketRef, sign_code
 from bilten.workers.runner import CommandHandler
 
@@ -83,23 +84,13 @@ def _text(params: dict[str, Any], name: str, limit: int = 200) -> str:
     return value.strip()
 
 
-def _int(params: dict[str, Any], name: str, low: int, high: int, default: int | None = None
-         ) -> int:
-    value = params.get(name, default)
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}", field=name)
-    return value
-
-
 async def create_type(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     """tickettypes.create: a ticket type with a price in minor units and optional quota."""
     params = request.params
     event_id = parse_event_id(params)
     name = _text(params, "name")
-    price = _int(params, "price_minor", 0, 10**12)
-    quota = None if params.get("quota") is None else _int(params, "quota", 0, 10**7)
+    price = parse_int(params, "price_minor", 0, 10**12)
+    quota = None if params.get("quota") is None else parse_int(params, "quota", 0, 10**7)
     currency = params.get("currency")
     if currency is not None and (not isinstance(currency, str) or len(currency) != 3
                                  or not currency.isupper() or not currency.isalpha()):
@@ -126,8 +117,8 @@ async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str,
     """tickets.issue: `count` tickets of a type for a holder, with their codes."""
     params = request.params
     event_id = parse_event_id(params)
-    type_id = _int(params, "ticket_type_id", 1, 2**63 - 1)
-    count = _int(params, "count", 1, MAX_ISSUE, default=1)
+    type_id = parse_int(params, "ticket_type_id", 1, 2**63 - 1)
+    count = parse_int(params, "count", 1, MAX_ISSUE, default=1)
     holder = _text(params, "holder")
     async with deps.pg.acquire() as conn, conn.transaction():
         if not await conn.fetchval(
@@ -161,7 +152,7 @@ async def issue_in(conn: asyncpg.Connection, keys: KeyRing, event_id: int,
 
 
 async def _ticket(request: CommandRequest, deps: Deps) -> asyncpg.Record:
-    ticket_id = _int(request.params, "ticket_id", 1, 2**63 - 1)
+    ticket_id = parse_int(request.params, "ticket_id", 1, 2**63 - 1)
     row = await deps.pg.fetchrow(
         """SELECT t.id, t.event_id, t.ticket_type_id, t.holder, t.state, t.owner_sub, e.org_id
            FROM tickets t JOIN events e ON e.id = t.event_id WHERE t.id = $1""", ticket_id)
