@@ -44,7 +44,7 @@ def ensure_env(extras: str) -> None:
     stamp.write_text(digest)
 
 
-PACKAGES = ("core", "hub", "workers", "clients", "protocol")
+PACKAGES = ("infra", "deploy", "hub", "workers", "clients", "protocol")
 
 
 def run(argv: list[str], env: dict[str, str] | None = None) -> int:

@@ -38,8 +38,8 @@ from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
-from bilten.core.deps import open_deps
-from bilten.core.settings import Settings, settings_env
+from bilten.infra.deps import open_deps
+from bilten.infra.settings import Settings, settings_env
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.tokens import mint_claims
 from bilten.workers import holds, orders
@@ -252,12 +252,12 @@ def run(args: argparse.Namespace) -> int:
         settings = infra.settings(port=port, log_level="WARNING", request_timeout_s=15.0)
         env = {**os.environ, **settings_env(settings)}
         for name in ("events", "tickets"):
-            children.spawn(name, [sys.executable, "-m", "bilten.core.cli", "worker", name],
+            children.spawn(name, [sys.executable, "-m", "bilten.deploy.cli", "worker", name],
                            env, None)
         for n in range(args.allocation_workers):
-            children.spawn(f"allocation{n}", [sys.executable, "-m", "bilten.core.cli", "worker",
+            children.spawn(f"allocation{n}", [sys.executable, "-m", "bilten.deploy.cli", "worker",
                                               "allocation"], env, None)
-        hub = children.spawn("hub", [sys.executable, "-m", "bilten.core.cli", "hub"], env, None)
+        hub = children.spawn("hub", [sys.executable, "-m", "bilten.deploy.cli", "hub"], env, None)
         base = f"http://127.0.0.1:{port}"
         wait_http_ok(f"{base}/readyz", hub, 60)
         organizer = token(infra.secret, "organizer", sub="bench-org", org=ORG, events="*")

@@ -31,8 +31,8 @@ from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
-from bilten.core.deps import open_deps
-from bilten.core.settings import settings_env
+from bilten.infra.deps import open_deps
+from bilten.infra.settings import settings_env
 from bilten.protocol.checkin import parse_scan
 from bilten.workers.checkin import apply_scan
 from bilten.workers.tickets import KeyRing
@@ -210,14 +210,14 @@ def run(args: argparse.Namespace) -> int:
         settings = infra.settings(port=port, rate_limit_per_s=1e6, rate_limit_burst=1_000_000,
                                   log_level="WARNING")
         env = {**os.environ, **settings_env(settings)}
-        children.spawn("workers", [sys.executable, "-m", "bilten.core.cli", "worker",
+        children.spawn("workers", [sys.executable, "-m", "bilten.deploy.cli", "worker",
                                    "events"], env, None)
-        children.spawn("tickets", [sys.executable, "-m", "bilten.core.cli", "worker",
+        children.spawn("tickets", [sys.executable, "-m", "bilten.deploy.cli", "worker",
                                    "tickets"], env, None)
         for n in range(args.checkin_workers):
-            children.spawn(f"checkin{n}", [sys.executable, "-m", "bilten.core.cli", "worker",
+            children.spawn(f"checkin{n}", [sys.executable, "-m", "bilten.deploy.cli", "worker",
                                            "checkin"], env, None)
-        hub = children.spawn("hub", [sys.executable, "-m", "bilten.core.cli", "hub"], env, None)
+        hub = children.spawn("hub", [sys.executable, "-m", "bilten.deploy.cli", "hub"], env, None)
         base = f"http://127.0.0.1:{port}"
         wait_http_ok(f"{base}/readyz", hub, 60)
         organizer = token(infra.secret, "organizer", sub="bench-org", org=ORG, events="*")

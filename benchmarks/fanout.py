@@ -31,7 +31,7 @@ from benchmarks.infra import Infra, create_event, free_port, token
 from benchmarks.loadgen import LoadConfig
 from benchmarks.procs import Children, core_plan, wait_http_ok
 from benchmarks.report import notes, render
-from bilten.core.settings import settings_env
+from bilten.infra.settings import settings_env
 
 NAME = "fanout"
 SUMMARY = "S subscribers on one channel: hub vs a minimal aiohttp broadcast"
@@ -131,8 +131,8 @@ class Run:
                                        log_level="WARNING")
         env = {**os.environ, **settings_env(settings)}
         workers = self.children.spawn(
-            "workers", [sys.executable, "-m", "bilten.core.cli", "worker", "all"], env, None)
-        argv = [sys.executable, "-m", "bilten.core.cli", "hub"]
+            "workers", [sys.executable, "-m", "bilten.deploy.cli", "worker", "all"], env, None)
+        argv = [sys.executable, "-m", "bilten.deploy.cli", "hub"]
         if self.args.profile:
             Path(self.args.profile).mkdir(parents=True, exist_ok=True)
             argv[1:1] = ["-m", "cProfile", "-o", str(Path(self.args.profile) / "hub.prof")]

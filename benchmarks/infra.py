@@ -2,7 +2,7 @@
 
 NATS, PostgreSQL and Redis come from `BILTEN_BENCH_NATS_URL`,
 `BILTEN_BENCH_DATABASE_URL` and `BILTEN_BENCH_REDIS_URL`; any not given is
-started embedded (`bilten.core.embedded.EmbeddedStack`) in the run's scratch
+started embedded (`bilten.deploy.embedded.EmbeddedStack`) in the run's scratch
 directory. Each run gets its own namespace (NATS subjects and streams, Redis
 keys) and PostgreSQL schema, named `bench<hex>`, migrated like `bilten
 migrate` and dropped again when the run ends.
@@ -26,9 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
-from bilten.core.bootstrap import drop_namespace, prepare
-from bilten.core.embedded import EmbeddedStack
-from bilten.core.settings import Settings, load_settings
+from bilten.deploy.embedded import EmbeddedStack
+from bilten.infra.bootstrap import drop_namespace, prepare
+from bilten.infra.settings import Settings, load_settings
 from bilten.protocol.tokens import encode_token, mint_claims
 
 log = logging.getLogger(__name__)

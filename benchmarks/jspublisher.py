@@ -15,7 +15,7 @@ import nats
 from nats.aio.client import Client as NATS
 
 from benchmarks.loadclients import Waker
-from bilten.core.channel_log import ChannelLog
+from bilten.infra.channel_log import ChannelLog
 from bilten.protocol.errors import BiltenError
 from bilten.protocol.subjects import Subjects
 

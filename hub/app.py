@@ -9,15 +9,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from bilten.core.bootstrap import stream_limits
-from bilten.core.deps import open_deps
-from bilten.core.metrics import Metrics
-from bilten.core.settings import Settings
-from bilten.core.streams import declare
-from bilten.hub import health, rest
-from bilten.hub.context import DEPS, METRICS
+from bilten.hub import rest
 from bilten.hub.runtime import HUB, build_hub
 from bilten.hub.ws import websocket
+from bilten.infra import health
+from bilten.infra.bootstrap import stream_limits
+from bilten.infra.context import DEPS, METRICS
+from bilten.infra.deps import open_deps
+from bilten.infra.metrics import Metrics
+from bilten.infra.settings import Settings
+from bilten.infra.streams import declare
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
-from bilten.core.settings import Settings
+from bilten.infra.settings import Settings
 from bilten.protocol.commands import (
     INTERNAL_EVENT_OWNER,
     CommandRequest,

@@ -23,9 +23,9 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
-from bilten.core.channel_log import ChannelLog, Position, Stored
-from bilten.core.metrics import Metrics
 from bilten.hub.connection import Connection, SubState
+from bilten.infra.channel_log import ChannelLog, Position, Stored
+from bilten.infra.metrics import Metrics
 from bilten.protocol.batch import publications
 from bilten.protocol.channels import Channel, parse_channel
 from bilten.protocol.commands import decode_reply

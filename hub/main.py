@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from aiohttp import web
 
-from bilten.core.settings import Settings
 from bilten.hub.app import create_app
+from bilten.infra.settings import Settings
+from bilten.infra.signals import install_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,6 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         log.info("hub shutting down")
         await runner.cleanup()
-
-
-def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGTERM and SIGINT set `stop` (the process then drains and exits)."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
 
 async def main(settings: Settings) -> None:

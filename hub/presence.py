@@ -21,7 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bilten.core.keys import RedisKeys
+from bilten.infra.keys import RedisKeys
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bilten.core.channel_log import ChannelLog
-from bilten.core.deps import Deps
-from bilten.core.metrics import Metrics
-from bilten.core.settings import Settings
 from bilten.hub.auth import EventOwners
 from bilten.hub.connection import Connection, Flusher
 from bilten.hub.fanout import Fanout
 from bilten.hub.presence import Presence
+from bilten.infra.channel_log import ChannelLog
+from bilten.infra.deps import Deps
+from bilten.infra.metrics import Metrics
+from bilten.infra.settings import Settings
 
 
 @dataclass(slots=True)

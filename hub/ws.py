@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from bilten.core.keyed_lock import KeyedLock
 from bilten.hub.auth import authenticate, check_origin
 from bilten.hub.connection import Connection
 from bilten.hub.dispatch import execute
 from bilten.hub.runtime import HUB, Hub
+from bilten.infra.keyed_lock import KeyedLock
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.errors import BiltenError, Internal, NotFound, RateLimited
 from bilten.protocol.frames import (

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from bilten.core.bootstrap import drop_namespace
-from bilten.core.db import migrate_url
-from bilten.core.settings import Settings, load_settings
+from bilten.infra.bootstrap import drop_namespace
+from bilten.infra.db import migrate_url
+from bilten.infra.settings import Settings, load_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ def servers() -> Iterator[ServerURLs]:
     if all(given.values()):
         yield ServerURLs(**given)  # type: ignore[arg-type]
         return
-    from bilten.core.embedded import EmbeddedStack
+    from bilten.deploy.embedded import EmbeddedStack
 
     with tempfile.TemporaryDirectory(prefix="bilten-test-") as tmp:
         os.chmod(tmp, 0o755)  # the embedded PostgreSQL may run as another user

@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg
 from nats.errors import Error as NatsError
 
-from bilten.core.deps import Deps
-from bilten.core.metrics import Metrics
+from bilten.infra.deps import Deps
+from bilten.infra.metrics import Metrics
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BiltenError
 from bilten.workers import holds, orders, seatfeed, seatmap, sweeper, waitlist

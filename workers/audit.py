@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import orjson
 from nats.aio.msg import Msg
 
-from bilten.core.deps import Deps
+from bilten.infra.deps import Deps
 from bilten.protocol.errors import BadRequest
 
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import asyncpg
 
-from bilten.core import outbox
-from bilten.core.deps import Deps
+from bilten.infra import outbox
+from bilten.infra.deps import Deps
 from bilten.protocol.channels import event_channel
 from bilten.protocol.checkin import ScanRequest, TicketState, decide, parse_scan
 from bilten.protocol.commands import CommandRequest
@@ -39,7 +39,7 @@ from bilten.workers.runner import CommandHandler
 from bilten.workers.tickets import KeyRing
 
 # Each (event, gate) count is spread over this many rows, so entries at one gate
-# do not all wait for one row lock (core/migrations/0004_inside_shards.sql).
+# do not all wait for one row lock (infra/migrations/0004_inside_shards.sql).
 INSIDE_SHARDS = 16
 
 _PRESENCE = """SELECT t.id, t.state, t.revoked_at, t.holder, tt.name AS type_name, p.inside,

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from bilten.core.deps import Deps
+from bilten.infra.deps import Deps
 from bilten.protocol.checkin import Direction, ScanRequest, TicketState, decide
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import NotFound, TooLarge

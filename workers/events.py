@@ -13,8 +13,8 @@ from typing import Any
 
 import asyncpg
 
-from bilten.core import outbox
-from bilten.core.deps import Deps
+from bilten.infra import outbox
+from bilten.infra.deps import Deps
 from bilten.protocol.commands import INTERNAL_EVENT_OWNER, CommandRequest
 from bilten.protocol.errors import BadRequest, NotFound
 from bilten.protocol.events import EventFields, parse_event_fields, parse_event_id

@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from bilten.core.deps import Deps
+from bilten.infra.deps import Deps
 from bilten.protocol.allocation import HoldRequest, adjacent_windows, parse_hold
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound

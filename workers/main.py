@@ -9,14 +9,14 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from bilten.core.bootstrap import stream_limits
-from bilten.core.deps import Deps, open_deps
-from bilten.core.metrics import Metrics
-from bilten.core.settings import Settings
-from bilten.core.streams import declare
-from bilten.hub import health
-from bilten.hub.context import DEPS, METRICS
-from bilten.hub.main import install_stop_signals
+from bilten.infra import health
+from bilten.infra.bootstrap import stream_limits
+from bilten.infra.context import DEPS, METRICS
+from bilten.infra.deps import Deps, open_deps
+from bilten.infra.metrics import Metrics
+from bilten.infra.settings import Settings
+from bilten.infra.signals import install_stop_signals
+from bilten.infra.streams import declare
 from bilten.workers.registry import WORKERS
 
 log = logging.getLogger(__name__)

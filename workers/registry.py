@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bilten.core import outbox
-from bilten.core.deps import Deps
-from bilten.core.metrics import Metrics
+from bilten.infra import outbox
+from bilten.infra.deps import Deps
+from bilten.infra.metrics import Metrics
 from bilten.workers import allocation, audit, checkin, events, tickets
 from bilten.workers.runner import consume, serve_commands
 

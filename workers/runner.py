@@ -27,8 +27,8 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 
-from bilten.core.deps import Deps
-from bilten.core.metrics import Metrics
+from bilten.infra.deps import Deps
+from bilten.infra.metrics import Metrics
 from bilten.protocol.commands import COMMANDS, CommandRequest, decode_request, encode_reply
 from bilten.protocol.errors import BiltenError, Internal, Timeout
 

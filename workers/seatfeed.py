@@ -27,7 +27,7 @@ import orjson
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
-from bilten.core.deps import Deps
+from bilten.infra.deps import Deps
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import encode_reply
 from bilten.protocol.errors import BadChannel, BiltenError, Internal

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from bilten.core.deps import Deps
+from bilten.infra.deps import Deps
 from bilten.protocol.allocation import DEFAULT_LIMIT, DEFAULT_TTL_S, DEFAULT_WARN_S, parse_map
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict

@@ -15,8 +15,8 @@ import logging
 import asyncpg
 from nats.errors import Error as NatsError
 
-from bilten.core import outbox
-from bilten.core.deps import Deps
+from bilten.infra import outbox
+from bilten.infra.deps import Deps
 from bilten.protocol.channels import user_channel
 from bilten.protocol.errors import BiltenError
 from bilten.workers import waitlist

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from bilten.core.deps import Deps
+from bilten.infra.deps import Deps
 from bilten.protocol.checkin import GATE
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Forbidden, NotFound

@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from bilten.core import outbox
-from bilten.core.deps import Deps
+from bilten.infra import outbox
+from bilten.infra.deps import Deps
 from bilten.protocol.allocation import HoldRequest, parse_hold
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest

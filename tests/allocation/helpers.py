@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bilten.core.settings import Settings
+from bilten.infra.settings import Settings
 from bilten.protocol.seats import SeatView, apply, decode_id_runs, from_snapshot
 from tests.hub.helpers import Raw, create_event
 

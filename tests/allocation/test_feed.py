@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from bilten.core.bootstrap import declare_streams
-from bilten.core.channel_log import Position
-from bilten.core.deps import Deps, open_deps
-from bilten.core.settings import Settings
+from bilten.infra.bootstrap import declare_streams
+from bilten.infra.channel_log import Position
+from bilten.infra.deps import Deps, open_deps
+from bilten.infra.settings import Settings
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.seats import apply, from_snapshot
 from bilten.protocol.tokens import Claims, mint_claims

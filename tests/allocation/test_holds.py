@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from bilten.core.settings import Settings
+from bilten.infra.settings import Settings
 from bilten.protocol.seats import decode_states
 from tests.allocation.helpers import SeatWatcher, db, db_state, error, hold, make_venue, ok
 from tests.hub.helpers import connect

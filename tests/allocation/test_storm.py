@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from bilten.core.settings import Settings, settings_env
 from bilten.hub.app import create_app
+from bilten.infra.settings import Settings, settings_env
 from bilten.protocol.seats import counts
 from bilten.workers.main import run_workers
 from bilten.workers.registry import WORKERS
@@ -222,7 +222,7 @@ async def test_stadium_in_one_call_and_a_small_snapshot(
 
 def _spawn_allocation_worker(settings: Settings) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings_env(settings)}
-    return subprocess.Popen([sys.executable, "-m", "bilten.core.cli", "worker", "allocation"],
+    return subprocess.Popen([sys.executable, "-m", "bilten.deploy.cli", "worker", "allocation"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -17,11 +17,11 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from bilten.core.settings import Settings, settings_env
+from bilten.infra.settings import Settings, settings_env
 from tests.checkin.helpers import door_setup, scan
 from tests.hub.helpers import Raw, connect
 
-CLI = (sys.executable, "-m", "bilten.core.cli")
+CLI = (sys.executable, "-m", "bilten.deploy.cli")
 CLOCK = r"\d\d:\d\d"
 
 

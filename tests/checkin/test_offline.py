@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from bilten.core.settings import Settings
+from bilten.infra.settings import Settings
 from bilten.protocol.checkin import REASONS
 from bilten.protocol.frames import Rejected, decode_client_frames
 from bilten.protocol.offline import (

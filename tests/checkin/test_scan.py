@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bilten.core.settings import Settings
+from bilten.infra.settings import Settings
 from bilten.protocol.tickets import TicketRef, sign_code
 from tests.checkin.helpers import door_setup, scan
 from tests.hub.helpers import connect

@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from bilten.core.settings import Settings, settings_env
 from bilten.hub.app import create_app
+from bilten.infra.settings import Settings, settings_env
 from bilten.workers.main import run_workers
 from tests.checkin.helpers import door_setup, scan
 from tests.hub.helpers import connect
@@ -20,7 +20,7 @@ from tests.hub.helpers import connect
 
 def _spawn_checkin_worker(settings: Settings) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings_env(settings)}
-    return subprocess.Popen([sys.executable, "-m", "bilten.core.cli", "worker", "checkin"],
+    return subprocess.Popen([sys.executable, "-m", "bilten.deploy.cli", "worker", "checkin"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -9,8 +9,8 @@ import aiohttp
 import orjson
 import pytest
 
-from bilten.core.settings import Settings
 from bilten.hub.app import create_app
+from bilten.infra.settings import Settings
 from tests.hub.helpers import Raw, connect, create_event
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from bilten.core.embedded import EmbeddedStack
-from bilten.core.settings import Settings, load_settings
+from bilten.deploy.embedded import EmbeddedStack
 from bilten.hub.app import create_app
+from bilten.infra.settings import Settings, load_settings
 
 
 async def _status_becomes(client: Any, status: int, timeout: float = 30.0) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
-from bilten.core.keys import RedisKeys
-from bilten.core.settings import Settings, settings_env
 from bilten.hub.app import create_app
 from bilten.hub.presence import Presence
+from bilten.infra.keys import RedisKeys
+from bilten.infra.settings import Settings, settings_env
 from tests.hub.helpers import Raw, connect, create_event
 
 
@@ -63,7 +63,7 @@ async def test_a_killed_hubs_users_expire(workers: Settings, aiohttp_client: Any
     """SIGKILL a hub process: nobody cleans up, yet its users age out of the counts."""
     port = _free_port()
     env = {**os.environ, **settings_env(workers.replace(port=port))}
-    hub = subprocess.Popen([sys.executable, "-m", "bilten.core.cli", "hub"], env=env,
+    hub = subprocess.Popen([sys.executable, "-m", "bilten.deploy.cli", "hub"], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     redis_client = aioredis.from_url(workers.redis_url or "")
     try:

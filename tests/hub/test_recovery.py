@@ -7,8 +7,8 @@ from typing import Any
 
 import nats
 
-from bilten.core.settings import Settings
 from bilten.hub.app import create_app
+from bilten.infra.settings import Settings
 from bilten.protocol.subjects import Subjects
 from tests.hub.helpers import Raw, connect, create_event
 

@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bilten.core.settings import Settings
 from bilten.hub.app import create_app
 from bilten.hub.runtime import HUB
+from bilten.infra.settings import Settings
 from tests.hub.helpers import Raw, connect, create_event
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import nats
 import orjson
 
-from bilten.core.settings import Settings
+from bilten.infra.settings import Settings
 from bilten.protocol.commands import encode_reply
 from bilten.protocol.subjects import Subjects
 from tests.hub.helpers import connect, create_event

@@ -11,11 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bilten.core import outbox
-from bilten.core.deps import open_deps
-from bilten.core.metrics import Metrics
-from bilten.core.settings import Settings
-from bilten.core.streams import StreamLimits, declare
+from bilten.infra import outbox
+from bilten.infra.deps import open_deps
+from bilten.infra.metrics import Metrics
+from bilten.infra.settings import Settings
+from bilten.infra.streams import StreamLimits, declare
 from bilten.protocol.commands import CommandRequest, decode_reply, encode_request
 from bilten.protocol.errors import BadRequest, Internal
 from bilten.protocol.tokens import mint_claims

@@ -18,7 +18,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from bilten.core.embedded import EmbeddedServerError, die_with_parent, log_tail, package_dir
+from bilten.deploy.embedded import EmbeddedServerError, die_with_parent, log_tail, package_dir
 
 log = logging.getLogger(__name__)
 

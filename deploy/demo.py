@@ -14,8 +14,8 @@ from typing import Any
 
 from nats.errors import NoRespondersError
 
-from bilten.core.deps import connect_nats
-from bilten.core.settings import Settings
+from bilten.infra.deps import connect_nats
+from bilten.infra.settings import Settings
 from bilten.protocol.commands import CommandRequest, decode_reply, encode_request
 from bilten.protocol.errors import Unavailable
 from bilten.protocol.offline import parse_bundle

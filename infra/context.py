@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bilten.core.deps import Deps
-from bilten.core.metrics import Metrics
+from bilten.infra.deps import Deps
+from bilten.infra.metrics import Metrics
 
 DEPS = web.AppKey("deps", Deps)
 METRICS = web.AppKey("metrics", Metrics)

@@ -31,7 +31,7 @@ CREATE TABLE domain_events (
 CREATE INDEX domain_events_event ON domain_events (event_id, occurred_at);
 
 -- Transactional outbox: domain events written in the same transaction as the
--- change, published to JetStream after commit (core/outbox.py).
+-- change, published to JetStream after commit (infra/outbox.py).
 CREATE TABLE outbox (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     subject_kind text       NOT NULL,

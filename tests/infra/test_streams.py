@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import nats
 
-from bilten.core.settings import Settings
-from bilten.core.streams import StreamLimits, declare
+from bilten.infra.settings import Settings
+from bilten.infra.streams import StreamLimits, declare
 from bilten.protocol.subjects import Subjects
 
 

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from bilten.core.deps import Deps
-from bilten.core.metrics import CONTENT_TYPE
-from bilten.hub.context import DEPS, METRICS
+from bilten.infra.context import DEPS, METRICS
+from bilten.infra.deps import Deps
+from bilten.infra.metrics import CONTENT_TYPE
 
 CHECK_TIMEOUT_S = 1.0
 

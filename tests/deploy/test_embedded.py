@@ -23,7 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bilten.core.embedded import EmbeddedServerError, EmbeddedStack
+from bilten.deploy.embedded import EmbeddedServerError, EmbeddedStack
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -35,7 +35,7 @@ _PARENT = """
 import json, sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from bilten.core.embedded import EmbeddedStack
+from bilten.deploy.embedded import EmbeddedStack
 
 stack = EmbeddedStack(Path(sys.argv[1]))
 with ThreadPoolExecutor(1) as pool:

@@ -1,6 +1,6 @@
 """PostgreSQL: connection pools and the migration runner.
 
-Migrations are plain SQL files in `core/migrations/NNNN_name.sql`, applied in
+Migrations are plain SQL files in `infra/migrations/NNNN_name.sql`, applied in
 order, each once, recorded in `schema_migrations`. All pending migrations run
 in one transaction under a transaction-scoped advisory lock, so two processes
 starting at once apply them exactly once and a failing file leaves nothing
@@ -37,7 +37,7 @@ class Migration:
 def load_migrations() -> list[Migration]:
     """The packaged migrations, sorted by version; duplicate versions are an error."""
     found: dict[int, Migration] = {}
-    for entry in resources.files("bilten.core.migrations").iterdir():
+    for entry in resources.files("bilten.infra.migrations").iterdir():
         match = _FILE_RE.match(entry.name)
         if not match:
             continue

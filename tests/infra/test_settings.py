@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bilten.core.settings import Settings, SettingsError, load_settings, settings_env
+from bilten.infra.settings import Settings, SettingsError, load_settings, settings_env
 
 
 def test_defaults() -> None:

@@ -6,11 +6,11 @@ import subprocess
 import sys
 from typing import Any
 
-from bilten.core.settings import Settings
+from bilten.infra.settings import Settings
 
 
 def bilten(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bilten.core.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "bilten.deploy.cli", *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
 

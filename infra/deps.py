@@ -21,10 +21,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bilten.core.channel_log import ChannelLog
-from bilten.core.db import create_pool
-from bilten.core.keys import RedisKeys
-from bilten.core.settings import Settings, SettingsError
+from bilten.infra.channel_log import ChannelLog
+from bilten.infra.db import create_pool
+from bilten.infra.keys import RedisKeys
+from bilten.infra.settings import Settings, SettingsError
 from bilten.protocol.subjects import Subjects
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ import asyncio
 
 import orjson
 
-from bilten.core.deps import open_deps
-from bilten.core.settings import Settings
-from bilten.core.streams import StreamLimits, declare
+from bilten.infra.deps import open_deps
+from bilten.infra.settings import Settings
+from bilten.infra.streams import StreamLimits, declare
 
 
 async def test_concurrent_publications_get_consecutive_offsets_in_few_messages(

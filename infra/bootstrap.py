@@ -9,11 +9,11 @@ import asyncpg
 import redis.asyncio as aioredis
 from nats.js.errors import NotFoundError
 
-from bilten.core.db import migrate_url
-from bilten.core.deps import connect_nats
-from bilten.core.keys import RedisKeys
-from bilten.core.settings import Settings
-from bilten.core.streams import StreamLimits, declare, stream_configs
+from bilten.infra.db import migrate_url
+from bilten.infra.deps import connect_nats
+from bilten.infra.keys import RedisKeys
+from bilten.infra.settings import Settings
+from bilten.infra.streams import StreamLimits, declare, stream_configs
 from bilten.protocol.subjects import Subjects
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from bilten.core.settings import Settings
+from bilten.infra.settings import Settings
 
 
 def resolve_secret(settings: Settings) -> Settings:

@@ -6,8 +6,8 @@ import asyncio
 
 import asyncpg
 
-from bilten.core.db import load_migrations, migrate, migrate_url
-from bilten.core.settings import Settings
+from bilten.infra.db import load_migrations, migrate, migrate_url
+from bilten.infra.settings import Settings
 
 
 async def _tables(url: str) -> set[str]:
@@ -44,7 +44,7 @@ async def test_concurrent_runs_apply_each_migration_once(settings: Settings) -> 
 
 async def test_failed_migration_leaves_nothing_half_applied(settings: Settings) -> None:
     assert settings.database_url
-    from bilten.core.db import Migration
+    from bilten.infra.db import Migration
 
     broken = [*load_migrations(),
               Migration(9999, "broken", "CREATE TABLE half (id int); SELECT no_such_function();")]

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from importlib.metadata import version as package_version
 from typing import Any
 
-from bilten.core.logs import configure_logging
-from bilten.core.secret import resolve_secret
-from bilten.core.settings import Settings, SettingsError, load_settings
+from bilten.deploy.secret import resolve_secret
+from bilten.infra.logs import configure_logging
+from bilten.infra.settings import Settings, SettingsError, load_settings
 from bilten.protocol.errors import BiltenError
 from bilten.protocol.tokens import encode_token, mint_claims
 
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         configure_logging(settings.log_format, settings.log_level)
         if args.command == "up":
-            from bilten.core import up
+            from bilten.deploy import up
 
             return up.main(settings, demo=args.demo)
         settings = resolve_secret(settings)
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     f"{', '.join(sorted(WORKERS))} or all")
             _run(worker_main.main(settings, args.name, args.metrics_port))
         elif args.command == "migrate":
-            from bilten.core.bootstrap import prepare
+            from bilten.infra.bootstrap import prepare
 
             _run(prepare(settings))
         return 0

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bilten.core import demo
-from bilten.core.bootstrap import prepare
-from bilten.core.embedded import EmbeddedStack, die_with_parent
-from bilten.core.secret import resolve_secret
-from bilten.core.settings import Settings, settings_env
+from bilten.deploy import demo
+from bilten.deploy.embedded import EmbeddedStack, die_with_parent
+from bilten.deploy.secret import resolve_secret
+from bilten.infra.bootstrap import prepare
+from bilten.infra.settings import Settings, settings_env
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Child:
 def _spawn(name: str, args: list[str], settings: Settings) -> Child:
     env = {**os.environ, **settings_env(settings)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bilten.core.cli", *args], env=env,
+        [sys.executable, "-m", "bilten.deploy.cli", *args], env=env,
         start_new_session=True, preexec_fn=die_with_parent,
     )
     return Child(name, process)

@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 
-from bilten.core.keyed_lock import KeyedLock
+from bilten.infra.keyed_lock import KeyedLock
 from bilten.protocol.batch import pack, publications
 from bilten.protocol.errors import Conflict, Unavailable
 from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_OFFSET, Subjects

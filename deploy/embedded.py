@@ -206,7 +206,7 @@ class EmbeddedStack:
         Returns `postgresql://bilten@127.0.0.1:PORT/bilten` (trust auth, loopback only).
         """
         # Imported here: embedded_pg imports this module.
-        from bilten.core import embedded_pg as pg
+        from bilten.deploy import embedded_pg as pg
 
         with self._lock:
             if url := self._running_url("postgres"):
@@ -367,13 +367,13 @@ def _nats_binary() -> Path:
 
 def _nats_config(port: int, monitor_port: int, store: Path) -> str:
     return "\n".join([
-        "# Written by bilten.core.embedded at every start; edits are overwritten.",
+        "# Written by bilten.deploy.embedded at every start; edits are overwritten.",
         'server_name: "bilten-embedded"',
         f'listen: "127.0.0.1:{port}"',
         f'http: "127.0.0.1:{monitor_port}"',
         "jetstream {",
         f"  store_dir: {json.dumps(str(store))}",
-        # fsync before acknowledging (core/streams.py): the default syncs every two minutes.
+        # fsync before acknowledging (infra/streams.py): the default syncs every two minutes.
         "  sync_interval: always",
         "}",
         "",

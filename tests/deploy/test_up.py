@@ -57,7 +57,7 @@ class Up:
         self.port = _free_port()
         self.log = open(data_dir / "up.log", "w+")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bilten.core.cli", "up", "--demo", "--port", str(self.port)],
+            [sys.executable, "-m", "bilten.deploy.cli", "up", "--demo", "--port", str(self.port)],
             env={**env, "BILTEN_DATA_DIR": str(data_dir), "PATH": os.environ["PATH"]},
             stdout=subprocess.PIPE, stderr=self.log, text=True,
         )

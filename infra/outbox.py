@@ -20,7 +20,7 @@ import asyncpg
 import orjson
 from nats.errors import Error as NatsError
 
-from bilten.core.deps import Deps
+from bilten.infra.deps import Deps
 
 log = logging.getLogger(__name__)
 
