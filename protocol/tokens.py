@@ -203,6 +203,10 @@ def decode_token(token: str, secret: str, *, now: float) -> Claims:
     """
     if not isinstance(token, str) or not token:
         raise Unauthorized("no token")
+    if "=" in token:
+        # RFC 7515 §2: base64url without padding. pyjwt refuses every other
+        # non-canonical spelling but tolerates "=", so one token had several.
+        raise Unauthorized("invalid token: base64url padding")
     try:
         payload = jwt.decode(
             token, _key(secret), algorithms=[ALGORITHM], leeway=0,

@@ -276,6 +276,19 @@ def _tamper_signature() -> str:
     return f"{head}.{payload}.{flipped}"
 
 
+def _respelled(segment: int, how: str) -> str:
+    """A valid token with one segment spelled otherwise: same bytes, not canonical."""
+    parts = encode_token(_mint(), SECRET).split(".")
+    text = parts[segment]
+    if how == "padding":
+        parts[segment] = text + "=" * (-len(text) % 4)
+    else:  # flip the unused bits of the last character
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        last = alphabet.index(text[-1]) ^ ((1 << len(text) * 6 % 8) - 1)
+        parts[segment] = text[:-1] + alphabet[last]
+    return ".".join(parts)
+
+
 def _unsigned(header: dict[str, Any]) -> str:
     parts = (json.dumps(header).encode(), json.dumps(_payload()).encode())
     return ".".join(_b64(p) for p in parts) + "."
@@ -309,6 +322,11 @@ UNAUTHORIZED: list[tuple[str, Any, str]] = [
     ("exp a string", _forge({"alg": "HS256"}, _payload(exp="tomorrow")), "exp is not"),
     ("exp a boolean", _forge({"alg": "HS256"}, _payload(exp=True)), "exp is not"),
     ("iat null", _forge({"alg": "HS256"}, _payload(iat=None)), "iat is not"),
+    *[(f"{name} {how}", _respelled(n, how), "invalid token")
+      for n, name in enumerate(("header", "payload", "signature"))
+      for how in ("padding", "trailing bits")
+      # A segment of a multiple of 4 characters has no other spelling.
+      if len(encode_token(_mint(), SECRET).split(".")[n]) % 4],
     *[(f"missing {name}", _forge({"alg": "HS256"}, _payload(**{name: _DROP})),
        f"token lacks claims: {name}")
       for name in ("sub", "org", "role", "events", "exp", "iat")],
