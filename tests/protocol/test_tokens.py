@@ -6,7 +6,9 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, cast
 
 import jwt
@@ -181,6 +183,14 @@ def test_every_claim_has_a_mint_rule() -> None:
     assert [claim for claim, _ in MINT_RULES] == ["role", "org", "events", "gates", "exp"]
     assert sorted(ROLE_RANK, key=ROLE_RANK.__getitem__) == [
         "attendee", "staff", "organizer", "service"]
+
+
+def test_the_documented_mint_rules_are_the_rules() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text("utf-8")
+    section = doc[doc.index("### Minting"):doc.index("## NATS subjects")]
+    claims = re.findall(r"^\| `(\w+)` \|", section, re.M)
+    assert claims == [claim for claim, _ in MINT_RULES]
+    assert " < ".join(sorted(ROLE_RANK, key=ROLE_RANK.__getitem__)) in section
 
 
 def test_mint_names_the_ttl_left() -> None:
