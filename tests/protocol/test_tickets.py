@@ -60,10 +60,63 @@ def test_garbled_codes_are_invalid(garbled: str) -> None:
     assert caught.value.code == "invalid"
 
 
+# --- one spelling per code (docs/checkin.md §Offline bundle) ---
+
+
+def _lenient(text: str) -> bytes:
+    """What a forgiving decoder reads: either alphabet, padding and whitespace ignored."""
+    body = text.strip().rstrip("=").replace("+", "-").replace("/", "_")
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+
+
+def _aliases(text: str) -> list[str]:
+    """Other spellings of the same bytes: alphabet swaps, trailing bits, padding, spaces."""
+    swapped = [text[:i] + {"-": "+", "_": "/"}[c] + text[i + 1:]
+               for i, c in enumerate(text) if c in "-_"]
+    swapped.append(text.replace("-", "+").replace("_", "/"))
+    unused = len(text) * 6 % 8  # bits of the last character past the last whole byte
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(text[-1])
+    flipped = [text[:-1] + alphabet[last ^ mask] for mask in range(1, 2**unused)]
+    padded = [text + "=" * n for n in (1, 2, 3)]
+    return [*swapped, *flipped, *padded, f" {text}", f"{text}\n"]
+
+
+def _code_with_both_url_characters() -> str:
+    """A real code holding '-' and '_', so that the alphabet swap has both to swap."""
+    return next(code for n in range(1, 1000)
+                if "-" in (code := sign_code(KEY, TicketRef(42, n))) and "_" in code)
+
+
+CODE = _code_with_both_url_characters()
+ALIASES = _aliases(CODE)
+
+
+def test_the_aliases_are_the_same_bytes() -> None:
+    assert len(CODE) * 6 % 8  # the code has unused bits to flip
+    assert len(ALIASES) == len(set(ALIASES)) >= 10
+    assert all(_lenient(alias) == _lenient(CODE) for alias in ALIASES)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_only_the_canonical_spelling_is_a_code(alias: str) -> None:
+    assert verify_code(CODE, KEY.public_key()).event_id == 42
+    with pytest.raises(InvalidCode) as caught:
+        verify_code(alias, KEY.public_key())
+    assert (caught.value.code, caught.value.message) == ("invalid", "not a ticket code")
+
+
+@pytest.mark.parametrize("alias", _aliases(public_key_text(KEY.public_key())))
+def test_only_the_canonical_spelling_is_a_public_key(alias: str) -> None:
+    with pytest.raises(InvalidCode):
+        public_key_from_text(alias)
+
+
 def test_public_key_text_round_trip() -> None:
     text = public_key_text(KEY.public_key())
     assert len(text) == 43
     code = sign_code(KEY, TicketRef(5, 6))
     assert verify_code(code, public_key_from_text(text)) == TicketRef(5, 6)
-    with pytest.raises(InvalidCode):
-        public_key_from_text("short")
+    for garbled in ("short", "A" * 44, "", "ü" * 43):
+        with pytest.raises(InvalidCode):
+            public_key_from_text(garbled)

@@ -6,18 +6,25 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, cast
 
 import jwt
 import pytest
 
-from bilten.protocol.errors import BadRequest, TokenExpired, Unauthorized
+from bilten.protocol.errors import BadRequest, Forbidden, TokenExpired, Unauthorized
 from bilten.protocol.tokens import (
+    DEFAULT_TTL_S,
     MAX_TTL_S,
+    MINT_RULES,
+    ROLE_RANK,
     ROLES,
     Claims,
+    check_mint,
     decode_token,
+    default_ttl_s,
     encode_token,
     mint_claims,
 )
@@ -91,8 +98,13 @@ def test_mint(overrides: dict[str, Any], expected: Claims) -> None:
         ({"events": [1.0]}, "events"), ({"events": [2**63]}, "events"),
         ({"events": list(range(1, 258))}, "events"), ({"events": None}, "events"),
         ({"events": {"1": 1}}, "events"), ({"events": 5}, "events"),
-        ({"gates": "north"}, "gates"), ({"gates": [""]}, "gates"), ({"gates": [1]}, "gates"),
-        ({"gates": ["a b"]}, "gates"), ({"gates": [str(i) for i in range(65)]}, "gates"),
+        *[({"role": "staff", "gates": gates}, "gates")
+          for gates in ("north", [""], [1], ["a b"], [str(i) for i in range(65)], [])],
+        # Claims that mean nothing for the role (issue 9).
+        ({"role": "attendee", "events": ()}, "events"), ({"role": "staff", "events": []}, "events"),
+        ({"role": "attendee", "gates": ["north"]}, "gates"),
+        ({"role": "organizer", "events": "*", "gates": ["north"]}, "gates"),
+        ({"role": "service", "events": "*", "gates": ["north"]}, "gates"),
         ({"ttl_s": 0}, "ttl_s"), ({"ttl_s": -5}, "ttl_s"), ({"ttl_s": MAX_TTL_S + 1}, "ttl_s"),
         ({"ttl_s": 1.5}, "ttl_s"), ({"ttl_s": True}, "ttl_s"), ({"ttl_s": "60"}, "ttl_s"),
     ],
@@ -102,6 +114,101 @@ def test_mint_rejects(overrides: dict[str, Any], field: str) -> None:
         _mint(**overrides)
     assert caught.value.details["field"] == field
     assert field in caught.value.message
+
+
+def test_meaningful_claims_are_minted() -> None:
+    # The limits of the rule above: an organizer without events may still
+    # create events, a service covers every event anyway, staff take gates.
+    assert _mint(role="organizer", events=()).events == ()
+    assert _mint(role="service", events=()).events == ()
+    assert _mint(role="staff", gates=["north"]).gates == ("north",)
+
+
+# --- minting from a token (docs/protocol.md §Minting) ---
+
+PARENT = Claims("org-1", "acme", "organizer", (1, 2), None, 1_700_003_600, 1_700_000_000)
+CHILD = Claims("door-1", "acme", "staff", (1,), None, 1_700_001_000, 1_700_000_500)
+
+
+@pytest.mark.parametrize(
+    ("parent", "child", "claim"),
+    [
+        # role: only roles ranked below the minter's; services mint any.
+        ({}, {}, None),
+        ({}, {"role": "attendee"}, None),
+        ({}, {"role": "organizer"}, "role"),
+        ({}, {"role": "service"}, "role"),
+        ({"role": "staff"}, {"role": "attendee"}, None),
+        ({"role": "staff"}, {}, "role"),
+        ({"role": "attendee"}, {"role": "attendee"}, "role"),
+        ({"role": "service", "org": "bilten"}, {"role": "service"}, None),
+        ({"role": "service", "org": "bilten"}, {"role": "organizer", "events": "*"}, None),
+        # org: its own, unless an operator mints.
+        ({}, {"org": "rival"}, "org"),
+        ({"events": "*"}, {"org": "rival", "events": "*"}, "org"),
+        ({"role": "service", "org": "bilten"}, {"org": "rival"}, None),
+        # events: a subset, "*" only from "*" (the escalation of issue 8).
+        ({}, {"events": (1, 2)}, None),
+        ({}, {"events": (2, 3)}, "events"),
+        ({}, {"events": "*"}, "events"),
+        ({"events": ()}, {"events": (1,)}, "events"),
+        ({"events": "*"}, {"events": "*"}, None),
+        ({"events": "*"}, {"events": (99,)}, None),
+        ({"role": "service", "events": ()}, {"events": "*"}, None),
+        # gates: within the minter's, when it has some (and the child takes gates).
+        ({}, {"gates": ("north",)}, None),
+        ({"role": "staff", "gates": ("north", "south")}, {"role": "attendee"}, None),
+        ({"gates": ("north", "south")}, {"gates": ("north",)}, None),
+        ({"gates": ("north",)}, {"gates": ("north", "west")}, "gates"),
+        ({"gates": ("north",)}, {"gates": None}, "gates"),
+        # exp: never after the minter's, unless an operator mints.
+        ({}, {"exp": 1_700_003_600}, None),
+        ({}, {"exp": 1_700_003_601}, "exp"),
+        ({"role": "service"}, {"exp": 1_800_000_000}, None),
+    ],
+)
+def test_check_mint(parent: dict[str, Any], child: dict[str, Any], claim: str | None) -> None:
+    minter, minted = replace(PARENT, **parent), replace(CHILD, **child)
+    if claim is None:
+        check_mint(minter, minted)
+        return
+    with pytest.raises(Forbidden) as caught:
+        check_mint(minter, minted)
+    assert caught.value.details == {"field": claim}
+    assert caught.value.message.startswith(f"{claim}: ")
+    assert caught.value.http_status == 403
+
+
+def test_every_claim_has_a_mint_rule() -> None:
+    assert [claim for claim, _ in MINT_RULES] == ["role", "org", "events", "gates", "exp"]
+    assert sorted(ROLE_RANK, key=ROLE_RANK.__getitem__) == [
+        "attendee", "staff", "organizer", "service"]
+
+
+def test_the_documented_mint_rules_are_the_rules() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text("utf-8")
+    section = doc[doc.index("### Minting"):doc.index("## NATS subjects")]
+    claims = re.findall(r"^\| `(\w+)` \|", section, re.M)
+    assert claims == [claim for claim, _ in MINT_RULES]
+    assert " < ".join(sorted(ROLE_RANK, key=ROLE_RANK.__getitem__)) in section
+
+
+def test_mint_names_the_ttl_left() -> None:
+    with pytest.raises(Forbidden, match="ttl_s at most 3100"):
+        check_mint(PARENT, replace(CHILD, exp=1_700_003_601))
+
+
+@pytest.mark.parametrize(
+    ("parent", "now", "ttl"),
+    [({}, 1_700_000_000.9, DEFAULT_TTL_S), ({}, 1_700_003_000.2, 600),
+     ({}, 1_700_003_599.9, 1), ({"role": "service"}, 1_700_003_500.0, DEFAULT_TTL_S)],
+)
+def test_default_ttl_stays_within_the_minter(parent: dict[str, Any], now: float,
+                                             ttl: int) -> None:
+    minter = replace(PARENT, **parent)
+    assert default_ttl_s(minter, now) == ttl
+    check_mint(minter, mint_claims(sub="d", org="acme", role="staff", events=[1],
+                                   ttl_s=default_ttl_s(minter, now), now=now))
 
 
 # --- claims ---
@@ -115,7 +222,7 @@ def test_mint_rejects(overrides: dict[str, Any], field: str) -> None:
         ("attendee", (1, 2), 1, "other", False),  # same id, another organization
         ("organizer", "*", 99, "acme", True),
         ("organizer", "*", 99, "other", False),
-        ("staff", (), 1, "acme", False),
+        ("organizer", (), 1, "acme", False),
         ("service", (), 1, "other", True),
         ("service", "*", 5, "anyone", True),
     ],
@@ -179,6 +286,19 @@ def _tamper_signature() -> str:
     return f"{head}.{payload}.{flipped}"
 
 
+def _respelled(segment: int, how: str) -> str:
+    """A valid token with one segment spelled otherwise: same bytes, not canonical."""
+    parts = encode_token(_mint(), SECRET).split(".")
+    text = parts[segment]
+    if how == "padding":
+        parts[segment] = text + "=" * (-len(text) % 4)
+    else:  # flip the unused bits of the last character
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        last = alphabet.index(text[-1]) ^ ((1 << len(text) * 6 % 8) - 1)
+        parts[segment] = text[:-1] + alphabet[last]
+    return ".".join(parts)
+
+
 def _unsigned(header: dict[str, Any]) -> str:
     parts = (json.dumps(header).encode(), json.dumps(_payload()).encode())
     return ".".join(_b64(p) for p in parts) + "."
@@ -212,6 +332,11 @@ UNAUTHORIZED: list[tuple[str, Any, str]] = [
     ("exp a string", _forge({"alg": "HS256"}, _payload(exp="tomorrow")), "exp is not"),
     ("exp a boolean", _forge({"alg": "HS256"}, _payload(exp=True)), "exp is not"),
     ("iat null", _forge({"alg": "HS256"}, _payload(iat=None)), "iat is not"),
+    *[(f"{name} {how}", _respelled(n, how), "invalid token")
+      for n, name in enumerate(("header", "payload", "signature"))
+      for how in ("padding", "trailing bits")
+      # A segment of a multiple of 4 characters has no other spelling.
+      if len(encode_token(_mint(), SECRET).split(".")[n]) % 4],
     *[(f"missing {name}", _forge({"alg": "HS256"}, _payload(**{name: _DROP})),
        f"token lacks claims: {name}")
       for name in ("sub", "org", "role", "events", "exp", "iat")],
