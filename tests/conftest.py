@@ -87,7 +87,9 @@ async def settings(servers: ServerURLs, secret: str) -> AsyncIterator[Settings]:
             namespace=tag,
             port=0,
             data_dir=Path(tempfile.gettempdir()) / tag,
-            request_timeout_s=5.0,
+            # Far beyond any healthy answer, so a busy machine slows tests down but never
+            # turns a slow reply into a `timeout` error.
+            request_timeout_s=30.0,
         )
     finally:
         await admin.close()
@@ -110,15 +112,15 @@ async def workers(migrated: Settings) -> AsyncIterator[Settings]:
 
     from bilten.workers.main import run_workers
     from bilten.workers.registry import WORKERS
+    from tests.ready import workers_answer
+    from tests.waiting import arrives
 
     stop = asyncio.Event()
     task = asyncio.get_running_loop().create_task(run_workers(migrated, sorted(WORKERS), stop))
-    await asyncio.sleep(0.2)
-    if task.done():
-        task.result()
+    await workers_answer(migrated, sorted(WORKERS), running=task)
     yield migrated
     stop.set()
-    await asyncio.wait_for(task, 10)
+    await arrives(task, what="the workers to stop")
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import asyncpg
 from bilten.core.settings import Settings
 from bilten.protocol.seats import SeatView, apply, decode_id_runs, from_snapshot
 from tests.hub.helpers import Raw, create_event
+from tests.waiting import WAIT_S, wait_for
 
 
 class Crowd:
@@ -123,24 +124,27 @@ class SeatWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def until_equal(self, settings: Settings, event_id: int, timeout: float = 5.0) -> None:
+    async def until_equal(self, settings: Settings, event_id: int,
+                          timeout: float = WAIT_S) -> None:
         """Wait until the applied view equals the database (seats and GA counters)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+        async def equal() -> bool:
             assert self._task is not None
             if self._task.done():
                 self._task.result()
+                raise RuntimeError("the watcher stopped")
             states, ga = await db_state(settings, event_id)
             assert self.view is not None
             view_ga = {t: (c.held, c.sold) for t, c in self.view.ga.items() if t in ga}
-            if dict(self.view.states) == states and view_ga == ga:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                wrong = {s: (self.view.states.get(s), st) for s, st in states.items()
-                         if self.view.states.get(s) != st}
-                raise AssertionError(f"view differs from the database: {list(wrong.items())[:10]}"
-                                     f" ga {view_ga} vs {ga}")
-            await asyncio.sleep(0.1)
+            wrong = {s: (self.view.states.get(s), st) for s, st in states.items()
+                     if self.view.states.get(s) != st}
+            extra = sorted(set(self.view.states) - set(states))[:10]
+            assert not wrong and not extra and view_ga == ga, (
+                f"view differs from the database: {list(wrong.items())[:10]}, not in it"
+                f" {extra}, ga {view_ga} vs {ga}")
+            return True
+
+        await wait_for(equal, what=f"{self.channel} as applied to equal the database",
+                       timeout=timeout)
 
 
 async def db(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:

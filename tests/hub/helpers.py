@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
 import orjson
+
+from tests.waiting import WAIT_S, arrives
 
 EVENT = {
     "name": "Sarajevo Jazz Night", "starts_at": "2027-06-01T19:00:00+02:00",
@@ -30,9 +31,11 @@ class Raw:
         await self.ws.send_bytes(orjson.dumps(message))
         return int(message["id"])
 
-    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def recv(self, timeout: float = WAIT_S) -> dict[str, Any]:
+        """The next message; `timeout` only bounds a hang (tests/waiting.py)."""
         while not self.inbox:
-            msg = await self.ws.receive(timeout=timeout)
+            msg = await arrives(self.ws.receive(), what="a message from the hub",
+                                timeout=timeout)
             if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 decoded = orjson.loads(msg.data)
                 self.inbox.extend(decoded if isinstance(decoded, list) else [decoded])
@@ -40,12 +43,15 @@ class Raw:
                 raise ConnectionError(f"socket closed: {msg.type} {msg.data} {msg.extra}")
         return self.inbox.pop(0)
 
-    async def until(self, op: str, timeout: float = 5.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
+    async def until(self, op: str, timeout: float = WAIT_S) -> dict[str, Any]:
+        """The next message with this `op`, skipping others."""
+        async def first() -> dict[str, Any]:
             while True:
                 message = await self.recv(timeout)
                 if message["op"] == op:
                     return message
+
+        return await arrives(first(), what=f"an {op!r} message", timeout=timeout)
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         req = await self.send(op="rpc", method=method, params=params or {})
