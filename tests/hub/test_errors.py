@@ -119,7 +119,8 @@ async def test_foreign_origin_is_refused(hub_server: Any, aiohttp_client: Any,
 async def test_token_expiry_disconnects(hub_server: Any, aiohttp_client: Any,
                                         make_token: Any) -> None:
     client = await aiohttp_client(hub_server)
-    raw = await connect(client, make_token("organizer", ttl_s=1))
+    # `exp` is in whole seconds: a 1 s token could expire before the handshake.
+    raw = await connect(client, make_token("organizer", ttl_s=3))
     reply = await raw.until("disconnect")
     assert reply["code"] == "token_expired"
     msg = await arrives(raw.ws.receive(), what="the close after the disconnect")
