@@ -18,13 +18,17 @@ from tests.waiting import WAIT_S, wait_for
 
 
 class Crowd:
-    """Many WebSockets to test hubs: a session without the client's 100-connection cap."""
+    """Many WebSockets to test hubs: a session without the client's 100-connection cap.
 
-    def __init__(self) -> None:
+    Each waits up to `patience` for a message (a storm's deadline: see `Raw`)."""
+
+    def __init__(self, patience: float = WAIT_S) -> None:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.patience = patience
 
     async def connect(self, server: Any, token: str) -> Raw:
-        return Raw(await self.session.ws_connect(server.make_url(f"/ws?token={token}")))
+        return Raw(await self.session.ws_connect(server.make_url(f"/ws?token={token}")),
+                   self.patience)
 
     async def close(self) -> None:
         await self.session.close()
@@ -109,7 +113,7 @@ class SeatWatcher:
 
     async def _pump(self) -> None:
         while True:
-            message = await self.raw.recv(timeout=120)
+            message = await self.raw.recv()
             if message["op"] == "pub":
                 assert self.view is not None
                 self.deltas.append(message["data"])

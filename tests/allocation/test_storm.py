@@ -26,9 +26,13 @@ from tests.hub.helpers import Raw, connect
 from tests.ready import free_port, processes_answer, workers_answer
 from tests.waiting import WAIT_S, allowance, arrives
 
-# Deadlines that grow with the work, and a pytest limit above them.
-STORM = allowance(200 * 3)
-KILL_STORM = allowance(80 * 3)
+# Deadlines that grow with the work, and a pytest limit above them: the whole storm, and
+# the hub's budget for one command, which may queue behind every other buyer's (the hub
+# splits it over its retries, so a fixed 30 s timed out on a busy machine).
+STORM, STORM_COMMAND = allowance(200 * 3), allowance(200)
+KILL_STORM, KILL_STORM_COMMAND = allowance(80 * 3), allowance(80)
+# One INSERT of 50,000 seats: it took over 30 s on a busy machine.
+STADIUM_COMMAND = allowance(50_000, per_operation=0.002)
 
 
 class Log(list[dict[str, Any]]):
@@ -141,6 +145,7 @@ async def _check_invariants(settings: Settings, venue: Venue, log: Log,
     assert max(per_buyer.values()) <= 10  # the default per-attendee cap
 
 
+@pytest.mark.request_timeout(STORM_COMMAND)
 @pytest.mark.timeout(STORM + 3 * WAIT_S)
 async def test_storm_two_hubs_two_workers(workers: Settings, aiohttp_server: Any,
                                           make_token: Any) -> None:
@@ -148,7 +153,7 @@ async def test_storm_two_hubs_two_workers(workers: Settings, aiohttp_server: Any
     stop = asyncio.Event()
     extra = asyncio.get_running_loop().create_task(run_workers(workers, ["allocation"], stop))
     watchers: list[SeatWatcher] = []
-    crowd = Crowd()
+    crowd = Crowd(patience=STORM)
     try:
         await workers_answer(workers, ["allocation"], running=extra)
         hubs = [await aiohttp_server(create_app(workers)) for _ in range(2)]
@@ -192,10 +197,12 @@ async def test_storm_two_hubs_two_workers(workers: Settings, aiohttp_server: Any
         await arrives(extra, what="the extra allocation worker to stop")
 
 
+@pytest.mark.request_timeout(STADIUM_COMMAND)
+@pytest.mark.timeout(STADIUM_COMMAND + 3 * WAIT_S)
 async def test_stadium_in_one_call_and_a_small_snapshot(
         workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
     client = await aiohttp_client(hub_server)
-    organizer = await connect(client, make_token("organizer"))
+    organizer = await connect(client, make_token("organizer"), patience=2 * STADIUM_COMMAND)
     venue = await make_venue(organizer, rows=1, seats=1)
     sections = [{"name": f"S{s:02d}", "ticket_type_id": venue.parter,
                  "rows": [{"name": str(r), "seats": 50} for r in range(1, 41)]}
@@ -238,30 +245,31 @@ def _spawn_allocation_worker(settings: Settings, metrics_port: int) -> subproces
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+@pytest.mark.request_timeout(KILL_STORM_COMMAND)
 @pytest.mark.timeout(KILL_STORM + 3 * WAIT_S)
 async def test_allocation_worker_killed_mid_storm(
         migrated: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
     """Two allocation worker processes; one gets SIGKILL mid-storm. Retried holds (the hub's
     nonce) come back as the same hold; the database stays exact."""
-    settings = migrated
     stop = asyncio.Event()
     others_names = [w for w in WORKERS if w != "allocation"]
-    others = asyncio.get_running_loop().create_task(run_workers(settings, others_names, stop))
+    others = asyncio.get_running_loop().create_task(run_workers(migrated, others_names, stop))
     ports = [free_port() for _ in range(2)]
-    victims = [_spawn_allocation_worker(settings, port) for port in ports]
+    victims = [_spawn_allocation_worker(migrated, port) for port in ports]
     watcher: SeatWatcher | None = None
     try:
-        await workers_answer(settings, others_names, running=others)
-        await processes_answer(settings, "allocation", ports)  # the victim was serving
-        hub = await aiohttp_client(await aiohttp_server(create_app(settings)))
+        await workers_answer(migrated, others_names, running=others)
+        await processes_answer(migrated, "allocation", ports)  # the victim was serving
+        hub = await aiohttp_client(await aiohttp_server(create_app(migrated)))
         organizer = await connect(hub, make_token("organizer"))
         venue = await make_venue(organizer, rows=6, seats=20, ga_quota=60)
         watcher = SeatWatcher(await connect(hub, make_token("attendee", sub="watcher",
-                                                            events=[venue.event_id])),
-                              venue.event_id)
+                                                            events=[venue.event_id]),
+                                            patience=KILL_STORM), venue.event_id)
         await watcher.start()
         buyers = [await connect(hub, make_token("attendee", sub=f"buyer-{n}",
-                                                events=[venue.event_id])) for n in range(80)]
+                                                events=[venue.event_id]), patience=KILL_STORM)
+                  for n in range(80)]
         log = Log()
         mid_storm = log.reached(60)
 
@@ -275,8 +283,8 @@ async def test_allocation_worker_killed_mid_storm(
             killer()), what="80 buyers' 240 holds", timeout=KILL_STORM)
         assert 60 <= killed_at < 200 and len(log) == 240
         assert victims[0].wait(WAIT_S) == -signal.SIGKILL
-        await _check_invariants(settings, venue, log, quota=60)
-        await watcher.until_equal(settings, venue.event_id)
+        await _check_invariants(migrated, venue, log, quota=60)
+        await watcher.until_equal(migrated, venue.event_id)
     finally:
         if watcher is not None:
             await watcher.close()

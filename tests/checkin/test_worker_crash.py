@@ -33,16 +33,15 @@ def _spawn_checkin_worker(settings: Settings, metrics_port: int) -> subprocess.P
 @pytest.mark.timeout(STORM + 3 * WAIT_S)
 async def test_sigkill_of_a_checkin_worker_loses_no_scan(
         migrated: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
-    settings = migrated
     stop = asyncio.Event()
     others = asyncio.get_running_loop().create_task(
-        run_workers(settings, ["events", "tickets"], stop))
+        run_workers(migrated, ["events", "tickets"], stop))
     ports = [free_port() for _ in range(2)]
-    victims = [_spawn_checkin_worker(settings, port) for port in ports]
+    victims = [_spawn_checkin_worker(migrated, port) for port in ports]
     try:
-        await workers_answer(settings, ["events", "tickets"], running=others)
-        await processes_answer(settings, "checkin", ports)  # the victim was serving
-        hub = await aiohttp_client(await aiohttp_server(create_app(settings)))
+        await workers_answer(migrated, ["events", "tickets"], running=others)
+        await processes_answer(migrated, "checkin", ports)  # the victim was serving
+        hub = await aiohttp_client(await aiohttp_server(create_app(migrated)))
         organizer = await connect(hub, make_token("organizer"))
         door = await door_setup(organizer, count=60)
         scanners = [await connect(hub, make_token("staff", events=[door.event_id],
@@ -72,8 +71,8 @@ async def test_sigkill_of_a_checkin_worker_loses_no_scan(
         ok = [v["ticket"]["id"] for v in verdicts if v["status"] == "ok"]
         assert sorted(ok) == sorted(t["id"] for t in door.tickets)  # each exactly once
         assert {v["reason"] for v in verdicts if v["status"] != "ok"} == {"already_inside"}
-        assert settings.database_url
-        conn = await asyncpg.connect(settings.database_url)
+        assert migrated.database_url
+        conn = await asyncpg.connect(migrated.database_url)
         try:
             assert await conn.fetchval(
                 "SELECT count(*) FROM scans WHERE event_id = $1", door.event_id) == 120
