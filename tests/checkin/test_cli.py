@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import re
-import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ import aiohttp
 from bilten.core.settings import Settings, settings_env
 from tests.checkin.helpers import door_setup, scan
 from tests.hub.helpers import Raw, connect
+from tests.ready import free_port
 from tests.waiting import WAIT_S, arrives, wait_for
 
 CLI = (sys.executable, "-m", "bilten.core.cli")
@@ -26,12 +26,6 @@ CLOCK = r"\d\d:\d\d"
 # The scanner's hub timeouts, far above any healthy answer: on a busy machine a slow reply
 # must not send it offline (tests that want it offline stop the hub).
 PATIENT = ("--timeout", str(WAIT_S), "--final-sync", str(WAIT_S))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from bilten.hub.app import create_app
 from bilten.hub.presence import Presence
 from bilten.hub.runtime import HUB
 from tests.hub.helpers import Raw, connect, create_event
+from tests.ready import free_port
 from tests.waiting import WAIT_S, wait_for
 
 
@@ -78,7 +78,7 @@ async def test_presence_across_two_hubs(workers: Settings, aiohttp_server: Any,
 async def test_a_killed_hubs_users_expire(workers: Settings, aiohttp_client: Any,
                                           make_token: Any) -> None:
     """SIGKILL a hub process: nobody cleans up, yet its users age out of the counts."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **settings_env(workers.replace(port=port))}
     hub = subprocess.Popen([sys.executable, "-m", "bilten.core.cli", "hub"], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -128,9 +128,3 @@ async def test_a_killed_hubs_users_expire(workers: Settings, aiohttp_client: Any
             hub.kill()
             hub.wait()
         await redis_client.aclose()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
