@@ -96,7 +96,7 @@ async def test_subscribe_receives_publications_in_order(
         assert numbers(items) == [1, 2, 3, 4, 5]
         assert [item.offset for item in items if isinstance(item, Publication)] == [1, 2, 3, 4, 5]
         assert sub.offset == 5
-        await sub.unsubscribe()
+        await sub.unsubscribe(timeout=PATIENT)
         assert [item async for item in sub] == []  # iteration ends
         again = await client.subscribe(channel, timeout=PATIENT)  # the hub forgot the first one
         assert again.offset == 5
