@@ -71,9 +71,22 @@ def with_search_path(url: str, schema: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+# The hub's and workers' budget for one command in tests: far beyond any healthy answer,
+# so a busy machine slows tests down but never turns a slow reply into a `timeout` error.
+REQUEST_TIMEOUT_S = 30.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "request_timeout(seconds): a larger command budget for a test's hubs and"
+                   " workers, for work that grows (a 50,000-seat map)")
+
+
 @pytest.fixture
-async def settings(servers: ServerURLs, secret: str) -> AsyncIterator[Settings]:
+async def settings(servers: ServerURLs, secret: str,
+                   request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
     """Settings isolated for one test: own schema, subject prefix and key prefix."""
+    budget = request.node.get_closest_marker("request_timeout")
     tag = "t" + secrets.token_hex(5)
     admin = await asyncpg.connect(servers.database)
     try:
@@ -87,7 +100,7 @@ async def settings(servers: ServerURLs, secret: str) -> AsyncIterator[Settings]:
             namespace=tag,
             port=0,
             data_dir=Path(tempfile.gettempdir()) / tag,
-            request_timeout_s=5.0,
+            request_timeout_s=float(budget.args[0]) if budget else REQUEST_TIMEOUT_S,
         )
     finally:
         await admin.close()
@@ -110,15 +123,15 @@ async def workers(migrated: Settings) -> AsyncIterator[Settings]:
 
     from bilten.workers.main import run_workers
     from bilten.workers.registry import WORKERS
+    from tests.ready import workers_answer
+    from tests.waiting import arrives
 
     stop = asyncio.Event()
     task = asyncio.get_running_loop().create_task(run_workers(migrated, sorted(WORKERS), stop))
-    await asyncio.sleep(0.2)
-    if task.done():
-        task.result()
+    await workers_answer(migrated, sorted(WORKERS), running=task)
     yield migrated
     stop.set()
-    await asyncio.wait_for(task, 10)
+    await arrives(task, what="the workers to stop")
 
 
 @pytest.fixture

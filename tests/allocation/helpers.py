@@ -14,16 +14,21 @@ import asyncpg
 from bilten.infra.settings import Settings
 from bilten.protocol.seats import SeatView, apply, decode_id_runs, from_snapshot
 from tests.hub.helpers import Raw, create_event
+from tests.waiting import WAIT_S, wait_for
 
 
 class Crowd:
-    """Many WebSockets to test hubs: a session without the client's 100-connection cap."""
+    """Many WebSockets to test hubs: a session without the client's 100-connection cap.
 
-    def __init__(self) -> None:
+    Each waits up to `patience` for a message (a storm's deadline: see `Raw`)."""
+
+    def __init__(self, patience: float = WAIT_S) -> None:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.patience = patience
 
     async def connect(self, server: Any, token: str) -> Raw:
-        return Raw(await self.session.ws_connect(server.make_url(f"/ws?token={token}")))
+        return Raw(await self.session.ws_connect(server.make_url(f"/ws?token={token}")),
+                   self.patience)
 
     async def close(self) -> None:
         await self.session.close()
@@ -108,7 +113,7 @@ class SeatWatcher:
 
     async def _pump(self) -> None:
         while True:
-            message = await self.raw.recv(timeout=120)
+            message = await self.raw.recv()
             if message["op"] == "pub":
                 assert self.view is not None
                 self.deltas.append(message["data"])
@@ -123,24 +128,27 @@ class SeatWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def until_equal(self, settings: Settings, event_id: int, timeout: float = 5.0) -> None:
+    async def until_equal(self, settings: Settings, event_id: int,
+                          timeout: float = WAIT_S) -> None:
         """Wait until the applied view equals the database (seats and GA counters)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+        async def equal() -> bool:
             assert self._task is not None
             if self._task.done():
                 self._task.result()
+                raise RuntimeError("the watcher stopped")
             states, ga = await db_state(settings, event_id)
             assert self.view is not None
             view_ga = {t: (c.held, c.sold) for t, c in self.view.ga.items() if t in ga}
-            if dict(self.view.states) == states and view_ga == ga:
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                wrong = {s: (self.view.states.get(s), st) for s, st in states.items()
-                         if self.view.states.get(s) != st}
-                raise AssertionError(f"view differs from the database: {list(wrong.items())[:10]}"
-                                     f" ga {view_ga} vs {ga}")
-            await asyncio.sleep(0.1)
+            wrong = {s: (self.view.states.get(s), st) for s, st in states.items()
+                     if self.view.states.get(s) != st}
+            extra = sorted(set(self.view.states) - set(states))[:10]
+            assert not wrong and not extra and view_ga == ga, (
+                f"view differs from the database: {list(wrong.items())[:10]}, not in it"
+                f" {extra}, ga {view_ga} vs {ga}")
+            return True
+
+        await wait_for(equal, what=f"{self.channel} as applied to equal the database",
+                       timeout=timeout)
 
 
 async def db(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.benchmarks.helpers import run_quick
+import pytest
+
+from tests.benchmarks.helpers import SMOKE_TIMEOUT_S, run_quick
 from tests.conftest import ServerURLs
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT_S)
 def test_allocation_benchmark_quick_run(servers: ServerURLs, tmp_path: Path) -> None:
     _, report = run_quick(servers, "allocation", tmp_path)
     assert set(report) == {"contention/hub", "contention/baseline", "steady/hub",

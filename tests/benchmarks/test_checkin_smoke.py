@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.benchmarks.helpers import run_quick
+import pytest
+
+from tests.benchmarks.helpers import SMOKE_TIMEOUT_S, run_quick
 from tests.conftest import ServerURLs
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT_S)
 def test_checkin_quick_run_admits_each_ticket_once(servers: ServerURLs, tmp_path: Path) -> None:
     done, report = run_quick(servers, "checkin", tmp_path)
     assert "| verdict p99 @ fixed rate (ms)" in done.stdout, done.stdout

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.benchmarks.helpers import run_quick
+import pytest
+
+from tests.benchmarks.helpers import SMOKE_TIMEOUT_S, run_quick
 from tests.conftest import ServerURLs
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT_S)
 def test_fanout_quick_run_completes_without_loss(servers: ServerURLs, tmp_path: Path) -> None:
     done, report = run_quick(servers, "fanout", tmp_path, "--subscribers", "50")
     assert "| delivered msgs/s (max phase)" in done.stdout, done.stdout

@@ -12,6 +12,7 @@ from bilten.infra.settings import Settings
 from bilten.protocol.tickets import TicketRef, sign_code
 from tests.checkin.helpers import door_setup, scan
 from tests.hub.helpers import connect
+from tests.waiting import allowance, arrives
 
 
 async def test_entry_exit_reentry_and_rejections(hub_server: Any, aiohttp_client: Any,
@@ -148,8 +149,9 @@ async def test_concurrent_scans_admit_each_ticket_once(
             return [await scan(raw, door.event_id, t["code"], ("north", "south")[n % 2])
                     for t in order]
 
-        results = [v for batch in await asyncio.gather(
-            *(storm(raw, n) for n, raw in enumerate(scanners))) for v in batch]
+        batches = await arrives(asyncio.gather(*(storm(raw, n) for n, raw in enumerate(scanners))),
+                                what="240 scans", timeout=allowance(12 * 20))
+        results = [v for batch in batches for v in batch]
         assert len(results) == 12 * 20
         oks: dict[int, int] = {}
         for verdict in results:
@@ -163,7 +165,7 @@ async def test_concurrent_scans_admit_each_ticket_once(
         assert sum(listing["inside_by_gate"].values()) == 20
     finally:
         stop.set()
-        await asyncio.wait_for(extra, 10)
+        await arrives(extra, what="the extra check-in worker to stop")
 
 
 async def test_verdicts_are_published_to_staff(hub_server: Any, aiohttp_client: Any,

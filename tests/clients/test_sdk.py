@@ -28,6 +28,7 @@ from bilten.protocol.errors import (
     UnknownMethod,
 )
 from bilten.protocol.frames import Pub, Since, Subscribed
+from tests.waiting import WAIT_S, arrives, wait_for
 
 EVENT = {
     "name": "Sarajevo Jazz Night", "starts_at": "2027-01-01T18:00:00+00:00",
@@ -35,6 +36,13 @@ EVENT = {
     "locale": "bs-BA", "currency": "BAM",
 }
 FAST = Backoff(min_s=0.05, max_s=0.2)
+# Calls through the SDK get the tests' generous deadline, not the SDK's 10 s default.
+PATIENT = WAIT_S
+
+
+def patient(url: str, token: str, **options: Any) -> BiltenClient:
+    """A client that waits as long as the tests do to connect."""
+    return BiltenClient(url, token, open_timeout=PATIENT, **options)
 
 
 @pytest.fixture
@@ -44,25 +52,28 @@ def url(hub_server: Any) -> str:
 
 @pytest.fixture
 async def organizer(url: str, make_token: Callable[..., str]) -> AsyncIterator[BiltenClient]:
-    async with BiltenClient(url, make_token("organizer")) as client:
+    async with patient(url, make_token("organizer")) as client:
         yield client
 
 
 @pytest.fixture
 async def channel(organizer: BiltenClient) -> str:
     """The announcements channel of a new event."""
-    event = await organizer.rpc("events.create", EVENT)
+    event = await organizer.rpc("events.create", EVENT, timeout=PATIENT)
     return f"event.{event['id']}.announcements"
 
 
 async def publish(client: BiltenClient, channel: str, n: int) -> int:
-    result = await client.rpc("channels.publish", {"channel": channel, "data": {"n": n}})
+    result = await client.rpc("channels.publish", {"channel": channel, "data": {"n": n}},
+                              timeout=PATIENT)
     return int(result["offset"])
 
 
-async def take(sub: Subscription, count: int, timeout: float = 10.0) -> list[Item]:
-    async with asyncio.timeout(timeout):
+async def take(sub: Subscription, count: int) -> list[Item]:
+    async def items() -> list[Item]:
         return [await anext(sub) for _ in range(count)]
+
+    return await arrives(items(), what=f"{count} items on {sub.channel}")
 
 
 def numbers(items: list[Item]) -> list[int]:
@@ -76,8 +87,8 @@ def attendee_token(make_token: Callable[..., str], channel: str, **kwargs: Any) 
 
 async def test_subscribe_receives_publications_in_order(
         url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
-    async with BiltenClient(url, attendee_token(make_token, channel)) as client:
-        sub = await client.subscribe(channel)
+    async with patient(url, attendee_token(make_token, channel)) as client:
+        sub = await client.subscribe(channel, timeout=PATIENT)
         assert sub.snapshot is None and sub.offset == 0
         for n in range(1, 6):
             assert await publish(organizer, channel, n) == n
@@ -85,37 +96,37 @@ async def test_subscribe_receives_publications_in_order(
         assert numbers(items) == [1, 2, 3, 4, 5]
         assert [item.offset for item in items if isinstance(item, Publication)] == [1, 2, 3, 4, 5]
         assert sub.offset == 5
-        await sub.unsubscribe()
+        await sub.unsubscribe(timeout=PATIENT)
         assert [item async for item in sub] == []  # iteration ends
-        again = await client.subscribe(channel)  # the hub forgot the first one
+        again = await client.subscribe(channel, timeout=PATIENT)  # the hub forgot the first one
         assert again.offset == 5
 
 
 async def test_rpc_results_errors_and_ping(
         url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
     event_id = int(channel.split(".")[1])
-    event = await organizer.rpc("events.get", {"event_id": event_id}, timeout=5.0)
+    event = await organizer.rpc("events.get", {"event_id": event_id}, timeout=PATIENT)
     assert event["id"] == event_id and event["currency"] == "BAM"
     with pytest.raises(UnknownMethod):
-        await organizer.rpc("nothing.here")
-    async with BiltenClient(url, attendee_token(make_token, channel)) as client:
+        await organizer.rpc("nothing.here", timeout=PATIENT)
+    async with patient(url, attendee_token(make_token, channel)) as client:
         with pytest.raises(Forbidden):
-            await client.rpc("events.create", EVENT)
+            await client.rpc("events.create", EVENT, timeout=PATIENT)
         with pytest.raises(Forbidden):
-            await client.subscribe(f"event.{event_id}.dashboard")
+            await client.subscribe(f"event.{event_id}.dashboard", timeout=PATIENT)
         with pytest.raises(BadChannel):
-            await client.subscribe(f"event.{event_id}.chekins")
+            await client.subscribe(f"event.{event_id}.chekins", timeout=PATIENT)
         with pytest.raises(NotFound):
-            await organizer.subscribe(f"event.{event_id + 1000}.announcements")
-        assert 0 < await client.ping() < 5
-        await client.subscribe(channel)  # the refusals left nothing behind
+            await organizer.subscribe(f"event.{event_id + 1000}.announcements", timeout=PATIENT)
+        assert await client.ping(timeout=PATIENT) > 0  # a round trip time, not judged
+        await client.subscribe(channel, timeout=PATIENT)  # the refusals left nothing behind
 
 
 async def test_reconnect_recovers_every_publication_once_in_order(
         url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
     slow = Backoff(min_s=0.5, max_s=0.5)  # long enough to publish while it is away
-    async with BiltenClient(url, attendee_token(make_token, channel), backoff=slow) as client:
-        sub = await client.subscribe(channel)
+    async with patient(url, attendee_token(make_token, channel), backoff=slow) as client:
+        sub = await client.subscribe(channel, timeout=PATIENT)
         for n in range(1, 4):
             await publish(organizer, channel, n)
         assert numbers(await take(sub, 3)) == [1, 2, 3]
@@ -133,8 +144,8 @@ async def test_reconnect_recovers_every_publication_once_in_order(
 
 async def test_reconnect_during_a_stream_keeps_order(
         url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
-    async with BiltenClient(url, attendee_token(make_token, channel), backoff=FAST) as client:
-        sub = await client.subscribe(channel)
+    async with patient(url, attendee_token(make_token, channel), backoff=FAST) as client:
+        sub = await client.subscribe(channel, timeout=PATIENT)
         await publish(organizer, channel, 0)
         await take(sub, 1)  # the channel now has an epoch the client was told of, or not
 
@@ -153,8 +164,8 @@ async def test_reconnect_during_a_stream_keeps_order(
 
 async def test_lost_history_yields_recovery_failed_and_goes_on(
         url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
-    async with BiltenClient(url, attendee_token(make_token, channel), backoff=FAST) as client:
-        sub = await client.subscribe(channel)
+    async with patient(url, attendee_token(make_token, channel), backoff=FAST) as client:
+        sub = await client.subscribe(channel, timeout=PATIENT)
         for n in range(1, 3):
             await publish(organizer, channel, n)
         assert numbers(await take(sub, 2)) == [1, 2]
@@ -171,6 +182,11 @@ async def test_lost_history_yields_recovery_failed_and_goes_on(
         assert sub.since() == Since(4, failed.epoch)
 
 
+async def _drain(sub: Subscription) -> None:
+    async for _ in sub:
+        pass
+
+
 def _hub_side(hub_server: Any, sub: str) -> Any:
     from bilten.hub.runtime import HUB
 
@@ -182,8 +198,8 @@ def _hub_side(hub_server: Any, sub: str) -> Any:
 async def test_hub_disconnects_that_allow_reconnecting_are_recovered(
         hub_server: Any, url: str, organizer: BiltenClient, channel: str,
         make_token: Callable[..., str], code: str) -> None:
-    async with BiltenClient(url, attendee_token(make_token, channel), backoff=FAST) as client:
-        sub = await client.subscribe(channel)
+    async with patient(url, attendee_token(make_token, channel), backoff=FAST) as client:
+        sub = await client.subscribe(channel, timeout=PATIENT)
         await publish(organizer, channel, 1)
         assert numbers(await take(sub, 1)) == [1]
         _hub_side(hub_server, "ana").disconnect(code, "test", abort=code == "slow_consumer")
@@ -197,8 +213,8 @@ async def test_hub_disconnects_that_allow_reconnecting_are_recovered(
 async def test_hub_disconnects_refusing_the_token_close_the_client(
         hub_server: Any, url: str, channel: str, make_token: Callable[..., str],
         code: str) -> None:
-    async with BiltenClient(url, attendee_token(make_token, channel), backoff=FAST) as client:
-        sub = await client.subscribe(channel)
+    async with patient(url, attendee_token(make_token, channel), backoff=FAST) as client:
+        sub = await client.subscribe(channel, timeout=PATIENT)
         _hub_side(hub_server, "ana").disconnect(code, "token revoked")
         with pytest.raises(ConnectionClosed) as raised:
             await take(sub, 1)
@@ -214,30 +230,29 @@ async def test_rpc_in_flight_fails_with_unavailable_when_the_connection_drops(
     organizer._abort_connection()
     with pytest.raises(Unavailable):
         await call
-    assert (await organizer.rpc("events.get", {"event_id": int(channel.split(".")[1])}))["id"]
+    assert (await organizer.rpc("events.get", {"event_id": int(channel.split(".")[1])},
+                                timeout=PATIENT))["id"]
 
 
 async def test_full_queue_pauses_reading_instead_of_dropping(
         url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
     token = attendee_token(make_token, channel)
-    async with BiltenClient(url, token, queue_size=3) as client:
-        sub = await client.subscribe(channel)
+    async with patient(url, token, queue_size=3) as client:
+        sub = await client.subscribe(channel, timeout=PATIENT)
         for n in range(1, 21):
             await publish(organizer, channel, n)
-        await asyncio.sleep(0.2)
-        assert sub.queued == 3
+        await wait_for(lambda: sub.queued == 3, what="the queue to fill")
         assert numbers(await take(sub, 20)) == list(range(1, 21))
 
 
 async def test_token_expiry_ends_the_subscription_without_a_provider(
         url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
-    async with BiltenClient(url, attendee_token(make_token, channel, ttl_s=2)) as client:
-        sub = await client.subscribe(channel)
+    # Long enough to connect and subscribe on a busy machine, short enough to wait for.
+    async with patient(url, attendee_token(make_token, channel, ttl_s=5)) as client:
+        sub = await client.subscribe(channel, timeout=PATIENT)
         await publish(organizer, channel, 1)
         with pytest.raises(SessionExpired) as raised:
-            async with asyncio.timeout(10):
-                async for _ in sub:
-                    pass
+            await arrives(_drain(sub), what="the session to expire")
         assert isinstance(raised.value, TokenExpired | ConnectionClosed)
         assert raised.value.code == "token_expired" and raised.value.disconnect == "token_expired"
         with pytest.raises(SessionExpired):
@@ -253,13 +268,12 @@ async def test_token_expiry_reconnects_with_a_fresh_token_from_the_provider(
         renewed.set()
         return attendee_token(make_token, channel)
 
-    token = attendee_token(make_token, channel, ttl_s=2)
-    async with BiltenClient(url, token, token_provider=fresh_token, backoff=FAST) as client:
-        sub = await client.subscribe(channel)
+    token = attendee_token(make_token, channel, ttl_s=5)
+    async with patient(url, token, token_provider=fresh_token, backoff=FAST) as client:
+        sub = await client.subscribe(channel, timeout=PATIENT)
         await publish(organizer, channel, 1)
         assert numbers(await take(sub, 1)) == [1]
-        async with asyncio.timeout(10):
-            await renewed.wait()
+        await arrives(renewed.wait(), what="the provider to be asked for a token")
         for n in range(2, 5):
             await publish(organizer, channel, n)
         assert numbers(await take(sub, 3)) == [2, 3, 4]
@@ -269,21 +283,21 @@ async def test_token_expiry_reconnects_with_a_fresh_token_from_the_provider(
 async def test_refused_handshakes_raise_the_hubs_error(
         url: str, make_token: Callable[..., str]) -> None:
     with pytest.raises(Unauthorized):
-        async with BiltenClient(url, "not-a-token"):
+        async with patient(url, "not-a-token"):
             pass
 
     async def fresh_token() -> str:
         return make_token("organizer")
 
-    async with BiltenClient(url, "not-a-token", token_provider=fresh_token) as client:
-        assert isinstance(await client.rpc("events.list"), list | dict)
+    async with patient(url, "not-a-token", token_provider=fresh_token) as client:
+        assert isinstance(await client.rpc("events.list", timeout=PATIENT), list | dict)
 
 
 async def test_close_ends_iterators_and_calls(
         url: str, channel: str, make_token: Callable[..., str]) -> None:
-    client = BiltenClient(url, attendee_token(make_token, channel))
+    client = patient(url, attendee_token(make_token, channel))
     await client.connect()
-    sub = await client.subscribe(channel)
+    sub = await client.subscribe(channel, timeout=PATIENT)
     reader = asyncio.get_running_loop().create_task(anext(sub, None))
     await asyncio.sleep(0)
     await client.aclose()

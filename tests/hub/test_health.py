@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,17 @@ import pytest
 from bilten.deploy.embedded import EmbeddedStack
 from bilten.hub.app import create_app
 from bilten.infra.settings import Settings, load_settings
+from tests.waiting import wait_for
 
 
-async def _status_becomes(client: Any, status: int, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+async def _status_becomes(client: Any, status: int) -> dict[str, Any]:
+    async def answers() -> dict[str, Any]:
         resp = await client.get("/readyz")
         body: dict[str, Any] = await resp.json()
-        if resp.status == status:
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"/readyz stayed {resp.status} {body}, wanted {status}")
-        await asyncio.sleep(0.2)
+        assert resp.status == status, f"/readyz is {resp.status} {body}"
+        return body
+
+    return await wait_for(answers, what=f"/readyz to answer {status}")
 
 
 async def test_healthz_and_metrics(migrated: Settings, aiohttp_client: Any) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 import aiohttp
@@ -15,9 +15,12 @@ import redis.asyncio as aioredis
 
 from bilten.hub.app import create_app
 from bilten.hub.presence import Presence
+from bilten.hub.runtime import HUB
 from bilten.infra.keys import RedisKeys
 from bilten.infra.settings import Settings, settings_env
 from tests.hub.helpers import Raw, connect, create_event
+from tests.ready import free_port
+from tests.waiting import WAIT_S, wait_for
 
 
 async def _online(raw: Any, event_id: int) -> dict[str, int]:
@@ -27,12 +30,21 @@ async def _online(raw: Any, event_id: int) -> dict[str, int]:
 
 
 async def _attendees_become(raw: Any, event_id: int, expected: int) -> None:
-    """Presence is written in batches (every 50 ms): wait for it, bounded."""
-    for _ in range(40):
-        if (await _online(raw, event_id))["attendee"] == expected:
-            return
-        await asyncio.sleep(0.05)
-    assert (await _online(raw, event_id))["attendee"] == expected
+    """Presence is written in batches: wait until the count is `expected`."""
+    async def counted() -> bool:
+        return (await _online(raw, event_id))["attendee"] == expected
+
+    await wait_for(counted, what=f"{expected} attendees online")
+
+
+async def _score(settings: Settings, event_id: int, member: str) -> float | None:
+    """The time a presence member (`role|user|hub`, hub/presence.py) was last confirmed."""
+    client = aioredis.from_url(settings.redis_url or "")
+    try:
+        score = await client.zscore(RedisKeys(settings.namespace).presence(event_id), member)
+        return None if score is None else float(score)
+    finally:
+        await client.aclose()
 
 
 async def test_presence_across_two_hubs(workers: Settings, aiohttp_server: Any,
@@ -54,28 +66,33 @@ async def test_presence_across_two_hubs(workers: Settings, aiohttp_server: Any,
     await people[1].ws.close()
     await _attendees_become(organizer, event_id, 3)
     await twice.ws.close()
-    await asyncio.sleep(0.3)
+    on_b = f"attendee|guest-0|{hub_b.server.app[HUB].presence.hub_id}"
+
+    async def left_b() -> bool:
+        return await _score(workers, event_id, on_b) is None
+
+    await wait_for(left_b, what="hub B to write that guest-0 left it")
     assert (await _online(organizer, event_id))["attendee"] == 3  # guest-0 still on hub A
 
 
 async def test_a_killed_hubs_users_expire(workers: Settings, aiohttp_client: Any,
                                           make_token: Any) -> None:
     """SIGKILL a hub process: nobody cleans up, yet its users age out of the counts."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **settings_env(workers.replace(port=port))}
     hub = subprocess.Popen([sys.executable, "-m", "bilten.deploy.cli", "hub"], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     redis_client = aioredis.from_url(workers.redis_url or "")
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
+            async def ready() -> bool:
+                assert hub.poll() is None, "the hub exited"
+                with contextlib.suppress(aiohttp.ClientConnectionError):
                     async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
+                        return resp.status == 200
+                return False
+
+            await wait_for(ready, what="the hub process to be ready")
             base = f"http://127.0.0.1:{port}"
             organizer = Raw(await http.ws_connect(f"{base}/ws?token={make_token('organizer')}"))
             event_id = await create_event(organizer)
@@ -85,14 +102,21 @@ async def test_a_killed_hubs_users_expire(workers: Settings, aiohttp_client: Any
             keys = RedisKeys(workers.namespace)
             patient = Presence(redis_client, keys)  # the production window: 45 s
             quick = Presence(redis_client, keys, stale_s=1.0)
-            for _ in range(50):
-                if (await patient.counts(event_id))["attendee"] == 1:
-                    break
-                await asyncio.sleep(0.1)
-            assert (await patient.counts(event_id))["attendee"] == 1
+
+            async def counted() -> bool:
+                return (await patient.counts(event_id))["attendee"] == 1
+
+            await wait_for(counted, what="the ghost counted online")
             hub.send_signal(signal.SIGKILL)
-            hub.wait(5)
-            await asyncio.sleep(1.5)
+            hub.wait(WAIT_S)
+            # Age the ghost past the quick window: nobody confirms it any more.
+            [(_, confirmed)] = await redis_client.zrange(keys.presence(event_id), 0, -1,
+                                                         withscores=True)
+
+            async def stale() -> bool:
+                return time.time() > confirmed + quick.stale_s
+
+            await wait_for(stale, what="the ghost's entry to be older than 1 s")
             # Still there for a patient observer (no goodbye was said)...
             assert (await patient.counts(event_id))["attendee"] == 1
             # ...and gone once older than the staleness window.
@@ -104,9 +128,3 @@ async def test_a_killed_hubs_users_expire(workers: Settings, aiohttp_client: Any
             hub.kill()
             hub.wait()
         await redis_client.aclose()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.hub.helpers import connect, create_event
+from tests.waiting import wait_for
 
 
 async def test_subscribe_publish_receive_in_order(hub_server: Any, aiohttp_client: Any,
@@ -49,13 +50,7 @@ async def test_one_nats_subscription_per_channel(hub_server: Any, aiohttp_client
     assert fanout.channels == 1
     for raw in sockets[10:]:
         await raw.ws.close()
-    for _ in range(50):
-        if fanout.channels == 0:
-            break
-        import asyncio
-
-        await asyncio.sleep(0.05)
-    assert fanout.channels == 0
+    await wait_for(lambda: fanout.channels == 0, what="the channel's last listener to go")
 
 
 async def test_subscribe_then_unsubscribe_in_one_frame_run_in_order(

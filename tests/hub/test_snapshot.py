@@ -41,6 +41,7 @@ async def test_snapshot_then_deltas(workers: Settings, hub_server: Any, aiohttp_
         await msg.respond(encode_reply({"snapshot": state, **position}))
 
     await owner.subscribe(subjects.snapshot(channel), cb=answer)
+    await owner.flush()  # the server knows the subscription before the hub asks
     try:
         for choice in ("yes", "yes", "no"):
             state["votes"][choice] += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -10,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from nats.errors import NoRespondersError
 
 from bilten.infra import outbox
 from bilten.infra.deps import open_deps
@@ -22,6 +24,7 @@ from bilten.protocol.tokens import mint_claims
 from bilten.workers.main import run_workers
 from bilten.workers.runner import serve_commands
 from tests.hub.helpers import EVENT
+from tests.waiting import WAIT_S, arrives, wait_for
 
 
 def _claims() -> Any:
@@ -38,20 +41,29 @@ async def test_runner_turns_failures_into_codes_and_logs_once(
         raise BadRequest("no thanks")
 
     async def slow(request: CommandRequest, deps: Any) -> Any:
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # never answers: only the runner's budget ends it
 
     stop = asyncio.Event()
     async with open_deps(migrated, "test") as deps:
         task = asyncio.get_running_loop().create_task(serve_commands(
             deps, Metrics(), "probe", {"probe.crash": crash, "probe.refuse": refuse,
                                        "probe.slow": slow}, stop, timeout_s=0.3))
-        await asyncio.sleep(0.1)
 
         async def call(method: str) -> Any:
             msg = await deps.nc.request(deps.subjects.command(method),
                                         encode_request(CommandRequest(method, _claims(), {})),
-                                        timeout=2)
+                                        timeout=WAIT_S)
             return decode_reply(msg.data)
+
+        async def serving() -> bool:
+            try:
+                await deps.nc.request(deps.subjects.command("probe.slow"), b"{}",
+                                      timeout=WAIT_S)
+            except NoRespondersError:
+                return False
+            return True
+
+        await wait_for(serving, what="the probe worker to serve")
 
         with caplog.at_level(logging.ERROR, logger="bilten.workers.runner"):
             with pytest.raises(Internal) as crashed:
@@ -67,7 +79,7 @@ async def test_runner_turns_failures_into_codes_and_logs_once(
         with pytest.raises(Timeout):
             await call("probe.slow")
         stop.set()
-        await asyncio.wait_for(task, 5)
+        await arrives(task, what="the probe worker to stop")
 
 
 async def test_outbox_relay_publishes_what_a_crash_left_behind(migrated: Settings) -> None:
@@ -81,16 +93,16 @@ async def test_outbox_relay_publishes_what_a_crash_left_behind(migrated: Setting
             outbox.relay(deps, stop, interval_s=0.1, min_age_s=0.0))
         sub = await deps.js.subscribe(deps.subjects.events(">"), ordered_consumer=True)
         try:
-            msg = await sub.next_msg(timeout=5)
+            msg = await sub.next_msg(timeout=WAIT_S)
             assert msg.subject == deps.subjects.events("events.created")
             import orjson
 
             assert orjson.loads(msg.data)["event_id"] == 7
-            for _ in range(50):
-                if await deps.pg.fetchval("SELECT count(*) FROM outbox") == 0:
-                    break
-                await asyncio.sleep(0.1)
-            assert await deps.pg.fetchval("SELECT count(*) FROM outbox") == 0
+
+            async def emptied() -> bool:
+                return await deps.pg.fetchval("SELECT count(*) FROM outbox") == 0
+
+            await wait_for(emptied, what="the relay to clear the outbox")
         finally:
             stop.set()
             await relay
@@ -102,14 +114,14 @@ async def test_audit_records_each_domain_event_once(workers: Settings) -> None:
         request = CommandRequest("events.create", _claims(), dict(EVENT))
         for _ in range(2):
             msg = await deps.nc.request(deps.subjects.command("events.create"),
-                                        encode_request(request), timeout=5)
+                                        encode_request(request), timeout=WAIT_S)
             decode_reply(msg.data)
-        rows: list[Any] = []
-        for _ in range(50):
+
+        async def recorded() -> list[Any]:
             rows = await deps.pg.fetch("SELECT kind, event_id FROM domain_events ORDER BY seq")
-            if len(rows) == 2:
-                break
-            await asyncio.sleep(0.1)
+            return rows if len(rows) >= 2 else []
+
+        rows = await wait_for(recorded, what="two domain events recorded")
         assert [(r["kind"], r["event_id"]) for r in rows] == [("events.created", 1),
                                                               ("events.created", 2)]
 
@@ -122,16 +134,18 @@ async def test_worker_metrics_port(migrated: Settings) -> None:
     task = asyncio.get_running_loop().create_task(run_workers(migrated, ["events"], stop, port))
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(50):
-                try:
+            async def metrics() -> str:
+                if task.done():
+                    task.result()
+                with contextlib.suppress(aiohttp.ClientConnectionError):
                     async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                        text = await resp.text()
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
+                        return await resp.text()
+                return ""
+
+            text = await wait_for(metrics, what="the worker's metrics port")
             assert "bilten_worker_messages" in text and "process_cpu_seconds_total" in text
             async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                 assert resp.status == 200
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await arrives(task, what="the events worker to stop")
