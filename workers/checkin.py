@@ -29,7 +29,7 @@ from bilten.core.deps import Deps
 from bilten.protocol.channels import event_channel
 from bilten.protocol.checkin import GATE, ScanRequest, TicketState, decide, parse_scan
 from bilten.protocol.commands import CommandRequest
-from bilten.protocol.errors import BadRequest, Conflict
+from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.offline import parse_sync
 from bilten.protocol.params import MAX_ID, parse_int
@@ -127,6 +127,8 @@ async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, no
     event = await conn.fetchrow(
         "SELECT allow_reentry, ARRAY(SELECT name FROM gates WHERE event_id = $1) AS gates"
         " FROM events WHERE id = $1", event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id}")
     if scan.gate not in event["gates"]:
         raise BadRequest(f"no gate {scan.gate!r} at this event", field="gate")
     verdict: dict[str, Any] = {

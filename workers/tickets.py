@@ -55,8 +55,10 @@ class KeyRing:
             return key
         if create:
             fresh = Ed25519PrivateKey.generate()
+            # Nothing for an event that is gone (deleted while a hub still knew it).
             await pg.execute(
-                "INSERT INTO event_keys (event_id, private_key, public_key) VALUES ($1, $2, $3)"
+                "INSERT INTO event_keys (event_id, private_key, public_key)"
+                " SELECT id, $2, $3 FROM events WHERE id = $1"
                 " ON CONFLICT (event_id) DO NOTHING", event_id,
                 fresh.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
                 fresh.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
@@ -95,7 +97,8 @@ async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str,
     if owner_sub is not None:
         owner_sub = text_param(params, "owner_sub")
     # Made outside the transaction: a key cached by a rolled-back one would not exist.
-    await keys.get(deps.pg, event_id, create=True)
+    if await keys.get(deps.pg, event_id, create=True) is None:
+        raise NotFound(f"no event {event_id}")
     async with deps.pg.acquire() as conn, conn.transaction():
         seated = await conn.fetchval(
             """SELECT EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
@@ -205,6 +208,8 @@ async def set_gates(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     if reentry is not None and not isinstance(reentry, bool):
         raise BadRequest("allow_reentry must be true or false", field="allow_reentry")
     async with deps.pg.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT 1 FROM events WHERE id = $1 FOR KEY SHARE", event_id):
+            raise NotFound(f"no event {event_id}")
         await conn.execute("DELETE FROM gates WHERE event_id = $1 AND name <> ALL($2::text[])",
                            event_id, gates)
         await conn.execute("INSERT INTO gates (event_id, name) SELECT $1, unnest($2::text[])"

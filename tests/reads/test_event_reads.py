@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bilten.protocol.commands import COMMANDS
 from tests.allocation.helpers import hold, make_venue, ok
 from tests.checkin.helpers import door_setup
-from tests.hub.helpers import EVENT, connect
+from tests.hub.helpers import EVENT, connect, create_event
 from tests.reads.helpers import code, rest
 
 
@@ -130,3 +131,26 @@ async def test_events_delete_only_when_nothing_sold(hub_server: Any, aiohttp_cli
     attendee = make_token("attendee", events=[created["id"]])
     status, body = await rest(client, attendee, "DELETE", f"/api/v1/events/{created['id']}")
     assert (status, code(body)) == (403, "forbidden")
+
+
+async def test_commands_to_a_deleted_event_answer_4xx(hub_server: Any, aiohttp_client: Any,
+                                                      make_token: Any) -> None:
+    """The hub caches an event's organization, so after a delete commands still reach
+    the workers: each must answer a clear error (or an empty read), never `internal`."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id = await create_event(organizer)
+    ok(await organizer.call("events.get", {"event_id": event_id}))  # cached by the hub now
+    ok(await organizer.call("events.delete", {"event_id": event_id}))
+    params = {"event_id": event_id, "name": "x", "price_minor": 1, "gates": ["a"],
+              "ticket_type_id": 1, "holder": "h", "code": "abc", "gate": "a",
+              "sections": [{"name": "A", "rows": [{"name": "1", "seats": 2}]}],
+              "hold_ttl_s": 60, "device": "d", "scans": [], "data": {}}
+    answers = {}
+    for method, command in COMMANDS.items():
+        if "event_id" in command.params and method != "events.create":
+            reply = await organizer.call(method, params)
+            answers[method] = reply["error"]["code"] if reply["op"] == "error" else "result"
+    assert "internal" not in answers.values(), answers
+    assert answers["tickets.issue"] == answers["gates.set"] == answers["seats.create"] \
+        == answers["checkin.scan"] == answers["checkin.bundle"] == "not_found"
