@@ -1,6 +1,6 @@
 """Ticket types of the tickets worker: create, list with what is left, edit.
 
-docs/allocation.md §Ticket types. A type with seats on the map is seated and
+docs/allocation.md §Ticket types and issuing. A type with seats on the map is seated and
 its capacity is its seats; any other is general admission, limited by its
 `quota` through the `ga_counters` row that holds and `tickets.issue` both add
 to. So the counts shown here are the ones allocation enforces, and a quota
@@ -66,7 +66,8 @@ def _quota(params: dict[str, Any]) -> int | None:
 
 
 async def create_type(request: CommandRequest, deps: Deps) -> dict[str, Any]:
-    """tickettypes.create: a ticket type with a price in minor units and optional quota."""
+    """tickettypes.create: a ticket type with a price in minor units and optional quota;
+    answered in the shape tickettypes.list shows it."""
     params = request.params
     event_id = parse_event_id(params)
     name = text_param(params, "name")
@@ -76,14 +77,14 @@ async def create_type(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     if currency is not None and (not isinstance(currency, str) or len(currency) != 3
                                  or not currency.isupper() or not currency.isalpha()):
         raise BadRequest("currency must be an ISO 4217 code", field="currency")
-    row = await deps.pg.fetchrow(
+    type_id = await deps.pg.fetchval(
         """INSERT INTO ticket_types (event_id, name, price_minor, currency, quota)
            SELECT id, $2, $3, COALESCE($4, currency), $5 FROM events WHERE id = $1
-           RETURNING id, event_id, name, price_minor, currency, quota""",
+           RETURNING id""",
         event_id, name, price, currency, quota)
-    if row is None:
+    if type_id is None:
         raise NotFound(f"no event {event_id}")
-    return dict(row)
+    return type_json(await deps.pg.fetchrow(f"{_COUNTS} WHERE t.id = $1", type_id))
 
 
 async def list_types(request: CommandRequest, deps: Deps) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""The tickets worker: ticket types, issued tickets, gates, and the events' signing keys.
+"""The tickets worker: issued tickets, gates, and the events' signing keys.
 
 Codes are not stored: Ed25519 signatures are deterministic, so a ticket's
-code is re-derived from the event key whenever it is shown.
+code is re-derived from the event key whenever it is shown. Ticket types are
+workers/ticket_types.py; issuing takes from their stock like holds do.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def ticket_json(row: asyncpg.Record, key: EventKey) -> dict[str, Any]:
 async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
     """tickets.issue: `count` tickets of a type for a holder, with their codes.
 
-    They come out of the same stock as holds (docs/allocation.md §Issuing): a
+    They come out of the same stock as holds (docs/allocation.md §Ticket types and issuing): a
     general-admission type's quota counter, or a seated type's first available
     seats in map order, which are sold to the new tickets. What does not fit
     is refused whole, `conflict` with `reason: "sold_out"` and `remaining`.
