@@ -75,7 +75,7 @@ async def test_issue_of_a_seated_type_sells_its_first_free_seats(
         True, 1, 2, 1)
 
 
-async def test_concurrent_issues_and_holds_never_exceed_the_quota(
+async def test_concurrent_issues_holds_and_a_quota_change_never_exceed_it(
         workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
     quota, buyers = 7, 24
     client = await aiohttp_client(hub_server)
@@ -96,8 +96,19 @@ async def test_concurrent_issues_and_holds_never_exceed_the_quota(
         assert status == 200, body
         return bool(body["status"] == "held")
 
-    got = await asyncio.gather(*(one(n) for n in range(buyers)))
-    assert sum(got) == quota  # every place went to exactly one buyer, none beyond
+    async def lower_quota() -> bool:  # meanwhile the organizer lowers the quota to 5
+        status, body = await _rest(client, token, "PATCH",
+                                   f"/api/v1/events/{venue.event_id}/ticket-types/{venue.ga}",
+                                   {"quota": 5})
+        assert status in (200, 409), body  # refused if more than 5 were taken by then
+        return False
+
+    got = await asyncio.gather(*(one(n) for n in range(buyers // 2)), lower_quota(),
+                               *(one(n) for n in range(buyers // 2, buyers)))
+    final = (await db(workers, "SELECT quota FROM ticket_types WHERE id = $1",
+                      venue.ga))[0]["quota"]
+    assert final in (5, quota)
+    assert sum(got) == final  # every place went to exactly one buyer, none beyond
     issued = await db(workers, "SELECT count(*) AS n FROM tickets WHERE ticket_type_id = $1",
                       venue.ga)
     holds = await db(workers, "SELECT coalesce(sum(quantity), 0) AS n FROM holds"
@@ -105,4 +116,4 @@ async def test_concurrent_issues_and_holds_never_exceed_the_quota(
     counter = (await db(workers, "SELECT held, sold FROM ga_counters WHERE ticket_type_id = $1",
                         venue.ga))[0]
     assert (counter["held"], counter["sold"]) == (holds[0]["n"], issued[0]["n"])
-    assert issued[0]["n"] + holds[0]["n"] == quota
+    assert issued[0]["n"] + holds[0]["n"] == final
