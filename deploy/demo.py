@@ -26,6 +26,8 @@ DEMO_ORG = "demo"
 WORKERS_WAIT_S = 30.0
 DEMO_NAME = "Bilten Demo Night"
 DEMO_GATES = ("north", "south")
+# Seated sections: name, price (minor units), rows, seats per row.
+DEMO_SECTIONS = (("Parter", 5000, 4, 10), ("Balkon", 4000, 2, 8))
 DEMO_HOLDERS = ("Amra Hadžić", "Emir Kovač", "Lejla Begić", "Tarik Mehić", "Selma Delić")
 
 
@@ -68,6 +70,7 @@ async def ensure_demo_event(settings: Settings) -> dict[str, Any]:
     event_id = created["id"]
     await _call(settings, organizer, "gates.set", {"event_id": event_id,
                                                    "gates": list(DEMO_GATES)})
+    await _seat_map(settings, organizer, event_id)
     for name, price in (("General", 3000), ("VIP", 12000)):
         kind = await _call(settings, organizer, "tickettypes.create", {
             "event_id": event_id, "name": name, "price_minor": price, "quota": 500})
@@ -76,6 +79,18 @@ async def ensure_demo_event(settings: Settings) -> dict[str, Any]:
                 "event_id": event_id, "ticket_type_id": kind["id"], "count": 1,
                 "holder": holder})
     return dict(created)
+
+
+async def _seat_map(settings: Settings, organizer: Claims, event_id: int) -> None:
+    """A small hall: a seated type per section, so `seats.map` and holds have seats."""
+    sections = []
+    for section, price, rows, seats in DEMO_SECTIONS:
+        kind = await _call(settings, organizer, "tickettypes.create", {
+            "event_id": event_id, "name": section, "price_minor": price})
+        sections.append({"name": section, "ticket_type_id": kind["id"],
+                         "rows": [{"name": str(n), "seats": seats} for n in range(1, rows + 1)]})
+    await _call(settings, organizer, "seats.create", {"event_id": event_id,
+                                                      "sections": sections})
 
 
 async def create(settings: Settings, base_url: str) -> list[str]:

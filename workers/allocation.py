@@ -10,6 +10,7 @@ a time publishes) and answers `event.{id}.seats` snapshot requests.
     seats.hold                                     workers/holds.py
     seats.confirm / seats.release                  workers/orders.py
     seats.waitlist.join                            workers/waitlist.py
+    orders.list / orders.get / holds.list          workers/purchases.py
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bilten.infra.deps import Deps
 from bilten.infra.metrics import Metrics
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BiltenError
-from bilten.workers import holds, orders, seatfeed, seatmap, sweeper, waitlist
+from bilten.workers import holds, orders, purchases, seatfeed, seatmap, sweeper, waitlist
 from bilten.workers.runner import CommandHandler, serve_commands
 from bilten.workers.tickets import KeyRing
 
@@ -46,10 +47,17 @@ def handlers(keys: KeyRing) -> dict[str, CommandHandler]:
             log.warning("waiting-list offers after release failed: %s", error)
         return body
 
+    async def list_orders(r: CommandRequest, d: Deps) -> Any:
+        return await purchases.list_orders(r, d, keys)
+
+    async def get_order(r: CommandRequest, d: Deps) -> Any:
+        return await purchases.get_order(r, d, keys)
+
     return {"seats.create": seatmap.create, "seats.map": seatmap.seat_map,
             "seats.configure": seatmap.configure, "seats.hold": holds.hold,
             "seats.confirm": confirm, "seats.release": release,
-            "seats.waitlist.join": waitlist.join}
+            "seats.waitlist.join": waitlist.join, "orders.list": list_orders,
+            "orders.get": get_order, "holds.list": purchases.list_holds}
 
 
 async def run(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:

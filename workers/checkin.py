@@ -27,9 +27,9 @@ import asyncpg
 from bilten.infra import outbox
 from bilten.infra.deps import Deps
 from bilten.protocol.channels import event_channel
-from bilten.protocol.checkin import ScanRequest, TicketState, decide, parse_scan
+from bilten.protocol.checkin import GATE, ScanRequest, TicketState, decide, parse_scan
 from bilten.protocol.commands import CommandRequest
-from bilten.protocol.errors import BadRequest, Conflict
+from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.offline import parse_sync
 from bilten.protocol.params import MAX_ID, parse_int
@@ -127,6 +127,8 @@ async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, no
     event = await conn.fetchrow(
         "SELECT allow_reentry, ARRAY(SELECT name FROM gates WHERE event_id = $1) AS gates"
         " FROM events WHERE id = $1", event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id}")
     if scan.gate not in event["gates"]:
         raise BadRequest(f"no gate {scan.gate!r} at this event", field="gate")
     verdict: dict[str, Any] = {
@@ -255,6 +257,35 @@ async def list_scans(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             "next": rows[-1]["id"] if len(rows) == 500 else None}
 
 
+async def list_inside(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+    """checkin.inside: who is inside now (holder, type, gate of entry, since), by ticket id.
+
+    `gate` narrows it to those who came in through one gate; `inside` is the
+    event's total, as in checkin.list.
+    """
+    params = request.params
+    event_id = parse_event_id(params)
+    limit = parse_int(params, "limit", 1, 500, default=100)
+    after = parse_int(params, "after", 0, MAX_ID, default=0)
+    gate = params.get("gate")
+    if gate is not None and (not isinstance(gate, str) or not GATE.match(gate)):
+        raise BadRequest("gate must be a gate name of [A-Za-z0-9_-]", field="gate")
+    rows = await deps.pg.fetch(
+        """SELECT t.id, t.holder, tt.name AS type_name, p.last_gate, p.last_at
+           FROM tickets t JOIN ticket_presence p ON p.ticket_id = t.id
+           JOIN ticket_types tt ON tt.id = t.ticket_type_id
+           WHERE t.event_id = $1 AND t.id > $2 AND p.inside
+             AND ($4::text IS NULL OR p.last_gate = $4)
+           ORDER BY t.id LIMIT $3""", event_id, after, limit, gate)
+    inside = await deps.pg.fetchval(
+        "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id)
+    return {"event_id": event_id, "inside": inside,
+            "people": [{"ticket_id": r["id"], "holder": r["holder"], "type": r["type_name"],
+                        "gate": r["last_gate"], "since": r["last_at"].isoformat()}
+                       for r in rows],
+            "next": rows[-1]["id"] if len(rows) == limit else None}
+
+
 def handlers(keys: KeyRing, publisher: outbox.Publisher) -> dict[str, CommandHandler]:
     """The check-in worker's command handlers."""
 
@@ -268,4 +299,4 @@ def handlers(keys: KeyRing, publisher: outbox.Publisher) -> dict[str, CommandHan
         return await bundle(r, d, keys)
 
     return {"checkin.scan": scan_, "checkin.list": list_scans, "checkin.sync": sync_,
-            "checkin.bundle": bundle_}
+            "checkin.bundle": bundle_, "checkin.inside": list_inside}

@@ -1,8 +1,8 @@
 """The events worker: organizers' events in PostgreSQL.
 
 Serves `events.*` commands. Writes publish a domain event (`events.created`,
-`events.updated`) to the JetStream event log, with a message id so a retried
-publish is stored once.
+`events.updated`, `events.deleted`) to the JetStream event log, with a message
+id so a retried publish is stored once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import asyncpg
 from bilten.infra import outbox
 from bilten.infra.deps import Deps
 from bilten.protocol.commands import INTERNAL_EVENT_OWNER, CommandRequest
-from bilten.protocol.errors import BadRequest, NotFound
+from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.events import EventFields, parse_event_fields, parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.workers.runner import CommandHandler
@@ -125,6 +125,45 @@ async def update(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     return event
 
 
+async def delete(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+    """events.delete: remove an event that sold nothing (its types, gates, map go too).
+
+    Refused with `conflict` (`reason: "not_empty"` and the counts) while it has
+    tickets, orders or live holds: those are promises to people. A ticket
+    issued while this runs makes the cascade fail on its foreign key, which is
+    the same refusal.
+    """
+    event_id = parse_event_id(request.params)
+    claims = request.claims
+    try:
+        async with deps.pg.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT org_id FROM events WHERE id = $1 FOR UPDATE", event_id)
+            if row is None or (claims.role != "service"
+                               and not claims.covers_event(event_id, row["org_id"])):
+                raise NotFound(f"no event {event_id}")
+            held = await conn.fetchrow(
+                """SELECT (SELECT count(*) FROM tickets WHERE event_id = $1) AS tickets,
+                          (SELECT count(*) FROM orders WHERE event_id = $1) AS orders,
+                          (SELECT count(*) FROM holds WHERE event_id = $1
+                             AND state = 'active') AS active_holds""", event_id)
+            if any(held.values()):
+                raise _not_empty(event_id, dict(held))
+            await conn.execute("DELETE FROM scans WHERE event_id = $1", event_id)
+            await conn.execute("DELETE FROM inside_counts WHERE event_id = $1", event_id)
+            await conn.execute("DELETE FROM events WHERE id = $1", event_id)
+            outbox_id = await outbox.enqueue(conn, "events.deleted", {"event_id": event_id})
+    except asyncpg.ForeignKeyViolationError:
+        raise _not_empty(event_id, {"tickets": 1}) from None
+    await outbox.flush(deps, [outbox_id])
+    return {"event_id": event_id, "deleted": True}
+
+
+def _not_empty(event_id: int, counts: dict[str, int]) -> Conflict:
+    return Conflict(f"event {event_id} has tickets, orders or live holds", reason="not_empty",
+                    **counts)
+
+
 async def owner(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     """events.owner (internal): the organization of an event, for hubs' permission checks."""
     event_id = parse_event_id(request.params)
@@ -137,5 +176,6 @@ HANDLERS: dict[str, CommandHandler] = {
     "events.list": list_events,
     "events.get": get,
     "events.update": update,
+    "events.delete": delete,
     INTERNAL_EVENT_OWNER: owner,
 }

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -71,14 +71,15 @@ def hold_json(row: asyncpg.Record) -> dict[str, Any]:
             "expires_at": row["expires_at"].isoformat()}
 
 
-def authorize(claims: Claims, row: asyncpg.Record) -> None:
-    """The hold's owner, an organizer of its event, or a service; NotFound/Forbidden else."""
+def authorize(claims: Claims, row: asyncpg.Record, what: str = "hold") -> None:
+    """The hold's (order's) owner, an organizer of its event, or a service; else
+    NotFound (another event's) or Forbidden (another buyer's)."""
     if claims.role == "service":
         return
     if not claims.covers_event(row["event_id"], row["org_id"]):
-        raise NotFound(f"no hold {row['id']}")
+        raise NotFound(f"no {what} {row['id']}")
     if claims.role != "organizer" and row["owner_sub"] != claims.sub:
-        raise Forbidden("only the hold's owner or an organizer may do this")
+        raise Forbidden(f"only the {what}'s owner or an organizer may do this")
 
 
 async def hold(request: CommandRequest, deps: Deps) -> dict[str, Any]:
@@ -144,7 +145,7 @@ async def hold_in(conn: asyncpg.Connection, event_id: int, buyer: Buyer, wanted:
                            " WHERE id = ANY($1::bigint[])", [s["id"] for s in seats], row["id"])
     else:
         assert ga_type is not None
-        await _take_places(conn, event_id, ga_type["id"], wanted.quantity)
+        await take_places(conn, event_id, ga_type["id"], wanted.quantity)
     return row
 
 
@@ -261,16 +262,22 @@ async def _best(conn: asyncpg.Connection, event_id: int, type_id: int | None,
     raise Rejected("unavailable", together=True)
 
 
-async def _take_places(conn: asyncpg.Connection, event_id: int, type_id: int,
-                       quantity: int) -> None:
+async def take_places(conn: asyncpg.Connection, event_id: int, type_id: int, quantity: int,
+                      *, column: Literal["held", "sold"] = "held") -> None:
+    """Count `quantity` places of a general-admission type as held (a hold) or sold
+    (`tickets.issue`), within its quota; Rejected("quota_exhausted") if they do not fit.
+
+    Both paths add to the same counter row, whose CHECK keeps `held + sold <= quota`.
+    """
     # A sold-out type answers at once, from what is committed, instead of queueing for
     # the counter's row lock behind every other buyer of the type.
     left = await conn.fetchval("SELECT quota - held - sold FROM ga_counters"
                                " WHERE ticket_type_id = $1", type_id)
     if left is not None and left < quantity:
-        raise Rejected("quota_exhausted", ticket_type_id=type_id)
-    update = (f"UPDATE ga_counters SET held = held + $2, {CHANGE} WHERE ticket_type_id = $1"
-              " AND (quota IS NULL OR held + sold + $2 <= quota) RETURNING held")
+        raise Rejected("quota_exhausted", ticket_type_id=type_id, available=max(0, left))
+    update = (f"UPDATE ga_counters SET {column} = {column} + $2, {CHANGE}"
+              " WHERE ticket_type_id = $1 AND (quota IS NULL OR held + sold + $2 <= quota)"
+              " RETURNING held")
     if await conn.fetchval(update, type_id, quantity) is not None:
         return
     created = await conn.fetchval(
@@ -278,4 +285,7 @@ async def _take_places(conn: asyncpg.Connection, event_id: int, type_id: int,
            SELECT id, event_id, quota FROM ticket_types WHERE id = $1 AND event_id = $2
            ON CONFLICT DO NOTHING RETURNING 1""", type_id, event_id)
     if not created or await conn.fetchval(update, type_id, quantity) is None:
-        raise Rejected("quota_exhausted", ticket_type_id=type_id)
+        left = await conn.fetchval("SELECT quota - held - sold FROM ga_counters"
+                                   " WHERE ticket_type_id = $1", type_id)
+        raise Rejected("quota_exhausted", ticket_type_id=type_id,
+                       available=max(0, left or 0))

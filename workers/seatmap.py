@@ -17,7 +17,7 @@ import asyncpg
 from bilten.infra.deps import Deps
 from bilten.protocol.allocation import DEFAULT_LIMIT, DEFAULT_TTL_S, DEFAULT_WARN_S, parse_map
 from bilten.protocol.commands import CommandRequest
-from bilten.protocol.errors import BadRequest, Conflict
+from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.seats import CODES, GaCount, encode_runs, encode_states, id_runs
 
@@ -65,7 +65,8 @@ async def configure(request: CommandRequest, deps: Deps) -> dict[str, Any]:
         values[name] = value
     row = await deps.pg.fetchrow(
         """INSERT INTO allocations (event_id, hold_ttl_s, hold_limit, warn_s)
-           VALUES ($1, COALESCE($2::int, $5), COALESCE($3::int, $6), COALESCE($4::int, $7))
+           SELECT id, COALESCE($2::int, $5), COALESCE($3::int, $6), COALESCE($4::int, $7)
+           FROM events WHERE id = $1
            ON CONFLICT (event_id) DO UPDATE SET
                hold_ttl_s = COALESCE($2::int, allocations.hold_ttl_s),
                hold_limit = COALESCE($3::int, allocations.hold_limit),
@@ -73,6 +74,8 @@ async def configure(request: CommandRequest, deps: Deps) -> dict[str, Any]:
            RETURNING event_id, hold_ttl_s, hold_limit, warn_s""",
         event_id, values["hold_ttl_s"], values["hold_limit"], values["warn_s"],
         DEFAULT_TTL_S, DEFAULT_LIMIT, DEFAULT_WARN_S)
+    if row is None:
+        raise NotFound(f"no event {event_id}")
     return dict(row)
 
 
@@ -86,6 +89,8 @@ async def create(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     row_sections = [s.name for s in sections for _ in s.rows]
     row_names = [r.name for s in sections for r in s.rows]
     async with deps.pg.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT 1 FROM events WHERE id = $1 FOR KEY SHARE", event_id):
+            raise NotFound(f"no event {event_id}")
         known = {r["id"] for r in await conn.fetch(
             "SELECT id FROM ticket_types WHERE event_id = $1 AND id = ANY($2::bigint[])",
             event_id, type_ids)}

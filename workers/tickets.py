@@ -1,7 +1,8 @@
-"""The tickets worker: ticket types, issued tickets, gates, and the events' signing keys.
+"""The tickets worker: issued tickets, gates, and the events' signing keys.
 
 Codes are not stored: Ed25519 signatures are deterministic, so a ticket's
-code is re-derived from the event key whenever it is shown.
+code is re-derived from the event key whenever it is shown. Ticket types are
+workers/ticket_types.py; issuing takes from their stock like holds do.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from cryptography.hazmat.primitives.serialization import (
 from bilten.infra.deps import Deps
 from bilten.protocol.checkin import GATE
 from bilten.protocol.commands import CommandRequest
-from bilten.protocol.errors import BadRequest, Forbidden, NotFound
+from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
-from bilten.protocol.params import parse_int
+from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tickets import TicketRef, sign_code
+from bilten.workers.holds import CHANGE, Rejected, take_places
 from bilten.workers.runner import CommandHandler
+from bilten.workers.ticket_types import create_type, list_types, text_param, update_type
 
 MAX_ISSUE = 1000
 
@@ -53,8 +56,10 @@ class KeyRing:
             return key
         if create:
             fresh = Ed25519PrivateKey.generate()
+            # Nothing for an event that is gone (deleted while a hub still knew it).
             await pg.execute(
-                "INSERT INTO event_keys (event_id, private_key, public_key) VALUES ($1, $2, $3)"
+                "INSERT INTO event_keys (event_id, private_key, public_key)"
+                " SELECT id, $2, $3 FROM events WHERE id = $1"
                 " ON CONFLICT (event_id) DO NOTHING", event_id,
                 fresh.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
                 fresh.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
@@ -76,57 +81,60 @@ def ticket_json(row: asyncpg.Record, key: EventKey) -> dict[str, Any]:
     }
 
 
-def _text(params: dict[str, Any], name: str, limit: int = 200) -> str:
-    value = params.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > limit \
-            or any(ord(c) < 32 for c in value):
-        raise BadRequest(f"{name} must be text of 1-{limit} characters", field=name)
-    return value.strip()
-
-
-async def create_type(request: CommandRequest, deps: Deps) -> dict[str, Any]:
-    """tickettypes.create: a ticket type with a price in minor units and optional quota."""
-    params = request.params
-    event_id = parse_event_id(params)
-    name = _text(params, "name")
-    price = parse_int(params, "price_minor", 0, 10**12)
-    quota = None if params.get("quota") is None else parse_int(params, "quota", 0, 10**7)
-    currency = params.get("currency")
-    if currency is not None and (not isinstance(currency, str) or len(currency) != 3
-                                 or not currency.isupper() or not currency.isalpha()):
-        raise BadRequest("currency must be an ISO 4217 code", field="currency")
-    row = await deps.pg.fetchrow(
-        """INSERT INTO ticket_types (event_id, name, price_minor, currency, quota)
-           SELECT id, $2, $3, COALESCE($4, currency), $5 FROM events WHERE id = $1
-           RETURNING id, event_id, name, price_minor, currency, quota""",
-        event_id, name, price, currency, quota)
-    if row is None:
-        raise NotFound(f"no event {event_id}")
-    return dict(row)
-
-
-async def list_types(request: CommandRequest, deps: Deps) -> dict[str, Any]:
-    """tickettypes.list: the event's ticket types."""
-    rows = await deps.pg.fetch(
-        "SELECT id, event_id, name, price_minor, currency, quota FROM ticket_types"
-        " WHERE event_id = $1 ORDER BY id", parse_event_id(request.params))
-    return {"ticket_types": [dict(row) for row in rows]}
-
-
 async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
-    """tickets.issue: `count` tickets of a type for a holder, with their codes."""
+    """tickets.issue: `count` tickets of a type for a holder, with their codes.
+
+    They come out of the same stock as holds (docs/allocation.md §Ticket types and issuing): a
+    general-admission type's quota counter, or a seated type's first available
+    seats in map order, which are sold to the new tickets. What does not fit
+    is refused whole, `conflict` with `reason: "sold_out"` and `remaining`.
+    """
     params = request.params
     event_id = parse_event_id(params)
-    type_id = parse_int(params, "ticket_type_id", 1, 2**63 - 1)
+    type_id = parse_int(params, "ticket_type_id", 1, MAX_ID)
     count = parse_int(params, "count", 1, MAX_ISSUE, default=1)
-    holder = _text(params, "holder")
+    holder = text_param(params, "holder")
+    owner_sub = params.get("owner_sub")
+    if owner_sub is not None:
+        owner_sub = text_param(params, "owner_sub")
+    # Made outside the transaction: a key cached by a rolled-back one would not exist.
+    if await keys.get(deps.pg, event_id, create=True) is None:
+        raise NotFound(f"no event {event_id}")
     async with deps.pg.acquire() as conn, conn.transaction():
-        if not await conn.fetchval(
-                "SELECT 1 FROM ticket_types WHERE id = $1 AND event_id = $2", type_id, event_id):
+        seated = await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
+               FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""", type_id, event_id)
+        if seated is None:
             raise NotFound(f"no ticket type {type_id} in event {event_id}")
-        tickets = await issue_in(conn, keys, event_id, [type_id] * count, holder,
-                                 params.get("owner_sub"))
-    return {"tickets": tickets}
+        seat_ids = await _take_seats(conn, type_id, count) if seated else []
+        if not seated:
+            try:
+                await take_places(conn, event_id, type_id, count, column="sold")
+            except Rejected as refused:
+                raise _sold_out(type_id, count, refused.details["available"]) from None
+        tickets = await issue_in(conn, keys, event_id, [type_id] * count, holder, owner_sub)
+        if seat_ids:
+            await conn.execute(
+                f"""UPDATE seats SET status = 'sold', ticket_id = x.ticket_id, {CHANGE}
+                    FROM unnest($1::bigint[], $2::bigint[]) AS x(seat_id, ticket_id)
+                    WHERE seats.id = x.seat_id""", seat_ids, [t["id"] for t in tickets])
+    return {"tickets": tickets, "seat_ids": seat_ids}
+
+
+def _sold_out(type_id: int, count: int, remaining: int) -> Conflict:
+    return Conflict(f"only {remaining} of ticket type {type_id} left, {count} asked",
+                    field="count", reason="sold_out", ticket_type_id=type_id,
+                    remaining=remaining)
+
+
+async def _take_seats(conn: asyncpg.Connection, type_id: int, count: int) -> list[int]:
+    """Lock the type's first `count` available seats (never waiting), or refuse."""
+    seats = await conn.fetch(
+        "SELECT id FROM seats WHERE ticket_type_id = $1 AND status = 'available'"
+        " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED", type_id, count)
+    if len(seats) < count:
+        raise _sold_out(type_id, count, len(seats))
+    return [s["id"] for s in seats]
 
 
 async def issue_in(conn: asyncpg.Connection, keys: KeyRing, event_id: int,
@@ -201,6 +209,8 @@ async def set_gates(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     if reentry is not None and not isinstance(reentry, bool):
         raise BadRequest("allow_reentry must be true or false", field="allow_reentry")
     async with deps.pg.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT 1 FROM events WHERE id = $1 FOR KEY SHARE", event_id):
+            raise NotFound(f"no event {event_id}")
         await conn.execute("DELETE FROM gates WHERE event_id = $1 AND name <> ALL($2::text[])",
                            event_id, gates)
         await conn.execute("INSERT INTO gates (event_id, name) SELECT $1, unnest($2::text[])"
@@ -209,6 +219,35 @@ async def set_gates(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             "UPDATE events SET allow_reentry = COALESCE($2, allow_reentry) WHERE id = $1"
             " RETURNING allow_reentry", event_id, reentry)
     return {"event_id": event_id, "gates": sorted(set(gates)), "allow_reentry": allow}
+
+
+async def list_tickets(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+    """tickets.list: the event's tickets by id, paged by `after`; `q` finds holders by part."""
+    params = request.params
+    event_id = parse_event_id(params)
+    limit = parse_int(params, "limit", 1, 500, default=100)
+    after = parse_int(params, "after", 0, MAX_ID, default=0)
+    q = text_param(params, "q") if params.get("q") is not None else None
+    rows = await deps.pg.fetch(
+        """SELECT id, event_id, ticket_type_id, holder, state FROM tickets
+           WHERE event_id = $1 AND id > $2
+             AND ($4::text IS NULL OR strpos(lower(holder), lower($4)) > 0)
+           ORDER BY id LIMIT $3""", event_id, after, limit, q)
+    key = await keys.get(deps.pg, event_id)
+    tickets = [ticket_json(row, key) for row in rows] if key is not None else []
+    return {"tickets": tickets, "next": tickets[-1]["id"] if len(tickets) == limit else None}
+
+
+async def list_gates(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+    """gates.list: the event's gate names and whether re-entry is allowed (as gates.set)."""
+    event_id = parse_event_id(request.params)
+    row = await deps.pg.fetchrow(
+        "SELECT allow_reentry, ARRAY(SELECT name FROM gates WHERE event_id = $1 ORDER BY name)"
+        " AS gates FROM events WHERE id = $1", event_id)
+    if row is None:
+        raise NotFound(f"no event {event_id}")
+    return {"event_id": event_id, "gates": list(row["gates"]),
+            "allow_reentry": row["allow_reentry"]}
 
 
 def handlers(keys: KeyRing) -> dict[str, CommandHandler]:
@@ -223,6 +262,11 @@ def handlers(keys: KeyRing) -> dict[str, CommandHandler]:
     async def revoke_(r: CommandRequest, d: Deps) -> Any:
         return await revoke(r, d, keys)
 
+    async def list_(r: CommandRequest, d: Deps) -> Any:
+        return await list_tickets(r, d, keys)
+
     return {"tickettypes.create": create_type, "tickettypes.list": list_types,
-            "tickets.issue": issue_, "tickets.get": get_, "tickets.revoke": revoke_,
-            "gates.set": set_gates}
+            "tickettypes.update": update_type, "tickets.issue": issue_, "tickets.get": get_,
+            "tickets.revoke": revoke_, "tickets.list": list_, "gates.set": set_gates,
+            "gates.list": list_gates}
+

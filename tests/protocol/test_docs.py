@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from bilten.protocol.channels import EVENT_TOPICS, STATEFUL_TOPICS
+from bilten.protocol.commands import COMMANDS
 from bilten.protocol.disconnects import CLOSE_CODES, reconnect_allowed
 from bilten.protocol.errors import HTTP_STATUS
 from bilten.protocol.frames import Rejected, decode_client_frames, decode_server_frames
@@ -111,3 +112,11 @@ def test_permission_table() -> None:
 def test_headers_are_named() -> None:
     for header in (HDR_OFFSET, HDR_EPOCH, HDR_EXPECTED_LAST_SUBJECT_SEQUENCE, HDR_MSG_ID):
         assert f"`{header}`" in _section("NATS subjects")
+
+
+def test_command_table() -> None:
+    """Every method of the command table has a row, and every row names a real method."""
+    documented = {method for line in _section("Commands").splitlines()
+                  if line.startswith("| `")
+                  for method in re.findall(r"`([a-z_.]+)`", line.split("|")[1])}
+    assert documented == set(COMMANDS)
