@@ -31,7 +31,7 @@ async def test_walkthrough_runs_against_a_live_hub(hub_server: Any, make_token: 
     script = "set -euo pipefail\n" + "\n".join(re.findall(r"```sh\n(.*?)```", DOC, re.S))
     # HUB and TOKEN given: the doc's defaults (port 8080, `bilten token`) stay unused.
     env = {**os.environ, "HUB": str(hub_server.make_url("")).rstrip("/"),
-           "TOKEN": make_token("organizer")}
+           "TOKEN": make_token("organizer", ttl_s=86400)}
     process = await asyncio.create_subprocess_exec(
         "bash", "-c", script, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
