@@ -220,7 +220,7 @@ class Fanout:
         """The careful path: buffering during recovery, duplicates, gaps, new epochs."""
         if state.buffer is not None:
             if len(state.buffer) >= MAX_RECOVERY_BUFFER:
-                conn.disconnect("slow_consumer", "recovery fell too far behind", abort=True)
+                conn.disconnect("slow_consumer", "recovery fell too far behind")
                 return
             state.buffer.append((offset, epoch, message))
             return
