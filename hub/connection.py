@@ -13,10 +13,10 @@ the connection closed with `disconnect slow_consumer`.
 Closing lingers (docs/protocol.md §Disconnect codes): the `disconnect` frame
 goes out ahead of anything still queued here, then the close frame, and the
 socket keeps being read (the input dropped) until the client answers the
-close, for at most `LINGER_S`. Closing the socket at once while the client is
-still sending makes the kernel answer with a reset, which can destroy the
-last frames before the client reads them: it then sees 1006, not the code
-it was sent.
+close, for at most `LINGER_S`; hub/ws.py closes the socket then. Closing it
+at once while the client is still sending makes the kernel answer with a
+reset, which can destroy the last frames before the client reads them: it
+then sees 1006, not the code it was sent.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ import itertools
 import logging
 import time
 from asyncio import Transport
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 
 from bilten.protocol.disconnects import DisconnectCode
 from bilten.protocol.disconnects import close_code as close_code_of
@@ -64,9 +62,6 @@ class Connection:
     claims: Claims
     flusher: Flusher
     limit: int
-    # The WebSocket close handshake (hub/ws.py): writes the close frame, reads and
-    # drops until the client's close, bounded by LINGER_S.
-    handshake: Callable[[int, str], Coroutine[Any, Any, None]]
     id: int = field(default_factory=lambda: next(_ids))
     pending: list[bytes] = field(default_factory=list)
     pending_bytes: int = 0
@@ -75,7 +70,7 @@ class Connection:
     over_since: float | None = None
     close_reason: str | None = None
     subs: dict[str, SubState] = field(default_factory=dict)
-    closing: asyncio.Task[None] | None = None  # the close handshake after `disconnect`
+    linger: asyncio.TimerHandle | None = None  # aborts the socket if the close never completes
 
     def send(self, message: bytes) -> None:
         """Queue one message; it is written in this loop pass's flush."""
@@ -124,11 +119,14 @@ class Connection:
         if self.closed:
             return
         self._stop(code)
-        if self.transport.is_closing():
+        transport = self.transport
+        if transport.is_closing():
             return
         body = encode_disconnect(code, reason)
-        self.transport.writelines((frame_header(len(body)), body))
-        self.closing = self.flusher.loop.create_task(self.handshake(close_code_of(code), reason))
+        transport.writelines((frame_header(len(body)), body,
+                              close_frame(close_code_of(code), reason)))
+        # The handler reads on until the client's close (hub/ws.py); one that never comes is cut.
+        self.linger = self.flusher.loop.call_later(LINGER_S, transport.abort)
         log.info("disconnected %s", code, extra={"ctx": {"conn": self.id, "sub": self.claims.sub}})
 
     async def refuse_frame(self, code: int, reason: str, label: str) -> None:
@@ -151,6 +149,12 @@ class Connection:
             transport.write_eof()
         if not await self._gone_within(LINGER_S - REPLY_S):
             transport.abort()
+
+    def release(self) -> None:
+        """Stop the linger timer: the socket is done with."""
+        if self.linger is not None:
+            self.linger.cancel()
+            self.linger = None
 
     def _stop(self, reason: str) -> None:
         self.closed = True

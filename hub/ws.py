@@ -23,7 +23,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bilten.core.keyed_lock import KeyedLock
 from bilten.hub.auth import authenticate, check_origin
-from bilten.hub.connection import LINGER_S, Connection
+from bilten.hub.connection import Connection
 from bilten.hub.dispatch import execute
 from bilten.hub.runtime import HUB, Hub
 from bilten.protocol.channels import parse_channel
@@ -41,7 +41,6 @@ from bilten.protocol.frames import (
     encode_unsubscribed,
 )
 from bilten.protocol.permissions import check_subscribe
-from bilten.protocol.wsframe import close_reason
 
 log = logging.getLogger(__name__)
 
@@ -102,19 +101,6 @@ class HubSocket(web.WebSocketResponse):
                 await conn.refuse_frame(code, "invalid frame", "invalid_frame")
         return await super().close(code=code, message=message, drain=drain)
 
-    async def handshake(self, code: int, reason: str) -> None:
-        """The close handshake after a `disconnect` frame, bounded by LINGER_S.
-
-        aiohttp writes the close frame, then reads (dropping data frames) until
-        the client's close; a client that reads nothing within the bound is cut.
-        """
-        try:
-            async with asyncio.timeout(LINGER_S):
-                await super().close(code=code, message=close_reason(reason))
-        except TimeoutError:
-            if self.conn is not None:
-                self.conn.transport.abort()
-
 
 def _refuse(error: BiltenError) -> web.Response:
     return web.Response(status=error.http_status, content_type="application/json",
@@ -130,14 +116,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         claims = authenticate(request, settings, allow_query=True)
     except BiltenError as error:
         return _refuse(error)
-    ws = HubSocket(compress=False, limit=settings.max_frame_bytes,
+    # No autoclose: a client's close frame may be the answer to the hub's own,
+    # which must not be answered again (see the end of the loop).
+    ws = HubSocket(compress=False, limit=settings.max_frame_bytes, autoclose=False,
                    heartbeat=settings.ping_interval_s, autoping=True)
     await ws.prepare(request)
     transport = request.transport
     if transport is None:
         return ws
     conn = ws.conn = Connection(transport=transport, claims=claims, flusher=hub.flusher,
-                                limit=settings.send_buffer_bytes, handshake=ws.handshake)
+                                limit=settings.send_buffer_bytes)
     session = Session(hub, conn)
     hub.connections.add(conn)
     hub.metrics.ws_connects.inc()
@@ -153,6 +141,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 session.on_frame(msg.data)
             elif msg.type == WSMsgType.ERROR:
                 break
+        # The client's close (or end of stream) came: answer it, or, when it answers
+        # the hub's disconnect, just close the socket, since the client stopped sending.
+        if conn.closed:
+            transport.close()
+        else:
+            await ws.close()
     finally:
         expiry.cancel()
         hub.connections.discard(conn)
@@ -160,8 +154,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         hub.metrics.ws_disconnects.labels(conn.close_reason or "client").inc()
         conn.closed = True
         await session.close()
-        if conn.closing is not None:
-            await conn.closing  # aiohttp closes the socket when this handler returns
+        conn.release()
     return ws
 
 

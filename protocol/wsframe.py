@@ -27,13 +27,8 @@ def frame_header(length: int, opcode: int = OP_TEXT) -> bytes:
     return struct.pack("!BBQ", _FIN | opcode, 127, length)
 
 
-def close_reason(reason: str) -> bytes:
-    """A close frame's reason, cut to fit the 123-byte limit (§5.5)."""
-    # Cut at a character boundary: a close reason must stay valid UTF-8.
-    return reason.encode()[:123].decode(errors="ignore").encode()
-
-
 def close_frame(code: int, reason: str = "") -> bytes:
-    """A complete close frame (§5.5.1): the code, then the reason."""
-    body = struct.pack("!H", code) + close_reason(reason)
+    """A complete close frame; the reason is cut to fit the 123-byte limit (§5.5)."""
+    # Cut at a character boundary: a close reason must stay valid UTF-8.
+    body = struct.pack("!H", code) + reason.encode()[:123].decode(errors="ignore").encode()
     return frame_header(len(body), OP_CLOSE) + body

@@ -8,6 +8,7 @@ behind in `slow_consumer` (4008), and a frame over the size limit in 1009.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import Any
 
@@ -45,10 +46,21 @@ async def test_flood_is_answered_then_disconnected_with_rate_limited(
     await raw.ws.send_bytes(orjson.dumps([{"op": "ping", "id": n} for n in range(3 * burst)]))
     got = [await raw.recv() for _ in range(3 * burst)]
     assert [m["error"]["code"] for m in got if m["op"] == "error"] == ["rate_limited"] * 2 * burst
-    # Past the allowance (FLOOD_FACTOR bursts of rejected messages): cut off.
-    await raw.ws.send_bytes(orjson.dumps([{"op": "ping", "id": n}
-                                          for n in range(FLOOD_FACTOR * burst)]))
-    await _closed_with(raw, "rate_limited", 4029)
+    # Past the allowance (FLOOD_FACTOR bursts of rejected messages): cut off, and the
+    # frame and close code arrive although the client goes on sending all the while.
+    flood = orjson.dumps([{"op": "ping", "id": n} for n in range(FLOOD_FACTOR * burst)])
+
+    async def keep_flooding() -> None:
+        with contextlib.suppress(ConnectionError):
+            while not raw.ws.closed:
+                await raw.ws.send_bytes(flood)
+                await asyncio.sleep(0)  # let the reader run
+
+    flooder = asyncio.get_running_loop().create_task(keep_flooding())
+    try:
+        await _closed_with(raw, "rate_limited", 4029)
+    finally:
+        await flooder
 
 
 async def test_invalid_messages_in_a_row_disconnect_with_protocol_error(
