@@ -174,3 +174,13 @@ async def test_slow_consumer_gets_its_disconnect_frame_and_4008(
     assert messages[-1] == {"op": "disconnect", "code": "slow_consumer",
                             "reason": messages[-1]["reason"]}
     assert client.close_rcvd is not None and client.close_rcvd.code == 4008
+
+
+async def test_text_that_is_not_utf8_closes_with_1007(
+        hub_server: Any, make_token: Any) -> None:
+    url = f"ws://{hub_server.host}:{hub_server.port}/ws?token={make_token('organizer')}"
+    async with ws_connect(url, close_timeout=10) as ws:
+        await ws.send(b'{"op":"ping","id":1,"x":"\xff"}', text=True)
+        with pytest.raises(ConnectionClosedError) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
