@@ -145,6 +145,8 @@ class Connection:
         if transport.is_closing():
             return
         transport.write(close_frame(code, reason))
+        log.info("closed %s: %s", code, reason, extra={"ctx": {"conn": self.id,
+                                                               "sub": self.claims.sub}})
         if not await self._gone_within(REPLY_S) and transport.can_write_eof():
             transport.write_eof()
         if not await self._gone_within(LINGER_S - REPLY_S):
@@ -167,8 +169,9 @@ class Connection:
 
         Polled: aiohttp tells nothing once its frame reader has failed.
         """
-        deadline = self.flusher.loop.time() + timeout
-        while not self.transport.is_closing() and self.flusher.loop.time() < deadline:  # noqa: ASYNC110
+        loop = self.flusher.loop
+        deadline = loop.time() + timeout
+        while not self.transport.is_closing() and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         return self.transport.is_closing()
 

@@ -149,12 +149,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             await ws.close()
     finally:
         expiry.cancel()
+        conn.release()
         hub.connections.discard(conn)
         hub.metrics.ws_connections.dec()
         hub.metrics.ws_disconnects.labels(conn.close_reason or "client").inc()
         conn.closed = True
         await session.close()
-        conn.release()
     return ws
 
 
