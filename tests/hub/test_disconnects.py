@@ -63,6 +63,27 @@ async def test_flood_is_answered_then_disconnected_with_rate_limited(
         await flooder
 
 
+async def test_disconnect_reaches_a_client_that_keeps_sending(
+        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    """Token expiry, from a timer while the handler waits: the hub reads on until the close."""
+    app = create_app(workers.replace(rate_limit_per_s=1e6, rate_limit_burst=1_000_000))
+    client = await aiohttp_client(await aiohttp_server(app))
+    raw = await connect(client, make_token("organizer", ttl_s=1))
+    pings = orjson.dumps([{"op": "ping", "id": n} for n in range(100)])
+
+    async def keep_sending() -> None:
+        with contextlib.suppress(ConnectionError):
+            while not raw.ws.closed:
+                await raw.ws.send_bytes(pings)
+                await asyncio.sleep(0)  # let the reader run
+
+    sender = asyncio.get_running_loop().create_task(keep_sending())
+    try:
+        await _closed_with(raw, "token_expired", 4001)
+    finally:
+        await sender
+
+
 async def test_invalid_messages_in_a_row_disconnect_with_protocol_error(
         hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
     client = await aiohttp_client(hub_server)
