@@ -2,7 +2,8 @@
 
 docs/protocol.md §Disconnect codes: a flood ends in `rate_limited` (4029), a
 stream of invalid messages in `protocol_error` (4000), a client that falls
-behind in `slow_consumer` (4008), and a frame over the size limit in 1009.
+behind in `slow_consumer` (4008), a frame over the size limit in 1009 (one
+not UTF-8 in 1007), each even while the client goes on sending.
 """
 
 from __future__ import annotations
