@@ -3,7 +3,8 @@
 docs/protocol.md §Recovery. A subscription remembers the epoch of the latest
 `subscribed` and the offset of the latest publication it accepted, resumes
 from there after a reconnect, and drops any publication at or below that
-offset, so its consumer sees each publication once, in order. Nothing here
+offset, so its consumer sees each publication once, in order; the rules are
+protocol/recovery.py's, the same the hub follows. Nothing here
 does I/O: clients/sdk.py owns the socket and feeds `Session.on_frame`, so the
 position rules are tested without a hub.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bilten.protocol import errors, frames
+from bilten.protocol.recovery import Position, after_subscribed, classify
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,11 @@ class Subscription:
         return self._offset
 
     @property
+    def position(self) -> Position:
+        """Where the subscription stands (docs/protocol.md §Recovery)."""
+        return Position(self._epoch, self._offset)
+
+    @property
     def queued(self) -> int:
         """How many items wait to be read."""
         return len(self._items)
@@ -121,9 +128,10 @@ class Subscription:
         """
         first = not self.active
         self.active = True
+        position = after_subscribed(self.position, frame.epoch, frame.offset, frame.recovered)
+        self._epoch, self._offset = position.epoch, position.offset
         if frame.recovered:
             return None
-        self._epoch, self._offset = frame.epoch, frame.offset
         if first:
             self.snapshot = frame.snapshot
             return None
@@ -133,15 +141,15 @@ class Subscription:
         """Advance past a publication; None for one already seen (or before `subscribed`)."""
         if not self.active:
             return None
-        if frame.epoch == self._epoch or not self._epoch:  # "": the channel was empty
-            if frame.offset <= self._offset:
-                return None
-            if frame.offset != self._offset + 1:
-                log.warning("gap on %s: offset %d after %d", self.channel, frame.offset,
-                            self._offset, extra={"ctx": {"channel": self.channel}})
-        else:  # the hub resyncs with `subscribed` first; follow the publications anyway
+        step = classify(self.position, frame.epoch, frame.offset)
+        if step == "duplicate":
+            return None
+        if step == "gap":
+            log.warning("gap on %s: offset %d after %d", self.channel, frame.offset,
+                        self.offset, extra={"ctx": {"channel": self.channel}})
+        elif step == "new_epoch":  # the hub resyncs with `subscribed` first; follow anyway
             log.warning("epoch of %s changed from %s to %s without a resync", self.channel,
-                        self._epoch, frame.epoch, extra={"ctx": {"channel": self.channel}})
+                        self.epoch, frame.epoch, extra={"ctx": {"channel": self.channel}})
         self._epoch, self._offset = frame.epoch, frame.offset
         return Publication(self.channel, frame.offset, frame.data)
 

@@ -9,6 +9,14 @@ the cost of fan-out, so this is what makes it fast (docs/protocol.md §Batching)
 Memory is bounded: bytes waiting in the transport above `send_buffer_bytes`
 for longer than the grace period, or above four times that at any moment, get
 the connection closed with `disconnect slow_consumer`.
+
+Closing lingers (docs/protocol.md §Disconnect codes): the `disconnect` frame
+goes out ahead of anything still queued here, then the close frame, and the
+socket keeps being read (the input dropped) until the client answers the
+close, for at most `LINGER_S`; hub/ws.py closes the socket then. Closing it
+at once while the client is still sending makes the kernel answer with a
+reset, which can destroy the last frames before the client reads them: it
+then sees 1006, not the code it was sent.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 HARD_LIMIT_FACTOR = 4
 CHUNK = 100  # sockets written per event-loop callback
+LINGER_S = 5.0  # how long a closing connection waits for the client to read its last frames
+REPLY_S = 1.0  # after an unreadable frame: how long to wait for the client to close first
 
 
 class SubState:
@@ -60,6 +70,7 @@ class Connection:
     over_since: float | None = None
     close_reason: str | None = None
     subs: dict[str, SubState] = field(default_factory=dict)
+    linger: asyncio.TimerHandle | None = None  # aborts the socket if the close never completes
 
     def send(self, message: bytes) -> None:
         """Queue one message; it is written in this loop pass's flush."""
@@ -68,7 +79,7 @@ class Connection:
         self.pending.append(message)
         self.pending_bytes += len(message)
         if self.pending_bytes > self.limit * HARD_LIMIT_FACTOR:
-            self.disconnect("slow_consumer", "outbound buffer limit exceeded", abort=True)
+            self.disconnect("slow_consumer", "outbound buffer limit exceeded")
             return
         if not self.dirty:
             self.dirty = True
@@ -92,28 +103,77 @@ class Connection:
         if buffered <= self.limit:
             self.over_since = None
         elif buffered > self.limit * HARD_LIMIT_FACTOR:
-            self.disconnect("slow_consumer", "outbound buffer limit exceeded", abort=True)
+            self.disconnect("slow_consumer", "outbound buffer limit exceeded")
         elif self.over_since is None:
             self.over_since = now
         elif now - self.over_since > self.flusher.grace_s:
-            self.disconnect("slow_consumer", "client reads too slowly", abort=True)
+            self.disconnect("slow_consumer", "client reads too slowly")
 
-    def disconnect(self, code: DisconnectCode, reason: str, close_code: int | None = None, *,
-                   abort: bool = False) -> None:
-        """Send `disconnect` and a close frame, then close (abort drops unsent data)."""
+    def disconnect(self, code: DisconnectCode, reason: str) -> None:
+        """Send `disconnect` ahead of anything queued, then close with the code's number.
+
+        Messages still queued here are dropped. What the transport already
+        holds goes first (a WebSocket frame cannot be cut), so a client that
+        reads slowly still gets the frame if it catches up within `LINGER_S`.
+        """
         if self.closed:
             return
-        self.closed = True
-        self.close_reason = code
-        self.pending.clear()
+        self._stop(code)
+        transport = self.transport
+        if transport.is_closing():
+            return
         body = encode_disconnect(code, reason)
-        self.transport.writelines((frame_header(len(body)), body,
-                                   close_frame(close_code or close_code_of(code), reason)))
-        if abort:
-            self.transport.abort()
-        else:
-            self.transport.close()
+        transport.writelines((frame_header(len(body)), body,
+                              close_frame(close_code_of(code), reason)))
+        # The handler reads on until the client's close (hub/ws.py); one that never comes is cut.
+        self.linger = self.flusher.loop.call_later(LINGER_S, transport.abort)
         log.info("disconnected %s", code, extra={"ctx": {"conn": self.id, "sub": self.claims.sub}})
+
+    async def refuse_frame(self, code: int, reason: str, label: str) -> None:
+        """Close after a frame that could not be read (1009: over the size limit).
+
+        The frame reader is dead then, so the client's close frame cannot be
+        seen: wait for the client to close the TCP connection (aiohttp clients
+        do at once); after `REPLY_S` half-close, which ends the wait of clients
+        that expect the server to close first (browsers, websockets); abort
+        after `LINGER_S` in all.
+        """
+        if self.closed:
+            return
+        self._stop(label)
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(close_frame(code, reason))
+        log.info("closed %s: %s", code, reason, extra={"ctx": {"conn": self.id,
+                                                               "sub": self.claims.sub}})
+        if not await self._gone_within(REPLY_S) and transport.can_write_eof():
+            transport.write_eof()
+        if not await self._gone_within(LINGER_S - REPLY_S):
+            transport.abort()
+
+    def release(self) -> None:
+        """Stop the linger timer: the socket is done with."""
+        if self.linger is not None:
+            self.linger.cancel()
+            self.linger = None
+
+    def _stop(self, reason: str) -> None:
+        self.closed = True
+        self.close_reason = reason
+        self.pending.clear()
+        self.pending_bytes = 0
+
+    async def _gone_within(self, timeout: float) -> bool:
+        """Whether the socket closes within `timeout` seconds.
+
+        Polled: aiohttp tells nothing once its frame reader has failed.
+        """
+        loop = self.flusher.loop
+        deadline = loop.time() + timeout
+        while not self.transport.is_closing() and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        return self.transport.is_closing()
 
 
 class Flusher:
@@ -123,7 +183,7 @@ class Flusher:
         self.grace_s = grace_s
         self._dirty: list[Connection] = []
         self._scheduled = False
-        self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self.messages_out = 0
 
     def mark(self, conn: Connection) -> None:
@@ -131,7 +191,7 @@ class Flusher:
         self._dirty.append(conn)
         if not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._flush)
+            self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         # At most CHUNK sockets per callback, then yield to the loop: NATS acks and
@@ -142,6 +202,6 @@ class Flusher:
             self.messages_out += len(conn.pending)
             conn.write_pending(now)
         if self._dirty:
-            self._loop.call_soon(self._flush)
+            self.loop.call_soon(self._flush)
         else:
             self._scheduled = False

@@ -6,7 +6,8 @@ every subscribed connection. Each connection keeps its position per channel
 and accepts exactly the next offset: duplicates are dropped, and a gap (or a
 subscribe with `since`) is filled from JetStream history before live messages
 flow again, so a client sees every publication once, in order
-(docs/protocol.md §Recovery).
+(docs/protocol.md §Recovery). The rules themselves are protocol/recovery.py's,
+shared with the SDK; this module does the I/O around them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from bilten.protocol.channels import Channel, parse_channel
 from bilten.protocol.commands import decode_reply
 from bilten.protocol.errors import BiltenError, Conflict, Timeout, Unavailable
 from bilten.protocol.frames import Since, encode_pub, encode_subscribed
+from bilten.protocol.recovery import Position as Cursor
+from bilten.protocol.recovery import classify, in_sequence, snapshot_offset
 from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_OFFSET, Subjects
 
 log = logging.getLogger(__name__)
@@ -124,11 +127,10 @@ class Fanout:
         elif channel.stateful:
             snapshot, snap_epoch, snap_offset = await self._snapshot(name)
             missed = []
-            if snap_epoch == top.epoch and snap_offset is not None:
+            start_offset = snapshot_offset(Cursor(top.epoch, top.offset), snap_epoch, snap_offset)
+            if start_offset < top.offset:
                 # Older than what this hub saw: fill in between; newer: live ones catch up.
-                start_offset = snap_offset
-                if snap_offset < top.offset:
-                    missed = await self._log.read_after(name, top.epoch, snap_offset, top)
+                missed = await self._log.read_after(name, top.epoch, start_offset, top)
         else:
             missed = []
         # Recovered: the client's position advances through the missed pubs up to `top`.
@@ -136,11 +138,15 @@ class Fanout:
         announced = top.offset if recovered else start_offset
         conn.send(encode_subscribed(req_id, name, announced, top.epoch, recovered, snapshot))
         state.epoch, state.offset = start_epoch, start_offset
-        for stored in missed or ():
-            if stored.offset == state.offset + 1:
-                conn.send(encode_pub(name, stored.offset, stored.epoch, stored.data))
-                state.offset = stored.offset
+        self._send_missed(conn, name, state, missed or [])
         self._drain_buffer(conn, name, state)
+
+    @staticmethod
+    def _send_missed(conn: Connection, name: str, state: SubState, missed: list[Stored]) -> None:
+        """Send the stored publications that continue the connection's position."""
+        for stored in in_sequence(state.offset, missed, lambda item: item.offset):
+            conn.send(encode_pub(name, stored.offset, stored.epoch, stored.data))
+            state.offset = stored.offset
 
     def _drain_buffer(self, conn: Connection, name: str, state: SubState) -> None:
         buffered, state.buffer = state.buffer or [], None
@@ -205,6 +211,7 @@ class Fanout:
             last = first + len(messages) - 1
             feed.position = Position(epoch, last, int(headers.get("Nats-Sequence", "0")))
             for conn, state in list(members.items()):
+                # classify()'s "next", inlined: the one case on the hot path.
                 if state.buffer is None and state.offset + 1 == first and state.epoch == epoch:
                     state.offset = last
                     for message in messages:
@@ -220,21 +227,18 @@ class Fanout:
         """The careful path: buffering during recovery, duplicates, gaps, new epochs."""
         if state.buffer is not None:
             if len(state.buffer) >= MAX_RECOVERY_BUFFER:
-                conn.disconnect("slow_consumer", "recovery fell too far behind", abort=True)
+                conn.disconnect("slow_consumer", "recovery fell too far behind")
                 return
             state.buffer.append((offset, epoch, message))
             return
-        if epoch == state.epoch and offset <= state.offset:
-            return  # already delivered
-        if state.epoch == "" and state.offset == 0 and offset == 1:
-            state.epoch, state.offset = epoch, 1  # the channel's first publication
+        step = classify(Cursor(state.epoch, state.offset), epoch, offset)
+        if step == "duplicate":
+            return
+        if step == "next":  # also the channel's first publication, if it was empty
+            state.epoch, state.offset = epoch, offset
             conn.send(message)
             return
-        if epoch == state.epoch and offset == state.offset + 1:
-            state.offset = offset
-            conn.send(message)
-            return
-        state.buffer = [(offset, epoch, message)]
+        state.buffer = [(offset, epoch, message)]  # a gap, or another epoch: repair
         task = asyncio.get_running_loop().create_task(self._repair(conn, name, state))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -249,17 +253,15 @@ class Fanout:
             if missed is None:
                 top = position or Position("", 0, 0)
                 snapshot: Any = None
+                start = Cursor(top.epoch, top.offset)
                 if parse_channel(name).stateful:
                     snapshot, snap_epoch, snap_offset = await self._snapshot(name)
-                    if snap_epoch == top.epoch and snap_offset is not None:
-                        top = Position(top.epoch, snap_offset, top.seq)
-                conn.send(encode_subscribed(None, name, top.offset, top.epoch, False, snapshot))
-                state.epoch, state.offset = top.epoch, top.offset
+                    start = Cursor(top.epoch, snapshot_offset(start, snap_epoch, snap_offset))
+                conn.send(encode_subscribed(None, name, start.offset, start.epoch, False,
+                                            snapshot))
+                state.epoch, state.offset = start.epoch, start.offset
             else:
-                for stored in missed:
-                    if stored.offset == state.offset + 1:
-                        conn.send(encode_pub(name, stored.offset, stored.epoch, stored.data))
-                        state.offset = stored.offset
+                self._send_missed(conn, name, state, missed)
         except BiltenError as error:
             log.warning("gap repair on %s failed: %s", name, error,
                         extra={"ctx": {"conn": conn.id}})

@@ -4,7 +4,10 @@ Reading and writing are decoupled: this handler only parses client frames and
 starts work; every reply and publication leaves through the connection's
 batched writer (hub/connection.py). Errors are answered with an `error`
 frame carrying a stable code, and the connection goes on; unexpected
-exceptions become `internal` and are logged once here, with context.
+exceptions become `internal` and are logged once here, with context. Two
+kinds of client are cut off instead (docs/protocol.md §Disconnect codes): one
+that keeps flooding past its rate limit (`rate_limited`), and one that keeps
+sending invalid messages (`protocol_error`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from bilten.hub.auth import authenticate, check_origin
 from bilten.hub.connection import Connection
@@ -43,6 +46,11 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 64
 MAX_SUBSCRIPTIONS = 256
+# Messages rejected for the rate draw on a flood allowance of FLOOD_FACTOR bursts,
+# refilled at half the rate: a client may overshoot in spikes, or by half its rate
+# for good, but one that sends far more than it is allowed is disconnected.
+FLOOD_FACTOR = 4
+MAX_INVALID_IN_A_ROW = 10  # invalid messages with no valid one between: a broken client
 
 
 class TokenBucket:
@@ -67,6 +75,33 @@ class TokenBucket:
         return False
 
 
+class HubSocket(web.WebSocketResponse):
+    """aiohttp's server WebSocket, except that a frame it cannot read ends in a clean close.
+
+    On a frame over `max_msg_size` aiohttp writes close 1009 and closes the
+    socket at once, while the rest of that frame is still arriving; the kernel
+    then resets the connection, which can destroy the close frame before the
+    client reads it (it sees 1006). Here the connection closes lingering
+    (hub/connection.py) and aiohttp's own close runs once the socket is gone.
+    """
+
+    def __init__(self, *, limit: int, **kwargs: Any) -> None:
+        super().__init__(max_msg_size=limit, **kwargs)
+        self.limit = limit
+        self.conn: Connection | None = None
+
+    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"",
+                    drain: bool = True) -> bool:
+        """Close; after a frame aiohttp could not read (any code but 1000), lingering."""
+        conn = self.conn
+        if code != WSCloseCode.OK and conn is not None and not conn.closed:
+            if code == WSCloseCode.MESSAGE_TOO_BIG:
+                await conn.refuse_frame(code, f"frame over {self.limit} bytes", "too_large")
+            else:
+                await conn.refuse_frame(code, "invalid frame", "invalid_frame")
+        return await super().close(code=code, message=message, drain=drain)
+
+
 def _refuse(error: BiltenError) -> web.Response:
     return web.Response(status=error.http_status, content_type="application/json",
                         body=orjson.dumps({"error": error.to_wire()}))
@@ -81,14 +116,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         claims = authenticate(request, settings, allow_query=True)
     except BiltenError as error:
         return _refuse(error)
-    ws = web.WebSocketResponse(compress=False, max_msg_size=settings.max_frame_bytes,
-                               heartbeat=settings.ping_interval_s, autoping=True)
+    # No autoclose: a client's close frame may be the answer to the hub's own,
+    # which must not be answered again (see the end of the loop).
+    ws = HubSocket(compress=False, limit=settings.max_frame_bytes, autoclose=False,
+                   heartbeat=settings.ping_interval_s, autoping=True)
     await ws.prepare(request)
     transport = request.transport
     if transport is None:
         return ws
-    conn = Connection(transport=transport, claims=claims,
-                      flusher=hub.flusher, limit=settings.send_buffer_bytes)
+    conn = ws.conn = Connection(transport=transport, claims=claims, flusher=hub.flusher,
+                                limit=settings.send_buffer_bytes)
     session = Session(hub, conn)
     hub.connections.add(conn)
     hub.metrics.ws_connects.inc()
@@ -99,13 +136,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         async for msg in ws:
             if conn.closed:
-                break
+                continue  # closing: the rest is dropped (hub/connection.py)
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 session.on_frame(msg.data)
             elif msg.type == WSMsgType.ERROR:
                 break
+        # The client's close (or end of stream) came: answer it, or, when it answers
+        # the hub's disconnect, just close the socket, since the client stopped sending.
+        if conn.closed:
+            transport.close()
+        else:
+            await ws.close()
     finally:
         expiry.cancel()
+        conn.release()
         hub.connections.discard(conn)
         hub.metrics.ws_connections.dec()
         hub.metrics.ws_disconnects.labels(conn.close_reason or "client").inc()
@@ -120,7 +164,10 @@ class Session:
     def __init__(self, hub: Hub, conn: Connection) -> None:
         self.hub = hub
         self.conn = conn
-        self.bucket = TokenBucket(hub.settings.rate_limit_per_s, hub.settings.rate_limit_burst)
+        rate, burst = hub.settings.rate_limit_per_s, hub.settings.rate_limit_burst
+        self.bucket = TokenBucket(rate, burst)
+        self.flood = TokenBucket(rate / 2, FLOOD_FACTOR * burst)
+        self.invalid = 0  # invalid messages since the last valid one
         self.tasks: set[asyncio.Task[None]] = set()
         self.events: dict[int, int] = {}  # event id -> subscriptions to its channels
         # Subscribe and unsubscribe of one channel run in the order they were sent.
@@ -133,17 +180,17 @@ class Session:
             items = decode_client_frames(data)
         except BiltenError as error:
             # Garbage costs a token too, or a flood of it would go unanswered-for.
-            self.conn.send(encode_error(None, error if self.bucket.take() else RateLimited(
-                "too many messages; slow down")))
+            if self._admit(None):
+                self._invalid(None, error)
             return
         for item in items:
-            if not self.bucket.take():
-                self.conn.send(encode_error(getattr(item, "id", None),
-                                            RateLimited("too many messages; slow down")))
+            if self.conn.closed or not self._admit(item.id):
                 continue
             if isinstance(item, Rejected):
-                self.conn.send(encode_error(item.id, item.error))
-            elif isinstance(item, Ping):
+                self._invalid(item.id, item.error)
+                continue
+            self.invalid = 0
+            if isinstance(item, Ping):
                 self.conn.send(encode_pong(item.id))
             elif len(self.tasks) >= MAX_IN_FLIGHT:
                 self.conn.send(encode_error(item.id, RateLimited("too many requests in flight")))
@@ -153,6 +200,24 @@ class Session:
                 self._start(item.id, self._in_order(item.channel, self._unsubscribe(item)))
             elif isinstance(item, Rpc):
                 self._start(item.id, self._rpc(item))
+
+    def _admit(self, req_id: int | None) -> bool:
+        """Take a token for one message; else answer `rate_limited`, or cut off a flood."""
+        if self.bucket.take():
+            return True
+        if self.flood.take():
+            self.conn.send(encode_error(req_id, RateLimited("too many messages; slow down")))
+        else:
+            self.conn.disconnect("rate_limited", "too many messages for too long")
+        return False
+
+    def _invalid(self, req_id: int | None, error: BiltenError) -> None:
+        """Answer an invalid message; the MAX_INVALID_IN_A_ROW-th in a row closes the connection."""
+        self.conn.send(encode_error(req_id, error))
+        self.invalid += 1
+        if self.invalid >= MAX_INVALID_IN_A_ROW:
+            self.conn.disconnect("protocol_error",
+                                 f"{self.invalid} invalid messages in a row")
 
     async def _in_order(self, channel: str, work: Awaitable[None]) -> None:
         async with self.channel_locks.hold(channel):
