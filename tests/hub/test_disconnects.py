@@ -22,10 +22,10 @@ from websockets.exceptions import ConnectionClosedError
 from websockets.frames import Opcode
 from websockets.uri import parse_uri
 
-from bilten.core.settings import Settings
 from bilten.hub.app import create_app
 from bilten.hub.runtime import HUB
 from bilten.hub.ws import FLOOD_FACTOR, MAX_INVALID_IN_A_ROW
+from bilten.infra.settings import Settings
 from tests.hub.helpers import Raw, connect, create_event
 
 
