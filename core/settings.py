@@ -3,7 +3,7 @@
 Every knob is an environment variable (`BILTEN_*`); command-line flags override
 them. Nothing else in Bilten reads `os.environ`: the entry point parses the
 environment here and hands the result down. A bad value fails fast with a
-`SettingsError` that names the variable.
+`SettingsError` that names the variable (or the flag, for a flag's value).
 """
 
 from __future__ import annotations
@@ -177,11 +177,25 @@ def variable_for(field: str) -> str:
     return _FIELDS[field][0]
 
 
+def flag_for(field: str) -> str:
+    """The command-line flag that overrides `field` (`port` -> `--port`)."""
+    return "--" + field.replace("_", "-")
+
+
+def default_help(field: str) -> str:
+    """`(BILTEN_PORT, default: 8080)`: where a flag's value comes from when it is not given."""
+    default = getattr(Settings(), field)
+    if default is None:
+        return f"({variable_for(field)}; unset: embedded by `bilten up`)"
+    return f"({variable_for(field)}, default: {default})"
+
+
 def load_settings(env: Mapping[str, str], **overrides: Any) -> Settings:
     """Parse `env` (usually os.environ) into Settings; non-None overrides win.
 
     Overrides come from command-line flags, as raw strings or typed values;
-    strings go through the same parser as the environment so errors match.
+    strings go through the same parser as the environment, and an error names
+    the flag (`--port`) the user typed rather than the variable.
     """
     values: dict[str, Any] = {}
     for field, (variable, parse) in _FIELDS.items():
@@ -193,8 +207,8 @@ def load_settings(env: Mapping[str, str], **overrides: Any) -> Settings:
             continue
         if field not in _FIELDS:
             raise SettingsError(field, "unknown setting")
-        variable, parse = _FIELDS[field]
-        values[field] = parse(variable, value) if isinstance(value, str) else value
+        parse = _FIELDS[field][1]
+        values[field] = parse(flag_for(field), value) if isinstance(value, str) else value
     settings = Settings(**values)
     if settings.rate_limit_burst < settings.rate_limit_per_s / 10:
         raise SettingsError("BILTEN_RATE_BURST", "must allow at least 0.1 s of BILTEN_RATE_LIMIT")
