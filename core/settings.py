@@ -62,6 +62,7 @@ class Settings:
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 10.0
     request_timeout_s: float = 5.0
+    restart_count: int = 0
 
     def require_secret(self) -> str:
         """The token signing key; raises when the entry point did not resolve one."""
@@ -169,6 +170,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ping_interval_s": ("BILTEN_PING_INTERVAL", _float(0.1, 3600)),
     "ping_timeout_s": ("BILTEN_PING_TIMEOUT", _float(0.1, 3600)),
     "request_timeout_s": ("BILTEN_REQUEST_TIMEOUT", _float(0.05, 600)),
+    # Set by `bilten up` on a child it restarted; exported as bilten_process_restarts_total.
+    "restart_count": ("BILTEN_RESTART_COUNT", _int(0, 1_000_000_000)),
 }
 
 

@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 
 from bilten.core.bootstrap import stream_limits
 from bilten.core.deps import Deps, open_deps
@@ -17,9 +20,12 @@ from bilten.core.streams import declare
 from bilten.hub import health
 from bilten.hub.context import DEPS, METRICS
 from bilten.hub.main import install_stop_signals
+from bilten.protocol.commands import COMMANDS
 from bilten.workers.registry import WORKERS
 
 log = logging.getLogger(__name__)
+
+PROBE_INTERVAL_S = 0.05
 
 
 @asynccontextmanager
@@ -32,7 +38,7 @@ async def metrics_server(deps: Deps, metrics: Metrics, host: str,
     app = web.Application()
     app[DEPS] = deps
     app[METRICS] = metrics
-    health.add_routes(app)
+    health.add_routes(app, require_workers=False)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
@@ -41,6 +47,56 @@ async def metrics_server(deps: Deps, metrics: Metrics, host: str,
         yield
     finally:
         await runner.cleanup()
+
+
+async def _until_served(deps: Deps, method: str, stop: asyncio.Event) -> None:
+    """Return once some process serves `method` (or `stop` is set).
+
+    An empty request is answered `bad_request` by whoever serves the subject,
+    and refused at once by NATS while nobody does.
+    """
+    while not stop.is_set():
+        try:
+            await deps.nc.request(deps.subjects.command(method), b"",
+                                  timeout=deps.settings.request_timeout_s)
+        except NoRespondersError:
+            try:
+                await asyncio.wait_for(stop.wait(), PROBE_INTERVAL_S)
+            except TimeoutError:
+                pass
+            continue
+        except NatsTimeout:  # delivered to a responder that is busy: served all the same
+            pass
+        return
+
+
+async def answer_pings(deps: Deps, names: list[str], stop: asyncio.Event) -> None:
+    """Answer `<ns>.ping.<worker>` for these workers once each serves every command it owns.
+
+    The hub's /readyz sends these pings (hub/health.py), so "ready" means a
+    command sent now finds its worker. Workers subscribe their commands in
+    their own tasks; asking NATS whether each command subject has a responder
+    is the one check that needs nothing from inside them.
+    """
+    owners = {name: sorted(m for m, c in COMMANDS.items() if c.worker == name) for name in names}
+    owners = {name: methods for name, methods in owners.items() if methods}
+    for methods in owners.values():
+        for method in methods:
+            await _until_served(deps, method, stop)
+
+    async def pong(msg: Msg) -> None:
+        await msg.respond(b"")
+
+    subs = [await deps.nc.subscribe(deps.subjects.worker_ping(name),
+                                    queue=deps.subjects.queue_group(name), cb=pong)
+            for name in owners]
+    if owners:
+        log.info("workers serving every command: %s", ", ".join(owners))
+    try:
+        await stop.wait()
+    finally:
+        for sub in subs:
+            await sub.unsubscribe()
 
 
 async def run_workers(settings: Settings, names: list[str], stop: asyncio.Event,
@@ -53,6 +109,7 @@ async def run_workers(settings: Settings, names: list[str], stop: asyncio.Event,
         await declare(deps.js, deps.subjects, stream_limits(settings))
         for name in names:
             group.create_task(WORKERS[name](deps, metrics, stop), name=f"worker-{name}")
+        group.create_task(answer_pings(deps, names, stop), name="worker-pings")
     log.info("workers stopped: %s", ", ".join(names))
 
 
