@@ -9,8 +9,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
+from nats.errors import Error as NatsError
 
 from bilten.core.bootstrap import stream_limits
 from bilten.core.deps import Deps, open_deps
@@ -50,23 +49,22 @@ async def metrics_server(deps: Deps, metrics: Metrics, host: str,
 
 
 async def _until_served(deps: Deps, method: str, stop: asyncio.Event) -> None:
-    """Return once some process serves `method` (or `stop` is set).
+    """Return once some process answers requests for `method` (or `stop` is set).
 
     An empty request is answered `bad_request` by whoever serves the subject,
-    and refused at once by NATS while nobody does.
+    and refused at once by NATS while nobody does. A timeout (NATS away, say)
+    proves nothing either way, so it is asked again.
     """
     while not stop.is_set():
         try:
             await deps.nc.request(deps.subjects.command(method), b"",
                                   timeout=deps.settings.request_timeout_s)
-        except NoRespondersError:
+        except NatsError:  # no responders, or no answer: not served yet
             try:
                 await asyncio.wait_for(stop.wait(), PROBE_INTERVAL_S)
             except TimeoutError:
                 pass
             continue
-        except NatsTimeout:  # delivered to a responder that is busy: served all the same
-            pass
         return
 
 

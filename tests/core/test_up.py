@@ -221,6 +221,10 @@ def test_up_with_external_servers_starts_none(data_dir: Path, servers: ServerURL
                  for pid in _children(up.process.pid) if _alive(pid)}
         assert not names & {"nats-server", "postgres", "redis-server"}, names
         assert up.interrupt() == 0
+        # Connections closed on purpose are not reported as lost (issue 9).
+        log = up.log_path.read_text()
+        assert "nats connected client=bilten-hub" in log
+        assert "disconnected" not in log, log
     finally:
         up.close()
         asyncio.run(schema_op(f"DROP SCHEMA {schema} CASCADE"))
