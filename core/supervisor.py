@@ -35,6 +35,15 @@ def restart_delay(crashes_in_a_row: int) -> float:
     return min(BACKOFF_CAP_S, BACKOFF_FIRST_S * 2.0 ** max(0, crashes_in_a_row - 1))
 
 
+def crashes_after_exit(crashes_in_a_row: int, ran_s: float) -> int:
+    """The count of crashes in a row once a child that ran `ran_s` seconds has exited.
+
+    A child that ran healthily for a while starts the count over, so one crash
+    a day is restarted quickly every time.
+    """
+    return 1 if ran_s >= HEALTHY_AFTER_S else crashes_in_a_row + 1
+
+
 def exit_status(returncode: int) -> dict[str, int | str | None]:
     """An exit code, or the signal that killed the process (Popen reports it negated)."""
     if returncode < 0:
@@ -86,9 +95,8 @@ async def supervise(children: list[Child], stop: asyncio.Event) -> None:
             if returncode is None:
                 continue
             if child.name not in due:
-                if now - child.started >= HEALTHY_AFTER_S:  # ran healthily: not a crash loop
-                    child.crashes_in_a_row = 0
-                child.crashes_in_a_row += 1
+                child.crashes_in_a_row = crashes_after_exit(child.crashes_in_a_row,
+                                                            now - child.started)
                 delay = restart_delay(child.crashes_in_a_row)
                 due[child.name] = now + delay
                 log.warning("%s exited; restarting in %.1fs", child.name, delay, extra={"ctx": {

@@ -6,7 +6,13 @@ import signal
 
 import pytest
 
-from bilten.core.supervisor import BACKOFF_CAP_S, exit_status, restart_delay
+from bilten.core.supervisor import (
+    BACKOFF_CAP_S,
+    HEALTHY_AFTER_S,
+    crashes_after_exit,
+    exit_status,
+    restart_delay,
+)
 
 
 @pytest.mark.parametrize(("crashes_in_a_row", "delay"), [
@@ -14,6 +20,17 @@ from bilten.core.supervisor import BACKOFF_CAP_S, exit_status, restart_delay
 ])
 def test_restart_delay_doubles_up_to_the_cap(crashes_in_a_row: int, delay: float) -> None:
     assert restart_delay(crashes_in_a_row) == delay
+
+
+@pytest.mark.parametrize(("before", "ran_s", "after"), [
+    (0, 0.1, 1),  # the first crash
+    (3, 0.1, 4),  # crashing again right away: a longer wait
+    (3, HEALTHY_AFTER_S - 1, 4),
+    (5, HEALTHY_AFTER_S, 1),  # ran healthily for a while: start over
+    (5, 86400.0, 1),
+])
+def test_a_healthy_run_resets_the_crash_count(before: int, ran_s: float, after: int) -> None:
+    assert crashes_after_exit(before, ran_s) == after
 
 
 @pytest.mark.parametrize(("returncode", "status"), [
