@@ -83,7 +83,8 @@ async def answer_pings(deps: Deps, names: list[str], stop: asyncio.Event) -> Non
             await _until_served(deps, method, stop)
 
     async def pong(msg: Msg) -> None:
-        await msg.respond(b"")
+        if msg.reply:
+            await msg.respond(b"")
 
     subs = [await deps.nc.subscribe(deps.subjects.worker_ping(name),
                                     queue=deps.subjects.queue_group(name), cb=pong)
