@@ -112,9 +112,11 @@ def _float(low: float, high: float) -> Callable[[str, str], float]:
 
 
 def _choice(*choices: str) -> Callable[[str, str], str]:
+    by_folded = {choice.casefold(): choice for choice in choices}  # `info` means `INFO`
+
     def parse(name: str, raw: str) -> str:
-        value = raw.strip().lower() if name != "BILTEN_LOG_LEVEL" else raw.strip().upper()
-        if value not in choices:
+        value = by_folded.get(raw.strip().casefold())
+        if value is None:
             raise SettingsError(name, f"expected one of {', '.join(choices)}, got {raw!r}")
         return value
 

@@ -73,6 +73,12 @@ def test_bad_values_fail_naming_the_variable(variable: str, value: str, problem:
     assert caught.value.code == "bad_config"
 
 
+def test_choices_from_flags_are_case_insensitive_like_the_environment() -> None:
+    settings = load_settings({"BILTEN_LOG_FORMAT": "JSON"}, log_level="warning")
+    assert (settings.log_format, settings.log_level) == ("json", "WARNING")
+    assert load_settings({}, log_level="WARNING").log_level == "WARNING"
+
+
 def test_bad_flag_is_reported_naming_the_flag() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({}, port="-1", data_dir="x")
