@@ -50,9 +50,12 @@ def data_dir_lock(data_dir: Path, hub_url: str) -> Iterator[None]:
     fail half-way or worse; the lock is checked before anything starts. It is
     an flock, so a crashed `bilten up` leaves nothing that blocks the next one.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise SettingsError("BILTEN_DATA_DIR", f"cannot use {data_dir.absolute()}: "
+                            f"{error.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

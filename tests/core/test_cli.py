@@ -108,3 +108,12 @@ def test_help_shows_defaults_not_docstrings() -> None:
     assert "NATS URL (BILTEN_NATS_URL; unset: embedded by `bilten up`)" in up
     scan = " ".join(bilten("scan", "--help").stdout.split())
     assert "(default: 2.0)" in scan and "(default: in)" in scan
+
+
+def test_up_on_an_unusable_data_dir_says_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = bilten("up", "--data-dir", str(blocker / "data"), env={"PATH": "/usr/bin"})
+    assert result.returncode == 2
+    assert f"BILTEN_DATA_DIR: cannot use {blocker / 'data'}: Not a directory" in result.stderr
+    assert "Traceback" not in result.stderr
