@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         port = free_port()
         settings = infra.settings(port=port, log_level="WARNING", request_timeout_s=15.0)
         env = {**os.environ, **settings_env(settings)}
-        for name in ("events", "tickets"):
+        for name in ("events", "tickets", "checkin"):  # /readyz wants every command's worker
             children.spawn(name, [sys.executable, "-m", "bilten.deploy.cli", "worker", name],
                            env, None)
         for n in range(args.allocation_workers):

@@ -214,6 +214,9 @@ def run(args: argparse.Namespace) -> int:
                                    "events"], env, None)
         children.spawn("tickets", [sys.executable, "-m", "bilten.deploy.cli", "worker",
                                    "tickets"], env, None)
+        # Not measured, but /readyz waits for every command's worker.
+        children.spawn("allocation", [sys.executable, "-m", "bilten.deploy.cli", "worker",
+                                      "allocation"], env, None)
         for n in range(args.checkin_workers):
             children.spawn(f"checkin{n}", [sys.executable, "-m", "bilten.deploy.cli", "worker",
                                            "checkin"], env, None)

@@ -37,6 +37,13 @@ from bilten.protocol.errors import (
 from bilten.protocol.offline import SyncedScan, encode_sync, parse_bundle
 from bilten.protocol.tickets import InvalidCode, public_key_from_text, verify_code
 
+# Exit statuses (docs/checkin.md §Door CLI): a door tool that could not decide
+# a code must not look like one that did.
+EXIT_OK = 0  # every code decided, nothing left queued
+EXIT_CANNOT_START = 2  # bad store, token, event or gate
+EXIT_QUEUED = 3  # every code decided, some offline scans not synced yet
+EXIT_UNDECIDED = 4  # some code got no verdict (an ERROR line)
+
 SYNC_BATCH = 100  # ~22 KB of JSON: well under the hub's default 64 KiB body limit
 MAX_CODE = 512
 
@@ -63,6 +70,7 @@ class Scanner:
         self.opts, self.store, self.http, self.screen = opts, store, http, screen
         self.online = True
         self.refreshed: float | None = None  # monotonic time of the last bundle fetch
+        self.undecided = 0  # codes shown as ERROR instead of a verdict
         self.wake = asyncio.Event()
         self._api = f"{opts.url}/api/v1/events/{opts.event_id}"
 
@@ -177,6 +185,7 @@ class Scanner:
             except HubUnreachable as error:
                 self.mark_offline(str(error))
             except _SCAN_ERRORS as error:
+                self.undecided += 1
                 self.screen.error(error)
                 return
             except BiltenError as error:
@@ -191,6 +200,7 @@ class Scanner:
     def _decide_offline(self, code: str, nonce: str, now: datetime) -> None:
         info = self.store.bundle_info()
         if info is None:
+            self.undecided += 1
             self.screen.error(NoTicketList("offline and no ticket list yet: cannot decide"))
             return
         verdict: dict[str, Any] = {"status": "rejected", "reason": "invalid", "ticket": None}
@@ -238,13 +248,13 @@ class Scanner:
 
 async def run(opts: ScanOptions, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
               stderr: TextIO = sys.stderr) -> int:
-    """Scan until the input ends (or SIGINT/SIGTERM); 0 when nothing is left queued."""
+    """Scan until the input ends (or SIGINT/SIGTERM); returns one of the EXIT_* statuses."""
     screen = Screen(stdout, stderr)
     try:
         store = ScanStore(opts.store, opts.event_id)
     except BiltenError as error:
         screen.note(error.message)
-        return 2
+        return EXIT_CANNOT_START
     headers = {"Authorization": f"Bearer {opts.token}"}
     try:
         async with aiohttp.ClientSession(headers=headers) as http:
@@ -257,7 +267,7 @@ async def run(opts: ScanOptions, stdin: TextIO = sys.stdin, stdout: TextIO = sys
                 scanner.mark_offline(str(error))
             except BiltenError as error:
                 screen.note(f"cannot start: {error.message}")
-                return 2
+                return EXIT_CANNOT_START
             if scanner.store.bundle_info() is None:
                 screen.note("no ticket list yet: offline scans cannot be decided")
             reader = LineReader(opts.file or stdin, asyncio.get_running_loop())
@@ -280,6 +290,9 @@ async def run(opts: ScanOptions, stdin: TextIO = sys.stdin, stdout: TextIO = sys
         left = store.pending_count()
         if left:
             screen.note(f"{left} scans still queued in {opts.store}: run again to sync them")
-        return 3 if left else 0
+        if scanner.undecided:
+            screen.note(f"{scanner.undecided} codes got no verdict (ERROR)")
+            return EXIT_UNDECIDED
+        return EXIT_QUEUED if left else EXIT_OK
     finally:
         store.close()

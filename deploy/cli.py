@@ -15,62 +15,94 @@ from collections.abc import Sequence
 from importlib.metadata import version as package_version
 from typing import Any
 
-from bilten.deploy.secret import resolve_secret
+from bilten.deploy.secret import find_secret, resolve_secret
 from bilten.infra.logs import configure_logging
-from bilten.infra.settings import Settings, SettingsError, load_settings
+from bilten.infra.settings import (
+    Settings,
+    SettingsError,
+    default_help,
+    flag_for,
+    load_settings,
+)
 from bilten.protocol.errors import BiltenError
 from bilten.protocol.tokens import encode_token, mint_claims
 
+DESCRIPTION = "Bilten: real-time messaging for live events (WebSocket hub, REST, workers)."
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default when it has one to show (not None, an off switch or [])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if default is None or default is False or default == [] or default == argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _setting(parser: argparse.ArgumentParser, field: str, meaning: str, **kwargs: Any) -> None:
+    """A flag overriding a setting; its help names the variable and the default."""
+    parser.add_argument(flag_for(field), help=f"{meaning} {default_help(field)}", **kwargs)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--nats-url", help="NATS URL (BILTEN_NATS_URL)")
-    parser.add_argument("--database-url", help="PostgreSQL URL (BILTEN_DATABASE_URL)")
-    parser.add_argument("--redis-url", help="Redis URL (BILTEN_REDIS_URL)")
-    parser.add_argument("--data-dir", help="data directory (BILTEN_DATA_DIR)")
-    parser.add_argument("--log-format", choices=["text", "json"], help="BILTEN_LOG_FORMAT")
+    _setting(parser, "nats_url", "NATS URL")
+    _setting(parser, "database_url", "PostgreSQL URL")
+    _setting(parser, "redis_url", "Redis URL")
+    _setting(parser, "data_dir", "data directory: embedded servers' data, development secret")
+    _setting(parser, "log_format", "log format", choices=["text", "json"])
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(prog="bilten", description=__doc__)
+    parser = argparse.ArgumentParser(prog="bilten", description=DESCRIPTION,
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {package_version('bilten')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start the whole stack (embedded servers where no URL is set)")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, formatter_class=_HelpFormatter)
+
+    up = command("up", "start the whole stack (embedded servers where no URL is set)")
     _common(up)
     up.add_argument("--demo", action="store_true", help="create a demo event and print links")
-    up.add_argument("--host", help="hub address (BILTEN_HOST)")
-    up.add_argument("--port", help="hub port (BILTEN_PORT)")
+    _setting(up, "host", "hub address")
+    _setting(up, "port", "hub port")
 
-    hub = sub.add_parser("hub", help="run one hub")
+    hub = command("hub", "run one hub")
     _common(hub)
-    hub.add_argument("--host", help="BILTEN_HOST")
-    hub.add_argument("--port", help="BILTEN_PORT")
+    _setting(hub, "host", "address to listen on")
+    _setting(hub, "port", "port to listen on")
 
-    worker = sub.add_parser("worker", help="run a worker (or `all`)")
+    worker = command("worker", "run a worker (or `all`)")
     _common(worker)
     worker.add_argument("name", help="worker name, or `all`")
     worker.add_argument("--metrics-port", type=int, help="serve /healthz /readyz /metrics here")
 
-    migrate = sub.add_parser("migrate", help="apply SQL migrations and declare JetStream streams")
+    migrate = command("migrate", "apply SQL migrations and declare JetStream streams")
     _common(migrate)
 
-    token = sub.add_parser("token", help="print a signed access token (development, scripts)")
-    token.add_argument("--data-dir", help="where the development secret lives")
+    token = command("token", "print a token signed with the stack's secret (development, "
+                    "scripts)")
+    _setting(token, "data_dir", "data directory of the `bilten up` whose secret signs, "
+             "unless BILTEN_SECRET is set")
     token.add_argument("--role", required=True,
                        choices=["organizer", "staff", "attendee", "service"])
-    token.add_argument("--org", default="demo", help="organization (default: demo)")
+    token.add_argument("--org", default="demo", help="organization")
     token.add_argument("--sub", help="subject / user id (default: <role>-cli)")
     token.add_argument("--event", action="append", default=[],
                        help='event id (repeatable), or "*" for every event of the org')
     token.add_argument("--gate", action="append", help="allowed gate (repeatable, staff)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
 
-    scan = sub.add_parser("scan", help="scan tickets at a gate (door staff; goes on offline)")
+    scan = command("scan", "scan tickets at a gate (door staff; goes on offline)")
     scan.add_argument("--url", required=True, help="hub URL, e.g. http://127.0.0.1:8080")
     scan.add_argument("--token", required=True, help="a staff token for the event")
     scan.add_argument("--event", required=True, type=int, help="event id")
     scan.add_argument("--gate", required=True, help="the gate this scanner stands at")
-    scan.add_argument("--direction", choices=["in", "out"], default="in")
+    scan.add_argument("--direction", choices=["in", "out"], default="in",
+                      help="entering or leaving")
     scan.add_argument("--store", help="SQLite file: ticket list and offline queue "
                       "(default: under the user's data directory)")
     scan.add_argument("--file", help="read codes from this file instead of standard input")
@@ -83,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--final-sync", type=float, default=10.0,
                       help="at the end of input, seconds to keep trying to sync the queue")
 
-    sub.add_parser("version", help="print the version")
+    command("version", "print the version")
     return parser
 
 
@@ -113,7 +145,7 @@ def _token(args: argparse.Namespace, settings: Settings) -> str:
         sub=args.sub or f"{args.role}-cli", org=args.org, role=args.role, events=events,
         gates=tuple(args.gate) if args.gate else None, ttl_s=args.ttl, now=time.time(),
     )
-    return encode_token(claims, resolve_secret(settings).require_secret())
+    return encode_token(claims, find_secret(settings))
 
 
 def _run(coro_main: object) -> Any:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 
 from bilten.infra.deps import connect_nats
@@ -31,71 +33,85 @@ DEMO_SECTIONS = (("Parter", 5000, 4, 10), ("Balkon", 4000, 2, 8))
 DEMO_HOLDERS = ("Amra Hadžić", "Emir Kovač", "Lejla Begić", "Tarik Mehić", "Selma Delić")
 
 
-async def _call(settings: Settings, claims: Claims, method: str, params: dict[str, Any]) -> Any:
-    """One command; the workers may still be subscribing, so no-responders is retried."""
-    assert settings.nats_url
-    nc = await connect_nats(settings.nats_url, "bilten-demo")
-    try:
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    """One NATS connection for every command the demo sends."""
+
+    nc: NATS
+    settings: Settings
+
+    async def __call__(self, claims: Claims, method: str, params: dict[str, Any]) -> Any:
+        """One command; the workers may still be subscribing, so no-responders is retried."""
         deadline = time.monotonic() + WORKERS_WAIT_S
         while True:
             try:
-                msg = await nc.request(Subjects(settings.namespace).command(method),
-                                       encode_request(CommandRequest(method, claims, params)),
-                                       timeout=settings.request_timeout_s)
+                msg = await self.nc.request(
+                    Subjects(self.settings.namespace).command(method),
+                    encode_request(CommandRequest(method, claims, params)),
+                    timeout=self.settings.request_timeout_s)
             except NoRespondersError:
                 if time.monotonic() > deadline:
                     raise Unavailable(f"no worker answers {method}") from None
                 await asyncio.sleep(0.1)
                 continue
             return decode_reply(msg.data)
-    finally:
-        await nc.close()
 
 
-async def ensure_demo_event(settings: Settings) -> dict[str, Any]:
+async def ensure_demo_event(call: _Caller) -> dict[str, Any]:
     """The demo organization's demo event, created on first use."""
     now = time.time()
     organizer = mint_claims(sub="demo-organizer", org=DEMO_ORG, role="organizer", events="*",
                             ttl_s=60, now=now)
-    listing = await _call(settings, organizer, "events.list", {"limit": 500})
+    listing = await call(organizer, "events.list", {"limit": 500})
     for event in listing["events"]:
         if event["name"] == DEMO_NAME:
             return dict(event)
     starts = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    created = await _call(settings, organizer, "events.create", {
+    created = await call(organizer, "events.create", {
         "name": DEMO_NAME, "starts_at": starts.isoformat(),
         "ends_at": (starts + timedelta(hours=4)).isoformat(), "timezone": "Europe/Sarajevo",
         "locale": "bs-BA", "currency": "BAM",
     })
     event_id = created["id"]
-    await _call(settings, organizer, "gates.set", {"event_id": event_id,
-                                                   "gates": list(DEMO_GATES)})
-    await _seat_map(settings, organizer, event_id)
+    await call(organizer, "gates.set", {"event_id": event_id, "gates": list(DEMO_GATES)})
+    await _seat_map(call, organizer, event_id)
     for name, price in (("General", 3000), ("VIP", 12000)):
-        kind = await _call(settings, organizer, "tickettypes.create", {
+        kind = await call(organizer, "tickettypes.create", {
             "event_id": event_id, "name": name, "price_minor": price, "quota": 500})
         for holder in DEMO_HOLDERS:
-            await _call(settings, organizer, "tickets.issue", {
+            await call(organizer, "tickets.issue", {
                 "event_id": event_id, "ticket_type_id": kind["id"], "count": 1,
                 "holder": holder})
     return dict(created)
 
 
-async def _seat_map(settings: Settings, organizer: Claims, event_id: int) -> None:
+async def _seat_map(call: _Caller, organizer: Claims, event_id: int) -> None:
     """A small hall: a seated type per section, so `seats.map` and holds have seats."""
     sections = []
     for section, price, rows, seats in DEMO_SECTIONS:
-        kind = await _call(settings, organizer, "tickettypes.create", {
+        kind = await call(organizer, "tickettypes.create", {
             "event_id": event_id, "name": section, "price_minor": price})
         sections.append({"name": section, "ticket_type_id": kind["id"],
                          "rows": [{"name": str(n), "seats": seats} for n in range(1, rows + 1)]})
-    await _call(settings, organizer, "seats.create", {"event_id": event_id,
-                                                      "sections": sections})
+    await call(organizer, "seats.create", {"event_id": event_id, "sections": sections})
 
 
-async def create(settings: Settings, base_url: str) -> list[str]:
-    """Make sure the demo exists; return the lines `bilten up` prints about it."""
-    event = await ensure_demo_event(settings)
+async def create(settings: Settings, base_url: str, bilten: str) -> list[str]:
+    """Make sure the demo exists; return the lines `bilten up` prints about it.
+
+    `bilten` is how the printed commands run the CLI (its script by absolute path).
+    """
+    assert settings.nats_url
+    nc = await connect_nats(settings.nats_url, "bilten-demo")
+    try:
+        return await _lines(_Caller(nc, settings), base_url, bilten)
+    finally:
+        await nc.close()
+
+
+async def _lines(call: _Caller, base_url: str, bilten: str) -> list[str]:
+    settings = call.settings
+    event = await ensure_demo_event(call)
     secret = settings.require_secret()
     now = time.time()
     day = 24 * 3600
@@ -106,10 +122,9 @@ async def create(settings: Settings, base_url: str) -> list[str]:
                                         events=(event["id"],), ttl_s=day, now=now), secret)
     staff = encode_token(mint_claims(sub="demo-door", org=DEMO_ORG, role="staff",
                                      events=(event["id"],), ttl_s=day, now=now), secret)
-    bundle = parse_bundle(await _call(settings, organizer_claims, "checkin.bundle",
-                                      {"event_id": event["id"]}))
-    ticket = await _call(settings, organizer_claims, "tickets.get",
-                         {"ticket_id": bundle.tickets[0].id})
+    bundle = parse_bundle(await call(organizer_claims, "checkin.bundle",
+                                     {"event_id": event["id"]}))
+    ticket = await call(organizer_claims, "tickets.get", {"ticket_id": bundle.tickets[0].id})
     ws = base_url.replace("http", "ws", 1)
     return [
         f"demo event {event['id']}: {event['name']} ({event['starts_at']})",
@@ -119,6 +134,6 @@ async def create(settings: Settings, base_url: str) -> list[str]:
         f"  try        curl -H 'Authorization: Bearer {organizer}' "
         f"{base_url}/api/v1/events/{event['id']}",
         f"  ticket     {base_url}/api/v1/tickets/{ticket['id']}/qr.svg (organizer token)",
-        f"  door       echo {ticket['code']} | bilten scan --url {base_url} --token {staff} "
+        f"  door       echo {ticket['code']} | {bilten} scan --url {base_url} --token {staff} "
         f"--event {event['id']} --gate {DEMO_GATES[0]}",
     ]

@@ -18,9 +18,7 @@ preparation for that lives in `embedded_pg`.
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import importlib.util
 import json
 import logging
 import shutil
@@ -40,7 +38,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from bilten.protocol.errors import BiltenError
+from bilten.deploy import embedded_pg as pg
+from bilten.deploy.embedded_common import (
+    EmbeddedServerError,
+    die_with_parent,
+    log_tail,
+    package_dir,
+)
 
 __all__ = [
     "EmbeddedServer",
@@ -55,64 +59,6 @@ log = logging.getLogger(__name__)
 ServerName = Literal["nats", "postgres", "redis"]
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 8.0
-_PR_SET_PDEATHSIG = 1
-_TAIL_LINES = 40
-
-
-class EmbeddedServerError(BiltenError):
-    """An embedded server could not be prepared or started; the message ends with its log."""
-
-    code = "unavailable"
-
-    def __init__(self, server: str, problem: str, log_tail: str = "") -> None:
-        message = f"embedded {server}: {problem}"
-        if log_tail:
-            message = f"{message}\n--- last lines of the {server} log ---\n{log_tail}"
-        super().__init__(message, server=server)
-        self.server = server
-        self.problem = problem
-        self.log_tail = log_tail
-
-
-def log_tail(path: Path, offset: int = 0) -> str:
-    """The last lines of a log file written after `offset` (empty if unreadable)."""
-    try:
-        with path.open("rb") as file:
-            file.seek(max(offset, file.seek(0, 2) - 64 * 1024))
-            data = file.read()
-    except OSError:
-        return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-_TAIL_LINES:])
-
-
-def package_dir(package: str, server: str) -> Path:
-    """Where an installed package lives, found without importing it.
-
-    Importing pgserver has side effects (platformdirs warnings, which the test
-    configuration turns into errors); only its binaries are needed.
-    """
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedServerError(server, f"package {package} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-# Resolved once, in the parent: a forked child must not load libraries.
-_PRCTL: Callable[..., int] | None = (
-    ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-)
-
-
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """`preexec_fn` for a child that must not outlive us: `sig` when its parent dies.
-
-    Linux only (a no-op elsewhere). CPython runs `preexec_fn` after switching to
-    `user=`/`group=`, and the kernel clears the setting only on credential
-    changes and set-user-ID exec, so it also holds for children run as
-    another user. It fires when the forking thread exits, not only the process.
-    """
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,16 +151,13 @@ class EmbeddedStack:
 
         Returns `postgresql://bilten@127.0.0.1:PORT/bilten` (trust auth, loopback only).
         """
-        # Imported here: embedded_pg imports this module.
-        from bilten.deploy import embedded_pg as pg
-
         with self._lock:
             if url := self._running_url("postgres"):
                 return url
-            bin_dir = pg.bin_dir()
             pgdata = self.data_dir / "postgres"
             log_path = self._dir("logs") / "postgres.log"
-            account = pg.prepare_pgdata(bin_dir, pgdata, self.data_dir, log_path)
+            cluster = pg.prepare_cluster(pgdata, self.data_dir, log_path)
+            bin_dir = cluster.bin_dir
             port = self._port("postgres")
             argv = [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(port),
                     "-c", "listen_addresses=127.0.0.1",
@@ -224,7 +167,7 @@ class EmbeddedStack:
             # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for every client.
             self._launch("postgres", _Launch(
                 argv, url, functools.partial(pg.is_ready, bin_dir, port), signal.SIGINT,
-                account, pgdata,
+                cluster.account, pgdata,
             ))
             pg.create_database(bin_dir, port, log_path)
             return url

@@ -3,12 +3,14 @@
 PostgreSQL refuses to run as root. When Bilten runs as root (containers, CI),
 the cluster belongs to the system user `bilten-pg`, created when missing; its
 data directory must then be reachable by that user, and so must the binaries
-in the pgserver package. Used by `embedded.EmbeddedStack.start_postgres`.
+in the pgserver package (else a copy of them is). Used by
+`embedded.EmbeddedStack.start_postgres`.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -16,9 +18,16 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from bilten.deploy.embedded import EmbeddedServerError, die_with_parent, log_tail, package_dir
+from bilten.deploy.embedded_common import (
+    EmbeddedServerError,
+    die_with_parent,
+    log_tail,
+    package_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +35,9 @@ PG_USER = "bilten"  # the superuser initdb creates; trust authentication on loop
 PG_DATABASE = "bilten"
 PG_SYSTEM_USER = "bilten-pg"  # the OS user PostgreSQL runs as when we are root
 COMMAND_TIMEOUT_S = 120.0
+# Root-owned home of the binaries' copy when `bilten-pg` cannot reach the installed ones.
+INSTALL_CACHE = Path("/var/cache/bilten")
+_WHEEL_LIBS = "pgserver.libs"  # beside the package: where the binaries' RPATH points
 
 Account = tuple[int, int]  # (uid, gid)
 
@@ -38,23 +50,35 @@ def bin_dir() -> Path:
     return path
 
 
-def prepare_pgdata(bin_path: Path, pgdata: Path, data_dir: Path, log_path: Path) -> Account | None:
-    """Make `pgdata` a cluster PostgreSQL can run; returns the account to run it as.
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """How to run a prepared cluster: which binaries, as which OS account (None: ourselves)."""
 
-    None means "as ourselves". Under root it is `bilten-pg`'s: the directories
-    leading to `pgdata` are made traversable where they are ours to change
-    (`data_dir` and below), and an error names the one that is not.
+    bin_dir: Path
+    account: Account | None
+
+
+def prepare_cluster(pgdata: Path, data_dir: Path, log_path: Path) -> Cluster:
+    """Make `pgdata` a cluster PostgreSQL can run, and say how to run it.
+
+    Under root the account is `bilten-pg`'s: the directories leading to
+    `pgdata` are made traversable where they are ours to change (`data_dir`
+    and below), and an error names the one that is not. The binaries are used
+    in place when `bilten-pg` can reach them, else from a readable copy.
     """
-    account = _root_account(bin_path, pgdata, data_dir)
+    bin_path = bin_dir()
+    account = _root_account(pgdata, data_dir)
+    if account is not None:
+        bin_path = _reachable_install(bin_path.parent, account) / "bin"
     if (pgdata / "PG_VERSION").exists():
         if account is not None:
             _give(pgdata, account)
-        return account
+        return Cluster(bin_path, account)
     if pgdata.exists() and any(pgdata.iterdir()):
         raise EmbeddedServerError("postgres", f"{pgdata} is not empty but holds no cluster "
                                   "(no PG_VERSION); move it away")
     _initdb(bin_path, pgdata, account, log_path)
-    return account
+    return Cluster(bin_path, account)
 
 
 def is_ready(bin_path: Path, port: int) -> bool:
@@ -122,7 +146,7 @@ def _run(argv: list[str], log_path: Path, account: Account | None, cwd: Path | N
     return result.stdout.decode("utf-8", "replace")
 
 
-def _root_account(bin_path: Path, pgdata: Path, data_dir: Path) -> Account | None:
+def _root_account(pgdata: Path, data_dir: Path) -> Account | None:
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return None
     account = _system_account(PG_SYSTEM_USER)
@@ -136,7 +160,6 @@ def _root_account(bin_path: Path, pgdata: Path, data_dir: Path) -> Account | Non
                 "others may traverse)")
         path.chmod(path.stat().st_mode | stat.S_IXOTH)
         log.info("made %s traversable for %s", path, PG_SYSTEM_USER)
-    _check_install(bin_path.parent.parent, account)
     return account
 
 
@@ -175,24 +198,74 @@ def _permits(path: Path, account: Account, other_bits: int) -> bool:
     return (st.st_mode >> shift) & other_bits == other_bits
 
 
-def _check_install(package: Path, account: Account) -> None:
-    """The pgserver binaries must be usable by `account`; fixed inside the package only."""
-    for path in package.parents:
+def _reachable_install(install: Path, account: Account) -> Path:
+    """`install` (pgserver's `pginstall`) or a copy of it that `account` can read and run.
+
+    A clone made by root with mode 0700 (`mkdtemp`, a private home) hides the
+    virtual environment from `bilten-pg`; its parents are not ours to open up,
+    so the binaries are copied to a root-owned directory everyone may read.
+    Inside the package, missing read bits are added in place.
+    """
+    if not all(_permits(path, account, stat.S_IXOTH) for path in install.parents):
+        return _copied_install(install, account)
+    rx = stat.S_IROTH | stat.S_IXOTH
+    needed = [install.parent, install, install / "bin", install / "lib", install / "share",
+              install / "bin" / "postgres", install / "bin" / "initdb"]
+    if not all(_permits(path, account, rx) for path in needed if path.exists()):
+        log.warning("making %s readable for %s", install.parent, PG_SYSTEM_USER)
+        _widen_tree(install.parent)
+    return install
+
+
+def _copied_install(install: Path, account: Account) -> Path:
+    """A copy of `install`'s bin, lib and share under INSTALL_CACHE, made once per build.
+
+    The wheel's bundled libraries (`pgserver.libs`, beside the package) come
+    along in the same relative place, where the binaries' RPATH looks. The
+    copy is named by a digest of the files' names, sizes and times, so an
+    upgraded pgserver gets a new one; it is staged and renamed into place, so a
+    concurrent start either finds a complete copy or makes its own.
+    """
+    for path in (INSTALL_CACHE.parent, *INSTALL_CACHE.parent.parents):
         if not _permits(path, account, stat.S_IXOTH):
             raise EmbeddedServerError(
-                "postgres", f"as root, PostgreSQL runs as {PG_SYSTEM_USER!r}, which cannot "
-                f"enter {path} to reach {package}; install Bilten where others can read it")
-    rx = stat.S_IROTH | stat.S_IXOTH
-    install = package / "pginstall"
-    needed = [package, install, install / "bin", install / "lib", install / "share",
-              install / "bin" / "postgres", install / "bin" / "initdb"]
-    if all(_permits(path, account, rx) for path in needed if path.exists()):
-        return
-    log.warning("making %s readable for %s", package, PG_SYSTEM_USER)
-    for root, _dirs, files in os.walk(package):
-        _widen(Path(root), directory=True)
+                "postgres", f"as root, PostgreSQL runs as {PG_SYSTEM_USER!r}, which can reach "
+                f"neither {install} nor {INSTALL_CACHE} (blocked at {path}); install Bilten "
+                "where others can read it")
+    site = install.parent.parent
+    parts = [install.relative_to(site) / part for part in ("bin", "lib", "share")]
+    parts += [Path(_WHEEL_LIBS)] if (site / _WHEEL_LIBS).is_dir() else []
+    digest = hashlib.sha256()
+    for part in parts:
+        for path in sorted((site / part).rglob("*")):
+            st = path.lstat()
+            digest.update(f"{path.relative_to(site)} {st.st_size} {st.st_mtime_ns}\n".encode())
+    target = INSTALL_CACHE / f"pginstall-{digest.hexdigest()[:16]}"
+    copied = target / install.relative_to(site)
+    if (copied / "bin" / "postgres").exists():
+        return copied
+    log.warning("%s cannot reach %s; copying the PostgreSQL binaries to %s", PG_SYSTEM_USER,
+                install, target)
+    INSTALL_CACHE.mkdir(mode=0o755, parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=INSTALL_CACHE, prefix=".pginstall-"))
+    try:
+        for part in parts:
+            shutil.copytree(site / part, staging / part, symlinks=True)
+        _widen_tree(staging)
+        staging.rename(target)
+    except OSError:
+        if not (copied / "bin" / "postgres").exists():  # not a concurrent copy that won
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return copied
+
+
+def _widen_tree(root: Path) -> None:
+    for directory, _dirs, files in os.walk(root):
+        _widen(Path(directory), directory=True)
         for name in files:
-            _widen(Path(root) / name, directory=False)
+            _widen(Path(directory) / name, directory=False)
 
 
 def _widen(path: Path, *, directory: bool) -> None:

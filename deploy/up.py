@@ -2,52 +2,101 @@
 
 Starts whichever of NATS, PostgreSQL and Redis has no URL (embedded, data in
 BILTEN_DATA_DIR), applies migrations, declares streams, runs one hub and every
-worker as child processes, waits for /readyz, prints the URLs and `ready`.
-The first SIGINT/SIGTERM shuts down in order (hub and workers drain, then the
-embedded servers stop); a second one kills everything at once.
+worker as child processes, waits for /readyz (which needs every command's
+worker to answer), prints the URLs and `ready`. From then on a crashed child is
+restarted (deploy/supervisor.py). One stack per data directory: `up.lock` there
+is held while it runs. The first SIGINT/SIGTERM shuts down in order (hub and
+workers drain, then the embedded servers stop); a second one kills everything
+at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
 import logging
 import os
+import shlex
 import signal
-import subprocess
+import socket
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import aiohttp
 
 from bilten.deploy import demo
-from bilten.deploy.embedded import EmbeddedStack, die_with_parent
+from bilten.deploy.embedded import EmbeddedStack
 from bilten.deploy.secret import resolve_secret
+from bilten.deploy.supervisor import Child, kill, supervise, terminate
 from bilten.infra.bootstrap import prepare
-from bilten.infra.settings import Settings, settings_env
+from bilten.infra.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 6.0
+LOCK_FILE = "up.lock"
 
 
-@dataclass(slots=True)
-class Child:
-    """A hub or worker process started by `bilten up`."""
+@contextmanager
+def data_dir_lock(data_dir: Path, hub_url: str) -> Iterator[None]:
+    """Hold `<data_dir>/up.lock` while the stack runs; refuse a second stack on the same data.
 
-    name: str
-    process: subprocess.Popen[bytes]
+    A second NATS on the live JetStream store, or a second postmaster, would
+    fail half-way or worse; the lock is checked before anything starts. It is
+    an flock, so a crashed `bilten up` leaves nothing that blocks the next one.
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise SettingsError("BILTEN_DATA_DIR", f"cannot use {data_dir.absolute()}: "
+                            f"{error.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            raise SettingsError("BILTEN_DATA_DIR", (
+                f"a stack is already running on {data_dir.absolute()} (hub "
+                f"{holder.get('hub', '?')}, pid {holder.get('pid', '?')}); stop it, or give "
+                "this one another data directory")) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "hub": hub_url}).encode())
+        yield
+    finally:
+        os.close(fd)
 
 
-def _spawn(name: str, args: list[str], settings: Settings) -> Child:
-    env = {**os.environ, **settings_env(settings)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bilten.deploy.cli", *args], env=env,
-        start_new_session=True, preexec_fn=die_with_parent,
-    )
-    return Child(name, process)
+def _lock_holder(fd: int) -> dict[str, object]:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:  # written by a stack that was still starting
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def bilten_command() -> str:
+    """How to run `bilten` from any shell: the script next to this interpreter, by path.
+
+    Only `.venv/bin` holds the script, and it is rarely on the PATH, so
+    printed commands name it absolutely (or the interpreter with `-m`).
+    """
+    script = Path(sys.executable).parent / "bilten"
+    if script.is_file():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m bilten.deploy.cli"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 async def _wait_ready(url: str, children: list[Child]) -> None:
@@ -55,7 +104,7 @@ async def _wait_ready(url: str, children: list[Child]) -> None:
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             for child in children:
-                if child.process.poll() is not None:
+                if child.exited() is not None:
                     raise RuntimeError(f"{child.name} exited with {child.process.returncode}")
             try:
                 async with http.get(f"{url}/readyz", timeout=aiohttp.ClientTimeout(2)) as resp:
@@ -67,21 +116,7 @@ async def _wait_ready(url: str, children: list[Child]) -> None:
     raise RuntimeError(f"hub not ready after {READY_TIMEOUT_S:.0f}s")
 
 
-def _terminate(children: list[Child], timeout: float) -> None:
-    for child in children:
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in children:
-        try:
-            child.process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in time; killing it", child.name)
-            child.process.kill()
-            child.process.wait()
-
-
-async def _supervise(settings: Settings, stack: EmbeddedStack, children: list[Child],
+async def _run_stack(settings: Settings, stack: EmbeddedStack, children: list[Child],
                      stop: asyncio.Event, demo_event: bool) -> int:
     if not settings.nats_url:
         settings = settings.replace(nats_url=await asyncio.to_thread(stack.start_nats))
@@ -91,42 +126,39 @@ async def _supervise(settings: Settings, stack: EmbeddedStack, children: list[Ch
         settings = settings.replace(redis_url=await asyncio.to_thread(stack.start_redis))
     settings = resolve_secret(settings)
     await prepare(settings)
-    children.append(_spawn("workers", ["worker", "all"], settings))
-    children.append(_spawn("hub", ["hub"], settings))
+    worker_metrics = _free_port(settings.host)
+    children.append(Child("workers", ["worker", "all", "--metrics-port", str(worker_metrics)],
+                          settings))
+    children.append(Child("hub", ["hub"], settings))
     base = f"http://{settings.host}:{settings.port}"
     await _wait_ready(base, children)
     lines = [f"hub        {base}", f"websocket  {base.replace('http', 'ws', 1)}/ws",
              f"readiness  {base}/readyz", f"metrics    {base}/metrics",
+             f"workers    http://{settings.host}:{worker_metrics}/metrics",
              f"openapi    {base}/api/v1/openapi.json"]
     for server in stack.servers():
         lines.append(f"{server.name:10} {server.url} (embedded)")
     if demo_event:
-        lines.extend(await demo.create(settings, base))
+        lines.extend(await demo.create(settings, base, bilten_command()))
     print("\n".join(lines), flush=True)
     print("ready", flush=True)
-    while not stop.is_set():
-        for child in children:
-            if child.process.poll() is not None:
-                log.error("%s exited with %s; shutting down", child.name,
-                          child.process.returncode)
-                return 1
-        try:
-            await asyncio.wait_for(stop.wait(), 0.5)
-        except TimeoutError:
-            pass
+    await supervise(children, stop)
     return 0
 
 
 def main(settings: Settings, *, demo: bool) -> int:
     """Run the stack until interrupted; returns the process exit code."""
+    with data_dir_lock(settings.data_dir, f"http://{settings.host}:{settings.port}"):
+        return _main(settings, demo)
+
+
+def _main(settings: Settings, demo: bool) -> int:
     stack = EmbeddedStack(settings.data_dir)
     children: list[Child] = []
     signals_seen = 0
 
     def force() -> None:
-        for child in children:
-            if child.process.poll() is None:
-                child.process.kill()
+        kill(children)
         stack.kill()
         os._exit(130)
 
@@ -145,7 +177,7 @@ def main(settings: Settings, *, demo: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal(stop))
-        task = asyncio.create_task(_supervise(settings, stack, children, stop, demo))
+        task = asyncio.create_task(_run_stack(settings, stack, children, stop, demo))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
@@ -162,7 +194,7 @@ def main(settings: Settings, *, demo: bool) -> int:
         log.error("bilten up failed: %s", error)
         code = 1
     finally:
-        _terminate(children, DRAIN_TIMEOUT_S)
+        terminate(children, DRAIN_TIMEOUT_S)
         stack.stop()
     log.info("stopped")
     return code

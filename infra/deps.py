@@ -45,22 +45,28 @@ class Deps:
 
 
 async def connect_nats(url: str, name: str, timeout: float = 5.0) -> NATS:
-    """A NATS connection that reconnects forever and logs its state changes."""
+    """A NATS connection that reconnects forever and logs its state changes.
+
+    nats-py reports a disconnect on our own `close()` too; only a lost
+    connection is logged as one, a closed one is not news.
+    """
 
     async def on_error(error: Exception) -> None:
         log.warning("nats error: %s", error)
 
     async def on_disconnected() -> None:
-        log.info("nats disconnected")
+        if not nc.is_closed:
+            log.warning("nats disconnected; reconnecting", extra={"ctx": {"client": name}})
 
     async def on_reconnected() -> None:
-        log.info("nats reconnected")
+        log.info("nats reconnected", extra={"ctx": {"client": name}})
 
     nc: NATS = await nats.connect(
         url, name=name, connect_timeout=timeout, max_reconnect_attempts=-1,
         reconnect_time_wait=0.5, error_cb=on_error, disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected, pending_size=64 << 20,
     )
+    log.info("nats connected", extra={"ctx": {"client": name}})
     return nc
 
 

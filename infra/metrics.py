@@ -36,6 +36,7 @@ class Metrics:
     channel_subscriptions: Gauge = field(init=False)
     worker_messages: Counter = field(init=False)
     worker_latency: Histogram = field(init=False)
+    process_restarts: Counter = field(init=False)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -68,6 +69,10 @@ class Metrics:
         self.worker_latency = Histogram(
             "bilten_worker_handle_seconds", "Worker handling time", ["worker"], registry=r,
             buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5))
+        # Counted by `bilten up`, which restarts a crashed child (BILTEN_RESTART_COUNT).
+        self.process_restarts = Counter(
+            "bilten_process_restarts", "Times this process was restarted after a crash",
+            registry=r)
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

@@ -3,7 +3,7 @@
 Every knob is an environment variable (`BILTEN_*`); command-line flags override
 them. Nothing else in Bilten reads `os.environ`: the entry point parses the
 environment here and hands the result down. A bad value fails fast with a
-`SettingsError` that names the variable.
+`SettingsError` that names the variable (or the flag, for a flag's value).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class Settings:
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 10.0
     request_timeout_s: float = 5.0
+    restart_count: int = 0
 
     def require_secret(self) -> str:
         """The token signing key; raises when the entry point did not resolve one."""
@@ -111,9 +112,11 @@ def _float(low: float, high: float) -> Callable[[str, str], float]:
 
 
 def _choice(*choices: str) -> Callable[[str, str], str]:
+    by_folded = {choice.casefold(): choice for choice in choices}  # `info` means `INFO`
+
     def parse(name: str, raw: str) -> str:
-        value = raw.strip().lower() if name != "BILTEN_LOG_LEVEL" else raw.strip().upper()
-        if value not in choices:
+        value = by_folded.get(raw.strip().casefold())
+        if value is None:
             raise SettingsError(name, f"expected one of {', '.join(choices)}, got {raw!r}")
         return value
 
@@ -169,6 +172,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ping_interval_s": ("BILTEN_PING_INTERVAL", _float(0.1, 3600)),
     "ping_timeout_s": ("BILTEN_PING_TIMEOUT", _float(0.1, 3600)),
     "request_timeout_s": ("BILTEN_REQUEST_TIMEOUT", _float(0.05, 600)),
+    # Set by `bilten up` on a child it restarted; exported as bilten_process_restarts_total.
+    "restart_count": ("BILTEN_RESTART_COUNT", _int(0, 1_000_000_000)),
 }
 
 
@@ -177,11 +182,25 @@ def variable_for(field: str) -> str:
     return _FIELDS[field][0]
 
 
+def flag_for(field: str) -> str:
+    """The command-line flag that overrides `field` (`port` -> `--port`)."""
+    return "--" + field.replace("_", "-")
+
+
+def default_help(field: str) -> str:
+    """`(BILTEN_PORT, default: 8080)`: where a flag's value comes from when it is not given."""
+    default = getattr(Settings(), field)
+    if default is None:
+        return f"({variable_for(field)}; unset: embedded by `bilten up`)"
+    return f"({variable_for(field)}, default: {default})"
+
+
 def load_settings(env: Mapping[str, str], **overrides: Any) -> Settings:
     """Parse `env` (usually os.environ) into Settings; non-None overrides win.
 
     Overrides come from command-line flags, as raw strings or typed values;
-    strings go through the same parser as the environment so errors match.
+    strings go through the same parser as the environment, and an error names
+    the flag (`--port`) the user typed rather than the variable.
     """
     values: dict[str, Any] = {}
     for field, (variable, parse) in _FIELDS.items():
@@ -193,8 +212,8 @@ def load_settings(env: Mapping[str, str], **overrides: Any) -> Settings:
             continue
         if field not in _FIELDS:
             raise SettingsError(field, "unknown setting")
-        variable, parse = _FIELDS[field]
-        values[field] = parse(variable, value) if isinstance(value, str) else value
+        parse = _FIELDS[field][1]
+        values[field] = parse(flag_for(field), value) if isinstance(value, str) else value
     settings = Settings(**values)
     if settings.rate_limit_burst < settings.rate_limit_per_s / 10:
         raise SettingsError("BILTEN_RATE_BURST", "must allow at least 0.1 s of BILTEN_RATE_LIMIT")

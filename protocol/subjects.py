@@ -101,6 +101,12 @@ class Subjects:
         """RePublish `dest` of the history stream: `in.<channel>` → `ch.<channel>`."""
         return f"{self.prefix}.ch.>"
 
+    def worker_ping(self, worker: str) -> str:
+        """Request/reply: answered once a worker serves all its commands (hub readiness)."""
+        if not _WORKER.fullmatch(worker):
+            raise ValueError(f"worker name {worker!r} is not a lowercase identifier")
+        return f"{self.prefix}.ping.{worker}"
+
     def queue_group(self, worker: str) -> str:
         """The NATS queue group (and durable name stem) shared by a worker's replicas."""
         if not _WORKER.fullmatch(worker):

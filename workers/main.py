@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 
 from bilten.infra import health
 from bilten.infra.bootstrap import stream_limits
@@ -17,9 +19,12 @@ from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.infra.signals import install_stop_signals
 from bilten.infra.streams import declare
+from bilten.protocol.commands import COMMANDS
 from bilten.workers.registry import WORKERS
 
 log = logging.getLogger(__name__)
+
+PROBE_INTERVAL_S = 0.05
 
 
 @asynccontextmanager
@@ -32,7 +37,7 @@ async def metrics_server(deps: Deps, metrics: Metrics, host: str,
     app = web.Application()
     app[DEPS] = deps
     app[METRICS] = metrics
-    health.add_routes(app)
+    health.add_routes(app, require_workers=False)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
@@ -41,6 +46,56 @@ async def metrics_server(deps: Deps, metrics: Metrics, host: str,
         yield
     finally:
         await runner.cleanup()
+
+
+async def _until_served(deps: Deps, method: str, stop: asyncio.Event) -> None:
+    """Return once some process answers requests for `method` (or `stop` is set).
+
+    An empty request is answered `bad_request` by whoever serves the subject,
+    and refused at once by NATS while nobody does. A timeout (NATS away, say)
+    proves nothing either way, so it is asked again.
+    """
+    while not stop.is_set():
+        try:
+            await deps.nc.request(deps.subjects.command(method), b"",
+                                  timeout=deps.settings.request_timeout_s)
+        except NatsError:  # no responders, or no answer: not served yet
+            try:
+                await asyncio.wait_for(stop.wait(), PROBE_INTERVAL_S)
+            except TimeoutError:
+                pass
+            continue
+        return
+
+
+async def answer_pings(deps: Deps, names: list[str], stop: asyncio.Event) -> None:
+    """Answer `<ns>.ping.<worker>` for these workers once each serves every command it owns.
+
+    The hub's /readyz sends these pings (hub/health.py), so "ready" means a
+    command sent now finds its worker. Workers subscribe their commands in
+    their own tasks; asking NATS whether each command subject has a responder
+    is the one check that needs nothing from inside them.
+    """
+    owners = {name: sorted(m for m, c in COMMANDS.items() if c.worker == name) for name in names}
+    owners = {name: methods for name, methods in owners.items() if methods}
+    for methods in owners.values():
+        for method in methods:
+            await _until_served(deps, method, stop)
+
+    async def pong(msg: Msg) -> None:
+        if msg.reply:
+            await msg.respond(b"")
+
+    subs = [await deps.nc.subscribe(deps.subjects.worker_ping(name),
+                                    queue=deps.subjects.queue_group(name), cb=pong)
+            for name in owners]
+    if owners:
+        log.info("workers serving every command: %s", ", ".join(owners))
+    try:
+        await stop.wait()
+    finally:
+        for sub in subs:
+            await sub.unsubscribe()
 
 
 async def run_workers(settings: Settings, names: list[str], stop: asyncio.Event,
@@ -53,6 +108,7 @@ async def run_workers(settings: Settings, names: list[str], stop: asyncio.Event,
         await declare(deps.js, deps.subjects, stream_limits(settings))
         for name in names:
             group.create_task(WORKERS[name](deps, metrics, stop), name=f"worker-{name}")
+        group.create_task(answer_pings(deps, names, stop), name="worker-pings")
     log.info("workers stopped: %s", ", ".join(names))
 
 

@@ -224,3 +224,15 @@ async def test_scanner_starts_offline_from_its_store(hub_server: Any, aiohttp_cl
     assert [(s["offline"], s["status"]) for s in listing["scans"]] == [
         (False, "ok"), (True, "rejected"), (True, "ok")]
     assert listing["inside"] == 2
+
+
+async def test_scanner_that_cannot_decide_exits_non_zero(tmp_path: Path) -> None:
+    """Offline before any ticket list: `ERROR no_ticket_list`, and the exit status says so."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    status, out, err = await run_scanner(
+        "--url", dead, "--event", "1", "--gate", "north", "--token", "t",
+        "--store", str(tmp_path / "s.sqlite3"), "--final-sync", "0.5",
+        codes=["some-code"], tmp_path=tmp_path)
+    assert out.startswith("ERROR no_ticket_list"), out
+    assert status == 4, err
+    assert "1 codes got no verdict" in err

@@ -1,16 +1,21 @@
-"""The `bilten` command line: token, version and configuration errors."""
+"""The `bilten` command line: token, version, help and configuration errors."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
-from bilten.infra.settings import Settings
+from bilten.deploy.secret import resolve_secret
+from bilten.infra.settings import Settings, load_settings
+from bilten.protocol.tokens import decode_token
 
 
-def bilten(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bilten.deploy.cli", *args], env=env,
+def bilten(*args: str, env: dict[str, str] | None = None,
+           cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bilten.deploy.cli", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -45,17 +50,70 @@ async def test_token_output_is_accepted_by_the_hub(hub_server: Any, workers: Set
     assert (await resp.json())["error"]["code"] == "unauthorized"
 
 
-def test_token_uses_the_development_secret_of_the_data_dir(tmp_path: Any) -> None:
-    env = {"BILTEN_DATA_DIR": str(tmp_path), "PATH": "/usr/bin"}
-    first = bilten("token", "--role", "attendee", "--event", "7", env=env)
-    second = bilten("token", "--role", "attendee", "--event", "7", env=env)
-    assert first.returncode == 0 and second.returncode == 0, first.stderr
-    secret = (tmp_path / "secret").read_text()
-    assert len(secret) >= 32
-    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
-    import time
+def test_token_signs_with_the_stacks_secret_from_another_directory(tmp_path: Path) -> None:
+    stack_dir = tmp_path / "stack" / ".bilten"
+    secret = resolve_secret(load_settings({}, data_dir=stack_dir)).require_secret()  # as `up`
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    by_env = bilten("token", "--role", "attendee", "--event", "7", cwd=elsewhere,
+                    env={"BILTEN_DATA_DIR": str(stack_dir), "PATH": "/usr/bin"})
+    by_flag = bilten("token", "--role", "attendee", "--event", "7", "--data-dir",
+                     str(stack_dir), cwd=elsewhere, env={"PATH": "/usr/bin"})
+    for result in (by_env, by_flag):
+        assert result.returncode == 0, result.stderr
+        claims = decode_token(result.stdout.strip(), secret, now=time.time())
+        assert claims.role == "attendee" and claims.events == (7,)
+    assert list(elsewhere.iterdir()) == []
 
-    from bilten.protocol.tokens import decode_token
 
-    claims = decode_token(first.stdout.strip(), secret, now=time.time())
-    assert claims.role == "attendee" and claims.events == (7,)
+def test_token_without_a_secret_fails_and_creates_none(tmp_path: Path) -> None:
+    result = bilten("token", "--role", "organizer", "--event", "*", cwd=tmp_path,
+                    env={"PATH": "/usr/bin"})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "BILTEN_SECRET" in result.stderr and "BILTEN_DATA_DIR" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_token_with_meaningless_claims_is_a_clean_error() -> None:
+    result = bilten("token", "--role", "organizer", "--event", "*", "--ttl", "0",
+                    env={"BILTEN_SECRET": "s" * 32, "PATH": "/usr/bin"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("bilten: ttl_s") and "Traceback" not in result.stderr
+
+
+def test_version_flag() -> None:
+    from importlib.metadata import version
+
+    result = bilten("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"bilten {version('bilten')}")
+
+
+def test_bad_flag_is_named_as_typed() -> None:
+    result = bilten("migrate", "--log-format", "json", "--nats-url", "http://x",
+                    env={"PATH": "/usr/bin"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("bilten: --nats-url: expected a nats/tls URL")
+    result = bilten("up", "--port", "nope", env={"PATH": "/usr/bin"})
+    assert (result.returncode, result.stderr) == (
+        2, "bilten: --port: expected an integer, got 'nope'\n")
+
+
+def test_help_shows_defaults_not_docstrings() -> None:
+    top = bilten("--help")
+    assert top.returncode == 0
+    assert "entry point" not in top.stdout and "Settings" not in top.stdout
+    up = " ".join(bilten("up", "--help").stdout.split())  # unwrapped
+    assert "hub port (BILTEN_PORT, default: 8080)" in up
+    assert "NATS URL (BILTEN_NATS_URL; unset: embedded by `bilten up`)" in up
+    scan = " ".join(bilten("scan", "--help").stdout.split())
+    assert "(default: 2.0)" in scan and "(default: in)" in scan
+
+
+def test_up_on_an_unusable_data_dir_says_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = bilten("up", "--data-dir", str(blocker / "data"), env={"PATH": "/usr/bin"})
+    assert result.returncode == 2
+    assert f"BILTEN_DATA_DIR: cannot use {blocker / 'data'}: Not a directory" in result.stderr
+    assert "Traceback" not in result.stderr

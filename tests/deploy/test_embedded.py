@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +23,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from bilten.deploy import embedded_pg
 from bilten.deploy.embedded import EmbeddedServerError, EmbeddedStack
+from bilten.deploy.embedded_common import package_dir
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
@@ -43,6 +46,21 @@ with ThreadPoolExecutor(1) as pool:
         pool.submit(start).result()
 print(json.dumps([server.pid for server in stack.servers()]), flush=True)
 sys.stdin.read()
+"""
+
+# Starts PostgreSQL with pgserver found first in argv[1] (a directory others
+# cannot enter), prints its URL and the binary it runs, then waits.
+_HIDDEN_INSTALL = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from bilten.deploy.embedded import EmbeddedStack
+
+with EmbeddedStack(Path(sys.argv[2])) as stack:
+    url = stack.start_postgres()
+    exe = os.readlink(f"/proc/{stack.servers()[0].pid}/exe")
+    print(json.dumps({"url": url, "exe": exe}), flush=True)
+    sys.stdin.read()
 """
 
 
@@ -167,6 +185,51 @@ def test_untraversable_parent_outside_data_dir_is_reported(data_dir: Path) -> No
     with EmbeddedStack(data_dir / "inner") as stack, pytest.raises(EmbeddedServerError) as caught:
         stack.start_postgres()
     assert "BILTEN_DATA_DIR" in str(caught.value)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem
+        shutil.copy2(source, target)
+
+
+async def _select_one(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT 1"))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user")
+def test_postgres_runs_when_the_install_is_in_a_private_directory(data_dir: Path) -> None:
+    """A clone made by root with mode 0700 hides the venv from `bilten-pg` (issue 9)."""
+    with tempfile.TemporaryDirectory(prefix="bilten-private-") as private:
+        assert Path(private).stat().st_mode & 0o777 == 0o700
+        package = package_dir("pgserver", "postgres")
+        for name in ("pgserver", "pgserver.libs"):  # as pip lays them out
+            shutil.copytree(package.parent / name, Path(private) / name,
+                            copy_function=_link_or_copy)
+        child = subprocess.Popen(
+            [sys.executable, "-c", _HIDDEN_INSTALL, private, str(data_dir)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+        try:
+            line = child.stdout.readline()
+            assert line, child.stderr.read().decode()
+            started = json.loads(line)
+            assert Path(started["exe"]).is_relative_to(embedded_pg.INSTALL_CACHE)
+            assert asyncio.run(_select_one(started["url"])) == 1
+            child.stdin.close()
+            assert child.wait(30) == 0
+        finally:
+            child.kill()
+            child.wait()
+            for stream in (child.stdin, child.stdout, child.stderr):
+                stream.close()
+        assert Path(private).stat().st_mode & 0o777 == 0o700  # not opened up
 
 
 async def test_servers_die_with_a_sigkilled_parent(data_dir: Path) -> None:

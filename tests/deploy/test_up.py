@@ -1,14 +1,19 @@
-"""`bilten up`: ready from nothing, clean Ctrl-C, data kept across restarts, external URLs."""
+"""`bilten up`: ready from nothing, clean Ctrl-C, data kept across restarts, external URLs,
+one stack per data directory, crashed children restarted."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,53 @@ def _alive(pid: int) -> bool:
     return bool(stat) and stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _family_member(pid: int, argv_tail: tuple[str, ...]) -> int | None:
+    """The live descendant of `pid` whose command line ends with `argv_tail`."""
+    for child in _children(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")[:-1]
+        except OSError:
+            continue
+        if tuple(argv[-len(argv_tail):]) == argv_tail and _alive(child):
+            return child
+    return None
+
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _http(method: str, url: str, token: str | None = None,
+          body: dict[str, Any] | None = None) -> tuple[int, str]:
+    """(status, body) of one request; status 0 when nothing answers."""
+    request = urllib.request.Request(
+        url, method=method, data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with _NO_PROXY.open(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def _eventually(check: Any, what: str, timeout: float = 60.0) -> Any:
+    """Poll `check()` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout:.0f}s: {what}")
+
+
+EVENT = {"name": "Restarted", "starts_at": "2030-01-01T18:00:00+00:00",
+         "ends_at": "2030-01-01T22:00:00+00:00", "timezone": "UTC", "locale": "en",
+         "currency": "EUR"}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,6 +107,7 @@ class Up:
 
     def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
         self.port = _free_port()
+        self.log_path = data_dir / "up.log"
         self.log = open(data_dir / "up.log", "w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bilten.deploy.cli", "up", "--demo", "--port", str(self.port)],
@@ -102,6 +155,25 @@ def test_up_embedded_ctrl_c_leaves_nothing_and_restart_keeps_data(data_dir: Path
         lines = up.wait_ready()
         assert any("(embedded)" in line and line.startswith("postgres") for line in lines)
         demo = next(line for line in lines if line.startswith("demo event"))
+        # The door command runs as printed, from a shell without the venv on its PATH.
+        door = next(line for line in lines if line.startswith("  door"))
+        command = door.split(None, 1)[1]
+        assert command.split("| ")[1].startswith(f"{Path(sys.executable).parent}/bilten scan")
+        scanned = subprocess.run(
+            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(data_dir / "xdg")})
+        assert scanned.returncode == 0, scanned.stderr
+        assert scanned.stdout.startswith("OK "), scanned.stdout
+        # A second stack on the same data directory is refused before it starts anything.
+        second = subprocess.run(
+            [sys.executable, "-m", "bilten.deploy.cli", "up", "--port", str(_free_port())],
+            env={"BILTEN_DATA_DIR": str(data_dir), "PATH": os.environ["PATH"]},
+            capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "already running" in second.stderr, second.stderr
+        assert f"http://127.0.0.1:{up.port}" in second.stderr
+        assert "embedded" not in second.stderr
+        assert _http("GET", f"http://127.0.0.1:{up.port}/readyz")[0] == 200
         family = _children(up.process.pid)
         assert len(family) >= 5  # nats, postgres (+ its workers), redis, hub, workers
         started = time.monotonic()
@@ -149,6 +221,10 @@ def test_up_with_external_servers_starts_none(data_dir: Path, servers: ServerURL
                  for pid in _children(up.process.pid) if _alive(pid)}
         assert not names & {"nats-server", "postgres", "redis-server"}, names
         assert up.interrupt() == 0
+        # Connections closed on purpose are not reported as lost (issue 9).
+        log = up.log_path.read_text()
+        assert "nats connected client=bilten-hub" in log
+        assert "disconnected" not in log, log
     finally:
         up.close()
         asyncio.run(schema_op(f"DROP SCHEMA {schema} CASCADE"))
@@ -167,3 +243,57 @@ def test_second_ctrl_c_forces_an_immediate_stop(data_dir: Path) -> None:
         assert [pid for pid in family if _alive(pid)] == []
     finally:
         up.close()
+
+
+def test_up_restarts_a_crashed_worker_and_hub(data_dir: Path, servers: ServerURLs) -> None:
+    """SIGKILL each child: it comes back, serves again, and counts the restart (issue 8)."""
+    import asyncio
+    import secrets
+
+    import asyncpg
+
+    from tests.conftest import with_search_path
+
+    schema = "up" + secrets.token_hex(4)
+
+    async def schema_op(sql: str) -> None:
+        conn = await asyncpg.connect(servers.database)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(schema_op(f"CREATE SCHEMA {schema}"))
+    env = {"BILTEN_NATS_URL": servers.nats, "BILTEN_REDIS_URL": servers.redis,
+           "BILTEN_DATABASE_URL": with_search_path(servers.database, schema),
+           "BILTEN_NAMESPACE": schema}
+    up = Up(data_dir, env)
+    try:
+        lines = up.wait_ready()
+        base = f"http://127.0.0.1:{up.port}"
+        token = next(line for line in lines if line.startswith("  organizer")).split()[-1]
+        worker_metrics = next(line for line in lines if line.startswith("workers")).split()[1]
+        # Ready means every command has a worker: the first create after `ready` succeeds.
+        assert _http("POST", f"{base}/api/v1/events", token, EVENT)[0] == 201
+
+        worker_port = worker_metrics.rsplit(":", 1)[1].split("/")[0]
+        children = (("workers", ("worker", "all", "--metrics-port", worker_port), worker_metrics),
+                    ("hub", ("bilten.deploy.cli", "hub"), f"{base}/metrics"))
+        for name, tail, metrics in children:
+            old = _family_member(up.process.pid, tail)
+            assert old is not None, name
+            os.kill(old, signal.SIGKILL)
+            _eventually(lambda t=tail, o=old: _family_member(up.process.pid, t) not in (None, o),
+                        f"{name} restarted")
+            _eventually(lambda: _http("GET", f"{base}/readyz")[0] == 200, "ready again")
+            _eventually(lambda: _http("POST", f"{base}/api/v1/events", token, EVENT)[0] == 201,
+                        "a command answered")
+            assert "bilten_process_restarts_total 1.0" in _http("GET", metrics)[1], name
+        log = up.log_path.read_text()
+        for name in ("workers", "hub"):
+            assert re.search(rf"{name} exited; restarting in 0\.5s .*child={name} "
+                             rf"exit_code=None signal=SIGKILL attempt=1 delay_s=0\.5", log), log
+        assert up.interrupt() == 0
+    finally:
+        up.close()
+        asyncio.run(schema_op(f"DROP SCHEMA {schema} CASCADE"))

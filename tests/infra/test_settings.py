@@ -73,10 +73,17 @@ def test_bad_values_fail_naming_the_variable(variable: str, value: str, problem:
     assert caught.value.code == "bad_config"
 
 
-def test_bad_flag_is_reported_like_the_variable() -> None:
+def test_choices_from_flags_are_case_insensitive_like_the_environment() -> None:
+    settings = load_settings({"BILTEN_LOG_FORMAT": "JSON"}, log_level="warning")
+    assert (settings.log_format, settings.log_level) == ("json", "WARNING")
+    assert load_settings({}, log_level="WARNING").log_level == "WARNING"
+
+
+def test_bad_flag_is_reported_naming_the_flag() -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings({}, port="-1")
-    assert caught.value.variable == "BILTEN_PORT"
+        load_settings({}, port="-1", data_dir="x")
+    assert caught.value.variable == "--port"
+    assert str(caught.value).startswith("--port: must be between 0 and 65535")
 
 
 def test_settings_env_round_trips() -> None:
