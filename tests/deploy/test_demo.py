@@ -11,9 +11,10 @@ from bilten.protocol.seats import decode_states
 
 async def test_demo_event_has_a_seat_map_and_is_made_once(
         workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
-    lines = await demo.create(workers, "http://127.0.0.1:1")
-    event = await demo.ensure_demo_event(workers)
-    assert lines[0].startswith(f"demo event {event['id']}:")  # found again, not made twice
+    first = await demo.create(workers, "http://127.0.0.1:1", "bilten")
+    again = await demo.create(workers, "http://127.0.0.1:1", "bilten")
+    event = {"id": int(first[0].split()[2].rstrip(":"))}
+    assert again[0] == first[0]  # found again, not made twice
     client = await aiohttp_client(hub_server)
     headers = {"Authorization": f"Bearer {make_token('organizer', org=demo.DEMO_ORG)}"}
     resp = await client.get(f"/api/v1/events/{event['id']}/seats", headers=headers)
