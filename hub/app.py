@@ -45,6 +45,14 @@ async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
         metrics.http_latency.labels(template).observe(time.perf_counter() - started)
 
 
+async def index(request: web.Request) -> web.Response:
+    """GET /: where things are, for a person or a client discovering the hub."""
+    return rest.json_response({"name": "Bilten hub", "links": {
+        "docs": "docs/protocol.md (the wire contract, in the Bilten source)",
+        "openapi": "/api/v1/openapi.json", "ws": "/ws",
+        "health": "/healthz", "ready": "/readyz", "metrics": "/metrics"}})
+
+
 async def _sweep(app: web.Application) -> None:
     """Apply the slow-consumer rule to idle connections and export counters."""
     hub = app[HUB]
@@ -95,4 +103,5 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
     health.add_routes(app)
     rest.add_routes(app)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/", index)
     return app

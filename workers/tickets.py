@@ -120,12 +120,12 @@ async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str,
     type_id = parse_int(params, "ticket_type_id", 1, 2**63 - 1)
     count = parse_int(params, "count", 1, MAX_ISSUE, default=1)
     holder = _text(params, "holder")
+    owner_sub = None if params.get("owner_sub") is None else _text(params, "owner_sub", 64)
     async with deps.pg.acquire() as conn, conn.transaction():
         if not await conn.fetchval(
                 "SELECT 1 FROM ticket_types WHERE id = $1 AND event_id = $2", type_id, event_id):
             raise NotFound(f"no ticket type {type_id} in event {event_id}")
-        tickets = await issue_in(conn, keys, event_id, [type_id] * count, holder,
-                                 params.get("owner_sub"))
+        tickets = await issue_in(conn, keys, event_id, [type_id] * count, holder, owner_sub)
     return {"tickets": tickets}
 
 
