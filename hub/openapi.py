@@ -15,7 +15,8 @@ from bilten.protocol.errors import HTTP_STATUS
 
 # What each error status means on every route (docs/protocol.md §Errors).
 _ERRORS = {
-    "400": "Bad request: a parameter is missing, mistyped or out of range",
+    "400": "Bad request: a parameter is missing, mistyped or out of range "
+           "(plain text: the request line or a header exceeds 8 KiB)",
     "401": "No token, an invalid one, or an expired one",
     "403": "The token does not grant this",
     "404": "No such resource, or no such route",
@@ -26,12 +27,16 @@ _ERRORS = {
 }
 _BODY_ERRORS = {"413": "The body exceeds the size limit"}
 _ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+# The HTTP parser answers before any handler runs, in plain text, when the request
+# line or a header exceeds its 8 KiB limit.
+_PARSER_ERROR = {"400": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 def _responses(success: str, content: dict[str, Any], *, body: bool) -> dict[str, Any]:
     errors = {**_ERRORS, **(_BODY_ERRORS if body else {})}
     return {success: {"description": "OK", "content": content},
-            **{status: {"description": text, "content": _ERROR_BODY}
+            **{status: {"description": text,
+                        "content": {**_ERROR_BODY, **_PARSER_ERROR.get(status, {})}}
                for status, text in sorted(errors.items())}}
 
 
