@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import segno
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bilten.hub.auth import authenticate
 from bilten.hub.dispatch import execute
@@ -83,9 +84,17 @@ async def _params(request: web.Request, command: Command) -> tuple[dict[str, Any
     """The call's params, and the names of those that arrived as text (path, query)."""
     params: dict[str, Any] = {}
     if command.http == "GET":
-        params.update(request.query)
+        for name, value in request.query.items():
+            if name in params:
+                raise BadRequest(f"{name[:64]} is given more than once", field=name[:64])
+            params[name] = value
     elif request.can_read_body:
-        params.update(decode_body(await request.read()))
+        try:
+            raw = await request.read()
+        except (web.RequestPayloadError, HttpProcessingError) as error:
+            # A bad Content-Encoding, broken chunking: the client's fault, not ours.
+            raise BadRequest(f"the body cannot be read: {error}") from None
+        params.update(decode_body(raw))
     params.update(request.match_info)
     text = set(request.match_info)
     if command.http == "GET":

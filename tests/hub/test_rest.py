@@ -191,3 +191,27 @@ async def test_openapi_says_what_the_server_accepts(hub_server: Any,
     assert body["schema"]["additionalProperties"] is False
     assert set(body["schema"]["required"]) == {"name", "starts_at", "ends_at", "timezone",
                                                "locale", "currency"}
+
+
+async def test_undecodable_requests_are_4xx(hub_server: Any, aiohttp_client: Any,
+                                            make_token: Any) -> None:
+    """The request boundary turns every decoding problem into a 4xx, never a 500."""
+    client = await aiohttp_client(hub_server)
+    organizer = auth(make_token("organizer"))
+    json_type = {**organizer, "Content-Type": "application/json"}
+    cases: list[tuple[str, str, bytes | None, dict[str, str]]] = [
+        ("GET", "/api/v1/events?limit=%FF%FE", None, organizer),
+        ("GET", "/api/v1/events/%FF", None, organizer),
+        ("GET", "/api/v1/events?limit=1&limit=%00", None, organizer),
+        ("POST", "/api/v1/events", b'{"name": "\\ud800"}', json_type),
+        ("POST", "/api/v1/events", b"\xff\xfe{}", json_type),
+        ("POST", "/api/v1/events", b"[]", json_type),
+        ("POST", "/api/v1/events", b'{"name": 1e999}', json_type),
+        ("PATCH", "/api/v1/events/1", b"null", json_type),
+        # Last: aiohttp drops the connection after a body it could not decode.
+        ("POST", "/api/v1/events", b"garbage", {**json_type, "Content-Encoding": "gzip"}),
+    ]
+    for method, path, body, headers in cases:
+        resp = await client.request(method, path, data=body, headers=headers)
+        assert 400 <= resp.status < 500, (method, path, body, await resp.text())
+        assert (await resp.json())["error"]["code"] in ("bad_request", "not_found"), path
