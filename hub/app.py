@@ -72,7 +72,7 @@ async def _sweep(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Application:
     """Build a hub application; connections open on startup and close on cleanup."""
-    app = web.Application(middlewares=[measure, rest.api_errors],
+    app = web.Application(middlewares=[measure, rest.routing_errors, rest.api_errors],
                           client_max_size=settings.max_frame_bytes)
     app[METRICS] = Metrics()
 

@@ -45,12 +45,11 @@ def error_response(error: BiltenError) -> web.Response:
 
 
 @web.middleware
-async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Answer every error as a JSON body with a stable code; log the unexpected once.
+async def routing_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """On every path: an unknown path is `not_found`, an unsupported method is 405.
 
-    Routing failures (unknown path, unsupported method) get the JSON body on
-    every path; other failures only under /api (the WebSocket handshake and the
-    health probes answer for themselves).
+    The 405 carries an `Allow` header (RFC 9110 §15.5.6) and the standard JSON
+    error body, so clients read every refusal the same way.
     """
     try:
         return await handler(request)  # type: ignore[no-any-return]
@@ -62,20 +61,23 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
             f"{request.method} is not allowed on {request.path[:200]}", allowed=allowed))
         response.headers["Allow"] = allowed
         return response
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Turn errors under /api into JSON bodies with stable codes; log the unexpected once."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)  # type: ignore[no-any-return]
+    try:
+        return await handler(request)  # type: ignore[no-any-return]
     except BiltenError as error:
-        if not request.path.startswith("/api/"):
-            raise
         return error_response(error)
     except web.HTTPRequestEntityTooLarge:
-        if not request.path.startswith("/api/"):
-            raise
         return error_response(TooLarge(request.content_length or 0,
                                        request.app[HUB].settings.max_frame_bytes))
     except web.HTTPException:
-        raise
+        raise  # routing errors: answered by routing_errors
     except Exception:
-        if not request.path.startswith("/api/"):
-            raise
         log.exception("request failed", extra={"ctx": {"path": request.path}})
         return error_response(Internal())
 
