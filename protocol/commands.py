@@ -15,6 +15,15 @@ from typing import Any, Literal
 
 import orjson
 
+from bilten.protocol.allocation import (
+    MAX_HOLD_SEATS,
+    MAX_ROW_SEATS,
+    MAX_ROWS,
+    MAX_SECTIONS,
+    MAX_TTL_S,
+)
+from bilten.protocol.checkin import GATE
+from bilten.protocol.checkin import NONCE as NONCE_TEXT
 from bilten.protocol.errors import (
     BadRequest,
     BiltenError,
@@ -23,6 +32,7 @@ from bilten.protocol.errors import (
     UnknownMethod,
     error_from_wire,
 )
+from bilten.protocol.offline import DEVICE, MAX_SYNC_SCANS
 from bilten.protocol.params import MAX_ID
 from bilten.protocol.schema import validate_params
 from bilten.protocol.tokens import MAX_GATES, MAX_TOKEN_EVENTS, Claims, Role
@@ -65,11 +75,12 @@ def _schema(**props: Any) -> dict[str, Any]:
     return props
 
 
-# Shared declarations; the bounds are what the workers accept (docs/protocol.md §Commands).
+# Shared declarations. The bounds are what the workers accept (docs/protocol.md §Commands),
+# taken from the modules that parse them wherever such a module exists.
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 CURSOR = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
-IDENT = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}  # subs, orgs, gates
-NONCE = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,80}$"}
+IDENT = {"type": "string", "pattern": GATE.pattern}  # gates, and subs and orgs of tokens
+NONCE = {"type": "string", "pattern": NONCE_TEXT.pattern}
 CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$"}
 TIME = {"type": "string", "format": "date-time", "maxLength": 64}
 MAX_TOKEN_TTL_S = 30 * 86400
@@ -98,14 +109,14 @@ _SCAN = _schema(code=_text(512), gate=IDENT,
                 scanned_at=TIME, nonce=NONCE)
 _ROW = {"type": "object", "required": ["name", "seats"], "additionalProperties": False,
         "properties": {"name": _text(64), "ticket_type_id": ID, "seats": {"oneOf": [
-            _ints(1, 1000),
-            {"type": "array", "minItems": 1, "maxItems": 1000, "items": _text(16)}]}}}
+            _ints(1, MAX_ROW_SEATS),
+            {"type": "array", "minItems": 1, "maxItems": MAX_ROW_SEATS, "items": _text(16)}]}}}
 _SECTION = {"type": "object", "required": ["name", "rows"], "additionalProperties": False,
             "properties": {"name": _text(64), "ticket_type_id": ID,
-                           "rows": {"type": "array", "minItems": 1, "maxItems": 2000,
+                           "rows": {"type": "array", "minItems": 1, "maxItems": MAX_ROWS,
                                     "items": _ROW}}}
 _PLACES = _schema(ticket_type_id=ID, section=_text(64), section_id=ID,
-                  quantity=_ints(1, 100))
+                  quantity=_ints(1, MAX_HOLD_SEATS))
 
 COMMANDS: dict[str, Command] = {
     c.method: c
@@ -186,9 +197,9 @@ COMMANDS: dict[str, Command] = {
                 STAFF, "POST", "/api/v1/events/{event_id}/checkins/sync", "checkin",
                 retry=True, timeout_s=60.0, params=_schema(
                     event_id=ID,
-                    device={"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"},
+                    device={"type": "string", "pattern": DEVICE.pattern},
                     nonce=NONCE,
-                    scans={"type": "array", "maxItems": 1000, "items": {
+                    scans={"type": "array", "maxItems": MAX_SYNC_SCANS, "items": {
                         "type": "object", "additionalProperties": False,
                         "required": ["code", "gate", "scanned_at", "nonce", "verdict"],
                         "properties": {
@@ -200,7 +211,7 @@ COMMANDS: dict[str, Command] = {
                 ORGANIZERS, "POST", "/api/v1/events/{event_id}/seats", "allocation",
                 created=True, params=_schema(
                     event_id=ID,
-                    sections={"type": "array", "minItems": 1, "maxItems": 500,
+                    sections={"type": "array", "minItems": 1, "maxItems": MAX_SECTIONS,
                               "items": _SECTION}),
                 required=("sections",)),
         Command("seats.map", "The seat map: sections, rows, seats and their states.", ALL_ROLES,
@@ -213,11 +224,12 @@ COMMANDS: dict[str, Command] = {
         Command("seats.hold", "Hold chosen seats, the best available, or GA places.", BUYERS,
                 "POST", "/api/v1/events/{event_id}/holds", "allocation", retry=True,
                 params=_schema(event_id=ID,
-                               seat_ids={"type": "array", "minItems": 1, "maxItems": 100,
+                               seat_ids={"type": "array", "minItems": 1,
+                                         "maxItems": MAX_HOLD_SEATS,
                                          "uniqueItems": True, "items": ID},
                                **_PLACES,
                                together={"type": "boolean"},
-                               ttl_s=_ints(1, 3600),
+                               ttl_s=_ints(1, MAX_TTL_S),
                                nonce=NONCE)),
         Command("seats.release", "Give a hold's seats back now.", BUYERS,
                 "DELETE", "/api/v1/holds/{hold_id}", "allocation", retry=True,
