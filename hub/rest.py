@@ -97,7 +97,10 @@ async def _params(request: web.Request, command: Command) -> tuple[dict[str, Any
             # A bad Content-Encoding, broken chunking: the client's fault, not ours.
             raise BadRequest(f"the body cannot be read: {error}") from None
         params.update(decode_body(raw))
-    params.update(request.match_info)
+    for name, value in request.match_info.items():
+        if name in params:  # the path names it already: a second value would be ignored
+            raise BadRequest(f"{name} is given in the path", field=name)
+        params[name] = value
     text = set(request.match_info)
     if command.http == "GET":
         text |= set(request.query)
