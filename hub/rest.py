@@ -98,8 +98,10 @@ async def _params(request: web.Request, command: Command) -> tuple[dict[str, Any
             raise BadRequest(f"the body cannot be read: {error}") from None
         params.update(decode_body(raw))
     for name, value in request.match_info.items():
-        if name in params:  # the path names it already: a second value would be ignored
-            raise BadRequest(f"{name} is given in the path", field=name)
+        # The same value twice is harmless (clients send the rpc params as the body);
+        # a different one would be silently ignored.
+        if name in params and str(params[name]) != value:
+            raise BadRequest(f"{name} differs from the one in the path", field=name)
         params[name] = value
     text = set(request.match_info)
     if command.http == "GET":
