@@ -46,6 +46,14 @@ async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
         metrics.http_latency.labels(template).observe(time.perf_counter() - started)
 
 
+async def index(request: web.Request) -> web.Response:
+    """GET /: where things are, for a person or a client discovering the hub."""
+    return rest.json_response({"name": "Bilten hub", "links": {
+        "docs": "docs/protocol.md (the wire contract, in the Bilten source)",
+        "openapi": "/api/v1/openapi.json", "ws": "/ws",
+        "health": "/healthz", "ready": "/readyz", "metrics": "/metrics"}})
+
+
 async def _sweep(app: web.Application) -> None:
     """Apply the slow-consumer rule to idle connections and export counters."""
     hub = app[HUB]
@@ -65,7 +73,7 @@ async def _sweep(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Application:
     """Build a hub application; connections open on startup and close on cleanup."""
-    app = web.Application(middlewares=[measure, rest.api_errors],
+    app = web.Application(middlewares=[measure, rest.routing_errors, rest.api_errors],
                           client_max_size=settings.max_frame_bytes)
     app[METRICS] = Metrics()
 
@@ -96,4 +104,5 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
     health.add_routes(app)
     rest.add_routes(app)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/", index)
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import orjson
@@ -20,8 +20,10 @@ from nats.errors import TimeoutError as NatsTimeout
 from bilten.hub.runtime import Hub
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import (
+    MAX_TOKEN_TTL_S,
     Command,
     CommandRequest,
+    check_params,
     decode_reply,
     encode_request,
     resolve,
@@ -46,7 +48,6 @@ from bilten.protocol.tokens import (
 )
 
 LocalHandler = Callable[[Hub, Claims, dict[str, Any]], Awaitable[Any]]
-MAX_TOKEN_TTL_S = 30 * 86400
 RETRY_ATTEMPTS = 3
 
 
@@ -145,9 +146,15 @@ async def forward(hub: Hub, claims: Claims, command: Command, params: dict[str, 
     raise failure
 
 
-async def execute(hub: Hub, claims: Claims, method: str, params: dict[str, Any]) -> Any:
-    """Run one command for `claims`; raises BiltenError with a stable code on refusal."""
+async def execute(hub: Hub, claims: Claims, method: str, params: dict[str, Any], *,
+                  text: Collection[str] = ()) -> Any:
+    """Run one command for `claims`; raises BiltenError with a stable code on refusal.
+
+    The params are checked against the command's declaration before anything
+    runs; `text` names those that arrived as text (REST path and query).
+    """
     command = resolve(method, claims)
+    params = check_params(command, params, text=text)
     if "event_id" in params and method != "events.create":
         await check_event(hub, claims, parse_event_id(params))
     local = LOCAL.get(command.method)

@@ -14,13 +14,22 @@ from typing import Any
 import orjson
 import segno
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bilten.hub.auth import authenticate
 from bilten.hub.dispatch import execute
 from bilten.hub.openapi import openapi_document
 from bilten.hub.runtime import HUB
 from bilten.protocol.commands import COMMANDS, Command
-from bilten.protocol.errors import BadRequest, BiltenError, Internal, NotFound, TooLarge
+from bilten.protocol.errors import (
+    BadRequest,
+    BiltenError,
+    Internal,
+    MethodNotAllowed,
+    NotFound,
+    TooLarge,
+)
+from bilten.protocol.params import MAX_NESTING, nesting
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,25 @@ def error_response(error: BiltenError) -> web.Response:
 
 
 @web.middleware
+async def routing_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """On every path: an unknown path is `not_found`, an unsupported method is 405.
+
+    The 405 carries an `Allow` header (RFC 9110 §15.5.6) and the standard JSON
+    error body, so clients read every refusal the same way.
+    """
+    try:
+        return await handler(request)  # type: ignore[no-any-return]
+    except web.HTTPNotFound:
+        return error_response(NotFound(f"no route {request.method} {request.path[:200]}"))
+    except web.HTTPMethodNotAllowed as refused:
+        allowed = ", ".join(sorted(refused.allowed_methods))
+        response = error_response(MethodNotAllowed(
+            f"{request.method} is not allowed on {request.path[:200]}", allowed=allowed))
+        response.headers["Allow"] = allowed
+        return response
+
+
+@web.middleware
 async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Turn errors under /api into JSON bodies with stable codes; log the unexpected once."""
     if not request.path.startswith("/api/"):
@@ -44,42 +72,63 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return await handler(request)  # type: ignore[no-any-return]
     except BiltenError as error:
         return error_response(error)
-    except web.HTTPNotFound:
-        return error_response(NotFound(f"no route {request.method} {request.path}"))
     except web.HTTPRequestEntityTooLarge:
         return error_response(TooLarge(request.content_length or 0,
                                        request.app[HUB].settings.max_frame_bytes))
-    except web.HTTPMethodNotAllowed:
-        return error_response(BadRequest(f"{request.method} is not allowed on {request.path}"))
     except web.HTTPException:
-        raise
+        raise  # routing errors: answered by routing_errors
     except Exception:
         log.exception("request failed", extra={"ctx": {"path": request.path}})
         return error_response(Internal())
 
 
-async def _params(request: web.Request, command: Command) -> dict[str, Any]:
+async def _params(request: web.Request, command: Command) -> tuple[dict[str, Any], set[str]]:
+    """The call's params, and the names of those that arrived as text (path, query)."""
     params: dict[str, Any] = {}
     if command.http == "GET":
-        params.update(request.query)
+        for name, value in request.query.items():
+            if name in params:
+                raise BadRequest(f"{name[:64]} is given more than once", field=name[:64])
+            params[name] = value
     elif request.can_read_body:
-        raw = await request.read()
         try:
-            body = orjson.loads(raw) if raw else {}
-        except orjson.JSONDecodeError:
-            raise BadRequest("the body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest("the body must be a JSON object")
-        params.update(body)
-    params.update(request.match_info)
-    return params
+            raw = await request.read()
+        except (web.RequestPayloadError, HttpProcessingError) as error:
+            # A bad Content-Encoding, broken chunking: the client's fault, not ours.
+            raise BadRequest(f"the body cannot be read: {error}") from None
+        params.update(decode_body(raw))
+    for name, value in request.match_info.items():
+        # The same value twice is harmless (clients send the rpc params as the body);
+        # a different one would be silently ignored.
+        if name in params and str(params[name]) != value:
+            raise BadRequest(f"{name} differs from the one in the path", field=name)
+        params[name] = value
+    text = set(request.match_info)
+    if command.http == "GET":
+        text |= set(request.query)
+    return params, text
+
+
+def decode_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, nested no deeper than MAX_NESTING; else bad_request."""
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    if nesting(body) > MAX_NESTING:
+        raise BadRequest(f"the body nests deeper than {MAX_NESTING} levels",
+                         limit=MAX_NESTING)
+    return body
 
 
 def _handler(command: Command) -> Any:
     async def handle(request: web.Request) -> web.Response:
         hub = request.app[HUB]
         claims = authenticate(request, hub.settings, allow_query=False)
-        result = await execute(hub, claims, command.method, await _params(request, command))
+        params, text = await _params(request, command)
+        result = await execute(hub, claims, command.method, params, text=text)
         return json_response(result, 201 if command.created else 200)
 
     handle.__doc__ = command.summary
@@ -91,7 +140,7 @@ async def ticket_qr(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     claims = authenticate(request, hub.settings, allow_query=False)
     ticket = await execute(hub, claims, "tickets.get",
-                           {"ticket_id": request.match_info["ticket_id"]})
+                           {"ticket_id": request.match_info["ticket_id"]}, text={"ticket_id"})
     qr = segno.make(ticket["code"], error="m", micro=False)
     buffer = io.BytesIO()
     qr.save(buffer, kind="svg", scale=4, border=2, title=f"Ticket {ticket['id']}")

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bilten.protocol.errors import BadRequest
+from bilten.protocol.params import parse_time
 
 Direction = Literal["in", "out"]
 Status = Literal["ok", "rejected", "conflict"]
@@ -71,14 +72,7 @@ def parse_scan(params: dict[str, Any]) -> ScanRequest:
     if nonce is not None and (not isinstance(nonce, str) or not NONCE.match(nonce)):
         raise BadRequest("nonce must be 8-80 characters of [A-Za-z0-9_.:-]", field="nonce")
     raw_time = params.get("scanned_at")
-    scanned_at = None
-    if raw_time is not None:
-        try:
-            scanned_at = datetime.fromisoformat(raw_time) if isinstance(raw_time, str) else None
-        except ValueError:
-            scanned_at = None
-        if scanned_at is None or scanned_at.tzinfo is None:
-            raise BadRequest("scanned_at must be ISO 8601 with a UTC offset", field="scanned_at")
+    scanned_at = None if raw_time is None else parse_time(raw_time, "scanned_at")
     return ScanRequest(code.strip(), gate, direction, scanned_at, nonce)
 
 

@@ -8,12 +8,22 @@ between hub and workers (`CommandRequest` / reply) are encoded here too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 
+from bilten.protocol.allocation import (
+    MAX_HOLD_SEATS,
+    MAX_ROW_SEATS,
+    MAX_ROWS,
+    MAX_SECTIONS,
+    MAX_TTL_S,
+)
+from bilten.protocol.checkin import GATE
+from bilten.protocol.checkin import NONCE as NONCE_TEXT
 from bilten.protocol.errors import (
     BadRequest,
     BiltenError,
@@ -22,13 +32,17 @@ from bilten.protocol.errors import (
     UnknownMethod,
     error_from_wire,
 )
-from bilten.protocol.tokens import Claims, Role
+from bilten.protocol.offline import DEVICE, MAX_SYNC_SCANS
+from bilten.protocol.params import MAX_ID
+from bilten.protocol.schema import validate_params
+from bilten.protocol.tokens import MAX_GATES, MAX_TOKEN_EVENTS, Claims, Role
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 ALL_ROLES: frozenset[Role] = frozenset({"organizer", "staff", "attendee", "service"})
 ORGANIZERS: frozenset[Role] = frozenset({"organizer", "service"})
 STAFF: frozenset[Role] = frozenset({"staff", "organizer", "service"})
 BUYERS: frozenset[Role] = frozenset({"attendee", "organizer", "service"})
+_PATH_PARAM = re.compile(r"{(\w+)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,191 +65,233 @@ class Command:
     retry: bool = False
     # Time budget when longer than the default request timeout (bulk commands).
     timeout_s: float | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)  # JSON Schema properties
+    # The params, declared once as JSON Schema properties (protocol/schema.py): they both
+    # validate every call and produce the OpenAPI document. Path parameters are required.
+    params: Mapping[str, Any] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
 
 
 def _schema(**props: Any) -> dict[str, Any]:
     return props
 
 
+# Shared declarations. The bounds are what the workers accept (docs/protocol.md §Commands),
+# taken from the modules that parse them wherever such a module exists.
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+CURSOR = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+IDENT = {"type": "string", "pattern": GATE.pattern}  # gates, and subs and orgs of tokens
+NONCE = {"type": "string", "pattern": NONCE_TEXT.pattern}
+CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$"}
+TIME = {"type": "string", "format": "date-time", "maxLength": 64}
+MAX_TOKEN_TTL_S = 30 * 86400
+
+
+def _text(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length}
+
+
+def _ints(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
 _EVENT_FIELDS = _schema(
-    name={"type": "string", "minLength": 1, "maxLength": 200},
-    starts_at={"type": "string", "format": "date-time"},
-    ends_at={"type": "string", "format": "date-time"},
-    timezone={"type": "string", "example": "Europe/Sarajevo"},
-    locale={"type": "string", "example": "bs-BA"},
-    currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+    name=_text(200),
+    starts_at=TIME,
+    ends_at=TIME,
+    timezone={"type": "string", "maxLength": 64, "example": "Europe/Sarajevo",
+              "pattern": "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"},
+    locale={"type": "string", "maxLength": 35, "example": "bs-BA",
+            "pattern": "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"},
+    currency=CURRENCY,
 )
+_SCAN = _schema(code=_text(512), gate=IDENT,
+                direction={"type": "string", "enum": ["in", "out"]},
+                scanned_at=TIME, nonce=NONCE)
+_ROW = {"type": "object", "required": ["name", "seats"], "additionalProperties": False,
+        "properties": {"name": _text(64), "ticket_type_id": ID, "seats": {"oneOf": [
+            _ints(1, MAX_ROW_SEATS),
+            {"type": "array", "minItems": 1, "maxItems": MAX_ROW_SEATS, "items": _text(16)}]}}}
+_SECTION = {"type": "object", "required": ["name", "rows"], "additionalProperties": False,
+            "properties": {"name": _text(64), "ticket_type_id": ID,
+                           "rows": {"type": "array", "minItems": 1, "maxItems": MAX_ROWS,
+                                    "items": _ROW}}}
+_PLACES = _schema(ticket_type_id=ID, section=_text(64), section_id=ID,
+                  quantity=_ints(1, MAX_HOLD_SEATS))
 
 COMMANDS: dict[str, Command] = {
     c.method: c
     for c in (
         Command("events.create", "Create an event in the caller's organization.", ORGANIZERS,
-                "POST", "/api/v1/events", "events", created=True, params=_EVENT_FIELDS),
+                "POST", "/api/v1/events", "events", created=True, params=_EVENT_FIELDS,
+                required=tuple(_EVENT_FIELDS)),
         Command("events.list", "List the events the caller's token covers.", ALL_ROLES,
                 "GET", "/api/v1/events", "events",
-                params=_schema(limit={"type": "integer", "minimum": 1, "maximum": 500},
-                               after={"type": "integer"})),
+                params=_schema(limit=_ints(1, 500), after=CURSOR)),
         Command("events.get", "Read one event.", ALL_ROLES,
                 "GET", "/api/v1/events/{event_id}", "events",
-                params=_schema(event_id={"type": "integer"})),
+                params=_schema(event_id=ID)),
         Command("events.update", "Change an event's fields.", ORGANIZERS,
                 "PATCH", "/api/v1/events/{event_id}", "events",
-                params={"event_id": {"type": "integer"}, **_EVENT_FIELDS}),
+                params={"event_id": ID, **_EVENT_FIELDS}),
         Command("tokens.create", "Mint a scoped token for staff or attendees of own events.",
                 ORGANIZERS, "POST", "/api/v1/tokens", None, created=True,
                 params=_schema(role={"type": "string",
                                      "enum": ["organizer", "staff", "attendee", "service"]},
-                               sub={"type": "string"},
-                               events={"oneOf": [{"type": "array",
-                                                  "items": {"type": "integer"}},
+                               sub=IDENT, org=IDENT,
+                               events={"oneOf": [{"type": "array", "minItems": 1,
+                                                  "maxItems": MAX_TOKEN_EVENTS, "items": ID},
                                                  {"const": "*"}]},
-                               gates={"type": "array", "items": {"type": "string"}},
-                               ttl_s={"type": "integer"})),
+                               gates={"type": "array", "maxItems": MAX_GATES, "items": IDENT},
+                               ttl_s=_ints(1, MAX_TOKEN_TTL_S)),
+                required=("role", "sub", "events")),
         Command("channels.publish", "Publish a message to a channel (announcements).",
                 ORGANIZERS, "POST", "/api/v1/channels/{channel}/publish", None,
-                params=_schema(channel={"type": "string"}, data={})),
+                params=_schema(channel={"type": "string", "minLength": 1, "maxLength": 128},
+                               data={}),
+                required=("data",)),
         Command("presence.get", "Online attendees of an event, across all hubs.", ORGANIZERS,
                 "GET", "/api/v1/events/{event_id}/presence", None,
-                params=_schema(event_id={"type": "integer"})),
+                params=_schema(event_id=ID)),
         Command("tickettypes.create", "Create a ticket type (price in minor units).",
                 ORGANIZERS, "POST", "/api/v1/events/{event_id}/ticket-types", "tickets",
                 created=True, params=_schema(
-                    event_id={"type": "integer"}, name={"type": "string"},
-                    price_minor={"type": "integer", "minimum": 0},
-                    currency={"type": "string", "pattern": "^[A-Z]{3}$"},
-                    quota={"type": ["integer", "null"], "minimum": 0})),
+                    event_id=ID, name=_text(200), price_minor=_ints(0, 10**12),
+                    currency=CURRENCY,
+                    quota={"type": ["integer", "null"], "minimum": 0, "maximum": 10**7}),
+                required=("name", "price_minor")),
         Command("tickettypes.list", "List an event's ticket types.", ALL_ROLES,
                 "GET", "/api/v1/events/{event_id}/ticket-types", "tickets",
-                params=_schema(event_id={"type": "integer"})),
+                params=_schema(event_id=ID)),
         Command("tickets.issue", "Issue tickets with signed codes.", ORGANIZERS,
                 "POST", "/api/v1/events/{event_id}/tickets", "tickets", created=True,
-                params=_schema(event_id={"type": "integer"}, ticket_type_id={"type": "integer"},
-                               count={"type": "integer", "minimum": 1, "maximum": 1000},
-                               holder={"type": "string"}, owner_sub={"type": "string"})),
+                params=_schema(event_id=ID, ticket_type_id=ID, count=_ints(1, 1000),
+                               holder=_text(200), owner_sub=IDENT),
+                required=("ticket_type_id", "holder")),
         Command("tickets.get", "Read a ticket and its code.", ALL_ROLES,
                 "GET", "/api/v1/tickets/{ticket_id}", "tickets",
-                params=_schema(ticket_id={"type": "integer"})),
+                params=_schema(ticket_id=ID)),
         Command("tickets.revoke", "Revoke a ticket: it admits no one from now on.", ORGANIZERS,
                 "POST", "/api/v1/tickets/{ticket_id}/revoke", "tickets",
-                params=_schema(ticket_id={"type": "integer"})),
+                params=_schema(ticket_id=ID)),
         Command("gates.set", "Set the event's gates and whether re-entry is allowed.",
                 ORGANIZERS, "PUT", "/api/v1/events/{event_id}/gates", "tickets",
-                params=_schema(event_id={"type": "integer"},
-                               gates={"type": "array", "items": {"type": "string"}},
-                               allow_reentry={"type": "boolean"})),
+                params=_schema(event_id=ID,
+                               gates={"type": "array", "minItems": 1, "maxItems": 100,
+                                      "items": IDENT},
+                               allow_reentry={"type": "boolean"}),
+                required=("gates",)),
         Command("checkin.scan", "Decide one scan at a gate.", STAFF,
                 "POST", "/api/v1/events/{event_id}/checkins", "checkin", retry=True,
-                params=_schema(event_id={"type": "integer"}, code={"type": "string"},
-                               gate={"type": "string"},
-                               direction={"type": "string", "enum": ["in", "out"]},
-                               scanned_at={"type": "string", "format": "date-time"},
-                               nonce={"type": "string"})),
+                params=_schema(event_id=ID, **_SCAN), required=("code", "gate")),
         Command("checkin.list", "Decided scans of an event (conflicts=1: conflicts only).",
                 STAFF, "GET", "/api/v1/events/{event_id}/checkins", "checkin",
-                params=_schema(event_id={"type": "integer"}, conflicts={"type": "integer"},
-                               after={"type": "integer"})),
+                params=_schema(event_id=ID,
+                               conflicts={"type": ["boolean", "integer"],
+                                          "minimum": 0, "maximum": 1},
+                               after=CURSOR)),
         Command("checkin.bundle", "What a door device needs to decide scans offline.", STAFF,
                 "GET", "/api/v1/events/{event_id}/checkin-bundle", "checkin", retry=True,
                 timeout_s=30.0,
-                params=_schema(event_id={"type": "integer"})),
+                params=_schema(event_id=ID, nonce=NONCE)),
         Command("checkin.sync", "Upload scans a device decided offline (idempotent by nonce).",
                 STAFF, "POST", "/api/v1/events/{event_id}/checkins/sync", "checkin",
                 retry=True, timeout_s=60.0, params=_schema(
-                    event_id={"type": "integer"}, device={"type": "string"},
-                    scans={"type": "array", "maxItems": 1000, "items": {
-                        "type": "object",
+                    event_id=ID,
+                    device={"type": "string", "pattern": DEVICE.pattern},
+                    nonce=NONCE,
+                    scans={"type": "array", "maxItems": MAX_SYNC_SCANS, "items": {
+                        "type": "object", "additionalProperties": False,
                         "required": ["code", "gate", "scanned_at", "nonce", "verdict"],
                         "properties": {
-                            "code": {"type": "string"}, "gate": {"type": "string"},
-                            "direction": {"type": "string", "enum": ["in", "out"]},
-                            "scanned_at": {"type": "string", "format": "date-time"},
-                            "nonce": {"type": "string"},
-                            "verdict": {"type": "string", "enum": ["ok", "rejected"]}}}})),
+                            **_SCAN,
+                            "verdict": {"type": "string", "enum": ["ok", "rejected"]}}}}),
+                required=("device", "scans")),
         # Allocation (docs/allocation.md): seat maps, holds, orders, waiting lists.
         Command("seats.create", "Add sections, rows and seats to the event's map.",
                 ORGANIZERS, "POST", "/api/v1/events/{event_id}/seats", "allocation",
                 created=True, params=_schema(
-                    event_id={"type": "integer"},
-                    sections={"type": "array", "items": {"type": "object"}})),
+                    event_id=ID,
+                    sections={"type": "array", "minItems": 1, "maxItems": MAX_SECTIONS,
+                              "items": _SECTION}),
+                required=("sections",)),
         Command("seats.map", "The seat map: sections, rows, seats and their states.", ALL_ROLES,
                 "GET", "/api/v1/events/{event_id}/seats", "allocation",
-                params=_schema(event_id={"type": "integer"})),
+                params=_schema(event_id=ID)),
         Command("seats.configure", "Hold ttl, per-attendee cap and expiry warning of an event.",
                 ORGANIZERS, "PUT", "/api/v1/events/{event_id}/allocation", "allocation",
-                params=_schema(event_id={"type": "integer"},
-                               hold_ttl_s={"type": "integer", "minimum": 10},
-                               hold_limit={"type": "integer", "minimum": 1},
-                               warn_s={"type": "integer", "minimum": 0})),
+                params=_schema(event_id=ID, hold_ttl_s=_ints(10, 86400),
+                               hold_limit=_ints(1, 1000), warn_s=_ints(0, 3600))),
         Command("seats.hold", "Hold chosen seats, the best available, or GA places.", BUYERS,
                 "POST", "/api/v1/events/{event_id}/holds", "allocation", retry=True,
-                params=_schema(event_id={"type": "integer"},
-                               seat_ids={"type": "array", "items": {"type": "integer"}},
-                               ticket_type_id={"type": "integer"}, section={"type": "string"},
-                               section_id={"type": "integer"},
-                               quantity={"type": "integer", "minimum": 1},
+                params=_schema(event_id=ID,
+                               seat_ids={"type": "array", "minItems": 1,
+                                         "maxItems": MAX_HOLD_SEATS,
+                                         "uniqueItems": True, "items": ID},
+                               **_PLACES,
                                together={"type": "boolean"},
-                               ttl_s={"type": "integer", "minimum": 1},
-                               nonce={"type": "string"})),
+                               ttl_s=_ints(1, MAX_TTL_S),
+                               nonce=NONCE)),
         Command("seats.release", "Give a hold's seats back now.", BUYERS,
                 "DELETE", "/api/v1/holds/{hold_id}", "allocation", retry=True,
-                params=_schema(hold_id={"type": "integer"})),
+                params=_schema(hold_id=ID, nonce=NONCE)),
         Command("seats.confirm", "Turn a live hold into an order with tickets (idempotent).",
                 BUYERS, "POST", "/api/v1/holds/{hold_id}/confirm", "allocation", retry=True,
-                params=_schema(hold_id={"type": "integer"}, holder={"type": "string"})),
+                params=_schema(hold_id=ID, holder=_text(200), nonce=NONCE)),
         Command("seats.waitlist.join", "Wait for a sold-out ticket type or section.", BUYERS,
                 "POST", "/api/v1/events/{event_id}/waitlist", "allocation", created=True,
-                params=_schema(event_id={"type": "integer"}, ticket_type_id={"type": "integer"},
-                               section={"type": "string"}, section_id={"type": "integer"},
-                               quantity={"type": "integer", "minimum": 1})),
+                params=_schema(event_id=ID, **_PLACES)),
         # Reading back what was set (docs/protocol.md §Commands), and deleting an empty event.
         # Pages: `limit` (default 100) and `after`, the `next` of the previous page.
         Command("gates.list", "The event's gates and whether re-entry is allowed.", STAFF,
                 "GET", "/api/v1/events/{event_id}/gates", "tickets",
-                params=_schema(event_id={"type": "integer", "minimum": 1})),
+                params=_schema(event_id=ID)),
         Command("tickettypes.update", "Change a ticket type's name, price or quota.",
                 ORGANIZERS, "PATCH", "/api/v1/events/{event_id}/ticket-types/{ticket_type_id}",
                 "tickets", params=_schema(
-                    event_id={"type": "integer", "minimum": 1},
-                    ticket_type_id={"type": "integer", "minimum": 1},
-                    name={"type": "string", "minLength": 1, "maxLength": 200},
-                    price_minor={"type": "integer", "minimum": 0, "maximum": 10**12},
+                    event_id=ID, ticket_type_id=ID, name=_text(200),
+                    price_minor=_ints(0, 10**12),
                     quota={"type": ["integer", "null"], "minimum": 0, "maximum": 10**7})),
         Command("tickets.list", "The event's tickets by id; `q` finds holders by part of a name.",
                 ORGANIZERS, "GET", "/api/v1/events/{event_id}/tickets", "tickets",
-                params=_schema(event_id={"type": "integer", "minimum": 1},
-                               limit={"type": "integer", "minimum": 1, "maximum": 500},
-                               after={"type": "integer", "minimum": 0},
-                               q={"type": "string", "minLength": 1, "maxLength": 200})),
+                params=_schema(event_id=ID, limit=_ints(1, 500), after=CURSOR, q=_text(200))),
         Command("orders.list", "The event's orders (an attendee's own), with tickets.", BUYERS,
                 "GET", "/api/v1/events/{event_id}/orders", "allocation",
-                params=_schema(event_id={"type": "integer", "minimum": 1},
-                               limit={"type": "integer", "minimum": 1, "maximum": 500},
-                               after={"type": "integer", "minimum": 0})),
+                params=_schema(event_id=ID, limit=_ints(1, 500), after=CURSOR)),
         Command("orders.get", "One order with its tickets (its owner or an organizer).", BUYERS,
                 "GET", "/api/v1/orders/{order_id}", "allocation",
-                params=_schema(order_id={"type": "integer", "minimum": 1})),
+                params=_schema(order_id=ID)),
         Command("holds.list", "The event's holds (an attendee's own), by id.", BUYERS,
                 "GET", "/api/v1/events/{event_id}/holds", "allocation",
-                params=_schema(event_id={"type": "integer", "minimum": 1},
-                               limit={"type": "integer", "minimum": 1, "maximum": 500},
-                               after={"type": "integer", "minimum": 0},
+                params=_schema(event_id=ID, limit=_ints(1, 500), after=CURSOR,
                                status={"type": "string",
                                        "enum": ["held", "released", "expired", "confirmed"]})),
         Command("checkin.inside", "Who is inside now: holder, type, gate of entry, since.",
                 STAFF, "GET", "/api/v1/events/{event_id}/inside", "checkin",
-                params=_schema(event_id={"type": "integer", "minimum": 1},
-                               limit={"type": "integer", "minimum": 1, "maximum": 500},
-                               after={"type": "integer", "minimum": 0},
-                               gate={"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})),
+                params=_schema(event_id=ID, limit=_ints(1, 500), after=CURSOR, gate=IDENT)),
         Command("events.delete", "Delete an event without tickets, orders or live holds.",
                 ORGANIZERS, "DELETE", "/api/v1/events/{event_id}", "events",
-                params=_schema(event_id={"type": "integer", "minimum": 1})),
+                params=_schema(event_id=ID)),
     )
 }
 
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"
+
+
+def path_params(command: Command) -> tuple[str, ...]:
+    """The names in the command's REST path (`{event_id}`): always required."""
+    return tuple(_PATH_PARAM.findall(command.path))
+
+
+def check_params(command: Command, params: Mapping[str, Any], *,
+                 text: Collection[str] = ()) -> dict[str, Any]:
+    """The params of a call, checked against the command's one declaration.
+
+    `text` names params that arrived as text (REST path and query string):
+    those may spell integers and booleans (protocol/schema.py).
+    """
+    return validate_params(command.params, (*path_params(command), *command.required),
+                           params, text=text)
 
 
 def resolve(method: str, claims: Claims) -> Command:

@@ -22,6 +22,7 @@ HTTP_STATUS: dict[str, int] = {
     "forbidden": 403,
     "not_found": 404,
     "unknown_method": 404,
+    "method_not_allowed": 405,
     "conflict": 409,
     "too_large": 413,
     "rate_limited": 429,
@@ -108,6 +109,12 @@ class UnknownMethod(BiltenError):
     code = "unknown_method"
 
 
+class MethodNotAllowed(BiltenError):
+    """The REST path exists but not with this HTTP method (`details.allowed`)."""
+
+    code = "method_not_allowed"
+
+
 class Conflict(BiltenError):
     """The request conflicts with the current state."""
 
@@ -151,7 +158,8 @@ _BY_CODE: dict[str, type[BiltenError]] = {
     cls.code: cls
     for cls in (
         BadFrame, UnknownOp, BadChannel, BadRequest, Unauthorized, TokenExpired, Forbidden,
-        NotFound, UnknownMethod, Conflict, RateLimited, Unavailable, Timeout, Internal,
+        NotFound, UnknownMethod, MethodNotAllowed, Conflict, RateLimited, Unavailable,
+        Timeout, Internal,
     )
 }
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bilten.protocol.errors import BadRequest
-from bilten.protocol.params import MAX_ID, parse_int
+from bilten.protocol.params import MAX_ID, parse_int, parse_time
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -50,15 +50,7 @@ def _text(params: dict[str, Any], key: str, pattern: re.Pattern[str] | None,
 
 def _time(params: dict[str, Any], key: str) -> datetime | None:
     value = params.get(key)
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise BadRequest(f"{key} must be an ISO 8601 time with a UTC offset", field=key)
-    return parsed
+    return None if value is None else parse_time(value, key)
 
 
 def parse_event_fields(params: dict[str, Any], *, partial: bool) -> EventFields:

@@ -40,6 +40,7 @@ from bilten.protocol.frame_types import (
     Unsubscribe,
     Unsubscribed,
 )
+from bilten.protocol.params import MAX_NESTING, nesting
 
 __all__ = [
     "DEFAULT_MAX_BATCH", "MAX_ID", "ClientFrame", "Disconnect", "Error", "Ping", "Pong", "Pub",
@@ -66,10 +67,17 @@ def decode_client_frames(data: str | bytes, *,
                          max_batch: int = DEFAULT_MAX_BATCH) -> list[ClientFrame | Rejected]:
     """Decode one text frame from a client.
 
-    Raises `BadFrame` when the frame as a whole is unusable; a bad message
-    inside it becomes `Rejected`, carrying its id when that id was valid.
+    Raises `BadFrame` when the frame as a whole is unusable (including one
+    nested deeper than `MAX_NESTING`: its params could not be written on to a
+    worker); a bad message inside it becomes `Rejected`, carrying its id when
+    that id was valid.
     """
-    return [_client_message(m) for m in _messages(data, max_batch)]
+    messages = _messages(data, max_batch)
+    raw = data.encode() if isinstance(data, str) else data
+    # Fast path: a frame with few brackets cannot nest deeply; only others are walked.
+    if raw.count(b"{") + raw.count(b"[") > MAX_NESTING and nesting(messages) > MAX_NESTING:
+        raise BadFrame(f"the frame nests deeper than {MAX_NESTING} levels", limit=MAX_NESTING)
+    return [_client_message(m) for m in messages]
 
 
 def _client_message(msg: dict[str, Any]) -> ClientFrame | Rejected:

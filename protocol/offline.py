@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from bilten.protocol.checkin import Direction, ScanRequest, TicketState, parse_scan
 from bilten.protocol.errors import BadRequest, BiltenError
+from bilten.protocol.params import parse_time
 
 BUNDLE_FORMAT = 1
 MAX_SYNC_SCANS = 1000
@@ -149,8 +150,8 @@ def parse_bundle(body: object) -> Bundle:
     if not isinstance(body, dict) or body.get("format") != BUNDLE_FORMAT:
         raise BadBundle(f"not a format {BUNDLE_FORMAT} check-in bundle", field="format")
     try:
-        generated_at = datetime.fromisoformat(_field(body, "generated_at", str))
-    except ValueError:
+        generated_at = parse_time(_field(body, "generated_at", str), "generated_at")
+    except BadRequest:
         raise BadBundle("bundle generated_at is not a time", field="generated_at") from None
     gates = _names(body.get("gates"), "gates")
     allowed = body.get("allowed_gates")

@@ -94,9 +94,7 @@ async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str,
     type_id = parse_int(params, "ticket_type_id", 1, MAX_ID)
     count = parse_int(params, "count", 1, MAX_ISSUE, default=1)
     holder = text_param(params, "holder")
-    owner_sub = params.get("owner_sub")
-    if owner_sub is not None:
-        owner_sub = text_param(params, "owner_sub")
+    owner_sub = None if params.get("owner_sub") is None else text_param(params, "owner_sub", 64)
     # Made outside the transaction: a key cached by a rolled-back one would not exist.
     if await keys.get(deps.pg, event_id, create=True) is None:
         raise NotFound(f"no event {event_id}")

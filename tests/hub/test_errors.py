@@ -147,11 +147,11 @@ async def test_unexpected_exception_is_internal_and_logged_once(
     async def broken(hub: Any, claims: Any, params: Any) -> Any:
         raise KeyError("db_password")
 
-    monkeypatch.setitem(dispatch.LOCAL, "presence.get", broken)
+    monkeypatch.setitem(dispatch.LOCAL, "tokens.create", broken)
     client = await aiohttp_client(hub_server)
     raw = await connect(client, make_token("organizer"))
-    with caplog.at_level(logging.ERROR, logger="bilten.hub.ws"):
-        reply = await raw.call("presence.get", {})
+    with caplog.at_level(logging.ERROR, logger="bilten.hub.ws"):  # valid params: reaches it
+        reply = await raw.call("tokens.create", {"role": "staff", "sub": "s", "events": "*"})
     assert reply["error"] == {"code": "internal", "message": "internal"}
     records = [r for r in caplog.records if r.name == "bilten.hub.ws"]
     assert len(records) == 1 and "db_password" in (records[0].exc_text or "")

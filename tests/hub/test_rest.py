@@ -105,3 +105,120 @@ async def test_oversize_body_is_too_large(workers: Any, aiohttp_server: Any, aio
     body = await resp.json()
     assert body["error"]["code"] == "too_large"
     assert body["error"]["details"]["limit"] == 2048
+
+
+async def test_hostile_input_gets_4xx_never_500(hub_server: Any, aiohttp_client: Any,
+                                                make_token: Any) -> None:
+    """The findings of fuzzing the live hub, each answered with a stable 4xx code."""
+    client = await aiohttp_client(hub_server)
+    organizer = auth(make_token("organizer"))
+    event = await (await client.post("/api/v1/events", json=EVENT, headers=organizer)).json()
+    eid = event["id"]
+    deep = b'{"name":' + b"[" * 300 + b"]" * 300 + b"}"
+    cases: list[tuple[str, str, Any, int, str, str | None]] = [
+        ("GET", "/api/v1/events/%C2%B2", None, 400, "bad_request", "event_id"),
+        ("GET", "/api/v1/tickets/%D9%A4%D9%A2", None, 400, "bad_request", "ticket_id"),
+        ("GET", "/api/v1/tickets/0/qr.svg", None, 400, "bad_request", "ticket_id"),
+        ("GET", "/api/v1/events?limit=%EF%BC%95", None, 400, "bad_request", "limit"),
+        ("GET", "/api/v1/events/99999999999999999999", None, 400, "bad_request", "event_id"),
+        ("GET", f"/api/v1/events/{eid}/checkins?conflicts=maybe", None, 400, "bad_request",
+         "conflicts"),
+        ("POST", "/api/v1/events", {**EVENT, "starts_at": "0001-01-01T00:30:00+14:00"}, 400,
+         "bad_request", "starts_at"),
+        ("POST", "/api/v1/events", {**EVENT, "ends_at": "9999-12-31T23:00:00-14:00"}, 400,
+         "bad_request", "ends_at"),
+        ("POST", f"/api/v1/events/{eid}/checkins",
+         {"code": "T-1", "gate": "north", "scanned_at": "9999-12-31T23:00:00-14:00"}, 400,
+         "bad_request", "scanned_at"),
+        ("POST", f"/api/v1/events/{eid}/tickets",
+         {"ticket_type_id": 1, "holder": "Ana", "owner_sub": {"x": 1}}, 400, "bad_request",
+         "owner_sub"),
+        ("POST", "/api/v1/events", {**EVENT, "colour": "red"}, 400, "bad_request", "colour"),
+        ("PATCH", f"/api/v1/events/{eid}", {"event_id": eid + 1, "name": "Moved"}, 400,
+         "bad_request", "event_id"),
+        ("GET", f"/api/v1/events/{eid}?event_id={eid + 1}", None, 400, "bad_request",
+         "event_id"),
+        ("POST", "/api/v1/tokens", {"role": "staff", "sub": "s", "events": [eid],
+                                    "ttl_s": 31 * 86400}, 400, "bad_request", "ttl_s"),
+        ("POST", f"/api/v1/events/{eid}/checkins/sync",
+         {"device": "d1", "scans": [{"code": "T", "gate": "no such", "nonce": "n-000001",
+                                     "scanned_at": "2027-06-01T19:00:00Z", "verdict": "ok"}]},
+         400, "bad_request", "scans[0].gate"),
+    ]
+    for method, path, body, status, code, field in cases:
+        resp = await client.request(method, path, json=body, headers=organizer)
+        text = await resp.text()
+        assert resp.status == status, (path, body, text)
+        error = (await resp.json())["error"]
+        assert error["code"] == code and error.get("details", {}).get("field") == field, text
+    resp = await client.post("/api/v1/events", data=deep, headers=organizer)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
+    resp = await client.get(f"/api/v1/events/{eid}/checkins?conflicts=1&after=0",
+                            headers=organizer)
+    assert resp.status == 200, await resp.text()
+    resp = await client.patch(f"/api/v1/events/{eid}", json={"event_id": eid, "name": "Same"},
+                              headers=organizer)
+    assert resp.status == 200, await resp.text()  # the path's own value, repeated: fine
+
+
+async def test_routing_errors_are_json(hub_server: Any, aiohttp_client: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    for method, path, allowed in [("DELETE", "/api/v1/events", "GET, POST"),
+                                  ("PUT", "/api/v1/openapi.json", "GET"),
+                                  ("POST", "/api/v1/events/1", "GET, PATCH")]:
+        resp = await client.request(method, path)
+        assert resp.status == 405, (method, path)
+        assert set(resp.headers["Allow"].split(", ")) >= set(allowed.split(", "))
+        assert (await resp.json())["error"]["code"] == "method_not_allowed"
+    for path in ("/nothing-here", "/api/v2/events"):
+        resp = await client.get(path)
+        assert resp.status == 404 and resp.content_type == "application/json"
+        assert (await resp.json())["error"]["code"] == "not_found"
+    resp = await client.get("/")
+    assert resp.status == 200
+    links = (await resp.json())["links"]
+    assert {"docs", "openapi", "ws", "health"} <= set(links)
+    assert (await client.get(links["openapi"])).status == 200
+
+
+async def test_openapi_says_what_the_server_accepts(hub_server: Any,
+                                                    aiohttp_client: Any) -> None:
+    client = await aiohttp_client(hub_server)
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    for path, item in doc["paths"].items():
+        for operation in item.values():
+            assert {"400", "401", "403", "404", "500", "503", "504"} <= set(
+                operation["responses"]), path
+            for parameter in operation["parameters"]:
+                if parameter["name"].endswith("_id"):
+                    assert parameter["schema"]["minimum"] == 1, (path, parameter)
+    qr = doc["paths"]["/api/v1/tickets/{ticket_id}/qr.svg"]["get"]
+    assert "image/svg+xml" in qr["responses"]["200"]["content"]
+    body = doc["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["additionalProperties"] is False
+    assert set(body["schema"]["required"]) == {"name", "starts_at", "ends_at", "timezone",
+                                               "locale", "currency"}
+
+
+async def test_undecodable_requests_are_4xx(hub_server: Any, aiohttp_client: Any,
+                                            make_token: Any) -> None:
+    """The request boundary turns every decoding problem into a 4xx, never a 500."""
+    client = await aiohttp_client(hub_server)
+    organizer = auth(make_token("organizer"))
+    json_type = {**organizer, "Content-Type": "application/json"}
+    cases: list[tuple[str, str, bytes | None, dict[str, str]]] = [
+        ("GET", "/api/v1/events?limit=%FF%FE", None, organizer),
+        ("GET", "/api/v1/events/%FF", None, organizer),
+        ("GET", "/api/v1/events?limit=1&limit=%00", None, organizer),
+        ("POST", "/api/v1/events", b'{"name": "\\ud800"}', json_type),
+        ("POST", "/api/v1/events", b"\xff\xfe{}", json_type),
+        ("POST", "/api/v1/events", b"[]", json_type),
+        ("POST", "/api/v1/events", b'{"name": 1e999}', json_type),
+        ("PATCH", "/api/v1/events/1", b"null", json_type),
+        # Last: aiohttp drops the connection after a body it could not decode.
+        ("POST", "/api/v1/events", b"garbage", {**json_type, "Content-Encoding": "gzip"}),
+    ]
+    for method, path, body, headers in cases:
+        resp = await client.request(method, path, data=body, headers=headers)
+        assert 400 <= resp.status < 500, (method, path, body, await resp.text())
+        assert (await resp.json())["error"]["code"] in ("bad_request", "not_found"), path
