@@ -12,11 +12,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nats.errors import NoRespondersError
-
 from bilten.core.deps import connect_nats
+from bilten.core.rpc import request
 from bilten.core.settings import Settings
-from bilten.protocol.commands import CommandRequest, decode_reply, encode_request
+from bilten.protocol.commands import CommandRequest, encode_request
 from bilten.protocol.errors import Unavailable
 from bilten.protocol.offline import parse_bundle
 from bilten.protocol.subjects import Subjects
@@ -37,15 +36,13 @@ async def _call(settings: Settings, claims: Claims, method: str, params: dict[st
         deadline = time.monotonic() + WORKERS_WAIT_S
         while True:
             try:
-                msg = await nc.request(Subjects(settings.namespace).command(method),
-                                       encode_request(CommandRequest(method, claims, params)),
-                                       timeout=settings.request_timeout_s)
-            except NoRespondersError:
+                return await request(nc, Subjects(settings.namespace).command(method),
+                                     encode_request(CommandRequest(method, claims, params)),
+                                     timeout=settings.request_timeout_s, what=method)
+            except Unavailable:
                 if time.monotonic() > deadline:
-                    raise Unavailable(f"no worker answers {method}") from None
+                    raise
                 await asyncio.sleep(0.1)
-                continue
-            return decode_reply(msg.data)
     finally:
         await nc.close()
 

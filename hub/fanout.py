@@ -20,16 +20,14 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
 from bilten.core.channel_log import ChannelLog, Position, Stored
 from bilten.core.metrics import Metrics
+from bilten.core.rpc import request
 from bilten.hub.connection import Connection, SubState
 from bilten.protocol.batch import publications
 from bilten.protocol.channels import Channel, parse_channel
-from bilten.protocol.commands import decode_reply
-from bilten.protocol.errors import BiltenError, Conflict, Timeout, Unavailable
+from bilten.protocol.errors import BiltenError, Conflict, Unavailable
 from bilten.protocol.frames import Since, encode_pub, encode_subscribed
 from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_OFFSET, Subjects
 
@@ -149,15 +147,9 @@ class Fanout:
 
     async def _snapshot(self, name: str) -> tuple[Any, str | None, int | None]:
         """Ask the worker owning the channel's state for it (docs/protocol.md §Snapshots)."""
-        try:
-            msg = await self._nc.request(self._subjects.snapshot(name),
-                                         orjson.dumps({"channel": name}),
-                                         timeout=self._timeout)
-        except NoRespondersError:
-            raise Unavailable(f"no service answers snapshots of {name}") from None
-        except NatsTimeout:
-            raise Timeout(f"snapshot of {name} timed out") from None
-        reply = decode_reply(msg.data)
+        reply = await request(self._nc, self._subjects.snapshot(name),
+                              orjson.dumps({"channel": name}), timeout=self._timeout,
+                              what=f"the snapshot of {name}")
         if not isinstance(reply, dict):
             raise Unavailable(f"malformed snapshot of {name}")
         offset = reply.get("offset")
