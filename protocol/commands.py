@@ -94,7 +94,8 @@ COMMANDS: dict[str, Command] = {
                                ttl_s={"type": "integer"})),
         Command("channels.publish", "Publish a message to a channel (announcements).",
                 ORGANIZERS, "POST", "/api/v1/channels/{channel}/publish", None,
-                params=_schema(channel={"type": "string"}, data={})),
+                params=_schema(channel={"type": "string"}, data={}, idempotency_key={
+                    "type": "string", "pattern": "^[\\x21-\\x7e]{1,128}$"})),
         Command("presence.get", "Online attendees of an event, across all hubs.", ORGANIZERS,
                 "GET", "/api/v1/events/{event_id}/presence", None,
                 params=_schema(event_id={"type": "integer"})),
