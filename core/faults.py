@@ -40,6 +40,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     nats.errors.OutboundBufferLimitError,
     nats.js.errors.NoStreamResponseError,
     asyncpg.exceptions.InterfaceError,  # connection lost or closed, pool closing
+    # Releasing a connection the server terminated mid-query: its protocol state is stuck.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
     asyncpg.exceptions.AdminShutdownError,

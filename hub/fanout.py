@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from bilten.core.channel_log import ChannelLog, Position, Stored
+from bilten.core.faults import faults_as_errors
 from bilten.core.metrics import Metrics
 from bilten.core.rpc import request
 from bilten.hub.connection import Connection, SubState
@@ -81,10 +82,11 @@ class Fanout:
                 feed = self._feeds[name] = Feed(name)
                 feed.members[conn] = state
                 try:
-                    feed.sub = await self._nc.subscribe(self._subjects.deliver(name),
-                                                        cb=self._on_message_for(feed))
-                    # Once flushed, the server routes the channel's messages to us.
-                    await self._nc.flush(timeout=max(1, round(self._timeout)))
+                    with faults_as_errors():  # NATS away: `unavailable`, not `internal`
+                        feed.sub = await self._nc.subscribe(self._subjects.deliver(name),
+                                                            cb=self._on_message_for(feed))
+                        # Once flushed, the server routes the channel's messages to us.
+                        await self._nc.flush(timeout=max(1, round(self._timeout)))
                 finally:
                     feed.ready.set()  # waiters check feed.sub
                 self._metrics.channel_subscriptions.set(len(self._feeds))

@@ -30,6 +30,7 @@ FAULTS: list[tuple[BaseException, type[Exception]]] = [
     (nats.js.errors.ServerError(code=500, description="raft"), Unavailable),
     (asyncpg.exceptions.InterfaceError("connection is closed"), Unavailable),
     (asyncpg.exceptions.ConnectionDoesNotExistError("lost"), Unavailable),
+    (asyncpg.exceptions.InternalClientError("cannot switch to state 15"), Unavailable),
     (asyncpg.exceptions.CannotConnectNowError("starting up"), Unavailable),
     (asyncpg.exceptions.AdminShutdownError("terminating"), Unavailable),
     (asyncpg.exceptions.CrashShutdownError("crash"), Unavailable),
