@@ -91,7 +91,8 @@ class Traffic:
     def channel(self) -> str:
         return f"event.{self.scan_event}.announcements"
 
-    def request(self, kind: str, key: str) -> tuple[str, dict[str, Any], str]:
+    def request(self, kind: str, key: str,
+                idempotency_key: str | None) -> tuple[str, dict[str, Any], str]:
         """Path, body and token of one request of `kind` with its unique `key`."""
         if kind == "scan":
             code = self.codes[sum(key.encode()) % len(self.codes)]
@@ -101,11 +102,14 @@ class Traffic:
             return (f"/api/v1/events/{self.hold_event}/holds",
                     {"ticket_type_id": self.ga_type, "quantity": 1, "nonce": key},
                     self.organizer)
-        return (f"/api/v1/channels/{self.channel}/publish",
-                {"data": {"key": key}, "idempotency_key": key}, self.organizer)
+        body = {"data": {"key": key}}
+        if idempotency_key is not None:
+            body["idempotency_key"] = idempotency_key
+        return f"/api/v1/channels/{self.channel}/publish", body, self.organizer
 
-    async def send(self, kind: str, key: str, phase: str) -> Answer:
-        path, body, token = self.request(kind, key)
+    async def send(self, kind: str, key: str, phase: str,
+                   idempotency_key: str | None = None) -> Answer:
+        path, body, token = self.request(kind, key, idempotency_key)
         response = await self.client.post(path, json=body,
                                           headers={"Authorization": f"Bearer {token}"},
                                           timeout=aiohttp.ClientTimeout(total=DEADLINE_S))
@@ -119,7 +123,9 @@ class Traffic:
         n = 0
         while self.running:
             n += 1
-            await self.send(kind, f"{kind}-{worker}-{n}", self.phase)
+            key = f"{kind}-{worker}-{n}"
+            # Every other publish leaves the idempotency key to the hub.
+            await self.send(kind, key, self.phase, key if n % 2 else None)
 
     def count(self, kind: str, phase: str, *, ok: bool) -> int:
         return sum(1 for a in self.answers
@@ -272,7 +278,7 @@ async def test_an_outage_is_an_error_code_never_a_dead_process(
         # Publishes that failed are retried with their key until they are stored.
         for answer in failed:
             if answer.kind == "publish":
-                await _retry_publish(traffic, answer.key)
+                await _retry_publish(traffic, answer)
         await _check_nothing_lost_or_doubled(settings, traffic, door.event_id, venue.event_id)
         assert "command failed" not in worker_log.read_text(), "a worker answered internal"
     finally:
@@ -289,11 +295,14 @@ async def test_an_outage_is_an_error_code_never_a_dead_process(
             workers.wait()
 
 
-async def _retry_publish(traffic: Traffic, key: str) -> None:
+async def _retry_publish(traffic: Traffic, failed: Answer) -> None:
+    """Publish again with the key the failure named (the client's or the hub's own)."""
+    idempotency_key = failed.body["error"]["details"]["idempotency_key"]
     async with asyncio.timeout(DEADLINE_S):
         while True:
-            answer = await traffic.send("publish", key, "retry")
+            answer = await traffic.send("publish", failed.key, "retry", idempotency_key)
             if answer.status < 300:
+                assert answer.body["idempotency_key"] == idempotency_key
                 return
             assert RETRYABLE.get(answer.status) == answer.body["error"]["code"], answer
 
