@@ -13,7 +13,6 @@ row published twice is stored once.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import asyncpg
@@ -21,9 +20,6 @@ import orjson
 
 from bilten.core.deps import Deps
 from bilten.core.loops import attempt, every
-
-log = logging.getLogger(__name__)
-
 
 CHANNEL = "channel"  # outbox rows that are channel publications, not domain events
 

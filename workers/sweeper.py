@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 
 from bilten.core import outbox
 from bilten.core.deps import Deps
@@ -21,7 +20,6 @@ from bilten.workers import waitlist
 from bilten.workers.orders import Freed, free_holds
 from bilten.workers.seatmap import CUSTOM_PLANS
 
-log = logging.getLogger(__name__)
 _BATCH = 200
 
 
