@@ -39,6 +39,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     nats.errors.NoServersError,
     nats.errors.OutboundBufferLimitError,
     nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,  # a pull fetch's 503 status carries no code
     asyncpg.exceptions.InterfaceError,  # connection lost or closed, pool closing
     # Releasing a connection the server terminated mid-query: its protocol state is stuck.
     asyncpg.exceptions.InternalClientError,
@@ -58,12 +59,10 @@ def translate(error: BaseException) -> BiltenError | None:
         return error
     if isinstance(error, _TIMEOUTS):
         return Timeout(f"a dependency did not answer in time ({type(error).__name__})")
-    if isinstance(error, nats.js.errors.APIError):
-        if (error.code or 0) >= _JS_SERVER_STATUS:
-            return Unavailable(f"JetStream cannot serve now: {error.description}")
-        return None
     if isinstance(error, _UNAVAILABLE):
         return Unavailable(f"a dependency cannot serve now ({type(error).__name__})")
+    if isinstance(error, nats.js.errors.APIError) and (error.code or 0) >= _JS_SERVER_STATUS:
+        return Unavailable(f"JetStream cannot serve now: {error.description}")
     return None
 
 

@@ -28,6 +28,7 @@ FAULTS: list[tuple[BaseException, type[Exception]]] = [
     (nats.js.errors.ServiceUnavailableError(code=503, description="JetStream unavailable"),
      Unavailable),
     (nats.js.errors.ServerError(code=500, description="raft"), Unavailable),
+    (nats.js.errors.ServiceUnavailableError(), Unavailable),  # as a pull fetch raises it
     (asyncpg.exceptions.InterfaceError("connection is closed"), Unavailable),
     (asyncpg.exceptions.ConnectionDoesNotExistError("lost"), Unavailable),
     (asyncpg.exceptions.InternalClientError("cannot switch to state 15"), Unavailable),

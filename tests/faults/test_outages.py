@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -280,7 +281,9 @@ async def test_an_outage_is_an_error_code_never_a_dead_process(
             if answer.kind == "publish":
                 await _retry_publish(traffic, answer)
         await _check_nothing_lost_or_doubled(settings, traffic, door.event_id, venue.event_id)
-        assert "command failed" not in worker_log.read_text(), "a worker answered internal"
+        worker_output = await asyncio.to_thread(worker_log.read_text)
+        assert "command failed" not in worker_output, "a worker answered internal"
+        await _until_loops_recovered(worker_log)
     finally:
         for task in loaders:
             task.cancel()
@@ -293,6 +296,22 @@ async def test_an_outage_is_an_error_code_never_a_dead_process(
         except subprocess.TimeoutExpired:
             workers.kill()
             workers.wait()
+
+
+BACKGROUND = re.compile(r" bilten\.core\.loops: (outbox publisher|outbox relay|seats feed|"
+                        r"hold sweeper|worker \S+ consuming \S+) (failing|recovered)")
+
+
+async def _until_loops_recovered(worker_log: Path) -> None:
+    """Every background loop that logged an outage's start logs its end, once each."""
+    for _ in range(int(DEADLINE_S / 0.1)):  # the log file has no event to wait on
+        text = await asyncio.to_thread(worker_log.read_text)
+        seen = Counter(match.groups() for match in BACKGROUND.finditer(text))
+        loops = {name for name, _ in seen}
+        if all(seen[name, "failing"] == seen[name, "recovered"] for name in loops):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"background loops did not all recover: {seen}")
 
 
 async def _retry_publish(traffic: Traffic, failed: Answer) -> None:
