@@ -2,7 +2,7 @@
 
 The shared servers (BILTEN_TEST_*_URL) serve other test runs in parallel and
 must never be signalled, so this package starts its own NATS, PostgreSQL and
-Redis on free ports, once per module, and overrides the `servers` fixture.
+Redis on free ports, once for the package, and overrides the `servers` fixture.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from bilten.core.embedded import EmbeddedStack
 from tests.conftest import ServerURLs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[EmbeddedStack]:
-    """This module's own servers; a test that signals one restores it before it ends."""
+    """This package's own servers; a test that signals one restores it before it ends."""
     if not sys.platform.startswith("linux"):
         pytest.skip("the embedded servers are Linux only")
     with tempfile.TemporaryDirectory(prefix="bilten-faults-") as tmp:
@@ -33,8 +33,8 @@ def stack() -> Iterator[EmbeddedStack]:
             yield embedded
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def servers(stack: EmbeddedStack) -> ServerURLs:
-    """The `settings` fixture's servers: this module's own, never the shared ones."""
+    """The `settings` fixture's servers: this package's own, never the shared ones."""
     urls = {server.name: server.url for server in stack.servers()}
     return ServerURLs(nats=urls["nats"], database=urls["postgres"], redis=urls["redis"])
