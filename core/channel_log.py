@@ -106,7 +106,8 @@ class ChannelLog:
         the stream's duplicate window (a retry after a crash or after an
         `unavailable` answer) is stored once and answers the offset the first
         one got. Batching those would need one message id per publication,
-        which JetStream does not have; keyed publications are the rare ones.
+        which JetStream does not have; the high-rate publications (the
+        workers' seat deltas) carry no id and keep batching.
         """
         with faults_as_errors():
             if msg_id is not None:
@@ -169,7 +170,7 @@ class ChannelLog:
                 ack = await self._js.publish(subject, data, timeout=self._timeout,
                                              headers=headers)
             except APIError as error:
-                self._positions.pop(channel, None)  # someone else published: reload
+                self._positions.pop(channel, None)  # stale (someone else published): reload
                 if error.err_code != _WRONG_LAST_SEQUENCE:
                     raise Unavailable(f"history store refused the publication: {error}") from None
                 continue
@@ -224,6 +225,7 @@ class ChannelLog:
             return await self._read(channel, offset, until)
 
     async def _read(self, channel: str, offset: int, until: Position) -> list[Stored] | None:
+        """`read_after` once it is known that history must be read."""
         sub = await self._js.subscribe(
             self._subjects.publish(channel), ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL, stream=self._subjects.history_stream,
