@@ -238,7 +238,8 @@ async def test_an_outage_is_an_error_code_never_a_dead_process(
         scenario: str, stack: EmbeddedStack, migrated: Settings, aiohttp_server: Any,
         aiohttp_client: Any, make_token: Any, tmp_path: Path) -> None:
     (fault, restore), affected = SCENARIOS[scenario]
-    settings = migrated.replace(request_timeout_s=3.0)
+    # History keeps every publication, so the check below can read all of them back.
+    settings = migrated.replace(request_timeout_s=3.0, history_size=1_000_000)
     worker_log = tmp_path / "worker.log"
     workers = _spawn_workers(settings, worker_log)
     loaders: list[asyncio.Task[None]] = []
