@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError
 
 from bilten.infra.deps import connect_nats
+from bilten.infra.rpc import request
 from bilten.infra.settings import Settings
-from bilten.protocol.commands import CommandRequest, decode_reply, encode_request
+from bilten.protocol.commands import CommandRequest, encode_request
 from bilten.protocol.errors import Unavailable
 from bilten.protocol.offline import parse_bundle
 from bilten.protocol.subjects import Subjects
@@ -45,16 +45,13 @@ class _Caller:
         deadline = time.monotonic() + WORKERS_WAIT_S
         while True:
             try:
-                msg = await self.nc.request(
-                    Subjects(self.settings.namespace).command(method),
-                    encode_request(CommandRequest(method, claims, params)),
-                    timeout=self.settings.request_timeout_s)
-            except NoRespondersError:
+                return await request(self.nc, Subjects(self.settings.namespace).command(method),
+                                     encode_request(CommandRequest(method, claims, params)),
+                                     timeout=self.settings.request_timeout_s, what=method)
+            except Unavailable:
                 if time.monotonic() > deadline:
-                    raise Unavailable(f"no worker answers {method}") from None
+                    raise
                 await asyncio.sleep(0.1)
-                continue
-            return decode_reply(msg.data)
 
 
 async def ensure_demo_event(call: _Caller) -> dict[str, Any]:

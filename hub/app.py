@@ -16,6 +16,7 @@ from bilten.infra import health
 from bilten.infra.bootstrap import stream_limits
 from bilten.infra.context import DEPS, METRICS
 from bilten.infra.deps import open_deps
+from bilten.infra.loops import every
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.infra.streams import declare
@@ -58,17 +59,17 @@ async def _sweep(app: web.Application) -> None:
     """Apply the slow-consumer rule to idle connections and export counters."""
     hub = app[HUB]
     written = 0
-    while not hub.stop.is_set():
-        try:
-            await asyncio.wait_for(hub.stop.wait(), SWEEP_INTERVAL_S)
-        except TimeoutError:
-            pass
+
+    async def sweep_once() -> None:
+        nonlocal written
         now = time.monotonic()
         for conn in list(hub.connections):
             if conn.over_since is not None:
                 conn.check_buffer(now)
         hub.metrics.ws_messages_out.inc(hub.flusher.messages_out - written)
         written = hub.flusher.messages_out
+
+    await every(SWEEP_INTERVAL_S, sweep_once, hub.stop, name="hub sweep")
 
 
 def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Application:

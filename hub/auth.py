@@ -8,17 +8,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
+from bilten.infra import rpc
 from bilten.infra.settings import Settings
 from bilten.protocol.commands import (
     INTERNAL_EVENT_OWNER,
     CommandRequest,
-    decode_reply,
     encode_request,
 )
-from bilten.protocol.errors import Forbidden, Timeout, Unauthorized, Unavailable
+from bilten.protocol.errors import Forbidden, Unauthorized
 from bilten.protocol.subjects import Subjects
 from bilten.protocol.tokens import Claims, decode_token, mint_claims
 
@@ -86,14 +84,10 @@ class EventOwners:
         if self._missing.get(event_id, 0.0) > time.monotonic():
             return None
         request = CommandRequest(INTERNAL_EVENT_OWNER, self._claims, {"event_id": event_id})
-        try:
-            msg = await self._nc.request(self._subjects.command(INTERNAL_EVENT_OWNER),
-                                         encode_request(request), timeout=self._timeout)
-        except NoRespondersError:
-            raise Unavailable("the events worker is not running") from None
-        except NatsTimeout:
-            raise Timeout("the events worker did not answer") from None
-        found = decode_reply(msg.data).get("org")
+        reply = await rpc.request(self._nc, self._subjects.command(INTERNAL_EVENT_OWNER),
+                                  encode_request(request), timeout=self._timeout,
+                                  what="the owner of an event")
+        found = reply.get("org")
         if found is None:
             self._missing[event_id] = time.monotonic() + self.MISSING_TTL_S
             if len(self._missing) > self._size:

@@ -8,23 +8,23 @@ hub's own handler or forwards the request to the worker's queue group.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import orjson
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
 from bilten.hub.runtime import Hub
+from bilten.infra.faults import faults_as_errors
+from bilten.infra.rpc import request
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import (
     MAX_TOKEN_TTL_S,
     Command,
     CommandRequest,
     check_params,
-    decode_reply,
     encode_request,
     resolve,
 )
@@ -48,6 +48,7 @@ from bilten.protocol.tokens import (
 )
 
 LocalHandler = Callable[[Hub, Claims, dict[str, Any]], Awaitable[Any]]
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")  # a header value: no spaces, no controls
 RETRY_ATTEMPTS = 3
 
 
@@ -99,8 +100,20 @@ async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str,
     data = orjson.dumps(params["data"])
     if len(data) > hub.settings.max_frame_bytes:
         raise TooLarge(len(data), hub.settings.max_frame_bytes)
-    position = await hub.channel_log.publish(channel.name, data)
-    return {"channel": channel.name, "offset": position.offset, "epoch": position.epoch}
+    key = params.get("idempotency_key")
+    if key is None:
+        key = uuid.uuid4().hex
+    elif not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
+        raise BadRequest("idempotency_key must be 1 to 128 visible ASCII characters",
+                         field="idempotency_key")
+    # Scoped to the caller and channel: another client's equal key is another publication.
+    msg_id = f"api:{claims.org}:{claims.sub}:{channel.name}:{key}"
+    try:
+        position = await hub.channel_log.publish(channel.name, data, msg_id=msg_id)
+    except (Unavailable, Timeout) as error:  # it may be stored yet: retry with this key
+        raise type(error)(error.message, **error.details, idempotency_key=key) from error
+    return {"channel": channel.name, "offset": position.offset, "epoch": position.epoch,
+            "idempotency_key": key}
 
 
 async def presence(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str, Any]:
@@ -135,14 +148,10 @@ async def forward(hub: Hub, claims: Claims, command: Command, params: dict[str, 
         if isinstance(failure, Unavailable):
             await asyncio.sleep(budget / 4)  # workers may be restarting: give them a moment
         try:
-            msg = await hub.deps.nc.request(hub.deps.subjects.command(method), payload,
-                                            timeout=budget)
-        except NoRespondersError:
-            failure = Unavailable(f"no worker serves {method} right now")
-        except NatsTimeout:
-            failure = Timeout(f"{method} did not complete in time")
-        else:
-            return decode_reply(msg.data)
+            return await request(hub.deps.nc, hub.deps.subjects.command(method), payload,
+                                 timeout=budget, what=method)
+        except (Unavailable, Timeout) as error:
+            failure = error
     raise failure
 
 
@@ -155,9 +164,10 @@ async def execute(hub: Hub, claims: Claims, method: str, params: dict[str, Any],
     """
     command = resolve(method, claims)
     params = check_params(command, params, text=text)
-    if "event_id" in params and method != "events.create":
-        await check_event(hub, claims, parse_event_id(params))
-    local = LOCAL.get(command.method)
-    if local is not None:
-        return await local(hub, claims, params)
-    return await forward(hub, claims, command, params)
+    with faults_as_errors():  # a server's fault is `unavailable`/`timeout`, not `internal`
+        if "event_id" in params and method != "events.create":
+            await check_event(hub, claims, parse_event_id(params))
+        local = LOCAL.get(command.method)
+        if local is not None:
+            return await local(hub, claims, params)
+        return await forward(hub, claims, command, params)

@@ -21,16 +21,15 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
 from bilten.hub.connection import Connection, SubState
 from bilten.infra.channel_log import ChannelLog, Position, Stored
+from bilten.infra.faults import faults_as_errors
 from bilten.infra.metrics import Metrics
+from bilten.infra.rpc import request
 from bilten.protocol.batch import publications
 from bilten.protocol.channels import Channel, parse_channel
-from bilten.protocol.commands import decode_reply
-from bilten.protocol.errors import BiltenError, Conflict, Timeout, Unavailable
+from bilten.protocol.errors import BiltenError, Conflict, Unavailable
 from bilten.protocol.frames import Since, encode_pub, encode_subscribed
 from bilten.protocol.recovery import Position as Cursor
 from bilten.protocol.recovery import classify, in_sequence, snapshot_offset
@@ -86,10 +85,11 @@ class Fanout:
                 feed = self._feeds[name] = Feed(name)
                 feed.members[conn] = state
                 try:
-                    feed.sub = await self._nc.subscribe(self._subjects.deliver(name),
-                                                        cb=self._on_message_for(feed))
-                    # Once flushed, the server routes the channel's messages to us.
-                    await self._nc.flush(timeout=max(1, round(self._timeout)))
+                    with faults_as_errors():  # NATS away: `unavailable`, not `internal`
+                        feed.sub = await self._nc.subscribe(self._subjects.deliver(name),
+                                                            cb=self._on_message_for(feed))
+                        # Once flushed, the server routes the channel's messages to us.
+                        await self._nc.flush(timeout=max(1, round(self._timeout)))
                 finally:
                     feed.ready.set()  # waiters check feed.sub
                 self._metrics.channel_subscriptions.set(len(self._feeds))
@@ -155,15 +155,9 @@ class Fanout:
 
     async def _snapshot(self, name: str) -> tuple[Any, str | None, int | None]:
         """Ask the worker owning the channel's state for it (docs/protocol.md §Snapshots)."""
-        try:
-            msg = await self._nc.request(self._subjects.snapshot(name),
-                                         orjson.dumps({"channel": name}),
-                                         timeout=self._timeout)
-        except NoRespondersError:
-            raise Unavailable(f"no service answers snapshots of {name}") from None
-        except NatsTimeout:
-            raise Timeout(f"snapshot of {name} timed out") from None
-        reply = decode_reply(msg.data)
+        reply = await request(self._nc, self._subjects.snapshot(name),
+                              orjson.dumps({"channel": name}), timeout=self._timeout,
+                              what=f"the snapshot of {name}")
         if not isinstance(reply, dict):
             raise Unavailable(f"malformed snapshot of {name}")
         offset = reply.get("offset")

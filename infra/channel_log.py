@@ -26,10 +26,18 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 
+from bilten.infra.faults import faults_as_errors
 from bilten.infra.keyed_lock import KeyedLock
 from bilten.protocol.batch import pack, publications
 from bilten.protocol.errors import Conflict, Unavailable
-from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_OFFSET, Subjects
+from bilten.protocol.subjects import (
+    HDR_COUNT,
+    HDR_EPOCH,
+    HDR_EXPECTED_LAST_SUBJECT_SEQUENCE,
+    HDR_MSG_ID,
+    HDR_OFFSET,
+    Subjects,
+)
 
 # JetStream's error code for "wrong last sequence" (expected-last-subject-sequence failed).
 _WRONG_LAST_SEQUENCE = 10071
@@ -76,8 +84,9 @@ class ChannelLog:
     async def position(self, channel: str) -> Position | None:
         """The channel's current position from the stream, or None if it has no history."""
         try:
-            msg = await self._js.get_last_msg(
-                self._subjects.history_stream, self._subjects.publish(channel), direct=True)
+            with faults_as_errors():
+                msg = await self._js.get_last_msg(
+                    self._subjects.history_stream, self._subjects.publish(channel), direct=True)
         except NotFoundError:
             return None
         headers = msg.headers or {}
@@ -90,22 +99,28 @@ class ChannelLog:
 
         Publications that queue up for a channel while one is being stored go
         out together as one JetStream message (group commit: one round trip
-        and one fsync for all of them), each keeping its own offset. With
-        `msg_id`, a repeat within the stream's duplicate window (a retry after
-        a crash) is stored once and goes alone; the position returned is then
-        the channel's, re-read.
+        and one fsync for all of them), each keeping its own offset.
+
+        With `msg_id` (an outbox row, a client's idempotency key) the
+        publication goes alone, as the JetStream message id: a repeat within
+        the stream's duplicate window (a retry after a crash or after an
+        `unavailable` answer) is stored once and answers the offset the first
+        one got. Batching those would need one message id per publication,
+        which JetStream does not have; the high-rate publications (the
+        workers' seat deltas) carry no id and keep batching.
         """
-        if msg_id is not None:
-            async with self._locks.hold(channel):
-                return await self._publish_locked(channel, [data], msg_id)
-        future: asyncio.Future[Position] = asyncio.get_running_loop().create_future()
-        queue = self._queued.setdefault(channel, [])
-        queue.append((data, future))
-        if len(queue) == 1:
-            task = asyncio.get_running_loop().create_task(self._drain(channel))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await future
+        with faults_as_errors():
+            if msg_id is not None:
+                async with self._locks.hold(channel):
+                    return await self._publish_locked(channel, [data], msg_id)
+            future: asyncio.Future[Position] = asyncio.get_running_loop().create_future()
+            queue = self._queued.setdefault(channel, [])
+            queue.append((data, future))
+            if len(queue) == 1:
+                task = asyncio.get_running_loop().create_task(self._drain(channel))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return await future
 
     async def _drain(self, channel: str) -> None:
         """Store everything queued for `channel`, a batch per round trip."""
@@ -145,30 +160,48 @@ class ChannelLog:
             headers = {
                 HDR_OFFSET: str(last.offset + 1),
                 HDR_EPOCH: last.epoch,
-                "Nats-Expected-Last-Subject-Sequence": str(last.seq),
+                HDR_EXPECTED_LAST_SUBJECT_SEQUENCE: str(last.seq),
             }
             if len(items) > 1:
                 headers[HDR_COUNT] = str(len(items))
             if msg_id is not None:
-                headers["Nats-Msg-Id"] = msg_id
+                headers[HDR_MSG_ID] = msg_id
             try:
                 ack = await self._js.publish(subject, data, timeout=self._timeout,
                                              headers=headers)
             except APIError as error:
+                self._positions.pop(channel, None)  # stale (someone else published): reload
                 if error.err_code != _WRONG_LAST_SEQUENCE:
                     raise Unavailable(f"history store refused the publication: {error}") from None
-                self._positions.pop(channel, None)  # someone else published: reload
                 continue
             except NatsTimeout:
+                # It may still be stored (NATS resends after a reconnect): the message
+                # id, when there is one, makes the client's retry find it.
                 self._positions.pop(channel, None)
                 raise Unavailable("history store did not acknowledge in time") from None
-            if ack.duplicate:  # stored before: nothing new, and our cache may be stale
+            except Exception:
                 self._positions.pop(channel, None)
-                return await self.position(channel) or Position(last.epoch, last.offset, ack.seq)
+                raise
+            if ack.duplicate:  # stored before: answer what the first one got
+                self._positions.pop(channel, None)
+                return await self._stored_at(channel, ack.seq)
             position = Position(last.epoch, last.offset + len(items), ack.seq)
             self._remember(channel, position)
             return position
         raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
+
+    async def _stored_at(self, channel: str, seq: int) -> Position:
+        """The position of the (single) publication stored at stream sequence `seq`.
+
+        If history no longer holds it, the channel's current position, which
+        is the best a late retry can learn.
+        """
+        try:
+            msg = await self._js.get_msg(self._subjects.history_stream, seq, direct=True)
+        except NotFoundError:
+            return await self.position(channel) or Position(new_epoch(), 0, 0)
+        headers = msg.headers or {}
+        return Position(headers.get(HDR_EPOCH, ""), int(headers.get(HDR_OFFSET, "0")), seq)
 
     def _remember(self, channel: str, position: Position) -> None:
         self._positions[channel] = position
@@ -188,6 +221,11 @@ class ChannelLog:
             return None  # "" at 0 is a client that saw the channel empty: any epoch fits
         if offset == until.offset:
             return []
+        with faults_as_errors():
+            return await self._read(channel, offset, until)
+
+    async def _read(self, channel: str, offset: int, until: Position) -> list[Stored] | None:
+        """`read_after` once it is known that history must be read."""
         sub = await self._js.subscribe(
             self._subjects.publish(channel), ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL, stream=self._subjects.history_stream,

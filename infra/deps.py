@@ -47,19 +47,29 @@ class Deps:
 async def connect_nats(url: str, name: str, timeout: float = 5.0) -> NATS:
     """A NATS connection that reconnects forever and logs its state changes.
 
-    nats-py reports a disconnect on our own `close()` too; only a lost
-    connection is logged as one, a closed one is not news.
+    An outage is logged once: a warning when the connection drops and an info
+    when it is back; the errors of each reconnect attempt in between are debug.
     """
+    connected = True
 
     async def on_error(error: Exception) -> None:
-        log.warning("nats error: %s", error)
+        if connected:
+            log.warning("nats error: %s", error)
+        else:
+            log.debug("nats still away: %s", error)
 
     async def on_disconnected() -> None:
-        if not nc.is_closed:
-            log.warning("nats disconnected; reconnecting", extra={"ctx": {"client": name}})
+        nonlocal connected
+        connected = False
+        if nc.is_closed or nc.is_draining:  # our own shutdown
+            log.info("nats connection closed")
+        else:
+            log.warning("nats disconnected; reconnecting until it is back")
 
     async def on_reconnected() -> None:
-        log.info("nats reconnected", extra={"ctx": {"client": name}})
+        nonlocal connected
+        connected = True
+        log.info("nats reconnected")
 
     nc: NATS = await nats.connect(
         url, name=name, connect_timeout=timeout, max_reconnect_attempts=-1,

@@ -13,17 +13,13 @@ row published twice is stored once.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import asyncpg
 import orjson
-from nats.errors import Error as NatsError
 
 from bilten.infra.deps import Deps
-
-log = logging.getLogger(__name__)
-
+from bilten.infra.loops import attempt, every
 
 CHANNEL = "channel"  # outbox rows that are channel publications, not domain events
 
@@ -72,27 +68,24 @@ async def _publish(deps: Deps, row: asyncpg.Record) -> None:
 async def relay(deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0,
                 min_age_s: float = 2.0) -> None:
     """Publish rows a crashed writer left behind, every `interval_s`, until `stop`."""
-    while not stop.is_set():
-        try:
-            stale = await deps.pg.fetch(
-                "SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => $1)"
-                " ORDER BY id LIMIT 500", min_age_s)
-            if stale:
-                await flush(deps, [row["id"] for row in stale])
-        except (OSError, asyncpg.PostgresError, NatsError, TimeoutError) as error:
-            log.warning("outbox relay failed: %s", error)
-        try:
-            await asyncio.wait_for(stop.wait(), interval_s)
-        except TimeoutError:
-            pass
+
+    async def publish_stale() -> None:
+        stale = await deps.pg.fetch(
+            "SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => $1)"
+            " ORDER BY id LIMIT 500", min_age_s)
+        if stale:
+            await flush(deps, [row["id"] for row in stale])
+
+    await every(interval_s, publish_stale, stop, name="outbox relay")
 
 
 class Publisher:
     """Publishes outbox rows right after commit, off the request's critical path.
 
     Handlers `submit` the ids they committed and answer at once; one loop per
-    worker publishes them in batches. Rows it never gets to (a crash) are left
-    for `relay`.
+    worker publishes them in batches. Rows it cannot publish (NATS or
+    PostgreSQL away) stay queued and are retried with backoff; rows it never
+    gets to (a crash) are left for `relay`.
     """
 
     def __init__(self) -> None:
@@ -104,23 +97,15 @@ class Publisher:
         self._ids.extend(ids)
         self._wake.set()
 
-    async def run(self, deps: Deps, stop: asyncio.Event) -> None:
-        """Publish submitted rows until `stop`, then what is still queued."""
-        stopping = asyncio.get_running_loop().create_task(stop.wait())
-        try:
-            while not stop.is_set() or self._ids:
-                if not self._ids:
-                    self._wake.clear()
-                    waking = asyncio.get_running_loop().create_task(self._wake.wait())
-                    await asyncio.wait({waking, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    waking.cancel()
-                    continue
-                ids, self._ids = self._ids[:500], self._ids[500:]
-                try:
-                    await flush(deps, ids)
-                except (OSError, asyncpg.PostgresError, NatsError, TimeoutError) as error:
-                    log.warning("outbox publish failed, the relay retries: %s", error)
-                    if stop.is_set():
-                        return
-        finally:
-            stopping.cancel()
+    async def run(self, deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0) -> None:
+        """Publish submitted rows until `stop`, then try once more for what is still queued."""
+
+        async def publish_queued() -> None:
+            while self._ids:
+                ids = self._ids[:500]
+                await flush(deps, ids)
+                del self._ids[:len(ids)]
+
+        await every(interval_s, publish_queued, stop, name="outbox publisher", wake=self._wake)
+        if self._ids:  # handlers that finished while stopping; the relay has the rest
+            await attempt(publish_queued, name="outbox publisher")

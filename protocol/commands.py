@@ -147,7 +147,8 @@ COMMANDS: dict[str, Command] = {
         Command("channels.publish", "Publish a message to a channel (announcements).",
                 ORGANIZERS, "POST", "/api/v1/channels/{channel}/publish", None,
                 params=_schema(channel={"type": "string", "minLength": 1, "maxLength": 128},
-                               data={}),
+                               data={}, idempotency_key={
+                                   "type": "string", "pattern": "^[\\x21-\\x7e]{1,128}$"}),
                 required=("data",)),
         Command("presence.get", "Online attendees of an event, across all hubs.", ORGANIZERS,
                 "GET", "/api/v1/events/{event_id}/presence", None,

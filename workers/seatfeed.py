@@ -18,19 +18,20 @@ so their versions go with the snapshot and the client keeps the newer one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from typing import Any
 
-import asyncpg
 import orjson
 from nats.aio.msg import Msg
-from nats.errors import Error as NatsError
 
 from bilten.infra.deps import Deps
+from bilten.infra.faults import translate
+from bilten.infra.loops import every
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import encode_reply
-from bilten.protocol.errors import BadChannel, BiltenError, Internal
+from bilten.protocol.errors import BadChannel, Internal
 from bilten.protocol.seats import GaCount, SeatRow, State, encode_delta, encode_snapshot
 from bilten.workers.seatmap import CUSTOM_PLANS, FEED_KEY, GLOBAL_LOCK, ga_counts
 
@@ -100,16 +101,8 @@ async def _publish(deps: Deps, event_id: int, parts: list[dict[str, Any]]) -> No
 
 
 async def run(deps: Deps, stop: asyncio.Event, *, interval_s: float = TICK_S) -> None:
-    """Tick every `interval_s` until `stop`; a failed tick is retried by the next."""
-    while not stop.is_set():
-        try:
-            await tick(deps)
-        except (OSError, asyncpg.PostgresError, NatsError, BiltenError, TimeoutError) as error:
-            log.warning("seats feed tick failed: %s", error)
-        try:
-            await asyncio.wait_for(stop.wait(), interval_s)
-        except TimeoutError:
-            pass
+    """Tick every `interval_s` until `stop`; a failed tick is retried with backoff."""
+    await every(interval_s, functools.partial(tick, deps), stop, name="seats feed")
 
 
 async def snapshot(deps: Deps, event_id: int) -> dict[str, Any]:
@@ -152,11 +145,12 @@ async def serve_snapshots(deps: Deps, stop: asyncio.Event, *, concurrency: int =
                 raise BadChannel(f"{channel.name} is not a seats channel")
             reply = encode_reply(await asyncio.wait_for(snapshot(deps, channel.event_id),
                                                         budget))
-        except BiltenError as error:
-            reply = encode_reply(error=error)
-        except Exception:
-            log.exception("seats snapshot failed", extra={"ctx": {"subject": msg.subject}})
-            reply = encode_reply(error=Internal())
+        except Exception as error:
+            fault = translate(error)
+            if fault is None:
+                log.exception("seats snapshot failed", extra={"ctx": {"subject": msg.subject}})
+                fault = Internal()
+            reply = encode_reply(error=fault)
         finally:
             limit.release()
         if msg.reply:

@@ -10,20 +10,16 @@ back on sale, and on subscribers' screens, well within a second.
 from __future__ import annotations
 
 import asyncio
-import logging
-
-import asyncpg
-from nats.errors import Error as NatsError
+import functools
 
 from bilten.infra import outbox
 from bilten.infra.deps import Deps
+from bilten.infra.loops import every
 from bilten.protocol.channels import user_channel
-from bilten.protocol.errors import BiltenError
 from bilten.workers import waitlist
 from bilten.workers.orders import Freed, free_holds
 from bilten.workers.seatmap import CUSTOM_PLANS
 
-log = logging.getLogger(__name__)
 _BATCH = 200
 
 
@@ -82,13 +78,5 @@ async def sweep(deps: Deps) -> int:
 
 
 async def run(deps: Deps, stop: asyncio.Event, *, interval_s: float = 0.2) -> None:
-    """Sweep every `interval_s` until `stop`; failures are logged and retried."""
-    while not stop.is_set():
-        try:
-            await sweep(deps)
-        except (OSError, asyncpg.PostgresError, NatsError, BiltenError, TimeoutError) as error:
-            log.warning("hold sweep failed: %s", error)
-        try:
-            await asyncio.wait_for(stop.wait(), interval_s)
-        except TimeoutError:
-            pass
+    """Sweep every `interval_s` until `stop`; a failed sweep is retried with backoff."""
+    await every(interval_s, functools.partial(sweep, deps), stop, name="hold sweeper")
