@@ -77,6 +77,7 @@ REQUEST_TIMEOUT_S = 30.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the `request_timeout` marker (markers are strict)."""
     config.addinivalue_line(
         "markers", "request_timeout(seconds): a larger command budget for a test's hubs and"
                    " workers, for work that grows (a 50,000-seat map)")
