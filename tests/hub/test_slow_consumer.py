@@ -13,6 +13,7 @@ from bilten.hub.app import create_app
 from bilten.hub.runtime import HUB
 from bilten.infra.settings import Settings
 from tests.hub.helpers import Raw, connect, create_event
+from tests.waiting import WAIT_S, wait_for
 
 
 async def test_stalled_client_is_disconnected_while_others_receive(
@@ -34,15 +35,16 @@ async def test_stalled_client_is_disconnected_while_others_receive(
         f"GET /ws?token={token} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: len(server.app[HUB].connections) == 2,
+                   what="the stalled client's handshake")
     payload = orjson.dumps({"op": "subscribe", "id": 1, "channel": channel})
     mask = b"\x00\x00\x00\x00"
     stalled.sendall(bytes((0x81, 0x80 | len(payload))) + mask + payload)
 
     # Loopback buffers megabytes in the kernel; shrink the server side of this one
     # socket so its backlog shows up in the hub's transport, as on a congested link.
-    await asyncio.sleep(0.2)
-    (conn,) = [c for c in server.app[HUB].connections if c.subs]
+    (conn,) = await wait_for(lambda: [c for c in server.app[HUB].connections if c.subs],
+                             what="the stalled client's subscription")
     conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
 
     others: list[Raw] = []
@@ -61,13 +63,16 @@ async def test_stalled_client_is_disconnected_while_others_receive(
             assert reply["op"] == "result", reply
 
         async def drain(raw: Raw) -> list[int]:
-            return [(await raw.until("pub", timeout=10))["data"]["n"] for _ in range(count)]
+            return [(await raw.until("pub", timeout=WAIT_S))["data"]["n"] for _ in range(count)]
 
         results = await asyncio.gather(*(drain(raw) for raw in others))
         assert all(got == list(range(count)) for got in results)
-        await asyncio.sleep(1.0)  # past the grace period
-        metrics = await (await client.get("/metrics")).text()
-        assert 'bilten_ws_disconnects_total{reason="slow_consumer"} 1.0' in metrics
+
+        async def cut_off() -> bool:
+            metrics = await (await client.get("/metrics")).text()
+            return 'bilten_ws_disconnects_total{reason="slow_consumer"} 1.0' in metrics
+
+        await wait_for(cut_off, what="the stalled client cut off as slow")
     finally:
         for raw in others:
             await raw.ws.close()
