@@ -80,10 +80,12 @@ def enum(*values: str) -> Schema:
     return {"type": "string", "enum": list(values)}
 
 
-def run(value: Schema) -> Schema:
-    """A `[value, count]` run (docs/allocation.md §Seat maps)."""
-    return {"type": "array", "minItems": 2, "maxItems": 2,
-            "prefixItems": [value, {"type": "integer", "minimum": 1}]}
+def pairs(item: Schema) -> Schema:
+    """A list of `[value, count]` runs (docs/allocation.md §Seat maps).
+
+    Both entries are `item`: tuple schemas (`prefixItems`) trip OpenAPI tools.
+    """
+    return array({"type": "array", "minItems": 2, "maxItems": 2, "items": item})
 
 
 EVENT = obj(id=ID, org=TEXT, name=TEXT, starts_at=TIME, ends_at=TIME, timezone=TEXT,
@@ -119,8 +121,8 @@ BUNDLE = obj(format=const(1), event_id=ID, generated_at=TIME, public_key=TEXT,
 SEAT_MAP = obj(
     event_id=ID, map_version=COUNT, seats=COUNT,
     sections=array(obj(id=ID, name=TEXT, rows=array(obj(
-        id=ID, name=TEXT, ids=array(run(ID)), labels=nullable(array(TEXT)),
-        types=array(run(nullable(ID))),
+        id=ID, name=TEXT, ids=pairs(ID), labels=nullable(array(TEXT)),
+        types=pairs(nullable(ID)),
         states={"type": "string", "pattern": "^([0-9]*[ahs])*$"})))),
     ga=array(obj(ticket_type_id=ID, quota=nullable(COUNT), held=COUNT, sold=COUNT,
                  available=nullable(COUNT))),
