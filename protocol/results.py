@@ -13,8 +13,9 @@ command through a live hub and validates the answers against them
 Every field a worker always sends is `required`, with its type; a value that
 may be absent is declared nullable rather than optional. Objects leave
 `additionalProperties` open: a result may gain fields without breaking
-clients, which are to ignore fields they do not know. The test closes every
-object, so a field a worker sends that is not declared here fails it.
+clients, which are to ignore fields they do not know. The test
+(tests/hub/test_openapi_results.py) closes every object, so a field a worker
+sends that is not declared here fails it.
 """
 
 from __future__ import annotations

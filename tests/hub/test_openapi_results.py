@@ -5,10 +5,10 @@ are valid JSON Schema, and that the OpenAPI document carries them. The live
 test drives every command through a real hub and workers, over REST, with a
 small event (gates, ticket types, seats, tickets, scans, holds, orders,
 waiting list, …), and validates each answer against the success schema of
-its route in the document the hub serves. Objects are closed for the check,
-although the contract leaves them open: a field a worker sends that the
-declaration does not list fails here, as does a declared field it does not
-send or a type that differs.
+its route in the document the hub serves (one WebSocket rpc answer too).
+Objects are closed for the check, although the contract leaves them open: a
+field a worker sends that the declaration does not list fails here, as does a
+declared field it does not send or a type that differs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bilten.hub.openapi import openapi_document
 from bilten.protocol.commands import COMMANDS, path_params
 from bilten.protocol.errors import HTTP_STATUS
 from bilten.protocol.results import NAMED
-from tests.hub.helpers import EVENT
+from tests.hub.helpers import EVENT, connect
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -112,15 +112,19 @@ class Caller:
             command.http, path, json=params if body else None, params=None if body else query,
             headers={"Authorization": f"Bearer {token or self.token}"})
         answer = await resp.json()
-        status, schema = _success(self.doc, method)
-        assert resp.status == status, (method, resp.status, answer)
+        assert resp.status == _success(self.doc, method)[0], (method, resp.status, answer)
+        self.check(method, answer)
+        return dict(answer)
+
+    def check(self, method: str, answer: Any) -> None:
+        """Fail unless `answer` matches the command's success schema, objects closed."""
+        schema = _success(self.doc, method)[1]
         validator = jsonschema_rs.Draft202012Validator(
             _closed({**schema, "components": self.doc["components"]}))
         problems = [f"{'/'.join(map(str, e.instance_path))}: {e.message}"
                     for e in validator.iter_errors(answer)]
         assert not problems, (method, problems, answer)
         self.checked.add(method)
-        return dict(answer)
 
 
 @pytest.mark.timeout(300)
@@ -199,5 +203,11 @@ async def test_every_result_matches_its_declaration(hub_server: Any, aiohttp_cli
 
     empty = (await call("events.create", **EVENT))["id"]
     await call("events.delete", event_id=empty)
+
+    # The WebSocket rpc answers the same result as REST.
+    raw = await connect(client, call.token)
+    reply = await raw.call("seats.map", {"event_id": event_id})
+    call.check("seats.map", reply["result"])
+    await raw.ws.close()
 
     assert call.checked == set(COMMANDS)
