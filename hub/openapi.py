@@ -2,16 +2,22 @@
 
 The parameter schemas are the commands' own declarations, the very ones the
 hub validates every call against (protocol/schema.py), so the document says
-exactly what the server accepts. Every status a route can answer is listed.
+exactly what the server accepts. Every status a route can answer is listed:
+the success status with the command's declared result (protocol/results.py),
+each error status with the error body and the codes that map to it
+(protocol/errors.py). Shared result pieces (an event, a ticket, …) are named
+components, so client generators make one type for each.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
 
 from bilten.protocol.commands import COMMANDS, Command, path_params
 from bilten.protocol.errors import HTTP_STATUS
+from bilten.protocol.results import NAMED
 
 # What each error status means on every route (docs/protocol.md §Errors).
 _ERRORS = {
@@ -26,17 +32,45 @@ _ERRORS = {
     "504": "A dependency did not answer in time: retry later",
 }
 _BODY_ERRORS = {"413": "The body exceeds the size limit"}
-_ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 # The HTTP parser answers before any handler runs, in plain text, when the request
 # line or a header exceeds its 8 KiB limit.
 _PARSER_ERROR = {"400": {"text/plain": {"schema": {"type": "string"}}}}
+_COMPONENTS = "#/components/schemas/"
+
+
+def _error_schemas() -> dict[str, Any]:
+    """`Error`, the error body (docs/protocol.md §Errors), and `Error<status>` for each
+    status a route lists: the same body with only the codes answered with that status."""
+    error = {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "enum": sorted(HTTP_STATUS)},
+            "message": {"type": "string"}, "details": {"type": "object"}}}}}
+    return {"Error": error, **{
+        f"Error{status}": {"allOf": [{"$ref": f"{_COMPONENTS}Error"}, {"properties": {
+            "error": {"properties": {"code": {"enum": [
+                code for code, answered in sorted(HTTP_STATUS.items())
+                if str(answered) == status]}}}}}]}
+        for status in sorted({*_ERRORS, *_BODY_ERRORS})}}
+
+
+def _named(schema: Any) -> Any:
+    """`schema` with every shared result piece in it replaced by a reference."""
+    for name, piece in NAMED.items():
+        if schema is piece:
+            return {"$ref": f"{_COMPONENTS}{name}"}
+    if isinstance(schema, Mapping):
+        return {key: _named(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_named(value) for value in schema]
+    return schema
 
 
 def _responses(success: str, content: dict[str, Any], *, body: bool) -> dict[str, Any]:
     errors = {**_ERRORS, **(_BODY_ERRORS if body else {})}
     return {success: {"description": "OK", "content": content},
-            **{status: {"description": text,
-                        "content": {**_ERROR_BODY, **_PARSER_ERROR.get(status, {})}}
+            **{status: {"description": text, "content": {
+                "application/json": {"schema": {"$ref": f"{_COMPONENTS}Error{status}"}},
+                **_PARSER_ERROR.get(status, {})}}
                for status, text in sorted(errors.items())}}
 
 
@@ -55,7 +89,8 @@ def _operation(command: Command) -> dict[str, Any]:
             for name in in_path
         ],
         "responses": _responses("201" if command.created else "200",
-                                {"application/json": {"schema": {}}}, body=body),
+                                {"application/json": {"schema": _named(command.result)}},
+                                body=body),
     }
     if not body:
         operation["parameters"] += [
@@ -93,15 +128,16 @@ def openapi_document() -> dict[str, Any]:
                  "description": "REST mirror of the WebSocket rpc methods; see docs/protocol.md. "
                                 "Unknown parameters are refused (bad_request); a method a "
                                 "path does not support answers 405 method_not_allowed with "
-                                "an Allow header."},
+                                "an Allow header. A result may gain fields in a later "
+                                "version: clients ignore the fields they do not know."},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "bearerFormat": "JWT"}},
-            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {
-                "error": {
-                    "type": "object", "required": ["code", "message"], "properties": {
-                        "code": {"type": "string", "enum": sorted(HTTP_STATUS)},
-                        "message": {"type": "string"}, "details": {"type": "object"}}}}}},
+            "schemas": {
+                **_error_schemas(),
+                # Inside a piece, the other pieces are references too; never itself.
+                **{name: {key: _named(value) for key, value in piece.items()}
+                   for name, piece in NAMED.items()}},
         },
     }
