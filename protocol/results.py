@@ -156,7 +156,7 @@ NAMED: Mapping[str, Schema] = {
 
 # Results of one command each, too long to write in the command table.
 TOKEN = obj(token=TEXT, expires_at=ID, role=enum(*get_args(Role)), sub=TEXT)
-PUBLISHED = obj(channel=TEXT, offset=COUNT, epoch=TEXT)
+PUBLISHED = obj(channel=TEXT, offset=COUNT, epoch=TEXT, idempotency_key=TEXT)
 PRESENCE = obj(event_id=ID, online=obj(attendee=COUNT, staff=COUNT, organizer=COUNT))
 ISSUED = obj(tickets=array(TICKET), seat_ids=array(ID))
 SCANS = page("scans", extend(VERDICT, id=ID), inside=COUNT,
