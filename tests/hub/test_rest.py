@@ -64,7 +64,7 @@ async def test_minted_token_works_on_the_websocket(hub_server: Any, aiohttp_clie
     organizer = auth(make_token("organizer"))
     event = await (await client.post("/api/v1/events", json=EVENT, headers=organizer)).json()
     resp = await client.post("/api/v1/tokens", headers=organizer, json={
-        "role": "attendee", "sub": "guest-17", "events": [event["id"]], "ttl_s": 600})
+        "role": "attendee", "sub": "guest-17", "events": [event["id"]], "ttl_s": 300})
     assert resp.status == 201, await resp.text()
     minted = await resp.json()
     raw = await connect(client, minted["token"])
