@@ -210,7 +210,7 @@ COMMANDS: dict[str, Command] = {
         # Allocation (docs/allocation.md): seat maps, holds, orders, waiting lists.
         Command("seats.create", "Add sections, rows and seats to the event's map.",
                 ORGANIZERS, "POST", "/api/v1/events/{event_id}/seats", "allocation",
-                created=True, params=_schema(
+                created=True, timeout_s=120.0, params=_schema(
                     event_id=ID,
                     sections={"type": "array", "minItems": 1, "maxItems": MAX_SECTIONS,
                               "items": _SECTION}),

@@ -2,7 +2,7 @@
 
 docs/allocation.md §Live availability. Every seat and GA-counter change
 records the transaction that made it (`changed_xid`). Every 100 ms one
-worker of the deployment (whoever gets `pg_try_advisory_xact_lock`) takes a
+worker of the namespace (whoever gets `pg_try_advisory_xact_lock`) takes a
 PostgreSQL snapshot and publishes, per event, every change that snapshot sees
 and the previous tick's did not: at most ten deltas a second per event, each
 with the absolute state and version of every seat changed since the last.
@@ -33,7 +33,13 @@ from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import encode_reply
 from bilten.protocol.errors import BadChannel, Internal
 from bilten.protocol.seats import GaCount, SeatRow, State, encode_delta, encode_snapshot
-from bilten.workers.seatmap import CUSTOM_PLANS, FEED_KEY, GLOBAL_LOCK, ga_counts
+from bilten.workers.seatmap import (
+    CUSTOM_PLANS,
+    LOCK_BY_NAMESPACE,
+    NAMESPACE_LOCK,
+    ga_counts,
+    namespace_key,
+)
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1
@@ -51,8 +57,8 @@ def seats_channel(event_id: int) -> str:
 async def tick(deps: Deps) -> int:
     """Publish what changed since the last tick, if no other worker is; returns deltas sent."""
     async with deps.pg.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)",
-                                   GLOBAL_LOCK, FEED_KEY):
+        if not await conn.fetchval(f"SELECT pg_try_advisory_xact_lock({LOCK_BY_NAMESPACE})",
+                                   NAMESPACE_LOCK, namespace_key(deps.subjects.prefix, "feed")):
             return 0
         # A generic plan knows nothing of the cursor: it could scan every seat each tick.
         await conn.execute(f"SELECT {CUSTOM_PLANS}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -27,10 +27,19 @@ from bilten.protocol.seats import CODES, GaCount, encode_runs, encode_states, id
 CUSTOM_PLANS = "set_config('plan_cache_mode', 'force_custom_plan', true)"
 
 # Advisory lock keys (two-int form): class 1 is per buyer (hashtext of
-# "event:sub"), class 2 holds the deployment-wide locks.
+# "event:sub"), class 2 per namespace and purpose (hashtext of "namespace:map"
+# or "namespace:feed"). Advisory locks are database-wide and namespaces may
+# share a database (one schema each): a lock keyed without the namespace would
+# let one deployment's seat feed or map creation hold up another's.
 BUYER_LOCK = 0x616C6C01
-GLOBAL_LOCK = 0x616C6C02
-MAP_KEY, FEED_KEY = 1, 2
+NAMESPACE_LOCK = 0x616C6C02
+LOCK_BY_NAMESPACE = "$1::int, hashtext($2::text)"
+"""The SQL arguments of a namespace lock; pass `NAMESPACE_LOCK, namespace_key(…)`."""
+
+
+def namespace_key(namespace: str, purpose: Literal["map", "feed"]) -> str:
+    """The text hashed into a namespace lock's second key: `namespace:purpose`."""
+    return f"{namespace}:{purpose}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +112,9 @@ async def create(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             raise Conflict("general-admission places of these types are already held or sold",
                            field="ticket_type_id",
                            ticket_type_ids=[r["ticket_type_id"] for r in general])
-        # One map call at a time: its seats get consecutive ids, in map order.
-        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", GLOBAL_LOCK, MAP_KEY)
+        # One map call at a time per namespace: its seats get consecutive ids, in map order.
+        await conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_BY_NAMESPACE})", NAMESPACE_LOCK,
+                           namespace_key(deps.subjects.prefix, "map"))
         if taken := await conn.fetch(
                 "SELECT name FROM seat_sections WHERE event_id = $1 AND name = ANY($2::text[])",
                 event_id, section_names):
