@@ -20,6 +20,7 @@ import orjson
 
 from bilten.infra.deps import Deps
 from bilten.infra.loops import attempt, every
+from bilten.protocol.subjects import HDR_MSG_ID
 
 CHANNEL = "channel"  # outbox rows that are channel publications, not domain events
 
@@ -62,7 +63,7 @@ async def _publish(deps: Deps, row: asyncpg.Record) -> None:
     else:
         body = {"kind": row["subject_kind"], **row["payload"]}
         await deps.js.publish(deps.subjects.events(row["subject_kind"]), orjson.dumps(body),
-                              headers={"Nats-Msg-Id": msg_id})
+                              headers={HDR_MSG_ID: msg_id})
 
 
 async def relay(deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0,

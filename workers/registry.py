@@ -9,6 +9,7 @@ from typing import Any
 from bilten.infra import outbox
 from bilten.infra.deps import Deps
 from bilten.infra.metrics import Metrics
+from bilten.protocol.subjects import AUDIT_CONSUMER
 from bilten.workers import allocation, audit, checkin, events, tickets
 from bilten.workers.runner import consume, serve_commands
 
@@ -25,7 +26,8 @@ async def run_events(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
 async def run_audit(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
     """Domain events from JetStream into the `domain_events` table."""
     s = deps.subjects
-    await consume(deps, metrics, "audit", s.events_stream, f"{s.prefix}-audit", audit.record, stop)
+    await consume(deps, metrics, AUDIT_CONSUMER, s.events_stream, s.durable(AUDIT_CONSUMER),
+                  audit.record, stop)
 
 
 async def run_tickets(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
