@@ -66,18 +66,20 @@ async def _publish(deps: Deps, row: asyncpg.Record) -> None:
                               headers={HDR_MSG_ID: msg_id})
 
 
+async def publish_stale(deps: Deps, *, min_age_s: float = 2.0) -> None:
+    """Publish (a batch of) the rows older than `min_age_s`: a crashed writer left them behind."""
+    stale = await deps.pg.fetch(
+        "SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => $1)"
+        " ORDER BY id LIMIT 500", min_age_s)
+    if stale:
+        await flush(deps, [row["id"] for row in stale])
+
+
 async def relay(deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0,
                 min_age_s: float = 2.0) -> None:
     """Publish rows a crashed writer left behind, every `interval_s`, until `stop`."""
-
-    async def publish_stale() -> None:
-        stale = await deps.pg.fetch(
-            "SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => $1)"
-            " ORDER BY id LIMIT 500", min_age_s)
-        if stale:
-            await flush(deps, [row["id"] for row in stale])
-
-    await every(interval_s, publish_stale, stop, name="outbox relay")
+    await every(interval_s, lambda: publish_stale(deps, min_age_s=min_age_s), stop,
+                name="outbox relay")
 
 
 class Publisher:

@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 import asyncpg
 
-from bilten.infra.deps import Deps
 from bilten.protocol.allocation import HoldRequest, adjacent_windows, parse_hold
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.tokens import Claims
+from bilten.workers.context import WorkerContext
 from bilten.workers.seatmap import BUYER_LOCK, CUSTOM_PLANS, hold_settings
 
 CHANGE = "version = nextval('seat_version'), changed_xid = pg_current_xact_id()"
@@ -82,13 +82,13 @@ def authorize(claims: Claims, row: asyncpg.Record, what: str = "hold") -> None:
         raise Forbidden(f"only the {what}'s owner or an organizer may do this")
 
 
-async def hold(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def hold(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """seats.hold: chosen seats, best available, or general-admission places."""
     event_id = parse_event_id(request.params)
     wanted = parse_hold(request.params)
     buyer = Buyer(request.claims.sub, request.claims.role == "attendee")
     try:
-        async with deps.pg.acquire() as conn, conn.transaction():
+        async with ctx.pg.acquire() as conn, conn.transaction():
             row = await hold_in(conn, event_id, buyer, wanted)
     except Rejected as rejected:
         return rejected.reply()

@@ -17,14 +17,15 @@ from typing import Any
 import asyncpg
 
 from bilten.infra import outbox
-from bilten.infra.deps import Deps
 from bilten.protocol.allocation import parse_id
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
+from bilten.workers.context import WorkerContext
 from bilten.workers.holds import CHANGE, authorize, hold_json
+from bilten.workers.keys import KeyRing
 from bilten.workers.seatmap import CUSTOM_PLANS
-from bilten.workers.tickets import KeyRing, issue_in, ticket_json
+from bilten.workers.tickets import issue_in, ticket_json
 
 
 @dataclass(slots=True)
@@ -63,32 +64,32 @@ async def _stored_order(conn: asyncpg.Connection, keys: KeyRing,
     return order_json(order, list(hold["seat_ids"]), [ticket_json(r, key) for r in rows])
 
 
-async def confirm(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """seats.confirm: a live hold becomes an order and tickets (idempotent)."""
     hold_id = parse_id(request.params, "hold_id")
     holder = request.params.get("holder")
     if holder is not None and (not isinstance(holder, str) or not 0 < len(holder.strip()) <= 200
                                or any(ord(c) < 32 for c in holder)):
         raise BadRequest("holder must be text of 1-200 characters", field="holder")
-    event_id = await deps.pg.fetchval("SELECT event_id FROM holds WHERE id = $1", hold_id)
+    event_id = await ctx.pg.fetchval("SELECT event_id FROM holds WHERE id = $1", hold_id)
     if event_id is None:
         raise NotFound(f"no hold {hold_id}")
     # Made outside the transaction: a key cached by a rolled-back one would not exist.
-    await keys.get(deps.pg, event_id, create=True)
-    async with deps.pg.acquire() as conn, conn.transaction():
+    await ctx.keys.get(ctx.pg, event_id, create=True)
+    async with ctx.pg.acquire() as conn, conn.transaction():
         hold = await conn.fetchrow(_HOLD, hold_id)
         if hold is None:
             raise NotFound(f"no hold {hold_id}")
         authorize(request.claims, hold)
         if hold["state"] == "confirmed":
-            return await _stored_order(conn, keys, hold)
+            return await _stored_order(conn, ctx.keys, hold)
         if hold["state"] != "active" or hold["expires_at"] <= await conn.fetchval("SELECT now()"):
             reason = "released" if hold["state"] == "released" else "expired"
             return {"status": "rejected", "reason": reason, "hold_id": hold_id}
-        body = await _sell(conn, keys, hold, (holder or hold["owner_sub"]).strip())
+        body = await _sell(conn, ctx.keys, hold, (holder or hold["owner_sub"]).strip())
         ids = [await outbox.enqueue_publication(
             conn, user_channel(hold["owner_sub"]).name, {"type": "order.confirmed", **body})]
-    await outbox.flush(deps, ids)
+    await outbox.flush(ctx.deps, ids)
     return body
 
 
@@ -127,11 +128,11 @@ async def _sell(conn: asyncpg.Connection, keys: KeyRing, hold: asyncpg.Record,
     return order_json(order, list(hold["seat_ids"]), tickets)
 
 
-async def release(request: CommandRequest, deps: Deps) -> tuple[dict[str, Any], Freed]:
+async def release(request: CommandRequest, ctx: WorkerContext) -> tuple[dict[str, Any], Freed]:
     """seats.release: give a hold's seats or places back now (idempotent)."""
     hold_id = parse_id(request.params, "hold_id")
     freed = Freed()
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         hold = await conn.fetchrow(_HOLD, hold_id)
         if hold is None:
             raise NotFound(f"no hold {hold_id}")

@@ -14,15 +14,16 @@ from typing import Any
 
 import asyncpg
 
-from bilten.infra.deps import Deps
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tokens import Claims
+from bilten.workers.context import WorkerContext
 from bilten.workers.holds import authorize, hold_json
+from bilten.workers.keys import KeyRing
 from bilten.workers.orders import order_json
-from bilten.workers.tickets import KeyRing, ticket_json
+from bilten.workers.tickets import ticket_json
 
 MAX_PAGE = 500
 # hold_json's `status` → the stored state.
@@ -57,31 +58,31 @@ async def _with_tickets(conn: asyncpg.Pool | asyncpg.Connection, keys: KeyRing,
     return shown
 
 
-async def list_orders(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def list_orders(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """orders.list: the event's orders by id (an attendee's own only), with tickets."""
     event_id = parse_event_id(request.params)
     limit, after = _page(request.params)
-    rows = await deps.pg.fetch(
+    rows = await ctx.pg.fetch(
         """SELECT o.*, h.seat_ids FROM orders o JOIN holds h ON h.id = o.hold_id
            WHERE o.event_id = $1 AND o.id > $2 AND ($4::text IS NULL OR o.owner_sub = $4)
            ORDER BY o.id LIMIT $3""", event_id, after, limit, _only_own(request.claims))
-    orders = await _with_tickets(deps.pg, keys, list(rows))
+    orders = await _with_tickets(ctx.pg, ctx.keys, list(rows))
     return {"orders": orders, "next": orders[-1]["order_id"] if len(orders) == limit else None}
 
 
-async def get_order(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def get_order(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """orders.get: one order with its tickets (its owner, an organizer, or a service)."""
     order_id = parse_int(request.params, "order_id", 1, MAX_ID)
-    row = await deps.pg.fetchrow(
+    row = await ctx.pg.fetchrow(
         """SELECT o.*, h.seat_ids, e.org_id FROM orders o JOIN holds h ON h.id = o.hold_id
            JOIN events e ON e.id = o.event_id WHERE o.id = $1""", order_id)
     if row is None:
         raise NotFound(f"no order {order_id}")
     authorize(request.claims, row, "order")
-    return (await _with_tickets(deps.pg, keys, [row]))[0]
+    return (await _with_tickets(ctx.pg, ctx.keys, [row]))[0]
 
 
-async def list_holds(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def list_holds(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """holds.list: the event's holds by id (an attendee's own only); `status` filters."""
     params = request.params
     event_id = parse_event_id(params)
@@ -89,7 +90,7 @@ async def list_holds(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     status = params.get("status")
     if status is not None and status not in _HOLD_STATES:
         raise BadRequest(f"status must be one of {', '.join(_HOLD_STATES)}", field="status")
-    rows = await deps.pg.fetch(
+    rows = await ctx.pg.fetch(
         """SELECT * FROM holds WHERE event_id = $1 AND id > $2
              AND ($4::text IS NULL OR owner_sub = $4) AND ($5::text IS NULL OR state = $5)
            ORDER BY id LIMIT $3""",

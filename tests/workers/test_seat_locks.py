@@ -18,6 +18,7 @@ from bilten.protocol.commands import COMMANDS, CommandRequest, decode_reply, enc
 from bilten.protocol.errors import Timeout
 from bilten.protocol.tokens import mint_claims
 from bilten.workers import events, seatfeed, seatmap
+from bilten.workers.context import WorkerContext
 from bilten.workers.runner import serve_commands
 from tests.hub.helpers import EVENT
 from tests.waiting import WAIT_S, arrives, wait_for
@@ -49,15 +50,16 @@ async def test_another_namespace_holding_its_locks_blocks_neither_map_nor_feed(
     try:
         async with open_deps(migrated, "test") as deps:
             await declare(deps.js, deps.subjects, StreamLimits())
+            ctx = WorkerContext(deps, Metrics())
             event = await events.create(CommandRequest("events.create", _claims(), dict(EVENT)),
-                                        deps)
+                                        ctx)
             request = CommandRequest("seats.create", _claims(),
                                      {"event_id": event["id"], **MAP})
-            created = await arrives(seatmap.create(request, deps),
+            created = await arrives(seatmap.create(request, ctx),
                                     what="seats.create beside another namespace's map lock")
             assert created["seats"] == 3
             # The new map is a change the feed publishes, despite the other's feed lock.
-            assert await arrives(seatfeed.tick(deps), what="a tick") >= 1
+            assert await arrives(seatfeed.tick(ctx), what="a tick") >= 1
     finally:
         await other.close()
 
@@ -67,8 +69,9 @@ async def test_own_namespace_feed_lock_still_makes_a_tick_step_aside(migrated: S
     try:
         async with open_deps(migrated, "test") as deps:
             await declare(deps.js, deps.subjects, StreamLimits())
-            await events.create(CommandRequest("events.create", _claims(), dict(EVENT)), deps)
-            assert await seatfeed.tick(deps) == 0  # another worker of ours is ticking
+            ctx = WorkerContext(deps, Metrics())
+            await events.create(CommandRequest("events.create", _claims(), dict(EVENT)), ctx)
+            assert await seatfeed.tick(ctx) == 0  # another worker of ours is ticking
     finally:
         await own.close()
 
@@ -86,8 +89,8 @@ async def test_runner_gives_seats_create_its_own_budget(migrated: Settings) -> N
     stop = asyncio.Event()
     async with open_deps(migrated, "test") as deps:
         task = asyncio.get_running_loop().create_task(serve_commands(
-            deps, Metrics(), "probe", {"seats.create": slow, "probe.slow": slow}, stop,
-            timeout_s=0.05))
+            WorkerContext(deps, Metrics()), "probe", {"seats.create": slow, "probe.slow": slow},
+            stop, timeout_s=0.05))
 
         async def call(method: str) -> Any:
             msg = await deps.nc.request(deps.subjects.command(method),
