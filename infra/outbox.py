@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 from bilten.infra.deps import Deps
 from bilten.infra.loops import attempt, every
@@ -25,12 +26,14 @@ from bilten.protocol.subjects import HDR_MSG_ID
 CHANNEL = "channel"  # outbox rows that are channel publications, not domain events
 
 
-async def enqueue_publication(conn: asyncpg.Connection, channel: str, data: Any) -> int:
+async def enqueue_publication(conn: asyncpg.Connection | PoolConnectionProxy, channel: str,
+                              data: Any) -> int:
     """Record a channel publication inside the caller's transaction; returns its id."""
     return await enqueue(conn, CHANNEL, {"channel": channel, "data": data})
 
 
-async def enqueue(conn: asyncpg.Connection, kind: str, payload: dict[str, Any]) -> int:
+async def enqueue(conn: asyncpg.Connection | PoolConnectionProxy, kind: str,
+                  payload: dict[str, Any]) -> int:
     """Record a domain event inside the caller's transaction; returns its id."""
     outbox_id: int = await conn.fetchval(
         "INSERT INTO outbox (subject_kind, payload) VALUES ($1, $2) RETURNING id", kind, payload)

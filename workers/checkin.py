@@ -35,7 +35,7 @@ from bilten.protocol.offline import parse_sync
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tickets import InvalidCode, parse_code, verify_code
 from bilten.workers.checkin_offline import bundle, replay
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.keys import KeyRing
 from bilten.workers.runner import CommandHandler
 
@@ -66,7 +66,7 @@ async def identify(keys: KeyRing, pg: asyncpg.Pool, event_id: int,
     return ref.ticket_id, None
 
 
-async def _stored(pg: asyncpg.Pool | asyncpg.Connection, event_id: int, nonce: str,
+async def _stored(pg: asyncpg.Pool | Conn, event_id: int, nonce: str,
                   code: str) -> dict[str, Any] | None:
     row = await pg.fetchrow("SELECT verdict FROM scans WHERE event_id = $1 AND nonce = $2",
                             event_id, nonce)
@@ -146,7 +146,7 @@ async def apply_scan(ctx: WorkerContext, event_id: int, scan: ScanRequest, origi
     return verdict
 
 
-async def _decide(conn: asyncpg.Connection, attempt: Attempt
+async def _decide(conn: Conn, attempt: Attempt
                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The verdict for a scan, and the stored verdicts it revised (already updated)."""
     event_id, scan, at, ticket_id = attempt.event_id, attempt.scan, attempt.at, attempt.ticket_id
@@ -198,7 +198,7 @@ async def _decide(conn: asyncpg.Connection, attempt: Attempt
     return verdict, [changed for _id, changed in revised]
 
 
-async def _store_state(conn: asyncpg.Connection, event_id: int, ticket_id: int,
+async def _store_state(conn: Conn, event_id: int, ticket_id: int,
                        old: TicketState, new: TicketState) -> None:
     """Persist the ticket's new state and keep the per-gate inside counts exact."""
     if (old.inside, old.entries, old.last_gate, old.last_at) == (

@@ -25,13 +25,13 @@ from bilten.protocol.errors import NotFound, TooLarge
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.offline import Bundle, BundleTicket, encode_bundle, initials
 from bilten.protocol.tickets import public_key_text
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 
 _LAST = 2**63  # a scan not stored yet sorts after stored ones of the same instant
 _REPLY_OVERHEAD = 1024
 
 
-async def replay(conn: asyncpg.Connection, event_id: int, ticket: asyncpg.Record,
+async def replay(conn: Conn, event_id: int, ticket: asyncpg.Record,
                  scan: ScanRequest, at: datetime, verdict: dict[str, Any],
                  allow_reentry: bool) -> tuple[TicketState, list[tuple[int, dict[str, Any]]]]:
     """Merge a synced movement into the ticket's history (the caller holds its row lock).

@@ -9,8 +9,10 @@ resources bound through closures or `functools.partial`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from nats.aio.client import Client as NATS
 
 from bilten.infra import outbox
@@ -20,6 +22,9 @@ from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.protocol.subjects import Subjects
 from bilten.workers.keys import KeyRing
+
+Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+"""A connection for one transaction: opened directly, or acquired from the pool."""
 
 
 @dataclass(frozen=True, slots=True)

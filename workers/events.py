@@ -57,6 +57,7 @@ async def create(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             request.claims.org, fields.name, fields.starts_at, fields.ends_at, fields.timezone,
             fields.locale, fields.currency,
         )
+        assert row is not None  # inserted, or updated under the row lock taken above
         event = event_json(row)
         outbox_id = await outbox.enqueue(conn, "events.created", {"event_id": event["id"],
                                                                   "event": event})
@@ -118,6 +119,7 @@ async def update(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                 WHERE id = $1 RETURNING {_COLUMNS}""",
             event_id, fields.name, starts, ends, fields.timezone, fields.locale, fields.currency,
         )
+        assert row is not None  # inserted, or updated under the row lock taken above
         event = event_json(row)
         outbox_id = await outbox.enqueue(conn, "events.updated", {"event_id": event_id,
                                                                   "event": event})
@@ -147,6 +149,7 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                           (SELECT count(*) FROM orders WHERE event_id = $1) AS orders,
                           (SELECT count(*) FROM holds WHERE event_id = $1
                              AND state = 'active') AS active_holds""", event_id)
+            assert held is not None  # counts are always one row
             if any(held.values()):
                 raise _not_empty(event_id, dict(held))
             await conn.execute("DELETE FROM scans WHERE event_id = $1", event_id)

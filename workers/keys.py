@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -32,7 +33,8 @@ class KeyRing:
     def __init__(self) -> None:
         self._keys: dict[int, EventKey] = {}
 
-    async def get(self, pg: asyncpg.Pool | asyncpg.Connection, event_id: int, *,
+    async def get(self, pg: asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy,
+                  event_id: int, *,
                   create: bool = False) -> EventKey | None:
         """The event's key pair; with `create`, made if the event has none yet."""
         key = self._keys.get(event_id)

@@ -21,7 +21,7 @@ from bilten.protocol.allocation import parse_id
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.holds import CHANGE, authorize, hold_json
 from bilten.workers.keys import KeyRing
 from bilten.workers.seatmap import CUSTOM_PLANS
@@ -53,9 +53,10 @@ def order_json(order: asyncpg.Record, seat_ids: list[int],
             "created_at": order["created_at"].isoformat()}
 
 
-async def _stored_order(conn: asyncpg.Connection, keys: KeyRing,
+async def _stored_order(conn: Conn, keys: KeyRing,
                         hold: asyncpg.Record) -> dict[str, Any]:
     order = await conn.fetchrow("SELECT * FROM orders WHERE hold_id = $1", hold["id"])
+    assert order is not None  # a confirmed hold has its order
     rows = await conn.fetch(
         """SELECT id, event_id, ticket_type_id, holder, state FROM tickets
            WHERE id = ANY($1::bigint[]) ORDER BY id""", order["ticket_ids"])
@@ -93,7 +94,7 @@ async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]
     return body
 
 
-async def _sell(conn: asyncpg.Connection, keys: KeyRing, hold: asyncpg.Record,
+async def _sell(conn: Conn, keys: KeyRing, hold: asyncpg.Record,
                 holder: str) -> dict[str, Any]:
     seats = await conn.fetch(
         "SELECT id, ticket_type_id FROM seats WHERE hold_id = $1 AND status = 'held'"
@@ -123,6 +124,7 @@ async def _sell(conn: asyncpg.Connection, keys: KeyRing, hold: asyncpg.Record,
            VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
         hold["id"], hold["event_id"], hold["owner_sub"], hold["amount_minor"],
         hold["currency"], [t["id"] for t in tickets])
+    assert order is not None  # INSERT … RETURNING
     await conn.execute("UPDATE holds SET state = 'confirmed', ended_at = now() WHERE id = $1",
                        hold["id"])
     return order_json(order, list(hold["seat_ids"]), tickets)
@@ -142,10 +144,11 @@ async def release(request: CommandRequest, ctx: WorkerContext) -> tuple[dict[str
         if hold["state"] == "active":
             await free_holds(conn, [hold], "released", freed)
             hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
+            assert hold is not None  # locked above, in this transaction
     return hold_json(hold), freed
 
 
-async def free_holds(conn: asyncpg.Connection, holds: list[asyncpg.Record], state: str,
+async def free_holds(conn: Conn, holds: list[asyncpg.Record], state: str,
                      freed: Freed) -> None:
     """End active holds (rows locked by the caller) as `state`, giving back what they had.
 

@@ -19,7 +19,7 @@ from bilten.protocol.errors import BadRequest, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tokens import Claims
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.holds import authorize, hold_json
 from bilten.workers.keys import KeyRing
 from bilten.workers.orders import order_json
@@ -41,7 +41,7 @@ def _only_own(claims: Claims) -> str | None:
     return claims.sub if claims.role == "attendee" else None
 
 
-async def _with_tickets(conn: asyncpg.Pool | asyncpg.Connection, keys: KeyRing,
+async def _with_tickets(conn: asyncpg.Pool | Conn, keys: KeyRing,
                         orders: list[asyncpg.Record]) -> list[dict[str, Any]]:
     """Orders as the API shows them (with their tickets and codes) plus `owner_sub`."""
     ids = [t for order in orders for t in order["ticket_ids"]]

@@ -56,6 +56,7 @@ async def tick(ctx: WorkerContext) -> int:
         cursor = await conn.fetchrow(
             """SELECT pg_snapshot_xmin(snapshot)::text AS xmin, snapshot::text AS prev,
                       pg_current_snapshot()::text AS now FROM seat_feed WHERE id = 1""")
+        assert cursor is not None  # the migration inserts the one row
         window = (cursor["xmin"], cursor["now"], cursor["prev"])
         seats = await conn.fetch(
             f"SELECT event_id, id, status, version FROM seats WHERE {_NEW} ORDER BY event_id, id",
@@ -102,6 +103,7 @@ async def snapshot(event_id: int, ctx: WorkerContext) -> dict[str, Any]:
     cursor = await ctx.pg.fetchrow(
         "SELECT pg_snapshot_xmin(snapshot)::text AS xmin, snapshot::text AS snap"
         " FROM seat_feed WHERE id = 1")
+    assert cursor is not None  # the migration inserts the one row
     position = await ctx.channels.position(seats_channel(event_id))
     offset, epoch = (position.offset, position.epoch) if position else (0, "")
     async with ctx.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",

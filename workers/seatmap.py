@@ -19,7 +19,7 @@ from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.seats import CODES, GaCount, encode_runs, encode_states, id_runs
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 
 # asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
 # plan, which knows neither the event's size nor which seats are free, and picks scans
@@ -51,7 +51,7 @@ class HoldSettings:
     warn_s: int
 
 
-async def hold_settings(conn: asyncpg.Connection | asyncpg.Pool, event_id: int) -> HoldSettings:
+async def hold_settings(conn: Conn | asyncpg.Pool, event_id: int) -> HoldSettings:
     """The event's settings, or the defaults when it has none."""
     row = await conn.fetchrow(
         "SELECT hold_ttl_s, hold_limit, warn_s FROM allocations WHERE event_id = $1", event_id)
@@ -160,7 +160,7 @@ async def create(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             "rows": len(row_names), "seats": created}
 
 
-async def ga_counts(conn: asyncpg.Connection | asyncpg.Pool, event_id: int
+async def ga_counts(conn: Conn | asyncpg.Pool, event_id: int
                     ) -> dict[int, GaCount]:
     """General-admission types of the event (those without seats) and their counters."""
     rows = await conn.fetch(

@@ -17,7 +17,7 @@ from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.holds import CHANGE
 
 MAX_PRICE = 10**12
@@ -84,7 +84,10 @@ async def create_type(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
         event_id, name, price, currency, quota)
     if type_id is None:
         raise NotFound(f"no event {event_id}")
-    return type_json(await ctx.pg.fetchrow(f"{_COUNTS} WHERE t.id = $1", type_id))
+    row = await ctx.pg.fetchrow(f"{_COUNTS} WHERE t.id = $1", type_id)
+    if row is None:  # deleted with its event since
+        raise NotFound(f"no ticket type {type_id}")
+    return type_json(row)
 
 
 async def list_types(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -122,10 +125,11 @@ async def update_type(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
                    price_minor = COALESCE($3, price_minor) WHERE id = $1""",
             type_id, name, price)
         row = await conn.fetchrow(f"{_COUNTS} WHERE t.id = $1", type_id)
+    assert row is not None  # locked above, in this transaction
     return type_json(row)
 
 
-async def _set_quota(conn: asyncpg.Connection, event_id: int, type_id: int,
+async def _set_quota(conn: Conn, event_id: int, type_id: int,
                      quota: int | None) -> None:
     """New quota of a type, not below what is held and sold.
 
@@ -143,6 +147,7 @@ async def _set_quota(conn: asyncpg.Connection, event_id: int, type_id: int,
                ON CONFLICT (ticket_type_id) DO NOTHING""", type_id, event_id, quota)
         counter = await conn.fetchrow(
             "SELECT held, sold FROM ga_counters WHERE ticket_type_id = $1 FOR UPDATE", type_id)
+        assert counter is not None  # inserted just above if it was missing
         taken = counter["held"] + counter["sold"]
     if quota is not None and quota < taken:
         raise Conflict(f"quota {quota} is below the {taken} places held or sold",

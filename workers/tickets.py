@@ -18,7 +18,7 @@ from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tickets import TicketRef, sign_code
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.holds import CHANGE, Rejected, take_places
 from bilten.workers.keys import EventKey, KeyRing
 from bilten.workers.runner import CommandHandler
@@ -80,7 +80,7 @@ def _sold_out(type_id: int, count: int, remaining: int) -> Conflict:
                     remaining=remaining)
 
 
-async def _take_seats(conn: asyncpg.Connection, type_id: int, count: int) -> list[int]:
+async def _take_seats(conn: Conn, type_id: int, count: int) -> list[int]:
     """Lock the type's first `count` available seats (never waiting), or refuse."""
     seats = await conn.fetch(
         "SELECT id FROM seats WHERE ticket_type_id = $1 AND status = 'available'"
@@ -90,7 +90,7 @@ async def _take_seats(conn: asyncpg.Connection, type_id: int, count: int) -> lis
     return [s["id"] for s in seats]
 
 
-async def issue_in(conn: asyncpg.Connection, keys: KeyRing, event_id: int,
+async def issue_in(conn: Conn, keys: KeyRing, event_id: int,
                    type_ids: Sequence[int], holder: str, owner_sub: str | None
                    ) -> list[dict[str, Any]]:
     """Issue one ticket per entry of `type_ids` in the caller's transaction, with codes.
@@ -142,9 +142,12 @@ async def revoke(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     row = await _ticket(request, ctx)
     if request.claims.role not in ("organizer", "service"):
         raise Forbidden("only organizers revoke tickets")
-    row = await ctx.pg.fetchrow(
+    revoked = await ctx.pg.fetchrow(
         """UPDATE tickets SET state = 'revoked', revoked_at = COALESCE(revoked_at, now())
            WHERE id = $1 RETURNING id, event_id, ticket_type_id, holder, state""", row["id"])
+    if revoked is None:  # its event was deleted since
+        raise NotFound(f"no ticket {row['id']}")
+    row = revoked
     key = await ctx.keys.get(ctx.pg, row["event_id"])
     assert key is not None
     return ticket_json(row, key)

@@ -12,15 +12,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
-
 from bilten.infra import outbox
 from bilten.protocol.allocation import HoldRequest, parse_hold
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict
 from bilten.protocol.events import parse_event_id
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.holds import Buyer, Rejected, hold_in, hold_json
 from bilten.workers.seatmap import CUSTOM_PLANS
 
@@ -107,7 +105,7 @@ async def offer(ctx: WorkerContext, event_id: int, types: set[int], sections: se
     return offered
 
 
-async def _offer_one(conn: asyncpg.Connection, event_id: int, entry_id: int,
+async def _offer_one(conn: Conn, event_id: int, entry_id: int,
                      exhausted: set[tuple[int | None, int | None]]) -> int | None:
     """Hold places for one waiting entry and queue the offer; the outbox id, or None."""
     entry = await conn.fetchrow(
