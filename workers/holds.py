@@ -30,6 +30,7 @@ from bilten.protocol.allocation import HoldRequest, adjacent_windows, parse_hold
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
+from bilten.protocol.sales import Hold
 from bilten.protocol.tokens import Claims
 from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.seatmap import BUYER_LOCK, CUSTOM_PLANS, hold_settings
@@ -62,13 +63,11 @@ class Buyer:
     capped: bool
 
 
-def hold_json(row: asyncpg.Record) -> dict[str, Any]:
-    """A hold as the API shows it."""
-    return {"status": "held" if row["state"] == "active" else row["state"],
-            "hold_id": row["id"], "event_id": row["event_id"], "seat_ids": list(row["seat_ids"]),
-            "ticket_type_id": row["ticket_type_id"], "quantity": row["quantity"],
-            "amount_minor": row["amount_minor"], "currency": row["currency"].strip(),
-            "expires_at": row["expires_at"].isoformat()}
+def hold_of(row: asyncpg.Record) -> Hold:
+    """A hold row as a value (the stored state `active` is shown as `held`)."""
+    return Hold("held" if row["state"] == "active" else row["state"], row["id"],
+                row["event_id"], tuple(row["seat_ids"]), row["ticket_type_id"], row["quantity"],
+                row["amount_minor"], row["currency"].strip(), row["expires_at"])
 
 
 def authorize(claims: Claims, row: asyncpg.Record, what: str = "hold") -> None:
@@ -92,7 +91,7 @@ async def hold(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             row = await hold_in(conn, event_id, buyer, wanted)
     except Rejected as rejected:
         return rejected.reply()
-    return hold_json(row)
+    return hold_of(row).to_wire()
 
 
 async def hold_in(conn: Conn, event_id: int, buyer: Buyer, wanted: HoldRequest,

@@ -21,11 +21,12 @@ from bilten.protocol.allocation import parse_id
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
+from bilten.protocol.sales import Order, Ticket
 from bilten.workers.context import Conn, WorkerContext
-from bilten.workers.holds import CHANGE, authorize, hold_json
+from bilten.workers.holds import CHANGE, authorize, hold_of
 from bilten.workers.keys import KeyRing
 from bilten.workers.seatmap import CUSTOM_PLANS
-from bilten.workers.tickets import issue_in, ticket_json
+from bilten.workers.tickets import issue_in, ticket_of
 
 
 @dataclass(slots=True)
@@ -44,13 +45,11 @@ _HOLD = f"""SELECT h.*, e.org_id, {CUSTOM_PLANS} FROM holds h JOIN events e ON e
             WHERE h.id = $1 FOR NO KEY UPDATE OF h"""
 
 
-def order_json(order: asyncpg.Record, seat_ids: list[int],
-               tickets: list[dict[str, Any]]) -> dict[str, Any]:
-    """An order as the API (and the buyer's user channel) shows it."""
-    return {"status": "confirmed", "order_id": order["id"], "hold_id": order["hold_id"],
-            "event_id": order["event_id"], "amount_minor": order["amount_minor"],
-            "currency": order["currency"].strip(), "seat_ids": seat_ids, "tickets": tickets,
-            "created_at": order["created_at"].isoformat()}
+def order_of(order: asyncpg.Record, seat_ids: list[int], tickets: list[Ticket]) -> Order:
+    """An order row, the seats it bought and its tickets, as a value."""
+    return Order(order["id"], order["hold_id"], order["event_id"], order["amount_minor"],
+                 order["currency"].strip(), tuple(seat_ids), tuple(tickets),
+                 order["created_at"])
 
 
 async def _stored_order(conn: Conn, keys: KeyRing,
@@ -62,7 +61,7 @@ async def _stored_order(conn: Conn, keys: KeyRing,
            WHERE id = ANY($1::bigint[]) ORDER BY id""", order["ticket_ids"])
     key = await keys.get(conn, hold["event_id"])
     assert key is not None
-    return order_json(order, list(hold["seat_ids"]), [ticket_json(r, key) for r in rows])
+    return order_of(order, list(hold["seat_ids"]), [ticket_of(r, key) for r in rows]).to_wire()
 
 
 async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -108,7 +107,7 @@ async def _sell(conn: Conn, keys: KeyRing, hold: asyncpg.Record,
     tickets = await issue_in(conn, keys, hold["event_id"], type_ids, holder, hold["owner_sub"])
     by_type: defaultdict[int, list[int]] = defaultdict(list)
     for ticket in tickets:
-        by_type[ticket["ticket_type_id"]].append(ticket["id"])
+        by_type[ticket.ticket_type_id].append(ticket.id)
     if seats:
         await conn.execute(
             f"""UPDATE seats SET status = 'sold', ticket_id = x.ticket_id, {CHANGE}
@@ -123,11 +122,11 @@ async def _sell(conn: Conn, keys: KeyRing, hold: asyncpg.Record,
         """INSERT INTO orders (hold_id, event_id, owner_sub, amount_minor, currency, ticket_ids)
            VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
         hold["id"], hold["event_id"], hold["owner_sub"], hold["amount_minor"],
-        hold["currency"], [t["id"] for t in tickets])
+        hold["currency"], [t.id for t in tickets])
     assert order is not None  # INSERT … RETURNING
     await conn.execute("UPDATE holds SET state = 'confirmed', ended_at = now() WHERE id = $1",
                        hold["id"])
-    return order_json(order, list(hold["seat_ids"]), tickets)
+    return order_of(order, list(hold["seat_ids"]), tickets).to_wire()
 
 
 async def release(request: CommandRequest, ctx: WorkerContext) -> tuple[dict[str, Any], Freed]:
@@ -145,7 +144,7 @@ async def release(request: CommandRequest, ctx: WorkerContext) -> tuple[dict[str
             await free_holds(conn, [hold], "released", freed)
             hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
             assert hold is not None  # locked above, in this transaction
-    return hold_json(hold), freed
+    return hold_of(hold).to_wire(), freed
 
 
 async def free_holds(conn: Conn, holds: list[asyncpg.Record], state: str,

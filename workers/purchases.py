@@ -20,13 +20,13 @@ from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tokens import Claims
 from bilten.workers.context import Conn, WorkerContext
-from bilten.workers.holds import authorize, hold_json
+from bilten.workers.holds import authorize, hold_of
 from bilten.workers.keys import KeyRing
-from bilten.workers.orders import order_json
-from bilten.workers.tickets import ticket_json
+from bilten.workers.orders import order_of
+from bilten.workers.tickets import ticket_of
 
 MAX_PAGE = 500
-# hold_json's `status` → the stored state.
+# A `Hold`'s `status` → the stored state.
 _HOLD_STATES = {"held": "active", "released": "released", "expired": "expired",
                 "confirmed": "confirmed"}
 
@@ -52,8 +52,8 @@ async def _with_tickets(conn: asyncpg.Pool | Conn, keys: KeyRing,
     for order in orders:
         key = await keys.get(conn, order["event_id"])
         assert key is not None  # an order's tickets were signed with it
-        tickets = [ticket_json(rows[t], key) for t in sorted(order["ticket_ids"])]
-        shown.append({**order_json(order, list(order["seat_ids"]), tickets),
+        tickets = [ticket_of(rows[t], key) for t in sorted(order["ticket_ids"])]
+        shown.append({**order_of(order, list(order["seat_ids"]), tickets).to_wire(),
                       "owner_sub": order["owner_sub"]})
     return shown
 
@@ -96,6 +96,6 @@ async def list_holds(request: CommandRequest, ctx: WorkerContext) -> dict[str, A
            ORDER BY id LIMIT $3""",
         event_id, after, limit, _only_own(request.claims),
         None if status is None else _HOLD_STATES[status])
-    holds = [{**hold_json(row), "owner_sub": row["owner_sub"],
+    holds = [{**hold_of(row).to_wire(), "owner_sub": row["owner_sub"],
               "created_at": row["created_at"].isoformat()} for row in rows]
     return {"holds": holds, "next": holds[-1]["hold_id"] if len(holds) == limit else None}

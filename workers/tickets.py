@@ -17,6 +17,7 @@ from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
+from bilten.protocol.sales import Ticket
 from bilten.protocol.tickets import TicketRef, sign_code
 from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.holds import CHANGE, Rejected, take_places
@@ -27,13 +28,10 @@ from bilten.workers.ticket_types import create_type, list_types, text_param, upd
 MAX_ISSUE = 1000
 
 
-def ticket_json(row: asyncpg.Record, key: EventKey) -> dict[str, Any]:
-    """A ticket as the API shows it, with its code."""
-    return {
-        "id": row["id"], "event_id": row["event_id"], "ticket_type_id": row["ticket_type_id"],
-        "holder": row["holder"], "state": row["state"],
-        "code": sign_code(key.private, TicketRef(row["event_id"], row["id"])),
-    }
+def ticket_of(row: asyncpg.Record, key: EventKey) -> Ticket:
+    """A ticket row with its code, signed with the event's key."""
+    return Ticket(row["id"], row["event_id"], row["ticket_type_id"], row["holder"], row["state"],
+                  sign_code(key.private, TicketRef(row["event_id"], row["id"])))
 
 
 async def issue(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -70,8 +68,8 @@ async def issue(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             await conn.execute(
                 f"""UPDATE seats SET status = 'sold', ticket_id = x.ticket_id, {CHANGE}
                     FROM unnest($1::bigint[], $2::bigint[]) AS x(seat_id, ticket_id)
-                    WHERE seats.id = x.seat_id""", seat_ids, [t["id"] for t in tickets])
-    return {"tickets": tickets, "seat_ids": seat_ids}
+                    WHERE seats.id = x.seat_id""", seat_ids, [t.id for t in tickets])
+    return {"tickets": [t.to_wire() for t in tickets], "seat_ids": seat_ids}
 
 
 def _sold_out(type_id: int, count: int, remaining: int) -> Conflict:
@@ -92,7 +90,7 @@ async def _take_seats(conn: Conn, type_id: int, count: int) -> list[int]:
 
 async def issue_in(conn: Conn, keys: KeyRing, event_id: int,
                    type_ids: Sequence[int], holder: str, owner_sub: str | None
-                   ) -> list[dict[str, Any]]:
+                   ) -> list[Ticket]:
     """Issue one ticket per entry of `type_ids` in the caller's transaction, with codes.
 
     Each gets its `ticket_presence` row, so it can be scanned at the door once
@@ -109,7 +107,7 @@ async def issue_in(conn: Conn, keys: KeyRing, event_id: int,
     await conn.execute(
         "INSERT INTO ticket_presence (ticket_id) SELECT unnest($1::bigint[])",
         [row["id"] for row in rows])
-    return [ticket_json(row, key) for row in rows]
+    return [ticket_of(row, key) for row in rows]
 
 
 async def _ticket(request: CommandRequest, ctx: WorkerContext) -> asyncpg.Record:
@@ -134,7 +132,7 @@ async def get(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     row = await _ticket(request, ctx)
     key = await ctx.keys.get(ctx.pg, row["event_id"])
     assert key is not None
-    return ticket_json(row, key)
+    return ticket_of(row, key).to_wire()
 
 
 async def revoke(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -150,7 +148,7 @@ async def revoke(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     row = revoked
     key = await ctx.keys.get(ctx.pg, row["event_id"])
     assert key is not None
-    return ticket_json(row, key)
+    return ticket_of(row, key).to_wire()
 
 
 async def set_gates(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -190,7 +188,7 @@ async def list_tickets(request: CommandRequest, ctx: WorkerContext) -> dict[str,
              AND ($4::text IS NULL OR strpos(lower(holder), lower($4)) > 0)
            ORDER BY id LIMIT $3""", event_id, after, limit, q)
     key = await ctx.keys.get(ctx.pg, event_id)
-    tickets = [ticket_json(row, key) for row in rows] if key is not None else []
+    tickets = [ticket_of(row, key).to_wire() for row in rows] if key is not None else []
     return {"tickets": tickets, "next": tickets[-1]["id"] if len(tickets) == limit else None}
 
 

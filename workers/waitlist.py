@@ -19,7 +19,7 @@ from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict
 from bilten.protocol.events import parse_event_id
 from bilten.workers.context import Conn, WorkerContext
-from bilten.workers.holds import Buyer, Rejected, hold_in, hold_json
+from bilten.workers.holds import Buyer, Rejected, hold_in, hold_of
 from bilten.workers.seatmap import CUSTOM_PLANS
 
 log = logging.getLogger(__name__)
@@ -138,4 +138,4 @@ async def _offer_one(conn: Conn, event_id: int, entry_id: int,
                        entry_id, hold["id"])
     return await outbox.enqueue_publication(
         conn, user_channel(entry["owner_sub"]).name,
-        {"type": "hold.offered", "waitlist_id": entry_id, **hold_json(hold)})
+        {"type": "hold.offered", "waitlist_id": entry_id, **hold_of(hold).to_wire()})
