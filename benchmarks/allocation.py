@@ -39,11 +39,12 @@ from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
 from bilten.infra.deps import open_deps
+from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings, settings_env
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.tokens import mint_claims
 from bilten.workers import holds, orders
-from bilten.workers.tickets import KeyRing
+from bilten.workers.context import WorkerContext
 
 NAME = "allocation"
 SUMMARY = "holds/s and hold latency under contention and steady buying; oversell count"
@@ -194,19 +195,20 @@ async def _through_hub(base: str, secret: str, venue: dict[str, Any], phase: str
 async def _direct(settings: Settings, venue: dict[str, Any], phase: str,
                   args: argparse.Namespace) -> dict[str, Any]:
     """The floor: the worker's hold transaction in-process, no hub or NATS."""
-    keys = KeyRing()
     async with open_deps(settings, "bench-direct", pg_max=20) as deps:
+        ctx = WorkerContext(deps, Metrics())
+
         def claims(n: int) -> Any:
             return mint_claims(sub=f"buyer-{n}", org=ORG, role="attendee",
                                events=(venue["event_id"],), ttl_s=3600, now=time.time())
 
         async def buy(n: int, ask: dict[str, Any]) -> dict[str, Any]:
             params = {"event_id": venue["event_id"], **ask}
-            return dict(await holds.hold(CommandRequest("seats.hold", claims(n), params), deps))
+            return dict(await holds.hold(CommandRequest("seats.hold", claims(n), params), ctx))
 
         async def confirm(n: int, hold_id: int) -> None:
             await orders.confirm(CommandRequest("seats.confirm", claims(n),
-                                                {"hold_id": hold_id}), deps, keys)
+                                                {"hold_id": hold_id}), ctx)
 
         return await _phase(buy, confirm, venue, phase, args)
 

@@ -32,10 +32,11 @@ from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
 from bilten.infra.deps import open_deps
+from bilten.infra.metrics import Metrics
 from bilten.infra.settings import settings_env
 from bilten.protocol.checkin import parse_scan
-from bilten.workers.checkin import apply_scan
-from bilten.workers.tickets import KeyRing
+from bilten.workers.checkin import ScanOrigin, apply_scan
+from bilten.workers.context import WorkerContext
 
 NAME = "checkin"
 SUMMARY = "scans/s and verdict latency through the hub, against the bare transaction"
@@ -161,13 +162,13 @@ async def _through_hub(base: str, staff: str, event_id: int, codes: list[str],
 async def _direct(settings: Any, event_id: int, codes: list[str],
                   args: argparse.Namespace) -> dict[str, Any]:
     """The floor: the worker's transaction called in-process, no hub or NATS."""
-    keys = KeyRing()
     async with open_deps(settings, "bench-direct", pg_max=args.scanners) as deps:
+        ctx = WorkerContext(deps, Metrics())
 
         async def scan(n: int, code: str, direction: str) -> None:
             request = parse_scan({"code": code, "gate": ("north", "south")[n % 2],
                                   "direction": direction})
-            await apply_scan(deps, keys, event_id, request, allowed_gates=None, pending=[])
+            await apply_scan(ctx, event_id, request, ScanOrigin(None), [])
 
         doors = [Door(codes, 1000 + n) for n in range(args.scanners)]
         fixed = await _phase(scan, doors, rate=args.rate, seconds=args.seconds)

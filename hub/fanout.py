@@ -33,7 +33,7 @@ from bilten.protocol.errors import BiltenError, Conflict, Unavailable
 from bilten.protocol.frames import Since, encode_pub, encode_subscribed
 from bilten.protocol.recovery import Position as Cursor
 from bilten.protocol.recovery import classify, in_sequence, snapshot_offset
-from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_OFFSET, Subjects
+from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_OFFSET, HDR_SEQUENCE, Subjects
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class Fanout:
                 return
             metrics.inc(len(messages))
             last = first + len(messages) - 1
-            feed.position = Position(epoch, last, int(headers.get("Nats-Sequence", "0")))
+            feed.position = Position(epoch, last, int(headers.get(HDR_SEQUENCE, "0")))
             for conn, state in list(members.items()):
                 # classify()'s "next", inlined: the one case on the hot path.
                 if state.buffer is None and state.offset + 1 == first and state.epoch == epoch:

@@ -17,19 +17,23 @@ from typing import Any
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 from bilten.infra.deps import Deps
 from bilten.infra.loops import attempt, every
+from bilten.protocol.subjects import HDR_MSG_ID
 
 CHANNEL = "channel"  # outbox rows that are channel publications, not domain events
 
 
-async def enqueue_publication(conn: asyncpg.Connection, channel: str, data: Any) -> int:
+async def enqueue_publication(conn: asyncpg.Connection | PoolConnectionProxy, channel: str,
+                              data: Any) -> int:
     """Record a channel publication inside the caller's transaction; returns its id."""
     return await enqueue(conn, CHANNEL, {"channel": channel, "data": data})
 
 
-async def enqueue(conn: asyncpg.Connection, kind: str, payload: dict[str, Any]) -> int:
+async def enqueue(conn: asyncpg.Connection | PoolConnectionProxy, kind: str,
+                  payload: dict[str, Any]) -> int:
     """Record a domain event inside the caller's transaction; returns its id."""
     outbox_id: int = await conn.fetchval(
         "INSERT INTO outbox (subject_kind, payload) VALUES ($1, $2) RETURNING id", kind, payload)
@@ -62,21 +66,23 @@ async def _publish(deps: Deps, row: asyncpg.Record) -> None:
     else:
         body = {"kind": row["subject_kind"], **row["payload"]}
         await deps.js.publish(deps.subjects.events(row["subject_kind"]), orjson.dumps(body),
-                              headers={"Nats-Msg-Id": msg_id})
+                              headers={HDR_MSG_ID: msg_id})
+
+
+async def publish_stale(deps: Deps, *, min_age_s: float = 2.0) -> None:
+    """Publish (a batch of) the rows older than `min_age_s`: a crashed writer left them behind."""
+    stale = await deps.pg.fetch(
+        "SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => $1)"
+        " ORDER BY id LIMIT 500", min_age_s)
+    if stale:
+        await flush(deps, [row["id"] for row in stale])
 
 
 async def relay(deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0,
                 min_age_s: float = 2.0) -> None:
     """Publish rows a crashed writer left behind, every `interval_s`, until `stop`."""
-
-    async def publish_stale() -> None:
-        stale = await deps.pg.fetch(
-            "SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => $1)"
-            " ORDER BY id LIMIT 500", min_age_s)
-        if stale:
-            await flush(deps, [row["id"] for row in stale])
-
-    await every(interval_s, publish_stale, stop, name="outbox relay")
+    await every(interval_s, lambda: publish_stale(deps, min_age_s=min_age_s), stop,
+                name="outbox relay")
 
 
 class Publisher:

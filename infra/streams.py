@@ -25,7 +25,7 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
-from bilten.protocol.subjects import Subjects
+from bilten.protocol.subjects import AUDIT_CONSUMER, Subjects
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def stream_configs(subjects: Subjects, limits: StreamLimits) -> list[StreamConfi
 
 def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
     """Durable consumers on the events stream, one per worker that reads it."""
-    return [ConsumerDecl(durable=f"{subjects.prefix}-audit", filter_subject=subjects.events(">"))]
+    return [ConsumerDecl(durable=subjects.durable(AUDIT_CONSUMER),
+                         filter_subject=subjects.events(">"))]
 
 
 async def declare(js: JetStreamContext, subjects: Subjects, limits: StreamLimits) -> None:

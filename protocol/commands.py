@@ -232,7 +232,7 @@ COMMANDS: dict[str, Command] = {
         Command("seats.create", "Add sections, rows and seats to the event's map.",
                 ORGANIZERS, "POST", "/api/v1/events/{event_id}/seats", "allocation",
                 result=results.SEATS_CREATED,
-                created=True, params=_schema(
+                created=True, timeout_s=120.0, params=_schema(
                     event_id=ID,
                     sections={"type": "array", "minItems": 1, "maxItems": MAX_SECTIONS,
                               "items": _SECTION}),

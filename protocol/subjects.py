@@ -21,6 +21,10 @@ HDR_COUNT = "Bilten-Count"  # publications in a batched message (protocol/batch.
 # JetStream's own headers: optimistic concurrency per subject, and de-duplication.
 HDR_EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 HDR_MSG_ID = "Nats-Msg-Id"
+# Set by JetStream on the copies a stream republishes (hubs receive those): the sequence.
+HDR_SEQUENCE = "Nats-Sequence"
+# The durable consumers on the events stream, by the worker that owns each.
+AUDIT_CONSUMER = "audit"
 
 # The same rule as the BILTEN_NAMESPACE setting: a subject token, a stream
 # name once uppercased, and a Redis key prefix, all at once.
@@ -112,6 +116,10 @@ class Subjects:
         if not _WORKER.fullmatch(worker):
             raise ValueError(f"worker name {worker!r} is not a lowercase identifier")
         return f"{self.prefix}-{worker}"
+
+    def durable(self, worker: str) -> str:
+        """The durable JetStream consumer a worker's replicas share (named as its queue group)."""
+        return self.queue_group(worker)
 
 
 def _checked(name: str, what: str) -> str:

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 import orjson
 from nats.aio.msg import Msg
 
-from bilten.infra.deps import Deps
 from bilten.protocol.errors import BadRequest
+from bilten.workers.context import WorkerContext
 
 
-async def record(msg: Msg, deps: Deps) -> None:
+async def record(msg: Msg, ctx: WorkerContext) -> None:
     """Insert one domain event; a malformed one is terminated, not retried."""
     try:
         body = orjson.loads(msg.data)
@@ -26,7 +26,7 @@ async def record(msg: Msg, deps: Deps) -> None:
     event_id = body.get("event_id")
     meta = msg.metadata
     occurred = meta.timestamp if meta.timestamp else datetime.now(UTC)
-    await deps.pg.execute(
+    await ctx.pg.execute(
         """INSERT INTO domain_events (stream, seq, kind, event_id, payload, occurred_at)
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
         meta.stream, meta.sequence.stream, kind,

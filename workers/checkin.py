@@ -19,13 +19,13 @@ new verdicts published (`checkin.revised`).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from bilten.infra import outbox
-from bilten.infra.deps import Deps
 from bilten.protocol.channels import event_channel
 from bilten.protocol.checkin import GATE, ScanRequest, TicketState, decide, parse_scan
 from bilten.protocol.commands import CommandRequest
@@ -35,8 +35,9 @@ from bilten.protocol.offline import parse_sync
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tickets import InvalidCode, parse_code, verify_code
 from bilten.workers.checkin_offline import bundle, replay
+from bilten.workers.context import Conn, WorkerContext
+from bilten.workers.keys import KeyRing
 from bilten.workers.runner import CommandHandler
-from bilten.workers.tickets import KeyRing
 
 # Each (event, gate) count is spread over this many rows, so entries at one gate
 # do not all wait for one row lock (infra/migrations/0004_inside_shards.sql).
@@ -65,7 +66,7 @@ async def identify(keys: KeyRing, pg: asyncpg.Pool, event_id: int,
     return ref.ticket_id, None
 
 
-async def _stored(pg: asyncpg.Pool | asyncpg.Connection, event_id: int, nonce: str,
+async def _stored(pg: asyncpg.Pool | Conn, event_id: int, nonce: str,
                   code: str) -> dict[str, Any] | None:
     row = await pg.fetchrow("SELECT verdict FROM scans WHERE event_id = $1 AND nonce = $2",
                             event_id, nonce)
@@ -77,32 +78,58 @@ async def _stored(pg: asyncpg.Pool | asyncpg.Connection, event_id: int, nonce: s
     return verdict
 
 
-async def apply_scan(deps: Deps, keys: KeyRing, event_id: int, scan: ScanRequest, *,
-                     allowed_gates: tuple[str, ...] | None, device_ok: bool | None = None,
-                     device: str | None = None, pending: list[int]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ScanOrigin:
+    """Where a scan was decided: the gates the scanner's token allows (None: any) and,
+    for a scan synced from an offline device, that device and whether it let them in."""
+
+    allowed_gates: tuple[str, ...] | None
+    device: str | None = None
+    device_ok: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One scan being decided: what was scanned, when, where, and what its code names.
+
+    `reason` is why the code itself is refused (`invalid`, `wrong_event`)
+    before any rule runs; `ticket_id` is None then.
+    """
+
+    event_id: int
+    scan: ScanRequest
+    nonce: str
+    at: datetime
+    ticket_id: int | None
+    reason: str | None
+    origin: ScanOrigin
+
+
+async def apply_scan(ctx: WorkerContext, event_id: int, scan: ScanRequest, origin: ScanOrigin,
+                     pending: list[int]) -> dict[str, Any]:
     """Decide one scan (online, or synced with the device's own verdict) and record it.
 
     The ids of the outbox rows it committed are added to `pending`, for the
     caller to hand to an `outbox.Publisher` (or to flush itself).
     """
     nonce = scan.nonce or f"srv:{uuid.uuid4().hex}"
-    stored = await _stored(deps.pg, event_id, nonce, scan.code)
+    stored = await _stored(ctx.pg, event_id, nonce, scan.code)
     if stored is not None:
         return stored
-    ticket_id, reason = await identify(keys, deps.pg, event_id, scan.code)
+    ticket_id, reason = await identify(ctx.keys, ctx.pg, event_id, scan.code)
     at = (scan.scanned_at or datetime.now(UTC)).astimezone(UTC)
+    attempt = Attempt(event_id, scan, nonce, at, ticket_id, reason, origin)
     channel = event_channel(event_id, "checkins").name
     try:
-        async with deps.pg.acquire() as conn, conn.transaction():
-            verdict, revised = await _decide(conn, event_id, scan, nonce, at, ticket_id, reason,
-                                             allowed_gates, device_ok, device)
+        async with ctx.pg.acquire() as conn, conn.transaction():
+            verdict, revised = await _decide(conn, attempt)
             await conn.execute(
                 """INSERT INTO scans (event_id, nonce, ticket_id, gate, direction, status,
                                       reason, scanned_at, offline, device, verdict)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
                 event_id, nonce, verdict["ticket"]["id"] if verdict["ticket"] else None,
                 scan.gate, scan.direction, verdict["status"], verdict["reason"], at,
-                device_ok is not None, device, verdict)
+                origin.device_ok is not None, origin.device, verdict)
             ids = [await outbox.enqueue_publication(conn, channel, verdict),
                    await outbox.enqueue(conn, "checkin.decided",
                                         {"event_id": event_id, "scan": verdict})]
@@ -112,18 +139,18 @@ async def apply_scan(deps: Deps, keys: KeyRing, event_id: int, scan: ScanRequest
                                              {"event_id": event_id, "scan": changed})]
     except asyncpg.UniqueViolationError:
         # The same nonce decided concurrently elsewhere: that verdict stands.
-        stored = await _stored(deps.pg, event_id, nonce, scan.code)
+        stored = await _stored(ctx.pg, event_id, nonce, scan.code)
         assert stored is not None
         return stored
     pending.extend(ids)
     return verdict
 
 
-async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, nonce: str,
-                  at: datetime, ticket_id: int | None, reason: str | None,
-                  allowed_gates: tuple[str, ...] | None, device_ok: bool | None,
-                  device: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def _decide(conn: Conn, attempt: Attempt
+                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The verdict for a scan, and the stored verdicts it revised (already updated)."""
+    event_id, scan, at, ticket_id = attempt.event_id, attempt.scan, attempt.at, attempt.ticket_id
+    device_ok = attempt.origin.device_ok
     event = await conn.fetchrow(
         "SELECT allow_reentry, ARRAY(SELECT name FROM gates WHERE event_id = $1) AS gates"
         " FROM events WHERE id = $1", event_id)
@@ -132,10 +159,10 @@ async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, no
     if scan.gate not in event["gates"]:
         raise BadRequest(f"no gate {scan.gate!r} at this event", field="gate")
     verdict: dict[str, Any] = {
-        "status": "rejected", "reason": reason, "ticket": None, "previous": None,
+        "status": "rejected", "reason": attempt.reason, "ticket": None, "previous": None,
         "gate": scan.gate, "direction": scan.direction, "scanned_at": at.isoformat(),
-        "nonce": nonce, "code": scan.code, "event_id": event_id,
-        "offline": device_ok is not None, "device": device,
+        "nonce": attempt.nonce, "code": scan.code, "event_id": event_id,
+        "offline": device_ok is not None, "device": attempt.origin.device,
     }
     revised: list[tuple[int, dict[str, Any]]] = []
     row = await conn.fetchrow(_PRESENCE, ticket_id, event_id) if ticket_id else None
@@ -144,7 +171,8 @@ async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, no
     if row is not None:
         state = TicketState(row["state"] == "valid", row["inside"], row["entries"],
                             row["last_gate"], row["last_at"])
-        decision = decide(state, scan.direction, scan.gate, at, allowed_gates=allowed_gates,
+        decision = decide(state, scan.direction, scan.gate, at,
+                          allowed_gates=attempt.origin.allowed_gates,
                           allow_reentry=event["allow_reentry"])
         verdict.update(status=decision.status, reason=decision.reason,
                        previous=decision.previous,
@@ -170,7 +198,7 @@ async def _decide(conn: asyncpg.Connection, event_id: int, scan: ScanRequest, no
     return verdict, [changed for _id, changed in revised]
 
 
-async def _store_state(conn: asyncpg.Connection, event_id: int, ticket_id: int,
+async def _store_state(conn: Conn, event_id: int, ticket_id: int,
                        old: TicketState, new: TicketState) -> None:
     """Persist the ticket's new state and keep the per-gate inside counts exact."""
     if (old.inside, old.entries, old.last_gate, old.last_at) == (
@@ -192,19 +220,17 @@ async def _store_state(conn: asyncpg.Connection, event_id: int, ticket_id: int,
             event_id, new.last_gate, shard)
 
 
-async def scan(request: CommandRequest, deps: Deps, keys: KeyRing,
-               publisher: outbox.Publisher) -> dict[str, Any]:
+async def scan(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """checkin.scan: one online scan; its publications go out after the answer."""
     event_id = parse_event_id(request.params)
     pending: list[int] = []
-    verdict = await apply_scan(deps, keys, event_id, parse_scan(request.params),
-                               allowed_gates=request.claims.gates, pending=pending)
-    publisher.submit(pending)
+    verdict = await apply_scan(ctx, event_id, parse_scan(request.params),
+                               ScanOrigin(request.claims.gates), pending)
+    ctx.publisher.submit(pending)
     return verdict
 
 
-async def sync(request: CommandRequest, deps: Deps, keys: KeyRing,
-               publisher: outbox.Publisher) -> dict[str, Any]:
+async def sync(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """checkin.sync: scans an offline device decided, applied in `scanned_at` order.
 
     Idempotent by nonce: a resubmitted scan is not applied again. Answers the
@@ -212,10 +238,10 @@ async def sync(request: CommandRequest, deps: Deps, keys: KeyRing,
     """
     event_id = parse_event_id(request.params)
     upload = parse_sync(request.params, now=datetime.now(UTC))
-    gates = await deps.pg.fetchval("SELECT ARRAY(SELECT name FROM gates WHERE event_id = $1)",
+    gates = await ctx.pg.fetchval("SELECT ARRAY(SELECT name FROM gates WHERE event_id = $1)",
                                    event_id)
     nonces = [s.nonce for s in upload.scans]
-    known = {r["nonce"]: r["verdict"]["code"] for r in await deps.pg.fetch(
+    known = {r["nonce"]: r["verdict"]["code"] for r in await ctx.pg.fetch(
         "SELECT nonce, verdict FROM scans WHERE event_id = $1 AND nonce = ANY($2::text[])",
         event_id, nonces)}
     for n, item in enumerate(upload.scans):  # refuse before applying anything
@@ -225,30 +251,29 @@ async def sync(request: CommandRequest, deps: Deps, keys: KeyRing,
             raise Conflict("this nonce was used for another code", field=f"scans[{n}].nonce")
     pending: list[int] = []  # if we fail midway, the outbox relay publishes these
     for _position, item in upload.in_time_order():
-        await apply_scan(deps, keys, event_id, item.request(),
-                         allowed_gates=request.claims.gates, device_ok=item.verdict == "ok",
-                         device=upload.device, pending=pending)
-    publisher.submit(pending)
-    stored = {r["nonce"]: r["verdict"] for r in await deps.pg.fetch(
+        origin = ScanOrigin(request.claims.gates, upload.device, device_ok=item.verdict == "ok")
+        await apply_scan(ctx, event_id, item.request(), origin, pending)
+    ctx.publisher.submit(pending)
+    stored = {r["nonce"]: r["verdict"] for r in await ctx.pg.fetch(
         "SELECT nonce, verdict FROM scans WHERE event_id = $1 AND nonce = ANY($2::text[])",
         event_id, nonces)}
-    inside = await deps.pg.fetchval(
+    inside = await ctx.pg.fetchval(
         "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id)
     return {"event_id": event_id, "device": upload.device,
             "results": [stored[nonce] for nonce in nonces], "inside": inside}
 
 
-async def list_scans(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def list_scans(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """checkin.list: decided scans, newest last; `conflicts=1` for conflicts only."""
     params = request.params
     event_id = parse_event_id(params)
     conflicts = str(params.get("conflicts", "0")).lower() in ("1", "true")
     after = parse_int(params, "after", 0, MAX_ID, default=0)
-    rows = await deps.pg.fetch(
+    rows = await ctx.pg.fetch(
         "SELECT id, verdict FROM scans WHERE event_id = $1 AND id > $2"
         " AND ($3::bool IS FALSE OR status = 'conflict') ORDER BY id LIMIT 500",
         event_id, after, conflicts)
-    counts = await deps.pg.fetch(
+    counts = await ctx.pg.fetch(
         "SELECT gate, sum(n)::int AS n FROM inside_counts WHERE event_id = $1"
         " GROUP BY gate ORDER BY gate", event_id)
     return {"scans": [{"id": row["id"], **row["verdict"]} for row in rows],
@@ -257,7 +282,7 @@ async def list_scans(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             "next": rows[-1]["id"] if len(rows) == 500 else None}
 
 
-async def list_inside(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def list_inside(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """checkin.inside: who is inside now (holder, type, gate of entry, since), by ticket id.
 
     `gate` narrows it to those who came in through one gate; `inside` is the
@@ -270,14 +295,14 @@ async def list_inside(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     gate = params.get("gate")
     if gate is not None and (not isinstance(gate, str) or not GATE.match(gate)):
         raise BadRequest("gate must be a gate name of [A-Za-z0-9_-]", field="gate")
-    rows = await deps.pg.fetch(
+    rows = await ctx.pg.fetch(
         """SELECT t.id, t.holder, tt.name AS type_name, p.last_gate, p.last_at
            FROM tickets t JOIN ticket_presence p ON p.ticket_id = t.id
            JOIN ticket_types tt ON tt.id = t.ticket_type_id
            WHERE t.event_id = $1 AND t.id > $2 AND p.inside
              AND ($4::text IS NULL OR p.last_gate = $4)
            ORDER BY t.id LIMIT $3""", event_id, after, limit, gate)
-    inside = await deps.pg.fetchval(
+    inside = await ctx.pg.fetchval(
         "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id)
     return {"event_id": event_id, "inside": inside,
             "people": [{"ticket_id": r["id"], "holder": r["holder"], "type": r["type_name"],
@@ -286,17 +311,7 @@ async def list_inside(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             "next": rows[-1]["id"] if len(rows) == limit else None}
 
 
-def handlers(keys: KeyRing, publisher: outbox.Publisher) -> dict[str, CommandHandler]:
-    """The check-in worker's command handlers."""
-
-    async def scan_(r: CommandRequest, d: Deps) -> Any:
-        return await scan(r, d, keys, publisher)
-
-    async def sync_(r: CommandRequest, d: Deps) -> Any:
-        return await sync(r, d, keys, publisher)
-
-    async def bundle_(r: CommandRequest, d: Deps) -> Any:
-        return await bundle(r, d, keys)
-
-    return {"checkin.scan": scan_, "checkin.list": list_scans, "checkin.sync": sync_,
-            "checkin.bundle": bundle_, "checkin.inside": list_inside}
+HANDLERS: dict[str, CommandHandler] = {
+    "checkin.scan": scan, "checkin.list": list_scans, "checkin.sync": sync,
+    "checkin.bundle": bundle, "checkin.inside": list_inside}
+"""The check-in worker's command handlers."""

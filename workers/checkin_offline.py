@@ -19,20 +19,19 @@ from typing import Any
 import asyncpg
 import orjson
 
-from bilten.infra.deps import Deps
 from bilten.protocol.checkin import Direction, ScanRequest, TicketState, decide
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import NotFound, TooLarge
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.offline import Bundle, BundleTicket, encode_bundle, initials
 from bilten.protocol.tickets import public_key_text
-from bilten.workers.tickets import KeyRing
+from bilten.workers.context import Conn, WorkerContext
 
 _LAST = 2**63  # a scan not stored yet sorts after stored ones of the same instant
 _REPLY_OVERHEAD = 1024
 
 
-async def replay(conn: asyncpg.Connection, event_id: int, ticket: asyncpg.Record,
+async def replay(conn: Conn, event_id: int, ticket: asyncpg.Record,
                  scan: ScanRequest, at: datetime, verdict: dict[str, Any],
                  allow_reentry: bool) -> tuple[TicketState, list[tuple[int, dict[str, Any]]]]:
     """Merge a synced movement into the ticket's history (the caller holds its row lock).
@@ -67,13 +66,13 @@ async def replay(conn: asyncpg.Connection, event_id: int, ticket: asyncpg.Record
     return replace(state, valid=ticket["state"] == "valid"), changed
 
 
-async def bundle(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def bundle(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """checkin.bundle: what a door device needs to decide scans of the event alone."""
     event_id = parse_event_id(request.params)
-    key = await keys.get(deps.pg, event_id, create=True)
+    key = await ctx.keys.get(ctx.pg, event_id, create=True)
     if key is None:
         raise NotFound(f"no event {event_id}")
-    async with deps.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
+    async with ctx.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                            readonly=True):
         event = await conn.fetchrow(
             "SELECT allow_reentry, now() AS generated_at, ARRAY(SELECT name FROM gates"
@@ -93,7 +92,7 @@ async def bundle(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str
     body = encode_bundle(Bundle(event_id, event["generated_at"], public_key_text(key.public),
                                 tuple(event["gates"]), None if gates is None else tuple(gates),
                                 event["allow_reentry"], tickets))
-    size, limit = len(orjson.dumps(body)), deps.nc.max_payload - _REPLY_OVERHEAD
+    size, limit = len(orjson.dumps(body)), ctx.nc.max_payload - _REPLY_OVERHEAD
     if size > limit:  # the reply would not fit in one NATS message
         raise TooLarge(size, limit)
     return body

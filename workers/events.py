@@ -14,11 +14,11 @@ from typing import Any
 import asyncpg
 
 from bilten.infra import outbox
-from bilten.infra.deps import Deps
 from bilten.protocol.commands import INTERNAL_EVENT_OWNER, CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.events import EventFields, parse_event_fields, parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
+from bilten.workers.context import WorkerContext
 from bilten.workers.runner import CommandHandler
 
 _COLUMNS = ("id, org_id, name, starts_at, ends_at, timezone, locale, currency, created_at,"
@@ -46,28 +46,29 @@ def _check_timezone(fields: EventFields) -> None:
 
 
 
-async def create(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def create(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """events.create: a new event in the caller's organization."""
     fields = parse_event_fields(request.params, partial=False)
     _check_timezone(fields)
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             f"""INSERT INTO events (org_id, name, starts_at, ends_at, timezone, locale, currency)
                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}""",
             request.claims.org, fields.name, fields.starts_at, fields.ends_at, fields.timezone,
             fields.locale, fields.currency,
         )
+        assert row is not None  # inserted, or updated under the row lock taken above
         event = event_json(row)
         outbox_id = await outbox.enqueue(conn, "events.created", {"event_id": event["id"],
                                                                   "event": event})
-    await outbox.flush(deps, [outbox_id])
+    await outbox.flush(ctx.deps, [outbox_id])
     return event
 
 
-async def get(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def get(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """events.get: one event the token covers (others look absent)."""
     event_id = parse_event_id(request.params)
-    row = await deps.pg.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
+    row = await ctx.pg.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
     claims = request.claims
     if row is None or (claims.role != "service" and not claims.covers_event(event_id,
                                                                             row["org_id"])):
@@ -75,7 +76,7 @@ async def get(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     return event_json(row)
 
 
-async def list_events(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def list_events(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """events.list: events the token covers, by start time, paged by `after` (an id)."""
     limit = parse_int(request.params, "limit", 1, 500, default=100)
     after = parse_int(request.params, "after", 0, MAX_ID, default=0)
@@ -88,19 +89,19 @@ async def list_events(request: CommandRequest, deps: Deps) -> dict[str, Any]:
         if claims.events != "*":
             args.append(list(claims.events))
             where += " AND id = ANY($4::bigint[])"
-    rows = await deps.pg.fetch(
+    rows = await ctx.pg.fetch(
         f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT $2", *args)
     events = [event_json(row) for row in rows]
     return {"events": events, "next": events[-1]["id"] if len(events) == limit else None}
 
 
-async def update(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def update(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """events.update: change some fields of an event of the caller's organization."""
     event_id = parse_event_id(request.params)
     fields = parse_event_fields(
         {k: v for k, v in request.params.items() if k != "event_id"}, partial=True)
     _check_timezone(fields)
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE", event_id)
         claims = request.claims
@@ -118,14 +119,15 @@ async def update(request: CommandRequest, deps: Deps) -> dict[str, Any]:
                 WHERE id = $1 RETURNING {_COLUMNS}""",
             event_id, fields.name, starts, ends, fields.timezone, fields.locale, fields.currency,
         )
+        assert row is not None  # inserted, or updated under the row lock taken above
         event = event_json(row)
         outbox_id = await outbox.enqueue(conn, "events.updated", {"event_id": event_id,
                                                                   "event": event})
-    await outbox.flush(deps, [outbox_id])
+    await outbox.flush(ctx.deps, [outbox_id])
     return event
 
 
-async def delete(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """events.delete: remove an event that sold nothing (its types, gates, map go too).
 
     Refused with `conflict` (`reason: "not_empty"` and the counts) while it has
@@ -136,7 +138,7 @@ async def delete(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     event_id = parse_event_id(request.params)
     claims = request.claims
     try:
-        async with deps.pg.acquire() as conn, conn.transaction():
+        async with ctx.pg.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT org_id FROM events WHERE id = $1 FOR UPDATE", event_id)
             if row is None or (claims.role != "service"
@@ -147,6 +149,7 @@ async def delete(request: CommandRequest, deps: Deps) -> dict[str, Any]:
                           (SELECT count(*) FROM orders WHERE event_id = $1) AS orders,
                           (SELECT count(*) FROM holds WHERE event_id = $1
                              AND state = 'active') AS active_holds""", event_id)
+            assert held is not None  # counts are always one row
             if any(held.values()):
                 raise _not_empty(event_id, dict(held))
             await conn.execute("DELETE FROM scans WHERE event_id = $1", event_id)
@@ -155,7 +158,7 @@ async def delete(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             outbox_id = await outbox.enqueue(conn, "events.deleted", {"event_id": event_id})
     except asyncpg.ForeignKeyViolationError:
         raise _not_empty(event_id, {"tickets": 1}) from None
-    await outbox.flush(deps, [outbox_id])
+    await outbox.flush(ctx.deps, [outbox_id])
     return {"event_id": event_id, "deleted": True}
 
 
@@ -164,10 +167,10 @@ def _not_empty(event_id: int, counts: dict[str, int]) -> Conflict:
                     **counts)
 
 
-async def owner(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def owner(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """events.owner (internal): the organization of an event, for hubs' permission checks."""
     event_id = parse_event_id(request.params)
-    org = await deps.pg.fetchval("SELECT org_id FROM events WHERE id = $1", event_id)
+    org = await ctx.pg.fetchval("SELECT org_id FROM events WHERE id = $1", event_id)
     return {"event_id": event_id, "org": org}
 
 

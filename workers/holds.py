@@ -26,12 +26,13 @@ from typing import Any, Literal
 
 import asyncpg
 
-from bilten.infra.deps import Deps
 from bilten.protocol.allocation import HoldRequest, adjacent_windows, parse_hold
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
+from bilten.protocol.sales import Hold
 from bilten.protocol.tokens import Claims
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.seatmap import BUYER_LOCK, CUSTOM_PLANS, hold_settings
 
 CHANGE = "version = nextval('seat_version'), changed_xid = pg_current_xact_id()"
@@ -62,13 +63,11 @@ class Buyer:
     capped: bool
 
 
-def hold_json(row: asyncpg.Record) -> dict[str, Any]:
-    """A hold as the API shows it."""
-    return {"status": "held" if row["state"] == "active" else row["state"],
-            "hold_id": row["id"], "event_id": row["event_id"], "seat_ids": list(row["seat_ids"]),
-            "ticket_type_id": row["ticket_type_id"], "quantity": row["quantity"],
-            "amount_minor": row["amount_minor"], "currency": row["currency"].strip(),
-            "expires_at": row["expires_at"].isoformat()}
+def hold_of(row: asyncpg.Record) -> Hold:
+    """A hold row as a value (the stored state `active` is shown as `held`)."""
+    return Hold("held" if row["state"] == "active" else row["state"], row["id"],
+                row["event_id"], tuple(row["seat_ids"]), row["ticket_type_id"], row["quantity"],
+                row["amount_minor"], row["currency"].strip(), row["expires_at"])
 
 
 def authorize(claims: Claims, row: asyncpg.Record, what: str = "hold") -> None:
@@ -82,20 +81,20 @@ def authorize(claims: Claims, row: asyncpg.Record, what: str = "hold") -> None:
         raise Forbidden(f"only the {what}'s owner or an organizer may do this")
 
 
-async def hold(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def hold(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """seats.hold: chosen seats, best available, or general-admission places."""
     event_id = parse_event_id(request.params)
     wanted = parse_hold(request.params)
     buyer = Buyer(request.claims.sub, request.claims.role == "attendee")
     try:
-        async with deps.pg.acquire() as conn, conn.transaction():
+        async with ctx.pg.acquire() as conn, conn.transaction():
             row = await hold_in(conn, event_id, buyer, wanted)
     except Rejected as rejected:
         return rejected.reply()
-    return hold_json(row)
+    return hold_of(row).to_wire()
 
 
-async def hold_in(conn: asyncpg.Connection, event_id: int, buyer: Buyer, wanted: HoldRequest,
+async def hold_in(conn: Conn, event_id: int, buyer: Buyer, wanted: HoldRequest,
                   *, waitlist_id: int | None = None) -> asyncpg.Record:
     """Place a hold in the caller's transaction; raises Rejected (roll back) or BadRequest."""
     await conn.execute(f"SELECT {CUSTOM_PLANS}, pg_advisory_xact_lock($1, hashtext($2))",
@@ -140,6 +139,7 @@ async def hold_in(conn: asyncpg.Connection, event_id: int, buyer: Buyer, wanted:
         event_id, buyer.sub, wanted.nonce, ga_type["id"] if ga_type else None, wanted.quantity,
         [s["id"] for s in seats], amount, currency, float(ttl), float(rules.warn_s),
         waitlist_id)
+    assert row is not None  # INSERT … RETURNING
     if seats:
         await conn.execute(f"UPDATE seats SET status = 'held', hold_id = $2, {CHANGE}"
                            " WHERE id = ANY($1::bigint[])", [s["id"] for s in seats], row["id"])
@@ -149,7 +149,7 @@ async def hold_in(conn: asyncpg.Connection, event_id: int, buyer: Buyer, wanted:
     return row
 
 
-async def _pick(conn: asyncpg.Connection, event_id: int, wanted: HoldRequest
+async def _pick(conn: Conn, event_id: int, wanted: HoldRequest
                 ) -> tuple[list[asyncpg.Record], asyncpg.Record | None]:
     """Lock the seats to hold, or find the general-admission type to count places of."""
     if wanted.seat_ids:
@@ -185,14 +185,14 @@ _LOCK_SEATS = """
     ORDER BY s.id FOR UPDATE OF s SKIP LOCKED"""
 
 
-async def _lock(conn: asyncpg.Connection, event_id: int,
+async def _lock(conn: Conn, event_id: int,
                 seat_ids: tuple[int, ...] | list[int]) -> list[asyncpg.Record]:
     """The asked seats this transaction could lock while available (never waits)."""
     got: list[asyncpg.Record] = await conn.fetch(_LOCK_SEATS, list(seat_ids), event_id)
     return got
 
 
-async def _chosen(conn: asyncpg.Connection, event_id: int,
+async def _chosen(conn: Conn, event_id: int,
                   seat_ids: tuple[int, ...]) -> list[asyncpg.Record]:
     got = await _lock(conn, event_id, seat_ids)
     if len(got) == len(seat_ids):
@@ -218,7 +218,7 @@ def _free_seats(type_id: int | None, section_id: int | None) -> tuple[str, list[
         [section_id]
 
 
-async def _best(conn: asyncpg.Connection, event_id: int, type_id: int | None,
+async def _best(conn: Conn, event_id: int, type_id: int | None,
                 section_id: int | None, quantity: int, together: bool) -> list[asyncpg.Record]:
     """The first `quantity` available seats in map order (adjacent in a row if `together`)."""
     where, args = _free_seats(type_id, section_id)
@@ -262,7 +262,7 @@ async def _best(conn: asyncpg.Connection, event_id: int, type_id: int | None,
     raise Rejected("unavailable", together=True)
 
 
-async def take_places(conn: asyncpg.Connection, event_id: int, type_id: int, quantity: int,
+async def take_places(conn: Conn, event_id: int, type_id: int, quantity: int,
                       *, column: Literal["held", "sold"] = "held") -> None:
     """Count `quantity` places of a general-admission type as held (a hold) or sold
     (`tickets.issue`), within its quota; Rejected("quota_exhausted") if they do not fit.

@@ -20,7 +20,9 @@ from bilten.infra.settings import Settings
 from bilten.infra.signals import install_stop_signals
 from bilten.infra.streams import declare
 from bilten.protocol.commands import COMMANDS
+from bilten.workers.context import WorkerContext
 from bilten.workers.registry import WORKERS
+from bilten.workers.shape import run_worker
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,8 @@ async def run_workers(settings: Settings, names: list[str], stop: asyncio.Event,
             asyncio.TaskGroup() as group:
         await declare(deps.js, deps.subjects, stream_limits(settings))
         for name in names:
-            group.create_task(WORKERS[name](deps, metrics, stop), name=f"worker-{name}")
+            ctx = WorkerContext(deps, metrics)
+            group.create_task(run_worker(WORKERS[name], ctx, stop), name=f"worker-{name}")
         group.create_task(answer_pings(deps, names, stop), name="worker-pings")
     log.info("workers stopped: %s", ", ".join(names))
 

@@ -17,14 +17,16 @@ from typing import Any
 import asyncpg
 
 from bilten.infra import outbox
-from bilten.infra.deps import Deps
 from bilten.protocol.allocation import parse_id
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
-from bilten.workers.holds import CHANGE, authorize, hold_json
+from bilten.protocol.sales import Order, Ticket
+from bilten.workers.context import Conn, WorkerContext
+from bilten.workers.holds import CHANGE, authorize, hold_of
+from bilten.workers.keys import KeyRing
 from bilten.workers.seatmap import CUSTOM_PLANS
-from bilten.workers.tickets import KeyRing, issue_in, ticket_json
+from bilten.workers.tickets import issue_in, ticket_of
 
 
 @dataclass(slots=True)
@@ -43,56 +45,55 @@ _HOLD = f"""SELECT h.*, e.org_id, {CUSTOM_PLANS} FROM holds h JOIN events e ON e
             WHERE h.id = $1 FOR NO KEY UPDATE OF h"""
 
 
-def order_json(order: asyncpg.Record, seat_ids: list[int],
-               tickets: list[dict[str, Any]]) -> dict[str, Any]:
-    """An order as the API (and the buyer's user channel) shows it."""
-    return {"status": "confirmed", "order_id": order["id"], "hold_id": order["hold_id"],
-            "event_id": order["event_id"], "amount_minor": order["amount_minor"],
-            "currency": order["currency"].strip(), "seat_ids": seat_ids, "tickets": tickets,
-            "created_at": order["created_at"].isoformat()}
+def order_of(order: asyncpg.Record, seat_ids: list[int], tickets: list[Ticket]) -> Order:
+    """An order row, the seats it bought and its tickets, as a value."""
+    return Order(order["id"], order["hold_id"], order["event_id"], order["amount_minor"],
+                 order["currency"].strip(), tuple(seat_ids), tuple(tickets),
+                 order["created_at"])
 
 
-async def _stored_order(conn: asyncpg.Connection, keys: KeyRing,
+async def _stored_order(conn: Conn, keys: KeyRing,
                         hold: asyncpg.Record) -> dict[str, Any]:
     order = await conn.fetchrow("SELECT * FROM orders WHERE hold_id = $1", hold["id"])
+    assert order is not None  # a confirmed hold has its order
     rows = await conn.fetch(
         """SELECT id, event_id, ticket_type_id, holder, state FROM tickets
            WHERE id = ANY($1::bigint[]) ORDER BY id""", order["ticket_ids"])
     key = await keys.get(conn, hold["event_id"])
     assert key is not None
-    return order_json(order, list(hold["seat_ids"]), [ticket_json(r, key) for r in rows])
+    return order_of(order, list(hold["seat_ids"]), [ticket_of(r, key) for r in rows]).to_wire()
 
 
-async def confirm(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """seats.confirm: a live hold becomes an order and tickets (idempotent)."""
     hold_id = parse_id(request.params, "hold_id")
     holder = request.params.get("holder")
     if holder is not None and (not isinstance(holder, str) or not 0 < len(holder.strip()) <= 200
                                or any(ord(c) < 32 for c in holder)):
         raise BadRequest("holder must be text of 1-200 characters", field="holder")
-    event_id = await deps.pg.fetchval("SELECT event_id FROM holds WHERE id = $1", hold_id)
+    event_id = await ctx.pg.fetchval("SELECT event_id FROM holds WHERE id = $1", hold_id)
     if event_id is None:
         raise NotFound(f"no hold {hold_id}")
     # Made outside the transaction: a key cached by a rolled-back one would not exist.
-    await keys.get(deps.pg, event_id, create=True)
-    async with deps.pg.acquire() as conn, conn.transaction():
+    await ctx.keys.get(ctx.pg, event_id, create=True)
+    async with ctx.pg.acquire() as conn, conn.transaction():
         hold = await conn.fetchrow(_HOLD, hold_id)
         if hold is None:
             raise NotFound(f"no hold {hold_id}")
         authorize(request.claims, hold)
         if hold["state"] == "confirmed":
-            return await _stored_order(conn, keys, hold)
+            return await _stored_order(conn, ctx.keys, hold)
         if hold["state"] != "active" or hold["expires_at"] <= await conn.fetchval("SELECT now()"):
             reason = "released" if hold["state"] == "released" else "expired"
             return {"status": "rejected", "reason": reason, "hold_id": hold_id}
-        body = await _sell(conn, keys, hold, (holder or hold["owner_sub"]).strip())
+        body = await _sell(conn, ctx.keys, hold, (holder or hold["owner_sub"]).strip())
         ids = [await outbox.enqueue_publication(
             conn, user_channel(hold["owner_sub"]).name, {"type": "order.confirmed", **body})]
-    await outbox.flush(deps, ids)
+    await outbox.flush(ctx.deps, ids)
     return body
 
 
-async def _sell(conn: asyncpg.Connection, keys: KeyRing, hold: asyncpg.Record,
+async def _sell(conn: Conn, keys: KeyRing, hold: asyncpg.Record,
                 holder: str) -> dict[str, Any]:
     seats = await conn.fetch(
         "SELECT id, ticket_type_id FROM seats WHERE hold_id = $1 AND status = 'held'"
@@ -106,7 +107,7 @@ async def _sell(conn: asyncpg.Connection, keys: KeyRing, hold: asyncpg.Record,
     tickets = await issue_in(conn, keys, hold["event_id"], type_ids, holder, hold["owner_sub"])
     by_type: defaultdict[int, list[int]] = defaultdict(list)
     for ticket in tickets:
-        by_type[ticket["ticket_type_id"]].append(ticket["id"])
+        by_type[ticket.ticket_type_id].append(ticket.id)
     if seats:
         await conn.execute(
             f"""UPDATE seats SET status = 'sold', ticket_id = x.ticket_id, {CHANGE}
@@ -121,17 +122,18 @@ async def _sell(conn: asyncpg.Connection, keys: KeyRing, hold: asyncpg.Record,
         """INSERT INTO orders (hold_id, event_id, owner_sub, amount_minor, currency, ticket_ids)
            VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
         hold["id"], hold["event_id"], hold["owner_sub"], hold["amount_minor"],
-        hold["currency"], [t["id"] for t in tickets])
+        hold["currency"], [t.id for t in tickets])
+    assert order is not None  # INSERT … RETURNING
     await conn.execute("UPDATE holds SET state = 'confirmed', ended_at = now() WHERE id = $1",
                        hold["id"])
-    return order_json(order, list(hold["seat_ids"]), tickets)
+    return order_of(order, list(hold["seat_ids"]), tickets).to_wire()
 
 
-async def release(request: CommandRequest, deps: Deps) -> tuple[dict[str, Any], Freed]:
+async def release(request: CommandRequest, ctx: WorkerContext) -> tuple[dict[str, Any], Freed]:
     """seats.release: give a hold's seats or places back now (idempotent)."""
     hold_id = parse_id(request.params, "hold_id")
     freed = Freed()
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         hold = await conn.fetchrow(_HOLD, hold_id)
         if hold is None:
             raise NotFound(f"no hold {hold_id}")
@@ -141,10 +143,11 @@ async def release(request: CommandRequest, deps: Deps) -> tuple[dict[str, Any], 
         if hold["state"] == "active":
             await free_holds(conn, [hold], "released", freed)
             hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
-    return hold_json(hold), freed
+            assert hold is not None  # locked above, in this transaction
+    return hold_of(hold).to_wire(), freed
 
 
-async def free_holds(conn: asyncpg.Connection, holds: list[asyncpg.Record], state: str,
+async def free_holds(conn: Conn, holds: list[asyncpg.Record], state: str,
                      freed: Freed) -> None:
     """End active holds (rows locked by the caller) as `state`, giving back what they had.
 

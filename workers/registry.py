@@ -1,59 +1,32 @@
-"""Every worker by name, and how to run it: `bilten worker NAME` looks here."""
+"""Every worker by name, and what each serves: `bilten worker NAME` looks here.
+
+Each entry is a `Worker` (workers/shape.py): its commands, snapshots,
+consumers and periodic jobs, which `run_worker` runs with the runner.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
-
 from bilten.infra import outbox
-from bilten.infra.deps import Deps
-from bilten.infra.metrics import Metrics
+from bilten.protocol.subjects import AUDIT_CONSUMER
 from bilten.workers import allocation, audit, checkin, events, tickets
-from bilten.workers.runner import consume, serve_commands
+from bilten.workers.context import WorkerContext
+from bilten.workers.shape import Consumer, Periodic, Worker
 
-WorkerMain = Callable[[Deps, Metrics, asyncio.Event], Coroutine[Any, Any, None]]
-
-
-async def run_events(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
-    """Events CRUD commands, plus the outbox relay for their domain events."""
-    async with asyncio.TaskGroup() as group:
-        group.create_task(serve_commands(deps, metrics, "events", events.HANDLERS, stop))
-        group.create_task(outbox.relay(deps, stop))
+RELAY_INTERVAL_S = 1.0
 
 
-async def run_audit(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
-    """Domain events from JetStream into the `domain_events` table."""
-    s = deps.subjects
-    await consume(deps, metrics, "audit", s.events_stream, f"{s.prefix}-audit", audit.record, stop)
+async def relay_outbox(ctx: WorkerContext) -> None:
+    """Publish outbox rows a crashed writer left behind (infra/outbox.py)."""
+    await outbox.publish_stale(ctx.deps)
 
 
-async def run_tickets(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
-    """Ticket types, tickets, gates; the outbox relay covers the domain events."""
-    keys = tickets.KeyRing()
-    await serve_commands(deps, metrics, "tickets", tickets.handlers(keys), stop)
+OUTBOX_RELAY = Periodic("outbox relay", RELAY_INTERVAL_S, relay_outbox)
+"""Run by workers whose handlers write to the outbox and flush after commit."""
 
-
-async def run_checkin(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
-    """Scans; any number of these share the load through their queue group."""
-    keys = tickets.KeyRing()
-    publisher = outbox.Publisher()
-    async with asyncio.TaskGroup() as group:
-        group.create_task(serve_commands(deps, metrics, "checkin",
-                                         checkin.handlers(keys, publisher), stop))
-        group.create_task(publisher.run(deps, stop))
-        group.create_task(outbox.relay(deps, stop))
-
-
-async def run_allocation(deps: Deps, metrics: Metrics, stop: asyncio.Event) -> None:
-    """Seat maps, holds and orders; the hold sweeper and the seats feed run alongside."""
-    await allocation.run(deps, metrics, stop)
-
-
-WORKERS: dict[str, WorkerMain] = {
-    "events": run_events,
-    "audit": run_audit,
-    "tickets": run_tickets,
-    "checkin": run_checkin,
-    "allocation": run_allocation,
-}
+WORKERS: dict[str, Worker] = {w.name: w for w in (
+    Worker("events", commands=events.HANDLERS, periodic=(OUTBOX_RELAY,)),
+    Worker("audit", consumers=(Consumer(AUDIT_CONSUMER, audit.record),)),
+    Worker("tickets", commands=tickets.HANDLERS),
+    Worker("checkin", commands=checkin.HANDLERS, periodic=(OUTBOX_RELAY,)),
+    allocation.WORKER,
+)}

@@ -1,22 +1,27 @@
-"""The shared worker runner: one loop owns fetching, replying, acking and logging.
+"""The shared worker runner: one place owns how work is received, answered and logged.
 
-Workers are plain functions. A *command* handler answers NATS requests in its
-worker's queue group (any number of workers share the load):
+A worker receives work in four ways, declared in its `Worker` (workers/shape.py)
+and all run here or by `every` (infra/loops.py), each handed the worker's
+`WorkerContext`:
 
-    async def create_event(request: CommandRequest, deps: Deps) -> Any
+- a *command* answers NATS requests in the worker's queue group (any number
+  of workers share the load): `async def create(request, ctx) -> Any`;
+- a *snapshot* answers `<ns>.snap.event.{id}.{topic}` requests, the state a
+  subscriber of a stateful channel starts from: `async def seats(event_id, ctx) -> Any`;
+- a *consumer* processes JetStream messages from a durable pull consumer:
+  `async def record(msg, ctx) -> None`;
+- a *periodic job* runs every interval: `async def sweep(ctx) -> object`.
 
-A *consumer* handler processes JetStream messages from a durable consumer:
+Requests (commands and snapshots) share one path: look the handler up, run
+it within its budget, translate what it raises, count it, log it once, reply.
+A fault of NATS, PostgreSQL or Redis (`infra/faults.py`) is answered
+`unavailable` or `timeout` (retryable), never `internal`, and logged once per
+outage; anything else unexpected is `internal`, logged with its traceback.
 
-    async def record(msg: Msg, deps: Deps) -> None
-
-Returning acks; raising `Retry(delay)` naks with that delay; raising a
-`BiltenError` terminates the message (it can never succeed); a fault of
-NATS, PostgreSQL or Redis (`infra/faults.py`) naks it with a growing delay, as
-does anything else, which is also logged once. Every call has a timeout and
-the number in flight is bounded.
-
-A fault answers a command `unavailable` or `timeout` (retryable), never
-`internal`; it is logged once per outage, not once per request.
+A consumer handler's return acks; raising `Retry(delay)` naks with that
+delay; raising a `BiltenError` terminates the message (it can never succeed);
+a fault naks it with a growing delay, as does anything else, which is also
+logged once. Every call has a timeout and the number in flight is bounded.
 """
 
 from __future__ import annotations
@@ -31,17 +36,21 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
-from bilten.infra.deps import Deps
 from bilten.infra.faults import translate
 from bilten.infra.loops import Outage, every
-from bilten.infra.metrics import Metrics
+from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import COMMANDS, CommandRequest, decode_request, encode_reply
-from bilten.protocol.errors import BiltenError, Internal, Timeout, UnknownMethod
+from bilten.protocol.errors import BadChannel, BiltenError, Internal, Timeout, UnknownMethod
+from bilten.workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
-CommandHandler = Callable[[CommandRequest, Deps], Awaitable[Any]]
-ConsumerHandler = Callable[[Msg, Deps], Awaitable[None]]
+CommandHandler = Callable[[CommandRequest, WorkerContext], Awaitable[Any]]
+SnapshotHandler = Callable[[int, WorkerContext], Awaitable[Any]]
+ConsumerHandler = Callable[[Msg, WorkerContext], Awaitable[None]]
+Job = Callable[[WorkerContext], Awaitable[object]]
+# A request made ready to run: the call, and the budget it gets.
+Prepared = tuple[Callable[[], Awaitable[Any]], float]
 
 
 class Retry(Exception):
@@ -53,29 +62,69 @@ class Retry(Exception):
 
 
 async def serve_commands(
-    deps: Deps, metrics: Metrics, worker: str, handlers: Mapping[str, CommandHandler],
+    ctx: WorkerContext, worker: str, handlers: Mapping[str, CommandHandler],
     stop: asyncio.Event, *, concurrency: int = 64, timeout_s: float | None = None,
 ) -> None:
-    """Answer command requests for `handlers` until `stop` is set, then drain."""
+    """Answer command requests for `handlers` until `stop` is set, then drain.
+
+    A command's budget is the larger of the default (`timeout_s`, else the
+    request timeout setting) and its own `timeout_s` in the command table.
+    """
+    default_budget = timeout_s or ctx.settings.request_timeout_s
+
+    def prepare(msg: Msg) -> Prepared:
+        request = decode_request(msg.data)
+        handler = handlers.get(request.method)
+        if handler is None:  # looked up apart: a KeyError of the handler's is a bug
+            raise UnknownMethod(f"{worker} has no handler for {request.method}")
+        command = COMMANDS.get(request.method)
+        budget = max(default_budget, command.timeout_s or 0.0) if command else default_budget
+        return lambda: handler(request, ctx), budget
+
+    subjects = [ctx.subjects.command(method) for method in handlers]
+    log.info("worker %s serving %s", worker, ", ".join(handlers))
+    await _serve(ctx, worker, "command", subjects, prepare, stop, concurrency=concurrency,
+                 default_budget=default_budget)
+
+
+async def serve_snapshots(
+    ctx: WorkerContext, worker: str, handlers: Mapping[str, SnapshotHandler],
+    stop: asyncio.Event, *, concurrency: int = 16, timeout_s: float | None = None,
+) -> None:
+    """Answer snapshot requests of `event.*.{topic}` for each topic in `handlers` until `stop`."""
+    budget = timeout_s or ctx.settings.request_timeout_s
+    head = ctx.subjects.snapshot("")
+
+    def prepare(msg: Msg) -> Prepared:
+        channel = parse_channel(msg.subject[len(head):])
+        handler = handlers.get(channel.topic or "")
+        if handler is None or channel.event_id is None:
+            raise BadChannel(f"{worker} has no snapshot of {channel.name}")
+        event_id = channel.event_id
+        return lambda: handler(event_id, ctx), budget
+
+    subjects = [ctx.subjects.snapshot(f"event.*.{topic}") for topic in handlers]
+    log.info("worker %s serving snapshots of %s", worker, ", ".join(handlers))
+    await _serve(ctx, worker, "snapshot", subjects, prepare, stop, concurrency=concurrency,
+                 default_budget=budget)
+
+
+async def _serve(ctx: WorkerContext, worker: str, what: str, subjects: list[str],
+                 prepare: Callable[[Msg], Prepared], stop: asyncio.Event, *,
+                 concurrency: int, default_budget: float) -> None:
+    """Answer requests on `subjects` in the worker's queue group until `stop`, then drain."""
     limit = asyncio.Semaphore(concurrency)
     tasks: set[asyncio.Task[None]] = set()
-    default_budget = timeout_s or deps.settings.request_timeout_s
     outage = Outage(f"worker {worker}")
+    metrics = ctx.metrics
 
     async def answer(msg: Msg) -> None:
         started = time.perf_counter()
         outcome = "ok"
         budget = default_budget
         try:
-            request = decode_request(msg.data)
-            handler = handlers.get(request.method)
-            if handler is None:  # looked up apart: a KeyError of the handler's is a bug
-                raise UnknownMethod(f"{worker} has no handler for {request.method}")
-            command = COMMANDS.get(request.method)
-            if command is not None and command.timeout_s:
-                budget = max(budget, command.timeout_s)
-            result = await asyncio.wait_for(handler(request, deps), budget)
-            reply = encode_reply(result)
+            call, budget = prepare(msg)
+            reply = encode_reply(await asyncio.wait_for(call(), budget))
             outage.succeeded()
         except TimeoutError:  # the budget, or a dependency's own timeout
             outcome = "timeout"
@@ -87,8 +136,8 @@ async def serve_commands(
             fault = translate(error)
             if fault is None:
                 outcome = "internal"
-                log.exception("command failed", extra={"ctx": {"worker": worker,
-                                                               "subject": msg.subject}})
+                log.exception("%s failed", what, extra={"ctx": {"worker": worker,
+                                                                "subject": msg.subject}})
                 fault = Internal()
             else:
                 outcome = fault.code
@@ -99,7 +148,7 @@ async def serve_commands(
         metrics.worker_messages.labels(worker, outcome).inc()
         metrics.worker_latency.labels(worker).observe(time.perf_counter() - started)
         if msg.reply:
-            await _send_reply(deps, worker, msg.reply, reply)
+            await _send_reply(ctx, worker, msg.reply, reply)
 
     async def on_message(msg: Msg) -> None:
         await limit.acquire()
@@ -107,10 +156,8 @@ async def serve_commands(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    queue = deps.subjects.queue_group(worker)
-    subs = [await deps.nc.subscribe(deps.subjects.command(method), queue=queue, cb=on_message)
-            for method in handlers]
-    log.info("worker %s serving %s", worker, ", ".join(handlers))
+    queue = ctx.subjects.queue_group(worker)
+    subs = [await ctx.nc.subscribe(subject, queue=queue, cb=on_message) for subject in subjects]
     try:
         await stop.wait()
     finally:
@@ -120,29 +167,29 @@ async def serve_commands(
             await asyncio.wait(tasks, timeout=default_budget)
 
 
-async def _send_reply(deps: Deps, worker: str, subject: str, reply: bytes) -> None:
+async def _send_reply(ctx: WorkerContext, worker: str, subject: str, reply: bytes) -> None:
     """Answer a request; a reply NATS cannot take is logged, never raised."""
     try:
         try:
-            await deps.nc.publish(subject, reply)
+            await ctx.nc.publish(subject, reply)
         except NatsError as error:  # e.g. over the server's max payload: say so instead
             log.warning("reply failed: %s", error, extra={"ctx": {"worker": worker}})
-            await deps.nc.publish(subject, encode_reply(error=Internal("reply failed")))
+            await ctx.nc.publish(subject, encode_reply(error=Internal("reply failed")))
     except NatsError as error:  # NATS is gone: the caller's request times out
         log.debug("reply lost: %s", error, extra={"ctx": {"worker": worker}})
 
 
 async def consume(
-    deps: Deps, metrics: Metrics, worker: str, stream: str, durable: str,
-    handler: ConsumerHandler, stop: asyncio.Event, *, batch: int = 64,
-    timeout_s: float = 10.0,
+    ctx: WorkerContext, worker: str, durable: str, handler: ConsumerHandler,
+    stop: asyncio.Event, *, batch: int = 64, timeout_s: float = 10.0,
 ) -> None:
-    """Fetch from a durable pull consumer and run `handler` per message until `stop`.
+    """Fetch from a durable pull consumer on the events stream; run `handler` per message.
 
-    A fetch or an ack that fails (NATS away) is retried by `every`; messages
-    not acked are redelivered by JetStream.
+    Until `stop`. A fetch or an ack that fails (NATS away) is retried by
+    `every`; messages not acked are redelivered by JetStream.
     """
-    sub = await deps.js.pull_subscribe_bind(durable=durable, stream=stream)
+    stream = ctx.subjects.events_stream
+    sub = await ctx.deps.js.pull_subscribe_bind(durable=durable, stream=stream)
     log.info("worker %s consuming %s/%s", worker, stream, durable)
     outage = Outage(f"worker {worker} handling {durable}")
 
@@ -152,7 +199,7 @@ async def consume(
         except TimeoutError:  # nats-py raises it when idle
             return
         for msg in msgs:
-            await _handle_one(msg, deps, metrics, worker, handler, timeout_s, outage)
+            await _handle_one(msg, ctx, worker, handler, timeout_s, outage)
 
     try:
         await every(0.0, fetch_and_handle, stop, name=f"worker {worker} consuming {durable}")
@@ -161,25 +208,25 @@ async def consume(
             await sub.unsubscribe()
 
 
-async def _handle_one(msg: Msg, deps: Deps, metrics: Metrics, worker: str,
-                      handler: ConsumerHandler, timeout_s: float, outage: Outage) -> None:
+async def _handle_one(msg: Msg, ctx: WorkerContext, worker: str, handler: ConsumerHandler,
+                      timeout_s: float, outage: Outage) -> None:
     started = time.perf_counter()
-    ctx = {"worker": worker, "subject": msg.subject, "seq": msg.metadata.sequence.stream}
+    log_ctx = {"worker": worker, "subject": msg.subject, "seq": msg.metadata.sequence.stream}
     backoff = min(30.0, 0.5 * 2 ** msg.metadata.num_delivered)
     try:
-        await asyncio.wait_for(handler(msg, deps), timeout_s)
+        await asyncio.wait_for(handler(msg, ctx), timeout_s)
     except Retry as retry:
         outcome = "retry"
         await msg.nak(delay=retry.delay_s)
     except BiltenError as error:
         outcome = "term"
-        log.warning("message terminated: %s", error, extra={"ctx": ctx})
+        log.warning("message terminated: %s", error, extra={"ctx": log_ctx})
         await msg.term()
     except Exception as error:
         fault = translate(error)
         if fault is None:
             outcome = "error"
-            log.exception("message failed", extra={"ctx": ctx})
+            log.exception("message failed", extra={"ctx": log_ctx})
         else:  # a store is away: later, not never; logged once per outage
             outcome = fault.code
             outage.failed(error)
@@ -188,5 +235,11 @@ async def _handle_one(msg: Msg, deps: Deps, metrics: Metrics, worker: str,
         outcome = "ok"
         outage.succeeded()
         await msg.ack()
-    metrics.worker_messages.labels(worker, outcome).inc()
-    metrics.worker_latency.labels(worker).observe(time.perf_counter() - started)
+    ctx.metrics.worker_messages.labels(worker, outcome).inc()
+    ctx.metrics.worker_latency.labels(worker).observe(time.perf_counter() - started)
+
+
+async def run_periodic(ctx: WorkerContext, name: str, interval_s: float, job: Job,
+                       stop: asyncio.Event) -> None:
+    """Run `job(ctx)` every `interval_s` until `stop`; failures are retried by `every`."""
+    await every(interval_s, lambda: job(ctx), stop, name=name)

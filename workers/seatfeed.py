@@ -2,7 +2,7 @@
 
 docs/allocation.md §Live availability. Every seat and GA-counter change
 records the transaction that made it (`changed_xid`). Every 100 ms one
-worker of the deployment (whoever gets `pg_try_advisory_xact_lock`) takes a
+worker of the namespace (whoever gets `pg_try_advisory_xact_lock`) takes a
 PostgreSQL snapshot and publishes, per event, every change that snapshot sees
 and the previous tick's did not: at most ten deltas a second per event, each
 with the absolute state and version of every seat changed since the last.
@@ -18,24 +18,21 @@ so their versions go with the snapshot and the client keeps the newer one.
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 from collections import defaultdict
 from typing import Any
 
 import orjson
-from nats.aio.msg import Msg
 
-from bilten.infra.deps import Deps
-from bilten.infra.faults import translate
-from bilten.infra.loops import every
-from bilten.protocol.channels import parse_channel
-from bilten.protocol.commands import encode_reply
-from bilten.protocol.errors import BadChannel, Internal
 from bilten.protocol.seats import GaCount, SeatRow, State, encode_delta, encode_snapshot
-from bilten.workers.seatmap import CUSTOM_PLANS, FEED_KEY, GLOBAL_LOCK, ga_counts
+from bilten.workers.context import WorkerContext
+from bilten.workers.seatmap import (
+    CUSTOM_PLANS,
+    LOCK_BY_NAMESPACE,
+    NAMESPACE_LOCK,
+    ga_counts,
+    namespace_key,
+)
 
-log = logging.getLogger(__name__)
 TICK_S = 0.1
 MAX_DELTA_SEATS = 2000  # a bigger burst is split over several publications
 _NEW = """changed_xid >= $1::text::xid8
@@ -48,17 +45,18 @@ def seats_channel(event_id: int) -> str:
     return f"event.{event_id}.seats"
 
 
-async def tick(deps: Deps) -> int:
+async def tick(ctx: WorkerContext) -> int:
     """Publish what changed since the last tick, if no other worker is; returns deltas sent."""
-    async with deps.pg.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)",
-                                   GLOBAL_LOCK, FEED_KEY):
+    async with ctx.pg.acquire() as conn, conn.transaction():
+        if not await conn.fetchval(f"SELECT pg_try_advisory_xact_lock({LOCK_BY_NAMESPACE})",
+                                   NAMESPACE_LOCK, namespace_key(ctx.subjects.prefix, "feed")):
             return 0
         # A generic plan knows nothing of the cursor: it could scan every seat each tick.
         await conn.execute(f"SELECT {CUSTOM_PLANS}")
         cursor = await conn.fetchrow(
             """SELECT pg_snapshot_xmin(snapshot)::text AS xmin, snapshot::text AS prev,
                       pg_current_snapshot()::text AS now FROM seat_feed WHERE id = 1""")
+        assert cursor is not None  # the migration inserts the one row
         window = (cursor["xmin"], cursor["now"], cursor["prev"])
         seats = await conn.fetch(
             f"SELECT event_id, id, status, version FROM seats WHERE {_NEW} ORDER BY event_id, id",
@@ -83,7 +81,7 @@ async def tick(deps: Deps) -> int:
                                                 MAX_DELTA_SEATS)]
                   for event_id in sorted(set(by_event) | set(ga) | set(remaps))}
         # Events in parallel, each one's parts in order; any failure fails the tick.
-        for outcome in await asyncio.gather(*(_publish(deps, event_id, parts)
+        for outcome in await asyncio.gather(*(_publish(ctx, event_id, parts)
                                               for event_id, parts in deltas.items()),
                                             return_exceptions=True):
             if isinstance(outcome, BaseException):
@@ -95,24 +93,20 @@ async def tick(deps: Deps) -> int:
     return sent
 
 
-async def _publish(deps: Deps, event_id: int, parts: list[dict[str, Any]]) -> None:
+async def _publish(ctx: WorkerContext, event_id: int, parts: list[dict[str, Any]]) -> None:
     for delta in parts:
-        await deps.channels.publish(seats_channel(event_id), orjson.dumps(delta))
+        await ctx.channels.publish(seats_channel(event_id), orjson.dumps(delta))
 
 
-async def run(deps: Deps, stop: asyncio.Event, *, interval_s: float = TICK_S) -> None:
-    """Tick every `interval_s` until `stop`; a failed tick is retried with backoff."""
-    await every(interval_s, functools.partial(tick, deps), stop, name="seats feed")
-
-
-async def snapshot(deps: Deps, event_id: int) -> dict[str, Any]:
+async def snapshot(event_id: int, ctx: WorkerContext) -> dict[str, Any]:
     """The subscribe answer for `event.{id}.seats`: state, offset and epoch it reflects."""
-    cursor = await deps.pg.fetchrow(
+    cursor = await ctx.pg.fetchrow(
         "SELECT pg_snapshot_xmin(snapshot)::text AS xmin, snapshot::text AS snap"
         " FROM seat_feed WHERE id = 1")
-    position = await deps.channels.position(seats_channel(event_id))
+    assert cursor is not None  # the migration inserts the one row
+    position = await ctx.channels.position(seats_channel(event_id))
     offset, epoch = (position.offset, position.epoch) if position else (0, "")
-    async with deps.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
+    async with ctx.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                            readonly=True):
         await conn.execute(f"SELECT {CUSTOM_PLANS}")
         rows = await conn.fetch(
@@ -129,44 +123,3 @@ async def snapshot(deps: Deps, event_id: int) -> dict[str, Any]:
                      r["recent"]) for r in rows]
     state = encode_snapshot(seats, ga, map_version=map_version or 0, offset=offset, epoch=epoch)
     return {"snapshot": state, "offset": offset, "epoch": epoch}
-
-
-async def serve_snapshots(deps: Deps, stop: asyncio.Event, *, concurrency: int = 16) -> None:
-    """Answer `<ns>.snap.event.*.seats` requests in the worker's queue group until `stop`."""
-    limit = asyncio.Semaphore(concurrency)
-    tasks: set[asyncio.Task[None]] = set()
-    head = deps.subjects.snapshot("")
-    budget = deps.settings.request_timeout_s
-
-    async def answer(msg: Msg) -> None:
-        try:
-            channel = parse_channel(msg.subject[len(head):])
-            if channel.topic != "seats" or channel.event_id is None:
-                raise BadChannel(f"{channel.name} is not a seats channel")
-            reply = encode_reply(await asyncio.wait_for(snapshot(deps, channel.event_id),
-                                                        budget))
-        except Exception as error:
-            fault = translate(error)
-            if fault is None:
-                log.exception("seats snapshot failed", extra={"ctx": {"subject": msg.subject}})
-                fault = Internal()
-            reply = encode_reply(error=fault)
-        finally:
-            limit.release()
-        if msg.reply:
-            await deps.nc.publish(msg.reply, reply)
-
-    async def on_message(msg: Msg) -> None:
-        await limit.acquire()
-        task = asyncio.get_running_loop().create_task(answer(msg))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    sub = await deps.nc.subscribe(deps.subjects.snapshot("event.*.seats"),
-                                  queue=deps.subjects.queue_group("allocation"), cb=on_message)
-    try:
-        await stop.wait()
-    finally:
-        await sub.unsubscribe()
-        if tasks:
-            await asyncio.wait(tasks, timeout=budget)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
-from bilten.infra.deps import Deps
 from bilten.protocol.allocation import DEFAULT_LIMIT, DEFAULT_TTL_S, DEFAULT_WARN_S, parse_map
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.seats import CODES, GaCount, encode_runs, encode_states, id_runs
+from bilten.workers.context import Conn, WorkerContext
 
 # asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
 # plan, which knows neither the event's size nor which seats are free, and picks scans
@@ -27,10 +27,19 @@ from bilten.protocol.seats import CODES, GaCount, encode_runs, encode_states, id
 CUSTOM_PLANS = "set_config('plan_cache_mode', 'force_custom_plan', true)"
 
 # Advisory lock keys (two-int form): class 1 is per buyer (hashtext of
-# "event:sub"), class 2 holds the deployment-wide locks.
+# "event:sub"), class 2 per namespace and purpose (hashtext of "namespace:map"
+# or "namespace:feed"). Advisory locks are database-wide and namespaces may
+# share a database (one schema each): a lock keyed without the namespace would
+# let one deployment's seat feed or map creation hold up another's.
 BUYER_LOCK = 0x616C6C01
-GLOBAL_LOCK = 0x616C6C02
-MAP_KEY, FEED_KEY = 1, 2
+NAMESPACE_LOCK = 0x616C6C02
+LOCK_BY_NAMESPACE = "$1::int, hashtext($2::text)"
+"""The SQL arguments of a namespace lock; pass `NAMESPACE_LOCK, namespace_key(…)`."""
+
+
+def namespace_key(namespace: str, purpose: Literal["map", "feed"]) -> str:
+    """The text hashed into a namespace lock's second key: `namespace:purpose`."""
+    return f"{namespace}:{purpose}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +51,7 @@ class HoldSettings:
     warn_s: int
 
 
-async def hold_settings(conn: asyncpg.Connection | asyncpg.Pool, event_id: int) -> HoldSettings:
+async def hold_settings(conn: Conn | asyncpg.Pool, event_id: int) -> HoldSettings:
     """The event's settings, or the defaults when it has none."""
     row = await conn.fetchrow(
         "SELECT hold_ttl_s, hold_limit, warn_s FROM allocations WHERE event_id = $1", event_id)
@@ -51,7 +60,7 @@ async def hold_settings(conn: asyncpg.Connection | asyncpg.Pool, event_id: int) 
     return HoldSettings(row["hold_ttl_s"], row["hold_limit"], row["warn_s"])
 
 
-async def configure(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def configure(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """seats.configure: hold ttl, per-attendee cap and warning lead time of an event."""
     params = request.params
     event_id = parse_event_id(params)
@@ -63,7 +72,7 @@ async def configure(request: CommandRequest, deps: Deps) -> dict[str, Any]:
                                   or not low <= value <= high):
             raise BadRequest(f"{name} must be an integer from {low} to {high}", field=name)
         values[name] = value
-    row = await deps.pg.fetchrow(
+    row = await ctx.pg.fetchrow(
         """INSERT INTO allocations (event_id, hold_ttl_s, hold_limit, warn_s)
            SELECT id, COALESCE($2::int, $5), COALESCE($3::int, $6), COALESCE($4::int, $7)
            FROM events WHERE id = $1
@@ -79,7 +88,7 @@ async def configure(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     return dict(row)
 
 
-async def create(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def create(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """seats.create: add sections (rows, seats) to the event's map in one transaction."""
     event_id = parse_event_id(request.params)
     sections = parse_map(request.params)
@@ -88,7 +97,7 @@ async def create(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     section_names = [s.name for s in sections]
     row_sections = [s.name for s in sections for _ in s.rows]
     row_names = [r.name for s in sections for r in s.rows]
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         if not await conn.fetchval("SELECT 1 FROM events WHERE id = $1 FOR KEY SHARE", event_id):
             raise NotFound(f"no event {event_id}")
         known = {r["id"] for r in await conn.fetch(
@@ -103,8 +112,9 @@ async def create(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             raise Conflict("general-admission places of these types are already held or sold",
                            field="ticket_type_id",
                            ticket_type_ids=[r["ticket_type_id"] for r in general])
-        # One map call at a time: its seats get consecutive ids, in map order.
-        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", GLOBAL_LOCK, MAP_KEY)
+        # One map call at a time per namespace: its seats get consecutive ids, in map order.
+        await conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_BY_NAMESPACE})", NAMESPACE_LOCK,
+                           namespace_key(ctx.subjects.prefix, "map"))
         if taken := await conn.fetch(
                 "SELECT name FROM seat_sections WHERE event_id = $1 AND name = ANY($2::text[])",
                 event_id, section_names):
@@ -150,7 +160,7 @@ async def create(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             "rows": len(row_names), "seats": created}
 
 
-async def ga_counts(conn: asyncpg.Connection | asyncpg.Pool, event_id: int
+async def ga_counts(conn: Conn | asyncpg.Pool, event_id: int
                     ) -> dict[int, GaCount]:
     """General-admission types of the event (those without seats) and their counters."""
     rows = await conn.fetch(
@@ -163,7 +173,7 @@ async def ga_counts(conn: asyncpg.Connection | asyncpg.Pool, event_id: int
     return {r["id"]: GaCount(r["quota"], r["held"], r["sold"], r["version"]) for r in rows}
 
 
-async def seat_map(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def seat_map(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """seats.map: sections → rows → seats (ids, labels, types, states), compactly.
 
     Per row: `ids` as [first, count] ranges, `labels` (null when they are the
@@ -171,7 +181,7 @@ async def seat_map(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     run-length text (`"28a2h"`), all in seat order.
     """
     event_id = parse_event_id(request.params)
-    async with deps.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
+    async with ctx.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
                                                            readonly=True):
         await conn.execute(f"SELECT {CUSTOM_PLANS}")
         sections = await conn.fetch(

@@ -9,23 +9,20 @@ back on sale, and on subscribers' screens, well within a second.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-
 from bilten.infra import outbox
-from bilten.infra.deps import Deps
-from bilten.infra.loops import every
 from bilten.protocol.channels import user_channel
 from bilten.workers import waitlist
+from bilten.workers.context import WorkerContext
 from bilten.workers.orders import Freed, free_holds
 from bilten.workers.seatmap import CUSTOM_PLANS
 
 _BATCH = 200
+INTERVAL_S = 0.2  # between sweeps
 
 
-async def expire_due(deps: Deps, freed: Freed) -> int:
+async def expire_due(ctx: WorkerContext, freed: Freed) -> int:
     """End one batch of holds past their expiry; returns how many."""
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         await conn.execute(f"SELECT {CUSTOM_PLANS}")
         holds = await conn.fetch(
             """SELECT id, event_id, owner_sub, ticket_type_id, quantity FROM holds
@@ -38,13 +35,13 @@ async def expire_due(deps: Deps, freed: Freed) -> int:
             conn, user_channel(h["owner_sub"]).name,
             {"type": "hold.expired", "hold_id": h["id"], "event_id": h["event_id"]})
             for h in holds]
-    await outbox.flush(deps, ids)
+    await outbox.flush(ctx.deps, ids)
     return len(holds)
 
 
-async def warn_due(deps: Deps) -> int:
+async def warn_due(ctx: WorkerContext) -> int:
     """Tell owners of holds nearing expiry (once each); returns how many."""
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         holds = await conn.fetch(
             """UPDATE holds SET warned = true WHERE id IN (
                    SELECT id FROM holds WHERE state = 'active' AND NOT warned AND warn_at <= now()
@@ -55,28 +52,23 @@ async def warn_due(deps: Deps) -> int:
             {"type": "hold.expiring", "hold_id": h["id"], "event_id": h["event_id"],
              "expires_at": h["expires_at"].isoformat()}) for h in holds]
     if ids:
-        await outbox.flush(deps, ids)
+        await outbox.flush(ctx.deps, ids)
     return len(holds)
 
 
-async def offer_freed(deps: Deps, freed: Freed) -> None:
+async def offer_freed(ctx: WorkerContext, freed: Freed) -> None:
     """Serve the waiting lists of everything `freed` gave back."""
     for event_id in sorted(freed.events()):
-        await waitlist.offer(deps, event_id, freed.types.get(event_id, set()),
+        await waitlist.offer(ctx, event_id, freed.types.get(event_id, set()),
                              freed.sections.get(event_id, set()))
 
 
-async def sweep(deps: Deps) -> int:
+async def sweep(ctx: WorkerContext) -> int:
     """One pass: expire what is due (all batches), warn, serve waiting lists."""
     freed = Freed()
     expired = 0
-    while (batch := await expire_due(deps, freed)) == _BATCH:
+    while (batch := await expire_due(ctx, freed)) == _BATCH:
         expired += batch
-    await warn_due(deps)
-    await offer_freed(deps, freed)
+    await warn_due(ctx)
+    await offer_freed(ctx, freed)
     return expired + batch
-
-
-async def run(deps: Deps, stop: asyncio.Event, *, interval_s: float = 0.2) -> None:
-    """Sweep every `interval_s` until `stop`; a failed sweep is retried with backoff."""
-    await every(interval_s, functools.partial(sweep, deps), stop, name="hold sweeper")

@@ -13,11 +13,11 @@ from typing import Any
 
 import asyncpg
 
-from bilten.infra.deps import Deps
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.holds import CHANGE
 
 MAX_PRICE = 10**12
@@ -65,7 +65,7 @@ def _quota(params: dict[str, Any]) -> int | None:
     return None if params.get("quota") is None else parse_int(params, "quota", 0, MAX_QUOTA)
 
 
-async def create_type(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def create_type(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """tickettypes.create: a ticket type with a price in minor units and optional quota;
     answered in the shape tickettypes.list shows it."""
     params = request.params
@@ -77,24 +77,27 @@ async def create_type(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     if currency is not None and (not isinstance(currency, str) or len(currency) != 3
                                  or not currency.isupper() or not currency.isalpha()):
         raise BadRequest("currency must be an ISO 4217 code", field="currency")
-    type_id = await deps.pg.fetchval(
+    type_id = await ctx.pg.fetchval(
         """INSERT INTO ticket_types (event_id, name, price_minor, currency, quota)
            SELECT id, $2, $3, COALESCE($4, currency), $5 FROM events WHERE id = $1
            RETURNING id""",
         event_id, name, price, currency, quota)
     if type_id is None:
         raise NotFound(f"no event {event_id}")
-    return type_json(await deps.pg.fetchrow(f"{_COUNTS} WHERE t.id = $1", type_id))
+    row = await ctx.pg.fetchrow(f"{_COUNTS} WHERE t.id = $1", type_id)
+    if row is None:  # deleted with its event since
+        raise NotFound(f"no ticket type {type_id}")
+    return type_json(row)
 
 
-async def list_types(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def list_types(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """tickettypes.list: the event's ticket types, each with held, sold and remaining."""
-    rows = await deps.pg.fetch(f"{_COUNTS} WHERE t.event_id = $1 ORDER BY t.id",
+    rows = await ctx.pg.fetch(f"{_COUNTS} WHERE t.event_id = $1 ORDER BY t.id",
                                parse_event_id(request.params))
     return {"ticket_types": [type_json(row) for row in rows]}
 
 
-async def update_type(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def update_type(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """tickettypes.update: change name, price or quota; the quota not below held + sold.
 
     The GA counter's row lock serializes the change with holds and issues, so
@@ -109,7 +112,7 @@ async def update_type(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     quota = _quota(params)
     if name is None and price is None and "quota" not in params:
         raise BadRequest("nothing to change", fields=["name", "price_minor", "quota"])
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "SELECT id FROM ticket_types WHERE id = $1 AND event_id = $2 FOR NO KEY UPDATE",
             type_id, event_id)
@@ -122,10 +125,11 @@ async def update_type(request: CommandRequest, deps: Deps) -> dict[str, Any]:
                    price_minor = COALESCE($3, price_minor) WHERE id = $1""",
             type_id, name, price)
         row = await conn.fetchrow(f"{_COUNTS} WHERE t.id = $1", type_id)
+    assert row is not None  # locked above, in this transaction
     return type_json(row)
 
 
-async def _set_quota(conn: asyncpg.Connection, event_id: int, type_id: int,
+async def _set_quota(conn: Conn, event_id: int, type_id: int,
                      quota: int | None) -> None:
     """New quota of a type, not below what is held and sold.
 
@@ -143,6 +147,7 @@ async def _set_quota(conn: asyncpg.Connection, event_id: int, type_id: int,
                ON CONFLICT (ticket_type_id) DO NOTHING""", type_id, event_id, quota)
         counter = await conn.fetchrow(
             "SELECT held, sold FROM ga_counters WHERE ticket_type_id = $1 FOR UPDATE", type_id)
+        assert counter is not None  # inserted just above if it was missing
         taken = counter["held"] + counter["sold"]
     if quota is not None and quota < taken:
         raise Conflict(f"quota {quota} is below the {taken} places held or sold",

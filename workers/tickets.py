@@ -1,4 +1,4 @@
-"""The tickets worker: issued tickets, gates, and the events' signing keys.
+"""The tickets worker: issued tickets and gates (signing keys: workers/keys.py).
 
 Codes are not stored: Ed25519 signatures are deterministic, so a ticket's
 code is re-derived from the event key whenever it is shown. Ticket types are
@@ -8,80 +8,33 @@ workers/ticket_types.py; issuing takes from their stock like holds do.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
 
-from bilten.infra.deps import Deps
 from bilten.protocol.checkin import GATE
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
+from bilten.protocol.sales import Ticket
 from bilten.protocol.tickets import TicketRef, sign_code
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.holds import CHANGE, Rejected, take_places
+from bilten.workers.keys import EventKey, KeyRing
 from bilten.workers.runner import CommandHandler
 from bilten.workers.ticket_types import create_type, list_types, text_param, update_type
 
 MAX_ISSUE = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class EventKey:
-    """An event's signing key pair."""
-
-    private: Ed25519PrivateKey
-    public: Ed25519PublicKey
+def ticket_of(row: asyncpg.Record, key: EventKey) -> Ticket:
+    """A ticket row with its code, signed with the event's key."""
+    return Ticket(row["id"], row["event_id"], row["ticket_type_id"], row["holder"], row["state"],
+                  sign_code(key.private, TicketRef(row["event_id"], row["id"])))
 
 
-class KeyRing:
-    """Event keys, created on first use and cached (they never change)."""
-
-    def __init__(self) -> None:
-        self._keys: dict[int, EventKey] = {}
-
-    async def get(self, pg: asyncpg.Pool | asyncpg.Connection, event_id: int, *,
-                  create: bool = False) -> EventKey | None:
-        """The event's key pair; with `create`, made if the event has none yet."""
-        key = self._keys.get(event_id)
-        if key is not None:
-            return key
-        if create:
-            fresh = Ed25519PrivateKey.generate()
-            # Nothing for an event that is gone (deleted while a hub still knew it).
-            await pg.execute(
-                "INSERT INTO event_keys (event_id, private_key, public_key)"
-                " SELECT id, $2, $3 FROM events WHERE id = $1"
-                " ON CONFLICT (event_id) DO NOTHING", event_id,
-                fresh.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
-                fresh.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-        raw = await pg.fetchval("SELECT private_key FROM event_keys WHERE event_id = $1",
-                                event_id)
-        if raw is None:
-            return None
-        private = Ed25519PrivateKey.from_private_bytes(bytes(raw))
-        key = self._keys[event_id] = EventKey(private, private.public_key())
-        return key
-
-
-def ticket_json(row: asyncpg.Record, key: EventKey) -> dict[str, Any]:
-    """A ticket as the API shows it, with its code."""
-    return {
-        "id": row["id"], "event_id": row["event_id"], "ticket_type_id": row["ticket_type_id"],
-        "holder": row["holder"], "state": row["state"],
-        "code": sign_code(key.private, TicketRef(row["event_id"], row["id"])),
-    }
-
-
-async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def issue(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """tickets.issue: `count` tickets of a type for a holder, with their codes.
 
     They come out of the same stock as holds (docs/allocation.md §Ticket types and issuing): a
@@ -96,9 +49,9 @@ async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str,
     holder = text_param(params, "holder")
     owner_sub = None if params.get("owner_sub") is None else text_param(params, "owner_sub", 64)
     # Made outside the transaction: a key cached by a rolled-back one would not exist.
-    if await keys.get(deps.pg, event_id, create=True) is None:
+    if await ctx.keys.get(ctx.pg, event_id, create=True) is None:
         raise NotFound(f"no event {event_id}")
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         seated = await conn.fetchval(
             """SELECT EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
                FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""", type_id, event_id)
@@ -110,13 +63,13 @@ async def issue(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str,
                 await take_places(conn, event_id, type_id, count, column="sold")
             except Rejected as refused:
                 raise _sold_out(type_id, count, refused.details["available"]) from None
-        tickets = await issue_in(conn, keys, event_id, [type_id] * count, holder, owner_sub)
+        tickets = await issue_in(conn, ctx.keys, event_id, [type_id] * count, holder, owner_sub)
         if seat_ids:
             await conn.execute(
                 f"""UPDATE seats SET status = 'sold', ticket_id = x.ticket_id, {CHANGE}
                     FROM unnest($1::bigint[], $2::bigint[]) AS x(seat_id, ticket_id)
-                    WHERE seats.id = x.seat_id""", seat_ids, [t["id"] for t in tickets])
-    return {"tickets": tickets, "seat_ids": seat_ids}
+                    WHERE seats.id = x.seat_id""", seat_ids, [t.id for t in tickets])
+    return {"tickets": [t.to_wire() for t in tickets], "seat_ids": seat_ids}
 
 
 def _sold_out(type_id: int, count: int, remaining: int) -> Conflict:
@@ -125,7 +78,7 @@ def _sold_out(type_id: int, count: int, remaining: int) -> Conflict:
                     remaining=remaining)
 
 
-async def _take_seats(conn: asyncpg.Connection, type_id: int, count: int) -> list[int]:
+async def _take_seats(conn: Conn, type_id: int, count: int) -> list[int]:
     """Lock the type's first `count` available seats (never waiting), or refuse."""
     seats = await conn.fetch(
         "SELECT id FROM seats WHERE ticket_type_id = $1 AND status = 'available'"
@@ -135,9 +88,9 @@ async def _take_seats(conn: asyncpg.Connection, type_id: int, count: int) -> lis
     return [s["id"] for s in seats]
 
 
-async def issue_in(conn: asyncpg.Connection, keys: KeyRing, event_id: int,
+async def issue_in(conn: Conn, keys: KeyRing, event_id: int,
                    type_ids: Sequence[int], holder: str, owner_sub: str | None
-                   ) -> list[dict[str, Any]]:
+                   ) -> list[Ticket]:
     """Issue one ticket per entry of `type_ids` in the caller's transaction, with codes.
 
     Each gets its `ticket_presence` row, so it can be scanned at the door once
@@ -154,12 +107,12 @@ async def issue_in(conn: asyncpg.Connection, keys: KeyRing, event_id: int,
     await conn.execute(
         "INSERT INTO ticket_presence (ticket_id) SELECT unnest($1::bigint[])",
         [row["id"] for row in rows])
-    return [ticket_json(row, key) for row in rows]
+    return [ticket_of(row, key) for row in rows]
 
 
-async def _ticket(request: CommandRequest, deps: Deps) -> asyncpg.Record:
+async def _ticket(request: CommandRequest, ctx: WorkerContext) -> asyncpg.Record:
     ticket_id = parse_int(request.params, "ticket_id", 1, 2**63 - 1)
-    row = await deps.pg.fetchrow(
+    row = await ctx.pg.fetchrow(
         """SELECT t.id, t.event_id, t.ticket_type_id, t.holder, t.state, t.owner_sub, e.org_id
            FROM tickets t JOIN events e ON e.id = t.event_id WHERE t.id = $1""", ticket_id)
     claims = request.claims
@@ -174,28 +127,31 @@ async def _ticket(request: CommandRequest, deps: Deps) -> asyncpg.Record:
     return row
 
 
-async def get(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def get(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """tickets.get: one ticket with its code (organizer, service, or its owner)."""
-    row = await _ticket(request, deps)
-    key = await keys.get(deps.pg, row["event_id"])
+    row = await _ticket(request, ctx)
+    key = await ctx.keys.get(ctx.pg, row["event_id"])
     assert key is not None
-    return ticket_json(row, key)
+    return ticket_of(row, key).to_wire()
 
 
-async def revoke(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def revoke(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """tickets.revoke: the ticket no longer admits anyone (idempotent)."""
-    row = await _ticket(request, deps)
+    row = await _ticket(request, ctx)
     if request.claims.role not in ("organizer", "service"):
         raise Forbidden("only organizers revoke tickets")
-    row = await deps.pg.fetchrow(
+    revoked = await ctx.pg.fetchrow(
         """UPDATE tickets SET state = 'revoked', revoked_at = COALESCE(revoked_at, now())
            WHERE id = $1 RETURNING id, event_id, ticket_type_id, holder, state""", row["id"])
-    key = await keys.get(deps.pg, row["event_id"])
+    if revoked is None:  # its event was deleted since
+        raise NotFound(f"no ticket {row['id']}")
+    row = revoked
+    key = await ctx.keys.get(ctx.pg, row["event_id"])
     assert key is not None
-    return ticket_json(row, key)
+    return ticket_of(row, key).to_wire()
 
 
-async def set_gates(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def set_gates(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """gates.set: the event's gate names (and whether re-entry is allowed)."""
     params = request.params
     event_id = parse_event_id(params)
@@ -206,7 +162,7 @@ async def set_gates(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     reentry = params.get("allow_reentry")
     if reentry is not None and not isinstance(reentry, bool):
         raise BadRequest("allow_reentry must be true or false", field="allow_reentry")
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         if not await conn.fetchval("SELECT 1 FROM events WHERE id = $1 FOR KEY SHARE", event_id):
             raise NotFound(f"no event {event_id}")
         await conn.execute("DELETE FROM gates WHERE event_id = $1 AND name <> ALL($2::text[])",
@@ -219,27 +175,27 @@ async def set_gates(request: CommandRequest, deps: Deps) -> dict[str, Any]:
     return {"event_id": event_id, "gates": sorted(set(gates)), "allow_reentry": allow}
 
 
-async def list_tickets(request: CommandRequest, deps: Deps, keys: KeyRing) -> dict[str, Any]:
+async def list_tickets(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """tickets.list: the event's tickets by id, paged by `after`; `q` finds holders by part."""
     params = request.params
     event_id = parse_event_id(params)
     limit = parse_int(params, "limit", 1, 500, default=100)
     after = parse_int(params, "after", 0, MAX_ID, default=0)
     q = text_param(params, "q") if params.get("q") is not None else None
-    rows = await deps.pg.fetch(
+    rows = await ctx.pg.fetch(
         """SELECT id, event_id, ticket_type_id, holder, state FROM tickets
            WHERE event_id = $1 AND id > $2
              AND ($4::text IS NULL OR strpos(lower(holder), lower($4)) > 0)
            ORDER BY id LIMIT $3""", event_id, after, limit, q)
-    key = await keys.get(deps.pg, event_id)
-    tickets = [ticket_json(row, key) for row in rows] if key is not None else []
+    key = await ctx.keys.get(ctx.pg, event_id)
+    tickets = [ticket_of(row, key).to_wire() for row in rows] if key is not None else []
     return {"tickets": tickets, "next": tickets[-1]["id"] if len(tickets) == limit else None}
 
 
-async def list_gates(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def list_gates(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """gates.list: the event's gate names and whether re-entry is allowed (as gates.set)."""
     event_id = parse_event_id(request.params)
-    row = await deps.pg.fetchrow(
+    row = await ctx.pg.fetchrow(
         "SELECT allow_reentry, ARRAY(SELECT name FROM gates WHERE event_id = $1 ORDER BY name)"
         " AS gates FROM events WHERE id = $1", event_id)
     if row is None:
@@ -248,23 +204,9 @@ async def list_gates(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             "allow_reentry": row["allow_reentry"]}
 
 
-def handlers(keys: KeyRing) -> dict[str, CommandHandler]:
-    """The tickets worker's command handlers, sharing one key ring."""
-
-    async def issue_(r: CommandRequest, d: Deps) -> Any:
-        return await issue(r, d, keys)
-
-    async def get_(r: CommandRequest, d: Deps) -> Any:
-        return await get(r, d, keys)
-
-    async def revoke_(r: CommandRequest, d: Deps) -> Any:
-        return await revoke(r, d, keys)
-
-    async def list_(r: CommandRequest, d: Deps) -> Any:
-        return await list_tickets(r, d, keys)
-
-    return {"tickettypes.create": create_type, "tickettypes.list": list_types,
-            "tickettypes.update": update_type, "tickets.issue": issue_, "tickets.get": get_,
-            "tickets.revoke": revoke_, "tickets.list": list_, "gates.set": set_gates,
-            "gates.list": list_gates}
-
+HANDLERS: dict[str, CommandHandler] = {
+    "tickettypes.create": create_type, "tickettypes.list": list_types,
+    "tickettypes.update": update_type, "tickets.issue": issue, "tickets.get": get,
+    "tickets.revoke": revoke, "tickets.list": list_tickets, "gates.set": set_gates,
+    "gates.list": list_gates}
+"""The tickets worker's command handlers."""

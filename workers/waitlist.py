@@ -12,29 +12,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
-
 from bilten.infra import outbox
-from bilten.infra.deps import Deps
 from bilten.protocol.allocation import HoldRequest, parse_hold
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict
 from bilten.protocol.events import parse_event_id
-from bilten.workers.holds import Buyer, Rejected, hold_in, hold_json
+from bilten.workers.context import Conn, WorkerContext
+from bilten.workers.holds import Buyer, Rejected, hold_in, hold_of
 from bilten.workers.seatmap import CUSTOM_PLANS
 
 log = logging.getLogger(__name__)
 _LINE_BATCH = 50
 
 
-async def join(request: CommandRequest, deps: Deps) -> dict[str, Any]:
+async def join(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """seats.waitlist.join: wait for a sold-out type or section."""
     params = request.params
     event_id = parse_event_id(params)
     wanted = parse_hold({k: params[k] for k in ("ticket_type_id", "section", "section_id",
                                                 "quantity") if params.get(k) is not None})
-    async with deps.pg.acquire() as conn, conn.transaction():
+    async with ctx.pg.acquire() as conn, conn.transaction():
         await conn.execute(f"SELECT {CUSTOM_PLANS}")
         section_id = wanted.section_id
         if wanted.section is not None:
@@ -90,24 +88,24 @@ async def join(request: CommandRequest, deps: Deps) -> dict[str, Any]:
             "section_id": section_id, "quantity": wanted.quantity}
 
 
-async def offer(deps: Deps, event_id: int, types: set[int], sections: set[int]) -> int:
+async def offer(ctx: WorkerContext, event_id: int, types: set[int], sections: set[int]) -> int:
     """Offer freed places of these types/sections to the waiting; returns offers made."""
-    entries = await deps.pg.fetch(
+    entries = await ctx.pg.fetch(
         """SELECT id FROM waitlist WHERE event_id = $1 AND state = 'waiting'
            AND (ticket_type_id = ANY($2::bigint[]) OR section_id = ANY($3::bigint[]))
            ORDER BY id LIMIT $4""", event_id, sorted(types), sorted(sections), _LINE_BATCH)
     exhausted: set[tuple[int | None, int | None]] = set()
     offered = 0
     for entry in entries:
-        async with deps.pg.acquire() as conn, conn.transaction():
+        async with ctx.pg.acquire() as conn, conn.transaction():
             outbox_id = await _offer_one(conn, event_id, entry["id"], exhausted)
         if outbox_id is not None:
-            await outbox.flush(deps, [outbox_id])
+            await outbox.flush(ctx.deps, [outbox_id])
             offered += 1
     return offered
 
 
-async def _offer_one(conn: asyncpg.Connection, event_id: int, entry_id: int,
+async def _offer_one(conn: Conn, event_id: int, entry_id: int,
                      exhausted: set[tuple[int | None, int | None]]) -> int | None:
     """Hold places for one waiting entry and queue the offer; the outbox id, or None."""
     entry = await conn.fetchrow(
@@ -140,4 +138,4 @@ async def _offer_one(conn: asyncpg.Connection, event_id: int, entry_id: int,
                        entry_id, hold["id"])
     return await outbox.enqueue_publication(
         conn, user_channel(entry["owner_sub"]).name,
-        {"type": "hold.offered", "waitlist_id": entry_id, **hold_json(hold)})
+        {"type": "hold.offered", "waitlist_id": entry_id, **hold_of(hold).to_wire()})

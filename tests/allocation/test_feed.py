@@ -13,12 +13,14 @@ import pytest
 
 from bilten.infra.bootstrap import declare_streams
 from bilten.infra.channel_log import Position
-from bilten.infra.deps import Deps, open_deps
+from bilten.infra.deps import open_deps
+from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.seats import apply, from_snapshot
 from bilten.protocol.tokens import Claims, mint_claims
 from bilten.workers import holds, orders, seatfeed, seatmap
+from bilten.workers.context import WorkerContext
 from tests.waiting import wait_for
 
 
@@ -30,14 +32,14 @@ ORGANIZER, BUYER = _claims("organizer", "org-1"), _claims("attendee", "amra")
 
 
 @pytest.fixture
-async def deps(migrated: Settings) -> AsyncIterator[Deps]:
-    """Connections, and no allocation worker: the test ticks the feed itself."""
+async def deps(migrated: Settings) -> AsyncIterator[WorkerContext]:
+    """A worker's context, and no allocation worker: the test ticks the feed itself."""
     await declare_streams(migrated)
     async with open_deps(migrated, "test") as opened:
-        yield opened
+        yield WorkerContext(opened, Metrics())
 
 
-async def _event_with_seats(deps: Deps, seats: int) -> tuple[int, list[int]]:
+async def _event_with_seats(deps: WorkerContext, seats: int) -> tuple[int, list[int]]:
     event_id = await deps.pg.fetchval(
         """INSERT INTO events (org_id, name, starts_at, ends_at, timezone, locale, currency)
            VALUES ('acme', 'Feed', now(), now() + interval '1 hour', 'UTC', 'en', 'BAM')
@@ -53,13 +55,13 @@ async def _event_with_seats(deps: Deps, seats: int) -> tuple[int, list[int]]:
     return event_id, ids
 
 
-async def _hold(deps: Deps, event_id: int, seat_ids: list[int],
+async def _hold(deps: WorkerContext, event_id: int, seat_ids: list[int],
                 claims: Claims = BUYER) -> dict[str, Any]:
     return await holds.hold(CommandRequest("seats.hold", claims, {
         "event_id": event_id, "seat_ids": seat_ids}), deps)
 
 
-async def _history(deps: Deps, channel: str, after: int) -> list[Any]:
+async def _history(deps: WorkerContext, channel: str, after: int) -> list[Any]:
     top = await deps.channels.position(channel)
     assert top is not None
     stored = await deps.channels.read_after(channel, top.epoch, after, top)
@@ -67,7 +69,7 @@ async def _history(deps: Deps, channel: str, after: int) -> list[Any]:
     return stored
 
 
-async def _published(deps: Deps) -> int:
+async def _published(deps: WorkerContext) -> int:
     """The deltas of the next tick that publishes.
 
     The feed's advisory lock is database-wide, not per namespace: a test running in
@@ -76,7 +78,7 @@ async def _published(deps: Deps) -> int:
     return await wait_for(lambda: seatfeed.tick(deps), what="a feed tick that publishes")
 
 
-async def test_one_delta_per_tick_however_many_changes(deps: Deps) -> None:
+async def test_one_delta_per_tick_however_many_changes(deps: WorkerContext) -> None:
     event_id, ids = await _event_with_seats(deps, 40)
     assert await _published(deps) == 1  # the new map
     for seat in ids[:30]:  # 30 transactions
@@ -95,7 +97,7 @@ async def test_one_delta_per_tick_however_many_changes(deps: Deps) -> None:
 
 
 async def test_a_snapshot_racing_a_delta_keeps_the_newer_state(
-        deps: Deps, monkeypatch: pytest.MonkeyPatch) -> None:
+        deps: WorkerContext, monkeypatch: pytest.MonkeyPatch) -> None:
     event_id, ids = await _event_with_seats(deps, 4)
     await _published(deps)
     held = await _hold(deps, event_id, ids[:1])  # change A: held, not yet published
@@ -112,7 +114,7 @@ async def test_a_snapshot_racing_a_delta_keeps_the_newer_state(
         return found
 
     monkeypatch.setattr(deps.channels, "position", racing)
-    answer = await seatfeed.snapshot(deps, event_id)
+    answer = await seatfeed.snapshot(event_id, deps)
     monkeypatch.undo()
     view = from_snapshot(answer["snapshot"])
     assert view.states[ids[0]] == "available" and ids[0] in view.versions

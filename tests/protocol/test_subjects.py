@@ -8,6 +8,7 @@ import pytest
 
 from bilten.protocol.errors import BadChannel
 from bilten.protocol.subjects import (
+    AUDIT_CONSUMER,
     HDR_EPOCH,
     HDR_EXPECTED_LAST_SUBJECT_SEQUENCE,
     HDR_MSG_ID,
@@ -36,6 +37,7 @@ NAMES: list[tuple[Callable[[Subjects], object], object, object]] = [
     (lambda s: s.republish_source, "bilten.in.>", "t1a2b.in.>"),
     (lambda s: s.republish_destination, "bilten.ch.>", "t1a2b.ch.>"),
     (lambda s: s.queue_group("checkins"), "bilten-checkins", "t1a2b-checkins"),
+    (lambda s: s.durable(AUDIT_CONSUMER), "bilten-audit", "t1a2b-audit"),
 ]
 
 

@@ -18,6 +18,7 @@ from bilten.infra.settings import Settings
 from bilten.protocol.commands import CommandRequest, encode_request
 from bilten.protocol.errors import Internal, Unavailable, UnknownMethod
 from bilten.protocol.tokens import mint_claims
+from bilten.workers.context import WorkerContext
 from bilten.workers.runner import serve_commands
 
 
@@ -44,7 +45,8 @@ async def test_handler_bugs_faults_and_unknown_methods(
     metrics = Metrics()
     async with open_deps(migrated, "test") as deps:
         task = asyncio.get_running_loop().create_task(serve_commands(
-            deps, metrics, "probe", {"probe.lookup": lookup, "probe.db": database}, stop))
+            WorkerContext(deps, metrics), "probe", {"probe.lookup": lookup, "probe.db": database},
+            stop))
 
         async def call(subject_method: str, method: str) -> Any:
             return await request(deps.nc, deps.subjects.command(subject_method),

@@ -21,6 +21,7 @@ from bilten.infra.streams import StreamLimits, declare
 from bilten.protocol.commands import CommandRequest, decode_reply, encode_request
 from bilten.protocol.errors import BadRequest, Internal
 from bilten.protocol.tokens import mint_claims
+from bilten.workers.context import WorkerContext
 from bilten.workers.main import run_workers
 from bilten.workers.runner import serve_commands
 from tests.hub.helpers import EVENT
@@ -46,7 +47,7 @@ async def test_runner_turns_failures_into_codes_and_logs_once(
     stop = asyncio.Event()
     async with open_deps(migrated, "test") as deps:
         task = asyncio.get_running_loop().create_task(serve_commands(
-            deps, Metrics(), "probe", {"probe.crash": crash, "probe.refuse": refuse,
+            WorkerContext(deps, Metrics()), "probe", {"probe.crash": crash, "probe.refuse": refuse,
                                        "probe.slow": slow}, stop, timeout_s=0.3))
 
         async def call(method: str) -> Any:

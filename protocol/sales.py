@@ -1,0 +1,77 @@
+"""Tickets, holds and orders as typed values, with their wire form.
+
+docs/allocation.md §Holds, §Confirming, §Reading back. They cross worker
+modules (a ticket issued by workers/tickets.py is sold by workers/orders.py
+and read back by workers/purchases.py), so they travel as these frozen values
+and become JSON once, in `to_wire`, which yields exactly the documented
+objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+HoldStatus = Literal["held", "released", "expired", "confirmed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """An issued ticket and its signed code (re-derived, never stored)."""
+
+    id: int
+    event_id: int
+    ticket_type_id: int
+    holder: str
+    state: str
+    code: str
+
+    def to_wire(self) -> dict[str, Any]:
+        """The ticket as the API shows it."""
+        return {"id": self.id, "event_id": self.event_id, "ticket_type_id": self.ticket_type_id,
+                "holder": self.holder, "state": self.state, "code": self.code}
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Seats or general-admission places kept for a buyer until `expires_at`."""
+
+    status: HoldStatus
+    hold_id: int
+    event_id: int
+    seat_ids: tuple[int, ...]
+    ticket_type_id: int | None
+    quantity: int
+    amount_minor: int
+    currency: str
+    expires_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        """The hold as the API shows it."""
+        return {"status": self.status, "hold_id": self.hold_id, "event_id": self.event_id,
+                "seat_ids": list(self.seat_ids), "ticket_type_id": self.ticket_type_id,
+                "quantity": self.quantity, "amount_minor": self.amount_minor,
+                "currency": self.currency, "expires_at": self.expires_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A confirmed hold: what was bought, for how much, and its tickets."""
+
+    order_id: int
+    hold_id: int
+    event_id: int
+    amount_minor: int
+    currency: str
+    seat_ids: tuple[int, ...]
+    tickets: tuple[Ticket, ...]
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        """The order as the API (and the buyer's user channel) shows it."""
+        return {"status": "confirmed", "order_id": self.order_id, "hold_id": self.hold_id,
+                "event_id": self.event_id, "amount_minor": self.amount_minor,
+                "currency": self.currency, "seat_ids": list(self.seat_ids),
+                "tickets": [t.to_wire() for t in self.tickets],
+                "created_at": self.created_at.isoformat()}

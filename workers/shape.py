@@ -1,0 +1,70 @@
+"""What a worker serves, declared in one shape, and the one function that runs any of them.
+
+A `Worker` names its commands, snapshots, consumers and periodic jobs; the
+registry (workers/registry.py) holds one per worker, and `run_worker` starts
+each kind with the runner (workers/runner.py), every handler getting the
+same `WorkerContext`, built once. Every worker also runs its context's outbox
+publisher, which sends what handlers committed once they have answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bilten.workers.context import WorkerContext
+from bilten.workers.runner import (
+    CommandHandler,
+    ConsumerHandler,
+    Job,
+    SnapshotHandler,
+    consume,
+    run_periodic,
+    serve_commands,
+    serve_snapshots,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    """A durable consumer on the events stream (infra/streams.py declares it) and its handler."""
+
+    durable: str
+    handler: ConsumerHandler
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """A job run every `interval_s` by `every` (infra/loops.py), named for its logs."""
+
+    name: str
+    interval_s: float
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """Everything one worker serves: commands by method, snapshots by channel topic,
+    consumers and periodic jobs."""
+
+    name: str
+    commands: Mapping[str, CommandHandler] = field(default_factory=dict)
+    snapshots: Mapping[str, SnapshotHandler] = field(default_factory=dict)
+    consumers: tuple[Consumer, ...] = ()
+    periodic: tuple[Periodic, ...] = ()
+
+
+async def run_worker(worker: Worker, ctx: WorkerContext, stop: asyncio.Event) -> None:
+    """Serve everything `worker` declares until `stop`, then drain."""
+    async with asyncio.TaskGroup() as group:
+        if worker.commands:
+            group.create_task(serve_commands(ctx, worker.name, worker.commands, stop))
+        if worker.snapshots:
+            group.create_task(serve_snapshots(ctx, worker.name, worker.snapshots, stop))
+        for consumer in worker.consumers:
+            group.create_task(consume(ctx, worker.name, ctx.subjects.durable(consumer.durable),
+                                      consumer.handler, stop))
+        for job in worker.periodic:
+            group.create_task(run_periodic(ctx, job.name, job.interval_s, job.job, stop))
+        group.create_task(ctx.publisher.run(ctx.deps, stop))
