@@ -184,7 +184,7 @@ async def test_client_answering_pings_stays_connected(
         workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
     """Pongs alone keep a connection: it outlives many pings, and so many timeouts."""
     # The timeout is generous against a stalled machine; the pings counted span it many times.
-    interval, timeout = 0.05, 1.0
+    interval, timeout = 0.1, 2.0
     app = create_app(workers.replace(ping_interval_s=interval, ping_timeout_s=timeout))
     client = await aiohttp_client(await aiohttp_server(app))
     raw = await connect(client, make_token("organizer"), autoping=False)
