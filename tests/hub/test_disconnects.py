@@ -70,7 +70,8 @@ async def test_disconnect_reaches_a_client_that_keeps_sending(
     """Token expiry, from a timer while the handler waits: the hub reads on until the close."""
     app = create_app(workers.replace(rate_limit_per_s=1e6, rate_limit_burst=1_000_000))
     client = await aiohttp_client(await aiohttp_server(app))
-    raw = await connect(client, make_token("organizer", ttl_s=1))
+    # `exp` is in whole seconds: a 1 s token could expire before the handshake.
+    raw = await connect(client, make_token("organizer", ttl_s=3))
     pings = orjson.dumps([{"op": "ping", "id": n} for n in range(100)])
 
     async def keep_sending() -> None:
