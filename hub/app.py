@@ -85,7 +85,7 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
             app[DEPS] = deps
             hub = app[HUB] = build_hub(settings, deps, app[METRICS])
             # Startup and cleanup run in different tasks, so no TaskGroup spans the yield:
-            # these two are owned here and awaited after `stop` is set.
+            # these are owned here and awaited after `stop` is set.
             loop = asyncio.get_running_loop()
             background = [loop.create_task(hub.presence.heartbeat(hub.stop)),
                           loop.create_task(_sweep(app)),
