@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from bilten.hub import rest
+from bilten.hub.keepalive import keep_alive
 from bilten.hub.runtime import HUB, build_hub
 from bilten.hub.ws import websocket
 from bilten.infra import health
@@ -84,10 +85,12 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
             app[DEPS] = deps
             hub = app[HUB] = build_hub(settings, deps, app[METRICS])
             # Startup and cleanup run in different tasks, so no TaskGroup spans the yield:
-            # these two are owned here and awaited after `stop` is set.
+            # these are owned here and awaited after `stop` is set.
             loop = asyncio.get_running_loop()
             background = [loop.create_task(hub.presence.heartbeat(hub.stop)),
-                          loop.create_task(_sweep(app))]
+                          loop.create_task(_sweep(app)),
+                          loop.create_task(keep_alive(hub.connections, settings.ping_interval_s,
+                                                      settings.ping_timeout_s, hub.stop))]
             try:
                 yield
             finally:

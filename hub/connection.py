@@ -41,6 +41,10 @@ HARD_LIMIT_FACTOR = 4
 CHUNK = 100  # sockets written per event-loop callback
 LINGER_S = 5.0  # how long a closing connection waits for the client to read its last frames
 REPLY_S = 1.0  # after an unreadable frame: how long to wait for the client to close first
+# RFC 6455 §5.5.2-3 control frames (§11.8 opcodes); a ping needs no payload.
+OP_PING = 0x9
+OP_PONG = 0xA
+PING_FRAME = frame_header(0, OP_PING)
 
 
 class SubState:
@@ -62,6 +66,7 @@ class Connection:
     claims: Claims
     flusher: Flusher
     limit: int
+    heard: float  # loop time of the last frame from the client (hub/keepalive.py)
     id: int = field(default_factory=lambda: next(_ids))
     pending: list[bytes] = field(default_factory=list)
     pending_bytes: int = 0
@@ -71,6 +76,16 @@ class Connection:
     close_reason: str | None = None
     subs: dict[str, SubState] = field(default_factory=dict)
     linger: asyncio.TimerHandle | None = None  # aborts the socket if the close never completes
+
+    def ping(self) -> None:
+        """Send a WebSocket ping (hub/keepalive.py); it goes ahead of anything queued."""
+        if not self.closed and not self.transport.is_closing():
+            self.transport.write(PING_FRAME)
+
+    def pong(self, data: bytes) -> None:
+        """Answer a client's ping with its payload (RFC 6455 §5.5.3), ahead of anything queued."""
+        if not self.closed and not self.transport.is_closing():
+            self.transport.writelines((frame_header(len(data), OP_PONG), data))
 
     def send(self, message: bytes) -> None:
         """Queue one message; it is written in this loop pass's flush."""

@@ -118,27 +118,32 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return _refuse(error)
     # No autoclose: a client's close frame may be the answer to the hub's own,
     # which must not be answered again (see the end of the loop).
+    # No autoping either: pongs must reach the loop below to count as signs of life, and
+    # the keep-alive is the hub's own (hub/keepalive.py), which says `ping_timeout`.
     ws = HubSocket(compress=False, limit=settings.max_frame_bytes, autoclose=False,
-                   heartbeat=settings.ping_interval_s, autoping=True)
+                   autoping=False)
     await ws.prepare(request)
     transport = request.transport
     if transport is None:
         return ws
+    loop = asyncio.get_running_loop()
     conn = ws.conn = Connection(transport=transport, claims=claims, flusher=hub.flusher,
-                                limit=settings.send_buffer_bytes)
+                                limit=settings.send_buffer_bytes, heard=loop.time())
     session = Session(hub, conn)
     hub.connections.add(conn)
     hub.metrics.ws_connects.inc()
     hub.metrics.ws_connections.inc()
-    loop = asyncio.get_running_loop()
     expiry = loop.call_later(max(0.0, claims.exp - time.time()), conn.disconnect,
                              "token_expired", "access token expired")
     try:
         async for msg in ws:
             if conn.closed:
                 continue  # closing: the rest is dropped (hub/connection.py)
+            conn.heard = loop.time()
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 session.on_frame(msg.data)
+            elif msg.type == WSMsgType.PING:
+                conn.pong(msg.data)
             elif msg.type == WSMsgType.ERROR:
                 break
         # The client's close (or end of stream) came: answer it, or, when it answers

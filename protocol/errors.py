@@ -8,7 +8,7 @@ never shown to clients; they become `Internal` at a process boundary.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 # code -> HTTP status, for the REST API (docs/protocol.md §Errors).
 HTTP_STATUS: dict[str, int] = {
@@ -164,13 +164,34 @@ _BY_CODE: dict[str, type[BiltenError]] = {
 }
 
 
-def error_from_wire(body: dict[str, Any]) -> BiltenError:
-    """Rebuild an error from its wire form (used by workers' replies and the SDK)."""
+MALFORMED = "malformed error reply"
+
+
+def error_from_wire(body: object) -> BiltenError:
+    """Rebuild an error from its wire form (used by workers' replies and the SDK).
+
+    Total, because the other side may be buggy, older or newer: an unknown code
+    becomes `Internal` with the message (docs/protocol.md §Errors), details
+    that are not an object are dropped, and a body that is not an object, or a
+    `too_large` without integer `size` and `limit`, becomes
+    `Internal("malformed error reply")`.
+    """
+    if not isinstance(body, dict):
+        return Internal(MALFORMED)
     code = body.get("code")
-    message = str(body.get("message", ""))
-    details = body.get("details") or {}
+    message = body.get("message")
+    details = body.get("details")
+    details = dict(details) if isinstance(details, dict) else {}
     if code == "too_large":
-        return TooLarge(int(details.get("size", 0)), int(details.get("limit", 0)))
+        size, limit = details.get("size"), details.get("limit")
+        if not (_is_int(size) and _is_int(limit)):
+            return Internal(MALFORMED)
+        return TooLarge(size, limit)
     cls = _BY_CODE.get(code if isinstance(code, str) else "", Internal)
-    error = cls(message, **details)
+    error = cls(message if isinstance(message, str) else "")
+    error.details = details  # set, not passed: a detail named `message` must not clash
     return error
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)

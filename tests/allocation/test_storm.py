@@ -295,6 +295,6 @@ async def test_allocation_worker_killed_mid_storm(
                 victim.wait(10)
             except subprocess.TimeoutExpired:
                 victim.kill()
-                victim.wait(5)
+                victim.wait(WAIT_S)
         stop.set()
         await arrives(others, what="the in-process workers to stop")

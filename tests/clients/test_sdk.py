@@ -209,6 +209,25 @@ async def test_hub_disconnects_that_allow_reconnecting_are_recovered(
         assert client.reconnects == 1
 
 
+async def test_sdk_answers_the_hubs_pings_and_stays_connected(
+        workers: Any, aiohttp_server: Any, make_token: Callable[..., str]) -> None:
+    """websockets answers pings itself: the hub keeps hearing the client, so no ping_timeout."""
+    from bilten.hub.app import create_app
+
+    timeout = 2.0  # generous against a stalled machine; the wait below spans it three times
+    server = await aiohttp_server(create_app(workers.replace(ping_interval_s=0.1,
+                                                             ping_timeout_s=timeout)))
+    url = f"ws://{server.host}:{server.port}/ws"
+    async with patient(url, make_token("organizer"), backoff=FAST) as client:
+        conn = _hub_side(server, "organizer-1")
+        since = conn.heard
+        # The client sends nothing on its own: only pongs move `heard` forward.
+        await wait_for(lambda: conn.heard > since + 3 * timeout,
+                       what="the hub to hear pongs for three ping timeouts")
+        assert not conn.closed and client.reconnects == 0
+        assert await client.ping(timeout=PATIENT) >= 0
+
+
 @pytest.mark.parametrize("code", ["unauthorized", "forbidden"])
 async def test_hub_disconnects_refusing_the_token_close_the_client(
         hub_server: Any, url: str, channel: str, make_token: Callable[..., str],

@@ -27,12 +27,13 @@ from bilten.hub.runtime import HUB
 from bilten.hub.ws import FLOOD_FACTOR, MAX_INVALID_IN_A_ROW
 from bilten.infra.settings import Settings
 from tests.hub.helpers import Raw, connect, create_event
+from tests.waiting import WAIT_S
 
 
 async def _closed_with(raw: Raw, code: str, close_code: int) -> None:
     """Read on to the `disconnect` frame, then expect the close with `close_code`."""
-    assert (await raw.until("disconnect", timeout=10))["code"] == code
-    msg = await raw.ws.receive(timeout=10)
+    assert (await raw.until("disconnect"))["code"] == code
+    msg = await raw.ws.receive(timeout=WAIT_S)
     assert msg.type == aiohttp.WSMsgType.CLOSE, msg
     assert raw.ws.close_code == close_code
 
@@ -69,7 +70,8 @@ async def test_disconnect_reaches_a_client_that_keeps_sending(
     """Token expiry, from a timer while the handler waits: the hub reads on until the close."""
     app = create_app(workers.replace(rate_limit_per_s=1e6, rate_limit_burst=1_000_000))
     client = await aiohttp_client(await aiohttp_server(app))
-    raw = await connect(client, make_token("organizer", ttl_s=1))
+    # `exp` is in whole seconds: a 1 s token could expire before the handshake.
+    raw = await connect(client, make_token("organizer", ttl_s=3))
     pings = orjson.dumps([{"op": "ping", "id": n} for n in range(100)])
 
     async def keep_sending() -> None:
@@ -121,11 +123,11 @@ async def test_oversize_frames_always_close_with_1009(
     for _ in range(6):
         raw = await connect(client, make_token("organizer"))
         await raw.ws.send_bytes(big)
-        msg = await raw.ws.receive(timeout=10)
+        msg = await raw.ws.receive(timeout=WAIT_S)
         assert msg.type == aiohttp.WSMsgType.CLOSE, msg
         assert raw.ws.close_code == 1009
 
-        async with ws_connect(url, max_size=None, close_timeout=10) as ws:
+        async with ws_connect(url, max_size=None, close_timeout=WAIT_S) as ws:
             await ws.send(big)
             with pytest.raises(ConnectionClosedError) as closed:
                 await ws.recv()
@@ -162,7 +164,7 @@ async def test_slow_consumer_gets_its_disconnect_frame_and_4008(
         assert client.handshake_exc is None
         client.send_text(orjson.dumps({"op": "subscribe", "id": 1, "channel": channel}))
         await loop.sock_sendall(sock, b"".join(client.data_to_send()))
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(WAIT_S):
             while not (events := client.events_received()):
                 client.receive_data(await loop.sock_recv(sock, 65536))
         assert orjson.loads(events[0].data)["op"] == "subscribed"
@@ -173,7 +175,7 @@ async def test_slow_consumer_gets_its_disconnect_frame_and_4008(
         conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET,
                                                            socket.SO_SNDBUF, 4096)
         blob = "x" * 2000
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(WAIT_S):
             while not conn.closed:
                 reply = await organizer.call("channels.publish",
                                              {"channel": channel, "data": {"blob": blob}})
@@ -181,7 +183,7 @@ async def test_slow_consumer_gets_its_disconnect_frame_and_4008(
         assert conn.close_reason == "slow_consumer"
 
         # Now read everything the hub wrote, to the end of the stream.
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(WAIT_S):
             while chunk := await loop.sock_recv(sock, 1 << 20):
                 client.receive_data(chunk)
         client.receive_eof()
@@ -201,7 +203,7 @@ async def test_slow_consumer_gets_its_disconnect_frame_and_4008(
 async def test_text_that_is_not_utf8_closes_with_1007(
         hub_server: Any, make_token: Any) -> None:
     url = f"ws://{hub_server.host}:{hub_server.port}/ws?token={make_token('organizer')}"
-    async with ws_connect(url, close_timeout=10) as ws:
+    async with ws_connect(url, close_timeout=WAIT_S) as ws:
         await ws.send(b'{"op":"ping","id":1,"x":"\xff"}', text=True)
         with pytest.raises(ConnectionClosedError) as closed:
             await ws.recv()

@@ -159,9 +159,10 @@ async def test_unexpected_exception_is_internal_and_logged_once(
     await _alive(raw)
 
 
-async def test_silent_client_is_closed_after_ping_timeout(
+async def test_silent_client_gets_ping_timeout(
         workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
-    app = create_app(workers.replace(ping_interval_s=0.3))
+    """A client that never answers the hub's pings gets `disconnect ping_timeout`, then 4010."""
+    app = create_app(workers.replace(ping_interval_s=0.2, ping_timeout_s=0.2))
     client = await aiohttp_client(await aiohttp_server(app))
     ws = await client.ws_connect(f"/ws?token={make_token('organizer')}", autoping=False)
 
@@ -171,7 +172,30 @@ async def test_silent_client_is_closed_after_ping_timeout(
             if msg.type != aiohttp.WSMsgType.PING:  # pings are deliberately never answered
                 return msg
 
-    msg = await arrives(first_not_ping(), what="the hub to close a silent client")
-    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                        aiohttp.WSMsgType.CLOSING)
-    assert ws.closed
+    msg = await arrives(first_not_ping(), what="the hub to disconnect a silent client")
+    assert msg.type == aiohttp.WSMsgType.TEXT, msg
+    assert orjson.loads(msg.data) == {"op": "disconnect", "code": "ping_timeout",
+                                      "reason": "no answer to a ping within 0.2 s"}
+    msg = await arrives(first_not_ping(), what="the close after the disconnect")
+    assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4010
+
+
+async def test_client_answering_pings_stays_connected(
+        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    """Pongs alone keep a connection: it outlives many pings, and so many timeouts."""
+    # The timeout is generous against a stalled machine; the pings counted span it many times.
+    interval, timeout = 0.1, 2.0
+    app = create_app(workers.replace(ping_interval_s=interval, ping_timeout_s=timeout))
+    client = await aiohttp_client(await aiohttp_server(app))
+    raw = await connect(client, make_token("organizer"), autoping=False)
+    pings = 0
+    while pings < 3 * timeout / interval:  # received at least `interval` apart, hub-side
+        msg = await arrives(raw.ws.receive(), what="a ping from the hub")
+        assert msg.type == aiohttp.WSMsgType.PING, msg
+        await raw.ws.pong(msg.data)
+        pings += 1
+    await raw.ws.send_bytes(orjson.dumps({"op": "ping", "id": 5}))
+    while (msg := await arrives(raw.ws.receive(), what="the pong")).type \
+            == aiohttp.WSMsgType.PING:
+        await raw.ws.pong(msg.data)
+    assert orjson.loads(msg.data) == {"op": "pong", "id": 5}

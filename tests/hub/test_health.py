@@ -16,7 +16,7 @@ from bilten.infra.bootstrap import prepare
 from bilten.infra.settings import Settings, load_settings
 from bilten.workers.main import run_workers
 from bilten.workers.registry import WORKERS
-from tests.waiting import wait_for
+from tests.waiting import arrives, wait_for
 
 
 async def _status_becomes(client: Any, status: int) -> dict[str, Any]:
@@ -85,4 +85,4 @@ async def test_readyz_names_a_stopped_dependency_and_recovers(
             await _status_becomes(client, 200)
     finally:
         stop.set()
-        await asyncio.wait_for(workers, 10)
+        await arrives(workers, what="the workers to stop")

@@ -63,6 +63,7 @@ async def test_minted_token_works_on_the_websocket(hub_server: Any, aiohttp_clie
     client = await aiohttp_client(hub_server)
     organizer = auth(make_token("organizer"))
     event = await (await client.post("/api/v1/events", json=EVENT, headers=organizer)).json()
+    # Half the minter's 600 s: a minted token may not outlive its minter, however slow the setup.
     resp = await client.post("/api/v1/tokens", headers=organizer, json={
         "role": "attendee", "sub": "guest-17", "events": [event["id"]], "ttl_s": 300})
     assert resp.status == 201, await resp.text()

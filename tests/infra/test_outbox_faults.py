@@ -13,6 +13,7 @@ from bilten.infra.channel_log import ChannelLog
 from bilten.infra.deps import open_deps
 from bilten.infra.settings import Settings
 from bilten.infra.streams import StreamLimits, declare
+from tests.waiting import arrives, wait_for
 
 CHANNEL = "event.1.announcements"
 
@@ -33,18 +34,16 @@ async def test_publisher_survives_unavailable_and_publishes_once_back(
         stop = asyncio.Event()
         task = asyncio.get_running_loop().create_task(publisher.run(deps, stop))
         publisher.submit(ids)
-        for _ in range(1000):  # until the first failure is logged
-            if any(r.levelname == "WARNING" for r in caplog.records):
-                break
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: any(r.levelname == "WARNING" for r in caplog.records),
+                       what="the first failure to be logged")
         assert not task.done()  # the loop is alive, not dead of Unavailable
         deps.channels = working  # NATS is back
-        for _ in range(1000):  # the backoff is capped: it retries soon
-            if not await deps.pg.fetchval("SELECT count(*) FROM outbox"):
-                break
-            await asyncio.sleep(0.02)
+        async def drained() -> bool:  # the backoff is capped: it retries soon
+            return not await deps.pg.fetchval("SELECT count(*) FROM outbox")
+
+        await wait_for(drained, what="the outbox to drain once NATS is back")
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await arrives(task, what="the publisher to stop")
         position = await working.position(CHANNEL)
     assert position is not None and position.offset == 3
     messages = [(r.levelname, r.getMessage()) for r in caplog.records]

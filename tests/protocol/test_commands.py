@@ -140,6 +140,38 @@ def test_unknown_error_codes_become_internal(wire: dict[str, Any], message: str)
     assert raised.value.code == "internal" and raised.value.message == (message or "internal")
 
 
+@pytest.mark.parametrize("error", [
+    "boom", None, 7, [], ["internal"],
+    {"code": "too_large", "details": {"size": "big", "limit": 10}},
+    {"code": "too_large", "details": {"size": 1.5, "limit": 10}},
+    {"code": "too_large", "details": {"size": True, "limit": 10}},
+    {"code": "too_large", "details": {"limit": 10}},
+    {"code": "too_large", "details": [1, 2]},
+    {"code": "too_large"},
+])
+def test_malformed_error_reply_is_internal(error: Any) -> None:
+    with pytest.raises(Internal) as raised:
+        decode_reply(orjson.dumps({"error": error}))
+    assert raised.value.message == "malformed error reply"
+
+
+@pytest.mark.parametrize(("wire", "cls", "message", "details"), [
+    ({"code": "conflict", "message": "taken", "details": ["a"]}, Conflict, "taken", {}),
+    ({"code": "conflict", "message": "taken", "details": "x"}, Conflict, "taken", {}),
+    ({"code": "bad_request", "message": "no", "details": {"message": "inner", "field": "q"}},
+     BadRequest, "no", {"message": "inner", "field": "q"}),
+    ({"code": "not_found", "message": {"text": "no"}}, NotFound, "not_found", {}),
+    ({"code": "not_found", "message": None, "details": None}, NotFound, "not_found", {}),
+])
+def test_error_reply_with_a_valid_code_keeps_it_with_sanitized_fields(
+        wire: dict[str, Any], cls: type[BiltenError], message: str,
+        details: dict[str, Any]) -> None:
+    with pytest.raises(cls) as raised:
+        decode_reply(orjson.dumps({"error": wire}))
+    assert type(raised.value) is cls
+    assert (raised.value.message, raised.value.details) == (message, details)
+
+
 @pytest.mark.parametrize("data", [b"", b"{", b"\xff", b"[]", b"[1]", b"null", b"7", b'"ok"'])
 def test_malformed_reply_is_internal(data: bytes) -> None:
     with pytest.raises(Internal) as raised:

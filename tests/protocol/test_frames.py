@@ -354,7 +354,6 @@ def test_server_frames_skip_unknown_ops() -> None:
         {"op": "error", "id": 1, "error": {"message": "no code"}},
         {"op": "error", "id": 1.5, "error": {"code": "forbidden"}},
         {"op": "error", "id": 1, "error": {"code": "forbidden", "details": [1]}},
-        {"op": "error", "id": 1, "error": {"code": "too_large", "details": {"size": "big"}}},
         {"op": "pong"},
         {"op": "disconnect", "code": "reconnect"},
         {"op": "disconnect", "code": 4009, "reason": ""},
@@ -374,4 +373,10 @@ def test_garbage_server_frames(data: bytes) -> None:
 def test_unknown_error_codes_become_internal() -> None:
     [frame] = decode_server_frames(orjson.dumps(
         {"op": "error", "id": None, "error": {"code": "from_the_future", "message": "?"}}))
+    assert isinstance(frame, Error) and frame.error.code == "internal"
+
+
+def test_a_malformed_too_large_fails_its_request_not_the_connection() -> None:
+    [frame] = decode_server_frames(orjson.dumps(
+        {"op": "error", "id": 1, "error": {"code": "too_large", "details": {"size": "big"}}}))
     assert isinstance(frame, Error) and frame.error.code == "internal"
