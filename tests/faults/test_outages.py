@@ -299,7 +299,7 @@ async def test_an_outage_is_an_error_code_never_a_dead_process(
             workers.wait()
 
 
-BACKGROUND = re.compile(r" bilten\.core\.loops: (outbox publisher|outbox relay|seats feed|"
+BACKGROUND = re.compile(r" bilten\.infra\.loops: (outbox publisher|outbox relay|seats feed|"
                         r"hold sweeper|worker \S+ consuming \S+) (failing|recovered)")
 
 
