@@ -37,8 +37,16 @@ def ensure_env(extras: str) -> None:
     target = f"{ROOT}[{extras}]" if extras else str(ROOT)
     print(f"installing bilten{'[' + extras + ']' if extras else ''} into {VENV}", flush=True)
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--editable", target],
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--editable",
+            target,
+        ],
         check=True,
     )
     stamp.write_text(digest)
@@ -49,8 +57,9 @@ PACKAGES = ("infra", "deploy", "hub", "workers", "clients", "protocol")
 
 def run(argv: list[str], env: dict[str, str] | None = None) -> int:
     """Run a command from .venv/bin and return its exit code."""
-    return subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=ROOT,
-                          env={**os.environ, **(env or {})}).returncode
+    return subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]], cwd=ROOT, env={**os.environ, **(env or {})}
+    ).returncode
 
 
 def typecheck() -> int:
@@ -81,7 +90,13 @@ def main() -> int:
         ensure_env("test")
         return run(["python", "-m", "benchmarks", *rest])
     ensure_env("test")
-    for name, code in (("ruff", run(["ruff", "check", "."])), ("mypy", typecheck())):
+    gates = (
+        ("ruff check", lambda: run(["ruff", "check", "."])),
+        ("ruff format", lambda: run(["ruff", "format", "--check", "."])),
+        ("mypy", typecheck),
+    )
+    for name, gate in gates:
+        code = gate()
         if code:
             print(f"{name} failed", file=sys.stderr)
             return code

@@ -28,12 +28,18 @@ def present() -> list[str]:
 
 def parser_for(module: ModuleType) -> argparse.ArgumentParser:
     """The benchmark's own options plus the ones every benchmark takes."""
-    parser = argparse.ArgumentParser(prog=f"python -m benchmarks {module.NAME}",
-                                     description=module.SUMMARY)
-    parser.add_argument("--quick", action="store_true",
-                        help="a small, fast smoke run (numbers are not meaningful)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                        help=f"stop everything after this many seconds ({DEFAULT_TIMEOUT_S:g})")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m benchmarks {module.NAME}", description=module.SUMMARY
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a small, fast smoke run (numbers are not meaningful)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"stop everything after this many seconds ({DEFAULT_TIMEOUT_S:g})",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     module.add_arguments(parser)
     return parser
@@ -51,8 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     while args and not args[0].startswith("-"):
         name = args.pop(0)
         if name not in available:
-            print(f"unknown benchmark {name!r}; present: {', '.join(available)}",
-                  file=sys.stderr)
+            print(f"unknown benchmark {name!r}; present: {', '.join(available)}", file=sys.stderr)
             return 2
         names.append(name)
     if args in (["-h"], ["--help"]) and not names:

@@ -61,8 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="steady: buyers at once")
     parser.add_argument("--seconds", type=float, default=10.0, help="steady: phase length")
     parser.add_argument("--allocation-workers", type=int, default=2)
-    parser.add_argument("--phases", default="contention,steady",
-                        help="comma-separated: contention, steady")
+    parser.add_argument(
+        "--phases", default="contention,steady", help="comma-separated: contention, steady"
+    )
     parser.add_argument("--logs", metavar="DIR", help="keep the hub's and workers' logs here")
 
 
@@ -74,18 +75,29 @@ def quick(args: argparse.Namespace) -> None:
 async def _venue(http: aiohttp.ClientSession, base: str, seats: int, ga: int) -> dict[str, Any]:
     """An event with a seated type (rows of 50) and a GA type; returns ids."""
     event_id = await create_event(http, base)
-    types = [(await call(http, "POST", f"{base}/api/v1/events/{event_id}/ticket-types",
-                         body))["id"]
-             for body in ({"name": "Seat", "price_minor": 4500},
-                          {"name": "GA", "price_minor": 2000, "quota": ga})]
-    rows = [{"name": str(r + 1), "seats": min(50, seats - 50 * r)}
-            for r in range((seats + 49) // 50)]
-    sections = [{"name": f"S{k}", "ticket_type_id": types[0], "rows": rows[k:k + 40]}
-                for k in range(0, len(rows), 40)]
+    types = [
+        (await call(http, "POST", f"{base}/api/v1/events/{event_id}/ticket-types", body))["id"]
+        for body in (
+            {"name": "Seat", "price_minor": 4500},
+            {"name": "GA", "price_minor": 2000, "quota": ga},
+        )
+    ]
+    rows = [
+        {"name": str(r + 1), "seats": min(50, seats - 50 * r)} for r in range((seats + 49) // 50)
+    ]
+    sections = [
+        {"name": f"S{k}", "ticket_type_id": types[0], "rows": rows[k : k + 40]}
+        for k in range(0, len(rows), 40)
+    ]
     await call(http, "POST", f"{base}/api/v1/events/{event_id}/seats", {"sections": sections})
     seat_map = await call(http, "GET", f"{base}/api/v1/events/{event_id}/seats")
-    ids = [first + k for s in seat_map["sections"] for r in s["rows"]
-           for first, count in r["ids"] for k in range(count)]
+    ids = [
+        first + k
+        for s in seat_map["sections"]
+        for r in s["rows"]
+        for first, count in r["ids"]
+        for k in range(count)
+    ]
     return {"event_id": event_id, "seat_type": types[0], "ga_type": types[1], "seat_ids": ids}
 
 
@@ -99,8 +111,9 @@ def _ask(rng: random.Random, venue: dict[str, Any], front: int) -> dict[str, Any
     return {"ticket_type_id": venue["ga_type"], "quantity": rng.randint(1, 3)}
 
 
-async def _contention(buy: Buy, confirm: Confirm, venue: dict[str, Any],
-                      buyers: int) -> dict[str, Any]:
+async def _contention(
+    buy: Buy, confirm: Confirm, venue: dict[str, Any], buyers: int
+) -> dict[str, Any]:
     answers: list[dict[str, Any]] = []
     latencies: list[int] = []
     gate = asyncio.Event()
@@ -124,8 +137,9 @@ async def _contention(buy: Buy, confirm: Confirm, venue: dict[str, Any],
     return _summary(answers, latencies, time.perf_counter() - began)
 
 
-async def _steady(buy: Buy, confirm: Confirm, venue: dict[str, Any], concurrency: int,
-                  seconds: float) -> dict[str, Any]:
+async def _steady(
+    buy: Buy, confirm: Confirm, venue: dict[str, Any], concurrency: int, seconds: float
+) -> dict[str, Any]:
     answers: list[dict[str, Any]] = []
     latencies: list[int] = []
     stop_at = time.monotonic() + seconds
@@ -147,94 +161,125 @@ async def _steady(buy: Buy, confirm: Confirm, venue: dict[str, Any], concurrency
     return _summary(answers, latencies, time.perf_counter() - began)
 
 
-async def _phase(buy: Buy, confirm: Confirm, venue: dict[str, Any], phase: str,
-                 args: argparse.Namespace) -> dict[str, Any]:
+async def _phase(
+    buy: Buy, confirm: Confirm, venue: dict[str, Any], phase: str, args: argparse.Namespace
+) -> dict[str, Any]:
     if phase == "contention":
         return await _contention(buy, confirm, venue, args.buyers)
     return await _steady(buy, confirm, venue, args.concurrency, args.seconds)
 
 
-def _summary(answers: list[dict[str, Any]], latencies: list[int],
-             elapsed: float) -> dict[str, Any]:
+def _summary(answers: list[dict[str, Any]], latencies: list[int], elapsed: float) -> dict[str, Any]:
     latencies.sort()
     outcomes = Counter(a.get("reason") or a.get("status") or "error" for a in answers)
-    return {"requests": len(answers), "held": outcomes["held"], "outcomes": dict(outcomes),
-            "holds_per_s": outcomes["held"] / elapsed, "requests_per_s": len(answers) / elapsed,
-            "p50_ms": percentile(latencies, 0.50) / 1e6,
-            "p99_ms": percentile(latencies, 0.99) / 1e6, "errors": outcomes["error"],
-            "answers": answers}
+    return {
+        "requests": len(answers),
+        "held": outcomes["held"],
+        "outcomes": dict(outcomes),
+        "holds_per_s": outcomes["held"] / elapsed,
+        "requests_per_s": len(answers) / elapsed,
+        "p50_ms": percentile(latencies, 0.50) / 1e6,
+        "p99_ms": percentile(latencies, 0.99) / 1e6,
+        "errors": outcomes["error"],
+        "answers": answers,
+    }
 
 
-async def _through_hub(base: str, secret: str, venue: dict[str, Any], phase: str,
-                       args: argparse.Namespace) -> dict[str, Any]:
+async def _through_hub(
+    base: str, secret: str, venue: dict[str, Any], phase: str, args: argparse.Namespace
+) -> dict[str, Any]:
     event_id = venue["event_id"]
 
     def auth(n: int) -> dict[str, str]:
-        return {"Authorization": "Bearer " + token(secret, "attendee", sub=f"buyer-{n}", org=ORG,
-                                                   events=(event_id,))}
+        return {
+            "Authorization": "Bearer "
+            + token(secret, "attendee", sub=f"buyer-{n}", org=ORG, events=(event_id,))
+        }
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
 
         async def buy(n: int, ask: dict[str, Any]) -> dict[str, Any]:
             try:
-                async with http.post(f"{base}/api/v1/events/{event_id}/holds", json=ask,
-                                     headers=auth(n)) as resp:
+                async with http.post(
+                    f"{base}/api/v1/events/{event_id}/holds", json=ask, headers=auth(n)
+                ) as resp:
                     body: dict[str, Any] = await resp.json()
                     return body if resp.status == 200 else {"status": "error", **body}
             except (aiohttp.ClientError, TimeoutError) as error:
                 return {"status": "error", "error": str(error)}
 
         async def confirm(n: int, hold_id: int) -> None:
-            async with http.post(f"{base}/api/v1/holds/{hold_id}/confirm",
-                                 headers=auth(n)) as resp:
+            async with http.post(f"{base}/api/v1/holds/{hold_id}/confirm", headers=auth(n)) as resp:
                 await resp.read()
 
         return await _phase(buy, confirm, venue, phase, args)
 
 
-async def _direct(settings: Settings, venue: dict[str, Any], phase: str,
-                  args: argparse.Namespace) -> dict[str, Any]:
+async def _direct(
+    settings: Settings, venue: dict[str, Any], phase: str, args: argparse.Namespace
+) -> dict[str, Any]:
     """The floor: the worker's hold transaction in-process, no hub or NATS."""
     async with open_deps(settings, "bench-direct", pg_max=20) as deps:
         ctx = WorkerContext(deps, Metrics())
 
         def claims(n: int) -> Any:
-            return mint_claims(sub=f"buyer-{n}", org=ORG, role="attendee",
-                               events=(venue["event_id"],), ttl_s=3600, now=time.time())
+            return mint_claims(
+                sub=f"buyer-{n}",
+                org=ORG,
+                role="attendee",
+                events=(venue["event_id"],),
+                ttl_s=3600,
+                now=time.time(),
+            )
 
         async def buy(n: int, ask: dict[str, Any]) -> dict[str, Any]:
             params = {"event_id": venue["event_id"], **ask}
             return dict(await holds.hold(CommandRequest("seats.hold", claims(n), params), ctx))
 
         async def confirm(n: int, hold_id: int) -> None:
-            await orders.confirm(CommandRequest("seats.confirm", claims(n),
-                                                {"hold_id": hold_id}), ctx)
+            await orders.confirm(
+                CommandRequest("seats.confirm", claims(n), {"hold_id": hold_id}), ctx
+            )
 
         return await _phase(buy, confirm, venue, phase, args)
 
 
-async def _oversold(database_url: str, venue: dict[str, Any], answers: list[dict[str, Any]],
-                    ga_quota: int | None) -> int:
+async def _oversold(
+    database_url: str, venue: dict[str, Any], answers: list[dict[str, Any]], ga_quota: int | None
+) -> int:
     """Every way the database could disagree with the answers, counted; must be 0."""
     held = [a for a in answers if a.get("status") == "held"]
     taken = Counter(s for a in held for s in a["seat_ids"])
     conn = await asyncpg.connect(database_url)
     try:
-        seats = {r["id"]: r for r in await conn.fetch(
-            "SELECT id, status, hold_id FROM seats WHERE event_id = $1", venue["event_id"])}
-        ga = await conn.fetchrow("SELECT held, sold, quota FROM ga_counters"
-                                 " WHERE ticket_type_id = $1", venue.get("ga_type"))
-        sold = await conn.fetchval("SELECT count(*) FROM seats WHERE event_id = $1"
-                                   " AND status = 'sold'", venue["event_id"])
+        seats = {
+            r["id"]: r
+            for r in await conn.fetch(
+                "SELECT id, status, hold_id FROM seats WHERE event_id = $1", venue["event_id"]
+            )
+        }
+        ga = await conn.fetchrow(
+            "SELECT held, sold, quota FROM ga_counters WHERE ticket_type_id = $1",
+            venue.get("ga_type"),
+        )
+        sold = await conn.fetchval(
+            "SELECT count(*) FROM seats WHERE event_id = $1 AND status = 'sold'", venue["event_id"]
+        )
         tickets = await conn.fetchval(
             "SELECT count(*) FROM tickets WHERE event_id = $1 AND ticket_type_id = $2",
-            venue["event_id"], venue["seat_type"])
+            venue["event_id"],
+            venue["seat_type"],
+        )
     finally:
         await conn.close()
     owners = {s: a["hold_id"] for a in held for s in a["seat_ids"]}
     bad: int = sum(n - 1 for n in taken.values() if n > 1)
-    bad += sum(1 for s, row in seats.items() if (row["status"] == "available") != (s not in taken)
-               or (s in owners and row["hold_id"] != owners[s]))
+    bad += sum(
+        1
+        for s, row in seats.items()
+        if (row["status"] == "available") != (s not in taken)
+        or (s in owners and row["hold_id"] != owners[s])
+    )
     bad += abs(tickets - sold)
     if ga is not None:
         places = sum(a["quantity"] for a in held if a["ticket_type_id"] == venue["ga_type"])
@@ -248,17 +293,25 @@ def _row(label: str, hub: float | None, base: float | None, target: str = "") ->
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table."""
-    with tempfile.TemporaryDirectory(prefix="bilten-bench-") as tmp, \
-            Infra(Path(tmp)) as infra, Children(Path(args.logs or tmp)) as children:
+    with (
+        tempfile.TemporaryDirectory(prefix="bilten-bench-") as tmp,
+        Infra(Path(tmp)) as infra,
+        Children(Path(args.logs or tmp)) as children,
+    ):
         port = free_port()
         settings = infra.settings(port=port, log_level="WARNING", request_timeout_s=15.0)
         env = {**os.environ, **settings_env(settings)}
         for name in ("events", "tickets", "checkin"):  # /readyz wants every command's worker
-            children.spawn(name, [sys.executable, "-m", "bilten.deploy.cli", "worker", name],
-                           env, None)
+            children.spawn(
+                name, [sys.executable, "-m", "bilten.deploy.cli", "worker", name], env, None
+            )
         for n in range(args.allocation_workers):
-            children.spawn(f"allocation{n}", [sys.executable, "-m", "bilten.deploy.cli", "worker",
-                                              "allocation"], env, None)
+            children.spawn(
+                f"allocation{n}",
+                [sys.executable, "-m", "bilten.deploy.cli", "worker", "allocation"],
+                env,
+                None,
+            )
         hub = children.spawn("hub", [sys.executable, "-m", "bilten.deploy.cli", "hub"], env, None)
         base = f"http://127.0.0.1:{port}"
         wait_http_ok(f"{base}/readyz", hub, 60)
@@ -270,33 +323,56 @@ def run(args: argparse.Namespace) -> int:
                 return await _venue(http, base, seats, ga)
 
         results: dict[str, dict[str, Any]] = {}
-        phases = [p for p in (("contention", args.seats), ("steady", args.stadium))
-                  if p[0] in args.phases.split(",")]
+        phases = [
+            p
+            for p in (("contention", args.seats), ("steady", args.stadium))
+            if p[0] in args.phases.split(",")
+        ]
         for phase, seats in phases:
             quota = max(1, args.seats // 2)
             hub_venue, floor_venue = (asyncio.run(setup(seats, quota)) for _ in range(2))
             if phase == "steady":
                 hub_venue["ga_type"] = floor_venue["ga_type"] = None
             for side, venue in (("hub", hub_venue), ("baseline", floor_venue)):
-                result = asyncio.run(_through_hub(base, infra.secret, venue, phase, args)
-                                     if side == "hub" else _direct(settings, venue, phase, args))
-                result["oversold"] = asyncio.run(_oversold(
-                    infra.database_url, venue, result.pop("answers"), quota))
+                result = asyncio.run(
+                    _through_hub(base, infra.secret, venue, phase, args)
+                    if side == "hub"
+                    else _direct(settings, venue, phase, args)
+                )
+                result["oversold"] = asyncio.run(
+                    _oversold(infra.database_url, venue, result.pop("answers"), quota)
+                )
                 results[f"{phase}/{side}"] = result
-    print(f"\nallocation: contention = {args.buyers} buyers at once on {args.seats} seats + "
-          f"{max(1, args.seats // 2)} GA places; steady = {args.concurrency} buyers for "
-          f"{args.seconds:g} s on {args.stadium:,} seats; {args.allocation_workers} allocation "
-          "workers; baseline: the hold transaction in-process")
-    print("| metric                               |       hub |  baseline |    ratio | target"
-          "     |\n|" + "-" * 38 + "|" + "-" * 11 + "|" + "-" * 11 + "|" + "-" * 10 + "|"
-          + "-" * 12 + "|")
+    print(
+        f"\nallocation: contention = {args.buyers} buyers at once on {args.seats} seats + "
+        f"{max(1, args.seats // 2)} GA places; steady = {args.concurrency} buyers for "
+        f"{args.seconds:g} s on {args.stadium:,} seats; {args.allocation_workers} allocation "
+        "workers; baseline: the hold transaction in-process"
+    )
+    print(
+        "| metric                               |       hub |  baseline |    ratio | target"
+        "     |\n|"
+        + "-" * 38
+        + "|"
+        + "-" * 11
+        + "|"
+        + "-" * 11
+        + "|"
+        + "-" * 10
+        + "|"
+        + "-" * 12
+        + "|"
+    )
     for phase, _ in phases:
         h, b = results[f"{phase}/hub"], results[f"{phase}/baseline"]
-        for label, key, target in (("holds granted/s", "holds_per_s", ""),
-                                   ("hold answers/s", "requests_per_s", ""),
-                                   ("hold p50 (ms)", "p50_ms", ""), ("hold p99 (ms)", "p99_ms", ""),
-                                   ("errors", "errors", "0"), ("oversold (in PostgreSQL)",
-                                                               "oversold", "0")):
+        for label, key, target in (
+            ("holds granted/s", "holds_per_s", ""),
+            ("hold answers/s", "requests_per_s", ""),
+            ("hold p50 (ms)", "p50_ms", ""),
+            ("hold p99 (ms)", "p99_ms", ""),
+            ("errors", "errors", "0"),
+            ("oversold (in PostgreSQL)", "oversold", "0"),
+        ):
             print(_row(f"{phase}: {label}", h[key], b[key], target))
     for key, result in results.items():
         print(f"  {key}: {result['outcomes']}")

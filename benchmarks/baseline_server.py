@@ -30,8 +30,7 @@ async def broadcast(app: web.Application, channel: str, data: object) -> int:
     """Send one `pub` message to every subscriber, one `send_str` at a time."""
     offsets = app[OFFSETS]
     offset = offsets[channel] = offsets.get(channel, 0) + 1
-    text = orjson.dumps({"op": "pub", "channel": channel, "offset": offset,
-                         "data": data}).decode()
+    text = orjson.dumps({"op": "pub", "channel": channel, "offset": offset, "data": data}).decode()
     sockets = app[SOCKETS]
     for ws in list(sockets):
         try:
@@ -47,19 +46,38 @@ async def handle(app: web.Application, ws: web.WebSocketResponse, raw: str) -> N
     op, req_id = msg.get("op"), msg.get("id")
     if op == "subscribe":
         app[SOCKETS][ws] = None
-        await ws.send_str(orjson.dumps({"op": "subscribed", "id": req_id,
-                                        "channel": msg.get("channel"), "offset": 0,
-                                        "epoch": "", "recovered": False,
-                                        "snapshot": None}).decode())
+        await ws.send_str(
+            orjson.dumps(
+                {
+                    "op": "subscribed",
+                    "id": req_id,
+                    "channel": msg.get("channel"),
+                    "offset": 0,
+                    "epoch": "",
+                    "recovered": False,
+                    "snapshot": None,
+                }
+            ).decode()
+        )
     elif op == "rpc" and msg.get("method") == "channels.publish":
         params = msg.get("params") or {}
         offset = await broadcast(app, params["channel"], params.get("data"))
-        await ws.send_str(orjson.dumps({"op": "result", "id": req_id,
-                                        "result": {"offset": offset}}).decode())
+        await ws.send_str(
+            orjson.dumps({"op": "result", "id": req_id, "result": {"offset": offset}}).decode()
+        )
     else:
-        await ws.send_str(orjson.dumps({"op": "error", "id": req_id, "error": {
-            "code": "unknown_op", "message": "the baseline knows subscribe and publish"}
-        }).decode())
+        await ws.send_str(
+            orjson.dumps(
+                {
+                    "op": "error",
+                    "id": req_id,
+                    "error": {
+                        "code": "unknown_op",
+                        "message": "the baseline knows subscribe and publish",
+                    },
+                }
+            ).decode()
+        )
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -96,8 +114,9 @@ async def serve(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(), access_log=None, handle_signals=False,
-                           shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        create_app(), access_log=None, handle_signals=False, shutdown_timeout=2.0
+    )
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=4096).start()
     try:

@@ -85,15 +85,23 @@ async def _setup(base: str, organizer: str, tickets: int) -> tuple[int, list[str
         kind = await call(http, "POST", f"{url}/ticket-types", {"name": "GA", "price_minor": 1000})
         codes: list[str] = []
         while len(codes) < tickets:
-            issued = await call(http, "POST", f"{url}/tickets", {
-                "ticket_type_id": kind["id"], "count": min(1000, tickets - len(codes)),
-                "holder": "Bench Guest"})
+            issued = await call(
+                http,
+                "POST",
+                f"{url}/tickets",
+                {
+                    "ticket_type_id": kind["id"],
+                    "count": min(1000, tickets - len(codes)),
+                    "holder": "Bench Guest",
+                },
+            )
             codes += [t["code"] for t in issued["tickets"]]
     return event_id, codes
 
 
-async def _phase(scan: Any, doors: list[Door], *, rate: float | None,
-                 seconds: float) -> dict[str, Any]:
+async def _phase(
+    scan: Any, doors: list[Door], *, rate: float | None, seconds: float
+) -> dict[str, Any]:
     """Run scanners for `seconds`; at `rate` scans/s in total, or flat out."""
     latencies: list[int] = []
     errors = 0
@@ -121,13 +129,18 @@ async def _phase(scan: Any, doors: list[Door], *, rate: float | None,
     await asyncio.gather(*(scanner(n, door) for n, door in enumerate(doors)))
     elapsed = time.monotonic() - began
     latencies.sort()
-    return {"scans": len(latencies), "per_s": len(latencies) / elapsed, "errors": errors,
-            "p50_ms": percentile(latencies, 0.50) / 1e6 if latencies else None,
-            "p99_ms": percentile(latencies, 0.99) / 1e6 if latencies else None}
+    return {
+        "scans": len(latencies),
+        "per_s": len(latencies) / elapsed,
+        "errors": errors,
+        "p50_ms": percentile(latencies, 0.50) / 1e6 if latencies else None,
+        "p99_ms": percentile(latencies, 0.99) / 1e6 if latencies else None,
+    }
 
 
-async def _through_hub(base: str, staff: str, event_id: int, codes: list[str],
-                       args: argparse.Namespace) -> dict[str, Any]:
+async def _through_hub(
+    base: str, staff: str, event_id: int, codes: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
     """Half the scanners on WebSocket rpc, half on REST."""
     headers = {"Authorization": f"Bearer {staff}"}
     async with aiohttp.ClientSession(headers=headers) as http:
@@ -135,18 +148,26 @@ async def _through_hub(base: str, staff: str, event_id: int, codes: list[str],
         ids = [0] * len(sockets)
 
         async def scan(n: int, code: str, direction: str) -> None:
-            params = {"event_id": event_id, "code": code, "gate": ("north", "south")[n % 2],
-                      "direction": direction}
+            params = {
+                "event_id": event_id,
+                "code": code,
+                "gate": ("north", "south")[n % 2],
+                "direction": direction,
+            }
             if n < len(sockets):
                 ids[n] += 1
-                await sockets[n].send_bytes(orjson.dumps(
-                    {"op": "rpc", "id": ids[n], "method": "checkin.scan", "params": params}))
+                await sockets[n].send_bytes(
+                    orjson.dumps(
+                        {"op": "rpc", "id": ids[n], "method": "checkin.scan", "params": params}
+                    )
+                )
                 reply = orjson.loads((await sockets[n].receive(timeout=10)).data)
                 if reply.get("op") != "result":
                     raise RuntimeError(str(reply))
             else:
-                async with http.post(f"{base}/api/v1/events/{event_id}/checkins",
-                                     json=params) as resp:
+                async with http.post(
+                    f"{base}/api/v1/events/{event_id}/checkins", json=params
+                ) as resp:
                     if resp.status != 200:
                         raise RuntimeError(await resp.text())
                     await resp.read()
@@ -159,15 +180,17 @@ async def _through_hub(base: str, staff: str, event_id: int, codes: list[str],
     return {"fixed": fixed, "max": flat}
 
 
-async def _direct(settings: Any, event_id: int, codes: list[str],
-                  args: argparse.Namespace) -> dict[str, Any]:
+async def _direct(
+    settings: Any, event_id: int, codes: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
     """The floor: the worker's transaction called in-process, no hub or NATS."""
     async with open_deps(settings, "bench-direct", pg_max=args.scanners) as deps:
         ctx = WorkerContext(deps, Metrics())
 
         async def scan(n: int, code: str, direction: str) -> None:
-            request = parse_scan({"code": code, "gate": ("north", "south")[n % 2],
-                                  "direction": direction})
+            request = parse_scan(
+                {"code": code, "gate": ("north", "south")[n % 2], "direction": direction}
+            )
             await apply_scan(ctx, event_id, request, ScanOrigin(None), [])
 
         doors = [Door(codes, 1000 + n) for n in range(args.scanners)]
@@ -182,7 +205,9 @@ async def _verify(database_url: str, event_ids: list[int]) -> dict[str, int]:
     try:
         rows = await conn.fetch(
             "SELECT event_id, ticket_id, direction FROM scans WHERE status = 'ok'"
-            " AND event_id = ANY($1) ORDER BY id", event_ids)
+            " AND event_id = ANY($1) ORDER BY id",
+            event_ids,
+        )
         inside: dict[tuple[int, int], bool] = {}
         double = 0
         for row in rows:
@@ -192,11 +217,15 @@ async def _verify(database_url: str, event_ids: list[int]) -> dict[str, int]:
                 double += 1
             inside[key] = entering
         counted = await conn.fetchval(
-            "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = ANY($1)", event_ids)
+            "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = ANY($1)", event_ids
+        )
     finally:
         await conn.close()
-    return {"double_entries": double, "inside_mismatch": abs(counted - sum(inside.values())),
-            "ok_scans": len(rows)}
+    return {
+        "double_entries": double,
+        "inside_mismatch": abs(counted - sum(inside.values())),
+        "ok_scans": len(rows),
+    }
 
 
 def _row(label: str, hub: float | None, base: float | None, target: str = "") -> str:
@@ -205,22 +234,36 @@ def _row(label: str, hub: float | None, base: float | None, target: str = "") ->
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table."""
-    with tempfile.TemporaryDirectory(prefix="bilten-bench-") as tmp, \
-            Infra(Path(tmp)) as infra, Children(Path(tmp)) as children:
+    with (
+        tempfile.TemporaryDirectory(prefix="bilten-bench-") as tmp,
+        Infra(Path(tmp)) as infra,
+        Children(Path(tmp)) as children,
+    ):
         port = free_port()
-        settings = infra.settings(port=port, rate_limit_per_s=1e6, rate_limit_burst=1_000_000,
-                                  log_level="WARNING")
+        settings = infra.settings(
+            port=port, rate_limit_per_s=1e6, rate_limit_burst=1_000_000, log_level="WARNING"
+        )
         env = {**os.environ, **settings_env(settings)}
-        children.spawn("workers", [sys.executable, "-m", "bilten.deploy.cli", "worker",
-                                   "events"], env, None)
-        children.spawn("tickets", [sys.executable, "-m", "bilten.deploy.cli", "worker",
-                                   "tickets"], env, None)
+        children.spawn(
+            "workers", [sys.executable, "-m", "bilten.deploy.cli", "worker", "events"], env, None
+        )
+        children.spawn(
+            "tickets", [sys.executable, "-m", "bilten.deploy.cli", "worker", "tickets"], env, None
+        )
         # Not measured, but /readyz waits for every command's worker.
-        children.spawn("allocation", [sys.executable, "-m", "bilten.deploy.cli", "worker",
-                                      "allocation"], env, None)
+        children.spawn(
+            "allocation",
+            [sys.executable, "-m", "bilten.deploy.cli", "worker", "allocation"],
+            env,
+            None,
+        )
         for n in range(args.checkin_workers):
-            children.spawn(f"checkin{n}", [sys.executable, "-m", "bilten.deploy.cli", "worker",
-                                           "checkin"], env, None)
+            children.spawn(
+                f"checkin{n}",
+                [sys.executable, "-m", "bilten.deploy.cli", "worker", "checkin"],
+                env,
+                None,
+            )
         hub = children.spawn("hub", [sys.executable, "-m", "bilten.deploy.cli", "hub"], env, None)
         base = f"http://127.0.0.1:{port}"
         wait_http_ok(f"{base}/readyz", hub, 60)
@@ -232,24 +275,46 @@ def run(args: argparse.Namespace) -> int:
         floor = asyncio.run(_direct(settings, floor_event, floor_codes, args))
         checks = asyncio.run(_verify(infra.database_url, [event_id, floor_event]))
     h, f = hub_result, floor
-    print(f"\ncheck-in: {args.tickets} tickets, {args.scanners} scanners (half WebSocket, half "
-          f"REST), {args.checkin_workers} check-in workers, phases of {args.seconds:g} s; "
-          "baseline: the same transaction in-process")
-    print("| metric                             |       hub |  baseline |    ratio | target"
-          "         |\n|" + "-" * 36 + "|" + "-" * 11 + "|" + "-" * 11 + "|" + "-" * 10 + "|"
-          + "-" * 16 + "|")
+    print(
+        f"\ncheck-in: {args.tickets} tickets, {args.scanners} scanners (half WebSocket, half "
+        f"REST), {args.checkin_workers} check-in workers, phases of {args.seconds:g} s; "
+        "baseline: the same transaction in-process"
+    )
+    print(
+        "| metric                             |       hub |  baseline |    ratio | target"
+        "         |\n|"
+        + "-" * 36
+        + "|"
+        + "-" * 11
+        + "|"
+        + "-" * 11
+        + "|"
+        + "-" * 10
+        + "|"
+        + "-" * 16
+        + "|"
+    )
     print(_row(f"scans/s @ {args.rate:g}/s offered", h["fixed"]["per_s"], f["fixed"]["per_s"]))
     print(_row("verdict p50 @ fixed rate (ms)", h["fixed"]["p50_ms"], f["fixed"]["p50_ms"]))
-    print(_row("verdict p99 @ fixed rate (ms)", h["fixed"]["p99_ms"], f["fixed"]["p99_ms"],
-               "< 50 ms"))
+    print(
+        _row("verdict p99 @ fixed rate (ms)", h["fixed"]["p99_ms"], f["fixed"]["p99_ms"], "< 50 ms")
+    )
     print(_row("scans/s flat out", h["max"]["per_s"], f["max"]["per_s"]))
     print(_row("verdict p50 flat out (ms)", h["max"]["p50_ms"], f["max"]["p50_ms"]))
     print(_row("verdict p99 flat out (ms)", h["max"]["p99_ms"], f["max"]["p99_ms"]))
-    print(_row("failed scans", h["fixed"]["errors"] + h["max"]["errors"],
-               f["fixed"]["errors"] + f["max"]["errors"], "0"))
-    print(f"\nchecked in PostgreSQL: {checks['ok_scans']} ok scans, double entries "
-          f"{checks['double_entries']} (must be 0), inside mismatch {checks['inside_mismatch']} "
-          "(must be 0)")
+    print(
+        _row(
+            "failed scans",
+            h["fixed"]["errors"] + h["max"]["errors"],
+            f["fixed"]["errors"] + f["max"]["errors"],
+            "0",
+        )
+    )
+    print(
+        f"\nchecked in PostgreSQL: {checks['ok_scans']} ok scans, double entries "
+        f"{checks['double_entries']} (must be 0), inside mismatch {checks['inside_mismatch']} "
+        "(must be 0)"
+    )
     if args.json:
         Path(args.json).write_bytes(orjson.dumps({"hub": h, "baseline": f, "checks": checks}))
     failed = h["fixed"]["errors"] + h["max"]["errors"]

@@ -43,31 +43,61 @@ READY_TIMEOUT_S = 60.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """This benchmark's options."""
     parser.add_argument("--subscribers", type=int, default=1000, help="S (default 1000)")
-    parser.add_argument("--seconds", type=float, default=10.0,
-                        help="length of each publishing phase (default 10)")
-    parser.add_argument("--rate", type=float, default=100.0,
-                        help="publications/s in the latency phase (default 100)")
-    parser.add_argument("--max-messages", type=int, default=100_000,
-                        help="cap on publications in the throughput phase")
-    parser.add_argument("--message-bytes", type=int, default=200,
-                        help="size of one delivered pub message (default 200)")
-    parser.add_argument("--window", type=int, default=64,
-                        help="throughput phase: publications not yet seen by the slowest "
-                             "sampled subscriber (default 64)")
-    parser.add_argument("--sample", type=int, default=50,
-                        help="subscribers that decode every frame for latency and exact "
-                             "seq checks (default 50)")
-    parser.add_argument("--concurrency", type=int, default=100,
-                        help="connection attempts in flight (default 100)")
-    parser.add_argument("--publish-via", choices=["rpc", "jetstream"], default="rpc",
-                        help="hub only: rpc channels.publish (default), or straight into "
-                             "JetStream to measure fan-out alone (diagnostic)")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="length of each publishing phase (default 10)"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=100.0,
+        help="publications/s in the latency phase (default 100)",
+    )
+    parser.add_argument(
+        "--max-messages",
+        type=int,
+        default=100_000,
+        help="cap on publications in the throughput phase",
+    )
+    parser.add_argument(
+        "--message-bytes",
+        type=int,
+        default=200,
+        help="size of one delivered pub message (default 200)",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=64,
+        help="throughput phase: publications not yet seen by the slowest "
+        "sampled subscriber (default 64)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=50,
+        help="subscribers that decode every frame for latency and exact seq checks (default 50)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=100, help="connection attempts in flight (default 100)"
+    )
+    parser.add_argument(
+        "--publish-via",
+        choices=["rpc", "jetstream"],
+        default="rpc",
+        help="hub only: rpc channels.publish (default), or straight into "
+        "JetStream to measure fan-out alone (diagnostic)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="measure the hub only")
-    parser.add_argument("--logs", metavar="DIR",
-                        help="keep the hub's, workers' and baseline's logs here")
-    parser.add_argument("--profile", metavar="DIR", default=os.environ.get("BILTEN_BENCH_PROFILE"),
-                        help="run the hub under cProfile, writing DIR/hub.prof "
-                             "(BILTEN_BENCH_PROFILE; distorts the numbers)")
+    parser.add_argument(
+        "--logs", metavar="DIR", help="keep the hub's, workers' and baseline's logs here"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        default=os.environ.get("BILTEN_BENCH_PROFILE"),
+        help="run the hub under cProfile, writing DIR/hub.prof "
+        "(BILTEN_BENCH_PROFILE; distorts the numbers)",
+    )
 
 
 def quick(args: argparse.Namespace) -> None:
@@ -86,8 +116,9 @@ def _python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class Run:
     """One benchmark run: its deadline, servers, children and options."""
 
-    def __init__(self, args: argparse.Namespace, infra: Infra, children: Children,
-                 deadline: float) -> None:
+    def __init__(
+        self, args: argparse.Namespace, infra: Infra, children: Children, deadline: float
+    ) -> None:
         self.args = args
         self.infra = infra
         self.children = children
@@ -101,21 +132,46 @@ class Run:
             raise TimeoutError("benchmark timeout reached")
         return left
 
-    def load(self, port: int, pid: int, channel: str, publisher_path: str,
-             subscriber_paths: list[str], *, via_jetstream: bool = False) -> dict[str, Any]:
+    def load(
+        self,
+        port: int,
+        pid: int,
+        channel: str,
+        publisher_path: str,
+        subscriber_paths: list[str],
+        *,
+        via_jetstream: bool = False,
+    ) -> dict[str, Any]:
         """Run the load generator against a server and return its result."""
         a = self.args
-        cfg = LoadConfig(host="127.0.0.1", port=port, channel=channel,
-                         publisher_path=publisher_path, subscriber_paths=subscriber_paths,
-                         server_pid=pid, sample=a.sample, concurrency=a.concurrency,
-                         rate=a.rate, fixed_seconds=a.seconds, max_seconds=a.seconds,
-                         max_messages=a.max_messages, window=a.window,
-                         message_bytes=a.message_bytes, deadline_s=self.remaining() - 5,
-                         publish_via="jetstream" if via_jetstream else "rpc",
-                         nats_url=self.infra.urls["nats"], namespace=self.infra.namespace)
-        child = self.children.spawn("loadgen", [sys.executable, "-m", "benchmarks.loadgen"],
-                                    _python_env(), self.load_cpu, stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE)
+        cfg = LoadConfig(
+            host="127.0.0.1",
+            port=port,
+            channel=channel,
+            publisher_path=publisher_path,
+            subscriber_paths=subscriber_paths,
+            server_pid=pid,
+            sample=a.sample,
+            concurrency=a.concurrency,
+            rate=a.rate,
+            fixed_seconds=a.seconds,
+            max_seconds=a.seconds,
+            max_messages=a.max_messages,
+            window=a.window,
+            message_bytes=a.message_bytes,
+            deadline_s=self.remaining() - 5,
+            publish_via="jetstream" if via_jetstream else "rpc",
+            nats_url=self.infra.urls["nats"],
+            namespace=self.infra.namespace,
+        )
+        child = self.children.spawn(
+            "loadgen",
+            [sys.executable, "-m", "benchmarks.loadgen"],
+            _python_env(),
+            self.load_cpu,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         out, _ = child.process.communicate(orjson.dumps(asdict(cfg)), timeout=self.remaining())
         self.children.stop(child)
         if child.process.returncode != 0 or not out.strip():
@@ -126,12 +182,17 @@ class Run:
     def hub(self) -> dict[str, Any]:
         """Start workers and a hub, create an event, load the hub, stop it."""
         port = free_port()
-        settings = self.infra.settings(port=port, rate_limit_per_s=1e6,
-                                       rate_limit_burst=1_000_000, send_buffer_bytes=4 << 20,
-                                       log_level="WARNING")
+        settings = self.infra.settings(
+            port=port,
+            rate_limit_per_s=1e6,
+            rate_limit_burst=1_000_000,
+            send_buffer_bytes=4 << 20,
+            log_level="WARNING",
+        )
         env = {**os.environ, **settings_env(settings)}
         workers = self.children.spawn(
-            "workers", [sys.executable, "-m", "bilten.deploy.cli", "worker", "all"], env, None)
+            "workers", [sys.executable, "-m", "bilten.deploy.cli", "worker", "all"], env, None
+        )
         argv = [sys.executable, "-m", "bilten.deploy.cli", "hub"]
         if self.args.profile:
             Path(self.args.profile).mkdir(parents=True, exist_ok=True)
@@ -143,13 +204,24 @@ class Run:
         organizer = token(secret, "organizer", sub="bench-organizer", org=ORG, events="*")
         event_id = self._create_event(base, organizer)
         channel = f"event.{event_id}.announcements"
-        paths = [f"/ws?token={token(secret, 'attendee', sub=f'a{i}', org=ORG, events=(event_id,))}"
-                 for i in range(self.args.subscribers)]
-        print(f"hub: pid {hub.process.pid} on core {self.server_cpu}, {channel}",
-              file=sys.stderr, flush=True)
+        paths = [
+            f"/ws?token={token(secret, 'attendee', sub=f'a{i}', org=ORG, events=(event_id,))}"
+            for i in range(self.args.subscribers)
+        ]
+        print(
+            f"hub: pid {hub.process.pid} on core {self.server_cpu}, {channel}",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
-            return self.load(port, hub.process.pid, channel, f"/ws?token={organizer}", paths,
-                             via_jetstream=self.args.publish_via == "jetstream")
+            return self.load(
+                port,
+                hub.process.pid,
+                channel,
+                f"/ws?token={organizer}",
+                paths,
+                via_jetstream=self.args.publish_via == "jetstream",
+            )
         finally:
             self.children.stop(hub)
             self.children.stop(workers)
@@ -166,15 +238,27 @@ class Run:
         """Start the baseline server, load it, stop it."""
         port = free_port()
         server = self.children.spawn(
-            "baseline", [sys.executable, "-m", "benchmarks.baseline_server", "--port",
-                         str(port)], _python_env(), self.server_cpu)
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", server,
-                     min(READY_TIMEOUT_S, self.remaining()))
-        print(f"baseline: pid {server.process.pid} on core {self.server_cpu}",
-              file=sys.stderr, flush=True)
+            "baseline",
+            [sys.executable, "-m", "benchmarks.baseline_server", "--port", str(port)],
+            _python_env(),
+            self.server_cpu,
+        )
+        wait_http_ok(
+            f"http://127.0.0.1:{port}/healthz", server, min(READY_TIMEOUT_S, self.remaining())
+        )
+        print(
+            f"baseline: pid {server.process.pid} on core {self.server_cpu}",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
-            return self.load(port, server.process.pid, "event.1.announcements", "/ws",
-                             ["/ws"] * self.args.subscribers)
+            return self.load(
+                port,
+                server.process.pid,
+                "event.1.announcements",
+                "/ws",
+                ["/ws"] * self.args.subscribers,
+            )
         finally:
             self.children.stop(server)
 
@@ -190,17 +274,25 @@ def run(args: argparse.Namespace) -> int:
             bench = Run(args, infra, children, deadline)
             hub = bench.hub()
             baseline = None if args.no_baseline else bench.baseline()
-    servers = ", ".join(f"{name} {'embedded' if name in infra.embedded else url}"
-                        for name, url in infra.urls.items())
-    print(f"\nfan-out: {args.subscribers} subscribers on one channel, "
-          f"{args.message_bytes}-byte messages, phases of {args.seconds:g} s; server on core "
-          f"{bench.server_cpu}, load generator on core {bench.load_cpu}; {servers}; hub "
-          f"publications via {args.publish_via}\n")
+    servers = ", ".join(
+        f"{name} {'embedded' if name in infra.embedded else url}"
+        for name, url in infra.urls.items()
+    )
+    print(
+        f"\nfan-out: {args.subscribers} subscribers on one channel, "
+        f"{args.message_bytes}-byte messages, phases of {args.seconds:g} s; server on core "
+        f"{bench.server_cpu}, load generator on core {bench.load_cpu}; {servers}; hub "
+        f"publications via {args.publish_via}\n"
+    )
     print(render(hub, baseline, args.rate))
     for note in notes({"hub": hub, "baseline": baseline}):
         print(note)
     if args.json:
-        Path(args.json).write_bytes(orjson.dumps(
-            {"benchmark": NAME, "args": vars(args), "hub": hub, "baseline": baseline},
-            option=orjson.OPT_INDENT_2, default=str))
+        Path(args.json).write_bytes(
+            orjson.dumps(
+                {"benchmark": NAME, "args": vars(args), "hub": hub, "baseline": baseline},
+                option=orjson.OPT_INDENT_2,
+                default=str,
+            )
+        )
     return 0

@@ -52,11 +52,11 @@ def free_port() -> int:
         return port
 
 
-def token(secret: str, role: str, *, sub: str, org: str, events: tuple[int, ...] | str,
-          ttl_s: int = 3600) -> str:
+def token(
+    secret: str, role: str, *, sub: str, org: str, events: tuple[int, ...] | str, ttl_s: int = 3600
+) -> str:
     """A signed access token, as `bilten token` would print it."""
-    claims = mint_claims(sub=sub, org=org, role=role, events=events, ttl_s=ttl_s,
-                         now=time.time())
+    claims = mint_claims(sub=sub, org=org, role=role, events=events, ttl_s=ttl_s, now=time.time())
     return str(encode_token(claims, secret))
 
 
@@ -85,8 +85,12 @@ class Infra:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
             asyncio.run(self._cleanup())
         except Exception as error:  # leftovers are harmless: names are unique per run
@@ -101,9 +105,16 @@ class Infra:
 
     def settings(self, **overrides: object) -> Settings:
         """Hub/worker settings for this run; `overrides` are Settings fields."""
-        return load_settings({}, nats_url=self.urls["nats"], database_url=self.database_url,
-                             redis_url=self.urls["redis"], secret=self.secret,
-                             namespace=self.namespace, data_dir=self.scratch, **overrides)
+        return load_settings(
+            {},
+            nats_url=self.urls["nats"],
+            database_url=self.database_url,
+            redis_url=self.urls["redis"],
+            secret=self.secret,
+            namespace=self.namespace,
+            data_dir=self.scratch,
+            **overrides,
+        )
 
     def _start_servers(self) -> None:
         for name in SERVERS:
@@ -118,8 +129,11 @@ class Infra:
         os.chmod(self.scratch, 0o755)  # the embedded PostgreSQL may run as another user
         stack = EmbeddedStack(data_dir)
         self._stack = stack
-        starters = {"nats": stack.start_nats, "database": stack.start_postgres,
-                    "redis": stack.start_redis}
+        starters = {
+            "nats": stack.start_nats,
+            "database": stack.start_postgres,
+            "redis": stack.start_redis,
+        }
         for name in missing:
             self.urls[name] = starters[name]()
             self.embedded.append(name)
@@ -138,17 +152,27 @@ class Infra:
         await prepare(self.settings())
 
     async def _cleanup(self) -> None:
-        await drop_namespace(nats_url=self.urls["nats"], database_url=self.urls["database"],
-                             redis_url=self.urls["redis"], namespace=self.namespace)
+        await drop_namespace(
+            nats_url=self.urls["nats"],
+            database_url=self.urls["database"],
+            redis_url=self.urls["redis"],
+            namespace=self.namespace,
+        )
 
 
-BENCH_EVENT = {"name": "Bilten benchmark", "starts_at": "2030-06-01T19:00:00+00:00",
-               "ends_at": "2030-06-01T23:00:00+00:00", "timezone": "UTC", "locale": "en",
-               "currency": "EUR"}
+BENCH_EVENT = {
+    "name": "Bilten benchmark",
+    "starts_at": "2030-06-01T19:00:00+00:00",
+    "ends_at": "2030-06-01T23:00:00+00:00",
+    "timezone": "UTC",
+    "locale": "en",
+    "currency": "EUR",
+}
 
 
-async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = None, *,
-               timeout: float = 20.0) -> Any:
+async def call(
+    http: aiohttp.ClientSession, method: str, url: str, body: Any = None, *, timeout: float = 20.0
+) -> Any:
     """One REST command; the decoded result.
 
     Worker processes may still be subscribing when the hub is ready: their
@@ -160,8 +184,9 @@ async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = N
             if resp.status in (200, 201):
                 return await resp.json()
             if resp.status not in (503, 504) or time.monotonic() > deadline:
-                raise RuntimeError(f"{method} {url} failed: {resp.status} "
-                                   f"{(await resp.text())[:300]}")
+                raise RuntimeError(
+                    f"{method} {url} failed: {resp.status} {(await resp.text())[:300]}"
+                )
         await asyncio.sleep(0.2)
 
 

@@ -36,8 +36,9 @@ class JetStreamPublisher:
         self.failed: list[str] = []
 
     @classmethod
-    async def connect(cls, url: str, namespace: str, channel: str, pad: int,
-                      waker: Waker) -> JetStreamPublisher:
+    async def connect(
+        cls, url: str, namespace: str, channel: str, pad: int, waker: Waker
+    ) -> JetStreamPublisher:
         """Connect to NATS and return a publisher for `channel`."""
         return cls(await nats.connect(url, connect_timeout=5), namespace, channel, pad, waker)
 

@@ -53,8 +53,9 @@ def _messages(payload: bytes | bytearray) -> list[dict[str, Any]]:
 class Subscriber(WsClient):
     """Counts publications; when sampled, also records their seqs and latencies."""
 
-    def __init__(self, host: str, port: int, path: str, *, sampled: bool = False,
-                 waker: Waker | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, *, sampled: bool = False, waker: Waker | None = None
+    ) -> None:
         super().__init__(host, port, path)
         self.sampled = sampled
         self.waker = waker
@@ -130,8 +131,9 @@ class Publisher(WsClient):
     confirmed and `failed` the errors of the others.
     """
 
-    def __init__(self, host: str, port: int, path: str, *, channel: str, pad: int,
-                 waker: Waker) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, *, channel: str, pad: int, waker: Waker
+    ) -> None:
         super().__init__(host, port, path)
         self.channel = channel.encode()
         self.pad = b"x" * pad
@@ -146,9 +148,11 @@ class Publisher(WsClient):
         seq = self.next_seq
         self.next_seq += 1
         self.in_flight += 1
-        self.send(b'{"op":"rpc","id":%d,"method":"%b","params":{"channel":"%b","data":'
-                  b'{"t":%d,"seq":%d,"pad":"%b"}}}'
-                  % (seq, PUBLISH_METHOD, self.channel, t_ns, seq, self.pad))
+        self.send(
+            b'{"op":"rpc","id":%d,"method":"%b","params":{"channel":"%b","data":'
+            b'{"t":%d,"seq":%d,"pad":"%b"}}}'
+            % (seq, PUBLISH_METHOD, self.channel, t_ns, seq, self.pad)
+        )
 
     async def aclose(self) -> None:
         """Close the socket and wait (briefly) until it is gone."""
@@ -172,6 +176,10 @@ class Publisher(WsClient):
 
 def pad_for(channel: str, size: int) -> int:
     """Padding that makes a delivered `pub` message about `size` bytes long."""
-    sample = (b'{"op":"pub","channel":"%b","offset":%d,"data":{"t":%d,"seq":%d,"pad":""}}'
-              % (channel.encode(), 1000, 1_700_000_000_000_000_000, 1000))
+    sample = b'{"op":"pub","channel":"%b","offset":%d,"data":{"t":%d,"seq":%d,"pad":""}}' % (
+        channel.encode(),
+        1000,
+        1_700_000_000_000_000_000,
+        1000,
+    )
     return max(0, size - len(sample))

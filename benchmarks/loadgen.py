@@ -68,8 +68,9 @@ def sample_indices(total: int, count: int) -> set[int]:
         return set()
     if count >= total:
         return set(range(total))
-    return {round(i * (total - 1) / (count - 1)) for i in range(count)} if count > 1 else {
-        total - 1}
+    return (
+        {round(i * (total - 1) / (count - 1)) for i in range(count)} if count > 1 else {total - 1}
+    )
 
 
 class LoadRun:
@@ -83,26 +84,40 @@ class LoadRun:
         self.subs: list[Subscriber] = []
         self.sampled: list[Subscriber] = []
         self.pub: PublishSink | None = None
-        self.result: dict[str, Any] = {"config": {k: v for k, v in asdict(cfg).items()
-                                                  if k != "subscriber_paths"}}
+        self.result: dict[str, Any] = {
+            "config": {k: v for k, v in asdict(cfg).items() if k != "subscriber_paths"}
+        }
 
     async def run(self) -> dict[str, Any]:
         """Connect everything, run the phases, close; returns the result."""
         cfg = self.cfg
         pad = pad_for(cfg.channel, cfg.message_bytes)
         if cfg.publish_via == "jetstream":
-            self.pub = await JetStreamPublisher.connect(cfg.nats_url, cfg.namespace, cfg.channel,
-                                                        pad, self.waker)
+            self.pub = await JetStreamPublisher.connect(
+                cfg.nats_url, cfg.namespace, cfg.channel, pad, self.waker
+            )
         else:
             self.pub = await open_client(
-                lambda: Publisher(cfg.host, cfg.port, cfg.publisher_path, channel=cfg.channel,
-                                  pad=pad, waker=self.waker),
-                cfg.host, cfg.port, CONNECT_TIMEOUT_S)
+                lambda: Publisher(
+                    cfg.host,
+                    cfg.port,
+                    cfg.publisher_path,
+                    channel=cfg.channel,
+                    pad=pad,
+                    waker=self.waker,
+                ),
+                cfg.host,
+                cfg.port,
+                CONNECT_TIMEOUT_S,
+            )
         await asyncio.sleep(SETTLE_S)
         try:
             await self._connect()
-            for name, send in (("warmup", self._send_warmup), ("fixed", self._send_fixed),
-                               ("max", self._send_max)):
+            for name, send in (
+                ("warmup", self._send_warmup),
+                ("fixed", self._send_fixed),
+                ("max", self._send_max),
+            ):
                 self.result[name] = await self._phase(name, send)
         finally:
             await self._close()
@@ -117,9 +132,13 @@ class LoadRun:
         async def one(index: int, path: str) -> Subscriber:
             async with gate:
                 sub = await open_client(
-                    lambda: Subscriber(cfg.host, cfg.port, path, sampled=index in sampled,
-                                       waker=self.waker),
-                    cfg.host, cfg.port, CONNECT_TIMEOUT_S)
+                    lambda: Subscriber(
+                        cfg.host, cfg.port, path, sampled=index in sampled, waker=self.waker
+                    ),
+                    cfg.host,
+                    cfg.port,
+                    CONNECT_TIMEOUT_S,
+                )
                 sub.subscribe(cfg.channel)
                 try:
                     await asyncio.wait_for(asyncio.shield(sub.subscribed), CONNECT_TIMEOUT_S)
@@ -130,27 +149,35 @@ class LoadRun:
 
         cpu_before, own_before = proc.cpu(), self.me.cpu()
         started = time.perf_counter()
-        outcomes = await asyncio.gather(*(one(i, p) for i, p in enumerate(cfg.subscriber_paths)),
-                                        return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(one(i, p) for i, p in enumerate(cfg.subscriber_paths)), return_exceptions=True
+        )
         elapsed = time.perf_counter() - started
         cpu, own = proc.cpu().since(cpu_before), self.me.cpu().since(own_before)
         self.subs = [o for o in outcomes if isinstance(o, Subscriber)]
         self.sampled = [s for s in self.subs if s.sampled]
-        failures = Counter(f"{type(o).__name__}: {o}"[:160] for o in outcomes
-                           if isinstance(o, BaseException))
+        failures = Counter(
+            f"{type(o).__name__}: {o}"[:160] for o in outcomes if isinstance(o, BaseException)
+        )
         await asyncio.sleep(SETTLE_S)
         rss_after = proc.rss_kib()
         connected = len(self.subs)
         self.result["connect"] = {
-            "subscribers": connected, "failed": sum(failures.values()),
-            "failures": dict(failures.most_common(5)), "seconds": elapsed,
-            "per_s": connected / elapsed if elapsed else 0.0, "server_cpu": cpu,
+            "subscribers": connected,
+            "failed": sum(failures.values()),
+            "failures": dict(failures.most_common(5)),
+            "seconds": elapsed,
+            "per_s": connected / elapsed if elapsed else 0.0,
+            "server_cpu": cpu,
             "loadgen_cpu": own,
-            "rss_before_kib": rss_before, "rss_after_kib": rss_after,
+            "rss_before_kib": rss_before,
+            "rss_after_kib": rss_after,
             "rss_per_conn_kib": (rss_after - rss_before) / connected if connected else 0.0,
         }
-        log(f"{connected} subscribed in {elapsed:.2f}s ({connected / elapsed:,.0f}/s), "
-            f"{len(failures)} kinds of failure, RSS {rss_before} -> {rss_after} KiB")
+        log(
+            f"{connected} subscribed in {elapsed:.2f}s ({connected / elapsed:,.0f}/s), "
+            f"{len(failures)} kinds of failure, RSS {rss_before} -> {rss_after} KiB"
+        )
         if not connected:
             raise RuntimeError(f"no subscriber connected: {dict(failures)}")
 
@@ -168,19 +195,28 @@ class LoadRun:
         await self._until(lambda: pub.in_flight <= 0, cfg.drain_s)
         acked = pub.acked[acked_before:]
         expected = len(acked)
-        await self._until(lambda: all(s.count - b >= expected for s, b in zip(subs, base,
-                                                                              strict=True)),
-                          cfg.drain_s)
+        await self._until(
+            lambda: all(s.count - b >= expected for s, b in zip(subs, base, strict=True)),
+            cfg.drain_s,
+        )
         cpu, own = self.proc.cpu().since(cpu_before), self.me.cpu().since(own_before)
         received = [s.count - b for s, b in zip(subs, base, strict=True)]
         last_ns = max((s.last_ns for s, r in zip(subs, received, strict=True) if r), default=0)
         summary = phase_summary(
-            sent=sent, acked=acked, failed=pub.failed[failed_before:], received=received,
+            sent=sent,
+            acked=acked,
+            failed=pub.failed[failed_before:],
+            received=received,
             sampled=[(s.seqs, s.lats) for s in self.sampled],
-            seconds=max(last_ns - started_ns, 1) / 1e9, server_cpu=cpu, loadgen_cpu=own)
-        log(f"{name}: {sent} published, {summary['delivered']:,} delivered "
+            seconds=max(last_ns - started_ns, 1) / 1e9,
+            server_cpu=cpu,
+            loadgen_cpu=own,
+        )
+        log(
+            f"{name}: {sent} published, {summary['delivered']:,} delivered "
             f"({summary['delivered_per_s']:,.0f}/s), p50 {summary['p50_ms']:.2f} ms, "
-            f"p99 {summary['p99_ms']:.2f} ms, lost {summary['lost']}")
+            f"p99 {summary['p99_ms']:.2f} ms, lost {summary['lost']}"
+        )
         return summary
 
     async def _until(self, done: Callable[[], bool], timeout: float) -> None:
@@ -207,8 +243,9 @@ class LoadRun:
         await self._send_at_rate(self.cfg.warmup, self.cfg.rate)
 
     async def _send_fixed(self) -> None:
-        await self._send_at_rate(max(1, round(self.cfg.rate * self.cfg.fixed_seconds)),
-                                 self.cfg.rate)
+        await self._send_at_rate(
+            max(1, round(self.cfg.rate * self.cfg.fixed_seconds)), self.cfg.rate
+        )
 
     async def _send_max(self) -> None:
         """As fast as the server takes them: at most `window` publications not yet
@@ -219,8 +256,12 @@ class LoadRun:
         first, failed_before = pub.next_seq, len(pub.failed)
         end = loop.time() + cfg.max_seconds
         while pub.next_seq - first < cfg.max_messages and loop.time() < end:
-            outstanding = (pub.next_seq - first - (len(pub.failed) - failed_before)
-                           - min(len(s.seqs) for s in sampled))
+            outstanding = (
+                pub.next_seq
+                - first
+                - (len(pub.failed) - failed_before)
+                - min(len(s.seqs) for s in sampled)
+            )
             if pub.in_flight >= cfg.rpc_window or outstanding >= cfg.window:
                 await self.waker.wait(0.2)
             else:
@@ -228,11 +269,15 @@ class LoadRun:
 
     async def _close(self) -> None:
         problems = Counter(p for s in self.subs for p in s.problems)
-        self.result["problems"] = {"count": sum(problems.values()),
-                                   "examples": dict(problems.most_common(5))}
+        self.result["problems"] = {
+            "count": sum(problems.values()),
+            "examples": dict(problems.most_common(5)),
+        }
         if problems:
-            log(f"subscribers saw {sum(problems.values())} errors/disconnects: "
-                f"{dict(problems.most_common(3))}")
+            log(
+                f"subscribers saw {sum(problems.values())} errors/disconnects: "
+                f"{dict(problems.most_common(3))}"
+            )
         for sub in self.subs:
             sub.close()
         if self.subs:

@@ -68,8 +68,12 @@ class CpuTimes:
         """CPU% (100 = one core) overall, user and system, between two samples."""
         wall = max(self.wall - earlier.wall, 1e-9)
         user, system = self.user - earlier.user, self.system - earlier.system
-        return {"cpu_pct": 100 * (user + system) / wall, "user_pct": 100 * user / wall,
-                "sys_pct": 100 * system / wall, "seconds": wall}
+        return {
+            "cpu_pct": 100 * (user + system) / wall,
+            "user_pct": 100 * user / wall,
+            "sys_pct": 100 * system / wall,
+            "seconds": wall,
+        }
 
 
 class ProcStats:
@@ -81,7 +85,7 @@ class ProcStats:
     def cpu(self) -> CpuTimes:
         """User and system time so far (proc(5): stat fields 14 and 15)."""
         raw = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = raw[raw.rfind(")") + 2:].split()  # the command name may hold spaces
+        fields = raw[raw.rfind(")") + 2 :].split()  # the command name may hold spaces
         return CpuTimes(int(fields[11]) / _TICKS, int(fields[12]) / _TICKS, time.monotonic())
 
     def rss_kib(self) -> int:
@@ -108,14 +112,25 @@ class Children:
     def __enter__(self) -> Children:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         for child in reversed(self._children):
             self.stop(child)
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str], cpu: int | None, *,
-              stdin: int | IO[bytes] | None = subprocess.DEVNULL,
-              stdout: int | IO[bytes] | None = None) -> Child:
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        cpu: int | None,
+        *,
+        stdin: int | IO[bytes] | None = subprocess.DEVNULL,
+        stdout: int | IO[bytes] | None = None,
+    ) -> Child:
         """Start `argv` pinned to `cpu`; output goes to `<log_dir>/<name>.log` unless given."""
         log_path: Path | None = None
         log_file: IO[bytes] | None = None
@@ -124,9 +139,14 @@ class Children:
             log_file = log_path.open("ab")
         try:
             process = subprocess.Popen(
-                argv, env=env, stdin=stdin, stdout=stdout if stdout is not None else log_file,
-                stderr=log_file if log_file is not None else None, start_new_session=True,
-                preexec_fn=lambda: _child_setup(cpu))
+                argv,
+                env=env,
+                stdin=stdin,
+                stdout=stdout if stdout is not None else log_file,
+                stderr=log_file if log_file is not None else None,
+                start_new_session=True,
+                preexec_fn=lambda: _child_setup(cpu),
+            )
         finally:
             if log_file is not None:
                 log_file.close()
@@ -163,8 +183,13 @@ def tail(child: Child, lines: int = 30) -> str:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxies
 
 
-def http(method: str, url: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+def http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> tuple[int, bytes]:
     """One HTTP request to a local server: (status, body); HTTP errors are answers too."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
@@ -180,8 +205,9 @@ def wait_http_ok(url: str, child: Child, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.process.poll() is not None:
-            raise RuntimeError(f"{child.name} exited with {child.process.returncode}\n"
-                               f"{tail(child)}")
+            raise RuntimeError(
+                f"{child.name} exited with {child.process.returncode}\n{tail(child)}"
+            )
         try:
             if http("GET", url, timeout=1.0)[0] == 200:
                 return

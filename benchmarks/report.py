@@ -36,32 +36,60 @@ def lost(result: Result) -> float:
 
 def disorder(result: Result) -> float:
     """Duplicates and out-of-order deliveries seen, across phases."""
-    return float(sum(p["extra"] + p["sampled_duplicates"] + p["sampled_out_of_order"]
-                     for p in _phases(result)))
+    return float(
+        sum(
+            p["extra"] + p["sampled_duplicates"] + p["sampled_out_of_order"]
+            for p in _phases(result)
+        )
+    )
 
 
 def rows(rate: float) -> list[Row]:
     """The table's rows (`rate` is the fixed phase's publications per second)."""
     at = f"@ {rate:g}/s"
     return [
-        Row("connects/s (hub: authenticated)", lambda r: r["connect"]["per_s"], 0,
-            ">= 4,000/s", lambda hub, _ratio: hub >= 4000),
-        Row("idle RSS per connection (KiB)", lambda r: r["connect"]["rss_per_conn_kib"], 1,
-            "< 20 KiB", lambda hub, _ratio: hub < 20),
-        Row("delivered msgs/s (max phase)", lambda r: r["max"]["delivered_per_s"], 0,
-            ">= 3x baseline", lambda _hub, ratio: ratio is not None and ratio >= 3),
+        Row(
+            "connects/s (hub: authenticated)",
+            lambda r: r["connect"]["per_s"],
+            0,
+            ">= 4,000/s",
+            lambda hub, _ratio: hub >= 4000,
+        ),
+        Row(
+            "idle RSS per connection (KiB)",
+            lambda r: r["connect"]["rss_per_conn_kib"],
+            1,
+            "< 20 KiB",
+            lambda hub, _ratio: hub < 20,
+        ),
+        Row(
+            "delivered msgs/s (max phase)",
+            lambda r: r["max"]["delivered_per_s"],
+            0,
+            ">= 3x baseline",
+            lambda _hub, ratio: ratio is not None and ratio >= 3,
+        ),
         Row("publications/s (max phase)", lambda r: r["max"]["publications_per_s"], 0),
         Row(f"latency p50 {at} (ms)", lambda r: r["fixed"]["p50_ms"], 2),
-        Row(f"latency p99 {at} (ms)", lambda r: r["fixed"]["p99_ms"], 2,
-            "< 10 ms", lambda hub, _ratio: hub < 10),
+        Row(
+            f"latency p99 {at} (ms)",
+            lambda r: r["fixed"]["p99_ms"],
+            2,
+            "< 10 ms",
+            lambda hub, _ratio: hub < 10,
+        ),
         Row(f"latency max {at} (ms)", lambda r: r["fixed"]["max_ms"], 2),
         Row("latency p50 max phase (ms)", lambda r: r["max"]["p50_ms"], 2),
         Row("latency p99 max phase (ms)", lambda r: r["max"]["p99_ms"], 2),
         Row("lost messages (all phases)", lost, 0, "0", lambda hub, _ratio: hub == 0),
         Row("duplicates + out of order", disorder, 0, "0", lambda hub, _ratio: hub == 0),
-        Row("errors/disconnects seen by subscribers",
-            lambda r: float(r.get("problems", {}).get("count", 0)), 0, "0",
-            lambda hub, _ratio: hub == 0),
+        Row(
+            "errors/disconnects seen by subscribers",
+            lambda r: float(r.get("problems", {}).get("count", 0)),
+            0,
+            "0",
+            lambda hub, _ratio: hub == 0,
+        ),
         Row(f"server CPU % {at}", lambda r: r["fixed"]["server_cpu"]["cpu_pct"], 0),
         Row(f"  of which system {at}", lambda r: r["fixed"]["server_cpu"]["sys_pct"], 0),
         Row("server CPU % max phase", lambda r: r["max"]["server_cpu"]["cpu_pct"], 0),
@@ -89,17 +117,33 @@ def render(hub: Result, baseline: Result | None, rate: float) -> str:
         verdict = ""
         if row.meets is not None:
             verdict = "yes" if row.meets(h, ratio) else "NO"
-        lines.append([row.label, _fmt(h, row.digits), _fmt(b, row.digits),
-                      f"{ratio:.2f}x" if ratio is not None else "-", row.target, verdict])
+        lines.append(
+            [
+                row.label,
+                _fmt(h, row.digits),
+                _fmt(b, row.digits),
+                f"{ratio:.2f}x" if ratio is not None else "-",
+                row.target,
+                verdict,
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = []
     for n, line in enumerate(lines):
-        cells = [c.ljust(w) if i == 0 else c.rjust(w) if i < 4 else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(line, widths, strict=True))]
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w) if i < 4 else c.ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
         out.append("| " + " | ".join(cells) + " |")
         if n == 0:
-            out.append("|" + "|".join(("-" * (w + 1) + ":") if 0 < i < 4 else "-" * (w + 2)
-                                      for i, w in enumerate(widths)) + "|")
+            out.append(
+                "|"
+                + "|".join(
+                    ("-" * (w + 1) + ":") if 0 < i < 4 else "-" * (w + 2)
+                    for i, w in enumerate(widths)
+                )
+                + "|"
+            )
     return "\n".join(out)
 
 
@@ -115,18 +159,29 @@ def notes(results: dict[str, Result | None]) -> list[str]:
         for phase in ("fixed", "max"):
             pct = result[phase]["loadgen_cpu"]["cpu_pct"]
             if pct >= SATURATED_PCT:
-                found.append(f"note: the load generator used {pct:.0f}% of its core in the "
-                             f"{server} {phase} phase; that number is a lower bound")
+                found.append(
+                    f"note: the load generator used {pct:.0f}% of its core in the "
+                    f"{server} {phase} phase; that number is a lower bound"
+                )
     return found
 
 
-def ratio_row(label: str, hub: float | None, base: float | None, target: str = "", *,
-              label_width: int = 36, target_width: int = 14) -> str:
+def ratio_row(
+    label: str,
+    hub: float | None,
+    base: float | None,
+    target: str = "",
+    *,
+    label_width: int = 36,
+    target_width: int = 14,
+) -> str:
     """One table row: a figure for the hub, the same for the baseline, and their ratio."""
 
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:,.1f}"
 
     ratio = f"{hub / base:.2f}x" if hub is not None and base else "-"
-    return (f"| {label:{label_width}} | {fmt(hub):>9} | {fmt(base):>9} | {ratio:>8} "
-            f"| {target:{target_width}} |")
+    return (
+        f"| {label:{label_width}} | {fmt(hub):>9} | {fmt(base):>9} | {ratio:>8} "
+        f"| {target:{target_width}} |"
+    )

@@ -22,10 +22,17 @@ def percentile(ordered: Sequence[int], fraction: float) -> int:
     return ordered[rank]
 
 
-def phase_summary(*, sent: int, acked: list[int], failed: list[str], received: list[int],
-                  sampled: list[tuple[list[int], array[int]]], seconds: float,
-                  server_cpu: dict[str, float], loadgen_cpu: dict[str, float]
-                  ) -> dict[str, Any]:
+def phase_summary(
+    *,
+    sent: int,
+    acked: list[int],
+    failed: list[str],
+    received: list[int],
+    sampled: list[tuple[list[int], array[int]]],
+    seconds: float,
+    server_cpu: dict[str, float],
+    loadgen_cpu: dict[str, float],
+) -> dict[str, Any]:
     """The phase's numbers: throughput, latency percentiles (ms), loss, server CPU."""
     expected = len(acked)
     want = set(acked)

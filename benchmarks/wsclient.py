@@ -49,7 +49,7 @@ def mask_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
         return header + key
     # XOR as one big integer: C speed without numpy, fine for frames of a few hundred bytes.
     stream = (key * (n // 4 + 1))[:n]
-    masked = (int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little"))
+    masked = int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")
     return header + key + masked.to_bytes(n, "little")
 
 
@@ -62,8 +62,10 @@ class WsClient(asyncio.Protocol):
 
     def __init__(self, host: str, port: int, path: str) -> None:
         loop = asyncio.get_running_loop()
-        self.request_line = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                             "Upgrade: websocket\r\nConnection: Upgrade\r\n")
+        self.request_line = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        )
         self.key = base64.b64encode(os.urandom(16))
         self.opened: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
@@ -78,8 +80,10 @@ class WsClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(f"{self.request_line}Sec-WebSocket-Key: {self.key.decode()}\r\n"
-                        "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        self.transport.write(
+            f"{self.request_line}Sec-WebSocket-Key: {self.key.decode()}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
@@ -111,7 +115,7 @@ class WsClient(asyncio.Protocol):
             elif length == 127:
                 if size - pos < 10:
                     break
-                length, start = int.from_bytes(view[pos + 2:pos + 10], "big"), pos + 10
+                length, start = int.from_bytes(view[pos + 2 : pos + 10], "big"), pos + 10
             end = start + length
             if end > size:
                 break
@@ -141,7 +145,7 @@ class WsClient(asyncio.Protocol):
             if len(self._head) > _MAX_HEAD:
                 self._fail(HandshakeError("oversized response head", bytes(self._head[:200])))
             return b""
-        head, rest = bytes(self._head[:end]), bytes(self._head[end + 4:])
+        head, rest = bytes(self._head[:end]), bytes(self._head[end + 4 :])
         self._head.clear()
         lines = head.split(b"\r\n")
         status = lines[0].decode("latin-1")
@@ -149,8 +153,9 @@ class WsClient(asyncio.Protocol):
             self._fail(HandshakeError(status, rest))
             return b""
         accept = base64.b64encode(hashlib.sha1(self.key + _GUID).digest())  # §4.2.2 item 5.4
-        headers = {k.strip().lower(): v.strip() for k, _, v in
-                   (line.partition(b":") for line in lines[1:])}
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines[1:])
+        }
         if headers.get(b"sec-websocket-accept") != accept:
             self._fail(HandshakeError("bad Sec-WebSocket-Accept", head))
             return b""

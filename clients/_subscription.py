@@ -65,8 +65,12 @@ class Subscription:
     are delivered before that error.
     """
 
-    def __init__(self, channel: str, maxsize: int,
-                 unsubscribe: Callable[[Subscription, float], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        channel: str,
+        maxsize: int,
+        unsubscribe: Callable[[Subscription, float], Awaitable[None]],
+    ) -> None:
         self.channel = channel
         self.snapshot: Any = None  # from the first `subscribed`; later ones come in RecoveryFailed
         self.request_id: int | None = None  # of the latest `subscribe` sent for it
@@ -145,11 +149,21 @@ class Subscription:
         if step == "duplicate":
             return None
         if step == "gap":
-            log.warning("gap on %s: offset %d after %d", self.channel, frame.offset,
-                        self.offset, extra={"ctx": {"channel": self.channel}})
+            log.warning(
+                "gap on %s: offset %d after %d",
+                self.channel,
+                frame.offset,
+                self.offset,
+                extra={"ctx": {"channel": self.channel}},
+            )
         elif step == "new_epoch":  # the hub resyncs with `subscribed` first; follow anyway
-            log.warning("epoch of %s changed from %s to %s without a resync", self.channel,
-                        self.epoch, frame.epoch, extra={"ctx": {"channel": self.channel}})
+            log.warning(
+                "epoch of %s changed from %s to %s without a resync",
+                self.channel,
+                self.epoch,
+                frame.epoch,
+                extra={"ctx": {"channel": self.channel}},
+            )
         self._epoch, self._offset = frame.epoch, frame.offset
         return Publication(self.channel, frame.offset, frame.data)
 

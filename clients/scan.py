@@ -65,8 +65,9 @@ _SCAN_ERRORS = (BadRequest, Conflict, Forbidden, NotFound)
 class Scanner:
     """One door: decides each code online or offline, and keeps the queue moving."""
 
-    def __init__(self, opts: ScanOptions, store: ScanStore, http: aiohttp.ClientSession,
-                 screen: Screen) -> None:
+    def __init__(
+        self, opts: ScanOptions, store: ScanStore, http: aiohttp.ClientSession, screen: Screen
+    ) -> None:
         self.opts, self.store, self.http, self.screen = opts, store, http, screen
         self.online = True
         self.refreshed: float | None = None  # monotonic time of the last bundle fetch
@@ -76,8 +77,9 @@ class Scanner:
 
     async def _call(self, method: str, url: str, timeout_s: float, body: Any = None) -> Any:
         try:
-            async with self.http.request(method, url, json=body,
-                                         timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+            async with self.http.request(
+                method, url, json=body, timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as resp:
                 if resp.status in (502, 503, 504):
                     raise HubUnreachable(f"hub answered {resp.status}")
                 data = orjson.loads(await resp.read())
@@ -100,8 +102,10 @@ class Scanner:
         self.store.save_bundle(bundle)
         self.refreshed = time.monotonic()
         if bundle.gates and self.opts.gate not in bundle.gates:
-            raise BadRequest(f"no gate {self.opts.gate!r} at this event (gates: "
-                             f"{', '.join(bundle.gates)})", field="gate")
+            raise BadRequest(
+                f"no gate {self.opts.gate!r} at this event (gates: {', '.join(bundle.gates)})",
+                field="gate",
+            )
 
     async def sync(self) -> bool:
         """Upload the queue; True when it is empty and the hub answered."""
@@ -134,22 +138,27 @@ class Scanner:
 
     async def _sync_batch(self, batch: list[SyncedScan]) -> None:
         body = encode_sync(self.store.device, batch)
-        reply = await self._call("POST", f"{self._api}/checkins/sync", self.opts.sync_timeout_s,
-                                 body)
+        reply = await self._call(
+            "POST", f"{self._api}/checkins/sync", self.opts.sync_timeout_s, body
+        )
         results = reply["results"]
-        self.store.mark((scan.nonce, verdict) for scan, verdict in zip(batch, results,
-                                                                       strict=True))
+        self.store.mark((scan.nonce, verdict) for scan, verdict in zip(batch, results, strict=True))
         conflicts = [v for v in results if v["status"] == "conflict"]
         self.screen.note(f"synced {len(batch)} scans ({len(conflicts)} in conflict)")
         for v in conflicts:
-            self.screen.note(f"{verdict_line(v, offline=True)}: ticket {v['ticket']['id']}"
-                             f" ({v['ticket']['holder']}), nonce {v['nonce']}")
+            self.screen.note(
+                f"{verdict_line(v, offline=True)}: ticket {v['ticket']['id']}"
+                f" ({v['ticket']['holder']}), nonce {v['nonce']}"
+            )
 
     async def keep_in_sync(self) -> None:
         """Background: sync while anything is queued or the hub is away; refresh the bundle."""
         while True:
-            interval = (self.opts.retry_interval_s if not self.online
-                        or self.store.pending_count() else self.opts.refresh_interval_s)
+            interval = (
+                self.opts.retry_interval_s
+                if not self.online or self.store.pending_count()
+                else self.opts.refresh_interval_s
+            )
             try:
                 # Not wait_for: in Python 3.11 it can swallow a cancellation that
                 # arrives as the event is set.
@@ -160,8 +169,10 @@ class Scanner:
             self.wake.clear()
             if (not self.online or self.store.pending_count()) and not await self.sync():
                 continue
-            if self.refreshed is None or \
-                    time.monotonic() - self.refreshed >= self.opts.refresh_interval_s:
+            if (
+                self.refreshed is None
+                or time.monotonic() - self.refreshed >= self.opts.refresh_interval_s
+            ):
                 try:
                     await self.refresh()
                 except HubUnreachable as error:
@@ -177,11 +188,17 @@ class Scanner:
         nonce = self.store.next_nonce()
         now = datetime.now(UTC)
         if self.online:
-            params = {"code": code, "gate": self.opts.gate, "direction": self.opts.direction,
-                      "nonce": nonce, "scanned_at": now.isoformat()}
+            params = {
+                "code": code,
+                "gate": self.opts.gate,
+                "direction": self.opts.direction,
+                "nonce": nonce,
+                "scanned_at": now.isoformat(),
+            }
             try:
-                verdict = await self._call("POST", f"{self._api}/checkins", self.opts.timeout_s,
-                                           params)
+                verdict = await self._call(
+                    "POST", f"{self._api}/checkins", self.opts.timeout_s, params
+                )
             except HubUnreachable as error:
                 self.mark_offline(str(error))
             except _SCAN_ERRORS as error:
@@ -189,8 +206,9 @@ class Scanner:
                 self.screen.error(error)
                 return
             except BiltenError as error:
-                self.screen.note(f"hub cannot decide ({error.code}: {error.message}):"
-                                 " deciding offline")
+                self.screen.note(
+                    f"hub cannot decide ({error.code}: {error.message}): deciding offline"
+                )
             else:
                 self.store.learn(verdict)
                 self.screen.show(verdict, offline=False)
@@ -218,20 +236,37 @@ class Scanner:
                 ticket = LocalTicket(ref.ticket_id, "?", "?", TicketState(valid=True))
             verdict["reason"] = "unknown"
         if ticket is not None:
-            decision = decide(ticket.state, self.opts.direction, self.opts.gate, now,
-                              allowed_gates=info.allowed_gates,
-                              allow_reentry=info.allow_reentry)
-            verdict.update(status=decision.status, reason=decision.reason,
-                           ticket={"holder": ticket.holder, "type": ticket.type},
-                           previous=decision.previous or (
-                               {"gate": ticket.state.last_gate, "at": None}
-                               if ticket.state.last_gate else None))
+            decision = decide(
+                ticket.state,
+                self.opts.direction,
+                self.opts.gate,
+                now,
+                allowed_gates=info.allowed_gates,
+                allow_reentry=info.allow_reentry,
+            )
+            verdict.update(
+                status=decision.status,
+                reason=decision.reason,
+                ticket={"holder": ticket.holder, "type": ticket.type},
+                previous=decision.previous
+                or (
+                    {"gate": ticket.state.last_gate, "at": None} if ticket.state.last_gate else None
+                ),
+            )
             if decision.status == "ok":
                 self.store.put_ticket(replace(ticket, state=decision.state))
         verdict.update(direction=self.opts.direction, inside=self.store.inside_count())
-        self.store.enqueue(SyncedScan(code, self.opts.gate, self.opts.direction, now, nonce,
-                                      "ok" if verdict["status"] == "ok" else "rejected"),
-                           ticket.id if ticket else None)
+        self.store.enqueue(
+            SyncedScan(
+                code,
+                self.opts.gate,
+                self.opts.direction,
+                now,
+                nonce,
+                "ok" if verdict["status"] == "ok" else "rejected",
+            ),
+            ticket.id if ticket else None,
+        )
         self.screen.show(verdict, offline=True)
 
     async def final_sync(self) -> None:
@@ -246,8 +281,12 @@ class Scanner:
             pass
 
 
-async def run(opts: ScanOptions, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
-              stderr: TextIO = sys.stderr) -> int:
+async def run(
+    opts: ScanOptions,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+) -> int:
     """Scan until the input ends (or SIGINT/SIGTERM); returns one of the EXIT_* statuses."""
     screen = Screen(stdout, stderr)
     try:

@@ -50,11 +50,19 @@ def options(args: argparse.Namespace, env: Mapping[str, str]) -> ScanOptions:
     """ScanOptions from the parsed command line (the store defaults to the user's data dir)."""
     if args.file and not Path(args.file).is_file():
         raise BadRequest(f"--file {args.file}: no such file", field="file")
-    return ScanOptions(args.url.rstrip("/"), args.token, args.event, args.gate, args.direction,
-                       Path(args.store) if args.store else default_store(env, args.event),
-                       Path(args.file) if args.file else None, args.timeout,
-                       retry_interval_s=args.retry_interval,
-                       refresh_interval_s=args.refresh_interval, final_sync_s=args.final_sync)
+    return ScanOptions(
+        args.url.rstrip("/"),
+        args.token,
+        args.event,
+        args.gate,
+        args.direction,
+        Path(args.store) if args.store else default_store(env, args.event),
+        Path(args.file) if args.file else None,
+        args.timeout,
+        retry_interval_s=args.retry_interval,
+        refresh_interval_s=args.refresh_interval,
+        final_sync_s=args.final_sync,
+    )
 
 
 def default_store(env: Mapping[str, str], event_id: int) -> Path:
@@ -133,14 +141,14 @@ class LineReader:
     read no faster than codes are decided. `stop` ends the input early.
     """
 
-    def __init__(self, source: TextIO | Path, loop: asyncio.AbstractEventLoop,
-                 size: int = 64) -> None:
+    def __init__(
+        self, source: TextIO | Path, loop: asyncio.AbstractEventLoop, size: int = 64
+    ) -> None:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(size)
         self._stopped = asyncio.Event()
         self._loop = loop
         # A daemon: a thread blocked reading a terminal must not keep the process alive.
-        threading.Thread(target=self._pump, args=(source,), name="scan-input",
-                         daemon=True).start()
+        threading.Thread(target=self._pump, args=(source,), name="scan-input", daemon=True).start()
 
     def _pump(self, source: TextIO | Path) -> None:
         try:

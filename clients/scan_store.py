@@ -114,8 +114,11 @@ class ScanStore:
         return None if row is None else str(row[0])
 
     def _set(self, key: str, value: str) -> None:
-        self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
-                         " DO UPDATE SET value = excluded.value", (key, value))
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
+            " DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def next_nonce(self) -> str:
         """A nonce never used by this device: its id and a persisted sequence number."""
@@ -132,26 +135,52 @@ class ScanStore:
             return None
         data = orjson.loads(raw)
         allowed = data["allowed_gates"]
-        return BundleInfo(data["public_key"], tuple(data["gates"]),
-                          None if allowed is None else tuple(allowed), data["allow_reentry"],
-                          datetime.fromisoformat(data["generated_at"]), data["max_ticket_id"])
+        return BundleInfo(
+            data["public_key"],
+            tuple(data["gates"]),
+            None if allowed is None else tuple(allowed),
+            data["allow_reentry"],
+            datetime.fromisoformat(data["generated_at"]),
+            data["max_ticket_id"],
+        )
 
     def save_bundle(self, bundle: Bundle) -> None:
         """Replace the ticket list; tickets with scans still queued keep their local state."""
-        keep = {row[0] for row in self._db.execute(
-            "SELECT ticket_id FROM queue WHERE state = 'pending' AND ticket_id IS NOT NULL")}
-        info = {"public_key": bundle.public_key, "gates": list(bundle.gates),
-                "allowed_gates": bundle.allowed_gates, "allow_reentry": bundle.allow_reentry,
-                "generated_at": bundle.generated_at.isoformat(),
-                "max_ticket_id": max((t.id for t in bundle.tickets), default=0)}
+        keep = {
+            row[0]
+            for row in self._db.execute(
+                "SELECT ticket_id FROM queue WHERE state = 'pending' AND ticket_id IS NOT NULL"
+            )
+        }
+        info = {
+            "public_key": bundle.public_key,
+            "gates": list(bundle.gates),
+            "allowed_gates": bundle.allowed_gates,
+            "allow_reentry": bundle.allow_reentry,
+            "generated_at": bundle.generated_at.isoformat(),
+            "max_ticket_id": max((t.id for t in bundle.tickets), default=0),
+        }
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM tickets WHERE id NOT IN (SELECT value FROM"
-                             " json_each(?))", (orjson.dumps(sorted(keep)).decode(),))
+            self._db.execute(
+                "DELETE FROM tickets WHERE id NOT IN (SELECT value FROM json_each(?))",
+                (orjson.dumps(sorted(keep)).decode(),),
+            )
             self._db.executemany(
                 "INSERT OR IGNORE INTO tickets VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                ((t.id, t.type, t.initials, not t.revoked, t.inside_gate is not None,
-                  int(t.entered), t.inside_gate) for t in bundle.tickets))
+                (
+                    (
+                        t.id,
+                        t.type,
+                        t.initials,
+                        not t.revoked,
+                        t.inside_gate is not None,
+                        int(t.entered),
+                        t.inside_gate,
+                    )
+                    for t in bundle.tickets
+                ),
+            )
             self._set("bundle", orjson.dumps(info).decode())
 
     def ticket(self, ticket_id: int) -> LocalTicket | None:
@@ -160,16 +189,26 @@ class ScanStore:
         if row is None:
             return None
         last_at = None if row[7] is None else datetime.fromisoformat(row[7])
-        return LocalTicket(row[0], row[1], row[2],
-                           TicketState(bool(row[3]), bool(row[4]), row[5], row[6], last_at))
+        return LocalTicket(
+            row[0], row[1], row[2], TicketState(bool(row[3]), bool(row[4]), row[5], row[6], last_at)
+        )
 
     def put_ticket(self, ticket: LocalTicket) -> None:
         """Record a ticket's new local state."""
         s = ticket.state
         self._db.execute(
             "INSERT OR REPLACE INTO tickets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (ticket.id, ticket.type, ticket.holder, s.valid, s.inside, s.entries, s.last_gate,
-             None if s.last_at is None else s.last_at.isoformat()))
+            (
+                ticket.id,
+                ticket.type,
+                ticket.holder,
+                s.valid,
+                s.inside,
+                s.entries,
+                s.last_gate,
+                None if s.last_at is None else s.last_at.isoformat(),
+            ),
+        )
 
     def learn(self, verdict: Mapping[str, Any]) -> None:
         """Bring the local state of the ticket in line with the hub's verdict."""
@@ -185,11 +224,15 @@ class ScanStore:
             inside = verdict["direction"] == "in"
             state = TicketState(True, inside, state.entries + inside, verdict["gate"], at)
         elif reason == "already_inside" and previous.get("at"):
-            state = TicketState(True, True, entries, previous["gate"],
-                                datetime.fromisoformat(previous["at"]))
+            state = TicketState(
+                True, True, entries, previous["gate"], datetime.fromisoformat(previous["at"])
+            )
         elif reason in ("not_inside", "reentry_forbidden"):
-            state = replace(state, inside=False,
-                            entries=entries if reason == "reentry_forbidden" else state.entries)
+            state = replace(
+                state,
+                inside=False,
+                entries=entries if reason == "reentry_forbidden" else state.entries,
+            )
         state = replace(state, valid=info["state"] == "valid")
         self.put_ticket(LocalTicket(info["id"], info["type"], initials(info["holder"]), state))
 
@@ -202,26 +245,40 @@ class ScanStore:
         self._db.execute(
             "INSERT INTO queue (nonce, ticket_id, code, gate, direction, scanned_at, verdict)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (scan.nonce, ticket_id, scan.code, scan.gate, scan.direction,
-             scan.scanned_at.isoformat(), scan.verdict))
+            (
+                scan.nonce,
+                ticket_id,
+                scan.code,
+                scan.gate,
+                scan.direction,
+                scan.scanned_at.isoformat(),
+                scan.verdict,
+            ),
+        )
 
     def pending(self, limit: int) -> list[SyncedScan]:
         """The oldest queued scans not yet stored by the hub."""
         rows = self._db.execute(
             "SELECT code, gate, direction, scanned_at, nonce, verdict FROM queue"
-            " WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,))
-        return [SyncedScan(code, gate, direction, datetime.fromisoformat(at), nonce, verdict)
-                for code, gate, direction, at, nonce, verdict in rows]
+            " WHERE state = 'pending' ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+        return [
+            SyncedScan(code, gate, direction, datetime.fromisoformat(at), nonce, verdict)
+            for code, gate, direction, at, nonce, verdict in rows
+        ]
 
     def pending_count(self) -> int:
         """How many scans wait for the hub."""
-        return int(self._db.execute(
-            "SELECT count(*) FROM queue WHERE state = 'pending'").fetchone()[0])
+        return int(
+            self._db.execute("SELECT count(*) FROM queue WHERE state = 'pending'").fetchone()[0]
+        )
 
     def mark(self, results: Iterable[tuple[str, Any]], state: str = "synced") -> None:
         """Record the hub's answer for queued scans: (nonce, stored verdict or error)."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("UPDATE queue SET state = ?, result = ? WHERE nonce = ?",
-                                 ((state, orjson.dumps(result).decode(), nonce)
-                                  for nonce, result in results))
+            self._db.executemany(
+                "UPDATE queue SET state = ?, result = ? WHERE nonce = ?",
+                ((state, orjson.dumps(result).decode(), nonce) for nonce, result in results),
+            )

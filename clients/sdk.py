@@ -38,8 +38,17 @@ from bilten.protocol import errors, frames
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.disconnects import disconnect_code, reconnect_allowed
 
-__all__ = ["Backoff", "BiltenClient", "ConnectionClosed", "Item", "Publication",
-           "RecoveryFailed", "SessionExpired", "Subscription", "TokenProvider"]
+__all__ = [
+    "Backoff",
+    "BiltenClient",
+    "ConnectionClosed",
+    "Item",
+    "Publication",
+    "RecoveryFailed",
+    "SessionExpired",
+    "Subscription",
+    "TokenProvider",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +101,17 @@ class BiltenClient:
     `ConnectionClosed`, which iterators and calls then raise.
     """
 
-    def __init__(self, url: str, token: str, *, token_provider: TokenProvider | None = None,
-                 backoff: Backoff = Backoff(), queue_size: int = DEFAULT_QUEUE_SIZE,
-                 open_timeout: float = DEFAULT_TIMEOUT_S,
-                 max_size: int = MAX_MESSAGE_BYTES) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        token_provider: TokenProvider | None = None,
+        backoff: Backoff = Backoff(),
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        open_timeout: float = DEFAULT_TIMEOUT_S,
+        max_size: int = MAX_MESSAGE_BYTES,
+    ) -> None:
         self.url = url
         self.reconnects = 0  # connections opened after the first one
         self._token = token
@@ -115,8 +131,12 @@ class BiltenClient:
         await self.connect()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     async def connect(self) -> None:
@@ -126,7 +146,8 @@ class BiltenClient:
         ws = await self._open()
         self._attach(ws)
         self._supervisor = asyncio.get_running_loop().create_task(
-            self._supervise(ws), name=f"bilten-client {self.url}")
+            self._supervise(ws), name=f"bilten-client {self.url}"
+        )
 
     async def aclose(self) -> None:
         """End every subscription and call, stop the reader and close the socket; idempotent."""
@@ -137,8 +158,7 @@ class BiltenClient:
             task.cancel()
             await asyncio.wait([task])  # it closes its socket on the way out
 
-    async def subscribe(self, channel: str, *, timeout: float = DEFAULT_TIMEOUT_S
-                        ) -> Subscription:
+    async def subscribe(self, channel: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Subscription:
         """Subscribe and wait for `subscribed`; the hub's refusal raises its error."""
         name = parse_channel(channel).name  # BadChannel without a round trip
         if self._closed is not None:
@@ -150,8 +170,9 @@ class BiltenClient:
             sub.request_id = req_id
 
         try:
-            await self._request(lambda i: frames.encode_subscribe(i, name), timeout,
-                                f"subscribe {name}", sent=claim)
+            await self._request(
+                lambda i: frames.encode_subscribe(i, name), timeout, f"subscribe {name}", sent=claim
+            )
         except BaseException as error:
             self._session.discard(sub)
             sub.close()
@@ -161,15 +182,19 @@ class BiltenClient:
             raise
         return sub
 
-    async def rpc(self, method: str, params: dict[str, Any] | None = None, *,
-                  timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+    async def rpc(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> Any:
         """Call a command: its result, or the hub's error raised. Never re-sent by the SDK.
 
         `Timeout`: no answer in time (the command may have run). `Unavailable`:
         the connection was lost, or not back in time to send it.
         """
-        reply = await self._request(lambda i: frames.encode_rpc(i, method, params), timeout,
-                                    method)
+        reply = await self._request(lambda i: frames.encode_rpc(i, method, params), timeout, method)
         if not isinstance(reply, frames.Result):
             raise errors.BadFrame(f"the hub answered {method} with {type(reply).__name__}")
         return reply.result
@@ -186,8 +211,14 @@ class BiltenClient:
         if self._ws is not None:
             self._ws.transport.abort()
 
-    async def _request(self, encode: Callable[[int], bytes], timeout: float, what: str, *,
-                       sent: Callable[[int], None] | None = None) -> frames.ServerFrame:
+    async def _request(
+        self,
+        encode: Callable[[int], bytes],
+        timeout: float,
+        what: str,
+        *,
+        sent: Callable[[int], None] | None = None,
+    ) -> frames.ServerFrame:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         ws = await self._connection(deadline)
@@ -226,8 +257,11 @@ class BiltenClient:
         if not self._session.discard(sub) or self._ws is None:
             return  # already gone, or the hub forgot it with the connection
         try:
-            await self._request(lambda i: frames.encode_unsubscribe(i, sub.channel), timeout,
-                                f"unsubscribe {sub.channel}")
+            await self._request(
+                lambda i: frames.encode_unsubscribe(i, sub.channel),
+                timeout,
+                f"unsubscribe {sub.channel}",
+            )
         except (errors.NotFound, errors.Unavailable, ConnectionClosed):
             pass  # it is gone from the hub either way
 
@@ -239,13 +273,20 @@ class BiltenClient:
         while True:
             try:
                 return await connect(
-                    self.url, additional_headers={"Authorization": f"Bearer {self._token}"},
-                    compression=None, max_size=self._max_size, open_timeout=self._open_timeout,
-                    close_timeout=CLOSE_TIMEOUT_S)
+                    self.url,
+                    additional_headers={"Authorization": f"Bearer {self._token}"},
+                    compression=None,
+                    max_size=self._max_size,
+                    open_timeout=self._open_timeout,
+                    close_timeout=CLOSE_TIMEOUT_S,
+                )
             except InvalidStatus as refused:
                 error = _refusal(refused)
-                if renewed or self._provider is None \
-                        or not isinstance(error, errors.Unauthorized | errors.TokenExpired):
+                if (
+                    renewed
+                    or self._provider is None
+                    or not isinstance(error, errors.Unauthorized | errors.TokenExpired)
+                ):
                     raise error from None
             except (OSError, TimeoutError, InvalidHandshake) as error:
                 raise errors.Unavailable(f"cannot connect to {self.url}: {error}") from None
@@ -339,7 +380,7 @@ class BiltenClient:
         for n, start in enumerate(range(0, len(encoded), frames.DEFAULT_MAX_BATCH)):
             if n >= 2:  # past the hub's burst allowance (docs/protocol.md §Connecting)
                 await asyncio.sleep(1.0)
-            batch = encoded[start:start + frames.DEFAULT_MAX_BATCH]
+            batch = encoded[start : start + frames.DEFAULT_MAX_BATCH]
             await ws.send(frames.join_frames(batch), text=True)
 
 

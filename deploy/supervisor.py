@@ -75,8 +75,10 @@ class Child:
         settings = self.settings.replace(restart_count=self.restarts)
         env = {**os.environ, **settings_env(settings)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bilten.deploy.cli", *self.args], env=env,
-            start_new_session=True, preexec_fn=die_with_parent,
+            [sys.executable, "-m", "bilten.deploy.cli", *self.args],
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self.started = time.monotonic()
 
@@ -95,19 +97,34 @@ async def supervise(children: list[Child], stop: asyncio.Event) -> None:
             if returncode is None:
                 continue
             if child.name not in due:
-                child.crashes_in_a_row = crashes_after_exit(child.crashes_in_a_row,
-                                                            now - child.started)
+                child.crashes_in_a_row = crashes_after_exit(
+                    child.crashes_in_a_row, now - child.started
+                )
                 delay = restart_delay(child.crashes_in_a_row)
                 due[child.name] = now + delay
-                log.warning("%s exited; restarting in %.1fs", child.name, delay, extra={"ctx": {
-                    "child": child.name, **exit_status(returncode),
-                    "attempt": child.crashes_in_a_row, "delay_s": delay}})
+                log.warning(
+                    "%s exited; restarting in %.1fs",
+                    child.name,
+                    delay,
+                    extra={
+                        "ctx": {
+                            "child": child.name,
+                            **exit_status(returncode),
+                            "attempt": child.crashes_in_a_row,
+                            "delay_s": delay,
+                        }
+                    },
+                )
             elif now >= due[child.name]:
                 del due[child.name]
                 child.restarts += 1
                 child.start()
-                log.info("%s restarted (pid %d)", child.name, child.process.pid, extra={"ctx": {
-                    "child": child.name, "restarts": child.restarts}})
+                log.info(
+                    "%s restarted (pid %d)",
+                    child.name,
+                    child.process.pid,
+                    extra={"ctx": {"child": child.name, "restarts": child.restarts}},
+                )
         try:
             await asyncio.wait_for(stop.wait(), POLL_S)
         except TimeoutError:

@@ -54,17 +54,22 @@ def data_dir_lock(data_dir: Path, hub_url: str) -> Iterator[None]:
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
-        raise SettingsError("BILTEN_DATA_DIR", f"cannot use {data_dir.absolute()}: "
-                            f"{error.strerror}") from None
+        raise SettingsError(
+            "BILTEN_DATA_DIR", f"cannot use {data_dir.absolute()}: {error.strerror}"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _lock_holder(fd)
-            raise SettingsError("BILTEN_DATA_DIR", (
-                f"a stack is already running on {data_dir.absolute()} (hub "
-                f"{holder.get('hub', '?')}, pid {holder.get('pid', '?')}); stop it, or give "
-                "this one another data directory")) from None
+            raise SettingsError(
+                "BILTEN_DATA_DIR",
+                (
+                    f"a stack is already running on {data_dir.absolute()} (hub "
+                    f"{holder.get('hub', '?')}, pid {holder.get('pid', '?')}); stop it, or give "
+                    "this one another data directory"
+                ),
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "hub": hub_url}).encode())
         yield
@@ -116,8 +121,13 @@ async def _wait_ready(url: str, children: list[Child]) -> None:
     raise RuntimeError(f"hub not ready after {READY_TIMEOUT_S:.0f}s")
 
 
-async def _run_stack(settings: Settings, stack: EmbeddedStack, children: list[Child],
-                     stop: asyncio.Event, demo_event: bool) -> int:
+async def _run_stack(
+    settings: Settings,
+    stack: EmbeddedStack,
+    children: list[Child],
+    stop: asyncio.Event,
+    demo_event: bool,
+) -> int:
     if not settings.nats_url:
         settings = settings.replace(nats_url=await asyncio.to_thread(stack.start_nats))
     if not settings.database_url:
@@ -127,15 +137,20 @@ async def _run_stack(settings: Settings, stack: EmbeddedStack, children: list[Ch
     settings = resolve_secret(settings)
     await prepare(settings)
     worker_metrics = _free_port(settings.host)
-    children.append(Child("workers", ["worker", "all", "--metrics-port", str(worker_metrics)],
-                          settings))
+    children.append(
+        Child("workers", ["worker", "all", "--metrics-port", str(worker_metrics)], settings)
+    )
     children.append(Child("hub", ["hub"], settings))
     base = f"http://{settings.host}:{settings.port}"
     await _wait_ready(base, children)
-    lines = [f"hub        {base}", f"websocket  {base.replace('http', 'ws', 1)}/ws",
-             f"readiness  {base}/readyz", f"metrics    {base}/metrics",
-             f"workers    http://{settings.host}:{worker_metrics}/metrics",
-             f"openapi    {base}/api/v1/openapi.json"]
+    lines = [
+        f"hub        {base}",
+        f"websocket  {base.replace('http', 'ws', 1)}/ws",
+        f"readiness  {base}/readyz",
+        f"metrics    {base}/metrics",
+        f"workers    http://{settings.host}:{worker_metrics}/metrics",
+        f"openapi    {base}/api/v1/openapi.json",
+    ]
     for server in stack.servers():
         lines.append(f"{server.name:10} {server.url} (embedded)")
     if demo_event:
@@ -170,6 +185,7 @@ def _main(settings: Settings, demo: bool) -> int:
                 force()
             log.info("shutting down (again to force)")
             stop.set()
+
         return handler
 
     async def run() -> int:

@@ -50,10 +50,19 @@ async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def index(request: web.Request) -> web.Response:
     """GET /: where things are, for a person or a client discovering the hub."""
-    return rest.json_response({"name": "Bilten hub", "links": {
-        "docs": "docs/protocol.md (the wire contract, in the Bilten source)",
-        "openapi": "/api/v1/openapi.json", "ws": "/ws",
-        "health": "/healthz", "ready": "/readyz", "metrics": "/metrics"}})
+    return rest.json_response(
+        {
+            "name": "Bilten hub",
+            "links": {
+                "docs": "docs/protocol.md (the wire contract, in the Bilten source)",
+                "openapi": "/api/v1/openapi.json",
+                "ws": "/ws",
+                "health": "/healthz",
+                "ready": "/readyz",
+                "metrics": "/metrics",
+            },
+        }
+    )
 
 
 async def _sweep(app: web.Application) -> None:
@@ -75,8 +84,10 @@ async def _sweep(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Application:
     """Build a hub application; connections open on startup and close on cleanup."""
-    app = web.Application(middlewares=[measure, rest.routing_errors, rest.api_errors],
-                          client_max_size=settings.max_frame_bytes)
+    app = web.Application(
+        middlewares=[measure, rest.routing_errors, rest.api_errors],
+        client_max_size=settings.max_frame_bytes,
+    )
     app[METRICS] = Metrics()
 
     async def runtime(app: web.Application) -> AsyncIterator[None]:
@@ -87,10 +98,15 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
             # Startup and cleanup run in different tasks, so no TaskGroup spans the yield:
             # these are owned here and awaited after `stop` is set.
             loop = asyncio.get_running_loop()
-            background = [loop.create_task(hub.presence.heartbeat(hub.stop)),
-                          loop.create_task(_sweep(app)),
-                          loop.create_task(keep_alive(hub.connections, settings.ping_interval_s,
-                                                      settings.ping_timeout_s, hub.stop))]
+            background = [
+                loop.create_task(hub.presence.heartbeat(hub.stop)),
+                loop.create_task(_sweep(app)),
+                loop.create_task(
+                    keep_alive(
+                        hub.connections, settings.ping_interval_s, settings.ping_timeout_s, hub.stop
+                    )
+                ),
+            ]
             try:
                 yield
             finally:

@@ -36,8 +36,9 @@ def bearer_token(request: web.Request, *, allow_query: bool) -> str:
 
 def authenticate(request: web.Request, settings: Settings, *, allow_query: bool) -> Claims:
     """Verified claims of the request's token (Unauthorized / TokenExpired otherwise)."""
-    return decode_token(bearer_token(request, allow_query=allow_query),
-                        settings.require_secret(), now=time.time())
+    return decode_token(
+        bearer_token(request, allow_query=allow_query), settings.require_secret(), now=time.time()
+    )
 
 
 def check_origin(request: web.Request, settings: Settings) -> None:
@@ -72,8 +73,9 @@ class EventOwners:
         self._size = size
         self._known: OrderedDict[int, str] = OrderedDict()
         self._missing: dict[int, float] = {}
-        self._claims = mint_claims(sub="hub", org="bilten", role="service", events="*",
-                                   ttl_s=366 * 86400, now=time.time())
+        self._claims = mint_claims(
+            sub="hub", org="bilten", role="service", events="*", ttl_s=366 * 86400, now=time.time()
+        )
 
     async def org_of(self, event_id: int) -> str | None:
         """The owning organization, or None if there is no such event."""
@@ -84,9 +86,13 @@ class EventOwners:
         if self._missing.get(event_id, 0.0) > time.monotonic():
             return None
         request = CommandRequest(INTERNAL_EVENT_OWNER, self._claims, {"event_id": event_id})
-        reply = await rpc.request(self._nc, self._subjects.command(INTERNAL_EVENT_OWNER),
-                                  encode_request(request), timeout=self._timeout,
-                                  what="the owner of an event")
+        reply = await rpc.request(
+            self._nc,
+            self._subjects.command(INTERNAL_EVENT_OWNER),
+            encode_request(request),
+            timeout=self._timeout,
+            what="the owner of an event",
+        )
         found = reply.get("org")
         if found is None:
             self._missing[event_id] = time.monotonic() + self.MISSING_TTL_S

@@ -138,8 +138,9 @@ class Connection:
         if transport.is_closing():
             return
         body = encode_disconnect(code, reason)
-        transport.writelines((frame_header(len(body)), body,
-                              close_frame(close_code_of(code), reason)))
+        transport.writelines(
+            (frame_header(len(body)), body, close_frame(close_code_of(code), reason))
+        )
         # The handler reads on until the client's close (hub/ws.py); one that never comes is cut.
         self.linger = self.flusher.loop.call_later(LINGER_S, transport.abort)
         log.info("disconnected %s", code, extra={"ctx": {"conn": self.id, "sub": self.claims.sub}})
@@ -160,8 +161,9 @@ class Connection:
         if transport.is_closing():
             return
         transport.write(close_frame(code, reason))
-        log.info("closed %s: %s", code, reason, extra={"ctx": {"conn": self.id,
-                                                               "sub": self.claims.sub}})
+        log.info(
+            "closed %s: %s", code, reason, extra={"ctx": {"conn": self.id, "sub": self.claims.sub}}
+        )
         if not await self._gone_within(REPLY_S) and transport.can_write_eof():
             transport.write_eof()
         if not await self._gone_within(LINGER_S - REPLY_S):

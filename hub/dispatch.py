@@ -71,9 +71,13 @@ async def create_token(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict
     """
     now = time.time()
     minted = mint_claims(
-        sub=params.get("sub"), org=params.get("org", claims.org), role=params.get("role"),
-        events=params.get("events", []), gates=params.get("gates"),
-        ttl_s=params.get("ttl_s", default_ttl_s(claims, now)), now=now,
+        sub=params.get("sub"),
+        org=params.get("org", claims.org),
+        role=params.get("role"),
+        events=params.get("events", []),
+        gates=params.get("gates"),
+        ttl_s=params.get("ttl_s", default_ttl_s(claims, now)),
+        now=now,
     )
     if minted.exp - minted.iat > MAX_TOKEN_TTL_S:
         raise BadRequest(f"ttl_s must be at most {MAX_TOKEN_TTL_S}", field="ttl_s")
@@ -81,10 +85,15 @@ async def create_token(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict
     if minted.events != "*":
         for event_id in minted.events:
             if await check_event(hub, claims, event_id) != minted.org:
-                raise BadRequest(f"event {event_id} is not an event of {minted.org}",
-                                 field="events")
-    return {"token": encode_token(minted, hub.settings.require_secret()),
-            "expires_at": minted.exp, "role": minted.role, "sub": minted.sub}
+                raise BadRequest(
+                    f"event {event_id} is not an event of {minted.org}", field="events"
+                )
+    return {
+        "token": encode_token(minted, hub.settings.require_secret()),
+        "expires_at": minted.exp,
+        "role": minted.role,
+        "sub": minted.sub,
+    }
 
 
 async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str, Any]:
@@ -104,16 +113,21 @@ async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str,
     if key is None:
         key = uuid.uuid4().hex
     elif not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
-        raise BadRequest("idempotency_key must be 1 to 128 visible ASCII characters",
-                         field="idempotency_key")
+        raise BadRequest(
+            "idempotency_key must be 1 to 128 visible ASCII characters", field="idempotency_key"
+        )
     # Scoped to the caller and channel: another client's equal key is another publication.
     msg_id = f"api:{claims.org}:{claims.sub}:{channel.name}:{key}"
     try:
         position = await hub.channel_log.publish(channel.name, data, msg_id=msg_id)
     except (Unavailable, Timeout) as error:  # it may be stored yet: retry with this key
         raise type(error)(error.message, **error.details, idempotency_key=key) from error
-    return {"channel": channel.name, "offset": position.offset, "epoch": position.epoch,
-            "idempotency_key": key}
+    return {
+        "channel": channel.name,
+        "offset": position.offset,
+        "epoch": position.epoch,
+        "idempotency_key": key,
+    }
 
 
 async def presence(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str, Any]:
@@ -148,15 +162,17 @@ async def forward(hub: Hub, claims: Claims, command: Command, params: dict[str, 
         if isinstance(failure, Unavailable):
             await asyncio.sleep(budget / 4)  # workers may be restarting: give them a moment
         try:
-            return await request(hub.deps.nc, hub.deps.subjects.command(method), payload,
-                                 timeout=budget, what=method)
+            return await request(
+                hub.deps.nc, hub.deps.subjects.command(method), payload, timeout=budget, what=method
+            )
         except (Unavailable, Timeout) as error:
             failure = error
     raise failure
 
 
-async def execute(hub: Hub, claims: Claims, method: str, params: dict[str, Any], *,
-                  text: Collection[str] = ()) -> Any:
+async def execute(
+    hub: Hub, claims: Claims, method: str, params: dict[str, Any], *, text: Collection[str] = ()
+) -> Any:
     """Run one command for `claims`; raises BiltenError with a stable code on refusal.
 
     The params are checked against the command's declaration before anything

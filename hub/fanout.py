@@ -56,8 +56,9 @@ class Feed:
 class Fanout:
     """Reference-counted channel subscriptions and per-connection delivery."""
 
-    def __init__(self, nc: NATS, log_: ChannelLog, subjects: Subjects, metrics: Metrics,
-                 timeout: float) -> None:
+    def __init__(
+        self, nc: NATS, log_: ChannelLog, subjects: Subjects, metrics: Metrics, timeout: float
+    ) -> None:
         self._nc = nc
         self._log = log_
         self._subjects = subjects
@@ -71,8 +72,9 @@ class Fanout:
         """How many channels this hub subscribes to on NATS."""
         return len(self._feeds)
 
-    async def subscribe(self, conn: Connection, channel: Channel, req_id: int,
-                        since: Since | None) -> None:
+    async def subscribe(
+        self, conn: Connection, channel: Channel, req_id: int, since: Since | None
+    ) -> None:
         """Join `conn` to the channel: reply `subscribed`, missed publications, then live."""
         name = channel.name
         if name in conn.subs:
@@ -86,8 +88,9 @@ class Fanout:
                 feed.members[conn] = state
                 try:
                     with faults_as_errors():  # NATS away: `unavailable`, not `internal`
-                        feed.sub = await self._nc.subscribe(self._subjects.deliver(name),
-                                                            cb=self._on_message_for(feed))
+                        feed.sub = await self._nc.subscribe(
+                            self._subjects.deliver(name), cb=self._on_message_for(feed)
+                        )
                         # Once flushed, the server routes the channel's messages to us.
                         await self._nc.flush(timeout=max(1, round(self._timeout)))
                 finally:
@@ -103,8 +106,15 @@ class Fanout:
             await self.unsubscribe(conn, name)
             raise
 
-    async def _start(self, conn: Connection, feed: Feed, channel: Channel, state: SubState,
-                     req_id: int, since: Since | None) -> None:
+    async def _start(
+        self,
+        conn: Connection,
+        feed: Feed,
+        channel: Channel,
+        state: SubState,
+        req_id: int,
+        since: Since | None,
+    ) -> None:
         name = channel.name
         position = feed.position
         if position is None:
@@ -155,14 +165,21 @@ class Fanout:
 
     async def _snapshot(self, name: str) -> tuple[Any, str | None, int | None]:
         """Ask the worker owning the channel's state for it (docs/protocol.md §Snapshots)."""
-        reply = await request(self._nc, self._subjects.snapshot(name),
-                              orjson.dumps({"channel": name}), timeout=self._timeout,
-                              what=f"the snapshot of {name}")
+        reply = await request(
+            self._nc,
+            self._subjects.snapshot(name),
+            orjson.dumps({"channel": name}),
+            timeout=self._timeout,
+            what=f"the snapshot of {name}",
+        )
         if not isinstance(reply, dict):
             raise Unavailable(f"malformed snapshot of {name}")
         offset = reply.get("offset")
-        return reply.get("snapshot"), reply.get("epoch"), offset if isinstance(offset,
-                                                                              int) else None
+        return (
+            reply.get("snapshot"),
+            reply.get("epoch"),
+            offset if isinstance(offset, int) else None,
+        )
 
     async def unsubscribe(self, conn: Connection, name: str) -> bool:
         """Remove `conn` from the channel; drop the NATS subscription with the last one."""
@@ -196,8 +213,9 @@ class Fanout:
                 first = int(headers[HDR_OFFSET])
                 epoch = headers[HDR_EPOCH]
                 items = publications(msg.data, headers.get(HDR_COUNT))
-                messages = [encode_pub(name, first + n, epoch, item)
-                            for n, item in enumerate(items)]
+                messages = [
+                    encode_pub(name, first + n, epoch, item) for n, item in enumerate(items)
+                ]
             except (KeyError, ValueError, BiltenError) as error:
                 log.warning("publication on %s dropped: %r", name, error)
                 return
@@ -216,8 +234,9 @@ class Fanout:
 
         return on_message
 
-    def _deliver(self, conn: Connection, name: str, state: SubState, offset: int, epoch: str,
-                 message: bytes) -> None:
+    def _deliver(
+        self, conn: Connection, name: str, state: SubState, offset: int, epoch: str, message: bytes
+    ) -> None:
         """The careful path: buffering during recovery, duplicates, gaps, new epochs."""
         if state.buffer is not None:
             if len(state.buffer) >= MAX_RECOVERY_BUFFER:
@@ -251,14 +270,14 @@ class Fanout:
                 if parse_channel(name).stateful:
                     snapshot, snap_epoch, snap_offset = await self._snapshot(name)
                     start = Cursor(top.epoch, snapshot_offset(start, snap_epoch, snap_offset))
-                conn.send(encode_subscribed(None, name, start.offset, start.epoch, False,
-                                            snapshot))
+                conn.send(encode_subscribed(None, name, start.offset, start.epoch, False, snapshot))
                 state.epoch, state.offset = start.epoch, start.offset
             else:
                 self._send_missed(conn, name, state, missed)
         except BiltenError as error:
-            log.warning("gap repair on %s failed: %s", name, error,
-                        extra={"ctx": {"conn": conn.id}})
+            log.warning(
+                "gap repair on %s failed: %s", name, error, extra={"ctx": {"conn": conn.id}}
+            )
             conn.disconnect("reconnect", "could not recover missed publications")
             return
         if conn.subs.get(name) is state:

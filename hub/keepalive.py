@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from bilten.hub.connection import Connection
 
 
-async def keep_alive(connections: Iterable[Connection], interval_s: float, timeout_s: float,
-                     stop: asyncio.Event) -> None:
+async def keep_alive(
+    connections: Iterable[Connection], interval_s: float, timeout_s: float, stop: asyncio.Event
+) -> None:
     """Ping every `interval_s`, cut who stayed silent for `timeout_s` after a ping, until `stop`."""
     loop = asyncio.get_running_loop()
     pings: deque[float] = deque()  # when each ping whose answers are not yet checked went out

@@ -23,8 +23,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     (the app's on_shutdown), wait for handlers, close connections.
     """
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-                           access_log=None)
+    runner = web.AppRunner(
+        app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
     await site.start()

@@ -22,7 +22,7 @@ from bilten.protocol.results import NAMED
 # What each error status means on every route (docs/protocol.md §Errors).
 _ERRORS = {
     "400": "Bad request: a parameter is missing, mistyped or out of range "
-           "(plain text: the request line or a header exceeds 8 KiB)",
+    "(plain text: the request line or a header exceeds 8 KiB)",
     "401": "No token, an invalid one, or an expired one",
     "403": "The token does not grant this",
     "404": "No such resource, or no such route",
@@ -41,16 +41,47 @@ _COMPONENTS = "#/components/schemas/"
 def _error_schemas() -> dict[str, Any]:
     """`Error`, the error body (docs/protocol.md §Errors), and `Error<status>` for each
     status a route lists: the same body with only the codes answered with that status."""
-    error = {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string", "enum": sorted(HTTP_STATUS)},
-            "message": {"type": "string"}, "details": {"type": "object"}}}}}
-    return {"Error": error, **{
-        f"Error{status}": {"allOf": [{"$ref": f"{_COMPONENTS}Error"}, {"properties": {
-            "error": {"properties": {"code": {"enum": [
-                code for code, answered in sorted(HTTP_STATUS.items())
-                if str(answered) == status]}}}}}]}
-        for status in sorted({*_ERRORS, *_BODY_ERRORS})}}
+    error = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": sorted(HTTP_STATUS)},
+                    "message": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            }
+        },
+    }
+    return {
+        "Error": error,
+        **{
+            f"Error{status}": {
+                "allOf": [
+                    {"$ref": f"{_COMPONENTS}Error"},
+                    {
+                        "properties": {
+                            "error": {
+                                "properties": {
+                                    "code": {
+                                        "enum": [
+                                            code
+                                            for code, answered in sorted(HTTP_STATUS.items())
+                                            if str(answered) == status
+                                        ]
+                                    }
+                                }
+                            }
+                        }
+                    },
+                ]
+            }
+            for status in sorted({*_ERRORS, *_BODY_ERRORS})
+        },
+    }
 
 
 def _named(schema: Any) -> Any:
@@ -67,11 +98,19 @@ def _named(schema: Any) -> Any:
 
 def _responses(success: str, content: dict[str, Any], *, body: bool) -> dict[str, Any]:
     errors = {**_ERRORS, **(_BODY_ERRORS if body else {})}
-    return {success: {"description": "OK", "content": content},
-            **{status: {"description": text, "content": {
-                "application/json": {"schema": {"$ref": f"{_COMPONENTS}Error{status}"}},
-                **_PARSER_ERROR.get(status, {})}}
-               for status, text in sorted(errors.items())}}
+    return {
+        success: {"description": "OK", "content": content},
+        **{
+            status: {
+                "description": text,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"{_COMPONENTS}Error{status}"}},
+                    **_PARSER_ERROR.get(status, {}),
+                },
+            }
+            for status, text in sorted(errors.items())
+        },
+    }
 
 
 def _operation(command: Command) -> dict[str, Any]:
@@ -82,30 +121,36 @@ def _operation(command: Command) -> dict[str, Any]:
         "operationId": command.method,
         "summary": command.summary,
         "description": f"Also the WebSocket rpc `{command.method}`. "
-                       f"Roles: {', '.join(sorted(command.roles))}.",
+        f"Roles: {', '.join(sorted(command.roles))}.",
         "security": [{"bearer": []}],
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": command.params[name]}
             for name in in_path
         ],
-        "responses": _responses("201" if command.created else "200",
-                                {"application/json": {"schema": _named(command.result)}},
-                                body=body),
+        "responses": _responses(
+            "201" if command.created else "200",
+            {"application/json": {"schema": _named(command.result)}},
+            body=body,
+        ),
     }
     if not body:
         operation["parameters"] += [
-            {"name": name, "in": "query", "required": name in command.required,
-             "schema": schema}
+            {"name": name, "in": "query", "required": name in command.required, "schema": schema}
             for name, schema in props.items()
         ]
     elif props:
         required = [name for name in command.required if name in props]
-        schema: dict[str, Any] = {"type": "object", "properties": props,
-                                  "additionalProperties": False}
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": props,
+            "additionalProperties": False,
+        }
         if required:
             schema["required"] = required
-        operation["requestBody"] = {"required": bool(required), "content": {
-            "application/json": {"schema": schema}}}
+        operation["requestBody"] = {
+            "required": bool(required),
+            "content": {"application/json": {"schema": schema}},
+        }
     return operation
 
 
@@ -114,30 +159,46 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for command in COMMANDS.values():
         paths.setdefault(command.path, {})[command.http.lower()] = _operation(command)
-    paths["/api/v1/tickets/{ticket_id}/qr.svg"] = {"get": {
-        "summary": "The ticket's code as a QR code (same access as tickets.get).",
-        "security": [{"bearer": []}],
-        "parameters": [{"name": "ticket_id", "in": "path", "required": True,
-                        "schema": COMMANDS["tickets.get"].params["ticket_id"]}],
-        "responses": _responses("200", {"image/svg+xml": {"schema": {"type": "string"}}},
-                                body=False),
-    }}
+    paths["/api/v1/tickets/{ticket_id}/qr.svg"] = {
+        "get": {
+            "summary": "The ticket's code as a QR code (same access as tickets.get).",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {
+                    "name": "ticket_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": COMMANDS["tickets.get"].params["ticket_id"],
+                }
+            ],
+            "responses": _responses(
+                "200", {"image/svg+xml": {"schema": {"type": "string"}}}, body=False
+            ),
+        }
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Bilten API", "version": version("bilten"),
-                 "description": "REST mirror of the WebSocket rpc methods; see docs/protocol.md. "
-                                "Unknown parameters are refused (bad_request); a method a "
-                                "path does not support answers 405 method_not_allowed with "
-                                "an Allow header. A result may gain fields in a later "
-                                "version: clients ignore the fields they do not know."},
+        "info": {
+            "title": "Bilten API",
+            "version": version("bilten"),
+            "description": "REST mirror of the WebSocket rpc methods; see docs/protocol.md. "
+            "Unknown parameters are refused (bad_request); a method a "
+            "path does not support answers 405 method_not_allowed with "
+            "an Allow header. A result may gain fields in a later "
+            "version: clients ignore the fields they do not know.",
+        },
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
             "schemas": {
                 **_error_schemas(),
                 # Inside a piece, the other pieces are references too; never itself.
-                **{name: {key: _named(value) for key, value in piece.items()}
-                   for name, piece in NAMED.items()}},
+                **{
+                    name: {key: _named(value) for key, value in piece.items()}
+                    for name, piece in NAMED.items()
+                },
+            },
         },
     }

@@ -33,8 +33,14 @@ FLUSH_S = 0.05
 class Presence:
     """This hub's share of presence, and the cluster-wide counts."""
 
-    def __init__(self, client: aioredis.Redis, keys: RedisKeys, *, stale_s: float = STALE_S,
-                 heartbeat_s: float = HEARTBEAT_S) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: RedisKeys,
+        *,
+        stale_s: float = STALE_S,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> None:
         self._redis = client
         self._keys = keys
         self.hub_id = secrets.token_hex(4)
@@ -107,8 +113,11 @@ class Presence:
             while not stop.is_set():
                 self._wake.clear()
                 waking = asyncio.get_running_loop().create_task(self._wake.wait())
-                await asyncio.wait({waking, stopping}, return_when=asyncio.FIRST_COMPLETED,
-                                   timeout=max(0.0, next_refresh - time.monotonic()))
+                await asyncio.wait(
+                    {waking, stopping},
+                    return_when=asyncio.FIRST_COMPLETED,
+                    timeout=max(0.0, next_refresh - time.monotonic()),
+                )
                 waking.cancel()
                 if stop.is_set():
                     break

@@ -57,8 +57,11 @@ async def routing_errors(request: web.Request, handler: Any) -> web.StreamRespon
         return error_response(NotFound(f"no route {request.method} {request.path[:200]}"))
     except web.HTTPMethodNotAllowed as refused:
         allowed = ", ".join(sorted(refused.allowed_methods))
-        response = error_response(MethodNotAllowed(
-            f"{request.method} is not allowed on {request.path[:200]}", allowed=allowed))
+        response = error_response(
+            MethodNotAllowed(
+                f"{request.method} is not allowed on {request.path[:200]}", allowed=allowed
+            )
+        )
         response.headers["Allow"] = allowed
         return response
 
@@ -73,8 +76,9 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except BiltenError as error:
         return error_response(error)
     except web.HTTPRequestEntityTooLarge:
-        return error_response(TooLarge(request.content_length or 0,
-                                       request.app[HUB].settings.max_frame_bytes))
+        return error_response(
+            TooLarge(request.content_length or 0, request.app[HUB].settings.max_frame_bytes)
+        )
     except web.HTTPException:
         raise  # routing errors: answered by routing_errors
     except Exception:
@@ -118,8 +122,7 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     if nesting(body) > MAX_NESTING:
-        raise BadRequest(f"the body nests deeper than {MAX_NESTING} levels",
-                         limit=MAX_NESTING)
+        raise BadRequest(f"the body nests deeper than {MAX_NESTING} levels", limit=MAX_NESTING)
     return body
 
 
@@ -139,13 +142,21 @@ async def ticket_qr(request: web.Request) -> web.Response:
     """GET /api/v1/tickets/{ticket_id}/qr.svg: the ticket's code as a QR code (SVG)."""
     hub = request.app[HUB]
     claims = authenticate(request, hub.settings, allow_query=False)
-    ticket = await execute(hub, claims, "tickets.get",
-                           {"ticket_id": request.match_info["ticket_id"]}, text={"ticket_id"})
+    ticket = await execute(
+        hub,
+        claims,
+        "tickets.get",
+        {"ticket_id": request.match_info["ticket_id"]},
+        text={"ticket_id"},
+    )
     qr = segno.make(ticket["code"], error="m", micro=False)
     buffer = io.BytesIO()
     qr.save(buffer, kind="svg", scale=4, border=2, title=f"Ticket {ticket['id']}")
-    return web.Response(body=buffer.getvalue(), content_type="image/svg+xml",
-                        headers={"Cache-Control": "private, no-store"})
+    return web.Response(
+        body=buffer.getvalue(),
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -38,7 +38,10 @@ def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:
     timeout = settings.request_timeout_s
     channel_log = deps.channels
     return Hub(
-        settings=settings, deps=deps, metrics=metrics, channel_log=channel_log,
+        settings=settings,
+        deps=deps,
+        metrics=metrics,
+        channel_log=channel_log,
         fanout=Fanout(deps.nc, channel_log, deps.subjects, metrics, timeout),
         owners=EventOwners(deps.nc, deps.subjects, timeout),
         presence=Presence(deps.redis, deps.keys),

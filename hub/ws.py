@@ -90,8 +90,9 @@ class HubSocket(web.WebSocketResponse):
         self.limit = limit
         self.conn: Connection | None = None
 
-    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"",
-                    drain: bool = True) -> bool:
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
         """Close; after a frame aiohttp could not read (any code but 1000), lingering."""
         conn = self.conn
         if code != WSCloseCode.OK and conn is not None and not conn.closed:
@@ -103,8 +104,11 @@ class HubSocket(web.WebSocketResponse):
 
 
 def _refuse(error: BiltenError) -> web.Response:
-    return web.Response(status=error.http_status, content_type="application/json",
-                        body=orjson.dumps({"error": error.to_wire()}))
+    return web.Response(
+        status=error.http_status,
+        content_type="application/json",
+        body=orjson.dumps({"error": error.to_wire()}),
+    )
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -120,21 +124,26 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # which must not be answered again (see the end of the loop).
     # No autoping either: pongs must reach the loop below to count as signs of life, and
     # the keep-alive is the hub's own (hub/keepalive.py), which says `ping_timeout`.
-    ws = HubSocket(compress=False, limit=settings.max_frame_bytes, autoclose=False,
-                   autoping=False)
+    ws = HubSocket(compress=False, limit=settings.max_frame_bytes, autoclose=False, autoping=False)
     await ws.prepare(request)
     transport = request.transport
     if transport is None:
         return ws
     loop = asyncio.get_running_loop()
-    conn = ws.conn = Connection(transport=transport, claims=claims, flusher=hub.flusher,
-                                limit=settings.send_buffer_bytes, heard=loop.time())
+    conn = ws.conn = Connection(
+        transport=transport,
+        claims=claims,
+        flusher=hub.flusher,
+        limit=settings.send_buffer_bytes,
+        heard=loop.time(),
+    )
     session = Session(hub, conn)
     hub.connections.add(conn)
     hub.metrics.ws_connects.inc()
     hub.metrics.ws_connections.inc()
-    expiry = loop.call_later(max(0.0, claims.exp - time.time()), conn.disconnect,
-                             "token_expired", "access token expired")
+    expiry = loop.call_later(
+        max(0.0, claims.exp - time.time()), conn.disconnect, "token_expired", "access token expired"
+    )
     try:
         async for msg in ws:
             if conn.closed:
@@ -221,8 +230,7 @@ class Session:
         self.conn.send(encode_error(req_id, error))
         self.invalid += 1
         if self.invalid >= MAX_INVALID_IN_A_ROW:
-            self.conn.disconnect("protocol_error",
-                                 f"{self.invalid} invalid messages in a row")
+            self.conn.disconnect("protocol_error", f"{self.invalid} invalid messages in a row")
 
     async def _in_order(self, channel: str, work: Awaitable[None]) -> None:
         async with self.channel_locks.hold(channel):
@@ -239,8 +247,10 @@ class Session:
         except BiltenError as error:
             self.conn.send(encode_error(req_id, error))
         except Exception:
-            log.exception("request failed", extra={"ctx": {"conn": self.conn.id, "id": req_id,
-                                                           "sub": self.conn.claims.sub}})
+            log.exception(
+                "request failed",
+                extra={"ctx": {"conn": self.conn.id, "id": req_id, "sub": self.conn.claims.sub}},
+            )
             self.conn.send(encode_error(req_id, Internal()))
 
     async def _subscribe(self, frame: Subscribe) -> None:

@@ -42,8 +42,9 @@ async def prepare(settings: Settings) -> None:
     await declare_streams(settings)
 
 
-async def drop_namespace(*, nats_url: str, database_url: str, redis_url: str,
-                         namespace: str) -> None:
+async def drop_namespace(
+    *, nats_url: str, database_url: str, redis_url: str, namespace: str
+) -> None:
     """Remove everything one namespace owns: its schema, streams and Redis keys.
 
     For throw-away namespaces (a test, a benchmark run); `database_url` is the
@@ -65,8 +66,9 @@ async def drop_namespace(*, nats_url: str, database_url: str, redis_url: str,
         await nc.close()
     client = aioredis.from_url(redis_url)
     try:
-        keys = [key async for key in client.scan_iter(match=RedisKeys(namespace).pattern(),
-                                                      count=1000)]
+        keys = [
+            key async for key in client.scan_iter(match=RedisKeys(namespace).pattern(), count=1000)
+        ]
         if keys:
             await client.delete(*keys)
     finally:

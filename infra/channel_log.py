@@ -86,13 +86,15 @@ class ChannelLog:
         try:
             with faults_as_errors():
                 msg = await self._js.get_last_msg(
-                    self._subjects.history_stream, self._subjects.publish(channel), direct=True)
+                    self._subjects.history_stream, self._subjects.publish(channel), direct=True
+                )
         except NotFoundError:
             return None
         headers = msg.headers or {}
         count = int(headers.get(HDR_COUNT, "1"))
-        return Position(headers.get(HDR_EPOCH, ""),
-                        int(headers.get(HDR_OFFSET, "0")) + count - 1, msg.seq or 0)
+        return Position(
+            headers.get(HDR_EPOCH, ""), int(headers.get(HDR_OFFSET, "0")) + count - 1, msg.seq or 0
+        )
 
     async def publish(self, channel: str, data: bytes, *, msg_id: str | None = None) -> Position:
         """Store one publication (JSON bytes) as the channel's next offset.
@@ -149,8 +151,9 @@ class ChannelLog:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _publish_locked(self, channel: str, items: list[bytes],
-                              msg_id: str | None) -> Position:
+    async def _publish_locked(
+        self, channel: str, items: list[bytes], msg_id: str | None
+    ) -> Position:
         subject = self._subjects.publish(channel)
         data = items[0] if len(items) == 1 else pack(items)
         for _ in range(_MAX_ATTEMPTS):
@@ -167,8 +170,7 @@ class ChannelLog:
             if msg_id is not None:
                 headers[HDR_MSG_ID] = msg_id
             try:
-                ack = await self._js.publish(subject, data, timeout=self._timeout,
-                                             headers=headers)
+                ack = await self._js.publish(subject, data, timeout=self._timeout, headers=headers)
             except APIError as error:
                 self._positions.pop(channel, None)  # stale (someone else published): reload
                 if error.err_code != _WRONG_LAST_SEQUENCE:
@@ -209,8 +211,9 @@ class ChannelLog:
         if len(self._positions) > _CACHE_SIZE:
             self._positions.popitem(last=False)
 
-    async def read_after(self, channel: str, epoch: str, offset: int,
-                         until: Position) -> list[Stored] | None:
+    async def read_after(
+        self, channel: str, epoch: str, offset: int, until: Position
+    ) -> list[Stored] | None:
         """Publications after `offset` up to `until`, or None if history can't cover them.
 
         None when the epoch differs (history was lost), the client claims an
@@ -227,8 +230,10 @@ class ChannelLog:
     async def _read(self, channel: str, offset: int, until: Position) -> list[Stored] | None:
         """`read_after` once it is known that history must be read."""
         sub = await self._js.subscribe(
-            self._subjects.publish(channel), ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL, stream=self._subjects.history_stream,
+            self._subjects.publish(channel),
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+            stream=self._subjects.history_stream,
         )
         found: list[Stored] = []
         try:

@@ -51,16 +51,23 @@ def load_migrations() -> list[Migration]:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(
-            kind, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+            kind,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
             schema="pg_catalog",
         )
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10,
-                      timeout: float = 10.0) -> asyncpg.Pool:
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0
+) -> asyncpg.Pool:
     """A pool whose json/jsonb columns read and write Python values via orjson."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection, timeout=timeout,
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        timeout=timeout,
         command_timeout=timeout,
     )
     return pool
@@ -86,7 +93,8 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
             await conn.execute(migration.sql)
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                migration.version, migration.name,
+                migration.version,
+                migration.name,
             )
             applied.append(migration.version)
     return applied

@@ -72,9 +72,15 @@ async def connect_nats(url: str, name: str, timeout: float = 5.0) -> NATS:
         log.info("nats reconnected")
 
     nc: NATS = await nats.connect(
-        url, name=name, connect_timeout=timeout, max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5, error_cb=on_error, disconnected_cb=on_disconnected,
-        reconnected_cb=on_reconnected, pending_size=64 << 20,
+        url,
+        name=name,
+        connect_timeout=timeout,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=on_error,
+        disconnected_cb=on_disconnected,
+        reconnected_cb=on_reconnected,
+        pending_size=64 << 20,
     )
     log.info("nats connected", extra={"ctx": {"client": name}})
     return nc
@@ -82,9 +88,13 @@ async def connect_nats(url: str, name: str, timeout: float = 5.0) -> NATS:
 
 def _require(settings: Settings) -> tuple[str, str, str]:
     missing = [
-        var for var, url in (("BILTEN_NATS_URL", settings.nats_url),
-                             ("BILTEN_DATABASE_URL", settings.database_url),
-                             ("BILTEN_REDIS_URL", settings.redis_url)) if not url
+        var
+        for var, url in (
+            ("BILTEN_NATS_URL", settings.nats_url),
+            ("BILTEN_DATABASE_URL", settings.database_url),
+            ("BILTEN_REDIS_URL", settings.redis_url),
+        )
+        if not url
     ]
     if missing:
         raise SettingsError(missing[0], "required here (only `bilten up` starts embedded servers)")
@@ -104,9 +114,14 @@ async def open_deps(settings: Settings, name: str, *, pg_max: int = 10) -> Async
         # A blocking pool: a burst waits for a connection instead of failing with
         # "Too many connections" (the default pool's behaviour at its cap).
         pool = aioredis.BlockingConnectionPool.from_url(
-            redis_url, max_connections=32, timeout=settings.request_timeout_s,
-            socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=10,
-            retry_on_timeout=True, retry=Retry(ExponentialBackoff(cap=1.0), 3),
+            redis_url,
+            max_connections=32,
+            timeout=settings.request_timeout_s,
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+            health_check_interval=10,
+            retry_on_timeout=True,
+            retry=Retry(ExponentialBackoff(cap=1.0), 3),
             retry_on_error=[RedisConnectionError],
         )
         client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
@@ -116,8 +131,14 @@ async def open_deps(settings: Settings, name: str, *, pg_max: int = 10) -> Async
         channels = ChannelLog(js, subjects, timeout=settings.request_timeout_s)
         stack.push_async_callback(channels.close)
         yield Deps(
-            settings=settings, subjects=subjects, keys=RedisKeys(settings.namespace), nc=nc,
-            js=js, pg=pg, redis=client, channels=channels,
+            settings=settings,
+            subjects=subjects,
+            keys=RedisKeys(settings.namespace),
+            nc=nc,
+            js=js,
+            pg=pg,
+            redis=client,
+            channels=channels,
         )
 
 

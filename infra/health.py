@@ -71,8 +71,7 @@ async def missing_workers(deps: Deps) -> list[str]:
 
     async def answers(worker: str) -> bool:
         try:
-            await deps.nc.request(deps.subjects.worker_ping(worker), b"",
-                                  timeout=CHECK_TIMEOUT_S)
+            await deps.nc.request(deps.subjects.worker_ping(worker), b"", timeout=CHECK_TIMEOUT_S)
         except (NatsError, TimeoutError):  # no responders, or none in time
             return False
         return True
@@ -88,8 +87,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition of this process's registry."""
-    return web.Response(body=request.app[METRICS].render(),
-                        headers={"Content-Type": CONTENT_TYPE})
+    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 def add_routes(app: web.Application, *, require_workers: bool = True) -> None:
@@ -107,8 +105,9 @@ def add_routes(app: web.Application, *, require_workers: bool = True) -> None:
             failing += await missing_workers(deps)
         if failing:
             body = {"status": "unavailable", "failing": failing}
-            return web.Response(status=503, body=orjson.dumps(body),
-                                content_type="application/json")
+            return web.Response(
+                status=503, body=orjson.dumps(body), content_type="application/json"
+            )
         return web.json_response({"status": "ready"})
 
     async def count_restarts(app: web.Application) -> None:

@@ -41,25 +41,44 @@ class Outage:
         if self.failures == 0:
             fault = translate(error)
             if fault is None:
-                log.exception("%s failed unexpectedly", self.name,
-                              exc_info=error, extra={"ctx": {"loop": self.name}})
+                log.exception(
+                    "%s failed unexpectedly",
+                    self.name,
+                    exc_info=error,
+                    extra={"ctx": {"loop": self.name}},
+                )
             else:
-                log.warning("%s failing (%s: %s); retrying until it recovers", self.name,
-                            fault.code, error, extra={"ctx": {"loop": self.name}})
+                log.warning(
+                    "%s failing (%s: %s); retrying until it recovers",
+                    self.name,
+                    fault.code,
+                    error,
+                    extra={"ctx": {"loop": self.name}},
+                )
         self.failures += 1
         return min(self.max_backoff_s, FIRST_BACKOFF_S * 2.0 ** (self.failures - 1))
 
     def succeeded(self) -> None:
         """Record a successful attempt, ending the outage if there was one."""
         if self.failures:
-            log.info("%s recovered after %d failed attempts", self.name, self.failures,
-                     extra={"ctx": {"loop": self.name}})
+            log.info(
+                "%s recovered after %d failed attempts",
+                self.name,
+                self.failures,
+                extra={"ctx": {"loop": self.name}},
+            )
             self.failures = 0
 
 
-async def every(interval_s: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event,
-                *, name: str, wake: asyncio.Event | None = None,
-                max_backoff_s: float = MAX_BACKOFF_S) -> None:
+async def every(
+    interval_s: float,
+    job: Callable[[], Awaitable[object]],
+    stop: asyncio.Event,
+    *,
+    name: str,
+    wake: asyncio.Event | None = None,
+    max_backoff_s: float = MAX_BACKOFF_S,
+) -> None:
     """Run `job` every `interval_s` (or sooner when `wake` is set) until `stop`.
 
     A failing `job` is retried after a backoff (the longer of it and

@@ -42,37 +42,58 @@ class Metrics:
         r = self.registry
         ProcessCollector(registry=r)
         self.http_requests = Counter(
-            "bilten_http_requests", "HTTP requests served", ["method", "route", "status"],
-            registry=r)
+            "bilten_http_requests",
+            "HTTP requests served",
+            ["method", "route", "status"],
+            registry=r,
+        )
         self.http_latency = Histogram(
-            "bilten_http_request_seconds", "HTTP request latency", ["route"], registry=r,
-            buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+            "bilten_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
         self.ws_connections = Gauge(
-            "bilten_ws_connections", "Open WebSocket connections", registry=r)
-        self.ws_connects = Counter("bilten_ws_connects", "WebSocket connections accepted",
-                                   registry=r)
+            "bilten_ws_connections", "Open WebSocket connections", registry=r
+        )
+        self.ws_connects = Counter(
+            "bilten_ws_connects", "WebSocket connections accepted", registry=r
+        )
         self.ws_disconnects = Counter(
-            "bilten_ws_disconnects", "WebSocket connections closed", ["reason"], registry=r)
-        self.ws_frames_in = Counter("bilten_ws_frames_in", "Frames received from clients",
-                                    registry=r)
+            "bilten_ws_disconnects", "WebSocket connections closed", ["reason"], registry=r
+        )
+        self.ws_frames_in = Counter(
+            "bilten_ws_frames_in", "Frames received from clients", registry=r
+        )
         self.ws_messages_out = Counter(
-            "bilten_ws_messages_out", "Messages written to clients", registry=r)
+            "bilten_ws_messages_out", "Messages written to clients", registry=r
+        )
         self.publications = Counter(
-            "bilten_publications", "Publications received from NATS for local channels",
-            registry=r)
+            "bilten_publications", "Publications received from NATS for local channels", registry=r
+        )
         self.channel_subscriptions = Gauge(
-            "bilten_channel_subscriptions", "Channels with a NATS subscription on this hub",
-            registry=r)
+            "bilten_channel_subscriptions",
+            "Channels with a NATS subscription on this hub",
+            registry=r,
+        )
         self.worker_messages = Counter(
-            "bilten_worker_messages", "Messages handled by workers", ["worker", "outcome"],
-            registry=r)
+            "bilten_worker_messages",
+            "Messages handled by workers",
+            ["worker", "outcome"],
+            registry=r,
+        )
         self.worker_latency = Histogram(
-            "bilten_worker_handle_seconds", "Worker handling time", ["worker"], registry=r,
-            buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5))
+            "bilten_worker_handle_seconds",
+            "Worker handling time",
+            ["worker"],
+            registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+        )
         # Counted by `bilten up`, which restarts a crashed child (BILTEN_RESTART_COUNT).
         self.process_restarts = Counter(
-            "bilten_process_restarts", "Times this process was restarted after a crash",
-            registry=r)
+            "bilten_process_restarts", "Times this process was restarted after a crash", registry=r
+        )
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

@@ -26,17 +26,20 @@ from bilten.protocol.subjects import HDR_MSG_ID
 CHANNEL = "channel"  # outbox rows that are channel publications, not domain events
 
 
-async def enqueue_publication(conn: asyncpg.Connection | PoolConnectionProxy, channel: str,
-                              data: Any) -> int:
+async def enqueue_publication(
+    conn: asyncpg.Connection | PoolConnectionProxy, channel: str, data: Any
+) -> int:
     """Record a channel publication inside the caller's transaction; returns its id."""
     return await enqueue(conn, CHANNEL, {"channel": channel, "data": data})
 
 
-async def enqueue(conn: asyncpg.Connection | PoolConnectionProxy, kind: str,
-                  payload: dict[str, Any]) -> int:
+async def enqueue(
+    conn: asyncpg.Connection | PoolConnectionProxy, kind: str, payload: dict[str, Any]
+) -> int:
     """Record a domain event inside the caller's transaction; returns its id."""
     outbox_id: int = await conn.fetchval(
-        "INSERT INTO outbox (subject_kind, payload) VALUES ($1, $2) RETURNING id", kind, payload)
+        "INSERT INTO outbox (subject_kind, payload) VALUES ($1, $2) RETURNING id", kind, payload
+    )
     return outbox_id
 
 
@@ -44,7 +47,9 @@ async def flush(deps: Deps, ids: list[int] | None = None) -> int:
     """Publish outbox rows (the given ones, or all) and delete them once stored."""
     rows = await deps.pg.fetch(
         "SELECT id, subject_kind, payload FROM outbox WHERE ($1::bigint[] IS NULL OR id = ANY($1))"
-        " ORDER BY id LIMIT 500", ids)
+        " ORDER BY id LIMIT 500",
+        ids,
+    )
     done: list[int] = []
     try:
         for row in rows:
@@ -61,28 +66,36 @@ async def _publish(deps: Deps, row: asyncpg.Record) -> None:
     msg_id = f"outbox:{deps.settings.namespace}:{row['id']}"
     if row["subject_kind"] == CHANNEL:
         payload = row["payload"]
-        await deps.channels.publish(payload["channel"], orjson.dumps(payload["data"]),
-                                    msg_id=msg_id)
+        await deps.channels.publish(
+            payload["channel"], orjson.dumps(payload["data"]), msg_id=msg_id
+        )
     else:
         body = {"kind": row["subject_kind"], **row["payload"]}
-        await deps.js.publish(deps.subjects.events(row["subject_kind"]), orjson.dumps(body),
-                              headers={HDR_MSG_ID: msg_id})
+        await deps.js.publish(
+            deps.subjects.events(row["subject_kind"]),
+            orjson.dumps(body),
+            headers={HDR_MSG_ID: msg_id},
+        )
 
 
 async def publish_stale(deps: Deps, *, min_age_s: float = 2.0) -> None:
     """Publish (a batch of) the rows older than `min_age_s`: a crashed writer left them behind."""
     stale = await deps.pg.fetch(
         "SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => $1)"
-        " ORDER BY id LIMIT 500", min_age_s)
+        " ORDER BY id LIMIT 500",
+        min_age_s,
+    )
     if stale:
         await flush(deps, [row["id"] for row in stale])
 
 
-async def relay(deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0,
-                min_age_s: float = 2.0) -> None:
+async def relay(
+    deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0, min_age_s: float = 2.0
+) -> None:
     """Publish rows a crashed writer left behind, every `interval_s`, until `stop`."""
-    await every(interval_s, lambda: publish_stale(deps, min_age_s=min_age_s), stop,
-                name="outbox relay")
+    await every(
+        interval_s, lambda: publish_stale(deps, min_age_s=min_age_s), stop, name="outbox relay"
+    )
 
 
 class Publisher:
@@ -110,7 +123,7 @@ class Publisher:
             while self._ids:
                 ids = self._ids[:500]
                 await flush(deps, ids)
-                del self._ids[:len(ids)]
+                del self._ids[: len(ids)]
 
         await every(interval_s, publish_queued, stop, name="outbox publisher", wake=self._wake)
         if self._ids:  # handlers that finished while stopping; the relay has the rest

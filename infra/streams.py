@@ -86,8 +86,9 @@ def stream_configs(subjects: Subjects, limits: StreamLimits) -> list[StreamConfi
 
 def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
     """Durable consumers on the events stream, one per worker that reads it."""
-    return [ConsumerDecl(durable=subjects.durable(AUDIT_CONSUMER),
-                         filter_subject=subjects.events(">"))]
+    return [
+        ConsumerDecl(durable=subjects.durable(AUDIT_CONSUMER), filter_subject=subjects.events(">"))
+    ]
 
 
 async def declare(js: JetStreamContext, subjects: Subjects, limits: StreamLimits) -> None:

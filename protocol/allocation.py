@@ -18,10 +18,10 @@ from bilten.protocol.params import MAX_ID, parse_int
 
 REASONS = ("unavailable", "quota_exhausted", "limit_exceeded", "expired", "released")
 MAX_SECTIONS = 500
-MAX_ROWS = 2000            # per section
+MAX_ROWS = 2000  # per section
 MAX_ROW_SEATS = 1000
-MAX_MAP_SEATS = 100_000    # per seats.create call
-MAX_HOLD_SEATS = 100       # seat_ids or quantity of one hold
+MAX_MAP_SEATS = 100_000  # per seats.create call
+MAX_HOLD_SEATS = 100  # seat_ids or quantity of one hold
 MAX_TTL_S = 3600
 DEFAULT_TTL_S, DEFAULT_LIMIT, DEFAULT_WARN_S = 600, 10, 60
 
@@ -72,8 +72,12 @@ def _count(params: Mapping[str, Any], name: str, high: int, default: int) -> int
 
 
 def _name(value: Any, field: str, limit: int = 64) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > limit \
-            or any(ord(c) < 32 for c in value):
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > limit
+        or any(ord(c) < 32 for c in value)
+    ):
         raise BadRequest(f"{field} must be text of 1-{limit} characters", field=field)
     return value.strip()
 
@@ -82,8 +86,12 @@ def _list(value: Any, field: str, limit: int) -> list[Any]:
     if not isinstance(value, list) or not value:
         raise BadRequest(f"{field} must be a non-empty list", field=field)
     if len(value) > limit:
-        raise BadRequest(f"{field} has {len(value)} entries; the limit is {limit}",
-                         field=field, size=len(value), limit=limit)
+        raise BadRequest(
+            f"{field} has {len(value)} entries; the limit is {limit}",
+            field=field,
+            size=len(value),
+            limit=limit,
+        )
     return value
 
 
@@ -102,24 +110,40 @@ def parse_map(params: Mapping[str, Any]) -> tuple[SectionSpec, ...]:
             if not isinstance(row, dict):
                 raise BadRequest(f"{at} must be an object", field=at)
             seats = row.get("seats")
-            if isinstance(seats, int) and not isinstance(seats, bool) \
-                    and 1 <= seats <= MAX_ROW_SEATS:
+            if (
+                isinstance(seats, int)
+                and not isinstance(seats, bool)
+                and 1 <= seats <= MAX_ROW_SEATS
+            ):
                 labels = tuple(str(n) for n in range(1, seats + 1))
             elif isinstance(seats, list):
-                labels = tuple(_name(label, f"{at}.seats", 16)
-                               for label in _list(seats, f"{at}.seats", MAX_ROW_SEATS))
+                labels = tuple(
+                    _name(label, f"{at}.seats", 16)
+                    for label in _list(seats, f"{at}.seats", MAX_ROW_SEATS)
+                )
             else:
-                raise BadRequest(f"{at}.seats must be a count from 1 to {MAX_ROW_SEATS} "
-                                 "or a list of labels", field=f"{at}.seats")
+                raise BadRequest(
+                    f"{at}.seats must be a count from 1 to {MAX_ROW_SEATS} or a list of labels",
+                    field=f"{at}.seats",
+                )
             if len(set(labels)) != len(labels):
                 raise BadRequest(f"{at}.seats has duplicate labels", field=f"{at}.seats")
             type_id = parse_id(row, "ticket_type_id", required=False)
-            rows.append(RowSpec(_name(row.get("name"), f"{at}.name"), labels,
-                                default_type if type_id is None else type_id))
+            rows.append(
+                RowSpec(
+                    _name(row.get("name"), f"{at}.name"),
+                    labels,
+                    default_type if type_id is None else type_id,
+                )
+            )
             total += len(labels)
         if total > MAX_MAP_SEATS:
-            raise BadRequest(f"more than {MAX_MAP_SEATS} seats in one call", field="sections",
-                             size=total, limit=MAX_MAP_SEATS)
+            raise BadRequest(
+                f"more than {MAX_MAP_SEATS} seats in one call",
+                field="sections",
+                size=total,
+                limit=MAX_MAP_SEATS,
+            )
         if len({r.name for r in rows}) != len(rows):
             raise BadRequest(f"{where} has duplicate row names", field=f"{where}.rows")
         sections.append(SectionSpec(_name(raw.get("name"), f"{where}.name"), tuple(rows)))
@@ -134,8 +158,9 @@ def parse_hold(params: Mapping[str, Any]) -> HoldRequest:
     if not isinstance(together, bool):
         raise BadRequest("together must be true or false", field="together")
     ttl = params.get("ttl_s")
-    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)
-                            or not 1 <= ttl <= MAX_TTL_S):
+    if ttl is not None and (
+        isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL_S
+    ):
         raise BadRequest(f"ttl_s must be an integer from 1 to {MAX_TTL_S}", field="ttl_s")
     nonce = params.get("nonce")
     if nonce is not None and (not isinstance(nonce, str) or not NONCE.match(nonce)):
@@ -143,27 +168,42 @@ def parse_hold(params: Mapping[str, Any]) -> HoldRequest:
     raw_ids = params.get("seat_ids")
     if raw_ids is not None:
         ids = _list(raw_ids, "seat_ids", MAX_HOLD_SEATS)
-        if any(isinstance(s, bool) or not isinstance(s, int) or not 0 < s <= MAX_ID
-               for s in ids) or len(set(ids)) != len(ids):
+        if any(
+            isinstance(s, bool) or not isinstance(s, int) or not 0 < s <= MAX_ID for s in ids
+        ) or len(set(ids)) != len(ids):
             raise BadRequest("seat_ids must be distinct seat ids", field="seat_ids")
-        if any(params.get(k) is not None for k in ("ticket_type_id", "section", "section_id",
-                                                   "quantity")):
-            raise BadRequest("give seat_ids, or ticket_type_id/section with quantity, not both",
-                             field="seat_ids")
-        return HoldRequest(seat_ids=tuple(ids), quantity=len(ids), together=together,
-                           ttl_s=ttl, nonce=nonce)
+        if any(
+            params.get(k) is not None
+            for k in ("ticket_type_id", "section", "section_id", "quantity")
+        ):
+            raise BadRequest(
+                "give seat_ids, or ticket_type_id/section with quantity, not both", field="seat_ids"
+            )
+        return HoldRequest(
+            seat_ids=tuple(ids), quantity=len(ids), together=together, ttl_s=ttl, nonce=nonce
+        )
     type_id = parse_id(params, "ticket_type_id", required=False)
     section_id = parse_id(params, "section_id", required=False)
     section = None if params.get("section") is None else _name(params["section"], "section")
     if type_id is None and section is None and section_id is None:
-        raise BadRequest("give seat_ids, or ticket_type_id and/or section with quantity",
-                         field="seat_ids")
-    return HoldRequest((), type_id, section, section_id,
-                       _count(params, "quantity", MAX_HOLD_SEATS, 1), together, ttl, nonce)
+        raise BadRequest(
+            "give seat_ids, or ticket_type_id and/or section with quantity", field="seat_ids"
+        )
+    return HoldRequest(
+        (),
+        type_id,
+        section,
+        section_id,
+        _count(params, "quantity", MAX_HOLD_SEATS, 1),
+        together,
+        ttl,
+        nonce,
+    )
 
 
-def adjacent_windows(seats: Iterable[tuple[int, int, int]], n: int,
-                     limit: int = 32) -> list[tuple[int, ...]]:
+def adjacent_windows(
+    seats: Iterable[tuple[int, int, int]], n: int, limit: int = 32
+) -> list[tuple[int, ...]]:
     """Up to `limit` runs of `n` seats side by side in one row, best (map order) first.
 
     `seats` are (id, row_id, position) of available seats in id order; within
@@ -178,7 +218,7 @@ def adjacent_windows(seats: Iterable[tuple[int, int, int]], n: int,
             run.append(seat_id)
         else:
             for k in range(0, len(run) - n + 1, n):
-                windows.append(tuple(run[k:k + n]))
+                windows.append(tuple(run[k : k + n]))
                 if len(windows) == limit:
                     return windows
             run = [seat_id]

@@ -35,7 +35,7 @@ def unpack(payload: bytes, count: int) -> list[bytes]:
         pos += 4
         if pos + size > len(payload):
             raise BadRequest("truncated batch")
-        items.append(payload[pos:pos + size])
+        items.append(payload[pos : pos + size])
         pos += size
     if len(items) != count:
         raise BadRequest(f"batch holds {len(items)} items, header says {count}")

@@ -55,8 +55,9 @@ class Channel:
 
 
 def _bad(name: str, problem: str) -> BadChannel:
-    return BadChannel(f"bad channel {name[:MAX_CHANNEL_LENGTH]!r}: {problem}",
-                      channel=name[:MAX_CHANNEL_LENGTH])
+    return BadChannel(
+        f"bad channel {name[:MAX_CHANNEL_LENGTH]!r}: {problem}", channel=name[:MAX_CHANNEL_LENGTH]
+    )
 
 
 def parse_channel(name: str) -> Channel:
@@ -78,29 +79,31 @@ def parse_channel(name: str) -> Channel:
     if namespace == "event":
         if len(tokens) != 3:
             raise _bad(name, "event channels are event.{event_id}.{topic}")
-        return Channel(name, "event", event_id=_event_id(name, tokens[1]),
-                       topic=_topic(name, tokens[2]))
+        return Channel(
+            name, "event", event_id=_event_id(name, tokens[1]), topic=_topic(name, tokens[2])
+        )
     if namespace == "user":
         if len(tokens) != 2:
             raise _bad(name, "user channels are user.{user_id}")
         if not _USER_ID.fullmatch(tokens[1]):
             raise _bad(name, "a user id is 1 to 64 letters, digits, '_' or '-'")
         return Channel(name, "user", user_id=tokens[1])
-    raise _bad(name, f"unknown namespace {namespace!r}; channels start with "
-                     "'event.' or 'user.'")
+    raise _bad(name, f"unknown namespace {namespace!r}; channels start with 'event.' or 'user.'")
 
 
 def _event_id(name: str, token: str) -> int:
     if not _EVENT_ID.fullmatch(token) or int(token) > MAX_EVENT_ID:
-        raise _bad(name, f"event id {token!r} is not a positive decimal integer "
-                         "below 2**63 without leading zeros")
+        raise _bad(
+            name,
+            f"event id {token!r} is not a positive decimal integer "
+            "below 2**63 without leading zeros",
+        )
     return int(token)
 
 
 def _topic(name: str, token: str) -> str:
     if token not in EVENT_TOPICS:
-        raise _bad(name, f"unknown topic {token!r}; topics are "
-                         + ", ".join(sorted(EVENT_TOPICS)))
+        raise _bad(name, f"unknown topic {token!r}; topics are " + ", ".join(sorted(EVENT_TOPICS)))
     return token
 
 

@@ -19,8 +19,16 @@ from bilten.protocol.params import parse_time
 
 Direction = Literal["in", "out"]
 Status = Literal["ok", "rejected", "conflict"]
-REASONS = ("invalid", "unknown", "wrong_event", "revoked", "already_inside", "not_inside",
-           "gate_not_allowed", "reentry_forbidden")
+REASONS = (
+    "invalid",
+    "unknown",
+    "wrong_event",
+    "revoked",
+    "already_inside",
+    "not_inside",
+    "gate_not_allowed",
+    "reentry_forbidden",
+)
 GATE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 NONCE = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
 
@@ -76,23 +84,36 @@ def parse_scan(params: dict[str, Any]) -> ScanRequest:
     return ScanRequest(code.strip(), gate, direction, scanned_at, nonce)
 
 
-def decide(state: TicketState, direction: Direction, gate: str, at: datetime, *,
-           allowed_gates: tuple[str, ...] | None, allow_reentry: bool) -> Decision:
+def decide(
+    state: TicketState,
+    direction: Direction,
+    gate: str,
+    at: datetime,
+    *,
+    allowed_gates: tuple[str, ...] | None,
+    allow_reentry: bool,
+) -> Decision:
     """Who gets in: the rule, for a ticket known to belong to the event."""
     if allowed_gates is not None and gate not in allowed_gates:
         return Decision("rejected", "gate_not_allowed", state)
     if not state.valid:
         return Decision("rejected", "revoked", state)
-    previous = ({"gate": state.last_gate, "at": state.last_at.isoformat()}
-                if state.last_at is not None else None)
+    previous = (
+        {"gate": state.last_gate, "at": state.last_at.isoformat()}
+        if state.last_at is not None
+        else None
+    )
     if direction == "in":
         if state.inside:
             return Decision("rejected", "already_inside", state, previous)
         if state.entries > 0 and not allow_reentry:
             return Decision("rejected", "reentry_forbidden", state, previous)
-        return Decision("ok", None, replace(state, inside=True, entries=state.entries + 1,
-                                            last_gate=gate, last_at=at), previous)
+        return Decision(
+            "ok",
+            None,
+            replace(state, inside=True, entries=state.entries + 1, last_gate=gate, last_at=at),
+            previous,
+        )
     if not state.inside:
         return Decision("rejected", "not_inside", state, previous)
-    return Decision("ok", None, replace(state, inside=False, last_gate=gate, last_at=at),
-                    previous)
+    return Decision("ok", None, replace(state, inside=False, last_gate=gate, last_at=at), previous)

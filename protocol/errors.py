@@ -157,9 +157,21 @@ class Internal(BiltenError):
 _BY_CODE: dict[str, type[BiltenError]] = {
     cls.code: cls
     for cls in (
-        BadFrame, UnknownOp, BadChannel, BadRequest, Unauthorized, TokenExpired, Forbidden,
-        NotFound, UnknownMethod, MethodNotAllowed, Conflict, RateLimited, Unavailable,
-        Timeout, Internal,
+        BadFrame,
+        UnknownOp,
+        BadChannel,
+        BadRequest,
+        Unauthorized,
+        TokenExpired,
+        Forbidden,
+        NotFound,
+        UnknownMethod,
+        MethodNotAllowed,
+        Conflict,
+        RateLimited,
+        Unavailable,
+        Timeout,
+        Internal,
     )
 }
 

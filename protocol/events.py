@@ -33,14 +33,16 @@ class EventFields:
     currency: str | None = None
 
 
-def _text(params: dict[str, Any], key: str, pattern: re.Pattern[str] | None,
-          max_len: int) -> str | None:
+def _text(
+    params: dict[str, Any], key: str, pattern: re.Pattern[str] | None, max_len: int
+) -> str | None:
     value = params.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise BadRequest(f"{key} must be a non-empty string of at most {max_len} characters",
-                         field=key)
+        raise BadRequest(
+            f"{key} must be a non-empty string of at most {max_len} characters", field=key
+        )
     if any(ord(c) < 32 for c in value):
         raise BadRequest(f"{key} must not contain control characters", field=key)
     if pattern is not None and not pattern.match(value):

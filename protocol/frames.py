@@ -43,12 +43,37 @@ from bilten.protocol.frame_types import (
 from bilten.protocol.params import MAX_NESTING, nesting
 
 __all__ = [
-    "DEFAULT_MAX_BATCH", "MAX_ID", "ClientFrame", "Disconnect", "Error", "Ping", "Pong", "Pub",
-    "Rejected", "Result", "Rpc", "ServerFrame", "Since", "Subscribe", "Subscribed",
-    "Unsubscribe", "Unsubscribed", "decode_client_frames", "decode_server_frames",
-    "encode_disconnect", "encode_error", "encode_ping", "encode_pong", "encode_pub",
-    "encode_result", "encode_rpc", "encode_subscribe", "encode_subscribed",
-    "encode_unsubscribe", "encode_unsubscribed", "join_frames",
+    "DEFAULT_MAX_BATCH",
+    "MAX_ID",
+    "ClientFrame",
+    "Disconnect",
+    "Error",
+    "Ping",
+    "Pong",
+    "Pub",
+    "Rejected",
+    "Result",
+    "Rpc",
+    "ServerFrame",
+    "Since",
+    "Subscribe",
+    "Subscribed",
+    "Unsubscribe",
+    "Unsubscribed",
+    "decode_client_frames",
+    "decode_server_frames",
+    "encode_disconnect",
+    "encode_error",
+    "encode_ping",
+    "encode_pong",
+    "encode_pub",
+    "encode_result",
+    "encode_rpc",
+    "encode_subscribe",
+    "encode_subscribed",
+    "encode_unsubscribe",
+    "encode_unsubscribed",
+    "join_frames",
 ]
 
 MAX_ID = 2**53  # ids stay exact in every JSON implementation (IEEE doubles)
@@ -63,8 +88,9 @@ _SAFE_EPOCH = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 # --- client → hub (docs/protocol.md §Frames) ---
 
 
-def decode_client_frames(data: str | bytes, *,
-                         max_batch: int = DEFAULT_MAX_BATCH) -> list[ClientFrame | Rejected]:
+def decode_client_frames(
+    data: str | bytes, *, max_batch: int = DEFAULT_MAX_BATCH
+) -> list[ClientFrame | Rejected]:
     """Decode one text frame from a client.
 
     Raises `BadFrame` when the frame as a whole is unusable (including one
@@ -101,18 +127,28 @@ def _subscribe(id_: int, msg: dict[str, Any]) -> Subscribe:
     raw = msg.get("since")
     if raw is None:
         return Subscribe(id_, _str(msg, "channel"))
-    if not (isinstance(raw, dict) and _is_int(raw.get("offset"), 0, MAX_OFFSET)
-            and isinstance(raw.get("epoch"), str) and len(raw["epoch"]) <= MAX_EPOCH_LENGTH):
-        raise BadRequest('since must be {"offset": integer >= 0, "epoch": string of at '
-                         f"most {MAX_EPOCH_LENGTH} characters}}", field="since")
+    if not (
+        isinstance(raw, dict)
+        and _is_int(raw.get("offset"), 0, MAX_OFFSET)
+        and isinstance(raw.get("epoch"), str)
+        and len(raw["epoch"]) <= MAX_EPOCH_LENGTH
+    ):
+        raise BadRequest(
+            'since must be {"offset": integer >= 0, "epoch": string of at '
+            f"most {MAX_EPOCH_LENGTH} characters}}",
+            field="since",
+        )
     return Subscribe(id_, _str(msg, "channel"), Since(raw["offset"], raw["epoch"]))
 
 
 def _rpc(id_: int, msg: dict[str, Any]) -> Rpc:
     method = _str(msg, "method")
     if len(method) > MAX_METHOD_LENGTH or not _METHOD.fullmatch(method):
-        raise BadRequest(f"method {method[:MAX_METHOD_LENGTH]!r} is not a dotted lowercase "
-                         f"name of at most {MAX_METHOD_LENGTH} characters", field="method")
+        raise BadRequest(
+            f"method {method[:MAX_METHOD_LENGTH]!r} is not a dotted lowercase "
+            f"name of at most {MAX_METHOD_LENGTH} characters",
+            field="method",
+        )
     params = msg.get("params")
     if params is None:
         return Rpc(id_, method)
@@ -155,14 +191,24 @@ def encode_ping(id: int) -> bytes:
 # --- hub → client ---
 
 
-def encode_subscribed(id: int | None, channel: str, offset: int, epoch: str, recovered: bool,
-                      snapshot: Any) -> bytes:
+def encode_subscribed(
+    id: int | None, channel: str, offset: int, epoch: str, recovered: bool, snapshot: Any
+) -> bytes:
     """Confirms a subscription; missed publications follow it (§Recovery, §Snapshots).
 
     `id` None: unsolicited, the hub moved a live subscription's position (§Recovery).
     """
-    return orjson.dumps({"op": "subscribed", "id": id, "channel": channel, "offset": offset,
-                         "epoch": epoch, "recovered": recovered, "snapshot": snapshot})
+    return orjson.dumps(
+        {
+            "op": "subscribed",
+            "id": id,
+            "channel": channel,
+            "offset": offset,
+            "epoch": epoch,
+            "recovered": recovered,
+            "snapshot": snapshot,
+        }
+    )
 
 
 def encode_unsubscribed(id: int, channel: str) -> bytes:
@@ -181,7 +227,11 @@ def encode_pub(channel: str, offset: int, epoch: str, data_json: bytes) -> bytes
     if not _SAFE_EPOCH.fullmatch(epoch):
         raise BadRequest(f"refusing to splice epoch {epoch[:64]!r}")
     return b'{"op":"pub","channel":"%b","offset":%d,"epoch":"%b","data":%b}' % (
-        channel.encode(), offset, epoch.encode(), data_json)
+        channel.encode(),
+        offset,
+        epoch.encode(),
+        data_json,
+    )
 
 
 def encode_result(id: int, result: Any) -> bytes:
@@ -240,19 +290,28 @@ def decode_server_frames(data: str | bytes) -> list[ServerFrame]:
 
 def _error(msg: dict[str, Any]) -> Error:
     body = msg.get("error")
-    if not isinstance(body, dict) or not isinstance(body.get("code"), str) \
-            or not isinstance(body.get("details", {}), dict):
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("code"), str)
+        or not isinstance(body.get("details", {}), dict)
+    ):
         raise BadRequest("error needs an error object with a code")
     return Error(_id_or_none(msg), error_from_wire(body))
 
 
 _SERVER_OPS: Mapping[str, Callable[[dict[str, Any]], ServerFrame]] = {
     "subscribed": lambda m: Subscribed(
-        _id_or_none(m), _str(m, "channel"), _int(m, "offset", MAX_OFFSET), _str(m, "epoch"),
-        _bool(m, "recovered"), m.get("snapshot")),
+        _id_or_none(m),
+        _str(m, "channel"),
+        _int(m, "offset", MAX_OFFSET),
+        _str(m, "epoch"),
+        _bool(m, "recovered"),
+        m.get("snapshot"),
+    ),
     "unsubscribed": lambda m: Unsubscribed(_id(m), _str(m, "channel")),
-    "pub": lambda m: Pub(_str(m, "channel"), _int(m, "offset", MAX_OFFSET),
-                         _str(m, "epoch"), m.get("data")),
+    "pub": lambda m: Pub(
+        _str(m, "channel"), _int(m, "offset", MAX_OFFSET), _str(m, "epoch"), m.get("data")
+    ),
     "result": lambda m: Result(_id(m), m.get("result")),
     "error": _error,
     "pong": lambda m: Pong(_id(m)),
@@ -271,8 +330,11 @@ def _messages(data: str | bytes, max_batch: int | None) -> list[dict[str, Any]]:
     if isinstance(value, dict):
         return [value]
     if isinstance(value, list) and max_batch is not None and len(value) > max_batch:
-        raise BadFrame(f"a batch of {len(value)} messages exceeds the limit of {max_batch}",
-                       size=len(value), limit=max_batch)
+        raise BadFrame(
+            f"a batch of {len(value)} messages exceeds the limit of {max_batch}",
+            size=len(value),
+            limit=max_batch,
+        )
     if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
         raise BadFrame("a frame is a JSON object or a non-empty array of objects")
     return value

@@ -40,8 +40,11 @@ class BadBundle(BiltenError):
 
 def initials(holder: str) -> str:
     """A holder's initials for the door: "Amra H." -> "A.H.", "Madonna" -> "M."."""
-    letters = [next(c for c in word if c.isalnum()).upper() for word in holder.split()
-               if any(c.isalnum() for c in word)]
+    letters = [
+        next(c for c in word if c.isalnum()).upper()
+        for word in holder.split()
+        if any(c.isalnum() for c in word)
+    ]
     if not letters:
         return "?"
     picked = letters if len(letters) == 1 else [letters[0], letters[-1]]
@@ -61,8 +64,12 @@ class BundleTicket:
 
     def state(self) -> TicketState:
         """The ticket's state for `decide` (the time of the last entry is not carried)."""
-        return TicketState(valid=not self.revoked, inside=self.inside_gate is not None,
-                           entries=1 if self.entered else 0, last_gate=self.inside_gate)
+        return TicketState(
+            valid=not self.revoked,
+            inside=self.inside_gate is not None,
+            entries=1 if self.entered else 0,
+            last_gate=self.inside_gate,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +102,24 @@ def encode_bundle(bundle: Bundle) -> dict[str, Any]:
     gate_index = {name: n for n, name in enumerate(bundle.gates)}
     inside = [t for t in tickets if t.inside_gate is not None]
     return {
-        "format": BUNDLE_FORMAT, "event_id": bundle.event_id,
-        "generated_at": bundle.generated_at.isoformat(), "public_key": bundle.public_key,
+        "format": BUNDLE_FORMAT,
+        "event_id": bundle.event_id,
+        "generated_at": bundle.generated_at.isoformat(),
+        "public_key": bundle.public_key,
         "gates": list(bundle.gates),
         "allowed_gates": None if bundle.allowed_gates is None else list(bundle.allowed_gates),
-        "allow_reentry": bundle.allow_reentry, "types": types,
-        "tickets": {"id": _deltas(t.id for t in tickets),
-                    "type": [type_index[t.type] for t in tickets],
-                    "initials": [t.initials for t in tickets]},
+        "allow_reentry": bundle.allow_reentry,
+        "types": types,
+        "tickets": {
+            "id": _deltas(t.id for t in tickets),
+            "type": [type_index[t.type] for t in tickets],
+            "initials": [t.initials for t in tickets],
+        },
         "revoked": _deltas(t.id for t in tickets if t.revoked),
-        "inside": {"id": _deltas(t.id for t in inside),
-                   "gate": [gate_index.get(t.inside_gate or "", -1) for t in inside]},
+        "inside": {
+            "id": _deltas(t.id for t in inside),
+            "gate": [gate_index.get(t.inside_gate or "", -1) for t in inside],
+        },
         "exited": _deltas(t.id for t in tickets if t.entered and t.inside_gate is None),
     }
 
@@ -139,8 +153,8 @@ def _names(value: Any, path: str) -> tuple[str, ...]:
 def _column(body: dict[str, Any], path: str, length: int, names: Sequence[str]) -> list[str]:
     values = _field(body, path, list)
     if len(values) != length or not all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(names)
-            for v in values):
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(names) for v in values
+    ):
         raise BadBundle(f"bundle field {path} must index {length} names", field=path)
     return [names[v] for v in values]
 
@@ -159,18 +173,28 @@ def parse_bundle(body: object) -> Bundle:
     types = _column(body, "tickets.type", len(ids), _names(body.get("types"), "types"))
     letters = _field(body, "tickets.initials", list)
     if len(letters) != len(ids) or not all(isinstance(v, str) for v in letters):
-        raise BadBundle("bundle tickets.initials must hold one text per ticket",
-                        field="tickets.initials")
+        raise BadBundle(
+            "bundle tickets.initials must hold one text per ticket", field="tickets.initials"
+        )
     inside_ids = _ids(body, "inside.id")
-    inside = dict(zip(inside_ids, _column(body, "inside.gate", len(inside_ids), gates),
-                      strict=True))
+    inside = dict(
+        zip(inside_ids, _column(body, "inside.gate", len(inside_ids), gates), strict=True)
+    )
     revoked = set(_ids(body, "revoked"))
     entered = set(_ids(body, "exited")) | inside.keys()
-    tickets = tuple(BundleTicket(i, t, n, i in revoked, inside.get(i), i in entered)
-                    for i, t, n in zip(ids, types, letters, strict=True))
-    return Bundle(_field(body, "event_id", int), generated_at, _field(body, "public_key", str),
-                  gates, None if allowed is None else _names(allowed, "allowed_gates"),
-                  _field(body, "allow_reentry", bool), tickets)
+    tickets = tuple(
+        BundleTicket(i, t, n, i in revoked, inside.get(i), i in entered)
+        for i, t, n in zip(ids, types, letters, strict=True)
+    )
+    return Bundle(
+        _field(body, "event_id", int),
+        generated_at,
+        _field(body, "public_key", str),
+        gates,
+        None if allowed is None else _names(allowed, "allowed_gates"),
+        _field(body, "allow_reentry", bool),
+        tickets,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,15 +234,18 @@ def _synced(raw: object, where: str, now: datetime) -> SyncedScan:
     try:
         scan = parse_scan(raw)
     except BadRequest as error:
-        raise BadRequest(f"{where}: {error.message}",
-                         field=f"{where}.{error.details.get('field')}") from None
+        raise BadRequest(
+            f"{where}: {error.message}", field=f"{where}.{error.details.get('field')}"
+        ) from None
     verdict = raw["verdict"]
     if verdict not in ("ok", "rejected"):
         raise BadRequest(f'{where}.verdict must be "ok" or "rejected"', field=f"{where}.verdict")
     assert scan.scanned_at is not None and scan.nonce is not None
     if scan.scanned_at > now + MAX_CLOCK_AHEAD:
-        raise BadRequest(f"{where}.scanned_at is in the future: check the device clock",
-                         field=f"{where}.scanned_at")
+        raise BadRequest(
+            f"{where}.scanned_at is in the future: check the device clock",
+            field=f"{where}.scanned_at",
+        )
     return SyncedScan(scan.code, scan.gate, scan.direction, scan.scanned_at, scan.nonce, verdict)
 
 
@@ -229,8 +256,7 @@ def parse_sync(params: dict[str, Any], *, now: datetime) -> SyncRequest:
         raise BadRequest("device must be 1-64 characters of [A-Za-z0-9_.:-]", field="device")
     raw = params.get("scans")
     if not isinstance(raw, list) or len(raw) > MAX_SYNC_SCANS:
-        raise BadRequest(f"scans must be a list of at most {MAX_SYNC_SCANS} scans",
-                         field="scans")
+        raise BadRequest(f"scans must be a list of at most {MAX_SYNC_SCANS} scans", field="scans")
     scans = tuple(_synced(item, f"scans[{n}]", now) for n, item in enumerate(raw))
     codes: dict[str, str] = {}
     for n, scan in enumerate(scans):
@@ -241,8 +267,17 @@ def parse_sync(params: dict[str, Any], *, now: datetime) -> SyncRequest:
 
 def encode_sync(device: str, scans: Iterable[SyncedScan]) -> dict[str, Any]:
     """The `checkin.sync` params for `scans` (without `event_id`)."""
-    return {"device": device, "scans": [
-        {"code": s.code, "gate": s.gate, "direction": s.direction,
-         "scanned_at": s.scanned_at.isoformat(), "nonce": s.nonce, "verdict": s.verdict}
-        for s in scans]}
-
+    return {
+        "device": device,
+        "scans": [
+            {
+                "code": s.code,
+                "gate": s.gate,
+                "direction": s.direction,
+                "scanned_at": s.scanned_at.isoformat(),
+                "nonce": s.nonce,
+                "verdict": s.verdict,
+            }
+            for s in scans
+        ],
+    }

@@ -37,8 +37,9 @@ def ascii_int(value: object) -> int | None:
     return value
 
 
-def parse_int(params: Mapping[str, Any], name: str, low: int, high: int,
-              default: int | None = None) -> int:
+def parse_int(
+    params: Mapping[str, Any], name: str, low: int, high: int, default: int | None = None
+) -> int:
     """`params[name]` as an integer in [low, high]; BadRequest naming the field otherwise."""
     value = ascii_int(params.get(name, default))
     if value is None or not low <= value <= high:
@@ -52,8 +53,9 @@ def parse_time(value: object, name: str) -> datetime:
     A naive time is refused (ambiguous for people who travel to an event); the
     year bound keeps every accepted time representable in UTC and in PostgreSQL.
     """
-    problem = (f"{name} must be an ISO 8601 time with a UTC offset, "
-               f"in years {MIN_YEAR} to {MAX_YEAR}")
+    problem = (
+        f"{name} must be an ISO 8601 time with a UTC offset, in years {MIN_YEAR} to {MAX_YEAR}"
+    )
     if not isinstance(value, str) or len(value) > MAX_TIME_LENGTH or not value.isascii():
         raise BadRequest(problem, field=name)
     try:

@@ -21,28 +21,42 @@ UserAccess = Literal["none", "own", "any"]
 
 _PUBLIC = frozenset({"announcements", "seats", "polls"})
 
-SUBSCRIBE_TOPICS: Mapping[Role, frozenset[str]] = MappingProxyType({
-    "attendee": _PUBLIC,
-    "staff": _PUBLIC | {"checkins"},
-    "organizer": EVENT_TOPICS,
-    "service": EVENT_TOPICS,
-})
-SUBSCRIBE_USER: Mapping[Role, UserAccess] = MappingProxyType({
-    "attendee": "own", "staff": "own", "organizer": "own", "service": "any",
-})
+SUBSCRIBE_TOPICS: Mapping[Role, frozenset[str]] = MappingProxyType(
+    {
+        "attendee": _PUBLIC,
+        "staff": _PUBLIC | {"checkins"},
+        "organizer": EVENT_TOPICS,
+        "service": EVENT_TOPICS,
+    }
+)
+SUBSCRIBE_USER: Mapping[Role, UserAccess] = MappingProxyType(
+    {
+        "attendee": "own",
+        "staff": "own",
+        "organizer": "own",
+        "service": "any",
+    }
+)
 
 # The server publish API (`channels.publish`). Organizers reach their own
 # events' channels only, never a user's; services publish anywhere.
-PUBLISH_TOPICS: Mapping[Role, frozenset[str]] = MappingProxyType({
-    "attendee": frozenset(),
-    "staff": frozenset(),
-    # Stateful topics belong to the workers owning their state (docs/protocol.md §Permissions).
-    "organizer": frozenset({"announcements"}),
-    "service": EVENT_TOPICS,
-})
-PUBLISH_USER: Mapping[Role, UserAccess] = MappingProxyType({
-    "attendee": "none", "staff": "none", "organizer": "none", "service": "any",
-})
+PUBLISH_TOPICS: Mapping[Role, frozenset[str]] = MappingProxyType(
+    {
+        "attendee": frozenset(),
+        "staff": frozenset(),
+        # Stateful topics belong to the workers owning their state (docs/protocol.md §Permissions).
+        "organizer": frozenset({"announcements"}),
+        "service": EVENT_TOPICS,
+    }
+)
+PUBLISH_USER: Mapping[Role, UserAccess] = MappingProxyType(
+    {
+        "attendee": "none",
+        "staff": "none",
+        "organizer": "none",
+        "service": "any",
+    }
+)
 
 
 def check_subscribe(claims: Claims, channel: Channel, event_org: str | None) -> None:
@@ -59,22 +73,28 @@ def check_publish(claims: Claims, channel: Channel, event_org: str | None) -> No
     _check(claims, channel, event_org, PUBLISH_TOPICS, PUBLISH_USER, "publish on")
 
 
-def _check(claims: Claims, channel: Channel, event_org: str | None,
-           topics: Mapping[Role, frozenset[str]], users: Mapping[Role, UserAccess],
-           verb: str) -> None:
+def _check(
+    claims: Claims,
+    channel: Channel,
+    event_org: str | None,
+    topics: Mapping[Role, frozenset[str]],
+    users: Mapping[Role, UserAccess],
+    verb: str,
+) -> None:
     if channel.namespace == "user":
         access = users[claims.role]
         if access == "any" or (access == "own" and channel.user_id == claims.sub):
             return
         why = "it is another user's channel" if access == "own" else "no user channels"
-        raise Forbidden(f"role {claims.role} may not {verb} {channel.name}: {why}",
-                        channel=channel.name)
+        raise Forbidden(
+            f"role {claims.role} may not {verb} {channel.name}: {why}", channel=channel.name
+        )
     assert channel.event_id is not None and channel.topic is not None
     if event_org is None:
         raise NotFound(f"no event {channel.event_id}", event_id=channel.event_id)
     if channel.topic not in topics[claims.role]:
-        raise Forbidden(f"role {claims.role} may not {verb} {channel.topic} channels",
-                        channel=channel.name)
+        raise Forbidden(
+            f"role {claims.role} may not {verb} {channel.topic} channels", channel=channel.name
+        )
     if not claims.covers_event(channel.event_id, event_org):
-        raise Forbidden(f"the token does not cover event {channel.event_id}",
-                        channel=channel.name)
+        raise Forbidden(f"the token does not cover event {channel.event_id}", channel=channel.name)

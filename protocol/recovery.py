@@ -46,8 +46,7 @@ def classify(position: Position, epoch: str, offset: int) -> Step:
     return "next" if offset == position.offset + 1 else "gap"
 
 
-def after_subscribed(position: Position, epoch: str, offset: int,
-                     recovered: bool) -> Position:
+def after_subscribed(position: Position, epoch: str, offset: int, recovered: bool) -> Position:
     """The position once `subscribed` arrives with `epoch`, `offset` and `recovered`.
 
     Recovered: the missed publications follow, so the position stays where it

@@ -46,8 +46,11 @@ def nullable(schema: Schema) -> Schema:
 
 def obj(optional: Mapping[str, Schema] | None = None, **required: Schema) -> Schema:
     """An object with these fields always present, and `optional` ones sometimes."""
-    return {"type": "object", "required": list(required),
-            "properties": {**required, **(optional or {})}}
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+    }
 
 
 def array(items: Schema) -> Schema:
@@ -62,8 +65,11 @@ def page(name: str, item: Schema, **more: Schema) -> Schema:
 
 def extend(base: Schema, **required: Schema) -> Schema:
     """`base` with more fields, always present (a listing adds its owner, say)."""
-    return {**base, "required": [*base["required"], *required],
-            "properties": {**base["properties"], **required}}
+    return {
+        **base,
+        "required": [*base["required"], *required],
+        "properties": {**base["properties"], **required},
+    }
 
 
 def one_of(*forms: Schema) -> Schema:
@@ -89,13 +95,33 @@ def pairs(item: Schema) -> Schema:
     return array({"type": "array", "minItems": 2, "maxItems": 2, "items": item})
 
 
-EVENT = obj(id=ID, org=TEXT, name=TEXT, starts_at=TIME, ends_at=TIME, timezone=TEXT,
-            locale=TEXT, currency=CURRENCY, created_at=TIME, updated_at=TIME)
-TICKET_TYPE = obj(id=ID, event_id=ID, name=TEXT, price_minor=COUNT, currency=CURRENCY,
-                  quota=nullable(COUNT), seated=BOOL, held=COUNT, sold=COUNT,
-                  remaining=nullable(COUNT))
-TICKET = obj(id=ID, event_id=ID, ticket_type_id=ID, holder=TEXT,
-             state=enum("valid", "revoked"), code=TEXT)
+EVENT = obj(
+    id=ID,
+    org=TEXT,
+    name=TEXT,
+    starts_at=TIME,
+    ends_at=TIME,
+    timezone=TEXT,
+    locale=TEXT,
+    currency=CURRENCY,
+    created_at=TIME,
+    updated_at=TIME,
+)
+TICKET_TYPE = obj(
+    id=ID,
+    event_id=ID,
+    name=TEXT,
+    price_minor=COUNT,
+    currency=CURRENCY,
+    quota=nullable(COUNT),
+    seated=BOOL,
+    held=COUNT,
+    sold=COUNT,
+    remaining=nullable(COUNT),
+)
+TICKET = obj(
+    id=ID, event_id=ID, ticket_type_id=ID, holder=TEXT, state=enum("valid", "revoked"), code=TEXT
+)
 GATES = obj(event_id=ID, gates=array(TEXT), allow_reentry=BOOL)
 
 # docs/checkin.md §Verdicts. `revised_at` only on a verdict a later sync changed.
@@ -105,53 +131,126 @@ VERDICT = obj(
     reason=nullable(enum(*REASONS, "device_rejected")),
     ticket=nullable(obj(id=ID, holder=TEXT, type=TEXT, state=enum("valid", "revoked"))),
     previous=nullable(obj(gate=TEXT, at=TIME)),
-    gate=TEXT, direction=enum("in", "out"), scanned_at=TIME, nonce=TEXT, code=TEXT,
-    event_id=ID, offline=BOOL, device=nullable(TEXT), inside=COUNT)
+    gate=TEXT,
+    direction=enum("in", "out"),
+    scanned_at=TIME,
+    nonce=TEXT,
+    code=TEXT,
+    event_id=ID,
+    offline=BOOL,
+    device=nullable(TEXT),
+    inside=COUNT,
+)
 
 # docs/checkin.md §Offline bundle: id lists are delta-encoded (each entry at least 1).
 _DELTAS = array(ID)
-BUNDLE = obj(format=const(1), event_id=ID, generated_at=TIME, public_key=TEXT,
-             gates=array(TEXT), allowed_gates=nullable(array(TEXT)), allow_reentry=BOOL,
-             types=array(TEXT),
-             tickets=obj(id=_DELTAS, type=array(COUNT), initials=array(TEXT)),
-             revoked=_DELTAS,
-             inside=obj(id=_DELTAS, gate=array({"type": "integer", "minimum": -1})),
-             exited=_DELTAS)
+BUNDLE = obj(
+    format=const(1),
+    event_id=ID,
+    generated_at=TIME,
+    public_key=TEXT,
+    gates=array(TEXT),
+    allowed_gates=nullable(array(TEXT)),
+    allow_reentry=BOOL,
+    types=array(TEXT),
+    tickets=obj(id=_DELTAS, type=array(COUNT), initials=array(TEXT)),
+    revoked=_DELTAS,
+    inside=obj(id=_DELTAS, gate=array({"type": "integer", "minimum": -1})),
+    exited=_DELTAS,
+)
 
 # docs/allocation.md §Seat maps: ids and types as runs, states as run-length text.
 SEAT_MAP = obj(
-    event_id=ID, map_version=COUNT, seats=COUNT,
-    sections=array(obj(id=ID, name=TEXT, rows=array(obj(
-        id=ID, name=TEXT, ids=pairs(ID), labels=nullable(array(TEXT)),
-        types=pairs(nullable(ID)),
-        states={"type": "string", "pattern": "^([0-9]*[ahs])*$"})))),
-    ga=array(obj(ticket_type_id=ID, quota=nullable(COUNT), held=COUNT, sold=COUNT,
-                 available=nullable(COUNT))),
-    states=obj(available=const("a"), held=const("h"), sold=const("s")))
+    event_id=ID,
+    map_version=COUNT,
+    seats=COUNT,
+    sections=array(
+        obj(
+            id=ID,
+            name=TEXT,
+            rows=array(
+                obj(
+                    id=ID,
+                    name=TEXT,
+                    ids=pairs(ID),
+                    labels=nullable(array(TEXT)),
+                    types=pairs(nullable(ID)),
+                    states={"type": "string", "pattern": "^([0-9]*[ahs])*$"},
+                )
+            ),
+        )
+    ),
+    ga=array(
+        obj(
+            ticket_type_id=ID,
+            quota=nullable(COUNT),
+            held=COUNT,
+            sold=COUNT,
+            available=nullable(COUNT),
+        )
+    ),
+    states=obj(available=const("a"), held=const("h"), sold=const("s")),
+)
 SEATS_CREATED = obj(event_id=ID, map_version=ID, sections=COUNT, rows=COUNT, seats=COUNT)
 ALLOCATION = obj(event_id=ID, hold_ttl_s=ID, hold_limit=ID, warn_s=COUNT)
 
 # docs/allocation.md §Holds. A refused hold is an answer, not an error: what was asked
 # cannot be had now, and the details say why.
-HOLD = obj(status=enum("held", "released", "expired", "confirmed"), hold_id=ID, event_id=ID,
-           seat_ids=array(ID), ticket_type_id=nullable(ID), quantity=ID,
-           amount_minor=COUNT, currency=CURRENCY, expires_at=TIME)
+HOLD = obj(
+    status=enum("held", "released", "expired", "confirmed"),
+    hold_id=ID,
+    event_id=ID,
+    seat_ids=array(ID),
+    ticket_type_id=nullable(ID),
+    quantity=ID,
+    amount_minor=COUNT,
+    currency=CURRENCY,
+    expires_at=TIME,
+)
 HOLD_REFUSED = obj(
-    {"limit": ID, "taken": COUNT, "seat_ids": array(ID), "available": COUNT,
-     "together": BOOL, "ticket_type_id": ID},
-    status=const("rejected"), reason=enum("limit_exceeded", "unavailable", "quota_exhausted"))
-ORDER = obj(status=const("confirmed"), order_id=ID, hold_id=ID, event_id=ID,
-            amount_minor=COUNT, currency=CURRENCY, seat_ids=array(ID), tickets=array(TICKET),
-            created_at=TIME)
-CONFIRM_REFUSED = obj(status=const("rejected"), reason=enum("released", "expired"),
-                      hold_id=ID)
-WAITING = obj(status=const("waiting"), waitlist_id=ID, position=ID, event_id=ID,
-              ticket_type_id=nullable(ID), section_id=nullable(ID), quantity=ID)
+    {
+        "limit": ID,
+        "taken": COUNT,
+        "seat_ids": array(ID),
+        "available": COUNT,
+        "together": BOOL,
+        "ticket_type_id": ID,
+    },
+    status=const("rejected"),
+    reason=enum("limit_exceeded", "unavailable", "quota_exhausted"),
+)
+ORDER = obj(
+    status=const("confirmed"),
+    order_id=ID,
+    hold_id=ID,
+    event_id=ID,
+    amount_minor=COUNT,
+    currency=CURRENCY,
+    seat_ids=array(ID),
+    tickets=array(TICKET),
+    created_at=TIME,
+)
+CONFIRM_REFUSED = obj(status=const("rejected"), reason=enum("released", "expired"), hold_id=ID)
+WAITING = obj(
+    status=const("waiting"),
+    waitlist_id=ID,
+    position=ID,
+    event_id=ID,
+    ticket_type_id=nullable(ID),
+    section_id=nullable(ID),
+    quantity=ID,
+)
 
 # Named in the OpenAPI document's components, so client generators make one type each.
 NAMED: Mapping[str, Schema] = {
-    "Event": EVENT, "TicketType": TICKET_TYPE, "Ticket": TICKET, "ScanVerdict": VERDICT,
-    "CheckinBundle": BUNDLE, "SeatMap": SEAT_MAP, "Hold": HOLD, "Order": ORDER,
+    "Event": EVENT,
+    "TicketType": TICKET_TYPE,
+    "Ticket": TICKET,
+    "ScanVerdict": VERDICT,
+    "CheckinBundle": BUNDLE,
+    "SeatMap": SEAT_MAP,
+    "Hold": HOLD,
+    "Order": ORDER,
 }
 
 # Results of one command each, too long to write in the command table.
@@ -159,11 +258,19 @@ TOKEN = obj(token=TEXT, expires_at=ID, role=enum(*get_args(Role)), sub=TEXT)
 PUBLISHED = obj(channel=TEXT, offset=COUNT, epoch=TEXT, idempotency_key=TEXT)
 PRESENCE = obj(event_id=ID, online=obj(attendee=COUNT, staff=COUNT, organizer=COUNT))
 ISSUED = obj(tickets=array(TICKET), seat_ids=array(ID))
-SCANS = page("scans", extend(VERDICT, id=ID), inside=COUNT,
-             inside_by_gate={"type": "object", "additionalProperties": COUNT})
+SCANS = page(
+    "scans",
+    extend(VERDICT, id=ID),
+    inside=COUNT,
+    inside_by_gate={"type": "object", "additionalProperties": COUNT},
+)
 SYNCED = obj(event_id=ID, device=TEXT, results=array(VERDICT), inside=COUNT)
-INSIDE = page("people", obj(ticket_id=ID, holder=TEXT, type=TEXT, gate=TEXT, since=TIME),
-              event_id=ID, inside=COUNT)
+INSIDE = page(
+    "people",
+    obj(ticket_id=ID, holder=TEXT, type=TEXT, gate=TEXT, since=TIME),
+    event_id=ID,
+    inside=COUNT,
+)
 OWNED_ORDER = extend(ORDER, owner_sub=TEXT)
 LISTED_HOLD = extend(HOLD, owner_sub=TEXT, created_at=TIME)
 DELETED = obj(event_id=ID, deleted=const(True))

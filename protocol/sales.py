@@ -29,8 +29,14 @@ class Ticket:
 
     def to_wire(self) -> dict[str, Any]:
         """The ticket as the API shows it."""
-        return {"id": self.id, "event_id": self.event_id, "ticket_type_id": self.ticket_type_id,
-                "holder": self.holder, "state": self.state, "code": self.code}
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "ticket_type_id": self.ticket_type_id,
+            "holder": self.holder,
+            "state": self.state,
+            "code": self.code,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +55,17 @@ class Hold:
 
     def to_wire(self) -> dict[str, Any]:
         """The hold as the API shows it."""
-        return {"status": self.status, "hold_id": self.hold_id, "event_id": self.event_id,
-                "seat_ids": list(self.seat_ids), "ticket_type_id": self.ticket_type_id,
-                "quantity": self.quantity, "amount_minor": self.amount_minor,
-                "currency": self.currency, "expires_at": self.expires_at.isoformat()}
+        return {
+            "status": self.status,
+            "hold_id": self.hold_id,
+            "event_id": self.event_id,
+            "seat_ids": list(self.seat_ids),
+            "ticket_type_id": self.ticket_type_id,
+            "quantity": self.quantity,
+            "amount_minor": self.amount_minor,
+            "currency": self.currency,
+            "expires_at": self.expires_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +83,14 @@ class Order:
 
     def to_wire(self) -> dict[str, Any]:
         """The order as the API (and the buyer's user channel) shows it."""
-        return {"status": "confirmed", "order_id": self.order_id, "hold_id": self.hold_id,
-                "event_id": self.event_id, "amount_minor": self.amount_minor,
-                "currency": self.currency, "seat_ids": list(self.seat_ids),
-                "tickets": [t.to_wire() for t in self.tickets],
-                "created_at": self.created_at.isoformat()}
+        return {
+            "status": "confirmed",
+            "order_id": self.order_id,
+            "hold_id": self.hold_id,
+            "event_id": self.event_id,
+            "amount_minor": self.amount_minor,
+            "currency": self.currency,
+            "seat_ids": list(self.seat_ids),
+            "tickets": [t.to_wire() for t in self.tickets],
+            "created_at": self.created_at.isoformat(),
+        }

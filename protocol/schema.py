@@ -26,17 +26,38 @@ from bilten.protocol.params import ascii_int, parse_time
 
 Schema = Mapping[str, Any]
 
-VALIDATING = frozenset({
-    "type", "enum", "const", "minimum", "maximum", "minLength", "maxLength", "pattern",
-    "format", "minItems", "maxItems", "uniqueItems", "items", "required", "properties",
-    "additionalProperties", "oneOf",
-})
+VALIDATING = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "format",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "items",
+        "required",
+        "properties",
+        "additionalProperties",
+        "oneOf",
+    }
+)
 ANNOTATIONS = frozenset({"description", "example", "examples", "title", "default"})
 _TEXT_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
-def validate_params(properties: Mapping[str, Schema], required: Collection[str],
-                    params: Mapping[str, Any], *, text: Collection[str] = ()) -> dict[str, Any]:
+def validate_params(
+    properties: Mapping[str, Schema],
+    required: Collection[str],
+    params: Mapping[str, Any],
+    *,
+    text: Collection[str] = (),
+) -> dict[str, Any]:
     """Check a command's params; return them with text values coerced (see module doc).
 
     Unknown parameters are refused: a misspelt optional field must not be
@@ -95,9 +116,15 @@ def check_schema(schema: Schema, where: str = "") -> None:
         check_schema(option, f"{where}.oneOf[{n}]")
 
 
-_ARTICLE = {"integer": "an integer", "number": "a number", "string": "a string",
-            "boolean": "true or false", "array": "an array", "object": "an object",
-            "null": "null"}
+_ARTICLE = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
 
 
 def _fail(where: str, problem: str) -> BadRequest:
@@ -115,8 +142,9 @@ def _is(kind: str, value: object) -> bool:
     if kind == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool) \
-            and math.isfinite(value)
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
     if kind == "string":
         return isinstance(value, str)
     if kind == "boolean":
@@ -145,8 +173,13 @@ def _from_text(schema: Schema, value: str) -> object:
 def _check_number(schema: Schema, value: float, where: str) -> None:
     low, high = schema.get("minimum"), schema.get("maximum")
     if (low is not None and value < low) or (high is not None and value > high):
-        bounds = (f"from {low} to {high}" if low is not None and high is not None
-                  else f"at least {low}" if low is not None else f"at most {high}")
+        bounds = (
+            f"from {low} to {high}"
+            if low is not None and high is not None
+            else f"at least {low}"
+            if low is not None
+            else f"at most {high}"
+        )
         raise _fail(where, f"must be {bounds}")
 
 

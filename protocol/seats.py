@@ -131,8 +131,8 @@ class SeatView:
     offset: int
     epoch: str
     states: Mapping[int, State]
-    versions: Mapping[int, int]      # seats whose last known change has a version
-    sections: Mapping[int, int]      # seat id → section id
+    versions: Mapping[int, int]  # seats whose last known change has a version
+    sections: Mapping[int, int]  # seat id → section id
     types: Mapping[int, int | None]  # seat id → ticket type id
     ga: Mapping[int, GaCount]
 
@@ -141,11 +141,19 @@ def _ga_wire(ga: Mapping[int, GaCount]) -> list[list[Any]]:
     return [[t, c.quota, c.held, c.sold, c.version] for t, c in sorted(ga.items())]
 
 
-def encode_snapshot(seats: Sequence[SeatRow], ga: Mapping[int, GaCount], *, map_version: int,
-                    offset: int, epoch: str) -> dict[str, Any]:
+def encode_snapshot(
+    seats: Sequence[SeatRow],
+    ga: Mapping[int, GaCount],
+    *,
+    map_version: int,
+    offset: int,
+    epoch: str,
+) -> dict[str, Any]:
     """The `event.{id}.seats` snapshot: seats in id order, run-length encoded."""
     snapshot = {
-        "map": map_version, "offset": offset, "epoch": epoch,
+        "map": map_version,
+        "offset": offset,
+        "epoch": epoch,
         "version": max((s.version for s in seats), default=0),
         "ids": id_runs(s.id for s in seats),
         "states": encode_states(s.state for s in seats),
@@ -166,24 +174,32 @@ def from_snapshot(snapshot: Mapping[str, Any]) -> SeatView:
     if not len(ids) == len(states) == len(sections) == len(types):
         raise ValueError("snapshot columns differ in length")
     return SeatView(
-        int(snapshot["map"]), int(snapshot["offset"]), str(snapshot["epoch"]),
-        dict(zip(ids, states, strict=True)), {int(s): int(v) for s, v in snapshot["versions"]},
-        dict(zip(ids, sections, strict=True)), dict(zip(ids, types, strict=True)),
-        {int(t): GaCount(q, h, s, v) for t, q, h, s, v in snapshot["ga"]})
+        int(snapshot["map"]),
+        int(snapshot["offset"]),
+        str(snapshot["epoch"]),
+        dict(zip(ids, states, strict=True)),
+        {int(s): int(v) for s, v in snapshot["versions"]},
+        dict(zip(ids, sections, strict=True)),
+        dict(zip(ids, types, strict=True)),
+        {int(t): GaCount(q, h, s, v) for t, q, h, s, v in snapshot["ga"]},
+    )
 
 
-def encode_delta(seats: Iterable[tuple[int, State, int]], ga: Mapping[int, GaCount],
-                 map_version: int | None = None) -> dict[str, Any]:
+def encode_delta(
+    seats: Iterable[tuple[int, State, int]],
+    ga: Mapping[int, GaCount],
+    map_version: int | None = None,
+) -> dict[str, Any]:
     """One publication: changed seats as `[id, code, version]`, GA types, a new map."""
-    delta: dict[str, Any] = {"seats": [[i, CODES[s], v] for i, s, v in seats],
-                             "ga": _ga_wire(ga)}
+    delta: dict[str, Any] = {"seats": [[i, CODES[s], v] for i, s, v in seats], "ga": _ga_wire(ga)}
     if map_version is not None:
         delta["map"] = map_version
     return delta
 
 
-def apply(view: SeatView, delta: Mapping[str, Any], *, offset: int | None = None,
-          epoch: str | None = None) -> SeatView:
+def apply(
+    view: SeatView, delta: Mapping[str, Any], *, offset: int | None = None, epoch: str | None = None
+) -> SeatView:
     """The state after one publication (`offset`/`epoch` from its `pub` frame).
 
     A publication the snapshot already reflects is skipped; each entry is
@@ -205,9 +221,14 @@ def apply(view: SeatView, delta: Mapping[str, Any], *, offset: int | None = None
         known = ga.get(type_id)
         if known is None or version > known.version:
             ga[type_id] = GaCount(quota, held, sold, version)
-    return replace(view, states=states, versions=versions, ga=ga,
-                   offset=view.offset if offset is None else offset,
-                   epoch=view.epoch if epoch is None else epoch)
+    return replace(
+        view,
+        states=states,
+        versions=versions,
+        ga=ga,
+        offset=view.offset if offset is None else offset,
+        epoch=view.epoch if epoch is None else epoch,
+    )
 
 
 def counts(view: SeatView) -> dict[str, list[dict[str, Any]]]:
@@ -215,14 +236,21 @@ def counts(view: SeatView) -> dict[str, list[dict[str, Any]]]:
     by_section: dict[int, dict[str, int]] = {}
     by_type: dict[int, dict[str, Any]] = {}
     for seat_id, state in view.states.items():
-        section = by_section.setdefault(view.sections[seat_id],
-                                        {"available": 0, "held": 0, "sold": 0})
+        section = by_section.setdefault(
+            view.sections[seat_id], {"available": 0, "held": 0, "sold": 0}
+        )
         section[state] += 1
         type_id = view.types[seat_id]
         if type_id is not None:
             by_type.setdefault(type_id, {"available": 0, "held": 0, "sold": 0})[state] += 1
     for type_id, c in view.ga.items():
-        by_type[type_id] = {"available": c.available, "held": c.held, "sold": c.sold,
-                            "quota": c.quota}
-    return {"sections": [{"section_id": k, **v} for k, v in sorted(by_section.items())],
-            "types": [{"ticket_type_id": k, **v} for k, v in sorted(by_type.items())]}
+        by_type[type_id] = {
+            "available": c.available,
+            "held": c.held,
+            "sold": c.sold,
+            "quota": c.quota,
+        }
+    return {
+        "sections": [{"section_id": k, **v} for k, v in sorted(by_section.items())],
+        "types": [{"ticket_type_id": k, **v} for k, v in sorted(by_type.items())],
+    }

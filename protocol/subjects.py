@@ -43,8 +43,10 @@ class Subjects:
 
     def __post_init__(self) -> None:
         if not _PREFIX.fullmatch(self.prefix):
-            raise ValueError(f"subject prefix {self.prefix!r} is not lowercase letters, "
-                             "digits and _, starting with a letter, at most 32 long")
+            raise ValueError(
+                f"subject prefix {self.prefix!r} is not lowercase letters, "
+                "digits and _, starting with a letter, at most 32 long"
+            )
 
     def publish(self, channel: str) -> str:
         """Where publishers write a channel's messages; the history stream captures it."""
@@ -59,7 +61,7 @@ class Subjects:
         head = f"{self.prefix}.ch."
         if not subject.startswith(head):
             raise BadChannel(f"subject {subject[:200]!r} is not under {head}>")
-        channel = subject[len(head):]
+        channel = subject[len(head) :]
         parse_channel(channel)
         return channel
 

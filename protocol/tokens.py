@@ -37,7 +37,8 @@ _REQUIRED = ("sub", "org", "role", "events", "exp", "iat")
 # organizers mint no organizers (a credential limited to some events would
 # otherwise spawn peers; granting organizers stays an operator's act).
 ROLE_RANK: Mapping[Role, int] = MappingProxyType(
-    {"attendee": 0, "staff": 1, "organizer": 2, "service": 3})
+    {"attendee": 0, "staff": 1, "organizer": 2, "service": 3}
+)
 # Operator credentials: they mint any role, for any organization, with any lifetime.
 OPERATORS: frozenset[Role] = frozenset({"service"})
 # Roles whose token reaches nothing without events (a service reaches every event).
@@ -80,8 +81,16 @@ class Claims:
         return now >= self.exp
 
 
-def mint_claims(*, sub: object, org: object, role: object, events: Iterable[int] | str,
-                gates: Iterable[str] | None = None, ttl_s: int, now: float) -> Claims:
+def mint_claims(
+    *,
+    sub: object,
+    org: object,
+    role: object,
+    events: Iterable[int] | str,
+    gates: Iterable[str] | None = None,
+    ttl_s: int,
+    now: float,
+) -> Claims:
     """Validated claims for a new token valid `ttl_s` seconds from `now`.
 
     Every argument is checked, whatever its type, so request params go in as they came.
@@ -90,21 +99,28 @@ def mint_claims(*, sub: object, org: object, role: object, events: Iterable[int]
     nothing for the role: a staff or attendee token without events reaches
     nothing, and `gates` narrow staff tokens only.
     """
-    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) \
-            or not MIN_TTL_S <= ttl_s <= MAX_TTL_S:
-        raise BadRequest(f"ttl_s must be an integer from {MIN_TTL_S} to {MAX_TTL_S} "
-                         "seconds (366 days)", field="ttl_s")
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not MIN_TTL_S <= ttl_s <= MAX_TTL_S:
+        raise BadRequest(
+            f"ttl_s must be an integer from {MIN_TTL_S} to {MAX_TTL_S} seconds (366 days)",
+            field="ttl_s",
+        )
     issued = int(now)
     claims = _claims(sub, org, role, events, gates, issued + ttl_s, issued, BadRequest)
     if claims.role in NEEDS_EVENTS and not claims.events:
-        raise BadRequest(f'events must name at least one event (or "*"): a {claims.role} '
-                         "token without events reaches nothing", field="events")
+        raise BadRequest(
+            f'events must name at least one event (or "*"): a {claims.role} '
+            "token without events reaches nothing",
+            field="events",
+        )
     if claims.gates is not None and claims.role not in GATED:
-        raise BadRequest(f"gates narrow {', '.join(sorted(GATED))} tokens only, not "
-                         f"{claims.role} tokens", field="gates")
+        raise BadRequest(
+            f"gates narrow {', '.join(sorted(GATED))} tokens only, not {claims.role} tokens",
+            field="gates",
+        )
     if claims.gates == ():
-        raise BadRequest("gates must name at least one gate (leave it out for every gate)",
-                         field="gates")
+        raise BadRequest(
+            "gates must name at least one gate (leave it out for every gate)", field="gates"
+        )
     return claims
 
 
@@ -136,8 +152,7 @@ def _role_exceeds(parent: Claims, child: Claims) -> str | None:
     if parent.role in OPERATORS or ROLE_RANK[child.role] < ROLE_RANK[parent.role]:
         return None
     below = [r for r in ROLES if ROLE_RANK[r] < ROLE_RANK[parent.role]]
-    return (f"a {parent.role} token mints {' and '.join(below) or 'no'} tokens, "
-            f"not {child.role}")
+    return f"a {parent.role} token mints {' and '.join(below) or 'no'} tokens, not {child.role}"
 
 
 def _org_exceeds(parent: Claims, child: Claims) -> str | None:
@@ -169,8 +184,10 @@ def _gates_exceed(parent: Claims, child: Claims) -> str | None:
 def _exp_exceeds(parent: Claims, child: Claims) -> str | None:
     if parent.role in OPERATORS or child.exp <= parent.exp:
         return None
-    return (f"a minted token cannot outlive its minter (expires at {parent.exp}): "
-            f"ttl_s at most {max(0, parent.exp - child.iat)}")
+    return (
+        f"a minted token cannot outlive its minter (expires at {parent.exp}): "
+        f"ttl_s at most {max(0, parent.exp - child.iat)}"
+    )
 
 
 # One row per claim a minted token must keep within its minter's grant.
@@ -186,9 +203,12 @@ MINT_RULES: tuple[tuple[str, Callable[[Claims, Claims], str | None]], ...] = (
 def encode_token(claims: Claims, secret: str) -> str:
     """The signed JWT for `claims`."""
     payload: dict[str, Any] = {
-        "sub": claims.sub, "org": claims.org, "role": claims.role,
+        "sub": claims.sub,
+        "org": claims.org,
+        "role": claims.role,
         "events": claims.events if claims.events == "*" else list(claims.events),
-        "exp": claims.exp, "iat": claims.iat,
+        "exp": claims.exp,
+        "iat": claims.iat,
     }
     if claims.gates is not None:
         payload["gates"] = list(claims.gates)
@@ -209,7 +229,10 @@ def decode_token(token: str, secret: str, *, now: float) -> Claims:
         raise Unauthorized("invalid token: base64url padding")
     try:
         payload = jwt.decode(
-            token, _key(secret), algorithms=[ALGORITHM], leeway=0,
+            token,
+            _key(secret),
+            algorithms=[ALGORITHM],
+            leeway=0,
             # exp is checked below against `now`; iat/nbf checks would read the clock.
             options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
@@ -218,9 +241,16 @@ def decode_token(token: str, secret: str, *, now: float) -> Claims:
     missing = [name for name in _REQUIRED if name not in payload]
     if missing:
         raise Unauthorized(f"token lacks claims: {', '.join(missing)}")
-    claims = _claims(payload["sub"], payload["org"], payload["role"], payload["events"],
-                     payload.get("gates"), _seconds(payload["exp"], "exp"),
-                     _seconds(payload["iat"], "iat"), Unauthorized)
+    claims = _claims(
+        payload["sub"],
+        payload["org"],
+        payload["role"],
+        payload["events"],
+        payload.get("gates"),
+        _seconds(payload["exp"], "exp"),
+        _seconds(payload["iat"], "iat"),
+        Unauthorized,
+    )
     if claims.expired(now):
         raise TokenExpired("token expired", exp=claims.exp)
     return claims
@@ -234,14 +264,21 @@ def _key(secret: str) -> str:
 
 def _seconds(value: object, name: str) -> int:
     # Accept floats: some languages only produce them (JavaScript's Date.now() / 1000).
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise Unauthorized(f"token claim {name} is not a number of seconds")
     return int(value)
 
 
-def _claims(sub: object, org: object, role: object, events: object, gates: object,
-            exp: int, iat: int, error: type[BadRequest] | type[Unauthorized]) -> Claims:
+def _claims(
+    sub: object,
+    org: object,
+    role: object,
+    events: object,
+    gates: object,
+    exp: int,
+    iat: int,
+    error: type[BadRequest] | type[Unauthorized],
+) -> Claims:
     def fail(field: str, problem: str) -> Exception:
         exc: Exception = error(f"{field} {problem}", field=field)
         return exc
@@ -260,19 +297,20 @@ def _claims(sub: object, org: object, role: object, events: object, gates: objec
     else:
         ids = list(cast(Iterable[object], events))
         if len(ids) > MAX_TOKEN_EVENTS or not all(
-                isinstance(e, int) and not isinstance(e, bool) and 0 < e <= _MAX_EVENT_ID
-                for e in ids):
-            raise fail("events", f'must be at most {MAX_TOKEN_EVENTS} positive integer '
-                                 'event ids, or "*"')
+            isinstance(e, int) and not isinstance(e, bool) and 0 < e <= _MAX_EVENT_ID for e in ids
+        ):
+            raise fail(
+                "events", f'must be at most {MAX_TOKEN_EVENTS} positive integer event ids, or "*"'
+            )
         scope = tuple(sorted(set(cast(list[int], ids))))
     gate_ids: tuple[str, ...] | None = None
     if gates is not None:
         if isinstance(gates, str | bytes | Mapping) or not isinstance(gates, Iterable):
             raise fail("gates", "must be a list of gate ids")
         raw = tuple(cast(Iterable[object], gates))
-        if len(raw) > MAX_GATES or not all(
-                isinstance(g, str) and _IDENT.fullmatch(g) for g in raw):
-            raise fail("gates", f"must be at most {MAX_GATES} ids of 1 to 64 letters, "
-                                "digits, '_' or '-'")
+        if len(raw) > MAX_GATES or not all(isinstance(g, str) and _IDENT.fullmatch(g) for g in raw):
+            raise fail(
+                "gates", f"must be at most {MAX_GATES} ids of 1 to 64 letters, digits, '_' or '-'"
+            )
         gate_ids = cast(tuple[str, ...], raw)
     return Claims(sub, org, role, scope, gate_ids, exp, iat)

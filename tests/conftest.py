@@ -79,13 +79,16 @@ REQUEST_TIMEOUT_S = 30.0
 def pytest_configure(config: pytest.Config) -> None:
     """Register the `request_timeout` marker (markers are strict)."""
     config.addinivalue_line(
-        "markers", "request_timeout(seconds): a larger command budget for a test's hubs and"
-                   " workers, for work that grows (a 50,000-seat map)")
+        "markers",
+        "request_timeout(seconds): a larger command budget for a test's hubs and"
+        " workers, for work that grows (a 50,000-seat map)",
+    )
 
 
 @pytest.fixture
-async def settings(servers: ServerURLs, secret: str,
-                   request: pytest.FixtureRequest) -> AsyncIterator[Settings]:
+async def settings(
+    servers: ServerURLs, secret: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Settings]:
     """Settings isolated for one test: own schema, subject prefix and key prefix."""
     budget = request.node.get_closest_marker("request_timeout")
     tag = "t" + secrets.token_hex(5)
@@ -105,8 +108,12 @@ async def settings(servers: ServerURLs, secret: str,
         )
     finally:
         await admin.close()
-        await drop_namespace(nats_url=servers.nats, database_url=servers.database,
-                             redis_url=servers.redis, namespace=tag)
+        await drop_namespace(
+            nats_url=servers.nats,
+            database_url=servers.database,
+            redis_url=servers.redis,
+            namespace=tag,
+        )
 
 
 @pytest.fixture
@@ -142,10 +149,24 @@ def make_token(secret: str) -> Callable[..., str]:
 
     from bilten.protocol.tokens import encode_token, mint_claims
 
-    def make(role: str = "organizer", *, org: str = "acme", sub: str | None = None,
-             events: Any = "*", gates: tuple[str, ...] | None = None, ttl_s: int = 600) -> str:
-        claims = mint_claims(sub=sub or f"{role}-1", org=org, role=role, events=events,
-                             gates=gates, ttl_s=ttl_s, now=time.time())
+    def make(
+        role: str = "organizer",
+        *,
+        org: str = "acme",
+        sub: str | None = None,
+        events: Any = "*",
+        gates: tuple[str, ...] | None = None,
+        ttl_s: int = 600,
+    ) -> str:
+        claims = mint_claims(
+            sub=sub or f"{role}-1",
+            org=org,
+            role=role,
+            events=events,
+            gates=gates,
+            ttl_s=ttl_s,
+            now=time.time(),
+        )
         return encode_token(claims, secret)
 
     return make

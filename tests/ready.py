@@ -45,13 +45,15 @@ async def _answered(nc: nats.NATS, subject: str) -> bool:
     return True
 
 
-async def workers_answer(settings: Settings, names: Sequence[str],
-                         running: asyncio.Task[None] | None = None) -> None:
+async def workers_answer(
+    settings: Settings, names: Sequence[str], running: asyncio.Task[None] | None = None
+) -> None:
     """Until every subject of the named workers is answered; fails early if `running` ends."""
     assert settings.nats_url
     nc = await nats.connect(settings.nats_url)
     try:
         for subject in probed_subjects(settings, names):
+
             async def answered(subject: str = subject) -> bool:
                 if running is not None and running.done():
                     running.result()
@@ -79,6 +81,7 @@ async def processes_answer(settings: Settings, worker: str, ports: Sequence[int]
     nc = await nats.connect(settings.nats_url)
     try:
         async with aiohttp.ClientSession() as http:
+
             async def each_answered() -> bool:
                 await _answered(nc, subject)  # the queue group picks one process at random
                 texts = [await _metrics(http, port) for port in ports]

@@ -37,8 +37,12 @@ def imports_of(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("bilten."))
-        elif isinstance(node, ast.ImportFrom) and node.module \
-                and node.module.startswith("bilten.") and node.level == 0:
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("bilten.")
+            and node.level == 0
+        ):
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
     return found
@@ -46,8 +50,10 @@ def imports_of(path: Path) -> set[str]:
 
 def graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for layer in ALLOWED for p in (ROOT / layer).rglob("*.py")}
-    return {name: {m for m in imports_of(path) if m in modules and m != name}
-            for name, path in modules.items()}
+    return {
+        name: {m for m in imports_of(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
 
 
 def test_every_package_is_a_known_layer() -> None:
@@ -58,9 +64,13 @@ def test_every_package_is_a_known_layer() -> None:
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
 def test_layer_imports_only_what_it_may(layer: str) -> None:
     allowed = ALLOWED[layer] | {layer}
-    broken = sorted(f"{mod} imports {dep}" for mod, deps in graph().items()
-                    if mod.split(".")[1] == layer for dep in deps
-                    if dep.split(".")[1] not in allowed)
+    broken = sorted(
+        f"{mod} imports {dep}"
+        for mod, deps in graph().items()
+        if mod.split(".")[1] == layer
+        for dep in deps
+        if dep.split(".")[1] not in allowed
+    )
     assert broken == []
 
 
@@ -73,7 +83,7 @@ def test_no_import_cycles() -> None:
         state[node] = 1
         for dep in sorted(edges[node]):
             if state.get(dep) == 1:
-                cycles.append([*path[path.index(dep):], dep])
+                cycles.append([*path[path.index(dep) :], dep])
             elif dep not in state:
                 visit(dep, [*path, dep])
         state[node] = 2

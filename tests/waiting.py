@@ -27,14 +27,16 @@ _FIRST_POLL_S = 0.01
 _MAX_POLL_S = 0.25
 
 
-def allowance(operations: int, *, base: float = STORM_BASE_S,
-              per_operation: float = PER_OPERATION_S) -> float:
+def allowance(
+    operations: int, *, base: float = STORM_BASE_S, per_operation: float = PER_OPERATION_S
+) -> float:
     """A deadline that grows with the work: `base` plus `per_operation` for each operation."""
     return base + per_operation * operations
 
 
-async def wait_for(condition: Callable[[], T | Awaitable[T]], *, what: str,
-                   timeout: float = WAIT_S) -> T:
+async def wait_for(
+    condition: Callable[[], T | Awaitable[T]], *, what: str, timeout: float = WAIT_S
+) -> T:
     """Poll `condition` (plain or async) until it returns a truthy value, and return that.
 
     A condition may also raise AssertionError while not yet met: the last such

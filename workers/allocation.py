@@ -42,13 +42,22 @@ async def release(request: CommandRequest, ctx: WorkerContext) -> Any:
 
 WORKER = Worker(
     "allocation",
-    commands={"seats.create": seatmap.create, "seats.map": seatmap.seat_map,
-              "seats.configure": seatmap.configure, "seats.hold": holds.hold,
-              "seats.confirm": orders.confirm, "seats.release": release,
-              "seats.waitlist.join": waitlist.join, "orders.list": purchases.list_orders,
-              "orders.get": purchases.get_order, "holds.list": purchases.list_holds},
+    commands={
+        "seats.create": seatmap.create,
+        "seats.map": seatmap.seat_map,
+        "seats.configure": seatmap.configure,
+        "seats.hold": holds.hold,
+        "seats.confirm": orders.confirm,
+        "seats.release": release,
+        "seats.waitlist.join": waitlist.join,
+        "orders.list": purchases.list_orders,
+        "orders.get": purchases.get_order,
+        "holds.list": purchases.list_holds,
+    },
     snapshots={"seats": seatfeed.snapshot},
-    periodic=(Periodic("seats feed", seatfeed.TICK_S, seatfeed.tick),
-              Periodic("hold sweeper", sweeper.INTERVAL_S, sweeper.sweep)),
+    periodic=(
+        Periodic("seats feed", seatfeed.TICK_S, seatfeed.tick),
+        Periodic("hold sweeper", sweeper.INTERVAL_S, sweeper.sweep),
+    ),
 )
 """Seat maps, holds and orders; the hold sweeper and the seats feed run alongside."""

@@ -29,6 +29,10 @@ async def record(msg: Msg, ctx: WorkerContext) -> None:
     await ctx.pg.execute(
         """INSERT INTO domain_events (stream, seq, kind, event_id, payload, occurred_at)
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
-        meta.stream, meta.sequence.stream, kind,
-        event_id if isinstance(event_id, int) else None, body, occurred,
+        meta.stream,
+        meta.sequence.stream,
+        kind,
+        event_id if isinstance(event_id, int) else None,
+        body,
+        occurred,
     )

@@ -50,8 +50,9 @@ _PRESENCE = """SELECT t.id, t.state, t.revoked_at, t.holder, tt.name AS type_nam
                WHERE p.ticket_id = $1 AND t.event_id = $2 FOR UPDATE OF p"""
 
 
-async def identify(keys: KeyRing, pg: asyncpg.Pool, event_id: int,
-                   code: str) -> tuple[int | None, str | None]:
+async def identify(
+    keys: KeyRing, pg: asyncpg.Pool, event_id: int, code: str
+) -> tuple[int | None, str | None]:
     """The ticket a code names, or the rejection reason (`invalid`, `wrong_event`)."""
     try:
         ref, _body, _signature = parse_code(code)
@@ -66,10 +67,12 @@ async def identify(keys: KeyRing, pg: asyncpg.Pool, event_id: int,
     return ref.ticket_id, None
 
 
-async def _stored(pg: asyncpg.Pool | Conn, event_id: int, nonce: str,
-                  code: str) -> dict[str, Any] | None:
-    row = await pg.fetchrow("SELECT verdict FROM scans WHERE event_id = $1 AND nonce = $2",
-                            event_id, nonce)
+async def _stored(
+    pg: asyncpg.Pool | Conn, event_id: int, nonce: str, code: str
+) -> dict[str, Any] | None:
+    row = await pg.fetchrow(
+        "SELECT verdict FROM scans WHERE event_id = $1 AND nonce = $2", event_id, nonce
+    )
     if row is None:
         return None
     verdict: dict[str, Any] = row["verdict"]
@@ -105,8 +108,9 @@ class Attempt:
     origin: ScanOrigin
 
 
-async def apply_scan(ctx: WorkerContext, event_id: int, scan: ScanRequest, origin: ScanOrigin,
-                     pending: list[int]) -> dict[str, Any]:
+async def apply_scan(
+    ctx: WorkerContext, event_id: int, scan: ScanRequest, origin: ScanOrigin, pending: list[int]
+) -> dict[str, Any]:
     """Decide one scan (online, or synced with the device's own verdict) and record it.
 
     The ids of the outbox rows it committed are added to `pending`, for the
@@ -127,16 +131,31 @@ async def apply_scan(ctx: WorkerContext, event_id: int, scan: ScanRequest, origi
                 """INSERT INTO scans (event_id, nonce, ticket_id, gate, direction, status,
                                       reason, scanned_at, offline, device, verdict)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-                event_id, nonce, verdict["ticket"]["id"] if verdict["ticket"] else None,
-                scan.gate, scan.direction, verdict["status"], verdict["reason"], at,
-                origin.device_ok is not None, origin.device, verdict)
-            ids = [await outbox.enqueue_publication(conn, channel, verdict),
-                   await outbox.enqueue(conn, "checkin.decided",
-                                        {"event_id": event_id, "scan": verdict})]
+                event_id,
+                nonce,
+                verdict["ticket"]["id"] if verdict["ticket"] else None,
+                scan.gate,
+                scan.direction,
+                verdict["status"],
+                verdict["reason"],
+                at,
+                origin.device_ok is not None,
+                origin.device,
+                verdict,
+            )
+            ids = [
+                await outbox.enqueue_publication(conn, channel, verdict),
+                await outbox.enqueue(
+                    conn, "checkin.decided", {"event_id": event_id, "scan": verdict}
+                ),
+            ]
             for changed in revised:
-                ids += [await outbox.enqueue_publication(conn, channel, changed),
-                        await outbox.enqueue(conn, "checkin.revised",
-                                             {"event_id": event_id, "scan": changed})]
+                ids += [
+                    await outbox.enqueue_publication(conn, channel, changed),
+                    await outbox.enqueue(
+                        conn, "checkin.revised", {"event_id": event_id, "scan": changed}
+                    ),
+                ]
     except asyncpg.UniqueViolationError:
         # The same nonce decided concurrently elsewhere: that verdict stands.
         stored = await _stored(ctx.pg, event_id, nonce, scan.code)
@@ -146,86 +165,132 @@ async def apply_scan(ctx: WorkerContext, event_id: int, scan: ScanRequest, origi
     return verdict
 
 
-async def _decide(conn: Conn, attempt: Attempt
-                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def _decide(conn: Conn, attempt: Attempt) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The verdict for a scan, and the stored verdicts it revised (already updated)."""
     event_id, scan, at, ticket_id = attempt.event_id, attempt.scan, attempt.at, attempt.ticket_id
     device_ok = attempt.origin.device_ok
     event = await conn.fetchrow(
         "SELECT allow_reentry, ARRAY(SELECT name FROM gates WHERE event_id = $1) AS gates"
-        " FROM events WHERE id = $1", event_id)
+        " FROM events WHERE id = $1",
+        event_id,
+    )
     if event is None:
         raise NotFound(f"no event {event_id}")
     if scan.gate not in event["gates"]:
         raise BadRequest(f"no gate {scan.gate!r} at this event", field="gate")
     verdict: dict[str, Any] = {
-        "status": "rejected", "reason": attempt.reason, "ticket": None, "previous": None,
-        "gate": scan.gate, "direction": scan.direction, "scanned_at": at.isoformat(),
-        "nonce": attempt.nonce, "code": scan.code, "event_id": event_id,
-        "offline": device_ok is not None, "device": attempt.origin.device,
+        "status": "rejected",
+        "reason": attempt.reason,
+        "ticket": None,
+        "previous": None,
+        "gate": scan.gate,
+        "direction": scan.direction,
+        "scanned_at": at.isoformat(),
+        "nonce": attempt.nonce,
+        "code": scan.code,
+        "event_id": event_id,
+        "offline": device_ok is not None,
+        "device": attempt.origin.device,
     }
     revised: list[tuple[int, dict[str, Any]]] = []
     row = await conn.fetchrow(_PRESENCE, ticket_id, event_id) if ticket_id else None
     if ticket_id is not None and row is None:
         verdict["reason"] = "unknown"
     if row is not None:
-        state = TicketState(row["state"] == "valid", row["inside"], row["entries"],
-                            row["last_gate"], row["last_at"])
-        decision = decide(state, scan.direction, scan.gate, at,
-                          allowed_gates=attempt.origin.allowed_gates,
-                          allow_reentry=event["allow_reentry"])
-        verdict.update(status=decision.status, reason=decision.reason,
-                       previous=decision.previous,
-                       ticket={"id": row["id"], "holder": row["holder"],
-                               "type": row["type_name"], "state": row["state"]})
+        state = TicketState(
+            row["state"] == "valid", row["inside"], row["entries"], row["last_gate"], row["last_at"]
+        )
+        decision = decide(
+            state,
+            scan.direction,
+            scan.gate,
+            at,
+            allowed_gates=attempt.origin.allowed_gates,
+            allow_reentry=event["allow_reentry"],
+        )
+        verdict.update(
+            status=decision.status,
+            reason=decision.reason,
+            previous=decision.previous,
+            ticket={
+                "id": row["id"],
+                "holder": row["holder"],
+                "type": row["type_name"],
+                "state": row["state"],
+            },
+        )
         if device_ok is False:
             # The device turned them away: that is what happened at the door.
             verdict.update(status="rejected", reason=decision.reason or "device_rejected")
         elif device_ok and decision.reason != "gate_not_allowed":
             # The device let them through: they moved, whatever the server knew.
-            final, revised = await replay(conn, event_id, row, scan, at, verdict,
-                                          event["allow_reentry"])
+            final, revised = await replay(
+                conn, event_id, row, scan, at, verdict, event["allow_reentry"]
+            )
             await _store_state(conn, event_id, row["id"], state, final)
         elif decision.status == "ok":
             await _store_state(conn, event_id, row["id"], state, decision.state)
     verdict["inside"] = await conn.fetchval(
-        "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id)
+        "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id
+    )
     for scan_id, changed in revised:
         changed["inside"] = verdict["inside"]
-        await conn.execute("UPDATE scans SET status = $2, reason = $3, verdict = $4"
-                           " WHERE id = $1", scan_id, changed["status"], changed["reason"],
-                           changed)
+        await conn.execute(
+            "UPDATE scans SET status = $2, reason = $3, verdict = $4 WHERE id = $1",
+            scan_id,
+            changed["status"],
+            changed["reason"],
+            changed,
+        )
     return verdict, [changed for _id, changed in revised]
 
 
-async def _store_state(conn: Conn, event_id: int, ticket_id: int,
-                       old: TicketState, new: TicketState) -> None:
+async def _store_state(
+    conn: Conn, event_id: int, ticket_id: int, old: TicketState, new: TicketState
+) -> None:
     """Persist the ticket's new state and keep the per-gate inside counts exact."""
     if (old.inside, old.entries, old.last_gate, old.last_at) == (
-            new.inside, new.entries, new.last_gate, new.last_at):
+        new.inside,
+        new.entries,
+        new.last_gate,
+        new.last_at,
+    ):
         return
     await conn.execute(
         "UPDATE ticket_presence SET inside = $2, entries = $3, last_gate = $4, last_at = $5"
-        " WHERE ticket_id = $1", ticket_id, new.inside, new.entries, new.last_gate, new.last_at)
+        " WHERE ticket_id = $1",
+        ticket_id,
+        new.inside,
+        new.entries,
+        new.last_gate,
+        new.last_at,
+    )
     moved = old.last_gate != new.last_gate
     shard = ticket_id % INSIDE_SHARDS  # a ticket always counts in the same row: n >= 0
     if old.inside and (moved or not new.inside):
         await conn.execute(
-            "UPDATE inside_counts SET n = n - 1 WHERE event_id = $1 AND gate = $2"
-            " AND shard = $3", event_id, old.last_gate, shard)
+            "UPDATE inside_counts SET n = n - 1 WHERE event_id = $1 AND gate = $2 AND shard = $3",
+            event_id,
+            old.last_gate,
+            shard,
+        )
     if new.inside and (moved or not old.inside):
         await conn.execute(
             "INSERT INTO inside_counts (event_id, gate, shard, n) VALUES ($1, $2, $3, 1)"
             " ON CONFLICT (event_id, gate, shard) DO UPDATE SET n = inside_counts.n + 1",
-            event_id, new.last_gate, shard)
+            event_id,
+            new.last_gate,
+            shard,
+        )
 
 
 async def scan(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """checkin.scan: one online scan; its publications go out after the answer."""
     event_id = parse_event_id(request.params)
     pending: list[int] = []
-    verdict = await apply_scan(ctx, event_id, parse_scan(request.params),
-                               ScanOrigin(request.claims.gates), pending)
+    verdict = await apply_scan(
+        ctx, event_id, parse_scan(request.params), ScanOrigin(request.claims.gates), pending
+    )
     ctx.publisher.submit(pending)
     return verdict
 
@@ -238,12 +303,18 @@ async def sync(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """
     event_id = parse_event_id(request.params)
     upload = parse_sync(request.params, now=datetime.now(UTC))
-    gates = await ctx.pg.fetchval("SELECT ARRAY(SELECT name FROM gates WHERE event_id = $1)",
-                                   event_id)
+    gates = await ctx.pg.fetchval(
+        "SELECT ARRAY(SELECT name FROM gates WHERE event_id = $1)", event_id
+    )
     nonces = [s.nonce for s in upload.scans]
-    known = {r["nonce"]: r["verdict"]["code"] for r in await ctx.pg.fetch(
-        "SELECT nonce, verdict FROM scans WHERE event_id = $1 AND nonce = ANY($2::text[])",
-        event_id, nonces)}
+    known = {
+        r["nonce"]: r["verdict"]["code"]
+        for r in await ctx.pg.fetch(
+            "SELECT nonce, verdict FROM scans WHERE event_id = $1 AND nonce = ANY($2::text[])",
+            event_id,
+            nonces,
+        )
+    }
     for n, item in enumerate(upload.scans):  # refuse before applying anything
         if item.gate not in gates:
             raise BadRequest(f"no gate {item.gate!r} at this event", field=f"scans[{n}].gate")
@@ -254,13 +325,23 @@ async def sync(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         origin = ScanOrigin(request.claims.gates, upload.device, device_ok=item.verdict == "ok")
         await apply_scan(ctx, event_id, item.request(), origin, pending)
     ctx.publisher.submit(pending)
-    stored = {r["nonce"]: r["verdict"] for r in await ctx.pg.fetch(
-        "SELECT nonce, verdict FROM scans WHERE event_id = $1 AND nonce = ANY($2::text[])",
-        event_id, nonces)}
+    stored = {
+        r["nonce"]: r["verdict"]
+        for r in await ctx.pg.fetch(
+            "SELECT nonce, verdict FROM scans WHERE event_id = $1 AND nonce = ANY($2::text[])",
+            event_id,
+            nonces,
+        )
+    }
     inside = await ctx.pg.fetchval(
-        "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id)
-    return {"event_id": event_id, "device": upload.device,
-            "results": [stored[nonce] for nonce in nonces], "inside": inside}
+        "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id
+    )
+    return {
+        "event_id": event_id,
+        "device": upload.device,
+        "results": [stored[nonce] for nonce in nonces],
+        "inside": inside,
+    }
 
 
 async def list_scans(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -272,14 +353,21 @@ async def list_scans(request: CommandRequest, ctx: WorkerContext) -> dict[str, A
     rows = await ctx.pg.fetch(
         "SELECT id, verdict FROM scans WHERE event_id = $1 AND id > $2"
         " AND ($3::bool IS FALSE OR status = 'conflict') ORDER BY id LIMIT 500",
-        event_id, after, conflicts)
+        event_id,
+        after,
+        conflicts,
+    )
     counts = await ctx.pg.fetch(
         "SELECT gate, sum(n)::int AS n FROM inside_counts WHERE event_id = $1"
-        " GROUP BY gate ORDER BY gate", event_id)
-    return {"scans": [{"id": row["id"], **row["verdict"]} for row in rows],
-            "inside": sum(r["n"] for r in counts),
-            "inside_by_gate": {r["gate"]: r["n"] for r in counts},
-            "next": rows[-1]["id"] if len(rows) == 500 else None}
+        " GROUP BY gate ORDER BY gate",
+        event_id,
+    )
+    return {
+        "scans": [{"id": row["id"], **row["verdict"]} for row in rows],
+        "inside": sum(r["n"] for r in counts),
+        "inside_by_gate": {r["gate"]: r["n"] for r in counts},
+        "next": rows[-1]["id"] if len(rows) == 500 else None,
+    }
 
 
 async def list_inside(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -301,17 +389,37 @@ async def list_inside(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
            JOIN ticket_types tt ON tt.id = t.ticket_type_id
            WHERE t.event_id = $1 AND t.id > $2 AND p.inside
              AND ($4::text IS NULL OR p.last_gate = $4)
-           ORDER BY t.id LIMIT $3""", event_id, after, limit, gate)
+           ORDER BY t.id LIMIT $3""",
+        event_id,
+        after,
+        limit,
+        gate,
+    )
     inside = await ctx.pg.fetchval(
-        "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id)
-    return {"event_id": event_id, "inside": inside,
-            "people": [{"ticket_id": r["id"], "holder": r["holder"], "type": r["type_name"],
-                        "gate": r["last_gate"], "since": r["last_at"].isoformat()}
-                       for r in rows],
-            "next": rows[-1]["id"] if len(rows) == limit else None}
+        "SELECT COALESCE(sum(n), 0) FROM inside_counts WHERE event_id = $1", event_id
+    )
+    return {
+        "event_id": event_id,
+        "inside": inside,
+        "people": [
+            {
+                "ticket_id": r["id"],
+                "holder": r["holder"],
+                "type": r["type_name"],
+                "gate": r["last_gate"],
+                "since": r["last_at"].isoformat(),
+            }
+            for r in rows
+        ],
+        "next": rows[-1]["id"] if len(rows) == limit else None,
+    }
 
 
 HANDLERS: dict[str, CommandHandler] = {
-    "checkin.scan": scan, "checkin.list": list_scans, "checkin.sync": sync,
-    "checkin.bundle": bundle, "checkin.inside": list_inside}
+    "checkin.scan": scan,
+    "checkin.list": list_scans,
+    "checkin.sync": sync,
+    "checkin.bundle": bundle,
+    "checkin.inside": list_inside,
+}
 """The check-in worker's command handlers."""

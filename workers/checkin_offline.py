@@ -31,9 +31,15 @@ _LAST = 2**63  # a scan not stored yet sorts after stored ones of the same insta
 _REPLY_OVERHEAD = 1024
 
 
-async def replay(conn: Conn, event_id: int, ticket: asyncpg.Record,
-                 scan: ScanRequest, at: datetime, verdict: dict[str, Any],
-                 allow_reentry: bool) -> tuple[TicketState, list[tuple[int, dict[str, Any]]]]:
+async def replay(
+    conn: Conn,
+    event_id: int,
+    ticket: asyncpg.Record,
+    scan: ScanRequest,
+    at: datetime,
+    verdict: dict[str, Any],
+    allow_reentry: bool,
+) -> tuple[TicketState, list[tuple[int, dict[str, Any]]]]:
     """Merge a synced movement into the ticket's history (the caller holds its row lock).
 
     Sets the new scan's status, reason and previous in `verdict`; returns the
@@ -42,9 +48,13 @@ async def replay(conn: Conn, event_id: int, ticket: asyncpg.Record,
     """
     history = await conn.fetch(
         "SELECT id, direction, gate, scanned_at, verdict FROM scans WHERE event_id = $1"
-        " AND ticket_id = $2 AND status IN ('ok', 'conflict')", event_id, ticket["id"])
+        " AND ticket_id = $2 AND status IN ('ok', 'conflict')",
+        event_id,
+        ticket["id"],
+    )
     moves: list[tuple[datetime, int, Direction, str, dict[str, Any] | None]] = [
-        (r["scanned_at"], r["id"], r["direction"], r["gate"], r["verdict"]) for r in history]
+        (r["scanned_at"], r["id"], r["direction"], r["gate"], r["verdict"]) for r in history
+    ]
     moves.append((at, _LAST, scan.direction, scan.gate, None))
     moves.sort(key=lambda move: (move[0], move[1]))
     revoked_at: datetime | None = ticket["revoked_at"]
@@ -54,11 +64,20 @@ async def replay(conn: Conn, event_id: int, ticket: asyncpg.Record,
     for when, scan_id, direction, gate, old in moves:
         # A ticket revoked later still admitted whoever came before the revocation.
         valid = revoked_at is None or when < revoked_at
-        decision = decide(replace(state, valid=valid), direction, gate, when,
-                          allowed_gates=None, allow_reentry=allow_reentry)
+        decision = decide(
+            replace(state, valid=valid),
+            direction,
+            gate,
+            when,
+            allowed_gates=None,
+            allow_reentry=allow_reentry,
+        )
         state = decision.state
-        fields = {"status": "ok" if decision.status == "ok" else "conflict",
-                  "reason": decision.reason, "previous": decision.previous}
+        fields = {
+            "status": "ok" if decision.status == "ok" else "conflict",
+            "reason": decision.reason,
+            "previous": decision.previous,
+        }
         if old is None:
             verdict.update(fields)
         elif any(old.get(key) != value for key, value in fields.items()):
@@ -72,11 +91,15 @@ async def bundle(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     key = await ctx.keys.get(ctx.pg, event_id, create=True)
     if key is None:
         raise NotFound(f"no event {event_id}")
-    async with ctx.pg.acquire() as conn, conn.transaction(isolation="repeatable_read",
-                                                           readonly=True):
+    async with (
+        ctx.pg.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
         event = await conn.fetchrow(
             "SELECT allow_reentry, now() AS generated_at, ARRAY(SELECT name FROM gates"
-            " WHERE event_id = $1 ORDER BY name) AS gates FROM events WHERE id = $1", event_id)
+            " WHERE event_id = $1 ORDER BY name) AS gates FROM events WHERE id = $1",
+            event_id,
+        )
         if event is None:
             raise NotFound(f"no event {event_id}")
         rows = await conn.fetch(
@@ -84,14 +107,32 @@ async def bundle(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                       p.last_gate
                FROM tickets t JOIN ticket_types tt ON tt.id = t.ticket_type_id
                JOIN ticket_presence p ON p.ticket_id = t.id
-               WHERE t.event_id = $1 ORDER BY t.id""", event_id)
-    tickets = tuple(BundleTicket(r["id"], r["type_name"], initials(r["holder"]),
-                                 r["state"] != "valid", r["last_gate"] if r["inside"] else None,
-                                 r["entries"] > 0) for r in rows)
+               WHERE t.event_id = $1 ORDER BY t.id""",
+            event_id,
+        )
+    tickets = tuple(
+        BundleTicket(
+            r["id"],
+            r["type_name"],
+            initials(r["holder"]),
+            r["state"] != "valid",
+            r["last_gate"] if r["inside"] else None,
+            r["entries"] > 0,
+        )
+        for r in rows
+    )
     gates = request.claims.gates
-    body = encode_bundle(Bundle(event_id, event["generated_at"], public_key_text(key.public),
-                                tuple(event["gates"]), None if gates is None else tuple(gates),
-                                event["allow_reentry"], tickets))
+    body = encode_bundle(
+        Bundle(
+            event_id,
+            event["generated_at"],
+            public_key_text(key.public),
+            tuple(event["gates"]),
+            None if gates is None else tuple(gates),
+            event["allow_reentry"],
+            tickets,
+        )
+    )
     size, limit = len(orjson.dumps(body)), ctx.nc.max_payload - _REPLY_OVERHEAD
     if size > limit:  # the reply would not fit in one NATS message
         raise TooLarge(size, limit)

@@ -21,17 +21,24 @@ from bilten.protocol.params import MAX_ID, parse_int
 from bilten.workers.context import WorkerContext
 from bilten.workers.runner import CommandHandler
 
-_COLUMNS = ("id, org_id, name, starts_at, ends_at, timezone, locale, currency, created_at,"
-            " updated_at")
+_COLUMNS = (
+    "id, org_id, name, starts_at, ends_at, timezone, locale, currency, created_at, updated_at"
+)
 
 
 def event_json(row: asyncpg.Record) -> dict[str, Any]:
     """An events row as the API shows it."""
     return {
-        "id": row["id"], "org": row["org_id"], "name": row["name"],
-        "starts_at": row["starts_at"].isoformat(), "ends_at": row["ends_at"].isoformat(),
-        "timezone": row["timezone"], "locale": row["locale"], "currency": row["currency"],
-        "created_at": row["created_at"].isoformat(), "updated_at": row["updated_at"].isoformat(),
+        "id": row["id"],
+        "org": row["org_id"],
+        "name": row["name"],
+        "starts_at": row["starts_at"].isoformat(),
+        "ends_at": row["ends_at"].isoformat(),
+        "timezone": row["timezone"],
+        "locale": row["locale"],
+        "currency": row["currency"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
     }
 
 
@@ -44,8 +51,6 @@ def _check_timezone(fields: EventFields) -> None:
         raise BadRequest(f"unknown time zone {fields.timezone!r}", field="timezone") from None
 
 
-
-
 async def create(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """events.create: a new event in the caller's organization."""
     fields = parse_event_fields(request.params, partial=False)
@@ -54,13 +59,19 @@ async def create(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         row = await conn.fetchrow(
             f"""INSERT INTO events (org_id, name, starts_at, ends_at, timezone, locale, currency)
                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}""",
-            request.claims.org, fields.name, fields.starts_at, fields.ends_at, fields.timezone,
-            fields.locale, fields.currency,
+            request.claims.org,
+            fields.name,
+            fields.starts_at,
+            fields.ends_at,
+            fields.timezone,
+            fields.locale,
+            fields.currency,
         )
         assert row is not None  # inserted, or updated under the row lock taken above
         event = event_json(row)
-        outbox_id = await outbox.enqueue(conn, "events.created", {"event_id": event["id"],
-                                                                  "event": event})
+        outbox_id = await outbox.enqueue(
+            conn, "events.created", {"event_id": event["id"], "event": event}
+        )
     await outbox.flush(ctx.deps, [outbox_id])
     return event
 
@@ -70,8 +81,9 @@ async def get(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     event_id = parse_event_id(request.params)
     row = await ctx.pg.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
     claims = request.claims
-    if row is None or (claims.role != "service" and not claims.covers_event(event_id,
-                                                                            row["org_id"])):
+    if row is None or (
+        claims.role != "service" and not claims.covers_event(event_id, row["org_id"])
+    ):
         raise NotFound(f"no event {event_id}")
     return event_json(row)
 
@@ -90,7 +102,8 @@ async def list_events(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
             args.append(list(claims.events))
             where += " AND id = ANY($4::bigint[])"
     rows = await ctx.pg.fetch(
-        f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT $2", *args)
+        f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT $2", *args
+    )
     events = [event_json(row) for row in rows]
     return {"events": events, "next": events[-1]["id"] if len(events) == limit else None}
 
@@ -99,14 +112,17 @@ async def update(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """events.update: change some fields of an event of the caller's organization."""
     event_id = parse_event_id(request.params)
     fields = parse_event_fields(
-        {k: v for k, v in request.params.items() if k != "event_id"}, partial=True)
+        {k: v for k, v in request.params.items() if k != "event_id"}, partial=True
+    )
     _check_timezone(fields)
     async with ctx.pg.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE", event_id)
+            f"SELECT {_COLUMNS} FROM events WHERE id = $1 FOR UPDATE", event_id
+        )
         claims = request.claims
-        if row is None or (claims.role != "service"
-                           and not claims.covers_event(event_id, row["org_id"])):
+        if row is None or (
+            claims.role != "service" and not claims.covers_event(event_id, row["org_id"])
+        ):
             raise NotFound(f"no event {event_id}")
         starts: datetime = fields.starts_at or row["starts_at"]
         ends: datetime = fields.ends_at or row["ends_at"]
@@ -117,12 +133,19 @@ async def update(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                     timezone = COALESCE($5, timezone), locale = COALESCE($6, locale),
                     currency = COALESCE($7, currency), updated_at = now()
                 WHERE id = $1 RETURNING {_COLUMNS}""",
-            event_id, fields.name, starts, ends, fields.timezone, fields.locale, fields.currency,
+            event_id,
+            fields.name,
+            starts,
+            ends,
+            fields.timezone,
+            fields.locale,
+            fields.currency,
         )
         assert row is not None  # inserted, or updated under the row lock taken above
         event = event_json(row)
-        outbox_id = await outbox.enqueue(conn, "events.updated", {"event_id": event_id,
-                                                                  "event": event})
+        outbox_id = await outbox.enqueue(
+            conn, "events.updated", {"event_id": event_id, "event": event}
+        )
     await outbox.flush(ctx.deps, [outbox_id])
     return event
 
@@ -140,15 +163,19 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     try:
         async with ctx.pg.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "SELECT org_id FROM events WHERE id = $1 FOR UPDATE", event_id)
-            if row is None or (claims.role != "service"
-                               and not claims.covers_event(event_id, row["org_id"])):
+                "SELECT org_id FROM events WHERE id = $1 FOR UPDATE", event_id
+            )
+            if row is None or (
+                claims.role != "service" and not claims.covers_event(event_id, row["org_id"])
+            ):
                 raise NotFound(f"no event {event_id}")
             held = await conn.fetchrow(
                 """SELECT (SELECT count(*) FROM tickets WHERE event_id = $1) AS tickets,
                           (SELECT count(*) FROM orders WHERE event_id = $1) AS orders,
                           (SELECT count(*) FROM holds WHERE event_id = $1
-                             AND state = 'active') AS active_holds""", event_id)
+                             AND state = 'active') AS active_holds""",
+                event_id,
+            )
             assert held is not None  # counts are always one row
             if any(held.values()):
                 raise _not_empty(event_id, dict(held))
@@ -163,8 +190,9 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
 
 
 def _not_empty(event_id: int, counts: dict[str, int]) -> Conflict:
-    return Conflict(f"event {event_id} has tickets, orders or live holds", reason="not_empty",
-                    **counts)
+    return Conflict(
+        f"event {event_id} has tickets, orders or live holds", reason="not_empty", **counts
+    )
 
 
 async def owner(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:

@@ -65,9 +65,17 @@ class Buyer:
 
 def hold_of(row: asyncpg.Record) -> Hold:
     """A hold row as a value (the stored state `active` is shown as `held`)."""
-    return Hold("held" if row["state"] == "active" else row["state"], row["id"],
-                row["event_id"], tuple(row["seat_ids"]), row["ticket_type_id"], row["quantity"],
-                row["amount_minor"], row["currency"].strip(), row["expires_at"])
+    return Hold(
+        "held" if row["state"] == "active" else row["state"],
+        row["id"],
+        row["event_id"],
+        tuple(row["seat_ids"]),
+        row["ticket_type_id"],
+        row["quantity"],
+        row["amount_minor"],
+        row["currency"].strip(),
+        row["expires_at"],
+    )
 
 
 def authorize(claims: Claims, row: asyncpg.Record, what: str = "hold") -> None:
@@ -94,18 +102,26 @@ async def hold(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     return hold_of(row).to_wire()
 
 
-async def hold_in(conn: Conn, event_id: int, buyer: Buyer, wanted: HoldRequest,
-                  *, waitlist_id: int | None = None) -> asyncpg.Record:
+async def hold_in(
+    conn: Conn, event_id: int, buyer: Buyer, wanted: HoldRequest, *, waitlist_id: int | None = None
+) -> asyncpg.Record:
     """Place a hold in the caller's transaction; raises Rejected (roll back) or BadRequest."""
-    await conn.execute(f"SELECT {CUSTOM_PLANS}, pg_advisory_xact_lock($1, hashtext($2))",
-                       BUYER_LOCK, f"{event_id}:{buyer.sub}")
+    await conn.execute(
+        f"SELECT {CUSTOM_PLANS}, pg_advisory_xact_lock($1, hashtext($2))",
+        BUYER_LOCK,
+        f"{event_id}:{buyer.sub}",
+    )
     if wanted.nonce is not None:
         stored = await conn.fetchrow(
             "SELECT * FROM holds WHERE event_id = $1 AND owner_sub = $2 AND nonce = $3",
-            event_id, buyer.sub, wanted.nonce)
+            event_id,
+            buyer.sub,
+            wanted.nonce,
+        )
         if stored is not None:
             if stored["quantity"] != wanted.quantity or (
-                    wanted.seat_ids and sorted(stored["seat_ids"]) != sorted(wanted.seat_ids)):
+                wanted.seat_ids and sorted(stored["seat_ids"]) != sorted(wanted.seat_ids)
+            ):
                 raise Conflict("this nonce was used for another hold", field="nonce")
             return stored
     rules = await hold_settings(conn, event_id)
@@ -114,7 +130,9 @@ async def hold_in(conn: Conn, event_id: int, buyer: Buyer, wanted: HoldRequest,
             """SELECT COALESCE(sum(quantity), 0) FROM holds
                WHERE event_id = $1 AND owner_sub = $2
                  AND (state = 'confirmed' OR (state = 'active' AND expires_at > now()))""",
-            event_id, buyer.sub)
+            event_id,
+            buyer.sub,
+        )
         if taken + wanted.quantity > rules.limit:
             raise Rejected("limit_exceeded", limit=rules.limit, taken=taken)
     seats, ga_type = await _pick(conn, event_id, wanted)
@@ -123,8 +141,11 @@ async def hold_in(conn: Conn, event_id: int, buyer: Buyer, wanted: HoldRequest,
     else:
         currencies = {s["currency"] for s in seats}
         if len(currencies) != 1:
-            raise BadRequest("the seats of one hold must be priced in one currency",
-                             field="seat_ids", currencies=sorted(c.strip() for c in currencies))
+            raise BadRequest(
+                "the seats of one hold must be priced in one currency",
+                field="seat_ids",
+                currencies=sorted(c.strip() for c in currencies),
+            )
         amount, currency = sum(s["price_minor"] for s in seats), currencies.pop()
     # Attendees may shorten their hold (tests, quick checkouts), never lengthen it.
     ttl = wanted.ttl_s or rules.ttl_s
@@ -136,21 +157,35 @@ async def hold_in(conn: Conn, event_id: int, buyer: Buyer, wanted: HoldRequest,
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9),
                    now() + make_interval(secs => $9 - least($10, $9 / 2.0)), $11)
            RETURNING *""",
-        event_id, buyer.sub, wanted.nonce, ga_type["id"] if ga_type else None, wanted.quantity,
-        [s["id"] for s in seats], amount, currency, float(ttl), float(rules.warn_s),
-        waitlist_id)
+        event_id,
+        buyer.sub,
+        wanted.nonce,
+        ga_type["id"] if ga_type else None,
+        wanted.quantity,
+        [s["id"] for s in seats],
+        amount,
+        currency,
+        float(ttl),
+        float(rules.warn_s),
+        waitlist_id,
+    )
     assert row is not None  # INSERT … RETURNING
     if seats:
-        await conn.execute(f"UPDATE seats SET status = 'held', hold_id = $2, {CHANGE}"
-                           " WHERE id = ANY($1::bigint[])", [s["id"] for s in seats], row["id"])
+        await conn.execute(
+            f"UPDATE seats SET status = 'held', hold_id = $2, {CHANGE}"
+            " WHERE id = ANY($1::bigint[])",
+            [s["id"] for s in seats],
+            row["id"],
+        )
     else:
         assert ga_type is not None
         await take_places(conn, event_id, ga_type["id"], wanted.quantity)
     return row
 
 
-async def _pick(conn: Conn, event_id: int, wanted: HoldRequest
-                ) -> tuple[list[asyncpg.Record], asyncpg.Record | None]:
+async def _pick(
+    conn: Conn, event_id: int, wanted: HoldRequest
+) -> tuple[list[asyncpg.Record], asyncpg.Record | None]:
     """Lock the seats to hold, or find the general-admission type to count places of."""
     if wanted.seat_ids:
         return await _chosen(conn, event_id, wanted.seat_ids), None
@@ -158,7 +193,10 @@ async def _pick(conn: Conn, event_id: int, wanted: HoldRequest
     if wanted.section is not None or wanted.section_id is not None:
         section_id = await conn.fetchval(
             "SELECT id FROM seat_sections WHERE event_id = $1 AND (name = $2 OR id = $3)",
-            event_id, wanted.section, wanted.section_id)
+            event_id,
+            wanted.section,
+            wanted.section_id,
+        )
         if section_id is None:
             field = "section" if wanted.section is not None else "section_id"
             raise BadRequest(f"no such section in event {event_id}", field=field)
@@ -168,14 +206,19 @@ async def _pick(conn: Conn, event_id: int, wanted: HoldRequest
                       EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
                           AS seated
                FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""",
-            wanted.ticket_type_id, event_id)
+            wanted.ticket_type_id,
+            event_id,
+        )
         if kind is None:
-            raise BadRequest(f"no ticket type {wanted.ticket_type_id} in event {event_id}",
-                             field="ticket_type_id")
+            raise BadRequest(
+                f"no ticket type {wanted.ticket_type_id} in event {event_id}",
+                field="ticket_type_id",
+            )
         if not kind["seated"] and section_id is None:
             return [], kind  # general admission: a type without seats
-    return await _best(conn, event_id, wanted.ticket_type_id, section_id, wanted.quantity,
-                       wanted.together), None
+    return await _best(
+        conn, event_id, wanted.ticket_type_id, section_id, wanted.quantity, wanted.together
+    ), None
 
 
 _LOCK_SEATS = """
@@ -185,24 +228,30 @@ _LOCK_SEATS = """
     ORDER BY s.id FOR UPDATE OF s SKIP LOCKED"""
 
 
-async def _lock(conn: Conn, event_id: int,
-                seat_ids: tuple[int, ...] | list[int]) -> list[asyncpg.Record]:
+async def _lock(
+    conn: Conn, event_id: int, seat_ids: tuple[int, ...] | list[int]
+) -> list[asyncpg.Record]:
     """The asked seats this transaction could lock while available (never waits)."""
     got: list[asyncpg.Record] = await conn.fetch(_LOCK_SEATS, list(seat_ids), event_id)
     return got
 
 
-async def _chosen(conn: Conn, event_id: int,
-                  seat_ids: tuple[int, ...]) -> list[asyncpg.Record]:
+async def _chosen(conn: Conn, event_id: int, seat_ids: tuple[int, ...]) -> list[asyncpg.Record]:
     got = await _lock(conn, event_id, seat_ids)
     if len(got) == len(seat_ids):
         return got
-    known = {r["id"] for r in await conn.fetch(
-        "SELECT id FROM seats WHERE id = ANY($1::bigint[]) AND event_id = $2",
-        list(seat_ids), event_id)}
+    known = {
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM seats WHERE id = ANY($1::bigint[]) AND event_id = $2",
+            list(seat_ids),
+            event_id,
+        )
+    }
     if unknown := sorted(set(seat_ids) - known):
-        raise BadRequest(f"no seat {unknown[0]} in event {event_id}", field="seat_ids",
-                         unknown=unknown)
+        raise BadRequest(
+            f"no seat {unknown[0]} in event {event_id}", field="seat_ids", unknown=unknown
+        )
     raise Rejected("unavailable", seat_ids=sorted(set(seat_ids) - {r["id"] for r in got}))
 
 
@@ -214,12 +263,19 @@ def _free_seats(type_id: int | None, section_id: int | None) -> tuple[str, list[
             where, args = f"{where} AND s.section_id = $2", [type_id, section_id]
         return where, args
     assert section_id is not None
-    return "s.status = 'available' AND s.section_id = $1 AND s.ticket_type_id IS NOT NULL", \
-        [section_id]
+    return "s.status = 'available' AND s.section_id = $1 AND s.ticket_type_id IS NOT NULL", [
+        section_id
+    ]
 
 
-async def _best(conn: Conn, event_id: int, type_id: int | None,
-                section_id: int | None, quantity: int, together: bool) -> list[asyncpg.Record]:
+async def _best(
+    conn: Conn,
+    event_id: int,
+    type_id: int | None,
+    section_id: int | None,
+    quantity: int,
+    together: bool,
+) -> list[asyncpg.Record]:
     """The first `quantity` available seats in map order (adjacent in a row if `together`)."""
     where, args = _free_seats(type_id, section_id)
     n = len(args)
@@ -228,7 +284,10 @@ async def _best(conn: Conn, event_id: int, type_id: int | None,
         got = await conn.fetch(
             f"""SELECT s.id, t.price_minor, t.currency FROM seats s
                 JOIN ticket_types t ON t.id = s.ticket_type_id WHERE {where}
-                ORDER BY s.id LIMIT ${n + 1} FOR UPDATE OF s SKIP LOCKED""", *args, quantity)
+                ORDER BY s.id LIMIT ${n + 1} FOR UPDATE OF s SKIP LOCKED""",
+            *args,
+            quantity,
+        )
         if len(got) < quantity:
             raise Rejected("unavailable", available=len(got))
         return got
@@ -239,16 +298,19 @@ async def _best(conn: Conn, event_id: int, type_id: int | None,
             page = await conn.fetch(
                 f"SELECT s.id, s.row_id, s.position FROM seats s WHERE {where}"
                 f" AND s.id > ${n + 1} ORDER BY s.id LIMIT ${n + 2}",
-                *args, free[-1][0] if free else 0, _PAGE)
+                *args,
+                free[-1][0] if free else 0,
+                _PAGE,
+            )
             free.extend((r["id"], r["row_id"], r["position"]) for r in page)
             windows = adjacent_windows(free, quantity, _WINDOWS)
             if len(windows) >= _WINDOWS or len(page) < _PAGE:
                 break
         # The best run first; if someone is taking it, the next ones in random order, so
         # buyers arriving together spread over the front runs instead of queueing on each.
-        near = windows[1:_SPREAD + 1]
+        near = windows[1 : _SPREAD + 1]
         random.shuffle(near)
-        for window in [*windows[:1], *near, *windows[_SPREAD + 1:]]:
+        for window in [*windows[:1], *near, *windows[_SPREAD + 1 :]]:
             try:
                 async with conn.transaction():  # a savepoint: a partly taken run lets go
                     got = await _lock(conn, event_id, window)
@@ -262,8 +324,14 @@ async def _best(conn: Conn, event_id: int, type_id: int | None,
     raise Rejected("unavailable", together=True)
 
 
-async def take_places(conn: Conn, event_id: int, type_id: int, quantity: int,
-                      *, column: Literal["held", "sold"] = "held") -> None:
+async def take_places(
+    conn: Conn,
+    event_id: int,
+    type_id: int,
+    quantity: int,
+    *,
+    column: Literal["held", "sold"] = "held",
+) -> None:
     """Count `quantity` places of a general-admission type as held (a hold) or sold
     (`tickets.issue`), within its quota; Rejected("quota_exhausted") if they do not fit.
 
@@ -271,21 +339,27 @@ async def take_places(conn: Conn, event_id: int, type_id: int, quantity: int,
     """
     # A sold-out type answers at once, from what is committed, instead of queueing for
     # the counter's row lock behind every other buyer of the type.
-    left = await conn.fetchval("SELECT quota - held - sold FROM ga_counters"
-                               " WHERE ticket_type_id = $1", type_id)
+    left = await conn.fetchval(
+        "SELECT quota - held - sold FROM ga_counters WHERE ticket_type_id = $1", type_id
+    )
     if left is not None and left < quantity:
         raise Rejected("quota_exhausted", ticket_type_id=type_id, available=max(0, left))
-    update = (f"UPDATE ga_counters SET {column} = {column} + $2, {CHANGE}"
-              " WHERE ticket_type_id = $1 AND (quota IS NULL OR held + sold + $2 <= quota)"
-              " RETURNING held")
+    update = (
+        f"UPDATE ga_counters SET {column} = {column} + $2, {CHANGE}"
+        " WHERE ticket_type_id = $1 AND (quota IS NULL OR held + sold + $2 <= quota)"
+        " RETURNING held"
+    )
     if await conn.fetchval(update, type_id, quantity) is not None:
         return
     created = await conn.fetchval(
         """INSERT INTO ga_counters (ticket_type_id, event_id, quota)
            SELECT id, event_id, quota FROM ticket_types WHERE id = $1 AND event_id = $2
-           ON CONFLICT DO NOTHING RETURNING 1""", type_id, event_id)
+           ON CONFLICT DO NOTHING RETURNING 1""",
+        type_id,
+        event_id,
+    )
     if not created or await conn.fetchval(update, type_id, quantity) is None:
-        left = await conn.fetchval("SELECT quota - held - sold FROM ga_counters"
-                                   " WHERE ticket_type_id = $1", type_id)
-        raise Rejected("quota_exhausted", ticket_type_id=type_id,
-                       available=max(0, left or 0))
+        left = await conn.fetchval(
+            "SELECT quota - held - sold FROM ga_counters WHERE ticket_type_id = $1", type_id
+        )
+        raise Rejected("quota_exhausted", ticket_type_id=type_id, available=max(0, left or 0))

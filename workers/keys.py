@@ -33,9 +33,13 @@ class KeyRing:
     def __init__(self) -> None:
         self._keys: dict[int, EventKey] = {}
 
-    async def get(self, pg: asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy,
-                  event_id: int, *,
-                  create: bool = False) -> EventKey | None:
+    async def get(
+        self,
+        pg: asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy,
+        event_id: int,
+        *,
+        create: bool = False,
+    ) -> EventKey | None:
         """The event's key pair; with `create`, made if the event has none yet."""
         key = self._keys.get(event_id)
         if key is not None:
@@ -46,11 +50,12 @@ class KeyRing:
             await pg.execute(
                 "INSERT INTO event_keys (event_id, private_key, public_key)"
                 " SELECT id, $2, $3 FROM events WHERE id = $1"
-                " ON CONFLICT (event_id) DO NOTHING", event_id,
+                " ON CONFLICT (event_id) DO NOTHING",
+                event_id,
                 fresh.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
-                fresh.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-        raw = await pg.fetchval("SELECT private_key FROM event_keys WHERE event_id = $1",
-                                event_id)
+                fresh.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+            )
+        raw = await pg.fetchval("SELECT private_key FROM event_keys WHERE event_id = $1", event_id)
         if raw is None:
             return None
         private = Ed25519PrivateKey.from_private_bytes(bytes(raw))

@@ -30,8 +30,9 @@ PROBE_INTERVAL_S = 0.05
 
 
 @asynccontextmanager
-async def metrics_server(deps: Deps, metrics: Metrics, host: str,
-                         port: int | None) -> AsyncIterator[None]:
+async def metrics_server(
+    deps: Deps, metrics: Metrics, host: str, port: int | None
+) -> AsyncIterator[None]:
     """/healthz, /readyz and /metrics for a worker process, when a port is given."""
     if port is None:
         yield
@@ -59,8 +60,9 @@ async def _until_served(deps: Deps, method: str, stop: asyncio.Event) -> None:
     """
     while not stop.is_set():
         try:
-            await deps.nc.request(deps.subjects.command(method), b"",
-                                  timeout=deps.settings.request_timeout_s)
+            await deps.nc.request(
+                deps.subjects.command(method), b"", timeout=deps.settings.request_timeout_s
+            )
         except NatsError:  # no responders, or no answer: not served yet
             try:
                 await asyncio.wait_for(stop.wait(), PROBE_INTERVAL_S)
@@ -88,9 +90,12 @@ async def answer_pings(deps: Deps, names: list[str], stop: asyncio.Event) -> Non
         if msg.reply:
             await msg.respond(b"")
 
-    subs = [await deps.nc.subscribe(deps.subjects.worker_ping(name),
-                                    queue=deps.subjects.queue_group(name), cb=pong)
-            for name in owners]
+    subs = [
+        await deps.nc.subscribe(
+            deps.subjects.worker_ping(name), queue=deps.subjects.queue_group(name), cb=pong
+        )
+        for name in owners
+    ]
     if owners:
         log.info("workers serving every command: %s", ", ".join(owners))
     try:
@@ -100,13 +105,16 @@ async def answer_pings(deps: Deps, names: list[str], stop: asyncio.Event) -> Non
             await sub.unsubscribe()
 
 
-async def run_workers(settings: Settings, names: list[str], stop: asyncio.Event,
-                      metrics_port: int | None = None) -> None:
+async def run_workers(
+    settings: Settings, names: list[str], stop: asyncio.Event, metrics_port: int | None = None
+) -> None:
     """Run the named workers in one process, sharing connections, until `stop`."""
     metrics = Metrics()
-    async with open_deps(settings, f"bilten-worker-{'+'.join(names)}") as deps, \
-            metrics_server(deps, metrics, settings.host, metrics_port), \
-            asyncio.TaskGroup() as group:
+    async with (
+        open_deps(settings, f"bilten-worker-{'+'.join(names)}") as deps,
+        metrics_server(deps, metrics, settings.host, metrics_port),
+        asyncio.TaskGroup() as group,
+    ):
         await declare(deps.js, deps.subjects, stream_limits(settings))
         for name in names:
             ctx = WorkerContext(deps, metrics)

@@ -47,18 +47,26 @@ _HOLD = f"""SELECT h.*, e.org_id, {CUSTOM_PLANS} FROM holds h JOIN events e ON e
 
 def order_of(order: asyncpg.Record, seat_ids: list[int], tickets: list[Ticket]) -> Order:
     """An order row, the seats it bought and its tickets, as a value."""
-    return Order(order["id"], order["hold_id"], order["event_id"], order["amount_minor"],
-                 order["currency"].strip(), tuple(seat_ids), tuple(tickets),
-                 order["created_at"])
+    return Order(
+        order["id"],
+        order["hold_id"],
+        order["event_id"],
+        order["amount_minor"],
+        order["currency"].strip(),
+        tuple(seat_ids),
+        tuple(tickets),
+        order["created_at"],
+    )
 
 
-async def _stored_order(conn: Conn, keys: KeyRing,
-                        hold: asyncpg.Record) -> dict[str, Any]:
+async def _stored_order(conn: Conn, keys: KeyRing, hold: asyncpg.Record) -> dict[str, Any]:
     order = await conn.fetchrow("SELECT * FROM orders WHERE hold_id = $1", hold["id"])
     assert order is not None  # a confirmed hold has its order
     rows = await conn.fetch(
         """SELECT id, event_id, ticket_type_id, holder, state FROM tickets
-           WHERE id = ANY($1::bigint[]) ORDER BY id""", order["ticket_ids"])
+           WHERE id = ANY($1::bigint[]) ORDER BY id""",
+        order["ticket_ids"],
+    )
     key = await keys.get(conn, hold["event_id"])
     assert key is not None
     return order_of(order, list(hold["seat_ids"]), [ticket_of(r, key) for r in rows]).to_wire()
@@ -68,8 +76,11 @@ async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]
     """seats.confirm: a live hold becomes an order and tickets (idempotent)."""
     hold_id = parse_id(request.params, "hold_id")
     holder = request.params.get("holder")
-    if holder is not None and (not isinstance(holder, str) or not 0 < len(holder.strip()) <= 200
-                               or any(ord(c) < 32 for c in holder)):
+    if holder is not None and (
+        not isinstance(holder, str)
+        or not 0 < len(holder.strip()) <= 200
+        or any(ord(c) < 32 for c in holder)
+    ):
         raise BadRequest("holder must be text of 1-200 characters", field="holder")
     event_id = await ctx.pg.fetchval("SELECT event_id FROM holds WHERE id = $1", hold_id)
     if event_id is None:
@@ -87,17 +98,21 @@ async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]
             reason = "released" if hold["state"] == "released" else "expired"
             return {"status": "rejected", "reason": reason, "hold_id": hold_id}
         body = await _sell(conn, ctx.keys, hold, (holder or hold["owner_sub"]).strip())
-        ids = [await outbox.enqueue_publication(
-            conn, user_channel(hold["owner_sub"]).name, {"type": "order.confirmed", **body})]
+        ids = [
+            await outbox.enqueue_publication(
+                conn, user_channel(hold["owner_sub"]).name, {"type": "order.confirmed", **body}
+            )
+        ]
     await outbox.flush(ctx.deps, ids)
     return body
 
 
-async def _sell(conn: Conn, keys: KeyRing, hold: asyncpg.Record,
-                holder: str) -> dict[str, Any]:
+async def _sell(conn: Conn, keys: KeyRing, hold: asyncpg.Record, holder: str) -> dict[str, Any]:
     seats = await conn.fetch(
         "SELECT id, ticket_type_id FROM seats WHERE hold_id = $1 AND status = 'held'"
-        " ORDER BY id FOR UPDATE", hold["id"])
+        " ORDER BY id FOR UPDATE",
+        hold["id"],
+    )
     if hold["ticket_type_id"] is not None:
         type_ids = [hold["ticket_type_id"]] * hold["quantity"]
     else:
@@ -113,19 +128,30 @@ async def _sell(conn: Conn, keys: KeyRing, hold: asyncpg.Record,
             f"""UPDATE seats SET status = 'sold', ticket_id = x.ticket_id, {CHANGE}
                 FROM unnest($1::bigint[], $2::bigint[]) AS x(seat_id, ticket_id)
                 WHERE seats.id = x.seat_id""",
-            [s["id"] for s in seats], [by_type[s["ticket_type_id"]].pop() for s in seats])
+            [s["id"] for s in seats],
+            [by_type[s["ticket_type_id"]].pop() for s in seats],
+        )
     else:
         await conn.execute(
             f"UPDATE ga_counters SET held = held - $2, sold = sold + $2, {CHANGE}"
-            " WHERE ticket_type_id = $1", hold["ticket_type_id"], hold["quantity"])
+            " WHERE ticket_type_id = $1",
+            hold["ticket_type_id"],
+            hold["quantity"],
+        )
     order = await conn.fetchrow(
         """INSERT INTO orders (hold_id, event_id, owner_sub, amount_minor, currency, ticket_ids)
            VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
-        hold["id"], hold["event_id"], hold["owner_sub"], hold["amount_minor"],
-        hold["currency"], [t.id for t in tickets])
+        hold["id"],
+        hold["event_id"],
+        hold["owner_sub"],
+        hold["amount_minor"],
+        hold["currency"],
+        [t.id for t in tickets],
+    )
     assert order is not None  # INSERT … RETURNING
-    await conn.execute("UPDATE holds SET state = 'confirmed', ended_at = now() WHERE id = $1",
-                       hold["id"])
+    await conn.execute(
+        "UPDATE holds SET state = 'confirmed', ended_at = now() WHERE id = $1", hold["id"]
+    )
     return order_of(order, list(hold["seat_ids"]), tickets).to_wire()
 
 
@@ -147,20 +173,22 @@ async def release(request: CommandRequest, ctx: WorkerContext) -> tuple[dict[str
     return hold_of(hold).to_wire(), freed
 
 
-async def free_holds(conn: Conn, holds: list[asyncpg.Record], state: str,
-                     freed: Freed) -> None:
+async def free_holds(conn: Conn, holds: list[asyncpg.Record], state: str, freed: Freed) -> None:
     """End active holds (rows locked by the caller) as `state`, giving back what they had.
 
     GA counters are updated in type order, so two sweepers ending holds of the
     same types never wait on each other in a cycle.
     """
     ids = [h["id"] for h in holds]
-    await conn.execute("UPDATE holds SET state = $2, ended_at = now() WHERE id = ANY($1::bigint[])",
-                       ids, state)
+    await conn.execute(
+        "UPDATE holds SET state = $2, ended_at = now() WHERE id = ANY($1::bigint[])", ids, state
+    )
     for seat in await conn.fetch(
-            f"""UPDATE seats SET status = 'available', hold_id = NULL, {CHANGE}
+        f"""UPDATE seats SET status = 'available', hold_id = NULL, {CHANGE}
                 WHERE hold_id = ANY($1::bigint[]) AND status = 'held'
-                RETURNING event_id, section_id, ticket_type_id""", ids):
+                RETURNING event_id, section_id, ticket_type_id""",
+        ids,
+    ):
         freed.sections[seat["event_id"]].add(seat["section_id"])
         freed.types[seat["event_id"]].add(seat["ticket_type_id"])
     places: defaultdict[int, int] = defaultdict(int)
@@ -169,5 +197,8 @@ async def free_holds(conn: Conn, holds: list[asyncpg.Record], state: str,
             places[h["ticket_type_id"]] += h["quantity"]
             freed.types[h["event_id"]].add(h["ticket_type_id"])
     for type_id in sorted(places):
-        await conn.execute(f"UPDATE ga_counters SET held = held - $2, {CHANGE}"
-                           " WHERE ticket_type_id = $1", type_id, places[type_id])
+        await conn.execute(
+            f"UPDATE ga_counters SET held = held - $2, {CHANGE} WHERE ticket_type_id = $1",
+            type_id,
+            places[type_id],
+        )

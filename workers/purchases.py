@@ -27,13 +27,19 @@ from bilten.workers.tickets import ticket_of
 
 MAX_PAGE = 500
 # A `Hold`'s `status` → the stored state.
-_HOLD_STATES = {"held": "active", "released": "released", "expired": "expired",
-                "confirmed": "confirmed"}
+_HOLD_STATES = {
+    "held": "active",
+    "released": "released",
+    "expired": "expired",
+    "confirmed": "confirmed",
+}
 
 
 def _page(params: dict[str, Any]) -> tuple[int, int]:
-    return (parse_int(params, "limit", 1, MAX_PAGE, default=100),
-            parse_int(params, "after", 0, MAX_ID, default=0))
+    return (
+        parse_int(params, "limit", 1, MAX_PAGE, default=100),
+        parse_int(params, "after", 0, MAX_ID, default=0),
+    )
 
 
 def _only_own(claims: Claims) -> str | None:
@@ -41,20 +47,30 @@ def _only_own(claims: Claims) -> str | None:
     return claims.sub if claims.role == "attendee" else None
 
 
-async def _with_tickets(conn: asyncpg.Pool | Conn, keys: KeyRing,
-                        orders: list[asyncpg.Record]) -> list[dict[str, Any]]:
+async def _with_tickets(
+    conn: asyncpg.Pool | Conn, keys: KeyRing, orders: list[asyncpg.Record]
+) -> list[dict[str, Any]]:
     """Orders as the API shows them (with their tickets and codes) plus `owner_sub`."""
     ids = [t for order in orders for t in order["ticket_ids"]]
-    rows = {r["id"]: r for r in await conn.fetch(
-        "SELECT id, event_id, ticket_type_id, holder, state FROM tickets"
-        " WHERE id = ANY($1::bigint[])", ids)}
+    rows = {
+        r["id"]: r
+        for r in await conn.fetch(
+            "SELECT id, event_id, ticket_type_id, holder, state FROM tickets"
+            " WHERE id = ANY($1::bigint[])",
+            ids,
+        )
+    }
     shown = []
     for order in orders:
         key = await keys.get(conn, order["event_id"])
         assert key is not None  # an order's tickets were signed with it
         tickets = [ticket_of(rows[t], key) for t in sorted(order["ticket_ids"])]
-        shown.append({**order_of(order, list(order["seat_ids"]), tickets).to_wire(),
-                      "owner_sub": order["owner_sub"]})
+        shown.append(
+            {
+                **order_of(order, list(order["seat_ids"]), tickets).to_wire(),
+                "owner_sub": order["owner_sub"],
+            }
+        )
     return shown
 
 
@@ -65,7 +81,12 @@ async def list_orders(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
     rows = await ctx.pg.fetch(
         """SELECT o.*, h.seat_ids FROM orders o JOIN holds h ON h.id = o.hold_id
            WHERE o.event_id = $1 AND o.id > $2 AND ($4::text IS NULL OR o.owner_sub = $4)
-           ORDER BY o.id LIMIT $3""", event_id, after, limit, _only_own(request.claims))
+           ORDER BY o.id LIMIT $3""",
+        event_id,
+        after,
+        limit,
+        _only_own(request.claims),
+    )
     orders = await _with_tickets(ctx.pg, ctx.keys, list(rows))
     return {"orders": orders, "next": orders[-1]["order_id"] if len(orders) == limit else None}
 
@@ -75,7 +96,9 @@ async def get_order(request: CommandRequest, ctx: WorkerContext) -> dict[str, An
     order_id = parse_int(request.params, "order_id", 1, MAX_ID)
     row = await ctx.pg.fetchrow(
         """SELECT o.*, h.seat_ids, e.org_id FROM orders o JOIN holds h ON h.id = o.hold_id
-           JOIN events e ON e.id = o.event_id WHERE o.id = $1""", order_id)
+           JOIN events e ON e.id = o.event_id WHERE o.id = $1""",
+        order_id,
+    )
     if row is None:
         raise NotFound(f"no order {order_id}")
     authorize(request.claims, row, "order")
@@ -94,8 +117,18 @@ async def list_holds(request: CommandRequest, ctx: WorkerContext) -> dict[str, A
         """SELECT * FROM holds WHERE event_id = $1 AND id > $2
              AND ($4::text IS NULL OR owner_sub = $4) AND ($5::text IS NULL OR state = $5)
            ORDER BY id LIMIT $3""",
-        event_id, after, limit, _only_own(request.claims),
-        None if status is None else _HOLD_STATES[status])
-    holds = [{**hold_of(row).to_wire(), "owner_sub": row["owner_sub"],
-              "created_at": row["created_at"].isoformat()} for row in rows]
+        event_id,
+        after,
+        limit,
+        _only_own(request.claims),
+        None if status is None else _HOLD_STATES[status],
+    )
+    holds = [
+        {
+            **hold_of(row).to_wire(),
+            "owner_sub": row["owner_sub"],
+            "created_at": row["created_at"].isoformat(),
+        }
+        for row in rows
+    ]
     return {"holds": holds, "next": holds[-1]["hold_id"] if len(holds) == limit else None}

@@ -23,10 +23,13 @@ async def relay_outbox(ctx: WorkerContext) -> None:
 OUTBOX_RELAY = Periodic("outbox relay", RELAY_INTERVAL_S, relay_outbox)
 """Run by workers whose handlers write to the outbox and flush after commit."""
 
-WORKERS: dict[str, Worker] = {w.name: w for w in (
-    Worker("events", commands=events.HANDLERS, periodic=(OUTBOX_RELAY,)),
-    Worker("audit", consumers=(Consumer(AUDIT_CONSUMER, audit.record),)),
-    Worker("tickets", commands=tickets.HANDLERS),
-    Worker("checkin", commands=checkin.HANDLERS, periodic=(OUTBOX_RELAY,)),
-    allocation.WORKER,
-)}
+WORKERS: dict[str, Worker] = {
+    w.name: w
+    for w in (
+        Worker("events", commands=events.HANDLERS, periodic=(OUTBOX_RELAY,)),
+        Worker("audit", consumers=(Consumer(AUDIT_CONSUMER, audit.record),)),
+        Worker("tickets", commands=tickets.HANDLERS),
+        Worker("checkin", commands=checkin.HANDLERS, periodic=(OUTBOX_RELAY,)),
+        allocation.WORKER,
+    )
+}

@@ -62,8 +62,13 @@ class Retry(Exception):
 
 
 async def serve_commands(
-    ctx: WorkerContext, worker: str, handlers: Mapping[str, CommandHandler],
-    stop: asyncio.Event, *, concurrency: int = 64, timeout_s: float | None = None,
+    ctx: WorkerContext,
+    worker: str,
+    handlers: Mapping[str, CommandHandler],
+    stop: asyncio.Event,
+    *,
+    concurrency: int = 64,
+    timeout_s: float | None = None,
 ) -> None:
     """Answer command requests for `handlers` until `stop` is set, then drain.
 
@@ -83,20 +88,33 @@ async def serve_commands(
 
     subjects = [ctx.subjects.command(method) for method in handlers]
     log.info("worker %s serving %s", worker, ", ".join(handlers))
-    await _serve(ctx, worker, "command", subjects, prepare, stop, concurrency=concurrency,
-                 default_budget=default_budget)
+    await _serve(
+        ctx,
+        worker,
+        "command",
+        subjects,
+        prepare,
+        stop,
+        concurrency=concurrency,
+        default_budget=default_budget,
+    )
 
 
 async def serve_snapshots(
-    ctx: WorkerContext, worker: str, handlers: Mapping[str, SnapshotHandler],
-    stop: asyncio.Event, *, concurrency: int = 16, timeout_s: float | None = None,
+    ctx: WorkerContext,
+    worker: str,
+    handlers: Mapping[str, SnapshotHandler],
+    stop: asyncio.Event,
+    *,
+    concurrency: int = 16,
+    timeout_s: float | None = None,
 ) -> None:
     """Answer snapshot requests of `event.*.{topic}` for each topic in `handlers` until `stop`."""
     budget = timeout_s or ctx.settings.request_timeout_s
     head = ctx.subjects.snapshot("")
 
     def prepare(msg: Msg) -> Prepared:
-        channel = parse_channel(msg.subject[len(head):])
+        channel = parse_channel(msg.subject[len(head) :])
         handler = handlers.get(channel.topic or "")
         if handler is None or channel.event_id is None:
             raise BadChannel(f"{worker} has no snapshot of {channel.name}")
@@ -105,13 +123,29 @@ async def serve_snapshots(
 
     subjects = [ctx.subjects.snapshot(f"event.*.{topic}") for topic in handlers]
     log.info("worker %s serving snapshots of %s", worker, ", ".join(handlers))
-    await _serve(ctx, worker, "snapshot", subjects, prepare, stop, concurrency=concurrency,
-                 default_budget=budget)
+    await _serve(
+        ctx,
+        worker,
+        "snapshot",
+        subjects,
+        prepare,
+        stop,
+        concurrency=concurrency,
+        default_budget=budget,
+    )
 
 
-async def _serve(ctx: WorkerContext, worker: str, what: str, subjects: list[str],
-                 prepare: Callable[[Msg], Prepared], stop: asyncio.Event, *,
-                 concurrency: int, default_budget: float) -> None:
+async def _serve(
+    ctx: WorkerContext,
+    worker: str,
+    what: str,
+    subjects: list[str],
+    prepare: Callable[[Msg], Prepared],
+    stop: asyncio.Event,
+    *,
+    concurrency: int,
+    default_budget: float,
+) -> None:
     """Answer requests on `subjects` in the worker's queue group until `stop`, then drain."""
     limit = asyncio.Semaphore(concurrency)
     tasks: set[asyncio.Task[None]] = set()
@@ -136,8 +170,9 @@ async def _serve(ctx: WorkerContext, worker: str, what: str, subjects: list[str]
             fault = translate(error)
             if fault is None:
                 outcome = "internal"
-                log.exception("%s failed", what, extra={"ctx": {"worker": worker,
-                                                                "subject": msg.subject}})
+                log.exception(
+                    "%s failed", what, extra={"ctx": {"worker": worker, "subject": msg.subject}}
+                )
                 fault = Internal()
             else:
                 outcome = fault.code
@@ -180,8 +215,14 @@ async def _send_reply(ctx: WorkerContext, worker: str, subject: str, reply: byte
 
 
 async def consume(
-    ctx: WorkerContext, worker: str, durable: str, handler: ConsumerHandler,
-    stop: asyncio.Event, *, batch: int = 64, timeout_s: float = 10.0,
+    ctx: WorkerContext,
+    worker: str,
+    durable: str,
+    handler: ConsumerHandler,
+    stop: asyncio.Event,
+    *,
+    batch: int = 64,
+    timeout_s: float = 10.0,
 ) -> None:
     """Fetch from a durable pull consumer on the events stream; run `handler` per message.
 
@@ -208,11 +249,17 @@ async def consume(
             await sub.unsubscribe()
 
 
-async def _handle_one(msg: Msg, ctx: WorkerContext, worker: str, handler: ConsumerHandler,
-                      timeout_s: float, outage: Outage) -> None:
+async def _handle_one(
+    msg: Msg,
+    ctx: WorkerContext,
+    worker: str,
+    handler: ConsumerHandler,
+    timeout_s: float,
+    outage: Outage,
+) -> None:
     started = time.perf_counter()
     log_ctx = {"worker": worker, "subject": msg.subject, "seq": msg.metadata.sequence.stream}
-    backoff = min(30.0, 0.5 * 2 ** msg.metadata.num_delivered)
+    backoff = min(30.0, 0.5 * 2**msg.metadata.num_delivered)
     try:
         await asyncio.wait_for(handler(msg, ctx), timeout_s)
     except Retry as retry:
@@ -239,7 +286,8 @@ async def _handle_one(msg: Msg, ctx: WorkerContext, worker: str, handler: Consum
     ctx.metrics.worker_latency.labels(worker).observe(time.perf_counter() - started)
 
 
-async def run_periodic(ctx: WorkerContext, name: str, interval_s: float, job: Job,
-                       stop: asyncio.Event) -> None:
+async def run_periodic(
+    ctx: WorkerContext, name: str, interval_s: float, job: Job, stop: asyncio.Event
+) -> None:
     """Run `job(ctx)` every `interval_s` until `stop`; failures are retried by `every`."""
     await every(interval_s, lambda: job(ctx), stop, name=name)

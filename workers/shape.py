@@ -63,8 +63,11 @@ async def run_worker(worker: Worker, ctx: WorkerContext, stop: asyncio.Event) ->
         if worker.snapshots:
             group.create_task(serve_snapshots(ctx, worker.name, worker.snapshots, stop))
         for consumer in worker.consumers:
-            group.create_task(consume(ctx, worker.name, ctx.subjects.durable(consumer.durable),
-                                      consumer.handler, stop))
+            group.create_task(
+                consume(
+                    ctx, worker.name, ctx.subjects.durable(consumer.durable), consumer.handler, stop
+                )
+            )
         for job in worker.periodic:
             group.create_task(run_periodic(ctx, job.name, job.interval_s, job.job, stop))
         group.create_task(ctx.publisher.run(ctx.deps, stop))

@@ -27,14 +27,20 @@ async def expire_due(ctx: WorkerContext, freed: Freed) -> int:
         holds = await conn.fetch(
             """SELECT id, event_id, owner_sub, ticket_type_id, quantity FROM holds
                WHERE state = 'active' AND expires_at <= now()
-               ORDER BY expires_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED""", _BATCH)
+               ORDER BY expires_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED""",
+            _BATCH,
+        )
         if not holds:
             return 0
         await free_holds(conn, list(holds), "expired", freed)
-        ids = [await outbox.enqueue_publication(
-            conn, user_channel(h["owner_sub"]).name,
-            {"type": "hold.expired", "hold_id": h["id"], "event_id": h["event_id"]})
-            for h in holds]
+        ids = [
+            await outbox.enqueue_publication(
+                conn,
+                user_channel(h["owner_sub"]).name,
+                {"type": "hold.expired", "hold_id": h["id"], "event_id": h["event_id"]},
+            )
+            for h in holds
+        ]
     await outbox.flush(ctx.deps, ids)
     return len(holds)
 
@@ -46,11 +52,22 @@ async def warn_due(ctx: WorkerContext) -> int:
             """UPDATE holds SET warned = true WHERE id IN (
                    SELECT id FROM holds WHERE state = 'active' AND NOT warned AND warn_at <= now()
                    ORDER BY warn_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED)
-               RETURNING id, event_id, owner_sub, expires_at""", _BATCH)
-        ids = [await outbox.enqueue_publication(
-            conn, user_channel(h["owner_sub"]).name,
-            {"type": "hold.expiring", "hold_id": h["id"], "event_id": h["event_id"],
-             "expires_at": h["expires_at"].isoformat()}) for h in holds]
+               RETURNING id, event_id, owner_sub, expires_at""",
+            _BATCH,
+        )
+        ids = [
+            await outbox.enqueue_publication(
+                conn,
+                user_channel(h["owner_sub"]).name,
+                {
+                    "type": "hold.expiring",
+                    "hold_id": h["id"],
+                    "event_id": h["event_id"],
+                    "expires_at": h["expires_at"].isoformat(),
+                },
+            )
+            for h in holds
+        ]
     if ids:
         await outbox.flush(ctx.deps, ids)
     return len(holds)
@@ -59,8 +76,9 @@ async def warn_due(ctx: WorkerContext) -> int:
 async def offer_freed(ctx: WorkerContext, freed: Freed) -> None:
     """Serve the waiting lists of everything `freed` gave back."""
     for event_id in sorted(freed.events()):
-        await waitlist.offer(ctx, event_id, freed.types.get(event_id, set()),
-                             freed.sections.get(event_id, set()))
+        await waitlist.offer(
+            ctx, event_id, freed.types.get(event_id, set()), freed.sections.get(event_id, set())
+        )
 
 
 async def sweep(ctx: WorkerContext) -> int:

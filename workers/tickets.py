@@ -30,8 +30,14 @@ MAX_ISSUE = 1000
 
 def ticket_of(row: asyncpg.Record, key: EventKey) -> Ticket:
     """A ticket row with its code, signed with the event's key."""
-    return Ticket(row["id"], row["event_id"], row["ticket_type_id"], row["holder"], row["state"],
-                  sign_code(key.private, TicketRef(row["event_id"], row["id"])))
+    return Ticket(
+        row["id"],
+        row["event_id"],
+        row["ticket_type_id"],
+        row["holder"],
+        row["state"],
+        sign_code(key.private, TicketRef(row["event_id"], row["id"])),
+    )
 
 
 async def issue(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -54,7 +60,10 @@ async def issue(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     async with ctx.pg.acquire() as conn, conn.transaction():
         seated = await conn.fetchval(
             """SELECT EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
-               FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""", type_id, event_id)
+               FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""",
+            type_id,
+            event_id,
+        )
         if seated is None:
             raise NotFound(f"no ticket type {type_id} in event {event_id}")
         seat_ids = await _take_seats(conn, type_id, count) if seated else []
@@ -68,29 +77,44 @@ async def issue(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             await conn.execute(
                 f"""UPDATE seats SET status = 'sold', ticket_id = x.ticket_id, {CHANGE}
                     FROM unnest($1::bigint[], $2::bigint[]) AS x(seat_id, ticket_id)
-                    WHERE seats.id = x.seat_id""", seat_ids, [t.id for t in tickets])
+                    WHERE seats.id = x.seat_id""",
+                seat_ids,
+                [t.id for t in tickets],
+            )
     return {"tickets": [t.to_wire() for t in tickets], "seat_ids": seat_ids}
 
 
 def _sold_out(type_id: int, count: int, remaining: int) -> Conflict:
-    return Conflict(f"only {remaining} of ticket type {type_id} left, {count} asked",
-                    field="count", reason="sold_out", ticket_type_id=type_id,
-                    remaining=remaining)
+    return Conflict(
+        f"only {remaining} of ticket type {type_id} left, {count} asked",
+        field="count",
+        reason="sold_out",
+        ticket_type_id=type_id,
+        remaining=remaining,
+    )
 
 
 async def _take_seats(conn: Conn, type_id: int, count: int) -> list[int]:
     """Lock the type's first `count` available seats (never waiting), or refuse."""
     seats = await conn.fetch(
         "SELECT id FROM seats WHERE ticket_type_id = $1 AND status = 'available'"
-        " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED", type_id, count)
+        " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        type_id,
+        count,
+    )
     if len(seats) < count:
         raise _sold_out(type_id, count, len(seats))
     return [s["id"] for s in seats]
 
 
-async def issue_in(conn: Conn, keys: KeyRing, event_id: int,
-                   type_ids: Sequence[int], holder: str, owner_sub: str | None
-                   ) -> list[Ticket]:
+async def issue_in(
+    conn: Conn,
+    keys: KeyRing,
+    event_id: int,
+    type_ids: Sequence[int],
+    holder: str,
+    owner_sub: str | None,
+) -> list[Ticket]:
     """Issue one ticket per entry of `type_ids` in the caller's transaction, with codes.
 
     Each gets its `ticket_presence` row, so it can be scanned at the door once
@@ -103,10 +127,15 @@ async def issue_in(conn: Conn, keys: KeyRing, event_id: int,
            SELECT $1, t.type_id, $3, $4 FROM unnest($2::bigint[]) WITH ORDINALITY AS t(type_id, n)
            ORDER BY t.n
            RETURNING id, event_id, ticket_type_id, holder, state""",
-        event_id, list(type_ids), holder, owner_sub)
+        event_id,
+        list(type_ids),
+        holder,
+        owner_sub,
+    )
     await conn.execute(
         "INSERT INTO ticket_presence (ticket_id) SELECT unnest($1::bigint[])",
-        [row["id"] for row in rows])
+        [row["id"] for row in rows],
+    )
     return [ticket_of(row, key) for row in rows]
 
 
@@ -114,7 +143,9 @@ async def _ticket(request: CommandRequest, ctx: WorkerContext) -> asyncpg.Record
     ticket_id = parse_int(request.params, "ticket_id", 1, 2**63 - 1)
     row = await ctx.pg.fetchrow(
         """SELECT t.id, t.event_id, t.ticket_type_id, t.holder, t.state, t.owner_sub, e.org_id
-           FROM tickets t JOIN events e ON e.id = t.event_id WHERE t.id = $1""", ticket_id)
+           FROM tickets t JOIN events e ON e.id = t.event_id WHERE t.id = $1""",
+        ticket_id,
+    )
     claims = request.claims
     if row is None:
         raise NotFound(f"no ticket {ticket_id}")
@@ -142,7 +173,9 @@ async def revoke(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         raise Forbidden("only organizers revoke tickets")
     revoked = await ctx.pg.fetchrow(
         """UPDATE tickets SET state = 'revoked', revoked_at = COALESCE(revoked_at, now())
-           WHERE id = $1 RETURNING id, event_id, ticket_type_id, holder, state""", row["id"])
+           WHERE id = $1 RETURNING id, event_id, ticket_type_id, holder, state""",
+        row["id"],
+    )
     if revoked is None:  # its event was deleted since
         raise NotFound(f"no ticket {row['id']}")
     row = revoked
@@ -156,8 +189,12 @@ async def set_gates(request: CommandRequest, ctx: WorkerContext) -> dict[str, An
     params = request.params
     event_id = parse_event_id(params)
     gates = params.get("gates")
-    if not isinstance(gates, list) or not gates or len(gates) > 100 or not all(
-            isinstance(g, str) and GATE.match(g) for g in gates):
+    if (
+        not isinstance(gates, list)
+        or not gates
+        or len(gates) > 100
+        or not all(isinstance(g, str) and GATE.match(g) for g in gates)
+    ):
         raise BadRequest("gates must be 1-100 names of [A-Za-z0-9_-]", field="gates")
     reentry = params.get("allow_reentry")
     if reentry is not None and not isinstance(reentry, bool):
@@ -165,13 +202,21 @@ async def set_gates(request: CommandRequest, ctx: WorkerContext) -> dict[str, An
     async with ctx.pg.acquire() as conn, conn.transaction():
         if not await conn.fetchval("SELECT 1 FROM events WHERE id = $1 FOR KEY SHARE", event_id):
             raise NotFound(f"no event {event_id}")
-        await conn.execute("DELETE FROM gates WHERE event_id = $1 AND name <> ALL($2::text[])",
-                           event_id, gates)
-        await conn.execute("INSERT INTO gates (event_id, name) SELECT $1, unnest($2::text[])"
-                           " ON CONFLICT DO NOTHING", event_id, sorted(set(gates)))
+        await conn.execute(
+            "DELETE FROM gates WHERE event_id = $1 AND name <> ALL($2::text[])", event_id, gates
+        )
+        await conn.execute(
+            "INSERT INTO gates (event_id, name) SELECT $1, unnest($2::text[])"
+            " ON CONFLICT DO NOTHING",
+            event_id,
+            sorted(set(gates)),
+        )
         allow = await conn.fetchval(
             "UPDATE events SET allow_reentry = COALESCE($2, allow_reentry) WHERE id = $1"
-            " RETURNING allow_reentry", event_id, reentry)
+            " RETURNING allow_reentry",
+            event_id,
+            reentry,
+        )
     return {"event_id": event_id, "gates": sorted(set(gates)), "allow_reentry": allow}
 
 
@@ -186,7 +231,12 @@ async def list_tickets(request: CommandRequest, ctx: WorkerContext) -> dict[str,
         """SELECT id, event_id, ticket_type_id, holder, state FROM tickets
            WHERE event_id = $1 AND id > $2
              AND ($4::text IS NULL OR strpos(lower(holder), lower($4)) > 0)
-           ORDER BY id LIMIT $3""", event_id, after, limit, q)
+           ORDER BY id LIMIT $3""",
+        event_id,
+        after,
+        limit,
+        q,
+    )
     key = await ctx.keys.get(ctx.pg, event_id)
     tickets = [ticket_of(row, key).to_wire() for row in rows] if key is not None else []
     return {"tickets": tickets, "next": tickets[-1]["id"] if len(tickets) == limit else None}
@@ -197,16 +247,27 @@ async def list_gates(request: CommandRequest, ctx: WorkerContext) -> dict[str, A
     event_id = parse_event_id(request.params)
     row = await ctx.pg.fetchrow(
         "SELECT allow_reentry, ARRAY(SELECT name FROM gates WHERE event_id = $1 ORDER BY name)"
-        " AS gates FROM events WHERE id = $1", event_id)
+        " AS gates FROM events WHERE id = $1",
+        event_id,
+    )
     if row is None:
         raise NotFound(f"no event {event_id}")
-    return {"event_id": event_id, "gates": list(row["gates"]),
-            "allow_reentry": row["allow_reentry"]}
+    return {
+        "event_id": event_id,
+        "gates": list(row["gates"]),
+        "allow_reentry": row["allow_reentry"],
+    }
 
 
 HANDLERS: dict[str, CommandHandler] = {
-    "tickettypes.create": create_type, "tickettypes.list": list_types,
-    "tickettypes.update": update_type, "tickets.issue": issue, "tickets.get": get,
-    "tickets.revoke": revoke, "tickets.list": list_tickets, "gates.set": set_gates,
-    "gates.list": list_gates}
+    "tickettypes.create": create_type,
+    "tickettypes.list": list_types,
+    "tickettypes.update": update_type,
+    "tickets.issue": issue,
+    "tickets.get": get,
+    "tickets.revoke": revoke,
+    "tickets.list": list_tickets,
+    "gates.set": set_gates,
+    "gates.list": list_gates,
+}
 """The tickets worker's command handlers."""

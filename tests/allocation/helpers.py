@@ -27,8 +27,9 @@ class Crowd:
         self.patience = patience
 
     async def connect(self, server: Any, token: str) -> Raw:
-        return Raw(await self.session.ws_connect(server.make_url(f"/ws?token={token}")),
-                   self.patience)
+        return Raw(
+            await self.session.ws_connect(server.make_url(f"/ws?token={token}")), self.patience
+        )
 
     async def close(self) -> None:
         await self.session.close()
@@ -62,22 +63,52 @@ class Venue:
         return [s for ids in self.rows.values() for s in ids]
 
 
-async def make_venue(organizer: Raw, *, rows: int = 2, seats: int = 10,
-                     ga_quota: int | None = 5) -> Venue:
+async def make_venue(
+    organizer: Raw, *, rows: int = 2, seats: int = 10, ga_quota: int | None = 5
+) -> Venue:
     event_id = await create_event(organizer)
 
     async def new_type(name: str, price: int, **extra: Any) -> int:
-        return int(ok(await organizer.call("tickettypes.create", {
-            "event_id": event_id, "name": name, "price_minor": price, **extra}))["id"])
+        return int(
+            ok(
+                await organizer.call(
+                    "tickettypes.create",
+                    {"event_id": event_id, "name": name, "price_minor": price, **extra},
+                )
+            )["id"]
+        )
 
-    venue = Venue(event_id, await new_type("Parter", 5000),
-                  await new_type("Balkon", 3000, currency="EUR"),
-                  await new_type("Stajanje", 1500, quota=ga_quota))
-    created = ok(await organizer.call("seats.create", {"event_id": event_id, "sections": [
-        {"name": "A", "ticket_type_id": venue.parter,
-         "rows": [{"name": str(r), "seats": seats} for r in range(1, rows + 1)]},
-        {"name": "B", "rows": [{"name": "1", "seats": ["B1", "B2", "B3", "B4"],
-                                "ticket_type_id": venue.balkon}]}]}))
+    venue = Venue(
+        event_id,
+        await new_type("Parter", 5000),
+        await new_type("Balkon", 3000, currency="EUR"),
+        await new_type("Stajanje", 1500, quota=ga_quota),
+    )
+    created = ok(
+        await organizer.call(
+            "seats.create",
+            {
+                "event_id": event_id,
+                "sections": [
+                    {
+                        "name": "A",
+                        "ticket_type_id": venue.parter,
+                        "rows": [{"name": str(r), "seats": seats} for r in range(1, rows + 1)],
+                    },
+                    {
+                        "name": "B",
+                        "rows": [
+                            {
+                                "name": "1",
+                                "seats": ["B1", "B2", "B3", "B4"],
+                                "ticket_type_id": venue.balkon,
+                            }
+                        ],
+                    },
+                ],
+            },
+        )
+    )
     assert created["seats"] == rows * seats + 4
     seat_map = ok(await organizer.call("seats.map", {"event_id": event_id}))
     for section in seat_map["sections"]:
@@ -117,8 +148,9 @@ class SeatWatcher:
             if message["op"] == "pub":
                 assert self.view is not None
                 self.deltas.append(message["data"])
-                self.view = apply(self.view, message["data"], offset=message["offset"],
-                                  epoch=message["epoch"])
+                self.view = apply(
+                    self.view, message["data"], offset=message["offset"], epoch=message["epoch"]
+                )
             elif message["op"] == "subscribed":  # a resync from the hub
                 self.view = from_snapshot(message["snapshot"])
 
@@ -128,9 +160,9 @@ class SeatWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def until_equal(self, settings: Settings, event_id: int,
-                          timeout: float = WAIT_S) -> None:
+    async def until_equal(self, settings: Settings, event_id: int, timeout: float = WAIT_S) -> None:
         """Wait until the applied view equals the database (seats and GA counters)."""
+
         async def equal() -> bool:
             assert self._task is not None
             if self._task.done():
@@ -139,16 +171,21 @@ class SeatWatcher:
             states, ga = await db_state(settings, event_id)
             assert self.view is not None
             view_ga = {t: (c.held, c.sold) for t, c in self.view.ga.items() if t in ga}
-            wrong = {s: (self.view.states.get(s), st) for s, st in states.items()
-                     if self.view.states.get(s) != st}
+            wrong = {
+                s: (self.view.states.get(s), st)
+                for s, st in states.items()
+                if self.view.states.get(s) != st
+            }
             extra = sorted(set(self.view.states) - set(states))[:10]
             assert not wrong and not extra and view_ga == ga, (
                 f"view differs from the database: {list(wrong.items())[:10]}, not in it"
-                f" {extra}, ga {view_ga} vs {ga}")
+                f" {extra}, ga {view_ga} vs {ga}"
+            )
             return True
 
-        await wait_for(equal, what=f"{self.channel} as applied to equal the database",
-                       timeout=timeout)
+        await wait_for(
+            equal, what=f"{self.channel} as applied to equal the database", timeout=timeout
+        )
 
 
 async def db(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -160,11 +197,15 @@ async def db(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def db_state(settings: Settings, event_id: int
-                   ) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:
+async def db_state(
+    settings: Settings, event_id: int
+) -> tuple[dict[int, str], dict[int, tuple[int, int]]]:
     """Seat states and GA (held, sold) of the event, from PostgreSQL."""
     seats = await db(settings, "SELECT id, status FROM seats WHERE event_id = $1", event_id)
-    ga = await db(settings, "SELECT ticket_type_id, held, sold FROM ga_counters"
-                            " WHERE event_id = $1", event_id)
-    return ({r["id"]: r["status"] for r in seats},
-            {r["ticket_type_id"]: (r["held"], r["sold"]) for r in ga})
+    ga = await db(
+        settings, "SELECT ticket_type_id, held, sold FROM ga_counters WHERE event_id = $1", event_id
+    )
+    return (
+        {r["id"]: r["status"] for r in seats},
+        {r["ticket_type_id"]: (r["held"], r["sold"]) for r in ga},
+    )

@@ -43,22 +43,45 @@ async def _event_with_seats(deps: WorkerContext, seats: int) -> tuple[int, list[
     event_id = await deps.pg.fetchval(
         """INSERT INTO events (org_id, name, starts_at, ends_at, timezone, locale, currency)
            VALUES ('acme', 'Feed', now(), now() + interval '1 hour', 'UTC', 'en', 'BAM')
-           RETURNING id""")
+           RETURNING id"""
+    )
     type_id = await deps.pg.fetchval(
         "INSERT INTO ticket_types (event_id, name, price_minor, currency)"
-        " VALUES ($1, 'Parter', 1000, 'BAM') RETURNING id", event_id)
-    await seatmap.create(CommandRequest("seats.create", ORGANIZER, {
-        "event_id": event_id, "sections": [{"name": "A", "ticket_type_id": type_id,
-                                            "rows": [{"name": "1", "seats": seats}]}]}), deps)
-    ids = [r["id"] for r in await deps.pg.fetch(
-        "SELECT id FROM seats WHERE event_id = $1 ORDER BY id", event_id)]
+        " VALUES ($1, 'Parter', 1000, 'BAM') RETURNING id",
+        event_id,
+    )
+    await seatmap.create(
+        CommandRequest(
+            "seats.create",
+            ORGANIZER,
+            {
+                "event_id": event_id,
+                "sections": [
+                    {
+                        "name": "A",
+                        "ticket_type_id": type_id,
+                        "rows": [{"name": "1", "seats": seats}],
+                    }
+                ],
+            },
+        ),
+        deps,
+    )
+    ids = [
+        r["id"]
+        for r in await deps.pg.fetch(
+            "SELECT id FROM seats WHERE event_id = $1 ORDER BY id", event_id
+        )
+    ]
     return event_id, ids
 
 
-async def _hold(deps: WorkerContext, event_id: int, seat_ids: list[int],
-                claims: Claims = BUYER) -> dict[str, Any]:
-    return await holds.hold(CommandRequest("seats.hold", claims, {
-        "event_id": event_id, "seat_ids": seat_ids}), deps)
+async def _hold(
+    deps: WorkerContext, event_id: int, seat_ids: list[int], claims: Claims = BUYER
+) -> dict[str, Any]:
+    return await holds.hold(
+        CommandRequest("seats.hold", claims, {"event_id": event_id, "seat_ids": seat_ids}), deps
+    )
 
 
 async def _history(deps: WorkerContext, channel: str, after: int) -> list[Any]:
@@ -97,7 +120,8 @@ async def test_one_delta_per_tick_however_many_changes(deps: WorkerContext) -> N
 
 
 async def test_a_snapshot_racing_a_delta_keeps_the_newer_state(
-        deps: WorkerContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    deps: WorkerContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
     event_id, ids = await _event_with_seats(deps, 4)
     await _published(deps)
     held = await _hold(deps, event_id, ids[:1])  # change A: held, not yet published
@@ -109,8 +133,9 @@ async def test_a_snapshot_racing_a_delta_keeps_the_newer_state(
         # publishes A, then the seat is released (change B, unpublished).
         found = await position(name)
         assert await _published(deps) == 1
-        await orders.release(CommandRequest("seats.release", BUYER,
-                                            {"hold_id": held["hold_id"]}), deps)
+        await orders.release(
+            CommandRequest("seats.release", BUYER, {"hold_id": held["hold_id"]}), deps
+        )
         return found
 
     monkeypatch.setattr(deps.channels, "position", racing)

@@ -28,12 +28,15 @@ from bilten.protocol.seats import (
 )
 
 
-@pytest.mark.parametrize(("states", "text"), [
-    ([], ""),
-    (["available"], "a"),
-    (["available"] * 50_000, "50000a"),
-    (["available", "available", "held", "sold", "sold", "available"], "2ah2sa"),
-])
+@pytest.mark.parametrize(
+    ("states", "text"),
+    [
+        ([], ""),
+        (["available"], "a"),
+        (["available"] * 50_000, "50000a"),
+        (["available", "available", "held", "sold", "sold", "available"], "2ah2sa"),
+    ],
+)
 def test_states_round_trip(states: list[State], text: str) -> None:
     assert encode_states(states) == text
     assert decode_states(text) == states
@@ -55,11 +58,21 @@ def test_runs_round_trip() -> None:
 
 
 def test_parse_map() -> None:
-    sections = parse_map({"sections": [
-        {"name": "A", "ticket_type_id": 5, "rows": [{"name": "1", "seats": 3},
-                                                    {"name": "2", "seats": ["1a", "1b"],
-                                                     "ticket_type_id": 6}]},
-        {"name": "Loža", "rows": [{"name": "L", "seats": 1}]}]})
+    sections = parse_map(
+        {
+            "sections": [
+                {
+                    "name": "A",
+                    "ticket_type_id": 5,
+                    "rows": [
+                        {"name": "1", "seats": 3},
+                        {"name": "2", "seats": ["1a", "1b"], "ticket_type_id": 6},
+                    ],
+                },
+                {"name": "Loža", "rows": [{"name": "L", "seats": 1}]},
+            ]
+        }
+    )
     assert [s.name for s in sections] == ["A", "Loža"]
     assert sections[0].rows[0].labels == ("1", "2", "3")
     assert sections[0].rows[0].ticket_type_id == 5
@@ -67,27 +80,52 @@ def test_parse_map() -> None:
     assert sections[1].rows[0].ticket_type_id is None
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({}, "sections"),
-    ({"sections": []}, "sections"),
-    ({"sections": [{"name": "A"}]}, "sections[0].rows"),
-    ({"sections": [{"name": "A", "rows": [{"name": "1", "seats": 0}]}]},
-     "sections[0].rows[0].seats"),
-    ({"sections": [{"name": "A", "rows": [{"name": "1", "seats": -3}]}]},
-     "sections[0].rows[0].seats"),
-    ({"sections": [{"name": "A", "rows": [{"name": "1", "seats": 1001}]}]},
-     "sections[0].rows[0].seats"),
-    ({"sections": [{"name": "A", "rows": [{"name": "1", "seats": ["x", "x"]}]}]},
-     "sections[0].rows[0].seats"),
-    ({"sections": [{"name": "A", "rows": [{"name": "", "seats": 2}]}]},
-     "sections[0].rows[0].name"),
-    ({"sections": [{"name": "A", "rows": [{"name": "1", "seats": 2, "ticket_type_id": -1}]}]},
-     "ticket_type_id"),
-    ({"sections": [{"name": "A", "rows": [{"name": "1", "seats": 1}]}] * 2}, "sections"),
-    ({"sections": [{"name": f"S{i}", "rows": [{"name": str(r), "seats": 1000}
-                                              for r in range(60)]} for i in range(2)]},
-     "sections"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "sections"),
+        ({"sections": []}, "sections"),
+        ({"sections": [{"name": "A"}]}, "sections[0].rows"),
+        (
+            {"sections": [{"name": "A", "rows": [{"name": "1", "seats": 0}]}]},
+            "sections[0].rows[0].seats",
+        ),
+        (
+            {"sections": [{"name": "A", "rows": [{"name": "1", "seats": -3}]}]},
+            "sections[0].rows[0].seats",
+        ),
+        (
+            {"sections": [{"name": "A", "rows": [{"name": "1", "seats": 1001}]}]},
+            "sections[0].rows[0].seats",
+        ),
+        (
+            {"sections": [{"name": "A", "rows": [{"name": "1", "seats": ["x", "x"]}]}]},
+            "sections[0].rows[0].seats",
+        ),
+        (
+            {"sections": [{"name": "A", "rows": [{"name": "", "seats": 2}]}]},
+            "sections[0].rows[0].name",
+        ),
+        (
+            {
+                "sections": [
+                    {"name": "A", "rows": [{"name": "1", "seats": 2, "ticket_type_id": -1}]}
+                ]
+            },
+            "ticket_type_id",
+        ),
+        ({"sections": [{"name": "A", "rows": [{"name": "1", "seats": 1}]}] * 2}, "sections"),
+        (
+            {
+                "sections": [
+                    {"name": f"S{i}", "rows": [{"name": str(r), "seats": 1000} for r in range(60)]}
+                    for i in range(2)
+                ]
+            },
+            "sections",
+        ),
+    ],
+)
 def test_parse_map_refuses(params: dict[str, Any], field: str) -> None:
     with pytest.raises(BadRequest) as refused:
         parse_map(params)
@@ -96,47 +134,66 @@ def test_parse_map_refuses(params: dict[str, Any], field: str) -> None:
 
 def test_parse_hold() -> None:
     assert parse_hold({"seat_ids": [3, 1]}) == HoldRequest(seat_ids=(3, 1), quantity=2)
-    assert parse_hold({"ticket_type_id": "4", "quantity": 2, "together": False,
-                       "ttl_s": 1, "nonce": "hub:0123456789"}) == HoldRequest(
-        ticket_type_id=4, quantity=2, together=False, ttl_s=1, nonce="hub:0123456789")
+    assert parse_hold(
+        {
+            "ticket_type_id": "4",
+            "quantity": 2,
+            "together": False,
+            "ttl_s": 1,
+            "nonce": "hub:0123456789",
+        }
+    ) == HoldRequest(ticket_type_id=4, quantity=2, together=False, ttl_s=1, nonce="hub:0123456789")
     assert parse_hold({"section": "A"}).section == "A"
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({}, "seat_ids"),
-    ({"seat_ids": []}, "seat_ids"),
-    ({"seat_ids": [1, 1]}, "seat_ids"),
-    ({"seat_ids": [0]}, "seat_ids"),
-    ({"seat_ids": ["1"]}, "seat_ids"),
-    ({"seat_ids": list(range(1, 102))}, "seat_ids"),
-    ({"seat_ids": [1], "ticket_type_id": 2}, "seat_ids"),
-    ({"ticket_type_id": 2, "quantity": -1}, "quantity"),
-    ({"ticket_type_id": 2, "quantity": 0}, "quantity"),
-    ({"ticket_type_id": 2, "quantity": 101}, "quantity"),
-    ({"ticket_type_id": 2, "quantity": True}, "quantity"),
-    ({"ticket_type_id": 0}, "ticket_type_id"),
-    ({"ticket_type_id": 2, "ttl_s": 0}, "ttl_s"),
-    ({"ticket_type_id": 2, "ttl_s": 3601}, "ttl_s"),
-    ({"ticket_type_id": 2, "together": "yes"}, "together"),
-    ({"ticket_type_id": 2, "nonce": "short"}, "nonce"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "seat_ids"),
+        ({"seat_ids": []}, "seat_ids"),
+        ({"seat_ids": [1, 1]}, "seat_ids"),
+        ({"seat_ids": [0]}, "seat_ids"),
+        ({"seat_ids": ["1"]}, "seat_ids"),
+        ({"seat_ids": list(range(1, 102))}, "seat_ids"),
+        ({"seat_ids": [1], "ticket_type_id": 2}, "seat_ids"),
+        ({"ticket_type_id": 2, "quantity": -1}, "quantity"),
+        ({"ticket_type_id": 2, "quantity": 0}, "quantity"),
+        ({"ticket_type_id": 2, "quantity": 101}, "quantity"),
+        ({"ticket_type_id": 2, "quantity": True}, "quantity"),
+        ({"ticket_type_id": 0}, "ticket_type_id"),
+        ({"ticket_type_id": 2, "ttl_s": 0}, "ttl_s"),
+        ({"ticket_type_id": 2, "ttl_s": 3601}, "ttl_s"),
+        ({"ticket_type_id": 2, "together": "yes"}, "together"),
+        ({"ticket_type_id": 2, "nonce": "short"}, "nonce"),
+    ],
+)
 def test_parse_hold_refuses(params: dict[str, Any], field: str) -> None:
     with pytest.raises(BadRequest) as refused:
         parse_hold(params)
     assert refused.value.details["field"] == field
 
 
-@pytest.mark.parametrize(("seats", "n", "windows"), [
-    # (id, row, position): row 1 has 1-4 free, row 2 has 1, 3, 4 free.
-    ([(1, 1, 1), (2, 1, 2), (3, 1, 3), (4, 1, 4), (5, 2, 1), (7, 2, 3), (8, 2, 4)], 2,
-     [(1, 2), (3, 4), (7, 8)]),
-    ([(1, 1, 1), (2, 1, 2), (3, 1, 3), (4, 1, 4), (5, 2, 1), (7, 2, 3), (8, 2, 4)], 3,
-     [(1, 2, 3)]),
-    ([(1, 1, 1), (2, 2, 2)], 2, []),  # consecutive ids, different rows
-    ([(1, 1, 1), (3, 1, 3)], 1, [(1,), (3,)]),
-])
-def test_adjacent_windows(seats: list[tuple[int, int, int]], n: int,
-                          windows: list[tuple[int, ...]]) -> None:
+@pytest.mark.parametrize(
+    ("seats", "n", "windows"),
+    [
+        # (id, row, position): row 1 has 1-4 free, row 2 has 1, 3, 4 free.
+        (
+            [(1, 1, 1), (2, 1, 2), (3, 1, 3), (4, 1, 4), (5, 2, 1), (7, 2, 3), (8, 2, 4)],
+            2,
+            [(1, 2), (3, 4), (7, 8)],
+        ),
+        (
+            [(1, 1, 1), (2, 1, 2), (3, 1, 3), (4, 1, 4), (5, 2, 1), (7, 2, 3), (8, 2, 4)],
+            3,
+            [(1, 2, 3)],
+        ),
+        ([(1, 1, 1), (2, 2, 2)], 2, []),  # consecutive ids, different rows
+        ([(1, 1, 1), (3, 1, 3)], 1, [(1,), (3,)]),
+    ],
+)
+def test_adjacent_windows(
+    seats: list[tuple[int, int, int]], n: int, windows: list[tuple[int, ...]]
+) -> None:
     assert adjacent_windows(seats, n) == windows
 
 
@@ -146,11 +203,18 @@ def test_adjacent_windows_limit() -> None:
 
 
 def _snapshot(states: list[State], recent: dict[int, int] | None = None) -> dict[str, Any]:
-    rows = [SeatRow(100 + i, 1 if i < 3 else 2, 9 if i % 2 else None, state,
-                    (recent or {}).get(100 + i, 1), 100 + i in (recent or {}))
-            for i, state in enumerate(states)]
-    return encode_snapshot(rows, {7: GaCount(10, 2, 3, 4)}, map_version=1, offset=5,
-                           epoch="e1")
+    rows = [
+        SeatRow(
+            100 + i,
+            1 if i < 3 else 2,
+            9 if i % 2 else None,
+            state,
+            (recent or {}).get(100 + i, 1),
+            100 + i in (recent or {}),
+        )
+        for i, state in enumerate(states)
+    ]
+    return encode_snapshot(rows, {7: GaCount(10, 2, 3, 4)}, map_version=1, offset=5, epoch="e1")
 
 
 def test_snapshot_round_trip_and_counts() -> None:
@@ -160,11 +224,20 @@ def test_snapshot_round_trip_and_counts() -> None:
     view = from_snapshot(snapshot)
     assert view.states[101] == "held" and view.versions == {101: 40}
     assert view.offset == 5 and view.epoch == "e1" and view.ga[7].available == 5
-    assert snapshot["counts"] == counts(view) == {
-        "sections": [{"section_id": 1, "available": 1, "held": 1, "sold": 1},
-                     {"section_id": 2, "available": 2, "held": 0, "sold": 0}],
-        "types": [{"ticket_type_id": 7, "available": 5, "held": 2, "sold": 3, "quota": 10},
-                  {"ticket_type_id": 9, "available": 1, "held": 1, "sold": 0}]}
+    assert (
+        snapshot["counts"]
+        == counts(view)
+        == {
+            "sections": [
+                {"section_id": 1, "available": 1, "held": 1, "sold": 1},
+                {"section_id": 2, "available": 2, "held": 0, "sold": 0},
+            ],
+            "types": [
+                {"ticket_type_id": 7, "available": 5, "held": 2, "sold": 3, "quota": 10},
+                {"ticket_type_id": 9, "available": 1, "held": 1, "sold": 0},
+            ],
+        }
+    )
 
 
 def test_apply_keeps_the_newer_version() -> None:

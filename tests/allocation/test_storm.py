@@ -78,13 +78,14 @@ async def _buyer(raw: Raw, venue: Venue, n: int, rounds: int, log: Log) -> None:
             assert order["status"] == "confirmed" and order["hold_id"] == answer["hold_id"]
             entry["end"], entry["order"] = "confirmed", order
         elif then < 0.7:
-            assert ok(await raw.call("seats.release", {"hold_id": answer["hold_id"]}))[
-                "status"] == "released"
+            assert (
+                ok(await raw.call("seats.release", {"hold_id": answer["hold_id"]}))["status"]
+                == "released"
+            )
             entry["end"] = "released"
 
 
-async def _check_invariants(settings: Settings, venue: Venue, log: Log,
-                            quota: int) -> None:
+async def _check_invariants(settings: Settings, venue: Venue, log: Log, quota: int) -> None:
     """The database agrees with every answer, and nothing is sold or held twice."""
     where = {s: (row, i) for row, ids in venue.rows.items() for i, s in enumerate(ids)}
     live: dict[int, dict[str, Any]] = {}
@@ -108,15 +109,19 @@ async def _check_invariants(settings: Settings, venue: Venue, log: Log,
     taken = Counter(s for e in live.values() for s in e["answer"]["seat_ids"])
     assert not [s for s, n in taken.items() if n > 1], "a seat in two live holds or orders"
 
-    holds = {r["id"]: r for r in await db(settings, "SELECT * FROM holds WHERE event_id = $1",
-                                          venue.event_id)}
+    holds = {
+        r["id"]: r
+        for r in await db(settings, "SELECT * FROM holds WHERE event_id = $1", venue.event_id)
+    }
     answered = {e["answer"]["hold_id"] for e in log if e["answer"]["status"] == "held"}
     assert set(holds) == answered  # no hold the buyers were not told about (retries!)
     for hold_id, entry in live.items():
-        assert holds[hold_id]["state"] == ("confirmed" if entry["end"] == "confirmed"
-                                           else "active")
-    seats = await db(settings, "SELECT id, status, hold_id, ticket_id FROM seats"
-                               " WHERE event_id = $1", venue.event_id)
+        assert holds[hold_id]["state"] == ("confirmed" if entry["end"] == "confirmed" else "active")
+    seats = await db(
+        settings,
+        "SELECT id, status, hold_id, ticket_id FROM seats WHERE event_id = $1",
+        venue.event_id,
+    )
     for seat in seats:
         if seat["status"] == "held":
             assert seat["id"] in holds[seat["hold_id"]]["seat_ids"]
@@ -126,15 +131,17 @@ async def _check_invariants(settings: Settings, venue: Venue, log: Log,
         else:
             assert seat["id"] not in taken
     assert {s["id"] for s in seats if s["status"] != "available"} == set(taken)
-    tickets = await db(settings, "SELECT id, ticket_type_id FROM tickets WHERE event_id = $1",
-                       venue.event_id)
+    tickets = await db(
+        settings, "SELECT id, ticket_type_id FROM tickets WHERE event_id = $1", venue.event_id
+    )
     sold_seats = [s for s in seats if s["status"] == "sold"]
     assert len({s["ticket_id"] for s in sold_seats}) == len(sold_seats)
     ga_live = [h for h in holds.values() if h["ticket_type_id"] == venue.ga]
     held = sum(h["quantity"] for h in ga_live if h["state"] == "active")
     sold = sum(h["quantity"] for h in ga_live if h["state"] == "confirmed")
-    counter = (await db(settings, "SELECT held, sold FROM ga_counters WHERE ticket_type_id = $1",
-                        venue.ga))[0]
+    counter = (
+        await db(settings, "SELECT held, sold FROM ga_counters WHERE ticket_type_id = $1", venue.ga)
+    )[0]
     assert (counter["held"], counter["sold"]) == (held, sold) and held + sold <= quota
     assert Counter(t["ticket_type_id"] for t in tickets)[venue.ga] == sold
     assert len(tickets) == sold + len(sold_seats)
@@ -147,8 +154,9 @@ async def _check_invariants(settings: Settings, venue: Venue, log: Log,
 
 @pytest.mark.request_timeout(STORM_COMMAND)
 @pytest.mark.timeout(STORM + 3 * WAIT_S)
-async def test_storm_two_hubs_two_workers(workers: Settings, aiohttp_server: Any,
-                                          make_token: Any) -> None:
+async def test_storm_two_hubs_two_workers(
+    workers: Settings, aiohttp_server: Any, make_token: Any
+) -> None:
     """200 buyers on two hubs, two allocation workers; two subscribers (one joins mid-storm)."""
     stop = asyncio.Event()
     extra = asyncio.get_running_loop().create_task(run_workers(workers, ["allocation"], stop))
@@ -162,9 +170,12 @@ async def test_storm_two_hubs_two_workers(workers: Settings, aiohttp_server: Any
         token = make_token("attendee", sub="watcher", events=[venue.event_id])
         watchers.append(SeatWatcher(await crowd.connect(hubs[1], token), venue.event_id))
         await watchers[0].start()
-        buyers = [await crowd.connect(hubs[n % 2], make_token("attendee", sub=f"buyer-{n}",
-                                                              events=[venue.event_id]))
-                  for n in range(200)]
+        buyers = [
+            await crowd.connect(
+                hubs[n % 2], make_token("attendee", sub=f"buyer-{n}", events=[venue.event_id])
+            )
+            for n in range(200)
+        ]
         log = Log()
 
         async def late_watcher(k: int) -> None:  # subscribers arriving mid-storm
@@ -173,10 +184,14 @@ async def test_storm_two_hubs_two_workers(workers: Settings, aiohttp_server: Any
             await watchers[-1].start()
 
         started = time.perf_counter()
-        await arrives(asyncio.gather(
-            *(late_watcher(k) for k in range(1, 6)),
-            *(_buyer(raw, venue, n, 3, log) for n, raw in enumerate(buyers))),
-            what="200 buyers' 600 holds", timeout=STORM)
+        await arrives(
+            asyncio.gather(
+                *(late_watcher(k) for k in range(1, 6)),
+                *(_buyer(raw, venue, n, 3, log) for n, raw in enumerate(buyers)),
+            ),
+            what="200 buyers' 600 holds",
+            timeout=STORM,
+        )
         assert len(log) == 600
         outcomes = Counter(e["answer"].get("reason", "held") for e in log)
         assert outcomes["held"] > 100 and outcomes["unavailable"] > 0, outcomes
@@ -200,21 +215,28 @@ async def test_storm_two_hubs_two_workers(workers: Settings, aiohttp_server: Any
 @pytest.mark.request_timeout(STADIUM_COMMAND)
 @pytest.mark.timeout(STADIUM_COMMAND + 3 * WAIT_S)
 async def test_stadium_in_one_call_and_a_small_snapshot(
-        workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"), patience=2 * STADIUM_COMMAND)
     venue = await make_venue(organizer, rows=1, seats=1)
-    sections = [{"name": f"S{s:02d}", "ticket_type_id": venue.parter,
-                 "rows": [{"name": str(r), "seats": 50} for r in range(1, 41)]}
-                for s in range(25)]
+    sections = [
+        {
+            "name": f"S{s:02d}",
+            "ticket_type_id": venue.parter,
+            "rows": [{"name": str(r), "seats": 50} for r in range(1, 41)],
+        }
+        for s in range(25)
+    ]
     body = orjson.dumps({"sections": sections})
     assert len(body) < workers.max_frame_bytes  # one REST call or one frame
-    created = ok(await organizer.call("seats.create", {"event_id": venue.event_id,
-                                                       "sections": sections}))
+    created = ok(
+        await organizer.call("seats.create", {"event_id": venue.event_id, "sections": sections})
+    )
     assert created["seats"] == 50_000
-    watcher = SeatWatcher(await connect(client, make_token("attendee",
-                                                           events=[venue.event_id])),
-                          venue.event_id)
+    watcher = SeatWatcher(
+        await connect(client, make_token("attendee", events=[venue.event_id])), venue.event_id
+    )
     await watcher.start()
     try:
         assert watcher.view is not None and len(watcher.view.states) == 50_005
@@ -224,12 +246,13 @@ async def test_stadium_in_one_call_and_a_small_snapshot(
         rng = random.Random(7)
         ids = rng.sample(sorted(watcher.view.states), 500)
         for start in range(0, 500, 100):
-            assert (await hold(organizer, venue.event_id,
-                               seat_ids=ids[start:start + 100]))["status"] == "held"
+            assert (await hold(organizer, venue.event_id, seat_ids=ids[start : start + 100]))[
+                "status"
+            ] == "held"
         await watcher.until_equal(workers, venue.event_id)
-        again = SeatWatcher(await connect(client, make_token("attendee",
-                                                             events=[venue.event_id])),
-                            venue.event_id)
+        again = SeatWatcher(
+            await connect(client, make_token("attendee", events=[venue.event_id])), venue.event_id
+        )
         await again.start()
         await again.close()
         assert again.snapshot_bytes < 10_000, again.snapshot_bytes  # 4,191 bytes
@@ -240,15 +263,27 @@ async def test_stadium_in_one_call_and_a_small_snapshot(
 
 def _spawn_allocation_worker(settings: Settings, metrics_port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings_env(settings)}
-    return subprocess.Popen([sys.executable, "-m", "bilten.deploy.cli", "worker", "allocation",
-                             "--metrics-port", str(metrics_port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bilten.deploy.cli",
+            "worker",
+            "allocation",
+            "--metrics-port",
+            str(metrics_port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.request_timeout(KILL_STORM_COMMAND)
 @pytest.mark.timeout(KILL_STORM + 3 * WAIT_S)
 async def test_allocation_worker_killed_mid_storm(
-        migrated: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    migrated: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     """Two allocation worker processes; one gets SIGKILL mid-storm. Retried holds (the hub's
     nonce) come back as the same hold; the database stays exact."""
     stop = asyncio.Event()
@@ -263,13 +298,23 @@ async def test_allocation_worker_killed_mid_storm(
         hub = await aiohttp_client(await aiohttp_server(create_app(migrated)))
         organizer = await connect(hub, make_token("organizer"))
         venue = await make_venue(organizer, rows=6, seats=20, ga_quota=60)
-        watcher = SeatWatcher(await connect(hub, make_token("attendee", sub="watcher",
-                                                            events=[venue.event_id]),
-                                            patience=KILL_STORM), venue.event_id)
+        watcher = SeatWatcher(
+            await connect(
+                hub,
+                make_token("attendee", sub="watcher", events=[venue.event_id]),
+                patience=KILL_STORM,
+            ),
+            venue.event_id,
+        )
         await watcher.start()
-        buyers = [await connect(hub, make_token("attendee", sub=f"buyer-{n}",
-                                                events=[venue.event_id]), patience=KILL_STORM)
-                  for n in range(80)]
+        buyers = [
+            await connect(
+                hub,
+                make_token("attendee", sub=f"buyer-{n}", events=[venue.event_id]),
+                patience=KILL_STORM,
+            )
+            for n in range(80)
+        ]
         log = Log()
         mid_storm = log.reached(60)
 
@@ -278,9 +323,14 @@ async def test_allocation_worker_killed_mid_storm(
             victims[0].send_signal(signal.SIGKILL)
             return len(log)
 
-        _, killed_at = await arrives(asyncio.gather(
-            asyncio.gather(*(_buyer(raw, venue, n, 3, log) for n, raw in enumerate(buyers))),
-            killer()), what="80 buyers' 240 holds", timeout=KILL_STORM)
+        _, killed_at = await arrives(
+            asyncio.gather(
+                asyncio.gather(*(_buyer(raw, venue, n, 3, log) for n, raw in enumerate(buyers))),
+                killer(),
+            ),
+            what="80 buyers' 240 holds",
+            timeout=KILL_STORM,
+        )
         assert 60 <= killed_at < 200 and len(log) == 240
         assert victims[0].wait(WAIT_S) == -signal.SIGKILL
         await _check_invariants(migrated, venue, log, quota=60)

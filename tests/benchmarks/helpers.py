@@ -19,17 +19,36 @@ QUICK_TIMEOUT_S = 300
 SMOKE_TIMEOUT_S = QUICK_TIMEOUT_S + 120
 
 
-def run_quick(servers: ServerURLs, name: str, tmp_path: Path,
-              *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def run_quick(
+    servers: ServerURLs, name: str, tmp_path: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """Run `python -m benchmarks NAME --quick`; its output and its JSON report."""
     results = tmp_path / f"{name}.json"
-    env = {**os.environ, "BILTEN_BENCH_NATS_URL": servers.nats,
-           "BILTEN_BENCH_DATABASE_URL": servers.database,
-           "BILTEN_BENCH_REDIS_URL": servers.redis}
+    env = {
+        **os.environ,
+        "BILTEN_BENCH_NATS_URL": servers.nats,
+        "BILTEN_BENCH_DATABASE_URL": servers.database,
+        "BILTEN_BENCH_REDIS_URL": servers.redis,
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", name, "--quick", *extra,
-         "--timeout", str(QUICK_TIMEOUT_S), "--json", str(results)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=QUICK_TIMEOUT_S + 60,
-        check=False)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            name,
+            "--quick",
+            *extra,
+            "--timeout",
+            str(QUICK_TIMEOUT_S),
+            "--json",
+            str(results),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=QUICK_TIMEOUT_S + 60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done, json.loads(results.read_text())

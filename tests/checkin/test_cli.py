@@ -35,6 +35,7 @@ async def hub_process(settings: Settings, port: int, log: TextIO) -> AsyncIterat
     proc = await asyncio.create_subprocess_exec(*CLI, "hub", env=env, stdout=log, stderr=log)
     try:
         async with aiohttp.ClientSession() as http:
+
             async def ready() -> bool:
                 assert proc.returncode is None, "hub exited"
                 with contextlib.suppress(aiohttp.ClientError):
@@ -70,6 +71,7 @@ class Door:
 
 async def wait_for_scans(raw: Raw, event_id: int, count: int) -> list[dict[str, Any]]:
     """Until the hub lists `count` scans synced from offline; all of the event's scans."""
+
     async def synced() -> list[dict[str, Any]]:
         scans = list((await raw.call("checkin.list", {"event_id": event_id}))["result"]["scans"])
         return scans if len([s for s in scans if s["offline"]]) >= count else []
@@ -79,42 +81,63 @@ async def wait_for_scans(raw: Raw, event_id: int, count: int) -> list[dict[str, 
 
 async def wait_for_note(path: Path, text: str) -> None:
     """Until the scanner has told its operator `text` (on stderr, written to `path`)."""
+
     async def noted() -> bool:
         return text in await asyncio.to_thread(path.read_text)
 
     await wait_for(noted, what=f"the scanner to note {text!r}")
 
 
-async def test_scanner_goes_on_offline_and_syncs(workers: Settings, hub_server: Any,
-                                                 aiohttp_client: Any, make_token: Any,
-                                                 tmp_path: Path) -> None:
+async def test_scanner_goes_on_offline_and_syncs(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any, tmp_path: Path
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     door = await door_setup(organizer, count=4)
     codes = [t["code"] for t in door.tickets]
     other_door = await connect(client, make_token("staff", events=[door.event_id], sub="s2"))
     port, store = free_port(), tmp_path / "door.sqlite3"
-    args = ["scan", "--url", f"http://127.0.0.1:{port}", "--event", str(door.event_id),
-            "--token", make_token("staff", events=[door.event_id]), "--gate", "north",
-            "--store", str(store), "--retry-interval", "0.2", *PATIENT]
+    args = [
+        "scan",
+        "--url",
+        f"http://127.0.0.1:{port}",
+        "--event",
+        str(door.event_id),
+        "--token",
+        make_token("staff", events=[door.event_id]),
+        "--gate",
+        "north",
+        "--store",
+        str(store),
+        "--retry-interval",
+        "0.2",
+        *PATIENT,
+    ]
     log = (tmp_path / "hub.log").open("w")
     errors = (tmp_path / "scan.err").open("w")
     proc: asyncio.subprocess.Process | None = None
     try:
         async with hub_process(workers, port, log):
             proc = await asyncio.create_subprocess_exec(
-                *CLI, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=errors)
+                *CLI,
+                *args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=errors,
+            )
             scanner = Door(proc)
             assert await scanner.scan(codes[0]) == "OK  Amra H. (General) inside=1"
-            assert re.fullmatch(f"REJECTED already_inside north {CLOCK}",
-                                await scanner.scan(codes[0]))
+            assert re.fullmatch(
+                f"REJECTED already_inside north {CLOCK}", await scanner.scan(codes[0])
+            )
         # The hub is gone: the scanner decides alone, from the bundle and what it saw.
         assert await scanner.scan(codes[1]) == "OK  A.H. (General) inside=2 offline"
-        assert re.fullmatch(f"REJECTED already_inside north {CLOCK} offline",
-                            await scanner.scan(codes[1]))
-        assert re.fullmatch(f"REJECTED already_inside north {CLOCK} offline",
-                            await scanner.scan(codes[0]))
+        assert re.fullmatch(
+            f"REJECTED already_inside north {CLOCK} offline", await scanner.scan(codes[1])
+        )
+        assert re.fullmatch(
+            f"REJECTED already_inside north {CLOCK} offline", await scanner.scan(codes[0])
+        )
         assert await scanner.scan("not a ticket") == "REJECTED invalid offline"
         # Another door, still online, admitted ticket 2 before; ticket 3 after this one.
         await scan(other_door, door.event_id, codes[2], "south")
@@ -123,33 +146,43 @@ async def test_scanner_goes_on_offline_and_syncs(workers: Settings, hub_server: 
         late = await scan(other_door, door.event_id, codes[3], "south")
         assert late["status"] == "ok"
         with contextlib.closing(sqlite3.connect(store)) as db:
-            assert db.execute("SELECT count(*) FROM queue WHERE state = 'pending'"
-                              ).fetchone() == (6,)
+            assert db.execute("SELECT count(*) FROM queue WHERE state = 'pending'").fetchone() == (
+                6,
+            )
 
         async with hub_process(workers, port, log):
             scans = await wait_for_scans(organizer, door.event_id, 6)
             mine = [s for s in scans if s["offline"]]
             ticket = {t["id"]: n for n, t in enumerate(door.tickets)}
-            assert [(ticket.get((s["ticket"] or {}).get("id")), s["status"], s["reason"])
-                    for s in mine] == [
-                (1, "ok", None), (1, "rejected", "already_inside"),
-                (0, "rejected", "already_inside"), (None, "rejected", "invalid"),
-                (2, "conflict", "already_inside"), (3, "ok", None)]
-            conflicts = (await organizer.call("checkin.list", {
-                "event_id": door.event_id, "conflicts": 1}))["result"]
-            assert sorted((ticket[s["ticket"]["id"]], s["offline"])
-                          for s in conflicts["scans"]) == [(2, True), (3, False)]
+            assert [
+                (ticket.get((s["ticket"] or {}).get("id")), s["status"], s["reason"]) for s in mine
+            ] == [
+                (1, "ok", None),
+                (1, "rejected", "already_inside"),
+                (0, "rejected", "already_inside"),
+                (None, "rejected", "invalid"),
+                (2, "conflict", "already_inside"),
+                (3, "ok", None),
+            ]
+            conflicts = (
+                await organizer.call("checkin.list", {"event_id": door.event_id, "conflicts": 1})
+            )["result"]
+            assert sorted(
+                (ticket[s["ticket"]["id"]], s["offline"]) for s in conflicts["scans"]
+            ) == [(2, True), (3, False)]
             assert conflicts["inside"] == 4
             # Back online: verdicts come from the hub again.
             await wait_for_note(tmp_path / "scan.err", "hub reachable again")
-            assert re.fullmatch(f"REJECTED already_inside north {CLOCK}",
-                                await scanner.scan(codes[1]))
+            assert re.fullmatch(
+                f"REJECTED already_inside north {CLOCK}", await scanner.scan(codes[1])
+            )
             assert proc.stdin
             proc.stdin.close()
             assert await arrives(proc.wait(), what="the scanner to exit") == 0
         with contextlib.closing(sqlite3.connect(store)) as db:
-            assert db.execute("SELECT state, count(*) FROM queue GROUP BY state"
-                              ).fetchall() == [("synced", 6)]
+            assert db.execute("SELECT state, count(*) FROM queue GROUP BY state").fetchall() == [
+                ("synced", 6)
+            ]
     finally:
         if proc is not None and proc.returncode is None:
             proc.kill()
@@ -159,17 +192,28 @@ async def test_scanner_goes_on_offline_and_syncs(workers: Settings, hub_server: 
         print((tmp_path / "scan.err").read_text(), (tmp_path / "hub.log").read_text()[-3000:])
 
 
-async def test_scanner_refuses_a_gate_the_event_lacks(workers: Settings, hub_server: Any,
-                                                      aiohttp_client: Any, make_token: Any,
-                                                      tmp_path: Path) -> None:
+async def test_scanner_refuses_a_gate_the_event_lacks(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any, tmp_path: Path
+) -> None:
     client = await aiohttp_client(hub_server)
     door = await door_setup(await connect(client, make_token("organizer")), count=1)
     proc = await asyncio.create_subprocess_exec(
-        *CLI, "scan", "--url", str(client.make_url("")).rstrip("/"), "--event",
-        str(door.event_id), "--token", make_token("staff", events=[door.event_id]),
-        "--gate", "west", "--store", str(tmp_path / "s.sqlite3"),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        *CLI,
+        "scan",
+        "--url",
+        str(client.make_url("")).rstrip("/"),
+        "--event",
+        str(door.event_id),
+        "--token",
+        make_token("staff", events=[door.event_id]),
+        "--gate",
+        "west",
+        "--store",
+        str(tmp_path / "s.sqlite3"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         _out, err = await arrives(proc.communicate(b""), what="the scanner to exit")
     finally:
@@ -184,8 +228,14 @@ async def run_scanner(*args: str, codes: list[str], tmp_path: Path) -> tuple[int
     source = tmp_path / "codes.txt"
     source.write_text("".join(f"{code}\n" for code in codes))
     proc = await asyncio.create_subprocess_exec(
-        *CLI, "scan", *args, "--file", str(source), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        *CLI,
+        "scan",
+        *args,
+        "--file",
+        str(source),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         out, err = await arrives(proc.communicate(), what="the scanner to exit")
     finally:
@@ -196,23 +246,36 @@ async def run_scanner(*args: str, codes: list[str], tmp_path: Path) -> tuple[int
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_scanner_starts_offline_from_its_store(hub_server: Any, aiohttp_client: Any,
-                                                    make_token: Any, tmp_path: Path) -> None:
+async def test_scanner_starts_offline_from_its_store(
+    hub_server: Any, aiohttp_client: Any, make_token: Any, tmp_path: Path
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     door = await door_setup(organizer, count=2)
     codes = [t["code"] for t in door.tickets]
-    common = ["--event", str(door.event_id), "--gate", "south", "--store",
-              str(tmp_path / "s.sqlite3"), "--token",
-              make_token("staff", events=[door.event_id]), *PATIENT]
+    common = [
+        "--event",
+        str(door.event_id),
+        "--gate",
+        "south",
+        "--store",
+        str(tmp_path / "s.sqlite3"),
+        "--token",
+        make_token("staff", events=[door.event_id]),
+        *PATIENT,
+    ]
     live = str(client.make_url("")).rstrip("/")
     assert await run_scanner("--url", live, *common, codes=codes[:1], tmp_path=tmp_path) == (
-        0, "OK  Amra H. (General) inside=1\n", "")
+        0,
+        "OK  Amra H. (General) inside=1\n",
+        "",
+    )
 
     dead = f"http://127.0.0.1:{free_port()}"
     # Nothing can sync to a dead hub: a short final sync fails the same as a long one.
-    status, out, err = await run_scanner("--url", dead, *common, "--final-sync", "0.5",
-                                         codes=codes, tmp_path=tmp_path)
+    status, out, err = await run_scanner(
+        "--url", dead, *common, "--final-sync", "0.5", codes=codes, tmp_path=tmp_path
+    )
     assert status == 3 and "2 scans still queued" in err, err
     first, second = out.splitlines()
     assert re.fullmatch(f"REJECTED already_inside south {CLOCK} offline", first)
@@ -222,7 +285,10 @@ async def test_scanner_starts_offline_from_its_store(hub_server: Any, aiohttp_cl
     assert (status, out) == (0, ""), err
     listing = (await organizer.call("checkin.list", {"event_id": door.event_id}))["result"]
     assert [(s["offline"], s["status"]) for s in listing["scans"]] == [
-        (False, "ok"), (True, "rejected"), (True, "ok")]
+        (False, "ok"),
+        (True, "rejected"),
+        (True, "ok"),
+    ]
     assert listing["inside"] == 2
 
 
@@ -230,9 +296,21 @@ async def test_scanner_that_cannot_decide_exits_non_zero(tmp_path: Path) -> None
     """Offline before any ticket list: `ERROR no_ticket_list`, and the exit status says so."""
     dead = f"http://127.0.0.1:{free_port()}"
     status, out, err = await run_scanner(
-        "--url", dead, "--event", "1", "--gate", "north", "--token", "t",
-        "--store", str(tmp_path / "s.sqlite3"), "--final-sync", "0.5",
-        codes=["some-code"], tmp_path=tmp_path)
+        "--url",
+        dead,
+        "--event",
+        "1",
+        "--gate",
+        "north",
+        "--token",
+        "t",
+        "--store",
+        str(tmp_path / "s.sqlite3"),
+        "--final-sync",
+        "0.5",
+        codes=["some-code"],
+        tmp_path=tmp_path,
+    )
     assert out.startswith("ERROR no_ticket_list"), out
     assert status == 4, err
     assert "1 codes got no verdict" in err

@@ -15,8 +15,9 @@ from tests.hub.helpers import connect
 from tests.waiting import allowance, arrives
 
 
-async def test_entry_exit_reentry_and_rejections(hub_server: Any, aiohttp_client: Any,
-                                                 make_token: Any) -> None:
+async def test_entry_exit_reentry_and_rejections(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     door = await door_setup(organizer)
@@ -41,8 +42,9 @@ async def test_entry_exit_reentry_and_rejections(hub_server: Any, aiohttp_client
     assert never_in["reason"] == "not_inside"
 
 
-async def test_reentry_forbidden_when_the_event_says_so(hub_server: Any, aiohttp_client: Any,
-                                                        make_token: Any) -> None:
+async def test_reentry_forbidden_when_the_event_says_so(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     door = await door_setup(organizer, allow_reentry=False)
@@ -53,14 +55,16 @@ async def test_reentry_forbidden_when_the_event_says_so(hub_server: Any, aiohttp
 
 
 async def test_forged_garbled_unknown_revoked_and_wrong_event(
-        workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     door = await door_setup(organizer)
     other = await door_setup(organizer)
     staff = await connect(client, make_token("staff", events=[door.event_id]))
-    forged = sign_code(Ed25519PrivateKey.generate(), TicketRef(door.event_id,
-                                                               door.tickets[0]["id"]))
+    forged = sign_code(
+        Ed25519PrivateKey.generate(), TicketRef(door.event_id, door.tickets[0]["id"])
+    )
     assert (await scan(staff, door.event_id, forged))["reason"] == "invalid"
     garbled = door.tickets[0]["code"][:-3] + "xyz"
     assert (await scan(staff, door.event_id, garbled))["reason"] == "invalid"
@@ -71,8 +75,9 @@ async def test_forged_garbled_unknown_revoked_and_wrong_event(
     assert workers.database_url
     conn = await asyncpg.connect(workers.database_url)
     try:
-        raw_key = await conn.fetchval("SELECT private_key FROM event_keys WHERE event_id = $1",
-                                      door.event_id)
+        raw_key = await conn.fetchval(
+            "SELECT private_key FROM event_keys WHERE event_id = $1", door.event_id
+        )
     finally:
         await conn.close()
     key = Ed25519PrivateKey.from_private_bytes(bytes(raw_key))
@@ -84,35 +89,47 @@ async def test_forged_garbled_unknown_revoked_and_wrong_event(
     assert (await scan(staff, door.event_id, revoked["code"]))["reason"] == "revoked"
     listing = (await staff.call("checkin.list", {"event_id": door.event_id}))["result"]
     assert [s["reason"] for s in listing["scans"]] == [
-        "invalid", "invalid", "invalid", "wrong_event", "unknown", "revoked"]
+        "invalid",
+        "invalid",
+        "invalid",
+        "wrong_event",
+        "unknown",
+        "revoked",
+    ]
     assert listing["inside"] == 0
 
 
-async def test_gate_limits_and_unknown_gates(hub_server: Any, aiohttp_client: Any,
-                                             make_token: Any) -> None:
+async def test_gate_limits_and_unknown_gates(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     door = await door_setup(organizer)
-    north_only = await connect(client, make_token("staff", events=[door.event_id],
-                                                  gates=("north",)))
+    north_only = await connect(
+        client, make_token("staff", events=[door.event_id], gates=("north",))
+    )
     code = door.tickets[0]["code"]
     assert (await scan(north_only, door.event_id, code, "south"))["reason"] == "gate_not_allowed"
     assert (await scan(north_only, door.event_id, code, "north"))["status"] == "ok"
-    reply = await north_only.call("checkin.scan", {"event_id": door.event_id, "code": code,
-                                                   "gate": "west"})
+    reply = await north_only.call(
+        "checkin.scan", {"event_id": door.event_id, "code": code, "gate": "west"}
+    )
     assert reply["error"]["code"] == "bad_request"
     other_staff = await connect(client, make_token("staff", events=[door.event_id + 1000]))
-    reply = await other_staff.call("checkin.scan", {"event_id": door.event_id, "code": code,
-                                                    "gate": "north"})
+    reply = await other_staff.call(
+        "checkin.scan", {"event_id": door.event_id, "code": code, "gate": "north"}
+    )
     assert reply["error"]["code"] == "forbidden"
     attendee = await connect(client, make_token("attendee", events=[door.event_id]))
-    reply = await attendee.call("checkin.scan", {"event_id": door.event_id, "code": code,
-                                                 "gate": "north"})
+    reply = await attendee.call(
+        "checkin.scan", {"event_id": door.event_id, "code": code, "gate": "north"}
+    )
     assert reply["error"]["code"] == "forbidden"
 
 
-async def test_nonce_retry_returns_the_same_verdict(hub_server: Any, aiohttp_client: Any,
-                                                    make_token: Any) -> None:
+async def test_nonce_retry_returns_the_same_verdict(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     door = await door_setup(organizer)
@@ -122,14 +139,21 @@ async def test_nonce_retry_returns_the_same_verdict(hub_server: Any, aiohttp_cli
     assert first == retry and first["status"] == "ok"
     fresh = await scan(organizer, door.event_id, code, nonce="device-7:000002")
     assert fresh["reason"] == "already_inside"
-    reply = await organizer.call("checkin.scan", {
-        "event_id": door.event_id, "code": door.tickets[1]["code"], "gate": "north",
-        "nonce": "device-7:000001"})
+    reply = await organizer.call(
+        "checkin.scan",
+        {
+            "event_id": door.event_id,
+            "code": door.tickets[1]["code"],
+            "gate": "north",
+            "nonce": "device-7:000001",
+        },
+    )
     assert reply["error"]["code"] == "conflict"
 
 
 async def test_concurrent_scans_admit_each_ticket_once(
-        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     """Two hubs, two check-in workers, many scanners on the same tickets."""
     from bilten.hub.app import create_app
     from bilten.workers.main import run_workers
@@ -137,20 +161,25 @@ async def test_concurrent_scans_admit_each_ticket_once(
     stop = asyncio.Event()
     extra = asyncio.get_running_loop().create_task(run_workers(workers, ["checkin"], stop))
     try:
-        hubs = [await aiohttp_client(await aiohttp_server(create_app(workers)))
-                for _ in range(2)]
+        hubs = [await aiohttp_client(await aiohttp_server(create_app(workers))) for _ in range(2)]
         organizer = await connect(hubs[0], make_token("organizer"))
         door = await door_setup(organizer, count=20)
-        scanners = [await connect(hubs[n % 2], make_token("staff", events=[door.event_id],
-                                                          sub=f"door-{n}")) for n in range(12)]
+        scanners = [
+            await connect(hubs[n % 2], make_token("staff", events=[door.event_id], sub=f"door-{n}"))
+            for n in range(12)
+        ]
 
         async def storm(raw: Any, n: int) -> list[dict[str, Any]]:
-            order = door.tickets[n % 20:] + door.tickets[:n % 20]
-            return [await scan(raw, door.event_id, t["code"], ("north", "south")[n % 2])
-                    for t in order]
+            order = door.tickets[n % 20 :] + door.tickets[: n % 20]
+            return [
+                await scan(raw, door.event_id, t["code"], ("north", "south")[n % 2]) for t in order
+            ]
 
-        batches = await arrives(asyncio.gather(*(storm(raw, n) for n, raw in enumerate(scanners))),
-                                what="240 scans", timeout=allowance(12 * 20))
+        batches = await arrives(
+            asyncio.gather(*(storm(raw, n) for n, raw in enumerate(scanners))),
+            what="240 scans",
+            timeout=allowance(12 * 20),
+        )
         results = [v for batch in batches for v in batch]
         assert len(results) == 12 * 20
         oks: dict[int, int] = {}
@@ -168,8 +197,9 @@ async def test_concurrent_scans_admit_each_ticket_once(
         await arrives(extra, what="the extra check-in worker to stop")
 
 
-async def test_verdicts_are_published_to_staff(hub_server: Any, aiohttp_client: Any,
-                                               make_token: Any) -> None:
+async def test_verdicts_are_published_to_staff(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     door = await door_setup(organizer)
@@ -186,10 +216,13 @@ async def test_qr_svg(hub_server: Any, aiohttp_client: Any, make_token: Any) -> 
     organizer = await connect(client, token)
     door = await door_setup(organizer)
     ticket = door.tickets[0]
-    resp = await client.get(f"/api/v1/tickets/{ticket['id']}/qr.svg",
-                            headers={"Authorization": f"Bearer {token}"})
+    resp = await client.get(
+        f"/api/v1/tickets/{ticket['id']}/qr.svg", headers={"Authorization": f"Bearer {token}"}
+    )
     assert resp.status == 200 and resp.content_type == "image/svg+xml"
     assert (await resp.text()).lstrip().startswith("<?xml")
-    resp = await client.get(f"/api/v1/tickets/{ticket['id']}/qr.svg",
-                            headers={"Authorization": f"Bearer {make_token('organizer', org='x')}"})
+    resp = await client.get(
+        f"/api/v1/tickets/{ticket['id']}/qr.svg",
+        headers={"Authorization": f"Bearer {make_token('organizer', org='x')}"},
+    )
     assert resp.status == 404

@@ -25,17 +25,30 @@ STORM = allowance(120)
 
 def _spawn_checkin_worker(settings: Settings, metrics_port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings_env(settings)}
-    return subprocess.Popen([sys.executable, "-m", "bilten.deploy.cli", "worker", "checkin",
-                             "--metrics-port", str(metrics_port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bilten.deploy.cli",
+            "worker",
+            "checkin",
+            "--metrics-port",
+            str(metrics_port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.timeout(STORM + 3 * WAIT_S)
 async def test_sigkill_of_a_checkin_worker_loses_no_scan(
-        migrated: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    migrated: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     stop = asyncio.Event()
     others = asyncio.get_running_loop().create_task(
-        run_workers(migrated, ["events", "tickets"], stop))
+        run_workers(migrated, ["events", "tickets"], stop)
+    )
     ports = [free_port() for _ in range(2)]
     victims = [_spawn_checkin_worker(migrated, port) for port in ports]
     try:
@@ -44,16 +57,19 @@ async def test_sigkill_of_a_checkin_worker_loses_no_scan(
         hub = await aiohttp_client(await aiohttp_server(create_app(migrated)))
         organizer = await connect(hub, make_token("organizer"))
         door = await door_setup(organizer, count=60)
-        scanners = [await connect(hub, make_token("staff", events=[door.event_id],
-                                                  sub=f"gate-{n}")) for n in range(6)]
+        scanners = [
+            await connect(hub, make_token("staff", events=[door.event_id], sub=f"gate-{n}"))
+            for n in range(6)
+        ]
 
         verdicts: list[dict[str, Any]] = []
         quarter_done = asyncio.Event()
 
         async def storm(raw: Any, n: int) -> None:
             for i, ticket in enumerate(door.tickets[n::6] * 2):  # each ticket scanned twice
-                verdicts.append(await scan(raw, door.event_id, ticket["code"],
-                                           nonce=f"gate-{n}:{i:06d}"))
+                verdicts.append(
+                    await scan(raw, door.event_id, ticket["code"], nonce=f"gate-{n}:{i:06d}")
+                )
                 if len(verdicts) >= 30:
                     quarter_done.set()
 
@@ -62,9 +78,13 @@ async def test_sigkill_of_a_checkin_worker_loses_no_scan(
             victims[0].send_signal(signal.SIGKILL)
             return len(verdicts)
 
-        _, killed_at = await arrives(asyncio.gather(
-            asyncio.gather(*(storm(raw, n) for n, raw in enumerate(scanners))), killer()),
-            what="120 scans", timeout=STORM)
+        _, killed_at = await arrives(
+            asyncio.gather(
+                asyncio.gather(*(storm(raw, n) for n, raw in enumerate(scanners))), killer()
+            ),
+            what="120 scans",
+            timeout=STORM,
+        )
         assert 30 <= killed_at < 120  # mid-storm
         assert len(verdicts) == 120
         assert victims[0].wait(WAIT_S) == -signal.SIGKILL
@@ -74,10 +94,16 @@ async def test_sigkill_of_a_checkin_worker_loses_no_scan(
         assert migrated.database_url
         conn = await asyncpg.connect(migrated.database_url)
         try:
-            assert await conn.fetchval(
-                "SELECT count(*) FROM scans WHERE event_id = $1", door.event_id) == 120
-            assert await conn.fetchval(
-                "SELECT sum(n) FROM inside_counts WHERE event_id = $1", door.event_id) == 60
+            assert (
+                await conn.fetchval("SELECT count(*) FROM scans WHERE event_id = $1", door.event_id)
+                == 120
+            )
+            assert (
+                await conn.fetchval(
+                    "SELECT sum(n) FROM inside_counts WHERE event_id = $1", door.event_id
+                )
+                == 60
+            )
         finally:
             await conn.close()
     finally:

@@ -31,9 +31,12 @@ from bilten.protocol.frames import Pub, Since, Subscribed
 from tests.waiting import WAIT_S, arrives, wait_for
 
 EVENT = {
-    "name": "Sarajevo Jazz Night", "starts_at": "2027-01-01T18:00:00+00:00",
-    "ends_at": "2027-01-01T23:00:00+00:00", "timezone": "Europe/Sarajevo",
-    "locale": "bs-BA", "currency": "BAM",
+    "name": "Sarajevo Jazz Night",
+    "starts_at": "2027-01-01T18:00:00+00:00",
+    "ends_at": "2027-01-01T23:00:00+00:00",
+    "timezone": "Europe/Sarajevo",
+    "locale": "bs-BA",
+    "currency": "BAM",
 }
 FAST = Backoff(min_s=0.05, max_s=0.2)
 # Calls through the SDK get the tests' generous deadline, not the SDK's 10 s default.
@@ -64,8 +67,9 @@ async def channel(organizer: BiltenClient) -> str:
 
 
 async def publish(client: BiltenClient, channel: str, n: int) -> int:
-    result = await client.rpc("channels.publish", {"channel": channel, "data": {"n": n}},
-                              timeout=PATIENT)
+    result = await client.rpc(
+        "channels.publish", {"channel": channel, "data": {"n": n}}, timeout=PATIENT
+    )
     return int(result["offset"])
 
 
@@ -86,7 +90,8 @@ def attendee_token(make_token: Callable[..., str], channel: str, **kwargs: Any) 
 
 
 async def test_subscribe_receives_publications_in_order(
-        url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
+    url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]
+) -> None:
     async with patient(url, attendee_token(make_token, channel)) as client:
         sub = await client.subscribe(channel, timeout=PATIENT)
         assert sub.snapshot is None and sub.offset == 0
@@ -103,7 +108,8 @@ async def test_subscribe_receives_publications_in_order(
 
 
 async def test_rpc_results_errors_and_ping(
-        url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
+    url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]
+) -> None:
     event_id = int(channel.split(".")[1])
     event = await organizer.rpc("events.get", {"event_id": event_id}, timeout=PATIENT)
     assert event["id"] == event_id and event["currency"] == "BAM"
@@ -123,7 +129,8 @@ async def test_rpc_results_errors_and_ping(
 
 
 async def test_reconnect_recovers_every_publication_once_in_order(
-        url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
+    url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]
+) -> None:
     slow = Backoff(min_s=0.5, max_s=0.5)  # long enough to publish while it is away
     async with patient(url, attendee_token(make_token, channel), backoff=slow) as client:
         sub = await client.subscribe(channel, timeout=PATIENT)
@@ -143,7 +150,8 @@ async def test_reconnect_recovers_every_publication_once_in_order(
 
 
 async def test_reconnect_during_a_stream_keeps_order(
-        url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
+    url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]
+) -> None:
     async with patient(url, attendee_token(make_token, channel), backoff=FAST) as client:
         sub = await client.subscribe(channel, timeout=PATIENT)
         await publish(organizer, channel, 0)
@@ -163,7 +171,8 @@ async def test_reconnect_during_a_stream_keeps_order(
 
 
 async def test_lost_history_yields_recovery_failed_and_goes_on(
-        url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
+    url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]
+) -> None:
     async with patient(url, attendee_token(make_token, channel), backoff=FAST) as client:
         sub = await client.subscribe(channel, timeout=PATIENT)
         for n in range(1, 3):
@@ -196,8 +205,13 @@ def _hub_side(hub_server: Any, sub: str) -> Any:
 
 @pytest.mark.parametrize("code", ["reconnect", "slow_consumer", "ping_timeout", "rate_limited"])
 async def test_hub_disconnects_that_allow_reconnecting_are_recovered(
-        hub_server: Any, url: str, organizer: BiltenClient, channel: str,
-        make_token: Callable[..., str], code: str) -> None:
+    hub_server: Any,
+    url: str,
+    organizer: BiltenClient,
+    channel: str,
+    make_token: Callable[..., str],
+    code: str,
+) -> None:
     async with patient(url, attendee_token(make_token, channel), backoff=FAST) as client:
         sub = await client.subscribe(channel, timeout=PATIENT)
         await publish(organizer, channel, 1)
@@ -210,28 +224,32 @@ async def test_hub_disconnects_that_allow_reconnecting_are_recovered(
 
 
 async def test_sdk_answers_the_hubs_pings_and_stays_connected(
-        workers: Any, aiohttp_server: Any, make_token: Callable[..., str]) -> None:
+    workers: Any, aiohttp_server: Any, make_token: Callable[..., str]
+) -> None:
     """websockets answers pings itself: the hub keeps hearing the client, so no ping_timeout."""
     from bilten.hub.app import create_app
 
     timeout = 2.0  # generous against a stalled machine; the wait below spans it three times
-    server = await aiohttp_server(create_app(workers.replace(ping_interval_s=0.1,
-                                                             ping_timeout_s=timeout)))
+    server = await aiohttp_server(
+        create_app(workers.replace(ping_interval_s=0.1, ping_timeout_s=timeout))
+    )
     url = f"ws://{server.host}:{server.port}/ws"
     async with patient(url, make_token("organizer"), backoff=FAST) as client:
         conn = _hub_side(server, "organizer-1")
         since = conn.heard
         # The client sends nothing on its own: only pongs move `heard` forward.
-        await wait_for(lambda: conn.heard > since + 3 * timeout,
-                       what="the hub to hear pongs for three ping timeouts")
+        await wait_for(
+            lambda: conn.heard > since + 3 * timeout,
+            what="the hub to hear pongs for three ping timeouts",
+        )
         assert not conn.closed and client.reconnects == 0
         assert await client.ping(timeout=PATIENT) >= 0
 
 
 @pytest.mark.parametrize("code", ["unauthorized", "forbidden"])
 async def test_hub_disconnects_refusing_the_token_close_the_client(
-        hub_server: Any, url: str, channel: str, make_token: Callable[..., str],
-        code: str) -> None:
+    hub_server: Any, url: str, channel: str, make_token: Callable[..., str], code: str
+) -> None:
     async with patient(url, attendee_token(make_token, channel), backoff=FAST) as client:
         sub = await client.subscribe(channel, timeout=PATIENT)
         _hub_side(hub_server, "ana").disconnect(code, "token revoked")
@@ -242,19 +260,23 @@ async def test_hub_disconnects_refusing_the_token_close_the_client(
 
 
 async def test_rpc_in_flight_fails_with_unavailable_when_the_connection_drops(
-        organizer: BiltenClient, channel: str) -> None:
+    organizer: BiltenClient, channel: str
+) -> None:
     call = asyncio.get_running_loop().create_task(
-        organizer.rpc("events.get", {"event_id": int(channel.split(".")[1])}))
+        organizer.rpc("events.get", {"event_id": int(channel.split(".")[1])})
+    )
     await asyncio.sleep(0)  # sent, not yet answered
     organizer._abort_connection()
     with pytest.raises(Unavailable):
         await call
-    assert (await organizer.rpc("events.get", {"event_id": int(channel.split(".")[1])},
-                                timeout=PATIENT))["id"]
+    assert (
+        await organizer.rpc("events.get", {"event_id": int(channel.split(".")[1])}, timeout=PATIENT)
+    )["id"]
 
 
 async def test_full_queue_pauses_reading_instead_of_dropping(
-        url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
+    url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]
+) -> None:
     token = attendee_token(make_token, channel)
     async with patient(url, token, queue_size=3) as client:
         sub = await client.subscribe(channel, timeout=PATIENT)
@@ -265,7 +287,8 @@ async def test_full_queue_pauses_reading_instead_of_dropping(
 
 
 async def test_token_expiry_ends_the_subscription_without_a_provider(
-        url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
+    url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]
+) -> None:
     # Long enough to connect and subscribe on a busy machine, short enough to wait for.
     async with patient(url, attendee_token(make_token, channel, ttl_s=5)) as client:
         sub = await client.subscribe(channel, timeout=PATIENT)
@@ -280,7 +303,8 @@ async def test_token_expiry_ends_the_subscription_without_a_provider(
 
 
 async def test_token_expiry_reconnects_with_a_fresh_token_from_the_provider(
-        url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]) -> None:
+    url: str, organizer: BiltenClient, channel: str, make_token: Callable[..., str]
+) -> None:
     renewed = asyncio.Event()
 
     async def fresh_token() -> str:
@@ -300,7 +324,8 @@ async def test_token_expiry_reconnects_with_a_fresh_token_from_the_provider(
 
 
 async def test_refused_handshakes_raise_the_hubs_error(
-        url: str, make_token: Callable[..., str]) -> None:
+    url: str, make_token: Callable[..., str]
+) -> None:
     with pytest.raises(Unauthorized):
         async with patient(url, "not-a-token"):
             pass
@@ -313,7 +338,8 @@ async def test_refused_handshakes_raise_the_hubs_error(
 
 
 async def test_close_ends_iterators_and_calls(
-        url: str, channel: str, make_token: Callable[..., str]) -> None:
+    url: str, channel: str, make_token: Callable[..., str]
+) -> None:
     client = patient(url, attendee_token(make_token, channel))
     await client.connect()
     sub = await client.subscribe(channel, timeout=PATIENT)
@@ -357,17 +383,28 @@ def test_an_empty_channel_learns_its_epoch_from_the_first_publication() -> None:
     assert sub.since() == Since(1, "e5")
 
 
-@pytest.mark.parametrize(("frame", "position", "failed"), [
-    # Resubscribe answered recovered: the missed pubs follow, the position stays.
-    (Subscribed(2, "c", 12, "e1", True, None), ("e1", 5), None),
-    # Not recovered: a new position, and the consumer is told.
-    (Subscribed(2, "c", 40, "e2", False, {"s": 2}),
-     ("e2", 40), RecoveryFailed("c", 40, "e2", {"s": 2})),
-    # Unsolicited resync (id null): the hub could not fill a gap.
-    (Subscribed(None, "c", 30, "e1", False, None), ("e1", 30), RecoveryFailed("c", 30, "e1", None)),
-])
-def test_later_subscribed(frame: Subscribed, position: tuple[str, int],
-                          failed: RecoveryFailed | None) -> None:
+@pytest.mark.parametrize(
+    ("frame", "position", "failed"),
+    [
+        # Resubscribe answered recovered: the missed pubs follow, the position stays.
+        (Subscribed(2, "c", 12, "e1", True, None), ("e1", 5), None),
+        # Not recovered: a new position, and the consumer is told.
+        (
+            Subscribed(2, "c", 40, "e2", False, {"s": 2}),
+            ("e2", 40),
+            RecoveryFailed("c", 40, "e2", {"s": 2}),
+        ),
+        # Unsolicited resync (id null): the hub could not fill a gap.
+        (
+            Subscribed(None, "c", 30, "e1", False, None),
+            ("e1", 30),
+            RecoveryFailed("c", 30, "e1", None),
+        ),
+    ],
+)
+def test_later_subscribed(
+    frame: Subscribed, position: tuple[str, int], failed: RecoveryFailed | None
+) -> None:
     sub = _sub("e1", 0)
     sub.channel = "c"
     for offset in range(1, 6):

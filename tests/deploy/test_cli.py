@@ -13,10 +13,17 @@ from bilten.infra.settings import Settings, load_settings
 from bilten.protocol.tokens import decode_token
 
 
-def bilten(*args: str, env: dict[str, str] | None = None,
-           cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bilten.deploy.cli", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+def bilten(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bilten.deploy.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_version_prints_the_package_version() -> None:
@@ -33,8 +40,9 @@ def test_bad_configuration_fails_fast_naming_the_variable() -> None:
     assert "BILTEN_PORT" in result.stderr
 
 
-async def test_token_output_is_accepted_by_the_hub(hub_server: Any, workers: Settings,
-                                                    aiohttp_client: Any) -> None:
+async def test_token_output_is_accepted_by_the_hub(
+    hub_server: Any, workers: Settings, aiohttp_client: Any
+) -> None:
     env = {"BILTEN_SECRET": workers.require_secret(), "PATH": "/usr/bin"}
     result = bilten("token", "--role", "organizer", "--org", "acme", "--event", "*", env=env)
     assert result.returncode == 0, result.stderr
@@ -55,10 +63,26 @@ def test_token_signs_with_the_stacks_secret_from_another_directory(tmp_path: Pat
     secret = resolve_secret(load_settings({}, data_dir=stack_dir)).require_secret()  # as `up`
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    by_env = bilten("token", "--role", "attendee", "--event", "7", cwd=elsewhere,
-                    env={"BILTEN_DATA_DIR": str(stack_dir), "PATH": "/usr/bin"})
-    by_flag = bilten("token", "--role", "attendee", "--event", "7", "--data-dir",
-                     str(stack_dir), cwd=elsewhere, env={"PATH": "/usr/bin"})
+    by_env = bilten(
+        "token",
+        "--role",
+        "attendee",
+        "--event",
+        "7",
+        cwd=elsewhere,
+        env={"BILTEN_DATA_DIR": str(stack_dir), "PATH": "/usr/bin"},
+    )
+    by_flag = bilten(
+        "token",
+        "--role",
+        "attendee",
+        "--event",
+        "7",
+        "--data-dir",
+        str(stack_dir),
+        cwd=elsewhere,
+        env={"PATH": "/usr/bin"},
+    )
     for result in (by_env, by_flag):
         assert result.returncode == 0, result.stderr
         claims = decode_token(result.stdout.strip(), secret, now=time.time())
@@ -67,8 +91,9 @@ def test_token_signs_with_the_stacks_secret_from_another_directory(tmp_path: Pat
 
 
 def test_token_without_a_secret_fails_and_creates_none(tmp_path: Path) -> None:
-    result = bilten("token", "--role", "organizer", "--event", "*", cwd=tmp_path,
-                    env={"PATH": "/usr/bin"})
+    result = bilten(
+        "token", "--role", "organizer", "--event", "*", cwd=tmp_path, env={"PATH": "/usr/bin"}
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert "BILTEN_SECRET" in result.stderr and "BILTEN_DATA_DIR" in result.stderr
@@ -76,8 +101,16 @@ def test_token_without_a_secret_fails_and_creates_none(tmp_path: Path) -> None:
 
 
 def test_token_with_meaningless_claims_is_a_clean_error() -> None:
-    result = bilten("token", "--role", "organizer", "--event", "*", "--ttl", "0",
-                    env={"BILTEN_SECRET": "s" * 32, "PATH": "/usr/bin"})
+    result = bilten(
+        "token",
+        "--role",
+        "organizer",
+        "--event",
+        "*",
+        "--ttl",
+        "0",
+        env={"BILTEN_SECRET": "s" * 32, "PATH": "/usr/bin"},
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("bilten: ttl_s") and "Traceback" not in result.stderr
 
@@ -90,13 +123,16 @@ def test_version_flag() -> None:
 
 
 def test_bad_flag_is_named_as_typed() -> None:
-    result = bilten("migrate", "--log-format", "json", "--nats-url", "http://x",
-                    env={"PATH": "/usr/bin"})
+    result = bilten(
+        "migrate", "--log-format", "json", "--nats-url", "http://x", env={"PATH": "/usr/bin"}
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("bilten: --nats-url: expected a nats/tls URL")
     result = bilten("up", "--port", "nope", env={"PATH": "/usr/bin"})
     assert (result.returncode, result.stderr) == (
-        2, "bilten: --port: expected an integer, got 'nope'\n")
+        2,
+        "bilten: --port: expected an integer, got 'nope'\n",
+    )
 
 
 def test_help_shows_defaults_not_docstrings() -> None:

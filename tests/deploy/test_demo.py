@@ -10,7 +10,8 @@ from bilten.protocol.seats import decode_states
 
 
 async def test_demo_event_has_a_seat_map_and_is_made_once(
-        workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     first = await demo.create(workers, "http://127.0.0.1:1", "bilten")
     again = await demo.create(workers, "http://127.0.0.1:1", "bilten")
     event = {"id": int(first[0].split()[2].rstrip(":"))}

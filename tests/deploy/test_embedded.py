@@ -147,8 +147,9 @@ async def test_stop_one_and_start_one_keep_the_port(data_dir: Path) -> None:
     with EmbeddedStack(data_dir) as stack:
         urls = dict(zip(SERVERS, await asyncio.to_thread(_start_all, stack), strict=True))
         # from_url clients do not retry unless told to.
-        rd = aioredis.from_url(urls["redis"], retry=Retry(NoBackoff(), 3),
-                               retry_on_error=[RedisConnectionError])
+        rd = aioredis.from_url(
+            urls["redis"], retry=Retry(NoBackoff(), 3), retry_on_error=[RedisConnectionError]
+        )
         try:
             await rd.set("before", "1")
             for name in SERVERS:
@@ -209,11 +210,14 @@ def test_postgres_runs_when_the_install_is_in_a_private_directory(data_dir: Path
         assert Path(private).stat().st_mode & 0o777 == 0o700
         package = package_dir("pgserver", "postgres")
         for name in ("pgserver", "pgserver.libs"):  # as pip lays them out
-            shutil.copytree(package.parent / name, Path(private) / name,
-                            copy_function=_link_or_copy)
+            shutil.copytree(
+                package.parent / name, Path(private) / name, copy_function=_link_or_copy
+            )
         child = subprocess.Popen(
             [sys.executable, "-c", _HIDDEN_INSTALL, private, str(data_dir)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         assert child.stdin is not None and child.stdout is not None and child.stderr is not None
         try:
@@ -235,7 +239,9 @@ def test_postgres_runs_when_the_install_is_in_a_private_directory(data_dir: Path
 async def test_servers_die_with_a_sigkilled_parent(data_dir: Path) -> None:
     parent = subprocess.Popen(
         [sys.executable, "-c", _PARENT, str(data_dir)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert parent.stdout is not None and parent.stderr is not None and parent.stdin is not None
     pids: set[int] = set()
@@ -251,8 +257,9 @@ async def test_servers_die_with_a_sigkilled_parent(data_dir: Path) -> None:
         assert set(_session_members(pids)) >= pids
         parent.send_signal(signal.SIGKILL)
         parent.wait()
-        await wait_for(lambda: not _session_members(pids),
-                       what="the servers to die with their parent")
+        await wait_for(
+            lambda: not _session_members(pids), what="the servers to die with their parent"
+        )
     finally:
         parent.kill()
         parent.wait()

@@ -58,7 +58,7 @@ def _family_member(pid: int, argv_tail: tuple[str, ...]) -> int | None:
             argv = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")[:-1]
         except OSError:
             continue
-        if tuple(argv[-len(argv_tail):]) == argv_tail and _alive(child):
+        if tuple(argv[-len(argv_tail) :]) == argv_tail and _alive(child):
             return child
     return None
 
@@ -66,13 +66,19 @@ def _family_member(pid: int, argv_tail: tuple[str, ...]) -> int | None:
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _http(method: str, url: str, token: str | None = None,
-          body: dict[str, Any] | None = None) -> tuple[int, str]:
+def _http(
+    method: str, url: str, token: str | None = None, body: dict[str, Any] | None = None
+) -> tuple[int, str]:
     """(status, body) of one request; status 0 when nothing answers."""
     request = urllib.request.Request(
-        url, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json",
-                 **({"Authorization": f"Bearer {token}"} if token else {})})
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
     try:
         with _NO_PROXY.open(request, timeout=WAIT_S) as response:
             return response.status, response.read().decode()
@@ -93,9 +99,14 @@ def _all_gone(family: set[int]) -> None:
     _eventually(lambda: not [pid for pid in family if _alive(pid)], "every child to exit")
 
 
-EVENT = {"name": "Restarted", "starts_at": "2030-01-01T18:00:00+00:00",
-         "ends_at": "2030-01-01T22:00:00+00:00", "timezone": "UTC", "locale": "en",
-         "currency": "EUR"}
+EVENT = {
+    "name": "Restarted",
+    "starts_at": "2030-01-01T18:00:00+00:00",
+    "ends_at": "2030-01-01T22:00:00+00:00",
+    "timezone": "UTC",
+    "locale": "en",
+    "currency": "EUR",
+}
 
 
 def _free_port() -> int:
@@ -114,7 +125,9 @@ class Up:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bilten.deploy.cli", "up", "--demo", "--port", str(self.port)],
             env={**env, "BILTEN_DATA_DIR": str(data_dir), "PATH": os.environ["PATH"]},
-            stdout=subprocess.PIPE, stderr=self.log, text=True,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
         )
         self.lines: list[str] = []
 
@@ -163,15 +176,22 @@ def test_up_embedded_ctrl_c_leaves_nothing_and_restart_keeps_data(data_dir: Path
         command = door.split(None, 1)[1]
         assert command.split("| ")[1].startswith(f"{Path(sys.executable).parent}/bilten scan")
         scanned = subprocess.run(
-            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=60,
-            env={"PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(data_dir / "xdg")})
+            ["/bin/sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "XDG_DATA_HOME": str(data_dir / "xdg")},
+        )
         assert scanned.returncode == 0, scanned.stderr
         assert scanned.stdout.startswith("OK "), scanned.stdout
         # A second stack on the same data directory is refused before it starts anything.
         second = subprocess.run(
             [sys.executable, "-m", "bilten.deploy.cli", "up", "--port", str(_free_port())],
             env={"BILTEN_DATA_DIR": str(data_dir), "PATH": os.environ["PATH"]},
-            capture_output=True, text=True, timeout=60)
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 2
         assert "already running" in second.stderr, second.stderr
         assert f"http://127.0.0.1:{up.port}" in second.stderr
@@ -210,15 +230,21 @@ def test_up_with_external_servers_starts_none(data_dir: Path, servers: ServerURL
     asyncio.run(schema_op(f"CREATE SCHEMA {schema}"))
     from tests.conftest import with_search_path
 
-    env = {"BILTEN_NATS_URL": servers.nats, "BILTEN_REDIS_URL": servers.redis,
-           "BILTEN_DATABASE_URL": with_search_path(servers.database, schema),
-           "BILTEN_NAMESPACE": schema}
+    env = {
+        "BILTEN_NATS_URL": servers.nats,
+        "BILTEN_REDIS_URL": servers.redis,
+        "BILTEN_DATABASE_URL": with_search_path(servers.database, schema),
+        "BILTEN_NAMESPACE": schema,
+    }
     up = Up(data_dir, env)
     try:
         lines = up.wait_ready()
         assert not any("(embedded)" in line for line in lines)
-        names = {Path(f"/proc/{pid}/comm").read_text().strip()
-                 for pid in _children(up.process.pid) if _alive(pid)}
+        names = {
+            Path(f"/proc/{pid}/comm").read_text().strip()
+            for pid in _children(up.process.pid)
+            if _alive(pid)
+        }
         assert not names & {"nats-server", "postgres", "redis-server"}, names
         assert up.interrupt() == 0
         # Connections closed on purpose are not reported as lost (issue 9).
@@ -236,8 +262,10 @@ def test_second_ctrl_c_forces_an_immediate_stop(data_dir: Path) -> None:
         up.wait_ready()
         family = _children(up.process.pid)
         up.process.send_signal(signal.SIGINT)
-        _eventually(lambda: "shutting down (again to force)" in up.log_path.read_text(),
-                    "the first Ctrl-C to start the orderly stop")
+        _eventually(
+            lambda: "shutting down (again to force)" in up.log_path.read_text(),
+            "the first Ctrl-C to start the orderly stop",
+        )
         up.process.send_signal(signal.SIGINT)
         assert up.process.wait(WAIT_S) == 130  # forced, not the orderly path
         _all_gone(family)
@@ -264,9 +292,12 @@ def test_up_restarts_a_crashed_worker_and_hub(data_dir: Path, servers: ServerURL
             await conn.close()
 
     asyncio.run(schema_op(f"CREATE SCHEMA {schema}"))
-    env = {"BILTEN_NATS_URL": servers.nats, "BILTEN_REDIS_URL": servers.redis,
-           "BILTEN_DATABASE_URL": with_search_path(servers.database, schema),
-           "BILTEN_NAMESPACE": schema}
+    env = {
+        "BILTEN_NATS_URL": servers.nats,
+        "BILTEN_REDIS_URL": servers.redis,
+        "BILTEN_DATABASE_URL": with_search_path(servers.database, schema),
+        "BILTEN_NAMESPACE": schema,
+    }
     up = Up(data_dir, env)
     try:
         lines = up.wait_ready()
@@ -277,22 +308,31 @@ def test_up_restarts_a_crashed_worker_and_hub(data_dir: Path, servers: ServerURL
         assert _http("POST", f"{base}/api/v1/events", token, EVENT)[0] == 201
 
         worker_port = worker_metrics.rsplit(":", 1)[1].split("/")[0]
-        children = (("workers", ("worker", "all", "--metrics-port", worker_port), worker_metrics),
-                    ("hub", ("bilten.deploy.cli", "hub"), f"{base}/metrics"))
+        children = (
+            ("workers", ("worker", "all", "--metrics-port", worker_port), worker_metrics),
+            ("hub", ("bilten.deploy.cli", "hub"), f"{base}/metrics"),
+        )
         for name, tail, metrics in children:
             old = _family_member(up.process.pid, tail)
             assert old is not None, name
             os.kill(old, signal.SIGKILL)
-            _eventually(lambda t=tail, o=old: _family_member(up.process.pid, t) not in (None, o),
-                        f"{name} restarted")
+            _eventually(
+                lambda t=tail, o=old: _family_member(up.process.pid, t) not in (None, o),
+                f"{name} restarted",
+            )
             _eventually(lambda: _http("GET", f"{base}/readyz")[0] == 200, "ready again")
-            _eventually(lambda: _http("POST", f"{base}/api/v1/events", token, EVENT)[0] == 201,
-                        "a command answered")
+            _eventually(
+                lambda: _http("POST", f"{base}/api/v1/events", token, EVENT)[0] == 201,
+                "a command answered",
+            )
             assert "bilten_process_restarts_total 1.0" in _http("GET", metrics)[1], name
         log = up.log_path.read_text()
         for name in ("workers", "hub"):
-            assert re.search(rf"{name} exited; restarting in 0\.5s .*child={name} "
-                             rf"exit_code=None signal=SIGKILL attempt=1 delay_s=0\.5", log), log
+            assert re.search(
+                rf"{name} exited; restarting in 0\.5s .*child={name} "
+                rf"exit_code=None signal=SIGKILL attempt=1 delay_s=0\.5",
+                log,
+            ), log
         assert up.interrupt() == 0
     finally:
         up.close()

@@ -7,8 +7,9 @@ from typing import Any
 from tests.hub.helpers import connect, create_event
 
 
-async def test_a_retried_publish_is_stored_once(hub_server: Any, aiohttp_client: Any,
-                                               make_token: Any) -> None:
+async def test_a_retried_publish_is_stored_once(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer", sub="org-a"))
     other = await connect(client, make_token("organizer", sub="org-b"))
@@ -38,8 +39,9 @@ async def test_a_retried_publish_is_stored_once(hub_server: Any, aiohttp_client:
     assert (await listener.until("pub"))["offset"] == 4
 
 
-async def test_a_bad_idempotency_key_is_refused(hub_server: Any, aiohttp_client: Any,
-                                                make_token: Any) -> None:
+async def test_a_bad_idempotency_key_is_refused(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     token = make_token("organizer")
     organizer = await connect(client, token)
@@ -48,7 +50,8 @@ async def test_a_bad_idempotency_key_is_refused(hub_server: Any, aiohttp_client:
         response = await client.post(
             f"/api/v1/channels/event.{event_id}.announcements/publish",
             json={"data": {}, "idempotency_key": key},
-            headers={"Authorization": f"Bearer {token}"})
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert response.status == 400, key
         body = await response.json()
         assert body["error"]["code"] == "bad_request"

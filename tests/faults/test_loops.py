@@ -29,7 +29,8 @@ class Step:
 
 
 async def test_survives_faults_and_bugs_and_logs_each_outage_twice(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, logger="bilten.infra.loops")
     stop = asyncio.Event()
     outcomes: list[BaseException | None] = [ConnectionRefusedError(111, "refused")] * 4
@@ -50,7 +51,8 @@ async def test_stops_promptly_even_while_backing_off() -> None:
     stop = asyncio.Event()
     step = Step([ConnectionResetError(104, "reset")], 1)
     task = asyncio.get_running_loop().create_task(
-        every(0.01, step, stop, name="failing loop", max_backoff_s=3600))
+        every(0.01, step, stop, name="failing loop", max_backoff_s=3600)
+    )
     await asyncio.wait_for(step.reached.wait(), 5)
     stop.set()
     await asyncio.wait_for(task, 5)
@@ -75,7 +77,8 @@ async def test_wake_runs_the_step_before_the_interval() -> None:
     stop, wake = asyncio.Event(), asyncio.Event()
     step = Step([None], 1)
     task = asyncio.get_running_loop().create_task(
-        every(3600, step, stop, name="woken loop", wake=wake))
+        every(3600, step, stop, name="woken loop", wake=wake)
+    )
     await asyncio.wait_for(step.reached.wait(), 5)
     step.reached.clear()
     step.target = 2

@@ -92,28 +92,38 @@ class Traffic:
     def channel(self) -> str:
         return f"event.{self.scan_event}.announcements"
 
-    def request(self, kind: str, key: str,
-                idempotency_key: str | None) -> tuple[str, dict[str, Any], str]:
+    def request(
+        self, kind: str, key: str, idempotency_key: str | None
+    ) -> tuple[str, dict[str, Any], str]:
         """Path, body and token of one request of `kind` with its unique `key`."""
         if kind == "scan":
             code = self.codes[sum(key.encode()) % len(self.codes)]
-            return (f"/api/v1/events/{self.scan_event}/checkins",
-                    {"code": code, "gate": "north", "direction": "in", "nonce": key}, self.staff)
+            return (
+                f"/api/v1/events/{self.scan_event}/checkins",
+                {"code": code, "gate": "north", "direction": "in", "nonce": key},
+                self.staff,
+            )
         if kind == "hold":
-            return (f"/api/v1/events/{self.hold_event}/holds",
-                    {"ticket_type_id": self.ga_type, "quantity": 1, "nonce": key},
-                    self.organizer)
+            return (
+                f"/api/v1/events/{self.hold_event}/holds",
+                {"ticket_type_id": self.ga_type, "quantity": 1, "nonce": key},
+                self.organizer,
+            )
         body = {"data": {"key": key}}
         if idempotency_key is not None:
             body["idempotency_key"] = idempotency_key
         return f"/api/v1/channels/{self.channel}/publish", body, self.organizer
 
-    async def send(self, kind: str, key: str, phase: str,
-                   idempotency_key: str | None = None) -> Answer:
+    async def send(
+        self, kind: str, key: str, phase: str, idempotency_key: str | None = None
+    ) -> Answer:
         path, body, token = self.request(kind, key, idempotency_key)
-        response = await self.client.post(path, json=body,
-                                          headers={"Authorization": f"Bearer {token}"},
-                                          timeout=aiohttp.ClientTimeout(total=DEADLINE_S))
+        response = await self.client.post(
+            path,
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=aiohttp.ClientTimeout(total=DEADLINE_S),
+        )
         answer = Answer(kind, key, phase, response.status, await response.json())
         self.answers.append(answer)
         self.changed.set()
@@ -129,8 +139,11 @@ class Traffic:
             await self.send(kind, key, self.phase, key if n % 2 else None)
 
     def count(self, kind: str, phase: str, *, ok: bool) -> int:
-        return sum(1 for a in self.answers
-                   if a.kind == kind and a.phase == phase and (a.status < 300) == ok)
+        return sum(
+            1
+            for a in self.answers
+            if a.kind == kind and a.phase == phase and (a.status < 300) == ok
+        )
 
     async def until(self, condition: Callable[[], bool], what: str) -> None:
         try:
@@ -146,8 +159,12 @@ class Traffic:
 def _spawn_workers(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings_env(settings)}
     with log_path.open("ab") as log_file:
-        return subprocess.Popen([sys.executable, "-m", "bilten.deploy.cli", "worker", "all"],
-                                env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "bilten.deploy.cli", "worker", "all"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _pid(stack: EmbeddedStack, name: ServerName) -> int:
@@ -180,8 +197,10 @@ def _family(pid: int) -> list[int]:
     children = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
+            ):
                 children.append(int(entry.name))
         except OSError:  # exited meanwhile
             continue
@@ -235,8 +254,14 @@ SCENARIOS: dict[str, tuple[Outage, tuple[str, ...]]] = {
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 async def test_an_outage_is_an_error_code_never_a_dead_process(
-        scenario: str, stack: EmbeddedStack, migrated: Settings, aiohttp_server: Any,
-        aiohttp_client: Any, make_token: Any, tmp_path: Path) -> None:
+    scenario: str,
+    stack: EmbeddedStack,
+    migrated: Settings,
+    aiohttp_server: Any,
+    aiohttp_client: Any,
+    make_token: Any,
+    tmp_path: Path,
+) -> None:
     (fault, restore), affected = SCENARIOS[scenario]
     # History keeps every publication, so the check below can read all of them back.
     settings = migrated.replace(request_timeout_s=3.0, history_size=1_000_000)
@@ -251,24 +276,38 @@ async def test_an_outage_is_an_error_code_never_a_dead_process(
         door = await door_setup(organizer, count=5)
         venue = await make_venue(organizer, rows=1, seats=2, ga_quota=100_000)
         staff = make_token("staff", events=[door.event_id], sub="gate-1")
-        traffic = Traffic(client, staff, organizer_token, door.event_id, venue.event_id,
-                          venue.ga, [t["code"] for t in door.tickets])
-        loaders = [asyncio.get_running_loop().create_task(traffic.load(kind, worker))
-                   for kind in ("scan", "hold", "publish") for worker in range(LOADERS_PER_KIND)]
+        traffic = Traffic(
+            client,
+            staff,
+            organizer_token,
+            door.event_id,
+            venue.event_id,
+            venue.ga,
+            [t["code"] for t in door.tickets],
+        )
+        loaders = [
+            asyncio.get_running_loop().create_task(traffic.load(kind, worker))
+            for kind in ("scan", "hold", "publish")
+            for worker in range(LOADERS_PER_KIND)
+        ]
         kinds = ("scan", "hold", "publish")
-        await traffic.until(lambda: all(traffic.count(k, "before", ok=True) >= 2 for k in kinds),
-                            "traffic flows")
+        await traffic.until(
+            lambda: all(traffic.count(k, "before", ok=True) >= 2 for k in kinds), "traffic flows"
+        )
 
         restored = False
         traffic.phase = "outage"
         await fault(stack)
-        await traffic.until(lambda: all(traffic.count(k, "outage", ok=False) >= 1
-                                        for k in affected), "the outage shows")
+        await traffic.until(
+            lambda: all(traffic.count(k, "outage", ok=False) >= 1 for k in affected),
+            "the outage shows",
+        )
         await restore(stack)
         restored = True
         traffic.phase = "after"
-        await traffic.until(lambda: all(traffic.count(k, "after", ok=True) >= 2 for k in kinds),
-                            "service resumes")
+        await traffic.until(
+            lambda: all(traffic.count(k, "after", ok=True) >= 2 for k in kinds), "service resumes"
+        )
         traffic.running = False
         await asyncio.gather(*loaders)
 
@@ -299,8 +338,10 @@ async def test_an_outage_is_an_error_code_never_a_dead_process(
             workers.wait()
 
 
-BACKGROUND = re.compile(r" bilten\.infra\.loops: (outbox publisher|outbox relay|seats feed|"
-                        r"hold sweeper|worker \S+ consuming \S+) (failing|recovered)")
+BACKGROUND = re.compile(
+    r" bilten\.infra\.loops: (outbox publisher|outbox relay|seats feed|"
+    r"hold sweeper|worker \S+ consuming \S+) (failing|recovered)"
+)
 
 
 async def _until_loops_recovered(worker_log: Path) -> None:
@@ -327,16 +368,21 @@ async def _retry_publish(traffic: Traffic, failed: Answer) -> None:
             assert RETRYABLE.get(answer.status) == answer.body["error"]["code"], answer
 
 
-async def _check_nothing_lost_or_doubled(settings: Settings, traffic: Traffic, scan_event: int,
-                                         hold_event: int) -> None:
+async def _check_nothing_lost_or_doubled(
+    settings: Settings, traffic: Traffic, scan_event: int, hold_event: int
+) -> None:
     ok = [a for a in traffic.answers if a.status < 300]
     assert settings.database_url
     conn = await asyncpg.connect(settings.database_url)
     try:
-        scans = {r["nonce"] for r in await conn.fetch(
-            "SELECT nonce FROM scans WHERE event_id = $1", scan_event)}
-        holds = {r["nonce"]: r["id"] for r in await conn.fetch(
-            "SELECT id, nonce FROM holds WHERE event_id = $1", hold_event)}
+        scans = {
+            r["nonce"]
+            for r in await conn.fetch("SELECT nonce FROM scans WHERE event_id = $1", scan_event)
+        }
+        holds = {
+            r["nonce"]: r["id"]
+            for r in await conn.fetch("SELECT id, nonce FROM holds WHERE event_id = $1", hold_event)
+        }
     finally:
         await conn.close()
     for answer in ok:

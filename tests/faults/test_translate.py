@@ -25,8 +25,10 @@ FAULTS: list[tuple[BaseException, type[Exception]]] = [
     (nats.errors.NoServersError(), Unavailable),
     (nats.errors.OutboundBufferLimitError(), Unavailable),
     (nats.js.errors.NoStreamResponseError(), Unavailable),
-    (nats.js.errors.ServiceUnavailableError(code=503, description="JetStream unavailable"),
-     Unavailable),
+    (
+        nats.js.errors.ServiceUnavailableError(code=503, description="JetStream unavailable"),
+        Unavailable,
+    ),
     (nats.js.errors.ServerError(code=500, description="raft"), Unavailable),
     (nats.js.errors.ServiceUnavailableError(), Unavailable),  # as a pull fetch raises it
     (asyncpg.exceptions.InterfaceError("connection is closed"), Unavailable),
@@ -43,7 +45,10 @@ FAULTS: list[tuple[BaseException, type[Exception]]] = [
 ]
 
 BUGS: list[BaseException] = [
-    KeyError("x"), ValueError("x"), TypeError("x"), ZeroDivisionError(),
+    KeyError("x"),
+    ValueError("x"),
+    TypeError("x"),
+    ZeroDivisionError(),
     asyncpg.exceptions.UniqueViolationError("dup"),
     asyncpg.exceptions.UndefinedColumnError("no column"),
     nats.js.errors.NotFoundError(code=404, description="no message"),

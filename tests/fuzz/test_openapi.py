@@ -28,24 +28,39 @@ from schemathesis.specs.openapi.checks import (
 from tests.hub.helpers import EVENT
 
 EXAMPLES = 8  # per operation and mode: the whole run stays well under two minutes
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 SETTINGS = hypothesis.settings(
-    max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-    phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 
 
-def _check(operation: Any, mode: GenerationMode, base_url: str, headers: dict[str, str],
-           fixed: dict[str, Any] | None,
-           statuses: defaultdict[tuple[str, str], Counter[int]]) -> None:
+def _check(
+    operation: Any,
+    mode: GenerationMode,
+    base_url: str,
+    headers: dict[str, str],
+    fixed: dict[str, Any] | None,
+    statuses: defaultdict[tuple[str, str], Counter[int]],
+) -> None:
     """Hypothesis over one operation in one mode; raises on the first failing case."""
     checks = CHECKS + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
 
     @SETTINGS
     @hypothesis.given(case=operation.as_strategy(mode, path_parameters=fixed))
     def run(case: Any) -> None:
-        response = case.call_and_validate(base_url=base_url, headers=headers, checks=checks,
-                                          timeout=30)
+        response = case.call_and_validate(
+            base_url=base_url, headers=headers, checks=checks, timeout=30
+        )
         statuses[(operation.label, str(mode))][response.status_code] += 1
 
     run()
@@ -66,20 +81,25 @@ def _fuzz(base_url: str, token: str, event_id: int) -> list[str]:
             except (Exception, BaseExceptionGroup) as failure:  # one report for all
                 failures.append(f"{operation.label} [{mode}]: {failure}")
     # The run must reach past authentication and validation, into the workers.
-    succeeded = {label for (label, mode), counts in statuses.items()
-                 if mode == GenerationMode.POSITIVE and any(200 <= s < 300 for s in counts)}
+    succeeded = {
+        label
+        for (label, mode), counts in statuses.items()
+        if mode == GenerationMode.POSITIVE and any(200 <= s < 300 for s in counts)
+    }
     if len(succeeded) < len(statuses) // 6:  # a third of the operations, in two modes
         failures.append(f"too few operations ever succeeded: {sorted(succeeded)}")
     return failures
 
 
 @pytest.mark.timeout(600)
-async def test_openapi_document_holds(hub_server: Any, aiohttp_client: Any,
-                                      make_token: Any) -> None:
+async def test_openapi_document_holds(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     token = make_token("organizer")
-    resp = await client.post("/api/v1/events", json=EVENT,
-                             headers={"Authorization": f"Bearer {token}"})
+    resp = await client.post(
+        "/api/v1/events", json=EVENT, headers={"Authorization": f"Bearer {token}"}
+    )
     assert resp.status == 201, await resp.text()
     event_id = (await resp.json())["id"]
     base_url = str(hub_server.make_url("")).rstrip("/")

@@ -10,9 +10,12 @@ import orjson
 from tests.waiting import WAIT_S, arrives
 
 EVENT = {
-    "name": "Sarajevo Jazz Night", "starts_at": "2027-06-01T19:00:00+02:00",
-    "ends_at": "2027-06-01T23:30:00+02:00", "timezone": "Europe/Sarajevo",
-    "locale": "bs-BA", "currency": "BAM",
+    "name": "Sarajevo Jazz Night",
+    "starts_at": "2027-06-01T19:00:00+02:00",
+    "ends_at": "2027-06-01T23:30:00+02:00",
+    "timezone": "Europe/Sarajevo",
+    "locale": "bs-BA",
+    "currency": "BAM",
 }
 
 
@@ -39,8 +42,9 @@ class Raw:
     async def recv(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message; `timeout` (default: `patience`) only bounds a hang."""
         while not self.inbox:
-            msg = await arrives(self.ws.receive(), what="a message from the hub",
-                                timeout=timeout or self.patience)
+            msg = await arrives(
+                self.ws.receive(), what="a message from the hub", timeout=timeout or self.patience
+            )
             if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 decoded = orjson.loads(msg.data)
                 self.inbox.extend(decoded if isinstance(decoded, list) else [decoded])
@@ -50,14 +54,14 @@ class Raw:
 
     async def until(self, op: str, timeout: float | None = None) -> dict[str, Any]:
         """The next message with this `op`, skipping others."""
+
         async def first() -> dict[str, Any]:
             while True:
                 message = await self.recv(timeout)
                 if message["op"] == op:
                     return message
 
-        return await arrives(first(), what=f"an {op!r} message",
-                             timeout=timeout or self.patience)
+        return await arrives(first(), what=f"an {op!r} message", timeout=timeout or self.patience)
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         req = await self.send(op="rpc", method=method, params=params or {})
@@ -65,8 +69,7 @@ class Raw:
         assert reply["id"] == req, reply
         return reply
 
-    async def subscribe(self, channel: str, since: dict[str, Any] | None = None
-                        ) -> dict[str, Any]:
+    async def subscribe(self, channel: str, since: dict[str, Any] | None = None) -> dict[str, Any]:
         message: dict[str, Any] = {"op": "subscribe", "channel": channel}
         if since is not None:
             message["since"] = since

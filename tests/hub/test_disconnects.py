@@ -39,7 +39,8 @@ async def _closed_with(raw: Raw, code: str, close_code: int) -> None:
 
 
 async def test_flood_is_answered_then_disconnected_with_rate_limited(
-        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     burst = 10
     app = create_app(workers.replace(rate_limit_per_s=5.0, rate_limit_burst=burst))
     client = await aiohttp_client(await aiohttp_server(app))
@@ -66,7 +67,8 @@ async def test_flood_is_answered_then_disconnected_with_rate_limited(
 
 
 async def test_disconnect_reaches_a_client_that_keeps_sending(
-        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     """Token expiry, from a timer while the handler waits: the hub reads on until the close."""
     app = create_app(workers.replace(rate_limit_per_s=1e6, rate_limit_burst=1_000_000))
     client = await aiohttp_client(await aiohttp_server(app))
@@ -88,11 +90,16 @@ async def test_disconnect_reaches_a_client_that_keeps_sending(
 
 
 async def test_invalid_messages_in_a_row_disconnect_with_protocol_error(
-        hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     raw = await connect(client, make_token("organizer"))
-    garbage = [b"{not json", b"42", orjson.dumps({"op": "dance", "id": 1}),
-               orjson.dumps({"op": "ping", "id": "x"})]
+    garbage = [
+        b"{not json",
+        b"42",
+        orjson.dumps({"op": "dance", "id": 1}),
+        orjson.dumps({"op": "ping", "id": "x"}),
+    ]
     # One short of the limit, then a valid message: the count starts over.
     for n in range(MAX_INVALID_IN_A_ROW - 1):
         await raw.ws.send_bytes(garbage[n % len(garbage)])
@@ -105,16 +112,19 @@ async def test_invalid_messages_in_a_row_disconnect_with_protocol_error(
 
 
 async def test_a_batch_of_invalid_messages_is_a_protocol_error(
-        hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     raw = await connect(client, make_token("organizer"))
-    await raw.ws.send_bytes(orjson.dumps([{"op": "dance", "id": n}
-                                          for n in range(MAX_INVALID_IN_A_ROW)]))
+    await raw.ws.send_bytes(
+        orjson.dumps([{"op": "dance", "id": n} for n in range(MAX_INVALID_IN_A_ROW)])
+    )
     await _closed_with(raw, "protocol_error", 4000)
 
 
 async def test_oversize_frames_always_close_with_1009(
-        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     """Both client libraries, many times: the close code never turns into 1006."""
     server = await aiohttp_server(create_app(workers.replace(max_frame_bytes=2048)))
     client = await aiohttp_client(server)
@@ -138,10 +148,15 @@ async def test_oversize_frames_always_close_with_1009(
 
 
 async def test_slow_consumer_gets_its_disconnect_frame_and_4008(
-        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     """A client stalls until the hub drops it, then reads: its backlog, `disconnect`, 4008."""
-    settings = workers.replace(send_buffer_bytes=64 * 1024, slow_consumer_grace_s=0.2,
-                               rate_limit_per_s=10_000.0, rate_limit_burst=10_000)
+    settings = workers.replace(
+        send_buffer_bytes=64 * 1024,
+        slow_consumer_grace_s=0.2,
+        rate_limit_per_s=10_000.0,
+        rate_limit_burst=10_000,
+    )
     server = await aiohttp_server(create_app(settings))
     organizer = await connect(await aiohttp_client(server), make_token("organizer"))
     event_id = await create_event(organizer)
@@ -150,8 +165,9 @@ async def test_slow_consumer_gets_its_disconnect_frame_and_4008(
     loop = asyncio.get_running_loop()
 
     # A websockets client without I/O of its own: the test decides when the socket is read.
-    client = ClientProtocol(parse_uri(f"ws://{server.host}:{server.port}/ws?token={token}"),
-                            max_size=None)
+    client = ClientProtocol(
+        parse_uri(f"ws://{server.host}:{server.port}/ws?token={token}"), max_size=None
+    )
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
     sock.setblocking(False)
@@ -172,13 +188,15 @@ async def test_slow_consumer_gets_its_disconnect_frame_and_4008(
         (conn,) = [c for c in server.app[HUB].connections if c.subs]
         # Shrink the hub's side too, so the backlog shows in its transport (see
         # test_slow_consumer.py), then publish until the hub gives up on this client.
-        conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET,
-                                                           socket.SO_SNDBUF, 4096)
+        conn.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
+        )
         blob = "x" * 2000
         async with asyncio.timeout(WAIT_S):
             while not conn.closed:
-                reply = await organizer.call("channels.publish",
-                                             {"channel": channel, "data": {"blob": blob}})
+                reply = await organizer.call(
+                    "channels.publish", {"channel": channel, "data": {"blob": blob}}
+                )
                 assert reply["op"] == "result", reply
         assert conn.close_reason == "slow_consumer"
 
@@ -195,13 +213,15 @@ async def test_slow_consumer_gets_its_disconnect_frame_and_4008(
             decoded = orjson.loads(frame.data)
             messages.extend(decoded if isinstance(decoded, list) else [decoded])
     assert {m["op"] for m in messages[:-1]} == {"pub"}
-    assert messages[-1] == {"op": "disconnect", "code": "slow_consumer",
-                            "reason": messages[-1]["reason"]}
+    assert messages[-1] == {
+        "op": "disconnect",
+        "code": "slow_consumer",
+        "reason": messages[-1]["reason"],
+    }
     assert client.close_rcvd is not None and client.close_rcvd.code == 4008
 
 
-async def test_text_that_is_not_utf8_closes_with_1007(
-        hub_server: Any, make_token: Any) -> None:
+async def test_text_that_is_not_utf8_closes_with_1007(hub_server: Any, make_token: Any) -> None:
     url = f"ws://{hub_server.host}:{hub_server.port}/ws?token={make_token('organizer')}"
     async with ws_connect(url, close_timeout=WAIT_S) as ws:
         await ws.send(b'{"op":"ping","id":1,"x":"\xff"}', text=True)

@@ -22,20 +22,24 @@ async def _alive(raw: Raw) -> None:
 
 
 async def test_malformed_frames_get_errors_and_the_connection_goes_on(
-        hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     raw = await connect(client, make_token("organizer"))
     cases: list[tuple[bytes, str]] = [
         (b"{not json", "bad_frame"),
         (b"42", "bad_frame"),
         (orjson.dumps({"op": "dance", "id": 1}), "unknown_op"),
-        (orjson.dumps({"op": "subscribe", "id": 2, "channel": "event.*.checkins"}),
-         "bad_channel"),
+        (orjson.dumps({"op": "subscribe", "id": 2, "channel": "event.*.checkins"}), "bad_channel"),
         (orjson.dumps({"op": "subscribe", "id": 3, "channel": "lobby.1"}), "bad_channel"),
         (orjson.dumps({"op": "rpc", "id": 4, "method": "no.such"}), "unknown_method"),
         (orjson.dumps({"op": "unsubscribe", "id": 5, "channel": "event.1.polls"}), "not_found"),
-        (orjson.dumps({"op": "rpc", "id": 6, "method": "events.get",
-                       "params": {"event_id": "x"}}), "bad_request"),
+        (
+            orjson.dumps(
+                {"op": "rpc", "id": 6, "method": "events.get", "params": {"event_id": "x"}}
+            ),
+            "bad_request",
+        ),
     ]
     for frame, code in cases:
         await raw.ws.send_bytes(frame)
@@ -45,18 +49,21 @@ async def test_malformed_frames_get_errors_and_the_connection_goes_on(
     await _alive(raw)
 
 
-async def test_batched_frame_answers_each_message(hub_server: Any, aiohttp_client: Any,
-                                                  make_token: Any) -> None:
+async def test_batched_frame_answers_each_message(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     raw = await connect(client, make_token("organizer"))
-    await raw.ws.send_bytes(orjson.dumps([{"op": "ping", "id": 1}, {"op": "nope", "id": 2},
-                                          {"op": "ping", "id": 3}]))
+    await raw.ws.send_bytes(
+        orjson.dumps([{"op": "ping", "id": 1}, {"op": "nope", "id": 2}, {"op": "ping", "id": 3}])
+    )
     got = [await raw.recv() for _ in range(3)]
     assert sorted((m["op"], m["id"]) for m in got) == [("error", 2), ("pong", 1), ("pong", 3)]
 
 
-async def test_oversize_frame_closes_with_1009(workers: Settings, aiohttp_server: Any,
-                                               aiohttp_client: Any, make_token: Any) -> None:
+async def test_oversize_frame_closes_with_1009(
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     app = create_app(workers.replace(max_frame_bytes=2048))
     client = await aiohttp_client(await aiohttp_server(app))
     raw = await connect(client, make_token("organizer"))
@@ -68,8 +75,9 @@ async def test_oversize_frame_closes_with_1009(workers: Settings, aiohttp_server
     await _alive(other)
 
 
-async def test_flood_is_rate_limited_then_recovers(workers: Settings, aiohttp_server: Any,
-                                                   aiohttp_client: Any, make_token: Any) -> None:
+async def test_flood_is_rate_limited_then_recovers(
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     app = create_app(workers.replace(rate_limit_per_s=5.0, rate_limit_burst=10))
     client = await aiohttp_client(await aiohttp_server(app))
     raw = await connect(client, make_token("organizer"))
@@ -90,34 +98,44 @@ async def test_flood_is_rate_limited_then_recovers(workers: Settings, aiohttp_se
     await wait_for(answered, what="a pong after the flood")
 
 
-async def test_connect_without_valid_token_is_refused(hub_server: Any,
-                                                      aiohttp_client: Any) -> None:
+async def test_connect_without_valid_token_is_refused(hub_server: Any, aiohttp_client: Any) -> None:
     client = await aiohttp_client(hub_server)
     for url in ("/ws", "/ws?token=garbage"):
-        resp = await client.get(url, headers={"Connection": "Upgrade", "Upgrade": "websocket",
-                                              "Sec-WebSocket-Version": "13",
-                                              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        resp = await client.get(
+            url,
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+        )
         assert resp.status == 401
         assert (await resp.json())["error"]["code"] == "unauthorized"
 
 
-async def test_foreign_origin_is_refused(hub_server: Any, aiohttp_client: Any,
-                                         make_token: Any) -> None:
+async def test_foreign_origin_is_refused(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     try:
-        await client.ws_connect(f"/ws?token={make_token('attendee')}",
-                                headers={"Origin": "https://evil.example"})
+        await client.ws_connect(
+            f"/ws?token={make_token('attendee')}", headers={"Origin": "https://evil.example"}
+        )
     except aiohttp.WSServerHandshakeError as error:
         assert error.status == 403
     else:
         raise AssertionError("a foreign origin must be refused")
-    same = await client.ws_connect(f"/ws?token={make_token('attendee')}",
-                                   headers={"Origin": f"http://{client.host}:{client.port}"})
+    same = await client.ws_connect(
+        f"/ws?token={make_token('attendee')}",
+        headers={"Origin": f"http://{client.host}:{client.port}"},
+    )
     await same.close()
 
 
-async def test_token_expiry_disconnects(hub_server: Any, aiohttp_client: Any,
-                                        make_token: Any) -> None:
+async def test_token_expiry_disconnects(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     # `exp` is in whole seconds: a 1 s token could expire before the handshake.
     raw = await connect(client, make_token("organizer", ttl_s=3))
@@ -128,7 +146,8 @@ async def test_token_expiry_disconnects(hub_server: Any, aiohttp_client: Any,
 
 
 async def test_worker_validation_errors_reach_the_client(
-        hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     raw = await connect(client, make_token("organizer"))
     event_id = await create_event(raw)
@@ -139,8 +158,12 @@ async def test_worker_validation_errors_reach_the_client(
 
 
 async def test_unexpected_exception_is_internal_and_logged_once(
-        hub_server: Any, aiohttp_client: Any, make_token: Any,
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    hub_server: Any,
+    aiohttp_client: Any,
+    make_token: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """A bug in a handler: the client gets a bare `internal`, the log gets the story."""
     from bilten.hub import dispatch
 
@@ -160,7 +183,8 @@ async def test_unexpected_exception_is_internal_and_logged_once(
 
 
 async def test_silent_client_gets_ping_timeout(
-        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     """A client that never answers the hub's pings gets `disconnect ping_timeout`, then 4010."""
     app = create_app(workers.replace(ping_interval_s=0.2, ping_timeout_s=0.2))
     client = await aiohttp_client(await aiohttp_server(app))
@@ -174,14 +198,18 @@ async def test_silent_client_gets_ping_timeout(
 
     msg = await arrives(first_not_ping(), what="the hub to disconnect a silent client")
     assert msg.type == aiohttp.WSMsgType.TEXT, msg
-    assert orjson.loads(msg.data) == {"op": "disconnect", "code": "ping_timeout",
-                                      "reason": "no answer to a ping within 0.2 s"}
+    assert orjson.loads(msg.data) == {
+        "op": "disconnect",
+        "code": "ping_timeout",
+        "reason": "no answer to a ping within 0.2 s",
+    }
     msg = await arrives(first_not_ping(), what="the close after the disconnect")
     assert msg.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4010
 
 
 async def test_client_answering_pings_stays_connected(
-        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     """Pongs alone keep a connection: it outlives many pings, and so many timeouts."""
     # The timeout is generous against a stalled machine; the pings counted span it many times.
     interval, timeout = 0.1, 2.0
@@ -195,7 +223,6 @@ async def test_client_answering_pings_stays_connected(
         await raw.ws.pong(msg.data)
         pings += 1
     await raw.ws.send_bytes(orjson.dumps({"op": "ping", "id": 5}))
-    while (msg := await arrives(raw.ws.receive(), what="the pong")).type \
-            == aiohttp.WSMsgType.PING:
+    while (msg := await arrives(raw.ws.receive(), what="the pong")).type == aiohttp.WSMsgType.PING:
         await raw.ws.pong(msg.data)
     assert orjson.loads(msg.data) == {"op": "pong", "id": 5}

@@ -42,13 +42,18 @@ async def test_healthz_and_metrics(workers: Settings, aiohttp_client: Any) -> No
     assert "bilten_process_restarts_total 0.0" in metrics
 
 
-async def test_readyz_names_the_workers_no_process_serves(migrated: Settings,
-                                                          aiohttp_client: Any) -> None:
+async def test_readyz_names_the_workers_no_process_serves(
+    migrated: Settings, aiohttp_client: Any
+) -> None:
     """Without workers a command would fail with no_worker: not ready (issue 9)."""
     client = await aiohttp_client(create_app(migrated.replace(restart_count=2)))
     body = await _status_becomes(client, 503)
-    assert body["failing"] == ["worker:allocation", "worker:checkin", "worker:events",
-                               "worker:tickets"]
+    assert body["failing"] == [
+        "worker:allocation",
+        "worker:checkin",
+        "worker:events",
+        "worker:tickets",
+    ]
     metrics = await (await client.get("/metrics")).text()
     assert "bilten_process_restarts_total 2.0" in metrics
 
@@ -63,7 +68,8 @@ def own_stack() -> Any:
 
 
 async def test_readyz_names_a_stopped_dependency_and_recovers(
-        own_stack: EmbeddedStack, secret: str, aiohttp_client: Any) -> None:
+    own_stack: EmbeddedStack, secret: str, aiohttp_client: Any
+) -> None:
     urls = {
         "nats_url": await asyncio.to_thread(own_stack.start_nats),
         "database_url": await asyncio.to_thread(own_stack.start_postgres),
@@ -72,8 +78,7 @@ async def test_readyz_names_a_stopped_dependency_and_recovers(
     settings = load_settings({}, secret=secret, **urls)
     await prepare(settings)
     stop = asyncio.Event()
-    workers = asyncio.get_running_loop().create_task(
-        run_workers(settings, sorted(WORKERS), stop))
+    workers = asyncio.get_running_loop().create_task(run_workers(settings, sorted(WORKERS), stop))
     try:
         client = await aiohttp_client(create_app(settings))
         await _status_becomes(client, 200)

@@ -87,7 +87,8 @@ def test_each_error_status_names_the_codes_it_answers() -> None:
                     continue
                 schema = response["content"]["application/json"]["schema"]
                 codes = _expand(schema, components)["allOf"][1]["properties"]["error"][
-                    "properties"]["code"]["enum"]
+                    "properties"
+                ]["code"]["enum"]
                 assert codes and all(HTTP_STATUS[code] == int(status) for code in codes)
 
 
@@ -100,8 +101,9 @@ class Caller:
         self.token = token
         self.checked: set[str] = set()
 
-    async def __call__(self, method: str, token: str | None = None,
-                       **params: Any) -> dict[str, Any]:
+    async def __call__(
+        self, method: str, token: str | None = None, **params: Any
+    ) -> dict[str, Any]:
         command = COMMANDS[method]
         path = command.path
         for name in path_params(command):
@@ -109,8 +111,12 @@ class Caller:
         query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()}
         body = command.http != "GET"
         resp = await self.client.request(
-            command.http, path, json=params if body else None, params=None if body else query,
-            headers={"Authorization": f"Bearer {token or self.token}"})
+            command.http,
+            path,
+            json=params if body else None,
+            params=None if body else query,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+        )
         answer = await resp.json()
         assert resp.status == _success(self.doc, method)[0], (method, resp.status, answer)
         self.check(method, answer)
@@ -120,16 +126,20 @@ class Caller:
         """Fail unless `answer` matches the command's success schema, objects closed."""
         schema = _success(self.doc, method)[1]
         validator = jsonschema_rs.Draft202012Validator(
-            _closed({**schema, "components": self.doc["components"]}))
-        problems = [f"{'/'.join(map(str, e.instance_path))}: {e.message}"
-                    for e in validator.iter_errors(answer)]
+            _closed({**schema, "components": self.doc["components"]})
+        )
+        problems = [
+            f"{'/'.join(map(str, e.instance_path))}: {e.message}"
+            for e in validator.iter_errors(answer)
+        ]
         assert not problems, (method, problems, answer)
         self.checked.add(method)
 
 
 @pytest.mark.timeout(300)
-async def test_every_result_matches_its_declaration(hub_server: Any, aiohttp_client: Any,
-                                                    make_token: Any) -> None:
+async def test_every_result_matches_its_declaration(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     doc = await (await client.get("/api/v1/openapi.json")).json()
     call = Caller(client, doc, make_token("organizer"))
@@ -139,26 +149,51 @@ async def test_every_result_matches_its_declaration(hub_server: Any, aiohttp_cli
     await call("events.get", event_id=event_id)
     await call("events.list", limit=1)
     await call("tokens.create", role="staff", sub="door-1", events=[event_id], gates=["north"])
-    await call("channels.publish", channel=f"event.{event_id}.announcements",
-               data={"text": "Doors open"})
+    await call(
+        "channels.publish", channel=f"event.{event_id}.announcements", data={"text": "Doors open"}
+    )
     await call("presence.get", event_id=event_id)
     await call("gates.set", event_id=event_id, gates=["north", "south"], allow_reentry=False)
     await call("gates.list", event_id=event_id)
 
-    general = (await call("tickettypes.create", event_id=event_id, name="General",
-                          price_minor=2500, quota=100))["id"]
-    seated = (await call("tickettypes.create", event_id=event_id, name="Parter",
-                         price_minor=4000))["id"]
-    scarce = (await call("tickettypes.create", event_id=event_id, name="Backstage",
-                         price_minor=9000, quota=1))["id"]
+    general = (
+        await call(
+            "tickettypes.create", event_id=event_id, name="General", price_minor=2500, quota=100
+        )
+    )["id"]
+    seated = (await call("tickettypes.create", event_id=event_id, name="Parter", price_minor=4000))[
+        "id"
+    ]
+    scarce = (
+        await call(
+            "tickettypes.create", event_id=event_id, name="Backstage", price_minor=9000, quota=1
+        )
+    )["id"]
     await call("tickettypes.update", event_id=event_id, ticket_type_id=general, price_minor=3000)
-    await call("seats.create", event_id=event_id, sections=[{"name": "Parter", "rows": [
-        {"name": "1", "ticket_type_id": seated, "seats": 4},
-        {"name": "2", "ticket_type_id": seated, "seats": ["2a", "2b"]}]}])
+    await call(
+        "seats.create",
+        event_id=event_id,
+        sections=[
+            {
+                "name": "Parter",
+                "rows": [
+                    {"name": "1", "ticket_type_id": seated, "seats": 4},
+                    {"name": "2", "ticket_type_id": seated, "seats": ["2a", "2b"]},
+                ],
+            }
+        ],
+    )
     await call("seats.configure", event_id=event_id, hold_ttl_s=600, hold_limit=10)
 
-    tickets = (await call("tickets.issue", event_id=event_id, ticket_type_id=general,
-                          holder="Amra Hadžić", count=2))["tickets"]
+    tickets = (
+        await call(
+            "tickets.issue",
+            event_id=event_id,
+            ticket_type_id=general,
+            holder="Amra Hadžić",
+            count=2,
+        )
+    )["tickets"]
     await call("tickets.issue", event_id=event_id, ticket_type_id=seated, holder="Edin D.")
     await call("tickets.get", ticket_id=tickets[0]["id"])
     await call("tickets.list", event_id=event_id, limit=2, q="amra")
@@ -172,9 +207,20 @@ async def test_every_result_matches_its_declaration(hub_server: Any, aiohttp_cli
     await call("checkin.scan", event_id=event_id, code="not-a-code", gate="north")
     # A door device let the same ticket in earlier, offline: the online entry is revised.
     earlier = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    await call("checkin.sync", event_id=event_id, device="door-7", scans=[
-        {"code": code, "gate": "south", "scanned_at": earlier, "nonce": "door-7:00000001",
-         "verdict": "ok"}])
+    await call(
+        "checkin.sync",
+        event_id=event_id,
+        device="door-7",
+        scans=[
+            {
+                "code": code,
+                "gate": "south",
+                "scanned_at": earlier,
+                "nonce": "door-7:00000001",
+                "verdict": "ok",
+            }
+        ],
+    )
     scans = await call("checkin.list", event_id=event_id)
     assert any("revised_at" in scan for scan in scans["scans"]), scans
     await call("checkin.list", event_id=event_id, conflicts=True)
@@ -193,8 +239,7 @@ async def test_every_result_matches_its_declaration(hub_server: Any, aiohttp_cli
 
     backstage = await call("seats.hold", event_id=event_id, ticket_type_id=scarce, quantity=1)
     buyer = make_token("attendee", sub="fan-1", events=[event_id])
-    await call("seats.waitlist.join", buyer, event_id=event_id, ticket_type_id=scarce,
-               quantity=1)
+    await call("seats.waitlist.join", buyer, event_id=event_id, ticket_type_id=scarce, quantity=1)
     await call("seats.release", hold_id=backstage["hold_id"])
     late = await call("seats.confirm", hold_id=backstage["hold_id"])
     assert late["status"] == "rejected", late

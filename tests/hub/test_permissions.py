@@ -30,15 +30,23 @@ async def world(hub_server: Any, aiohttp_client: Any, make_token: Any) -> dict[s
     client = await aiohttp_client(hub_server)
     acme = await connect(client, make_token("organizer", org="acme"))
     rival = await connect(client, make_token("organizer", org="rival", sub="rival-1"))
-    return {"client": client, "mine": await create_event(acme), "other": await create_event(acme),
-            "foreign": await create_event(rival)}
+    return {
+        "client": client,
+        "mine": await create_event(acme),
+        "other": await create_event(acme),
+        "foreign": await create_event(rival),
+    }
 
 
 async def test_subscribe_matrix(world: dict[str, Any], make_token: Any) -> None:
     mine, other, foreign = world["mine"], world["other"], world["foreign"]
     for role in ROLES:
-        token = make_token(role, org="acme", sub=f"{role}-9",
-                           events="*" if role in ("organizer", "service") else [mine])
+        token = make_token(
+            role,
+            org="acme",
+            sub=f"{role}-9",
+            events="*" if role in ("organizer", "service") else [mine],
+        )
         raw = await connect(world["client"], token)
         for topic in sorted(EVENT_TOPICS):
             if topic in ("seats", "dashboard", "polls"):
@@ -81,20 +89,23 @@ async def test_method_matrix(world: dict[str, Any], make_token: Any) -> None:
             else:
                 # Allowed roles get past the permission check: success or a params error.
                 assert reply["op"] == "result" or reply["error"]["code"] in (
-                    "bad_request", "not_found"), (role, method, reply)
+                    "bad_request",
+                    "not_found",
+                ), (role, method, reply)
         await raw.ws.close()
 
 
-async def test_organizer_cannot_touch_another_orgs_event(world: dict[str, Any],
-                                                        make_token: Any) -> None:
+async def test_organizer_cannot_touch_another_orgs_event(
+    world: dict[str, Any], make_token: Any
+) -> None:
     raw = await connect(world["client"], make_token("organizer", org="acme"))
     foreign = world["foreign"]
-    for method, params in (("events.get", {"event_id": foreign}),
-                           ("events.update", {"event_id": foreign, "name": "mine now"}),
-                           ("presence.get", {"event_id": foreign}),
-                           ("channels.publish", {"channel": f"event.{foreign}.announcements",
-                                                 "data": {"hi": 1}}),
-                           ("tokens.create", {"role": "attendee", "sub": "x",
-                                              "events": [foreign]})):
+    for method, params in (
+        ("events.get", {"event_id": foreign}),
+        ("events.update", {"event_id": foreign, "name": "mine now"}),
+        ("presence.get", {"event_id": foreign}),
+        ("channels.publish", {"channel": f"event.{foreign}.announcements", "data": {"hi": 1}}),
+        ("tokens.create", {"role": "attendee", "sub": "x", "events": [foreign]}),
+    ):
         reply = await raw.call(method, params)
         assert reply["error"]["code"] == "forbidden", (method, reply)

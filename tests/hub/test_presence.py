@@ -31,6 +31,7 @@ async def _online(raw: Any, event_id: int) -> dict[str, int]:
 
 async def _attendees_become(raw: Any, event_id: int, expected: int) -> None:
     """Presence is written in batches: wait until the count is `expected`."""
+
     async def counted() -> bool:
         return (await _online(raw, event_id))["attendee"] == expected
 
@@ -47,8 +48,9 @@ async def _score(settings: Settings, event_id: int, member: str) -> float | None
         await client.aclose()
 
 
-async def test_presence_across_two_hubs(workers: Settings, aiohttp_server: Any,
-                                        aiohttp_client: Any, make_token: Any) -> None:
+async def test_presence_across_two_hubs(
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     hub_a = await aiohttp_client(await aiohttp_server(create_app(workers)))
     hub_b = await aiohttp_client(await aiohttp_server(create_app(workers)))
     organizer = await connect(hub_a, make_token("organizer"))
@@ -75,16 +77,22 @@ async def test_presence_across_two_hubs(workers: Settings, aiohttp_server: Any,
     assert (await _online(organizer, event_id))["attendee"] == 3  # guest-0 still on hub A
 
 
-async def test_a_killed_hubs_users_expire(workers: Settings, aiohttp_client: Any,
-                                          make_token: Any) -> None:
+async def test_a_killed_hubs_users_expire(
+    workers: Settings, aiohttp_client: Any, make_token: Any
+) -> None:
     """SIGKILL a hub process: nobody cleans up, yet its users age out of the counts."""
     port = free_port()
     env = {**os.environ, **settings_env(workers.replace(port=port))}
-    hub = subprocess.Popen([sys.executable, "-m", "bilten.deploy.cli", "hub"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "bilten.deploy.cli", "hub"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     redis_client = aioredis.from_url(workers.redis_url or "")
     try:
         async with aiohttp.ClientSession() as http:
+
             async def ready() -> bool:
                 assert hub.poll() is None, "the hub exited"
                 with contextlib.suppress(aiohttp.ClientConnectionError):
@@ -110,8 +118,9 @@ async def test_a_killed_hubs_users_expire(workers: Settings, aiohttp_client: Any
             hub.send_signal(signal.SIGKILL)
             hub.wait(WAIT_S)
             # Age the ghost past the quick window: nobody confirms it any more.
-            [(_, confirmed)] = await redis_client.zrange(keys.presence(event_id), 0, -1,
-                                                         withscores=True)
+            [(_, confirmed)] = await redis_client.zrange(
+                keys.presence(event_id), 0, -1, withscores=True
+            )
 
             async def stale() -> bool:
                 return time.time() > confirmed + quick.stale_s

@@ -8,8 +8,9 @@ from tests.hub.helpers import connect, create_event
 from tests.waiting import wait_for
 
 
-async def test_subscribe_publish_receive_in_order(hub_server: Any, aiohttp_client: Any,
-                                                  make_token: Any) -> None:
+async def test_subscribe_publish_receive_in_order(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     event_id = await create_event(organizer)
@@ -27,8 +28,9 @@ async def test_subscribe_publish_receive_in_order(hub_server: Any, aiohttp_clien
     assert all(m["channel"] == channel for m in got)
 
 
-async def test_one_nats_subscription_per_channel(hub_server: Any, aiohttp_client: Any,
-                                                  make_token: Any) -> None:
+async def test_one_nats_subscription_per_channel(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     from bilten.hub.runtime import HUB
 
     client = await aiohttp_client(hub_server)
@@ -54,7 +56,8 @@ async def test_one_nats_subscription_per_channel(hub_server: Any, aiohttp_client
 
 
 async def test_subscribe_then_unsubscribe_in_one_frame_run_in_order(
-        hub_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     import orjson
 
     from bilten.hub.runtime import HUB
@@ -63,12 +66,19 @@ async def test_subscribe_then_unsubscribe_in_one_frame_run_in_order(
     organizer = await connect(client, make_token("organizer"))
     event_id = await create_event(organizer)
     channel = f"event.{event_id}.announcements"
-    await organizer.ws.send_bytes(orjson.dumps([
-        {"op": "subscribe", "id": 10, "channel": channel},
-        {"op": "unsubscribe", "id": 11, "channel": channel},
-        {"op": "subscribe", "id": 12, "channel": channel},
-    ]))
+    await organizer.ws.send_bytes(
+        orjson.dumps(
+            [
+                {"op": "subscribe", "id": 10, "channel": channel},
+                {"op": "unsubscribe", "id": 11, "channel": channel},
+                {"op": "subscribe", "id": 12, "channel": channel},
+            ]
+        )
+    )
     replies = [await organizer.recv() for _ in range(3)]
     assert [(r["op"], r["id"]) for r in replies] == [
-        ("subscribed", 10), ("unsubscribed", 11), ("subscribed", 12)]
+        ("subscribed", 10),
+        ("unsubscribed", 11),
+        ("subscribed", 12),
+    ]
     assert hub_server.app[HUB].fanout.channels == 1

@@ -24,7 +24,8 @@ async def _two_hubs(workers: Settings, aiohttp_server: Any, aiohttp_client: Any)
 
 
 async def test_resubscribe_since_gets_exactly_what_was_missed_across_hubs(
-        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     hub_a, hub_b = await _two_hubs(workers, aiohttp_server, aiohttp_client)
     # One publisher per hub; a raw socket serves one request at a time, so each
     # publisher is its own connection.
@@ -45,8 +46,9 @@ async def test_resubscribe_since_gets_exactly_what_was_missed_across_hubs(
             for n in mine:
                 await _publish(publisher, channel, n)
 
-        await asyncio.gather(*(run(p, list(numbers)[i::len(publishers)])
-                               for i, p in enumerate(publishers)))
+        await asyncio.gather(
+            *(run(p, list(numbers)[i :: len(publishers)]) for i, p in enumerate(publishers))
+        )
 
     # Six publishers on two hubs at once: offsets stay unique and gap-free.
     await burst(range(1, 31))
@@ -78,8 +80,9 @@ async def test_resubscribe_since_gets_exactly_what_was_missed_across_hubs(
     assert (after["op"], after["offset"], after["data"]) == ("pub", 62, {"n": 1000}), after
 
 
-async def test_recovery_from_an_empty_channel(workers: Settings, aiohttp_server: Any,
-                                              aiohttp_client: Any, make_token: Any) -> None:
+async def test_recovery_from_an_empty_channel(
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     hub_a, hub_b = await _two_hubs(workers, aiohttp_server, aiohttp_client)
     organizer = await connect(hub_a, make_token("organizer"))
     event_id = await create_event(organizer)
@@ -96,8 +99,9 @@ async def test_recovery_from_an_empty_channel(workers: Settings, aiohttp_server:
     assert [(await again.until("pub"))["data"]["n"] for _ in range(3)] == [1, 2, 3]
 
 
-async def test_lost_history_changes_the_epoch(workers: Settings, aiohttp_server: Any,
-                                              aiohttp_client: Any, make_token: Any) -> None:
+async def test_lost_history_changes_the_epoch(
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     (hub,) = [await aiohttp_client(await aiohttp_server(create_app(workers)))]
     organizer = await connect(hub, make_token("organizer"))
     event_id = await create_event(organizer)
@@ -109,8 +113,9 @@ async def test_lost_history_changes_the_epoch(workers: Settings, aiohttp_server:
     nc = await nats.connect(workers.nats_url)
     try:
         subjects = Subjects(workers.namespace)
-        await nc.jetstream().purge_stream(subjects.history_stream,
-                                          subject=subjects.publish(channel))
+        await nc.jetstream().purge_stream(
+            subjects.history_stream, subject=subjects.publish(channel)
+        )
     finally:
         await nc.close()
     new = await _publish(organizer, channel, 6)
@@ -121,8 +126,9 @@ async def test_lost_history_changes_the_epoch(workers: Settings, aiohttp_server:
     assert (reply["offset"], reply["epoch"]) == (1, new["epoch"])
 
 
-async def test_too_old_offset_is_not_recovered(workers: Settings, aiohttp_server: Any,
-                                               aiohttp_client: Any, make_token: Any) -> None:
+async def test_too_old_offset_is_not_recovered(
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     small = workers.replace(history_size=5)
     hub = await aiohttp_client(await aiohttp_server(create_app(small)))
     organizer = await connect(hub, make_token("organizer"))

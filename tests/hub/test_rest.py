@@ -21,8 +21,9 @@ async def test_events_crud(hub_server: Any, aiohttp_client: Any, make_token: Any
     assert event["currency"] == "BAM" and isinstance(event["id"], int)
     resp = await client.get(f"/api/v1/events/{event['id']}", headers=organizer)
     assert (await resp.json())["id"] == event["id"]
-    resp = await client.patch(f"/api/v1/events/{event['id']}", json={"name": "Renamed"},
-                              headers=organizer)
+    resp = await client.patch(
+        f"/api/v1/events/{event['id']}", json={"name": "Renamed"}, headers=organizer
+    )
     assert resp.status == 200 and (await resp.json())["name"] == "Renamed"
     listing = await (await client.get("/api/v1/events", headers=organizer)).json()
     assert [e["id"] for e in listing["events"]] == [event["id"]]
@@ -32,8 +33,9 @@ async def test_events_crud(hub_server: Any, aiohttp_client: Any, make_token: Any
     assert (await (await client.get("/api/v1/events", headers=other_org)).json())["events"] == []
 
 
-async def test_bad_input_gets_stable_codes(hub_server: Any, aiohttp_client: Any,
-                                           make_token: Any) -> None:
+async def test_bad_input_gets_stable_codes(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = auth(make_token("organizer"))
     cases = [
@@ -58,27 +60,37 @@ async def test_bad_input_gets_stable_codes(hub_server: Any, aiohttp_client: Any,
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"
 
 
-async def test_minted_token_works_on_the_websocket(hub_server: Any, aiohttp_client: Any,
-                                                   make_token: Any) -> None:
+async def test_minted_token_works_on_the_websocket(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = auth(make_token("organizer"))
     event = await (await client.post("/api/v1/events", json=EVENT, headers=organizer)).json()
     # Half the minter's 600 s: a minted token may not outlive its minter, however slow the setup.
-    resp = await client.post("/api/v1/tokens", headers=organizer, json={
-        "role": "attendee", "sub": "guest-17", "events": [event["id"]], "ttl_s": 300})
+    resp = await client.post(
+        "/api/v1/tokens",
+        headers=organizer,
+        json={"role": "attendee", "sub": "guest-17", "events": [event["id"]], "ttl_s": 300},
+    )
     assert resp.status == 201, await resp.text()
     minted = await resp.json()
     raw = await connect(client, minted["token"])
     reply = await raw.subscribe(f"event.{event['id']}.announcements")
     assert reply["op"] == "subscribed"
-    resp = await client.post(f"/api/v1/channels/event.{event['id']}.announcements/publish",
-                             headers=organizer, json={"data": {"text": "Doors open"}})
+    resp = await client.post(
+        f"/api/v1/channels/event.{event['id']}.announcements/publish",
+        headers=organizer,
+        json={"data": {"text": "Doors open"}},
+    )
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["offset"] == 1
     pub = await raw.until("pub")
     assert pub["data"] == {"text": "Doors open"}
-    resp = await client.post("/api/v1/tokens", headers=organizer, json={
-        "role": "organizer", "sub": "me-too", "events": "*"})
+    resp = await client.post(
+        "/api/v1/tokens",
+        headers=organizer,
+        json={"role": "organizer", "sub": "me-too", "events": "*"},
+    )
     assert resp.status == 403
 
 
@@ -88,28 +100,36 @@ async def test_openapi_lists_every_command(hub_server: Any, aiohttp_client: Any)
     client = await aiohttp_client(hub_server)
     doc = await (await client.get("/api/v1/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
-    operations = {op["operationId"] for path in doc["paths"].values() for op in path.values()
-                  if "operationId" in op}
+    operations = {
+        op["operationId"]
+        for path in doc["paths"].values()
+        for op in path.values()
+        if "operationId" in op
+    }
     assert operations == set(COMMANDS)
     assert "post" in doc["paths"]["/api/v1/channels/{channel}/publish"]
 
 
-async def test_oversize_body_is_too_large(workers: Any, aiohttp_server: Any, aiohttp_client: Any,
-                                          make_token: Any) -> None:
+async def test_oversize_body_is_too_large(
+    workers: Any, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     from bilten.hub.app import create_app
 
-    client = await aiohttp_client(await aiohttp_server(create_app(
-        workers.replace(max_frame_bytes=2048))))
-    resp = await client.post("/api/v1/events", json={**EVENT, "name": "x" * 4096},
-                             headers=auth(make_token("organizer")))
+    client = await aiohttp_client(
+        await aiohttp_server(create_app(workers.replace(max_frame_bytes=2048)))
+    )
+    resp = await client.post(
+        "/api/v1/events", json={**EVENT, "name": "x" * 4096}, headers=auth(make_token("organizer"))
+    )
     assert resp.status == 413
     body = await resp.json()
     assert body["error"]["code"] == "too_large"
     assert body["error"]["details"]["limit"] == 2048
 
 
-async def test_hostile_input_gets_4xx_never_500(hub_server: Any, aiohttp_client: Any,
-                                                make_token: Any) -> None:
+async def test_hostile_input_gets_4xx_never_500(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     """The findings of fuzzing the live hub, each answered with a stable 4xx code."""
     client = await aiohttp_client(hub_server)
     organizer = auth(make_token("organizer"))
@@ -122,29 +142,83 @@ async def test_hostile_input_gets_4xx_never_500(hub_server: Any, aiohttp_client:
         ("GET", "/api/v1/tickets/0/qr.svg", None, 400, "bad_request", "ticket_id"),
         ("GET", "/api/v1/events?limit=%EF%BC%95", None, 400, "bad_request", "limit"),
         ("GET", "/api/v1/events/99999999999999999999", None, 400, "bad_request", "event_id"),
-        ("GET", f"/api/v1/events/{eid}/checkins?conflicts=maybe", None, 400, "bad_request",
-         "conflicts"),
-        ("POST", "/api/v1/events", {**EVENT, "starts_at": "0001-01-01T00:30:00+14:00"}, 400,
-         "bad_request", "starts_at"),
-        ("POST", "/api/v1/events", {**EVENT, "ends_at": "9999-12-31T23:00:00-14:00"}, 400,
-         "bad_request", "ends_at"),
-        ("POST", f"/api/v1/events/{eid}/checkins",
-         {"code": "T-1", "gate": "north", "scanned_at": "9999-12-31T23:00:00-14:00"}, 400,
-         "bad_request", "scanned_at"),
-        ("POST", f"/api/v1/events/{eid}/tickets",
-         {"ticket_type_id": 1, "holder": "Ana", "owner_sub": {"x": 1}}, 400, "bad_request",
-         "owner_sub"),
+        (
+            "GET",
+            f"/api/v1/events/{eid}/checkins?conflicts=maybe",
+            None,
+            400,
+            "bad_request",
+            "conflicts",
+        ),
+        (
+            "POST",
+            "/api/v1/events",
+            {**EVENT, "starts_at": "0001-01-01T00:30:00+14:00"},
+            400,
+            "bad_request",
+            "starts_at",
+        ),
+        (
+            "POST",
+            "/api/v1/events",
+            {**EVENT, "ends_at": "9999-12-31T23:00:00-14:00"},
+            400,
+            "bad_request",
+            "ends_at",
+        ),
+        (
+            "POST",
+            f"/api/v1/events/{eid}/checkins",
+            {"code": "T-1", "gate": "north", "scanned_at": "9999-12-31T23:00:00-14:00"},
+            400,
+            "bad_request",
+            "scanned_at",
+        ),
+        (
+            "POST",
+            f"/api/v1/events/{eid}/tickets",
+            {"ticket_type_id": 1, "holder": "Ana", "owner_sub": {"x": 1}},
+            400,
+            "bad_request",
+            "owner_sub",
+        ),
         ("POST", "/api/v1/events", {**EVENT, "colour": "red"}, 400, "bad_request", "colour"),
-        ("PATCH", f"/api/v1/events/{eid}", {"event_id": eid + 1, "name": "Moved"}, 400,
-         "bad_request", "event_id"),
-        ("GET", f"/api/v1/events/{eid}?event_id={eid + 1}", None, 400, "bad_request",
-         "event_id"),
-        ("POST", "/api/v1/tokens", {"role": "staff", "sub": "s", "events": [eid],
-                                    "ttl_s": 31 * 86400}, 400, "bad_request", "ttl_s"),
-        ("POST", f"/api/v1/events/{eid}/checkins/sync",
-         {"device": "d1", "scans": [{"code": "T", "gate": "no such", "nonce": "n-000001",
-                                     "scanned_at": "2027-06-01T19:00:00Z", "verdict": "ok"}]},
-         400, "bad_request", "scans[0].gate"),
+        (
+            "PATCH",
+            f"/api/v1/events/{eid}",
+            {"event_id": eid + 1, "name": "Moved"},
+            400,
+            "bad_request",
+            "event_id",
+        ),
+        ("GET", f"/api/v1/events/{eid}?event_id={eid + 1}", None, 400, "bad_request", "event_id"),
+        (
+            "POST",
+            "/api/v1/tokens",
+            {"role": "staff", "sub": "s", "events": [eid], "ttl_s": 31 * 86400},
+            400,
+            "bad_request",
+            "ttl_s",
+        ),
+        (
+            "POST",
+            f"/api/v1/events/{eid}/checkins/sync",
+            {
+                "device": "d1",
+                "scans": [
+                    {
+                        "code": "T",
+                        "gate": "no such",
+                        "nonce": "n-000001",
+                        "scanned_at": "2027-06-01T19:00:00Z",
+                        "verdict": "ok",
+                    }
+                ],
+            },
+            400,
+            "bad_request",
+            "scans[0].gate",
+        ),
     ]
     for method, path, body, status, code, field in cases:
         resp = await client.request(method, path, json=body, headers=organizer)
@@ -154,19 +228,21 @@ async def test_hostile_input_gets_4xx_never_500(hub_server: Any, aiohttp_client:
         assert error["code"] == code and error.get("details", {}).get("field") == field, text
     resp = await client.post("/api/v1/events", data=deep, headers=organizer)
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
-    resp = await client.get(f"/api/v1/events/{eid}/checkins?conflicts=1&after=0",
-                            headers=organizer)
+    resp = await client.get(f"/api/v1/events/{eid}/checkins?conflicts=1&after=0", headers=organizer)
     assert resp.status == 200, await resp.text()
-    resp = await client.patch(f"/api/v1/events/{eid}", json={"event_id": eid, "name": "Same"},
-                              headers=organizer)
+    resp = await client.patch(
+        f"/api/v1/events/{eid}", json={"event_id": eid, "name": "Same"}, headers=organizer
+    )
     assert resp.status == 200, await resp.text()  # the path's own value, repeated: fine
 
 
 async def test_routing_errors_are_json(hub_server: Any, aiohttp_client: Any) -> None:
     client = await aiohttp_client(hub_server)
-    for method, path, allowed in [("DELETE", "/api/v1/events", "GET, POST"),
-                                  ("PUT", "/api/v1/openapi.json", "GET"),
-                                  ("POST", "/api/v1/events/1", "GET, PATCH")]:
+    for method, path, allowed in [
+        ("DELETE", "/api/v1/events", "GET, POST"),
+        ("PUT", "/api/v1/openapi.json", "GET"),
+        ("POST", "/api/v1/events/1", "GET, PATCH"),
+    ]:
         resp = await client.request(method, path)
         assert resp.status == 405, (method, path)
         assert set(resp.headers["Allow"].split(", ")) >= set(allowed.split(", "))
@@ -182,14 +258,14 @@ async def test_routing_errors_are_json(hub_server: Any, aiohttp_client: Any) -> 
     assert (await client.get(links["openapi"])).status == 200
 
 
-async def test_openapi_says_what_the_server_accepts(hub_server: Any,
-                                                    aiohttp_client: Any) -> None:
+async def test_openapi_says_what_the_server_accepts(hub_server: Any, aiohttp_client: Any) -> None:
     client = await aiohttp_client(hub_server)
     doc = await (await client.get("/api/v1/openapi.json")).json()
     for path, item in doc["paths"].items():
         for operation in item.values():
             assert {"400", "401", "403", "404", "500", "503", "504"} <= set(
-                operation["responses"]), path
+                operation["responses"]
+            ), path
             for parameter in operation["parameters"]:
                 if parameter["name"].endswith("_id"):
                     assert parameter["schema"]["minimum"] == 1, (path, parameter)
@@ -197,12 +273,19 @@ async def test_openapi_says_what_the_server_accepts(hub_server: Any,
     assert "image/svg+xml" in qr["responses"]["200"]["content"]
     body = doc["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["additionalProperties"] is False
-    assert set(body["schema"]["required"]) == {"name", "starts_at", "ends_at", "timezone",
-                                               "locale", "currency"}
+    assert set(body["schema"]["required"]) == {
+        "name",
+        "starts_at",
+        "ends_at",
+        "timezone",
+        "locale",
+        "currency",
+    }
 
 
-async def test_undecodable_requests_are_4xx(hub_server: Any, aiohttp_client: Any,
-                                            make_token: Any) -> None:
+async def test_undecodable_requests_are_4xx(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     """The request boundary turns every decoding problem into a 4xx, never a 500."""
     client = await aiohttp_client(hub_server)
     organizer = auth(make_token("organizer"))

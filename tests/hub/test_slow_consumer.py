@@ -17,9 +17,14 @@ from tests.waiting import WAIT_S, wait_for
 
 
 async def test_stalled_client_is_disconnected_while_others_receive(
-        workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any) -> None:
-    settings = workers.replace(send_buffer_bytes=64 * 1024, slow_consumer_grace_s=0.5,
-                               rate_limit_per_s=10_000.0, rate_limit_burst=10_000)
+    workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    settings = workers.replace(
+        send_buffer_bytes=64 * 1024,
+        slow_consumer_grace_s=0.5,
+        rate_limit_per_s=10_000.0,
+        rate_limit_burst=10_000,
+    )
     server = await aiohttp_server(create_app(settings))
     client = await aiohttp_client(server)
     organizer = await connect(client, make_token("organizer"))
@@ -34,17 +39,21 @@ async def test_stalled_client_is_disconnected_while_others_receive(
     stalled.sendall(
         f"GET /ws?token={token} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-    await wait_for(lambda: len(server.app[HUB].connections) == 2,
-                   what="the stalled client's handshake")
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await wait_for(
+        lambda: len(server.app[HUB].connections) == 2, what="the stalled client's handshake"
+    )
     payload = orjson.dumps({"op": "subscribe", "id": 1, "channel": channel})
     mask = b"\x00\x00\x00\x00"
     stalled.sendall(bytes((0x81, 0x80 | len(payload))) + mask + payload)
 
     # Loopback buffers megabytes in the kernel; shrink the server side of this one
     # socket so its backlog shows up in the hub's transport, as on a congested link.
-    (conn,) = await wait_for(lambda: [c for c in server.app[HUB].connections if c.subs],
-                             what="the stalled client's subscription")
+    (conn,) = await wait_for(
+        lambda: [c for c in server.app[HUB].connections if c.subs],
+        what="the stalled client's subscription",
+    )
     conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
 
     others: list[Raw] = []
@@ -58,8 +67,9 @@ async def test_stalled_client_is_disconnected_while_others_receive(
         blob = "x" * 2000
         count = 200
         for n in range(count):
-            reply = await organizer.call("channels.publish",
-                                         {"channel": channel, "data": {"n": n, "blob": blob}})
+            reply = await organizer.call(
+                "channels.publish", {"channel": channel, "data": {"n": n, "blob": blob}}
+            )
             assert reply["op"] == "result", reply
 
         async def drain(raw: Raw) -> list[int]:

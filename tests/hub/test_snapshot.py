@@ -13,8 +13,9 @@ from bilten.protocol.subjects import Subjects
 from tests.hub.helpers import connect, create_event
 
 
-async def test_snapshot_then_deltas(workers: Settings, hub_server: Any, aiohttp_client: Any,
-                                    make_token: Any) -> None:
+async def test_snapshot_then_deltas(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     event_id = await create_event(organizer)
@@ -45,8 +46,11 @@ async def test_snapshot_then_deltas(workers: Settings, hub_server: Any, aiohttp_
     try:
         for choice in ("yes", "yes", "no"):
             state["votes"][choice] += 1
-            result = (await service.call("channels.publish", {
-                "channel": channel, "data": {"vote": choice}}))["result"]
+            result = (
+                await service.call(
+                    "channels.publish", {"channel": channel, "data": {"vote": choice}}
+                )
+            )["result"]
             position = {"offset": result["offset"], "epoch": result["epoch"]}
         reply = await attendee.subscribe(channel)
         assert reply["op"] == "subscribed", reply

@@ -12,12 +12,14 @@ from bilten.infra.streams import StreamLimits, declare
 
 
 async def test_concurrent_publications_get_consecutive_offsets_in_few_messages(
-        settings: Settings) -> None:
+    settings: Settings,
+) -> None:
     async with open_deps(settings, "test") as deps:
         await declare(deps.js, deps.subjects, StreamLimits())
         channel = "event.1.announcements"
-        positions = await asyncio.gather(*(
-            deps.channels.publish(channel, orjson.dumps({"n": n})) for n in range(200)))
+        positions = await asyncio.gather(
+            *(deps.channels.publish(channel, orjson.dumps({"n": n})) for n in range(200))
+        )
         assert sorted(p.offset for p in positions) == list(range(1, 201))
         assert len({p.epoch for p in positions}) == 1
         info = await deps.js.stream_info(deps.subjects.history_stream)

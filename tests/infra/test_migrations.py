@@ -14,7 +14,8 @@ async def _tables(url: str) -> set[str]:
     conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        )
         return {row["tablename"] for row in rows}
     finally:
         await conn.close()
@@ -46,8 +47,10 @@ async def test_failed_migration_leaves_nothing_half_applied(settings: Settings) 
     assert settings.database_url
     from bilten.infra.db import Migration
 
-    broken = [*load_migrations(),
-              Migration(9999, "broken", "CREATE TABLE half (id int); SELECT no_such_function();")]
+    broken = [
+        *load_migrations(),
+        Migration(9999, "broken", "CREATE TABLE half (id int); SELECT no_such_function();"),
+    ]
     conn = await asyncpg.connect(settings.database_url)
     try:
         try:

@@ -19,7 +19,8 @@ CHANNEL = "event.1.announcements"
 
 
 async def test_publisher_survives_unavailable_and_publishes_once_back(
-        migrated: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    migrated: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="bilten.infra.loops")
     assert migrated.nats_url
     async with open_deps(migrated, "test") as deps:
@@ -34,10 +35,13 @@ async def test_publisher_survives_unavailable_and_publishes_once_back(
         stop = asyncio.Event()
         task = asyncio.get_running_loop().create_task(publisher.run(deps, stop))
         publisher.submit(ids)
-        await wait_for(lambda: any(r.levelname == "WARNING" for r in caplog.records),
-                       what="the first failure to be logged")
+        await wait_for(
+            lambda: any(r.levelname == "WARNING" for r in caplog.records),
+            what="the first failure to be logged",
+        )
         assert not task.done()  # the loop is alive, not dead of Unavailable
         deps.channels = working  # NATS is back
+
         async def drained() -> bool:  # the backoff is capped: it retries soon
             return not await deps.pg.fetchval("SELECT count(*) FROM outbox")
 

@@ -42,8 +42,9 @@ def test_every_documented_variable_is_read() -> None:
 
 
 def test_flags_override_environment() -> None:
-    settings = load_settings({"BILTEN_PORT": "9000", "BILTEN_HOST": "0.0.0.0"},
-                             port="7000", host=None)
+    settings = load_settings(
+        {"BILTEN_PORT": "9000", "BILTEN_HOST": "0.0.0.0"}, port="7000", host=None
+    )
     assert settings.port == 7000
     assert settings.host == "0.0.0.0"
 
@@ -87,8 +88,14 @@ def test_bad_flag_is_reported_naming_the_flag() -> None:
 
 
 def test_settings_env_round_trips() -> None:
-    settings = load_settings({"BILTEN_NATS_URL": "nats://h:1", "BILTEN_SECRET": "x" * 32,
-                              "BILTEN_ALLOWED_ORIGINS": "https://a.example"}, port="1234")
+    settings = load_settings(
+        {
+            "BILTEN_NATS_URL": "nats://h:1",
+            "BILTEN_SECRET": "x" * 32,
+            "BILTEN_ALLOWED_ORIGINS": "https://a.example",
+        },
+        port="1234",
+    )
     assert load_settings(settings_env(settings)) == settings
 
 

@@ -129,8 +129,16 @@ def test_helpers_build_parsed_channels(built: Callable[[], Channel], name: str) 
 
 @pytest.mark.parametrize(
     ("event_id", "topic"),
-    [(0, "seats"), (-1, "seats"), (2**63, "seats"), (True, "seats"), ("1", "seats"),
-     (1, "nope"), (1, "seats.x"), (1, "*")],
+    [
+        (0, "seats"),
+        (-1, "seats"),
+        (2**63, "seats"),
+        (True, "seats"),
+        ("1", "seats"),
+        (1, "nope"),
+        (1, "seats.x"),
+        (1, "*"),
+    ],
 )
 def test_event_channel_rejects(event_id: object, topic: str) -> None:
     with pytest.raises(BadChannel):

@@ -27,8 +27,18 @@ PREV_SOUTH = {"gate": "south", "at": EARLIER.isoformat()}
 BEFORE_DECIDE = {"invalid", "unknown", "wrong_event"}
 
 # (before, direction, gate, allowed gates, re-entry allowed) → (status, reason, previous)
-TABLE: list[tuple[TicketState, Direction, str, tuple[str, ...] | None, bool,
-                  str, str | None, dict[str, str] | None]] = [
+TABLE: list[
+    tuple[
+        TicketState,
+        Direction,
+        str,
+        tuple[str, ...] | None,
+        bool,
+        str,
+        str | None,
+        dict[str, str] | None,
+    ]
+] = [
     # In, for each standing, with and without re-entry.
     (FRESH, "in", "north", None, True, "ok", None, None),
     (FRESH, "in", "north", None, False, "ok", None, None),
@@ -56,20 +66,31 @@ TABLE: list[tuple[TicketState, Direction, str, tuple[str, ...] | None, bool,
 ]
 
 
-@pytest.mark.parametrize(("before", "direction", "gate", "allowed", "reentry",
-                          "status", "reason", "previous"), TABLE)
-def test_decide(before: TicketState, direction: Direction, gate: str,
-                allowed: tuple[str, ...] | None, reentry: bool, status: str,
-                reason: str | None, previous: dict[str, str] | None) -> None:
-    decision = decide(before, direction, gate, NOW, allowed_gates=allowed,
-                      allow_reentry=reentry)
+@pytest.mark.parametrize(
+    ("before", "direction", "gate", "allowed", "reentry", "status", "reason", "previous"), TABLE
+)
+def test_decide(
+    before: TicketState,
+    direction: Direction,
+    gate: str,
+    allowed: tuple[str, ...] | None,
+    reentry: bool,
+    status: str,
+    reason: str | None,
+    previous: dict[str, str] | None,
+) -> None:
+    decision = decide(before, direction, gate, NOW, allowed_gates=allowed, allow_reentry=reentry)
     assert (decision.status, decision.reason, decision.previous) == (status, reason, previous)
     if status == "rejected":
         assert decision.state == before  # a refusal moves no one
     else:
-        moved = TicketState(valid=True, inside=direction == "in",
-                            entries=before.entries + (direction == "in"),
-                            last_gate=gate, last_at=NOW)
+        moved = TicketState(
+            valid=True,
+            inside=direction == "in",
+            entries=before.entries + (direction == "in"),
+            last_gate=gate,
+            last_at=NOW,
+        )
         assert decision.state == moved
 
 
@@ -82,10 +103,16 @@ def test_the_table_covers_every_reason_decide_gives() -> None:
 def test_a_day_at_the_door() -> None:
     """Decisions chain: each one's state is the next one's input."""
     state, seen = FRESH, []
-    for direction, gate in (("in", "north"), ("in", "south"), ("out", "south"),
-                            ("out", "north"), ("in", "north")):
-        decision: Decision = decide(state, direction, gate, NOW, allowed_gates=None,
-                                    allow_reentry=True)
+    for direction, gate in (
+        ("in", "north"),
+        ("in", "south"),
+        ("out", "south"),
+        ("out", "north"),
+        ("in", "north"),
+    ):
+        decision: Decision = decide(
+            state, direction, gate, NOW, allowed_gates=None, allow_reentry=True
+        )
         seen.append(decision.reason or decision.status)
         state = decision.state
     assert seen == ["ok", "already_inside", "ok", "not_inside", "ok"]

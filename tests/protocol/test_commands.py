@@ -38,28 +38,46 @@ from bilten.protocol.errors import (
 from bilten.protocol.tokens import Claims
 
 ORGANIZER = Claims("o-1", "acme", "organizer", "*", None, 1_800_000_600, 1_800_000_000)
-STAFF = Claims("gate-3", "acme", "staff", (4, 7), ("north", "vip-1"), 1_800_000_600,
-               1_800_000_000)
+STAFF = Claims("gate-3", "acme", "staff", (4, 7), ("north", "vip-1"), 1_800_000_600, 1_800_000_000)
 NO_EVENTS = Claims("a-1", "acme", "attendee", (), (), 1_800_000_600, 1_800_000_000)
 
 
-@pytest.mark.parametrize("request_", [
-    CommandRequest("events.create", ORGANIZER, {"name": "Jazz", "currency": "BAM"}),
-    CommandRequest("checkin.scan", STAFF, {"event_id": 4, "code": "AQEB", "gate": "north",
-                                           "nonce": "door-3:000017"}),
-    CommandRequest("seats.hold", NO_EVENTS, {}),
-    CommandRequest("events.update", ORGANIZER, {"name": "Čevapi & Ćejf 🎷", "nested": {
-        "list": [1, 2.5, None, True], "empty": {}}}),
-])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        CommandRequest("events.create", ORGANIZER, {"name": "Jazz", "currency": "BAM"}),
+        CommandRequest(
+            "checkin.scan",
+            STAFF,
+            {"event_id": 4, "code": "AQEB", "gate": "north", "nonce": "door-3:000017"},
+        ),
+        CommandRequest("seats.hold", NO_EVENTS, {}),
+        CommandRequest(
+            "events.update",
+            ORGANIZER,
+            {"name": "Čevapi & Ćejf 🎷", "nested": {"list": [1, 2.5, None, True], "empty": {}}},
+        ),
+    ],
+)
 def test_request_round_trip(request_: CommandRequest) -> None:
     assert decode_request(encode_request(request_)) == request_
 
 
 def test_request_wire_form() -> None:
     wire = orjson.loads(encode_request(CommandRequest("seats.hold", STAFF, {"event_id": 4})))
-    assert wire == {"method": "seats.hold", "params": {"event_id": 4}, "claims": {
-        "sub": "gate-3", "org": "acme", "role": "staff", "events": [4, 7],
-        "gates": ["north", "vip-1"], "exp": 1_800_000_600, "iat": 1_800_000_000}}
+    assert wire == {
+        "method": "seats.hold",
+        "params": {"event_id": 4},
+        "claims": {
+            "sub": "gate-3",
+            "org": "acme",
+            "role": "staff",
+            "events": [4, 7],
+            "gates": ["north", "vip-1"],
+            "exp": 1_800_000_600,
+            "iat": 1_800_000_000,
+        },
+    }
 
 
 def test_absent_or_null_params_are_empty() -> None:
@@ -82,15 +100,33 @@ def _request_with(**changes: Any) -> bytes:
     return orjson.dumps({k: v for k, v in body.items() if v is not _DROP})
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"{", b"\xff\xfe", b"null", b"42", b'"events.get"', b"[]", b"{}",
-    _request_with(method=_DROP), _request_with(method=42), _request_with(method=None),
-    _request_with(claims=_DROP), _request_with(params=[1, 2]), _request_with(params="x"),
-    _request_with(claims={"sub": _DROP}), _request_with(claims={"events": _DROP}),
-    _request_with(claims={"events": 4}), _request_with(claims={"events": ["four"]}),
-    _request_with(claims={"gates": 3}), _request_with(claims={"exp": "soon"}),
-    _request_with(claims={"iat": None}), _request_with(claims={"role": _DROP}),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"{",
+        b"\xff\xfe",
+        b"null",
+        b"42",
+        b'"events.get"',
+        b"[]",
+        b"{}",
+        _request_with(method=_DROP),
+        _request_with(method=42),
+        _request_with(method=None),
+        _request_with(claims=_DROP),
+        _request_with(params=[1, 2]),
+        _request_with(params="x"),
+        _request_with(claims={"sub": _DROP}),
+        _request_with(claims={"events": _DROP}),
+        _request_with(claims={"events": 4}),
+        _request_with(claims={"events": ["four"]}),
+        _request_with(claims={"gates": 3}),
+        _request_with(claims={"exp": "soon"}),
+        _request_with(claims={"iat": None}),
+        _request_with(claims={"role": _DROP}),
+    ],
+)
 def test_malformed_request_is_bad_request(data: bytes) -> None:
     with pytest.raises(BadRequest) as refused:
         decode_request(data)
@@ -98,28 +134,52 @@ def test_malformed_request_is_bad_request(data: bytes) -> None:
     assert refused.value.message.startswith("malformed command request")
 
 
-@pytest.mark.parametrize("result", [None, 0, "", [], {}, {"id": 7, "tickets": [{"code": "A"}]},
-                                    [1, "two", None], 2**53, -1.5, "Ž"])
+@pytest.mark.parametrize(
+    "result",
+    [
+        None,
+        0,
+        "",
+        [],
+        {},
+        {"id": 7, "tickets": [{"code": "A"}]},
+        [1, "two", None],
+        2**53,
+        -1.5,
+        "Ž",
+    ],
+)
 def test_reply_round_trip(result: Any) -> None:
     assert decode_reply(encode_reply(result)) == result
 
 
-@pytest.mark.parametrize("error", [
-    BadFrame("not json"), UnknownOp("no op 'dance'"), BadChannel("lobby.1"),
-    BadRequest("quantity must be positive", field="quantity"),
-    BadRequest("missing: name", fields=["name"]), Unauthorized("bad token"),
-    TokenExpired("token expired", exp=1_800_000_000), Forbidden("staff may not"),
-    NotFound("no event 9"), UnknownMethod("no method 'x'"), Conflict("already confirmed"),
-    TooLarge(70_000, 65_536), RateLimited("slow down"), Unavailable("no worker"),
-    Timeout("seats.hold did not complete in time"), Internal(),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        BadFrame("not json"),
+        UnknownOp("no op 'dance'"),
+        BadChannel("lobby.1"),
+        BadRequest("quantity must be positive", field="quantity"),
+        BadRequest("missing: name", fields=["name"]),
+        Unauthorized("bad token"),
+        TokenExpired("token expired", exp=1_800_000_000),
+        Forbidden("staff may not"),
+        NotFound("no event 9"),
+        UnknownMethod("no method 'x'"),
+        Conflict("already confirmed"),
+        TooLarge(70_000, 65_536),
+        RateLimited("slow down"),
+        Unavailable("no worker"),
+        Timeout("seats.hold did not complete in time"),
+        Internal(),
+    ],
+)
 def test_error_reply_round_trip(error: BiltenError) -> None:
     with pytest.raises(BiltenError) as raised:
         decode_reply(encode_reply(error=error))
     again = raised.value
     assert type(again) is type(error)
-    assert (again.code, again.message, again.details) == (error.code, error.message,
-                                                          error.details)
+    assert (again.code, again.message, again.details) == (error.code, error.message, error.details)
     assert again.http_status == error.http_status
 
 
@@ -128,44 +188,61 @@ def test_an_error_wins_over_a_result() -> None:
         decode_reply(encode_reply({"id": 1}, error=Conflict("taken")))
 
 
-@pytest.mark.parametrize(("wire", "message"), [
-    ({"code": "no_such_code", "message": "from a newer worker"}, "from a newer worker"),
-    ({"code": None}, ""),
-    ({"message": "no code"}, "no code"),
-    ({}, ""),
-])
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        ({"code": "no_such_code", "message": "from a newer worker"}, "from a newer worker"),
+        ({"code": None}, ""),
+        ({"message": "no code"}, "no code"),
+        ({}, ""),
+    ],
+)
 def test_unknown_error_codes_become_internal(wire: dict[str, Any], message: str) -> None:
     with pytest.raises(Internal) as raised:
         decode_reply(orjson.dumps({"error": wire}))
     assert raised.value.code == "internal" and raised.value.message == (message or "internal")
 
 
-@pytest.mark.parametrize("error", [
-    "boom", None, 7, [], ["internal"],
-    {"code": "too_large", "details": {"size": "big", "limit": 10}},
-    {"code": "too_large", "details": {"size": 1.5, "limit": 10}},
-    {"code": "too_large", "details": {"size": True, "limit": 10}},
-    {"code": "too_large", "details": {"limit": 10}},
-    {"code": "too_large", "details": [1, 2]},
-    {"code": "too_large"},
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        "boom",
+        None,
+        7,
+        [],
+        ["internal"],
+        {"code": "too_large", "details": {"size": "big", "limit": 10}},
+        {"code": "too_large", "details": {"size": 1.5, "limit": 10}},
+        {"code": "too_large", "details": {"size": True, "limit": 10}},
+        {"code": "too_large", "details": {"limit": 10}},
+        {"code": "too_large", "details": [1, 2]},
+        {"code": "too_large"},
+    ],
+)
 def test_malformed_error_reply_is_internal(error: Any) -> None:
     with pytest.raises(Internal) as raised:
         decode_reply(orjson.dumps({"error": error}))
     assert raised.value.message == "malformed error reply"
 
 
-@pytest.mark.parametrize(("wire", "cls", "message", "details"), [
-    ({"code": "conflict", "message": "taken", "details": ["a"]}, Conflict, "taken", {}),
-    ({"code": "conflict", "message": "taken", "details": "x"}, Conflict, "taken", {}),
-    ({"code": "bad_request", "message": "no", "details": {"message": "inner", "field": "q"}},
-     BadRequest, "no", {"message": "inner", "field": "q"}),
-    ({"code": "not_found", "message": {"text": "no"}}, NotFound, "not_found", {}),
-    ({"code": "not_found", "message": None, "details": None}, NotFound, "not_found", {}),
-])
+@pytest.mark.parametrize(
+    ("wire", "cls", "message", "details"),
+    [
+        ({"code": "conflict", "message": "taken", "details": ["a"]}, Conflict, "taken", {}),
+        ({"code": "conflict", "message": "taken", "details": "x"}, Conflict, "taken", {}),
+        (
+            {"code": "bad_request", "message": "no", "details": {"message": "inner", "field": "q"}},
+            BadRequest,
+            "no",
+            {"message": "inner", "field": "q"},
+        ),
+        ({"code": "not_found", "message": {"text": "no"}}, NotFound, "not_found", {}),
+        ({"code": "not_found", "message": None, "details": None}, NotFound, "not_found", {}),
+    ],
+)
 def test_error_reply_with_a_valid_code_keeps_it_with_sanitized_fields(
-        wire: dict[str, Any], cls: type[BiltenError], message: str,
-        details: dict[str, Any]) -> None:
+    wire: dict[str, Any], cls: type[BiltenError], message: str, details: dict[str, Any]
+) -> None:
     with pytest.raises(cls) as raised:
         decode_reply(orjson.dumps({"error": wire}))
     assert type(raised.value) is cls
@@ -183,15 +260,18 @@ def test_a_reply_without_result_is_none() -> None:
     assert decode_reply(b"{}") is None
 
 
-@pytest.mark.parametrize(("method", "claims", "refused"), [
-    ("events.create", ORGANIZER, None),
-    ("checkin.scan", STAFF, None),
-    ("events.create", STAFF, Forbidden),
-    ("seats.hold", STAFF, Forbidden),
-    ("no.such", ORGANIZER, UnknownMethod),
-    ("events.owner", ORGANIZER, UnknownMethod),  # internal: never reachable by clients
-    ("", ORGANIZER, UnknownMethod),
-])
+@pytest.mark.parametrize(
+    ("method", "claims", "refused"),
+    [
+        ("events.create", ORGANIZER, None),
+        ("checkin.scan", STAFF, None),
+        ("events.create", STAFF, Forbidden),
+        ("seats.hold", STAFF, Forbidden),
+        ("no.such", ORGANIZER, UnknownMethod),
+        ("events.owner", ORGANIZER, UnknownMethod),  # internal: never reachable by clients
+        ("", ORGANIZER, UnknownMethod),
+    ],
+)
 def test_resolve(method: str, claims: Claims, refused: type[BiltenError] | None) -> None:
     if refused is None:
         assert resolve(method, claims) is COMMANDS[method]

@@ -34,7 +34,10 @@ def test_table(code: DisconnectCode, close: int, again: bool) -> None:
     assert disconnect_code(close) == code
     assert reconnect_allowed(code) is again
     assert orjson.loads(encode_disconnect(code, "why")) == {
-        "op": "disconnect", "code": code, "reason": "why"}
+        "op": "disconnect",
+        "code": code,
+        "reason": "why",
+    }
 
 
 def test_table_is_complete_and_unambiguous() -> None:

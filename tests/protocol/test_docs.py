@@ -41,8 +41,11 @@ def _section(title: str) -> str:
 
 def _rows(title: str) -> list[list[str]]:
     """Table rows of a section whose first cell is `code`, with backticks removed."""
-    return [[cell.strip().strip("`") for cell in line.strip("|").split("|")]
-            for line in _section(title).splitlines() if line.startswith("| `")]
+    return [
+        [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+        for line in _section(title).splitlines()
+        if line.startswith("| `")
+    ]
 
 
 def _examples() -> list[bytes]:
@@ -50,9 +53,21 @@ def _examples() -> list[bytes]:
     return [line.encode() for block in blocks for line in block.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("title", ["Connecting", "Frames", "Channels", "Recovery", "Snapshots",
-                                   "Errors", "Disconnect codes", "Tokens & permissions",
-                                   "NATS subjects", "REST mirror"])
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Connecting",
+        "Frames",
+        "Channels",
+        "Recovery",
+        "Snapshots",
+        "Errors",
+        "Disconnect codes",
+        "Tokens & permissions",
+        "NATS subjects",
+        "REST mirror",
+    ],
+)
 def test_sections(title: str) -> None:
     assert _section(title).strip()
 
@@ -116,7 +131,10 @@ def test_headers_are_named() -> None:
 
 def test_command_table() -> None:
     """Every method of the command table has a row, and every row names a real method."""
-    documented = {method for line in _section("Commands").splitlines()
-                  if line.startswith("| `")
-                  for method in re.findall(r"`([a-z_.]+)`", line.split("|")[1])}
+    documented = {
+        method
+        for line in _section("Commands").splitlines()
+        if line.startswith("| `")
+        for method in re.findall(r"`([a-z_.]+)`", line.split("|")[1])
+    }
     assert documented == set(COMMANDS)

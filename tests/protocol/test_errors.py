@@ -15,29 +15,44 @@ from bilten.protocol.errors import (
 )
 
 
-@pytest.mark.parametrize("body", [
-    "boom", None, 0, 1.5, True, [], [{"code": "conflict"}],
-    {"code": "too_large", "details": {"size": "70000", "limit": 65536}},
-    {"code": "too_large", "details": {"size": 70000, "limit": None}},
-    {"code": "too_large", "details": {"size": False, "limit": 65536}},
-    {"code": "too_large", "details": "70000"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "boom",
+        None,
+        0,
+        1.5,
+        True,
+        [],
+        [{"code": "conflict"}],
+        {"code": "too_large", "details": {"size": "70000", "limit": 65536}},
+        {"code": "too_large", "details": {"size": 70000, "limit": None}},
+        {"code": "too_large", "details": {"size": False, "limit": 65536}},
+        {"code": "too_large", "details": "70000"},
+    ],
+)
 def test_malformed_bodies_become_internal(body: Any) -> None:
     error = error_from_wire(body)
     assert type(error) is Internal and error.message == "malformed error reply"
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ({"code": "bad_request", "message": "m", "details": [1]}, ("bad_request", "m", {})),
-    ({"code": "bad_request", "message": "m", "details": {"message": "x"}},
-     ("bad_request", "m", {"message": "x"})),
-    ({"code": "bad_request", "message": 42}, ("bad_request", "bad_request", {})),
-    ({"code": ["bad_request"], "message": "m"}, ("internal", "m", {})),
-    ({"code": "from_the_future", "message": "m", "details": {"k": 1}},
-     ("internal", "m", {"k": 1})),
-])
-def test_sanitized_fields(body: dict[str, Any], expected: tuple[str, str, dict[str, Any]]
-                          ) -> None:
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"code": "bad_request", "message": "m", "details": [1]}, ("bad_request", "m", {})),
+        (
+            {"code": "bad_request", "message": "m", "details": {"message": "x"}},
+            ("bad_request", "m", {"message": "x"}),
+        ),
+        ({"code": "bad_request", "message": 42}, ("bad_request", "bad_request", {})),
+        ({"code": ["bad_request"], "message": "m"}, ("internal", "m", {})),
+        (
+            {"code": "from_the_future", "message": "m", "details": {"k": 1}},
+            ("internal", "m", {"k": 1}),
+        ),
+    ],
+)
+def test_sanitized_fields(body: dict[str, Any], expected: tuple[str, str, dict[str, Any]]) -> None:
     error = error_from_wire(body)
     assert (error.code, error.message, error.details) == expected
 

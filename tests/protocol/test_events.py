@@ -12,49 +12,81 @@ from bilten.protocol.errors import BadRequest
 from bilten.protocol.events import FIELDS, EventFields, parse_event_fields
 
 FULL: dict[str, Any] = {
-    "name": "Sarajevo Jazz Night", "starts_at": "2027-06-01T19:00:00+02:00",
-    "ends_at": "2027-06-01T23:30:00+02:00", "timezone": "Europe/Sarajevo",
-    "locale": "bs-BA", "currency": "BAM",
+    "name": "Sarajevo Jazz Night",
+    "starts_at": "2027-06-01T19:00:00+02:00",
+    "ends_at": "2027-06-01T23:30:00+02:00",
+    "timezone": "Europe/Sarajevo",
+    "locale": "bs-BA",
+    "currency": "BAM",
 }
 CEST = timezone(timedelta(hours=2))
 
 
 def test_a_full_set_of_fields() -> None:
     assert parse_event_fields(FULL, partial=False) == EventFields(
-        name="Sarajevo Jazz Night", starts_at=datetime(2027, 6, 1, 19, tzinfo=CEST),
-        ends_at=datetime(2027, 6, 1, 23, 30, tzinfo=CEST), timezone="Europe/Sarajevo",
-        locale="bs-BA", currency="BAM")
+        name="Sarajevo Jazz Night",
+        starts_at=datetime(2027, 6, 1, 19, tzinfo=CEST),
+        ends_at=datetime(2027, 6, 1, 23, 30, tzinfo=CEST),
+        timezone="Europe/Sarajevo",
+        locale="bs-BA",
+        currency="BAM",
+    )
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("name", "Ž"),
-    ("name", "x" * 200),
-    ("timezone", "UTC"),
-    ("timezone", "America/Argentina/Buenos_Aires"),
-    ("timezone", "Etc/GMT+2"),
-    ("locale", "en"),
-    ("locale", "sr-Latn-BA"),
-    ("locale", "haw-US"),
-    ("currency", "EUR"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Ž"),
+        ("name", "x" * 200),
+        ("timezone", "UTC"),
+        ("timezone", "America/Argentina/Buenos_Aires"),
+        ("timezone", "Etc/GMT+2"),
+        ("locale", "en"),
+        ("locale", "sr-Latn-BA"),
+        ("locale", "haw-US"),
+        ("currency", "EUR"),
+    ],
+)
 def test_accepted_values(field: str, value: str) -> None:
     assert getattr(parse_event_fields({**FULL, field: value}, partial=False), field) == value
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    # Text fields: a non-empty string, within its length, no control characters.
-    ("name", ""), ("name", "   "), ("name", 42), ("name", ["x"]), ("name", "x" * 201),
-    ("name", "tab\there"), ("name", "line\nbreak"), ("name", "nul\x00"),
-    ("timezone", "Europe/"), ("timezone", "/Sarajevo"), ("timezone", "Europe Sarajevo"),
-    ("timezone", "x" * 65), ("timezone", 1),
-    ("locale", "BS-ba"), ("locale", "b"), ("locale", "bs_BA"), ("locale", "bs-"),
-    ("locale", "x" * 36),
-    ("currency", "bam"), ("currency", "BA"), ("currency", "BAMM"), ("currency", "B4M"),
-    ("currency", 978),
-    # Times: ISO 8601 strings with an explicit offset.
-    ("starts_at", "2027-06-01T19:00:00"), ("starts_at", "tomorrow"), ("starts_at", 1780000000),
-    ("starts_at", ""), ("ends_at", "2027-06-01 23:30"), ("ends_at", ["2027-06-01T23:30Z"]),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        # Text fields: a non-empty string, within its length, no control characters.
+        ("name", ""),
+        ("name", "   "),
+        ("name", 42),
+        ("name", ["x"]),
+        ("name", "x" * 201),
+        ("name", "tab\there"),
+        ("name", "line\nbreak"),
+        ("name", "nul\x00"),
+        ("timezone", "Europe/"),
+        ("timezone", "/Sarajevo"),
+        ("timezone", "Europe Sarajevo"),
+        ("timezone", "x" * 65),
+        ("timezone", 1),
+        ("locale", "BS-ba"),
+        ("locale", "b"),
+        ("locale", "bs_BA"),
+        ("locale", "bs-"),
+        ("locale", "x" * 36),
+        ("currency", "bam"),
+        ("currency", "BA"),
+        ("currency", "BAMM"),
+        ("currency", "B4M"),
+        ("currency", 978),
+        # Times: ISO 8601 strings with an explicit offset.
+        ("starts_at", "2027-06-01T19:00:00"),
+        ("starts_at", "tomorrow"),
+        ("starts_at", 1780000000),
+        ("starts_at", ""),
+        ("ends_at", "2027-06-01 23:30"),
+        ("ends_at", ["2027-06-01T23:30Z"]),
+    ],
+)
 def test_a_bad_value_names_its_field(field: str, value: Any) -> None:
     for partial in (False, True):
         with pytest.raises(BadRequest) as refused:
@@ -76,7 +108,8 @@ def test_null_counts_as_not_given() -> None:
         parse_event_fields({**FULL, "currency": None}, partial=False)
     assert refused.value.details == {"fields": ["currency"]}
     assert parse_event_fields({"currency": "EUR", "locale": None}, partial=True) == EventFields(
-        currency="EUR")
+        currency="EUR"
+    )
 
 
 @pytest.mark.parametrize("field", FIELDS)
@@ -92,15 +125,18 @@ def test_update_with_nothing_to_change(params: dict[str, Any]) -> None:
     assert refused.value.details == {"fields": list(FIELDS)}
 
 
-@pytest.mark.parametrize(("starts_at", "ends_at", "ok"), [
-    ("2027-06-01T19:00:00+02:00", "2027-06-01T19:00:01+02:00", True),
-    ("2027-06-01T19:00:00+02:00", "2027-06-01T19:00:00+02:00", False),  # no length
-    ("2027-06-01T19:00:00+02:00", "2027-06-01T18:00:00+02:00", False),
-    # Compared as instants: 18:30 in London is after 19:00 in Sarajevo.
-    ("2027-06-01T19:00:00+02:00", "2027-06-01T18:30:00+01:00", True),
-    ("2027-06-01T19:00:00+02:00", "2027-06-01T17:00:00+00:00", False),
-    ("2027-06-01T17:00:00Z", "2027-06-01T19:00:01+02:00", True),
-])
+@pytest.mark.parametrize(
+    ("starts_at", "ends_at", "ok"),
+    [
+        ("2027-06-01T19:00:00+02:00", "2027-06-01T19:00:01+02:00", True),
+        ("2027-06-01T19:00:00+02:00", "2027-06-01T19:00:00+02:00", False),  # no length
+        ("2027-06-01T19:00:00+02:00", "2027-06-01T18:00:00+02:00", False),
+        # Compared as instants: 18:30 in London is after 19:00 in Sarajevo.
+        ("2027-06-01T19:00:00+02:00", "2027-06-01T18:30:00+01:00", True),
+        ("2027-06-01T19:00:00+02:00", "2027-06-01T17:00:00+00:00", False),
+        ("2027-06-01T17:00:00Z", "2027-06-01T19:00:01+02:00", True),
+    ],
+)
 def test_ends_after_it_starts(starts_at: str, ends_at: str, ok: bool) -> None:
     params = {**FULL, "starts_at": starts_at, "ends_at": ends_at}
     if ok:

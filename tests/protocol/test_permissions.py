@@ -31,7 +31,10 @@ MAY_SUBSCRIBE: dict[str, set[str]] = {
     "service": ALL,
 }
 MAY_PUBLISH: dict[str, set[str]] = {
-    "attendee": set(), "staff": set(), "organizer": {"announcements"}, "service": ALL,
+    "attendee": set(),
+    "staff": set(),
+    "organizer": {"announcements"},
+    "service": ALL,
 }
 
 # Where the event sits relative to a token for event 1 of org "acme" (or "*" of "acme").
@@ -60,8 +63,9 @@ def _outcome(check: Any, claims: Claims, channel: Channel, event_org: str | None
     return "ok"
 
 
-def _expected_event(role: str, events: object, topic: str, place: Place,
-                    allowed: dict[str, set[str]]) -> str:
+def _expected_event(
+    role: str, events: object, topic: str, place: Place, allowed: dict[str, set[str]]
+) -> str:
     if place == "missing":
         return "not_found"
     if topic not in allowed[role]:
@@ -79,16 +83,16 @@ EVENT_CASES = list(itertools.product(ROLES, [(1,), "*"], sorted(ALL), PLACES))
 @pytest.mark.parametrize(("role", "events", "topic", "place"), EVENT_CASES)
 def test_subscribe_event_channels(role: Role, events: Any, topic: str, place: Place) -> None:
     event_id, event_org = PLACES[place]
-    got = _outcome(check_subscribe, _claims(role, events), event_channel(event_id, topic),
-                   event_org)
+    got = _outcome(
+        check_subscribe, _claims(role, events), event_channel(event_id, topic), event_org
+    )
     assert got == _expected_event(role, events, topic, place, MAY_SUBSCRIBE)
 
 
 @pytest.mark.parametrize(("role", "events", "topic", "place"), EVENT_CASES)
 def test_publish_event_channels(role: Role, events: Any, topic: str, place: Place) -> None:
     event_id, event_org = PLACES[place]
-    got = _outcome(check_publish, _claims(role, events), event_channel(event_id, topic),
-                   event_org)
+    got = _outcome(check_publish, _claims(role, events), event_channel(event_id, topic), event_org)
     assert got == _expected_event(role, events, topic, place, MAY_PUBLISH)
 
 
@@ -107,8 +111,9 @@ USER_CASES: list[tuple[Role, str, str, str]] = [
 
 @pytest.mark.parametrize(("role", "owner", "subscribe", "publish"), USER_CASES)
 @pytest.mark.parametrize("event_org", [None, "acme", "globex"])  # ignored for user channels
-def test_user_channels(role: Role, owner: str, subscribe: str, publish: str,
-                       event_org: str | None) -> None:
+def test_user_channels(
+    role: Role, owner: str, subscribe: str, publish: str, event_org: str | None
+) -> None:
     claims, channel = _claims(role, "*"), user_channel(owner)
     assert _outcome(check_subscribe, claims, channel, event_org) == subscribe
     assert _outcome(check_publish, claims, channel, event_org) == publish
@@ -123,10 +128,18 @@ def test_tables_match_the_documented_policy() -> None:
     assert set(SUBSCRIBE_TOPICS) == set(PUBLISH_TOPICS) == set(ROLES)
     assert {role: set(t) for role, t in SUBSCRIBE_TOPICS.items()} == MAY_SUBSCRIBE
     assert {role: set(t) for role, t in PUBLISH_TOPICS.items()} == MAY_PUBLISH
-    assert dict(SUBSCRIBE_USER) == {"attendee": "own", "staff": "own", "organizer": "own",
-                                    "service": "any"}
-    assert dict(PUBLISH_USER) == {"attendee": "none", "staff": "none", "organizer": "none",
-                                  "service": "any"}
+    assert dict(SUBSCRIBE_USER) == {
+        "attendee": "own",
+        "staff": "own",
+        "organizer": "own",
+        "service": "any",
+    }
+    assert dict(PUBLISH_USER) == {
+        "attendee": "none",
+        "staff": "none",
+        "organizer": "none",
+        "service": "any",
+    }
     assert ALL == EVENT_TOPICS
 
 

@@ -10,9 +10,15 @@ from bilten.protocol.commands import COMMANDS, ID, check_params, path_params
 from bilten.protocol.errors import BadRequest
 from bilten.protocol.schema import check_schema, validate, validate_params
 
-SCAN = {"type": "object", "required": ["gate"], "additionalProperties": False,
-        "properties": {"gate": {"type": "string", "pattern": "^[a-z]{1,8}$"},
-                       "at": {"type": "string", "format": "date-time"}}}
+SCAN = {
+    "type": "object",
+    "required": ["gate"],
+    "additionalProperties": False,
+    "properties": {
+        "gate": {"type": "string", "pattern": "^[a-z]{1,8}$"},
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
 SYNC = {"type": "array", "maxItems": 3, "items": SCAN}
 
 ACCEPTED: list[tuple[dict[str, Any], Any]] = [
@@ -85,10 +91,16 @@ def test_refuses_naming_the_field(schema: dict[str, Any], value: Any, field: str
     assert refused.value.details["field"] == field
 
 
-@pytest.mark.parametrize(("schema", "text", "value"), [
-    (ID, "42", 42), ({"type": "boolean"}, "true", True), ({"type": "boolean"}, "0", False),
-    ({"type": ["boolean", "integer"]}, "1", 1), ({"type": "string"}, "42", "42"),
-])
+@pytest.mark.parametrize(
+    ("schema", "text", "value"),
+    [
+        (ID, "42", 42),
+        ({"type": "boolean"}, "true", True),
+        ({"type": "boolean"}, "0", False),
+        ({"type": ["boolean", "integer"]}, "1", 1),
+        ({"type": "string"}, "42", "42"),
+    ],
+)
 def test_text_coercion(schema: dict[str, Any], text: str, value: Any) -> None:
     assert validate(schema, text, "x", text=True) == value
 
@@ -102,19 +114,26 @@ def test_text_coercion_refuses(text: str) -> None:
 def test_validate_params() -> None:
     props = {"event_id": ID, "name": {"type": "string"}}
     assert validate_params(props, ["event_id"], {"event_id": "5"}, text={"event_id"}) == {
-        "event_id": 5}
-    for params, field in [({}, "event_id"), ({"event_id": 5, "nmae": "x"}, "nmae"),
-                          ({"event_id": "5"}, "event_id")]:
+        "event_id": 5
+    }
+    for params, field in [
+        ({}, "event_id"),
+        ({"event_id": 5, "nmae": "x"}, "nmae"),
+        ({"event_id": "5"}, "event_id"),
+    ]:
         with pytest.raises(BadRequest) as refused:
             validate_params(props, ["event_id"], params)
         assert refused.value.details["field"] == field
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "string", "format": "email", "minProperties": 1},
-    {"type": "string", "pattern": "[a-z]+"},
-    {"type": "object", "properties": {"a": {"anyOf": []}}},
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "format": "email", "minProperties": 1},
+        {"type": "string", "pattern": "[a-z]+"},
+        {"type": "object", "properties": {"a": {"anyOf": []}}},
+    ],
+)
 def test_check_schema_refuses_what_is_not_enforced(schema: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         check_schema(schema)
@@ -135,19 +154,22 @@ def test_every_declaration_is_enforceable(method: str) -> None:
 def test_check_params_bounds_come_from_the_declaration() -> None:
     scan = COMMANDS["checkin.sync"]
     base = {"event_id": 1, "device": "door-1"}
-    good = {"code": "T", "gate": "north", "scanned_at": "2027-06-01T19:00:00Z",
-            "nonce": "nonce-0001", "verdict": "ok"}
+    good = {
+        "code": "T",
+        "gate": "north",
+        "scanned_at": "2027-06-01T19:00:00Z",
+        "nonce": "nonce-0001",
+        "verdict": "ok",
+    }
     assert check_params(scan, {**base, "scans": [good]})["scans"] == [good]
     with pytest.raises(BadRequest) as refused:
         check_params(scan, {**base, "scans": [good, good, good, {**good, "gate": "a b"}]})
     assert refused.value.details["field"] == "scans[3].gate"
     tokens = COMMANDS["tokens.create"]
     with pytest.raises(BadRequest) as refused:
-        check_params(tokens, {"role": "staff", "sub": "s", "events": [1],
-                              "ttl_s": 31 * 86400})
+        check_params(tokens, {"role": "staff", "sub": "s", "events": [1], "ttl_s": 31 * 86400})
     assert refused.value.details["field"] == "ttl_s"
     issue = COMMANDS["tickets.issue"]
     with pytest.raises(BadRequest) as refused:
-        check_params(issue, {"event_id": 1, "ticket_type_id": 1, "holder": "A",
-                             "owner_sub": 5})
+        check_params(issue, {"event_id": 1, "ticket_type_id": 1, "holder": "A", "owner_sub": 5})
     assert refused.value.details["field"] == "owner_sub"

@@ -18,17 +18,25 @@ from bilten.protocol.subjects import (
 
 NAMES: list[tuple[Callable[[Subjects], object], object, object]] = [
     # (name under test, with prefix "bilten", with prefix "t1a2b")
-    (lambda s: s.publish("event.42.checkins"), "bilten.in.event.42.checkins",
-     "t1a2b.in.event.42.checkins"),
+    (
+        lambda s: s.publish("event.42.checkins"),
+        "bilten.in.event.42.checkins",
+        "t1a2b.in.event.42.checkins",
+    ),
     (lambda s: s.deliver("user.alice"), "bilten.ch.user.alice", "t1a2b.ch.user.alice"),
     (lambda s: s.deliver_all, "bilten.ch.>", "t1a2b.ch.>"),
-    (lambda s: s.snapshot("event.42.seats"), "bilten.snap.event.42.seats",
-     "t1a2b.snap.event.42.seats"),
+    (
+        lambda s: s.snapshot("event.42.seats"),
+        "bilten.snap.event.42.seats",
+        "t1a2b.snap.event.42.seats",
+    ),
     (lambda s: s.command("checkin.scan"), "bilten.cmd.checkin.scan", "t1a2b.cmd.checkin.scan"),
-    (lambda s: s.command("events.create"), "bilten.cmd.events.create",
-     "t1a2b.cmd.events.create"),
-    (lambda s: s.events("checkin.scanned"), "bilten.evt.checkin.scanned",
-     "t1a2b.evt.checkin.scanned"),
+    (lambda s: s.command("events.create"), "bilten.cmd.events.create", "t1a2b.cmd.events.create"),
+    (
+        lambda s: s.events("checkin.scanned"),
+        "bilten.evt.checkin.scanned",
+        "t1a2b.evt.checkin.scanned",
+    ),
     (lambda s: s.events(">"), "bilten.evt.>", "t1a2b.evt.>"),
     (lambda s: s.events("checkin.>"), "bilten.evt.checkin.>", "t1a2b.evt.checkin.>"),
     (lambda s: s.history_stream, "BILTEN_HISTORY", "T1A2B_HISTORY"),
@@ -58,7 +66,7 @@ def test_republish_maps_publish_onto_deliver() -> None:
     src, dest = s.republish_source, s.republish_destination
     channel = "event.42.polls"
     # JetStream RePublish keeps the tokens matched by `>`.
-    assert s.deliver(channel) == dest[:-1] + s.publish(channel)[len(src) - 1:]
+    assert s.deliver(channel) == dest[:-1] + s.publish(channel)[len(src) - 1 :]
 
 
 @pytest.mark.parametrize("channel", ["event.42.checkins", "user.a-b_c", f"event.{2**63 - 1}.seats"])
@@ -70,7 +78,7 @@ def test_channel_from_deliver_inverts_deliver(channel: str) -> None:
 @pytest.mark.parametrize(
     "subject",
     [
-        "t5.in.event.42.checkins",     # the publish side, not deliver
+        "t5.in.event.42.checkins",  # the publish side, not deliver
         "bilten.ch.event.42.checkins",  # another deployment
         "t5.ch.",
         "t5.ch",
@@ -85,8 +93,9 @@ def test_channel_from_deliver_rejects(subject: str) -> None:
         Subjects("t5").channel_from_deliver(subject)
 
 
-@pytest.mark.parametrize("prefix", ["", "Bilten", "1abc", "_a", "a.b", "a b", "a-b", "a>",
-                                    "a" * 33])
+@pytest.mark.parametrize(
+    "prefix", ["", "Bilten", "1abc", "_a", "a.b", "a b", "a-b", "a>", "a" * 33]
+)
 def test_bad_prefix(prefix: str) -> None:
     with pytest.raises(ValueError, match="subject prefix"):
         Subjects(prefix)

@@ -22,8 +22,15 @@ KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 
 
-@pytest.mark.parametrize("ref", [TicketRef(1, 1), TicketRef(42, 123_456),
-                                 TicketRef(2**31, 2**40), TicketRef(2**63 - 1, 2**63 - 1)])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        TicketRef(1, 1),
+        TicketRef(42, 123_456),
+        TicketRef(2**31, 2**40),
+        TicketRef(2**63 - 1, 2**63 - 1),
+    ],
+)
 def test_round_trip_and_size(ref: TicketRef) -> None:
     code = sign_code(KEY, ref)
     assert verify_code(code, KEY.public_key()) == ref
@@ -50,10 +57,19 @@ def test_changed_ticket_id_is_invalid() -> None:
         verify_code(tampered, KEY.public_key())
 
 
-@pytest.mark.parametrize("garbled", ["", "hello", "!!!!", "A" * 200, "B" * 96,
-                                     sign_code(KEY, TicketRef(1, 2))[:-5],
-                                     sign_code(KEY, TicketRef(1, 2)) + "AAAA",
-                                     "AQEB" + "A" * 86])
+@pytest.mark.parametrize(
+    "garbled",
+    [
+        "",
+        "hello",
+        "!!!!",
+        "A" * 200,
+        "B" * 96,
+        sign_code(KEY, TicketRef(1, 2))[:-5],
+        sign_code(KEY, TicketRef(1, 2)) + "AAAA",
+        "AQEB" + "A" * 86,
+    ],
+)
 def test_garbled_codes_are_invalid(garbled: str) -> None:
     with pytest.raises(InvalidCode) as caught:
         verify_code(garbled, KEY.public_key())
@@ -71,8 +87,9 @@ def _lenient(text: str) -> bytes:
 
 def _aliases(text: str) -> list[str]:
     """Other spellings of the same bytes: alphabet swaps, trailing bits, padding, spaces."""
-    swapped = [text[:i] + {"-": "+", "_": "/"}[c] + text[i + 1:]
-               for i, c in enumerate(text) if c in "-_"]
+    swapped = [
+        text[:i] + {"-": "+", "_": "/"}[c] + text[i + 1 :] for i, c in enumerate(text) if c in "-_"
+    ]
     swapped.append(text.replace("-", "+").replace("_", "/"))
     unused = len(text) * 6 % 8  # bits of the last character past the last whole byte
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -84,8 +101,11 @@ def _aliases(text: str) -> list[str]:
 
 def _code_with_both_url_characters() -> str:
     """A real code holding '-' and '_', so that the alphabet swap has both to swap."""
-    return next(code for n in range(1, 1000)
-                if "-" in (code := sign_code(KEY, TicketRef(42, n))) and "_" in code)
+    return next(
+        code
+        for n in range(1, 1000)
+        if "-" in (code := sign_code(KEY, TicketRef(42, n))) and "_" in code
+    )
 
 
 CODE = _code_with_both_url_characters()

@@ -31,8 +31,14 @@ from bilten.protocol.tokens import (
 
 SECRET = "test-secret-0123456789-0123456789-abcdef"  # >= 32 bytes, as RFC 7518 §3.2 asks
 NOW = 1_700_000_000.5
-BASE: dict[str, Any] = {"sub": "alice", "org": "acme", "role": "attendee", "events": (1, 2),
-                        "ttl_s": 3600, "now": NOW}
+BASE: dict[str, Any] = {
+    "sub": "alice",
+    "org": "acme",
+    "role": "attendee",
+    "events": (1, 2),
+    "ttl_s": 3600,
+    "now": NOW,
+}
 
 
 _DROP = object()  # _payload(name=_DROP) leaves the claim out
@@ -54,8 +60,15 @@ def _forge(header: dict[str, Any], payload: dict[str, Any], key: str = SECRET) -
 
 
 def _payload(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"sub": "alice", "org": "acme", "role": "staff", "events": [1],
-                            "gates": ["north"], "exp": int(NOW) + 60, "iat": int(NOW)}
+    body: dict[str, Any] = {
+        "sub": "alice",
+        "org": "acme",
+        "role": "staff",
+        "events": [1],
+        "gates": ["north"],
+        "exp": int(NOW) + 60,
+        "iat": int(NOW),
+    }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not _DROP}
 
@@ -67,19 +80,32 @@ def _payload(**overrides: Any) -> dict[str, Any]:
     ("overrides", "expected"),
     [
         ({}, Claims("alice", "acme", "attendee", (1, 2), None, 1_700_003_600, 1_700_000_000)),
-        ({"events": "*", "role": "organizer"},
-         Claims("alice", "acme", "organizer", "*", None, 1_700_003_600, 1_700_000_000)),
-        ({"events": [3, 1, 3], "role": "staff", "gates": ["north", "B-2"]},
-         Claims("alice", "acme", "staff", (1, 3), ("north", "B-2"), 1_700_003_600,
-                1_700_000_000)),
-        ({"events": (), "role": "service", "ttl_s": 1},
-         Claims("alice", "acme", "service", (), None, 1_700_000_001, 1_700_000_000)),
-        ({"ttl_s": MAX_TTL_S},
-         Claims("alice", "acme", "attendee", (1, 2), None, 1_700_000_000 + MAX_TTL_S,
-                1_700_000_000)),
-        ({"sub": "A_b-9" * 12 + "abcd", "org": "o"},
-         Claims("A_b-9" * 12 + "abcd", "o", "attendee", (1, 2), None, 1_700_003_600,
-                1_700_000_000)),
+        (
+            {"events": "*", "role": "organizer"},
+            Claims("alice", "acme", "organizer", "*", None, 1_700_003_600, 1_700_000_000),
+        ),
+        (
+            {"events": [3, 1, 3], "role": "staff", "gates": ["north", "B-2"]},
+            Claims(
+                "alice", "acme", "staff", (1, 3), ("north", "B-2"), 1_700_003_600, 1_700_000_000
+            ),
+        ),
+        (
+            {"events": (), "role": "service", "ttl_s": 1},
+            Claims("alice", "acme", "service", (), None, 1_700_000_001, 1_700_000_000),
+        ),
+        (
+            {"ttl_s": MAX_TTL_S},
+            Claims(
+                "alice", "acme", "attendee", (1, 2), None, 1_700_000_000 + MAX_TTL_S, 1_700_000_000
+            ),
+        ),
+        (
+            {"sub": "A_b-9" * 12 + "abcd", "org": "o"},
+            Claims(
+                "A_b-9" * 12 + "abcd", "o", "attendee", (1, 2), None, 1_700_003_600, 1_700_000_000
+            ),
+        ),
     ],
 )
 def test_mint(overrides: dict[str, Any], expected: Claims) -> None:
@@ -89,24 +115,45 @@ def test_mint(overrides: dict[str, Any], expected: Claims) -> None:
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"sub": ""}, "sub"), ({"sub": "a b"}, "sub"), ({"sub": "a.b"}, "sub"),
-        ({"sub": "x" * 65}, "sub"), ({"sub": 5}, "sub"), ({"sub": "ü"}, "sub"),
-        ({"org": ""}, "org"), ({"org": "a*"}, "org"), ({"org": None}, "org"),
-        ({"role": "admin"}, "role"), ({"role": "Organizer"}, "role"), ({"role": None}, "role"),
-        ({"events": "all"}, "events"), ({"events": [0]}, "events"), ({"events": [-1]}, "events"),
-        ({"events": [True]}, "events"), ({"events": ["1"]}, "events"),
-        ({"events": [1.0]}, "events"), ({"events": [2**63]}, "events"),
-        ({"events": list(range(1, 258))}, "events"), ({"events": None}, "events"),
-        ({"events": {"1": 1}}, "events"), ({"events": 5}, "events"),
-        *[({"role": "staff", "gates": gates}, "gates")
-          for gates in ("north", [""], [1], ["a b"], [str(i) for i in range(65)], [])],
+        ({"sub": ""}, "sub"),
+        ({"sub": "a b"}, "sub"),
+        ({"sub": "a.b"}, "sub"),
+        ({"sub": "x" * 65}, "sub"),
+        ({"sub": 5}, "sub"),
+        ({"sub": "ü"}, "sub"),
+        ({"org": ""}, "org"),
+        ({"org": "a*"}, "org"),
+        ({"org": None}, "org"),
+        ({"role": "admin"}, "role"),
+        ({"role": "Organizer"}, "role"),
+        ({"role": None}, "role"),
+        ({"events": "all"}, "events"),
+        ({"events": [0]}, "events"),
+        ({"events": [-1]}, "events"),
+        ({"events": [True]}, "events"),
+        ({"events": ["1"]}, "events"),
+        ({"events": [1.0]}, "events"),
+        ({"events": [2**63]}, "events"),
+        ({"events": list(range(1, 258))}, "events"),
+        ({"events": None}, "events"),
+        ({"events": {"1": 1}}, "events"),
+        ({"events": 5}, "events"),
+        *[
+            ({"role": "staff", "gates": gates}, "gates")
+            for gates in ("north", [""], [1], ["a b"], [str(i) for i in range(65)], [])
+        ],
         # Claims that mean nothing for the role (issue 9).
-        ({"role": "attendee", "events": ()}, "events"), ({"role": "staff", "events": []}, "events"),
+        ({"role": "attendee", "events": ()}, "events"),
+        ({"role": "staff", "events": []}, "events"),
         ({"role": "attendee", "gates": ["north"]}, "gates"),
         ({"role": "organizer", "events": "*", "gates": ["north"]}, "gates"),
         ({"role": "service", "events": "*", "gates": ["north"]}, "gates"),
-        ({"ttl_s": 0}, "ttl_s"), ({"ttl_s": -5}, "ttl_s"), ({"ttl_s": MAX_TTL_S + 1}, "ttl_s"),
-        ({"ttl_s": 1.5}, "ttl_s"), ({"ttl_s": True}, "ttl_s"), ({"ttl_s": "60"}, "ttl_s"),
+        ({"ttl_s": 0}, "ttl_s"),
+        ({"ttl_s": -5}, "ttl_s"),
+        ({"ttl_s": MAX_TTL_S + 1}, "ttl_s"),
+        ({"ttl_s": 1.5}, "ttl_s"),
+        ({"ttl_s": True}, "ttl_s"),
+        ({"ttl_s": "60"}, "ttl_s"),
     ],
 )
 def test_mint_rejects(overrides: dict[str, Any], field: str) -> None:
@@ -182,12 +229,16 @@ def test_check_mint(parent: dict[str, Any], child: dict[str, Any], claim: str | 
 def test_every_claim_has_a_mint_rule() -> None:
     assert [claim for claim, _ in MINT_RULES] == ["role", "org", "events", "gates", "exp"]
     assert sorted(ROLE_RANK, key=ROLE_RANK.__getitem__) == [
-        "attendee", "staff", "organizer", "service"]
+        "attendee",
+        "staff",
+        "organizer",
+        "service",
+    ]
 
 
 def test_the_documented_mint_rules_are_the_rules() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text("utf-8")
-    section = doc[doc.index("### Minting"):doc.index("## NATS subjects")]
+    section = doc[doc.index("### Minting") : doc.index("## NATS subjects")]
     claims = re.findall(r"^\| `(\w+)` \|", section, re.M)
     assert claims == [claim for claim, _ in MINT_RULES]
     assert " < ".join(sorted(ROLE_RANK, key=ROLE_RANK.__getitem__)) in section
@@ -200,15 +251,22 @@ def test_mint_names_the_ttl_left() -> None:
 
 @pytest.mark.parametrize(
     ("parent", "now", "ttl"),
-    [({}, 1_700_000_000.9, DEFAULT_TTL_S), ({}, 1_700_003_000.2, 600),
-     ({}, 1_700_003_599.9, 1), ({"role": "service"}, 1_700_003_500.0, DEFAULT_TTL_S)],
+    [
+        ({}, 1_700_000_000.9, DEFAULT_TTL_S),
+        ({}, 1_700_003_000.2, 600),
+        ({}, 1_700_003_599.9, 1),
+        ({"role": "service"}, 1_700_003_500.0, DEFAULT_TTL_S),
+    ],
 )
-def test_default_ttl_stays_within_the_minter(parent: dict[str, Any], now: float,
-                                             ttl: int) -> None:
+def test_default_ttl_stays_within_the_minter(parent: dict[str, Any], now: float, ttl: int) -> None:
     minter = replace(PARENT, **parent)
     assert default_ttl_s(minter, now) == ttl
-    check_mint(minter, mint_claims(sub="d", org="acme", role="staff", events=[1],
-                                   ttl_s=default_ttl_s(minter, now), now=now))
+    check_mint(
+        minter,
+        mint_claims(
+            sub="d", org="acme", role="staff", events=[1], ttl_s=default_ttl_s(minter, now), now=now
+        ),
+    )
 
 
 # --- claims ---
@@ -227,14 +285,14 @@ def test_default_ttl_stays_within_the_minter(parent: dict[str, Any], now: float,
         ("service", "*", 5, "anyone", True),
     ],
 )
-def test_covers_event(role: str, events: Any, event_id: int, event_org: str,
-                      covered: bool) -> None:
+def test_covers_event(role: str, events: Any, event_id: int, event_org: str, covered: bool) -> None:
     assert _mint(role=role, events=events).covers_event(event_id, event_org) is covered
 
 
-@pytest.mark.parametrize(("now", "expired"),
-                         [(NOW, False), (NOW + 3599.4, False), (NOW + 3599.5, True),
-                          (NOW + 10_000, True)])
+@pytest.mark.parametrize(
+    ("now", "expired"),
+    [(NOW, False), (NOW + 3599.4, False), (NOW + 3599.5, True), (NOW + 10_000, True)],
+)
 def test_expired(now: float, expired: bool) -> None:
     # exp = int(NOW) + 3600 = NOW + 3599.5: expired "on or after" it.
     assert _mint().expired(now) is expired
@@ -245,8 +303,12 @@ def test_expired(now: float, expired: bool) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"events": "*", "role": "organizer"}, {"role": "staff", "gates": ["north"]},
-     {"role": "service", "events": ()}],
+    [
+        {},
+        {"events": "*", "role": "organizer"},
+        {"role": "staff", "gates": ["north"]},
+        {"role": "service", "events": ()},
+    ],
 )
 def test_round_trip(overrides: dict[str, Any]) -> None:
     claims = _mint(**overrides)
@@ -312,17 +374,25 @@ UNAUTHORIZED: list[tuple[str, Any, str]] = [
     ("three garbage segments", "a.b.c", "invalid token"),
     ("payload tampered", _tamper_payload(), "Signature verification failed"),
     ("signature tampered", _tamper_signature(), "Signature verification failed"),
-    ("another secret", encode_token(_mint(), "another-secret-0123456789-0123456789"),
-     "Signature verification failed"),
+    (
+        "another secret",
+        encode_token(_mint(), "another-secret-0123456789-0123456789"),
+        "Signature verification failed",
+    ),
     ("alg none", _unsigned({"alg": "none", "typ": "JWT"}), "alg value is not allowed"),
     ("alg none, signed", _forge({"alg": "none"}, _payload()), "alg value is not allowed"),
-    ("RS256 header", _forge({"alg": "RS256", "typ": "JWT"}, _payload()),
-     "alg value is not allowed"),
-    ("HS512", jwt.encode(_payload(), SECRET + SECRET, algorithm="HS512"),
-     "alg value is not allowed"),
+    (
+        "RS256 header",
+        _forge({"alg": "RS256", "typ": "JWT"}, _payload()),
+        "alg value is not allowed",
+    ),
+    (
+        "HS512",
+        jwt.encode(_payload(), SECRET + SECRET, algorithm="HS512"),
+        "alg value is not allowed",
+    ),
     ("HS256 lowercase", _forge({"alg": "hs256"}, _payload()), "alg value is not allowed"),
-    ("payload an array", _forge({"alg": "HS256"}, cast(dict[str, Any], [1, 2])),
-     "invalid token"),
+    ("payload an array", _forge({"alg": "HS256"}, cast(dict[str, Any], [1, 2])), "invalid token"),
     ("role admin", _forge({"alg": "HS256"}, _payload(role="admin")), "role must be"),
     ("events all", _forge({"alg": "HS256"}, _payload(events="all")), "events must be"),
     ("events [0]", _forge({"alg": "HS256"}, _payload(events=[0])), "events must be"),
@@ -332,19 +402,27 @@ UNAUTHORIZED: list[tuple[str, Any, str]] = [
     ("exp a string", _forge({"alg": "HS256"}, _payload(exp="tomorrow")), "exp is not"),
     ("exp a boolean", _forge({"alg": "HS256"}, _payload(exp=True)), "exp is not"),
     ("iat null", _forge({"alg": "HS256"}, _payload(iat=None)), "iat is not"),
-    *[(f"{name} {how}", _respelled(n, how), "invalid token")
-      for n, name in enumerate(("header", "payload", "signature"))
-      for how in ("padding", "trailing bits")
-      # A segment of a multiple of 4 characters has no other spelling.
-      if len(encode_token(_mint(), SECRET).split(".")[n]) % 4],
-    *[(f"missing {name}", _forge({"alg": "HS256"}, _payload(**{name: _DROP})),
-       f"token lacks claims: {name}")
-      for name in ("sub", "org", "role", "events", "exp", "iat")],
+    *[
+        (f"{name} {how}", _respelled(n, how), "invalid token")
+        for n, name in enumerate(("header", "payload", "signature"))
+        for how in ("padding", "trailing bits")
+        # A segment of a multiple of 4 characters has no other spelling.
+        if len(encode_token(_mint(), SECRET).split(".")[n]) % 4
+    ],
+    *[
+        (
+            f"missing {name}",
+            _forge({"alg": "HS256"}, _payload(**{name: _DROP})),
+            f"token lacks claims: {name}",
+        )
+        for name in ("sub", "org", "role", "events", "exp", "iat")
+    ],
 ]
 
 
-@pytest.mark.parametrize(("case", "token", "fragment"), UNAUTHORIZED,
-                         ids=[c for c, _, _ in UNAUTHORIZED])
+@pytest.mark.parametrize(
+    ("case", "token", "fragment"), UNAUTHORIZED, ids=[c for c, _, _ in UNAUTHORIZED]
+)
 def test_unauthorized(case: str, token: Any, fragment: str) -> None:
     with pytest.raises(Unauthorized) as caught:
         decode_token(token, SECRET, now=NOW)
@@ -375,8 +453,9 @@ def test_tampering_is_checked_before_expiry() -> None:
         decode_token(token, SECRET, now=NOW)
 
 
-@pytest.mark.parametrize("call", [lambda: encode_token(_mint(), ""),
-                                  lambda: decode_token("a.b.c", "", now=NOW)])
+@pytest.mark.parametrize(
+    "call", [lambda: encode_token(_mint(), ""), lambda: decode_token("a.b.c", "", now=NOW)]
+)
 def test_empty_secret_is_a_bug(call: Any) -> None:
     with pytest.raises(ValueError, match="secret"):
         call()

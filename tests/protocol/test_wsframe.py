@@ -9,13 +9,16 @@ import pytest
 from bilten.protocol.wsframe import OP_CLOSE, OP_TEXT, close_frame, frame_header
 
 
-@pytest.mark.parametrize(("length", "expected"), [
-    (0, bytes((0x81, 0))),
-    (125, bytes((0x81, 125))),
-    (126, bytes((0x81, 126)) + struct.pack("!H", 126)),
-    (65535, bytes((0x81, 126)) + struct.pack("!H", 65535)),
-    (65536, bytes((0x81, 127)) + struct.pack("!Q", 65536)),
-])
+@pytest.mark.parametrize(
+    ("length", "expected"),
+    [
+        (0, bytes((0x81, 0))),
+        (125, bytes((0x81, 125))),
+        (126, bytes((0x81, 126)) + struct.pack("!H", 126)),
+        (65535, bytes((0x81, 126)) + struct.pack("!H", 65535)),
+        (65536, bytes((0x81, 127)) + struct.pack("!Q", 65536)),
+    ],
+)
 def test_text_frame_header(length: int, expected: bytes) -> None:
     assert frame_header(length) == expected
     assert frame_header(length)[0] == 0x80 | OP_TEXT  # FIN, no RSV bits, unmasked

@@ -11,8 +11,9 @@ from tests.hub.helpers import connect
 from tests.reads.helpers import code, rest
 
 
-async def test_who_is_inside_with_gate_and_since(hub_server: Any, aiohttp_client: Any,
-                                                 make_token: Any) -> None:
+async def test_who_is_inside_with_gate_and_since(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     door = await door_setup(organizer, count=4)
@@ -26,7 +27,9 @@ async def test_who_is_inside_with_gate_and_since(hub_server: Any, aiohttp_client
     inside = ok(await staff.call("checkin.inside", {"event_id": door.event_id}))
     assert inside["inside"] == 2 and inside["next"] is None
     assert [(p["ticket_id"], p["holder"], p["type"], p["gate"]) for p in inside["people"]] == [
-        (first["id"], "Amra H.", "General", "north"), (third["id"], "Amra H.", "General", "north")]
+        (first["id"], "Amra H.", "General", "north"),
+        (third["id"], "Amra H.", "General", "north"),
+    ]
     assert all(datetime.fromisoformat(p["since"]).tzinfo for p in inside["people"])
     path = f"/api/v1/events/{door.event_id}/inside"
     status, page = await rest(client, staff_token, "GET", path, limit="1")

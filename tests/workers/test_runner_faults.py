@@ -30,9 +30,11 @@ def _closed_port() -> int:
 
 
 async def test_handler_bugs_faults_and_unknown_methods(
-        migrated: Settings, caplog: pytest.LogCaptureFixture) -> None:
-    claims = mint_claims(sub="o-1", org="acme", role="organizer", events="*", ttl_s=60,
-                         now=time.time())
+    migrated: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    claims = mint_claims(
+        sub="o-1", org="acme", role="organizer", events="*", ttl_s=60, now=time.time()
+    )
     down = f"postgresql://nobody@127.0.0.1:{_closed_port()}/nothing"
 
     async def lookup(request: CommandRequest, deps: Any) -> Any:
@@ -44,14 +46,23 @@ async def test_handler_bugs_faults_and_unknown_methods(
     stop = asyncio.Event()
     metrics = Metrics()
     async with open_deps(migrated, "test") as deps:
-        task = asyncio.get_running_loop().create_task(serve_commands(
-            WorkerContext(deps, metrics), "probe", {"probe.lookup": lookup, "probe.db": database},
-            stop))
+        task = asyncio.get_running_loop().create_task(
+            serve_commands(
+                WorkerContext(deps, metrics),
+                "probe",
+                {"probe.lookup": lookup, "probe.db": database},
+                stop,
+            )
+        )
 
         async def call(subject_method: str, method: str) -> Any:
-            return await request(deps.nc, deps.subjects.command(subject_method),
-                                 encode_request(CommandRequest(method, claims, {})),
-                                 timeout=5, what=method)
+            return await request(
+                deps.nc,
+                deps.subjects.command(subject_method),
+                encode_request(CommandRequest(method, claims, {})),
+                timeout=5,
+                what=method,
+            )
 
         async with asyncio.timeout(10):  # until the worker is subscribed
             while True:
@@ -82,7 +93,8 @@ async def test_handler_bugs_faults_and_unknown_methods(
 
     def count(outcome: str) -> float | None:
         return metrics.registry.get_sample_value(
-            "bilten_worker_messages_total", {"worker": "probe", "outcome": outcome})
+            "bilten_worker_messages_total", {"worker": "probe", "outcome": outcome}
+        )
 
     assert count("internal") == 2 and count("unknown_method") == 1
     assert count("unavailable") == 3

@@ -27,8 +27,9 @@ MAP = {"sections": [{"name": "A", "rows": [{"name": "1", "seats": 3}]}]}
 
 
 def _claims() -> Any:
-    return mint_claims(sub="o-1", org="acme", role="organizer", events="*", ttl_s=60,
-                       now=time.time())
+    return mint_claims(
+        sub="o-1", org="acme", role="organizer", events="*", ttl_s=60, now=time.time()
+    )
 
 
 async def _holding(settings: Settings, namespace: str, purpose: Any) -> asyncpg.Connection:
@@ -36,27 +37,35 @@ async def _holding(settings: Settings, namespace: str, purpose: Any) -> asyncpg.
     assert settings.database_url
     conn = await asyncpg.connect(settings.database_url)
     await conn.execute("BEGIN")
-    await conn.execute(f"SELECT pg_advisory_xact_lock({seatmap.LOCK_BY_NAMESPACE})",
-                       seatmap.NAMESPACE_LOCK, seatmap.namespace_key(namespace, purpose))
+    await conn.execute(
+        f"SELECT pg_advisory_xact_lock({seatmap.LOCK_BY_NAMESPACE})",
+        seatmap.NAMESPACE_LOCK,
+        seatmap.namespace_key(namespace, purpose),
+    )
     return conn
 
 
 async def test_another_namespace_holding_its_locks_blocks_neither_map_nor_feed(
-        migrated: Settings) -> None:
+    migrated: Settings,
+) -> None:
     other = await _holding(migrated, "other" + migrated.namespace, "map")
-    await other.execute(f"SELECT pg_advisory_xact_lock({seatmap.LOCK_BY_NAMESPACE})",
-                        seatmap.NAMESPACE_LOCK,
-                        seatmap.namespace_key("other" + migrated.namespace, "feed"))
+    await other.execute(
+        f"SELECT pg_advisory_xact_lock({seatmap.LOCK_BY_NAMESPACE})",
+        seatmap.NAMESPACE_LOCK,
+        seatmap.namespace_key("other" + migrated.namespace, "feed"),
+    )
     try:
         async with open_deps(migrated, "test") as deps:
             await declare(deps.js, deps.subjects, StreamLimits())
             ctx = WorkerContext(deps, Metrics())
-            event = await events.create(CommandRequest("events.create", _claims(), dict(EVENT)),
-                                        ctx)
-            request = CommandRequest("seats.create", _claims(),
-                                     {"event_id": event["id"], **MAP})
-            created = await arrives(seatmap.create(request, ctx),
-                                    what="seats.create beside another namespace's map lock")
+            event = await events.create(
+                CommandRequest("events.create", _claims(), dict(EVENT)), ctx
+            )
+            request = CommandRequest("seats.create", _claims(), {"event_id": event["id"], **MAP})
+            created = await arrives(
+                seatmap.create(request, ctx),
+                what="seats.create beside another namespace's map lock",
+            )
             assert created["seats"] == 3
             # The new map is a change the feed publishes, despite the other's feed lock.
             assert await arrives(seatfeed.tick(ctx), what="a tick") >= 1
@@ -88,20 +97,27 @@ async def test_runner_gives_seats_create_its_own_budget(migrated: Settings) -> N
 
     stop = asyncio.Event()
     async with open_deps(migrated, "test") as deps:
-        task = asyncio.get_running_loop().create_task(serve_commands(
-            WorkerContext(deps, Metrics()), "probe", {"seats.create": slow, "probe.slow": slow},
-            stop, timeout_s=0.05))
+        task = asyncio.get_running_loop().create_task(
+            serve_commands(
+                WorkerContext(deps, Metrics()),
+                "probe",
+                {"seats.create": slow, "probe.slow": slow},
+                stop,
+                timeout_s=0.05,
+            )
+        )
 
         async def call(method: str) -> Any:
-            msg = await deps.nc.request(deps.subjects.command(method),
-                                        encode_request(CommandRequest(method, _claims(), {})),
-                                        timeout=WAIT_S)
+            msg = await deps.nc.request(
+                deps.subjects.command(method),
+                encode_request(CommandRequest(method, _claims(), {})),
+                timeout=WAIT_S,
+            )
             return decode_reply(msg.data)
 
         async def serving() -> bool:
             try:
-                await deps.nc.request(deps.subjects.command("probe.slow"), b"{}",
-                                      timeout=WAIT_S)
+                await deps.nc.request(deps.subjects.command("probe.slow"), b"{}", timeout=WAIT_S)
             except NoRespondersError:
                 return False
             return True

@@ -41,16 +41,20 @@ async def test_a_declared_worker_serves_every_kind_with_one_context(migrated: Se
         seen.append(ctx)
         ticked.set()
 
-    probe = Worker("probe", commands={"probe.echo": echo},
-                   snapshots={"polls": polls, "dashboard": broken},
-                   periodic=(Periodic("probe tick", 0.01, tick),))
+    probe = Worker(
+        "probe",
+        commands={"probe.echo": echo},
+        snapshots={"polls": polls, "dashboard": broken},
+        periodic=(Periodic("probe tick", 0.01, tick),),
+    )
     stop = asyncio.Event()
     metrics = Metrics()
     async with open_deps(migrated, "test") as deps:
         ctx = WorkerContext(deps, metrics)
         task = asyncio.get_running_loop().create_task(run_worker(probe, ctx, stop))
-        claims = mint_claims(sub="o-1", org="acme", role="organizer", events="*", ttl_s=60,
-                             now=time.time())
+        claims = mint_claims(
+            sub="o-1", org="acme", role="organizer", events="*", ttl_s=60, now=time.time()
+        )
 
         async def ask(subject: str, body: bytes = b"") -> Any:
             msg = await deps.nc.request(subject, body, timeout=WAIT_S)
@@ -65,8 +69,10 @@ async def test_a_declared_worker_serves_every_kind_with_one_context(migrated: Se
 
         await wait_for(serving, what="the probe's snapshots to be served")
         await arrives(ticked.wait(), what="the periodic job to run")
-        assert await ask(deps.subjects.command("probe.echo"), encode_request(
-            CommandRequest("probe.echo", claims, {}))) == {"method": "probe.echo"}
+        assert await ask(
+            deps.subjects.command("probe.echo"),
+            encode_request(CommandRequest("probe.echo", claims, {})),
+        ) == {"method": "probe.echo"}
         answer = await ask(deps.subjects.snapshot("event.42.polls"))
         assert answer["snapshot"] == {"event": 42}
         with pytest.raises(BadChannel):  # the runner's lookup refuses what it cannot parse
@@ -79,7 +85,8 @@ async def test_a_declared_worker_serves_every_kind_with_one_context(migrated: Se
 
     def count(outcome: str) -> float | None:
         return metrics.registry.get_sample_value(
-            "bilten_worker_messages_total", {"worker": "probe", "outcome": outcome})
+            "bilten_worker_messages_total", {"worker": "probe", "outcome": outcome}
+        )
 
     assert count("bad_channel") == 1 and count("internal") == 1
 

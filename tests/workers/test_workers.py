@@ -29,12 +29,14 @@ from tests.waiting import WAIT_S, arrives, wait_for
 
 
 def _claims() -> Any:
-    return mint_claims(sub="o-1", org="acme", role="organizer", events="*", ttl_s=60,
-                       now=time.time())
+    return mint_claims(
+        sub="o-1", org="acme", role="organizer", events="*", ttl_s=60, now=time.time()
+    )
 
 
 async def test_runner_turns_failures_into_codes_and_logs_once(
-        migrated: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    migrated: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     async def crash(request: CommandRequest, deps: Any) -> Any:
         raise RuntimeError("secret internals: password=hunter2")
 
@@ -46,20 +48,27 @@ async def test_runner_turns_failures_into_codes_and_logs_once(
 
     stop = asyncio.Event()
     async with open_deps(migrated, "test") as deps:
-        task = asyncio.get_running_loop().create_task(serve_commands(
-            WorkerContext(deps, Metrics()), "probe", {"probe.crash": crash, "probe.refuse": refuse,
-                                       "probe.slow": slow}, stop, timeout_s=0.3))
+        task = asyncio.get_running_loop().create_task(
+            serve_commands(
+                WorkerContext(deps, Metrics()),
+                "probe",
+                {"probe.crash": crash, "probe.refuse": refuse, "probe.slow": slow},
+                stop,
+                timeout_s=0.3,
+            )
+        )
 
         async def call(method: str) -> Any:
-            msg = await deps.nc.request(deps.subjects.command(method),
-                                        encode_request(CommandRequest(method, _claims(), {})),
-                                        timeout=WAIT_S)
+            msg = await deps.nc.request(
+                deps.subjects.command(method),
+                encode_request(CommandRequest(method, _claims(), {})),
+                timeout=WAIT_S,
+            )
             return decode_reply(msg.data)
 
         async def serving() -> bool:
             try:
-                await deps.nc.request(deps.subjects.command("probe.slow"), b"{}",
-                                      timeout=WAIT_S)
+                await deps.nc.request(deps.subjects.command("probe.slow"), b"{}", timeout=WAIT_S)
             except NoRespondersError:
                 return False
             return True
@@ -91,7 +100,8 @@ async def test_outbox_relay_publishes_what_a_crash_left_behind(migrated: Setting
         # The writer "crashed" before flush: the relay finds the row and publishes it.
         stop = asyncio.Event()
         relay = asyncio.get_running_loop().create_task(
-            outbox.relay(deps, stop, interval_s=0.1, min_age_s=0.0))
+            outbox.relay(deps, stop, interval_s=0.1, min_age_s=0.0)
+        )
         sub = await deps.js.subscribe(deps.subjects.events(">"), ordered_consumer=True)
         try:
             msg = await sub.next_msg(timeout=WAIT_S)
@@ -114,8 +124,9 @@ async def test_audit_records_each_domain_event_once(workers: Settings) -> None:
     async with open_deps(workers, "test") as deps:
         request = CommandRequest("events.create", _claims(), dict(EVENT))
         for _ in range(2):
-            msg = await deps.nc.request(deps.subjects.command("events.create"),
-                                        encode_request(request), timeout=WAIT_S)
+            msg = await deps.nc.request(
+                deps.subjects.command("events.create"), encode_request(request), timeout=WAIT_S
+            )
             decode_reply(msg.data)
 
         async def recorded() -> list[Any]:
@@ -123,8 +134,10 @@ async def test_audit_records_each_domain_event_once(workers: Settings) -> None:
             return rows if len(rows) >= 2 else []
 
         rows = await wait_for(recorded, what="two domain events recorded")
-        assert [(r["kind"], r["event_id"]) for r in rows] == [("events.created", 1),
-                                                              ("events.created", 2)]
+        assert [(r["kind"], r["event_id"]) for r in rows] == [
+            ("events.created", 1),
+            ("events.created", 2),
+        ]
 
 
 async def test_worker_metrics_port(migrated: Settings) -> None:
@@ -135,6 +148,7 @@ async def test_worker_metrics_port(migrated: Settings) -> None:
     task = asyncio.get_running_loop().create_task(run_workers(migrated, ["events"], stop, port))
     try:
         async with aiohttp.ClientSession() as http:
+
             async def metrics() -> str:
                 if task.done():
                     task.result()
