@@ -4,9 +4,11 @@ one stack per data directory, crashed children restarted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,12 +17,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
-from tests.conftest import ServerURLs
+from tests.conftest import ServerURLs, with_search_path
 from tests.waiting import WAIT_S, allowance, wait_for
 
 
@@ -212,12 +216,9 @@ def test_up_embedded_ctrl_c_leaves_nothing_and_restart_keeps_data(data_dir: Path
         again.close()
 
 
-def test_up_with_external_servers_starts_none(data_dir: Path, servers: ServerURLs) -> None:
-    import asyncio
-    import secrets
-
-    import asyncpg
-
+@contextlib.contextmanager
+def _external(servers: ServerURLs) -> Iterator[dict[str, str]]:
+    """Environment for `bilten up` on the external servers, in a schema of its own."""
     schema = "up" + secrets.token_hex(4)
 
     async def schema_op(sql: str) -> None:
@@ -228,32 +229,36 @@ def test_up_with_external_servers_starts_none(data_dir: Path, servers: ServerURL
             await conn.close()
 
     asyncio.run(schema_op(f"CREATE SCHEMA {schema}"))
-    from tests.conftest import with_search_path
-
-    env = {
-        "BILTEN_NATS_URL": servers.nats,
-        "BILTEN_REDIS_URL": servers.redis,
-        "BILTEN_DATABASE_URL": with_search_path(servers.database, schema),
-        "BILTEN_NAMESPACE": schema,
-    }
-    up = Up(data_dir, env)
     try:
-        lines = up.wait_ready()
-        assert not any("(embedded)" in line for line in lines)
-        names = {
-            Path(f"/proc/{pid}/comm").read_text().strip()
-            for pid in _children(up.process.pid)
-            if _alive(pid)
+        yield {
+            "BILTEN_NATS_URL": servers.nats,
+            "BILTEN_REDIS_URL": servers.redis,
+            "BILTEN_DATABASE_URL": with_search_path(servers.database, schema),
+            "BILTEN_NAMESPACE": schema,
         }
-        assert not names & {"nats-server", "postgres", "redis-server"}, names
-        assert up.interrupt() == 0
-        # Connections closed on purpose are not reported as lost (issue 9).
-        log = up.log_path.read_text()
-        assert "nats connected client=bilten-hub" in log
-        assert "disconnected" not in log, log
     finally:
-        up.close()
         asyncio.run(schema_op(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def test_up_with_external_servers_starts_none(data_dir: Path, servers: ServerURLs) -> None:
+    with _external(servers) as env:
+        up = Up(data_dir, env)
+        try:
+            lines = up.wait_ready()
+            assert not any("(embedded)" in line for line in lines)
+            names = {
+                Path(f"/proc/{pid}/comm").read_text().strip()
+                for pid in _children(up.process.pid)
+                if _alive(pid)
+            }
+            assert not names & {"nats-server", "postgres", "redis-server"}, names
+            assert up.interrupt() == 0
+            # Connections closed on purpose are not reported as lost (issue 9).
+            log = up.log_path.read_text()
+            assert "nats connected client=bilten-hub" in log
+            assert "disconnected" not in log, log
+        finally:
+            up.close()
 
 
 def test_second_ctrl_c_forces_an_immediate_stop(data_dir: Path) -> None:
@@ -275,65 +280,42 @@ def test_second_ctrl_c_forces_an_immediate_stop(data_dir: Path) -> None:
 
 def test_up_restarts_a_crashed_worker_and_hub(data_dir: Path, servers: ServerURLs) -> None:
     """SIGKILL each child: it comes back, serves again, and counts the restart (issue 8)."""
-    import asyncio
-    import secrets
-
-    import asyncpg
-
-    from tests.conftest import with_search_path
-
-    schema = "up" + secrets.token_hex(4)
-
-    async def schema_op(sql: str) -> None:
-        conn = await asyncpg.connect(servers.database)
+    with _external(servers) as env:
+        up = Up(data_dir, env)
         try:
-            await conn.execute(sql)
+            lines = up.wait_ready()
+            base = f"http://127.0.0.1:{up.port}"
+            token = next(line for line in lines if line.startswith("  organizer")).split()[-1]
+            worker_metrics = next(line for line in lines if line.startswith("workers")).split()[1]
+            # Ready means every command has a worker: the first create after `ready` succeeds.
+            assert _http("POST", f"{base}/api/v1/events", token, EVENT)[0] == 201
+
+            worker_port = worker_metrics.rsplit(":", 1)[1].split("/")[0]
+            children = (
+                ("workers", ("worker", "all", "--metrics-port", worker_port), worker_metrics),
+                ("hub", ("bilten.deploy.cli", "hub"), f"{base}/metrics"),
+            )
+            for name, tail, metrics in children:
+                old = _family_member(up.process.pid, tail)
+                assert old is not None, name
+                os.kill(old, signal.SIGKILL)
+                _eventually(
+                    lambda t=tail, o=old: _family_member(up.process.pid, t) not in (None, o),
+                    f"{name} restarted",
+                )
+                _eventually(lambda: _http("GET", f"{base}/readyz")[0] == 200, "ready again")
+                _eventually(
+                    lambda: _http("POST", f"{base}/api/v1/events", token, EVENT)[0] == 201,
+                    "a command answered",
+                )
+                assert "bilten_process_restarts_total 1.0" in _http("GET", metrics)[1], name
+            log = up.log_path.read_text()
+            for name in ("workers", "hub"):
+                assert re.search(
+                    rf"{name} exited; restarting in 0\.5s .*child={name} "
+                    rf"exit_code=None signal=SIGKILL attempt=1 delay_s=0\.5",
+                    log,
+                ), log
+            assert up.interrupt() == 0
         finally:
-            await conn.close()
-
-    asyncio.run(schema_op(f"CREATE SCHEMA {schema}"))
-    env = {
-        "BILTEN_NATS_URL": servers.nats,
-        "BILTEN_REDIS_URL": servers.redis,
-        "BILTEN_DATABASE_URL": with_search_path(servers.database, schema),
-        "BILTEN_NAMESPACE": schema,
-    }
-    up = Up(data_dir, env)
-    try:
-        lines = up.wait_ready()
-        base = f"http://127.0.0.1:{up.port}"
-        token = next(line for line in lines if line.startswith("  organizer")).split()[-1]
-        worker_metrics = next(line for line in lines if line.startswith("workers")).split()[1]
-        # Ready means every command has a worker: the first create after `ready` succeeds.
-        assert _http("POST", f"{base}/api/v1/events", token, EVENT)[0] == 201
-
-        worker_port = worker_metrics.rsplit(":", 1)[1].split("/")[0]
-        children = (
-            ("workers", ("worker", "all", "--metrics-port", worker_port), worker_metrics),
-            ("hub", ("bilten.deploy.cli", "hub"), f"{base}/metrics"),
-        )
-        for name, tail, metrics in children:
-            old = _family_member(up.process.pid, tail)
-            assert old is not None, name
-            os.kill(old, signal.SIGKILL)
-            _eventually(
-                lambda t=tail, o=old: _family_member(up.process.pid, t) not in (None, o),
-                f"{name} restarted",
-            )
-            _eventually(lambda: _http("GET", f"{base}/readyz")[0] == 200, "ready again")
-            _eventually(
-                lambda: _http("POST", f"{base}/api/v1/events", token, EVENT)[0] == 201,
-                "a command answered",
-            )
-            assert "bilten_process_restarts_total 1.0" in _http("GET", metrics)[1], name
-        log = up.log_path.read_text()
-        for name in ("workers", "hub"):
-            assert re.search(
-                rf"{name} exited; restarting in 0\.5s .*child={name} "
-                rf"exit_code=None signal=SIGKILL attempt=1 delay_s=0\.5",
-                log,
-            ), log
-        assert up.interrupt() == 0
-    finally:
-        up.close()
-        asyncio.run(schema_op(f"DROP SCHEMA {schema} CASCADE"))
+            up.close()
