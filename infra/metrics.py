@@ -36,6 +36,8 @@ class Metrics:
     channel_subscriptions: Gauge = field(init=False)
     worker_messages: Counter = field(init=False)
     worker_latency: Histogram = field(init=False)
+    worker_queued: Gauge = field(init=False)
+    worker_batch_size: Histogram = field(init=False)
     process_restarts: Counter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +91,19 @@ class Metrics:
             ["worker"],
             registry=r,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+        )
+        self.worker_queued = Gauge(
+            "bilten_worker_queued",
+            "Requests of batched commands waiting for their batch (workers/batching.py)",
+            ["worker"],
+            registry=r,
+        )
+        self.worker_batch_size = Histogram(
+            "bilten_worker_batch_size",
+            "Requests decided in one transaction by a batched command",
+            ["worker"],
+            registry=r,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
         )
         # Counted by `bilten up`, which restarts a crashed child (BILTEN_RESTART_COUNT).
         self.process_restarts = Counter(

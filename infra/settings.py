@@ -62,6 +62,7 @@ class Settings:
     ping_interval_s: float = 25.0
     ping_timeout_s: float = 10.0
     request_timeout_s: float = 5.0
+    batch_max: int = 256
     restart_count: int = 0
 
     def require_secret(self) -> str:
@@ -172,6 +173,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ping_interval_s": ("BILTEN_PING_INTERVAL", _float(0.1, 3600)),
     "ping_timeout_s": ("BILTEN_PING_TIMEOUT", _float(0.1, 3600)),
     "request_timeout_s": ("BILTEN_REQUEST_TIMEOUT", _float(0.05, 600)),
+    # Requests a worker decides in one transaction (workers/batching.py); 1: each alone.
+    "batch_max": ("BILTEN_BATCH_MAX", _int(1, 10_000)),
     # Set by `bilten up` on a child it restarted; exported as bilten_process_restarts_total.
     "restart_count": ("BILTEN_RESTART_COUNT", _int(0, 1_000_000_000)),
 }

@@ -5,7 +5,9 @@ and all run here or by `every` (infra/loops.py), each handed the worker's
 `WorkerContext`:
 
 - a *command* answers NATS requests in the worker's queue group (any number
-  of workers share the load): `async def create(request, ctx) -> Any`;
+  of workers share the load): `async def create(request, ctx) -> Any`, or,
+  declared `Batched(handler)`, many requests decided in one transaction
+  (workers/batching.py);
 - a *snapshot* answers `<ns>.snap.event.{id}.{topic}` requests, the state a
   subscriber of a stateful channel starts from: `async def seats(event_id, ctx) -> Any`;
 - a *consumer* processes JetStream messages from a durable pull consumer:
@@ -41,6 +43,7 @@ from bilten.infra.loops import Outage, every
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import COMMANDS, CommandRequest, decode_request, encode_reply
 from bilten.protocol.errors import BadChannel, BiltenError, Internal, Timeout, UnknownMethod
+from bilten.workers.batching import Batched, serve_batched
 from bilten.workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ class Retry(Exception):
 async def serve_commands(
     ctx: WorkerContext,
     worker: str,
-    handlers: Mapping[str, CommandHandler],
+    handlers: Mapping[str, CommandHandler | Batched],
     stop: asyncio.Event,
     *,
     concurrency: int = 64,
@@ -74,17 +77,49 @@ async def serve_commands(
 
     A command's budget is the larger of the default (`timeout_s`, else the
     request timeout setting) and its own `timeout_s` in the command table.
+    Batched commands are served by `serve_batched`, each on its own.
     """
     default_budget = timeout_s or ctx.settings.request_timeout_s
+
+    def budget_of(method: str) -> float:
+        command = COMMANDS.get(method)
+        return max(default_budget, command.timeout_s or 0.0) if command else default_budget
+
+    batched = {m: h for m, h in handlers.items() if isinstance(h, Batched)}
+    if batched:
+
+        async def reply(subject: str, body: bytes) -> None:
+            await _send_reply(ctx, worker, subject, body)
+
+        async with asyncio.TaskGroup() as group:
+            for method, declared in batched.items():
+                group.create_task(
+                    serve_batched(
+                        ctx,
+                        worker,
+                        method,
+                        declared,
+                        stop,
+                        reply,
+                        budget_s=budget_of(method),
+                        concurrency=concurrency,
+                    )
+                )
+            plain = {m: h for m, h in handlers.items() if not isinstance(h, Batched)}
+            if plain:
+                group.create_task(
+                    serve_commands(
+                        ctx, worker, plain, stop, concurrency=concurrency, timeout_s=timeout_s
+                    )
+                )
+        return
 
     def prepare(msg: Msg) -> Prepared:
         request = decode_request(msg.data)
         handler = handlers.get(request.method)
-        if handler is None:  # looked up apart: a KeyError of the handler's is a bug
+        if handler is None or isinstance(handler, Batched):  # a KeyError of a handler's is a bug
             raise UnknownMethod(f"{worker} has no handler for {request.method}")
-        command = COMMANDS.get(request.method)
-        budget = max(default_budget, command.timeout_s or 0.0) if command else default_budget
-        return lambda: handler(request, ctx), budget
+        return lambda: handler(request, ctx), budget_of(request.method)
 
     subjects = [ctx.subjects.command(method) for method in handlers]
     log.info("worker %s serving %s", worker, ", ".join(handlers))

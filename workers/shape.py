@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bilten.workers.batching import Batched
 from bilten.workers.context import WorkerContext
 from bilten.workers.runner import (
     CommandHandler,
@@ -49,7 +50,7 @@ class Worker:
     consumers and periodic jobs."""
 
     name: str
-    commands: Mapping[str, CommandHandler] = field(default_factory=dict)
+    commands: Mapping[str, CommandHandler | Batched] = field(default_factory=dict)
     snapshots: Mapping[str, SnapshotHandler] = field(default_factory=dict)
     consumers: tuple[Consumer, ...] = ()
     periodic: tuple[Periodic, ...] = ()
