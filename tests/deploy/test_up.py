@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
 import re
 import secrets
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -134,24 +136,39 @@ class Up:
             text=True,
         )
         self.lines: list[str] = []
+        # A thread reads stdout, so waiting for a line honours its deadline even
+        # when the child prints nothing at all.
+        self.output: queue.Queue[str] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout
+        with contextlib.suppress(ValueError, OSError):  # closed under us by close()
+            for line in self.process.stdout:
+                self.output.put(line)
+        self.output.put("")
 
     def wait_ready(self, timeout: float = WAIT_S) -> list[str]:
-        assert self.process.stdout
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self.output.get(timeout=remaining)
+            except queue.Empty:
+                break
             if not line:
                 self.log.seek(0)
                 raise AssertionError(f"bilten up exited: {self.log.read()[-3000:]}")
             self.lines.append(line.rstrip("\n"))
             if line.strip() == "ready":
                 return self.lines
-        raise AssertionError("not ready in time")
+        raise AssertionError(f"not ready in {timeout:.0f} s; printed: {self.lines}")
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self.reader.join(allowance(10))
         if self.process.stdout:
             self.process.stdout.close()
         self.log.close()
