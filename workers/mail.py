@@ -130,8 +130,9 @@ def _message(
     message["Message-ID"] = mid
     if msg.metadata.timestamp:
         message["Date"] = format_datetime(msg.metadata.timestamp)
-    message["Content-Language"] = rendered.locale
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    # After the parts: making the message multipart moves Content-* headers into them.
+    message["Content-Language"] = rendered.locale
     return message
