@@ -83,11 +83,13 @@ async def _deliver(ctx: WorkerContext, message: EmailMessage, attempt: int) -> N
         if smtp.refusal(error) == "permanent":
             raise BadRequest(f"the mail server refused the message: {error.code}") from None
         _give_up_after_last(attempt, error)
+        log.warning("mail server answered %d; trying again later", error.code)
         raise Retry(_backoff(attempt)) from None
     except aiosmtplib.SMTPRecipientsRefused as error:
         if smtp.refusal(error) == "permanent":
             raise BadRequest("the mail server refused the recipient", field="to") from None
         _give_up_after_last(attempt, error)
+        log.warning("mail server deferred the recipient; trying again later")
         raise Retry(_backoff(attempt)) from None
     except (OSError, TimeoutError) as error:  # away or stalled: the runner retries
         _give_up_after_last(attempt, error)
