@@ -9,11 +9,13 @@ import pytest
 
 from bilten.deploy.embedded_mail import EmbeddedMail
 from bilten.infra.metrics import Metrics
-from bilten.infra.settings import Settings
+from bilten.infra.settings import Settings, SettingsError
 from bilten.protocol.mail import MAIL_REQUESTED
 from bilten.protocol.subjects import MAIL_CONSUMER
 from bilten.workers import mail
+from bilten.workers import main as worker_main
 from bilten.workers.context import WorkerContext
+from bilten.workers.registry import WORKERS
 from bilten.workers.runner import Retry
 from tests.mail.conftest import mail_settled, request_mail, running
 from tests.ready import free_port
@@ -131,3 +133,12 @@ async def test_a_redelivered_event_is_not_sent_twice(
         with pytest.raises(Retry):
             await mail.send(msg, ctx)
     assert len(mail_server.mailbox.messages()) == 1
+
+
+async def test_the_mail_worker_needs_a_mail_server(migrated: Settings) -> None:
+    unset = migrated.replace(smtp_url=None)
+    assert WORKERS["mail"].missing(unset) == ["BILTEN_SMTP_URL"]
+    assert WORKERS["mail"].missing(migrated) == []
+    with pytest.raises(SettingsError) as caught:
+        await worker_main.main(unset, "mail", None)
+    assert caught.value.variable == "BILTEN_SMTP_URL"
