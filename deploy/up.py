@@ -1,11 +1,13 @@
 """`bilten up`: the whole stack in one command.
 
 Starts whichever of NATS, PostgreSQL and Redis has no URL (embedded, data in
-BILTEN_DATA_DIR), applies migrations, declares streams, runs one hub and every
-worker as child processes, waits for /readyz (which needs every command's
-worker to answer), prints the URLs and `ready`. From then on a crashed child is
-restarted (deploy/supervisor.py). One stack per data directory: `up.lock` there
-is held while it runs. The first SIGINT/SIGTERM shuts down in order (hub and
+BILTEN_DATA_DIR), and a mail server keeping messages for the development
+mailbox page when BILTEN_SMTP_URL is not set (deploy/embedded_mail.py);
+applies migrations, declares streams, runs one hub and every worker as child
+processes, waits for /readyz (which needs every command's worker to answer),
+prints the URLs and `ready`. From then on a crashed child is restarted
+(deploy/supervisor.py). One stack per data directory: `up.lock` there is held
+while it runs. The first SIGINT/SIGTERM shuts down in order (hub and
 workers drain, then the embedded servers stop); a second one kills everything
 at once.
 """
@@ -30,6 +32,7 @@ import aiohttp
 
 from bilten.deploy import demo
 from bilten.deploy.embedded import EmbeddedStack
+from bilten.deploy.embedded_mail import EmbeddedMail
 from bilten.deploy.secret import resolve_secret
 from bilten.deploy.supervisor import Child, kill, supervise, terminate
 from bilten.infra.bootstrap import prepare
@@ -124,6 +127,7 @@ async def _wait_ready(url: str, children: list[Child]) -> None:
 async def _run_stack(
     settings: Settings,
     stack: EmbeddedStack,
+    mail: EmbeddedMail,
     children: list[Child],
     stop: asyncio.Event,
     demo_event: bool,
@@ -134,6 +138,9 @@ async def _run_stack(
         settings = settings.replace(database_url=await asyncio.to_thread(stack.start_postgres))
     if not settings.redis_url:
         settings = settings.replace(redis_url=await asyncio.to_thread(stack.start_redis))
+    if not settings.smtp_url:
+        await asyncio.to_thread(mail.start)
+        settings = settings.replace(smtp_url=mail.smtp_url)
     settings = resolve_secret(settings)
     await prepare(settings)
     worker_metrics = _free_port(settings.host)
@@ -153,6 +160,9 @@ async def _run_stack(
     ]
     for server in stack.servers():
         lines.append(f"{server.name:10} {server.url} (embedded)")
+    if mail.mailbox_url:
+        lines.append(f"smtp       {mail.smtp_url} (embedded)")
+        lines.append(f"mailbox    {mail.mailbox_url} (every message sent, with clickable links)")
     if demo_event:
         lines.extend(await demo.create(settings, base, bilten_command()))
     print("\n".join(lines), flush=True)
@@ -169,6 +179,7 @@ def main(settings: Settings, *, demo: bool) -> int:
 
 def _main(settings: Settings, demo: bool) -> int:
     stack = EmbeddedStack(settings.data_dir)
+    mail = EmbeddedMail()  # loopback only, whatever the hub's host: it shows sign-in links
     children: list[Child] = []
     signals_seen = 0
 
@@ -193,7 +204,7 @@ def _main(settings: Settings, demo: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal(stop))
-        task = asyncio.create_task(_run_stack(settings, stack, children, stop, demo))
+        task = asyncio.create_task(_run_stack(settings, stack, mail, children, stop, demo))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
@@ -211,6 +222,7 @@ def _main(settings: Settings, demo: bool) -> int:
         code = 1
     finally:
         terminate(children, DRAIN_TIMEOUT_S)
+        mail.stop()
         stack.stop()
     log.info("stopped")
     return code

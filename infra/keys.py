@@ -15,6 +15,10 @@ class RedisKeys:
         """Sorted set of `user_id|hub_id` members scored by last-seen time."""
         return f"{self.prefix}:presence:{event_id}"
 
+    def mail_sent(self, message_id: str) -> str:
+        """`sending` (a lease) or `sent`: whether a mail's Message-ID went out (workers/mail.py)."""
+        return f"{self.prefix}:mail:{message_id}"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

@@ -12,11 +12,13 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from bilten.protocol.errors import BiltenError
+from bilten.protocol.errors import BadRequest, BiltenError
+from bilten.protocol.mail import parse_email
 
 LogFormat = Literal["text", "json"]
 _NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -44,6 +46,8 @@ class Settings:
     nats_url: str | None = None
     database_url: str | None = None
     redis_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Bilten <noreply@bilten.localhost>"
     secret: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
@@ -124,6 +128,27 @@ def _choice(*choices: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _smtp(name: str, raw: str) -> str:
+    # Never echoes the value: it may hold the mail server's password.
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == -1:
+        raise SettingsError(name, "expected smtp://[user:password@]host[:port] (smtps:// for TLS)")
+    return raw
+
+
+def _sender(name: str, raw: str) -> str:
+    _display, address = parseaddr(raw)
+    try:
+        parse_email(address)
+    except BadRequest:
+        raise SettingsError(name, f"expected an address or `Name <address>`, got {raw!r}") from None
+    return raw
+
+
 def _secret(name: str, raw: str) -> str:
     if len(raw) < 32:  # RFC 7518 §3.2: an HS256 key of at least 256 bits
         raise SettingsError(name, "must be at least 32 characters")
@@ -155,6 +180,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "nats_url": ("BILTEN_NATS_URL", _url(("nats", "tls"))),
     "database_url": ("BILTEN_DATABASE_URL", _url(("postgres", "postgresql"))),
     "redis_url": ("BILTEN_REDIS_URL", _url(("redis", "rediss", "unix"))),
+    "smtp_url": ("BILTEN_SMTP_URL", _smtp),
+    "mail_from": ("BILTEN_MAIL_FROM", _sender),
     "secret": ("BILTEN_SECRET", _secret),
     "host": ("BILTEN_HOST", _host),
     "port": ("BILTEN_PORT", _int(0, 65535)),

@@ -25,10 +25,14 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError, NotFoundError
 
-from bilten.protocol.subjects import AUDIT_CONSUMER, Subjects
+from bilten.protocol.mail import MAIL_REQUESTED
+from bilten.protocol.subjects import AUDIT_CONSUMER, MAIL_CONSUMER, Subjects
 
 log = logging.getLogger(__name__)
 
+# Mail is retried through longer outages than other work: with the runner's backoff
+# (capped at 30 s) this many deliveries span about three quarters of an hour.
+MAIL_MAX_DELIVER = 100
 # JetStream's error code for "stream name already in use with a different configuration".
 _STREAM_NAME_IN_USE = 10058
 
@@ -87,7 +91,13 @@ def stream_configs(subjects: Subjects, limits: StreamLimits) -> list[StreamConfi
 def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
     """Durable consumers on the events stream, one per worker that reads it."""
     return [
-        ConsumerDecl(durable=subjects.durable(AUDIT_CONSUMER), filter_subject=subjects.events(">"))
+        ConsumerDecl(durable=subjects.durable(AUDIT_CONSUMER), filter_subject=subjects.events(">")),
+        ConsumerDecl(
+            durable=subjects.durable(MAIL_CONSUMER),
+            filter_subject=subjects.events(MAIL_REQUESTED),
+            ack_wait_s=60.0,
+            max_deliver=MAIL_MAX_DELIVER,
+        ),
     ]
 
 

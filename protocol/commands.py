@@ -33,6 +33,7 @@ from bilten.protocol.errors import (
     UnknownMethod,
     error_from_wire,
 )
+from bilten.protocol.mail import EMAIL_PATTERN, MAX_ADDRESS
 from bilten.protocol.offline import DEVICE, MAX_SYNC_SCANS
 from bilten.protocol.params import MAX_ID
 from bilten.protocol.schema import validate_params
@@ -486,7 +487,12 @@ COMMANDS: dict[str, Command] = {
             "allocation",
             retry=True,
             result=results.one_of(results.ORDER, results.CONFIRM_REFUSED),
-            params=_schema(hold_id=ID, holder=_text(200), nonce=NONCE),
+            params=_schema(
+                hold_id=ID,
+                holder=_text(200),
+                email={"type": "string", "maxLength": MAX_ADDRESS, "pattern": EMAIL_PATTERN},
+                nonce=NONCE,
+            ),
         ),
         Command(
             "seats.waitlist.join",

@@ -229,6 +229,7 @@ ORDER = obj(
     seat_ids=array(ID),
     tickets=array(TICKET),
     created_at=TIME,
+    email=nullable(TEXT),
 )
 CONFIRM_REFUSED = obj(status=const("rejected"), reason=enum("released", "expired"), hold_id=ID)
 WAITING = obj(

@@ -80,6 +80,7 @@ class Order:
     seat_ids: tuple[int, ...]
     tickets: tuple[Ticket, ...]
     created_at: datetime
+    email: str | None = None  # the buyer's, where the confirmation went
 
     def to_wire(self) -> dict[str, Any]:
         """The order as the API (and the buyer's user channel) shows it."""
@@ -93,4 +94,22 @@ class Order:
             "seat_ids": list(self.seat_ids),
             "tickets": [t.to_wire() for t in self.tickets],
             "created_at": self.created_at.isoformat(),
+            "email": self.email,
         }
+
+
+# ISO 4217 currencies whose minor unit is not a hundredth (the rest have two decimals).
+_MINOR_DIGITS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"), 0),
+    **dict.fromkeys(("RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+
+
+def format_amount(amount_minor: int, currency: str) -> str:
+    """An amount in minor units as people read it: `2500, "EUR"` → `25.00 EUR`."""
+    digits = _MINOR_DIGITS.get(currency, 2)
+    if digits == 0:
+        return f"{amount_minor} {currency}"
+    whole, part = divmod(amount_minor, 10**digits)
+    return f"{whole}.{part:0{digits}d} {currency}"

@@ -2,7 +2,7 @@
 
 The seed of the persistence worker: an append-only, queryable record of what
 happened. (stream, seq) is the primary key, so a redelivered message is
-recorded once.
+recorded once. Mail requests are recorded without their variables.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import orjson
 from nats.aio.msg import Msg
 
 from bilten.protocol.errors import BadRequest
+from bilten.protocol.mail import MAIL_REQUESTED
 from bilten.workers.context import WorkerContext
 
 
@@ -23,6 +24,8 @@ async def record(msg: Msg, ctx: WorkerContext) -> None:
         kind = str(body["kind"])
     except (orjson.JSONDecodeError, KeyError, TypeError) as error:
         raise BadRequest(f"malformed domain event: {error}") from None
+    if kind == MAIL_REQUESTED:  # its variables carry sign-in and reset links: credentials
+        body = {**body, "vars": "(not recorded)"}
     event_id = body.get("event_id")
     meta = msg.metadata
     occurred = meta.timestamp if meta.timestamp else datetime.now(UTC)

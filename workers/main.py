@@ -16,7 +16,7 @@ from bilten.infra.bootstrap import stream_limits
 from bilten.infra.context import DEPS, METRICS
 from bilten.infra.deps import Deps, open_deps
 from bilten.infra.metrics import Metrics
-from bilten.infra.settings import Settings
+from bilten.infra.settings import Settings, SettingsError
 from bilten.infra.signals import install_stop_signals
 from bilten.infra.streams import declare
 from bilten.protocol.commands import COMMANDS
@@ -110,6 +110,14 @@ async def run_workers(
 ) -> None:
     """Run the named workers in one process, sharing connections, until `stop`."""
     metrics = Metrics()
+    for name in names:
+        if missing := WORKERS[name].missing(settings):
+            log.warning(
+                "worker %s not started: %s not set (its work waits in JetStream)",
+                name,
+                ", ".join(missing),
+            )
+    names = [name for name in names if not WORKERS[name].missing(settings)]
     async with (
         open_deps(settings, f"bilten-worker-{'+'.join(names)}") as deps,
         metrics_server(deps, metrics, settings.host, metrics_port),
@@ -126,6 +134,8 @@ async def run_workers(
 async def main(settings: Settings, name: str, metrics_port: int | None) -> None:
     """Entry point body for `bilten worker`."""
     names = sorted(WORKERS) if name == "all" else [name]
+    if name != "all" and (missing := WORKERS[name].missing(settings)):
+        raise SettingsError(missing[0], f"worker {name} needs it")
     stop = asyncio.Event()
     install_stop_signals(stop)
     await run_workers(settings, names, stop, metrics_port)

@@ -5,7 +5,9 @@ seats, then a GA counter: the order every path follows), so a confirm racing
 the sweeper or a release sees the hold either still active or already ended;
 `free_holds` gives back what released and expired holds had.
 Confirming twice returns the same order; payment is out of scope, the order
-records the amount and currency owed.
+records the amount and currency owed. Given the buyer's `email`, the order
+keeps it and its confirmation with the tickets is queued for the mail worker
+in the same transaction (docs/mail.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from bilten.protocol.allocation import parse_id
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
-from bilten.protocol.sales import Order, Ticket
+from bilten.protocol.mail import MAIL_REQUESTED, MailRequest, parse_email, resolve_locale
+from bilten.protocol.sales import Order, Ticket, format_amount
 from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.holds import CHANGE, authorize, hold_of
 from bilten.workers.keys import KeyRing
@@ -41,7 +44,8 @@ class Freed:
         return set(self.types) | set(self.sections)
 
 
-_HOLD = f"""SELECT h.*, e.org_id, {CUSTOM_PLANS} FROM holds h JOIN events e ON e.id = h.event_id
+_HOLD = f"""SELECT h.*, e.org_id, e.name AS event_name, e.locale AS event_locale, {CUSTOM_PLANS}
+            FROM holds h JOIN events e ON e.id = h.event_id
             WHERE h.id = $1 FOR NO KEY UPDATE OF h"""
 
 
@@ -56,6 +60,7 @@ def order_of(order: asyncpg.Record, seat_ids: list[int], tickets: list[Ticket]) 
         tuple(seat_ids),
         tuple(tickets),
         order["created_at"],
+        order["email"],
     )
 
 
@@ -82,6 +87,9 @@ async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]
         or any(ord(c) < 32 for c in holder)
     ):
         raise BadRequest("holder must be text of 1-200 characters", field="holder")
+    email = request.params.get("email")
+    if email is not None:
+        email = parse_email(email)
     event_id = await ctx.pg.fetchval("SELECT event_id FROM holds WHERE id = $1", hold_id)
     if event_id is None:
         raise NotFound(f"no hold {hold_id}")
@@ -97,17 +105,47 @@ async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]
         if hold["state"] != "active" or hold["expires_at"] <= await conn.fetchval("SELECT now()"):
             reason = "released" if hold["state"] == "released" else "expired"
             return {"status": "rejected", "reason": reason, "hold_id": hold_id}
-        body = await _sell(conn, ctx.keys, hold, (holder or hold["owner_sub"]).strip())
+        body = await _sell(conn, ctx.keys, hold, (holder or hold["owner_sub"]).strip(), email)
         ids = [
             await outbox.enqueue_publication(
                 conn, user_channel(hold["owner_sub"]).name, {"type": "order.confirmed", **body}
             )
         ]
+        if email is not None:
+            mail = await _confirmation_mail(conn, hold, body)
+            ids.append(await outbox.enqueue(conn, MAIL_REQUESTED, mail.to_payload()))
     await outbox.flush(ctx.deps, ids)
     return body
 
 
-async def _sell(conn: Conn, keys: KeyRing, hold: asyncpg.Record, holder: str) -> dict[str, Any]:
+async def _confirmation_mail(
+    conn: Conn, hold: asyncpg.Record, order: dict[str, Any]
+) -> MailRequest:
+    """The buyer's confirmation (docs/mail.md): the order, its total and every ticket's code."""
+    rows = await conn.fetch(
+        "SELECT id, name FROM ticket_types WHERE id = ANY($1::bigint[])",
+        list({t["ticket_type_id"] for t in order["tickets"]}),
+    )
+    types: dict[int, str] = {row["id"]: row["name"] for row in rows}
+    return MailRequest(
+        to=order["email"],
+        template="order_confirmation",
+        locale=resolve_locale(hold["event_locale"]),
+        vars={
+            "event": hold["event_name"],
+            "order_id": order["order_id"],
+            "amount": format_amount(order["amount_minor"], order["currency"]),
+            "tickets": [
+                f"{t['holder']} · {types[t['ticket_type_id']]} · {t['code']}"
+                for t in order["tickets"]
+            ],
+        },
+    )
+
+
+async def _sell(
+    conn: Conn, keys: KeyRing, hold: asyncpg.Record, holder: str, email: str | None
+) -> dict[str, Any]:
     seats = await conn.fetch(
         "SELECT id, ticket_type_id FROM seats WHERE hold_id = $1 AND status = 'held'"
         " ORDER BY id FOR UPDATE",
@@ -139,14 +177,16 @@ async def _sell(conn: Conn, keys: KeyRing, hold: asyncpg.Record, holder: str) ->
             hold["quantity"],
         )
     order = await conn.fetchrow(
-        """INSERT INTO orders (hold_id, event_id, owner_sub, amount_minor, currency, ticket_ids)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
+        """INSERT INTO orders
+             (hold_id, event_id, owner_sub, amount_minor, currency, ticket_ids, email)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
         hold["id"],
         hold["event_id"],
         hold["owner_sub"],
         hold["amount_minor"],
         hold["currency"],
         [t.id for t in tickets],
+        email,
     )
     assert order is not None  # INSERT … RETURNING
     await conn.execute(

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bilten.infra.settings import Settings, variable_for
 from bilten.workers.batching import Batched
 from bilten.workers.context import WorkerContext
 from bilten.workers.runner import (
@@ -54,6 +55,12 @@ class Worker:
     snapshots: Mapping[str, SnapshotHandler] = field(default_factory=dict)
     consumers: tuple[Consumer, ...] = ()
     periodic: tuple[Periodic, ...] = ()
+    # Settings fields that must be set for it to run (the mail worker needs a mail server).
+    needs: tuple[str, ...] = ()
+
+    def missing(self, settings: Settings) -> list[str]:
+        """The variables of its `needs` that `settings` leaves unset."""
+        return [variable_for(f) for f in self.needs if getattr(settings, f) is None]
 
 
 async def run_worker(worker: Worker, ctx: WorkerContext, stop: asyncio.Event) -> None:

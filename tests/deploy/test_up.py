@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bilten.deploy.embedded_mail import EmbeddedMail
 from tests.conftest import ServerURLs, with_search_path
 from tests.waiting import WAIT_S, allowance, wait_for
 
@@ -258,8 +259,8 @@ def _external(servers: ServerURLs) -> Iterator[dict[str, str]]:
 
 
 def test_up_with_external_servers_starts_none(data_dir: Path, servers: ServerURLs) -> None:
-    with _external(servers) as env:
-        up = Up(data_dir, env)
+    with _external(servers) as env, EmbeddedMail() as mail:
+        up = Up(data_dir, {**env, "BILTEN_SMTP_URL": mail.smtp_url})
         try:
             lines = up.wait_ready()
             assert not any("(embedded)" in line for line in lines)
@@ -333,6 +334,42 @@ def test_up_restarts_a_crashed_worker_and_hub(data_dir: Path, servers: ServerURL
                     rf"exit_code=None signal=SIGKILL attempt=1 delay_s=0\.5",
                     log,
                 ), log
+            assert up.interrupt() == 0
+        finally:
+            up.close()
+
+
+def test_up_mailbox_shows_an_order_confirmation(data_dir: Path, servers: ServerURLs) -> None:
+    """Without BILTEN_SMTP_URL the workers send to the embedded server; its page shows it all."""
+    with _external(servers) as env:
+        up = Up(data_dir, env)
+        try:
+            lines = up.wait_ready()
+            mailbox = next(line for line in lines if line.startswith("mailbox")).split()[1]
+            assert mailbox.startswith("http://127.0.0.1:")
+            assert any(line.startswith("smtp") and "(embedded)" in line for line in lines)
+            base = f"http://127.0.0.1:{up.port}/api/v1"
+            token = next(line for line in lines if line.startswith("  organizer")).split()[-1]
+            status, body = _http("POST", f"{base}/events", token, EVENT)
+            assert status == 201, body
+            event_id = json.loads(body)["id"]
+            type_ = {"name": "General", "price_minor": 1000, "quota": 10}
+            status, body = _http("POST", f"{base}/events/{event_id}/ticket-types", token, type_)
+            assert status == 201, body
+            place = {"ticket_type_id": json.loads(body)["id"], "quantity": 1}
+            status, body = _http("POST", f"{base}/events/{event_id}/holds", token, place)
+            assert status == 200, body
+            confirm = f"{base}/holds/{json.loads(body)['hold_id']}/confirm"
+            status, body = _http("POST", confirm, token, {"email": "amra@example.org"})
+            assert status == 200, body
+            code = json.loads(body)["tickets"][0]["code"]
+
+            def arrived() -> bool:
+                return "Your tickets for Restarted" in _http("GET", mailbox)[1]
+
+            _eventually(arrived, "the confirmation in the mailbox")
+            status, page = _http("GET", f"{mailbox}messages/1")
+            assert status == 200 and code in page
             assert up.interrupt() == 0
         finally:
             up.close()

@@ -42,7 +42,7 @@ def test_hold_seated_and_general_admission() -> None:
 
 
 def test_order_carries_its_tickets_and_encodes() -> None:
-    order = Order(9, 5, 3, 9000, "EUR", (101,), (TICKET,), AT)
+    order = Order(9, 5, 3, 9000, "EUR", (101,), (TICKET,), AT, "amra@example.org")
     wire = order.to_wire()
     assert wire == {
         "status": "confirmed",
@@ -54,5 +54,7 @@ def test_order_carries_its_tickets_and_encodes() -> None:
         "seat_ids": [101],
         "tickets": [TICKET_WIRE],
         "created_at": "2027-06-01T17:00:00+00:00",
+        "email": "amra@example.org",
     }
     assert orjson.loads(orjson.dumps(wire)) == wire
+    assert Order(9, 5, 3, 9000, "EUR", (101,), (TICKET,), AT).to_wire()["email"] is None
