@@ -36,6 +36,19 @@ _BODY_ERRORS = {"413": "The body exceeds the size limit"}
 # line or a header exceeds its 8 KiB limit.
 _PARSER_ERROR = {"400": {"text/plain": {"schema": {"type": "string"}}}}
 _COMPONENTS = "#/components/schemas/"
+# How each kind of command is called (protocol/command_shape.Auth, docs/accounts.md).
+_ACCESS = {
+    "token": "Also the WebSocket rpc `{method}`. Roles: {roles}.",
+    "session": "REST only, with the session cookie; state-changing calls need a "
+    "same-origin Origin header (docs/accounts.md).",
+    "public": "REST only, without credentials; needs a same-origin Origin header "
+    "(docs/accounts.md).",
+}
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "token": [{"bearer": []}],
+    "session": [{"session": []}],
+    "public": [],
+}
 
 
 def _error_schemas() -> dict[str, Any]:
@@ -120,9 +133,10 @@ def _operation(command: Command) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": command.method,
         "summary": command.summary,
-        "description": f"Also the WebSocket rpc `{command.method}`. "
-        f"Roles: {', '.join(sorted(command.roles))}.",
-        "security": [{"bearer": []}],
+        "description": _ACCESS[command.auth].format(
+            method=command.method, roles=", ".join(sorted(command.roles))
+        ),
+        "security": _SECURITY[command.auth],
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": command.params[name]}
             for name in in_path
@@ -190,7 +204,8 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "bilten_session"},
             },
             "schemas": {
                 **_error_schemas(),

@@ -16,6 +16,7 @@ import segno
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from bilten.hub import sessions
 from bilten.hub.auth import authenticate
 from bilten.hub.dispatch import execute
 from bilten.hub.openapi import openapi_document
@@ -129,6 +130,8 @@ def decode_body(raw: bytes) -> dict[str, Any]:
 def _handler(command: Command) -> Any:
     async def handle(request: web.Request) -> web.Response:
         hub = request.app[HUB]
+        if command.auth != "token":  # the session cookie, or nothing (hub/sessions.py)
+            return await sessions.run(request, command, *await _params(request, command))
         claims = authenticate(request, hub.settings, allow_query=False)
         params, text = await _params(request, command)
         result = await execute(hub, claims, command.method, params, text=text)

@@ -15,6 +15,15 @@ class RedisKeys:
         """Sorted set of `user_id|hub_id` members scored by last-seen time."""
         return f"{self.prefix}:presence:{event_id}"
 
+    def revoked(self) -> str:
+        """Sorted set of `org|sub` whose tokens issued until the score (Unix time) are
+        revoked (docs/accounts.md §Revocation): written by the accounts worker, read by hubs."""
+        return f"{self.prefix}:revoked"
+
+    def signin_failures(self, scope: str, who: str) -> str:
+        """Hash of recent sign-in failures (`failures`, `last`) of one account or address."""
+        return f"{self.prefix}:signin:{scope}:{who}"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

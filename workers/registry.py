@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bilten.infra import outbox
 from bilten.protocol.subjects import AUDIT_CONSUMER
-from bilten.workers import allocation, audit, checkin, events, tickets
+from bilten.workers import accounts, allocation, audit, checkin, events, tickets
 from bilten.workers.context import WorkerContext
 from bilten.workers.shape import Consumer, Periodic, Worker
 
@@ -31,5 +31,6 @@ WORKERS: dict[str, Worker] = {
         Worker("tickets", commands=tickets.HANDLERS),
         Worker("checkin", commands=checkin.HANDLERS, periodic=(OUTBOX_RELAY,)),
         allocation.WORKER,
+        Worker("accounts", commands=accounts.HANDLERS, periodic=(OUTBOX_RELAY,)),
     )
 }
