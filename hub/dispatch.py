@@ -20,9 +20,9 @@ from bilten.hub.runtime import Hub
 from bilten.infra.faults import faults_as_errors
 from bilten.infra.rpc import request
 from bilten.protocol.channels import parse_channel
+from bilten.protocol.command_shape import Command
 from bilten.protocol.commands import (
     MAX_TOKEN_TTL_S,
-    Command,
     CommandRequest,
     check_params,
     encode_request,

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
 
-from bilten.protocol.commands import COMMANDS, Command, path_params
+from bilten.protocol.command_shape import Command
+from bilten.protocol.commands import COMMANDS, path_params
 from bilten.protocol.errors import HTTP_STATUS
 from bilten.protocol.results import NAMED
 

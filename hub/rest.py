@@ -21,7 +21,8 @@ from bilten.hub.auth import authenticate
 from bilten.hub.dispatch import execute
 from bilten.hub.openapi import openapi_document
 from bilten.hub.runtime import HUB
-from bilten.protocol.commands import COMMANDS, Command
+from bilten.protocol.command_shape import Command
+from bilten.protocol.commands import COMMANDS
 from bilten.protocol.errors import (
     BadRequest,
     BiltenError,

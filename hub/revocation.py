@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import cast
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -46,11 +47,11 @@ class Revocations:
 
     async def refresh(self) -> None:
         """Re-read the set (entries too old to matter are dropped by their writer)."""
-        entries = await self._redis.zrange(self._keys.revoked(), 0, -1, withscores=True)
-        self._until = {
-            (member.decode() if isinstance(member, bytes) else member): score
-            for member, score in entries
-        }
+        entries = cast(
+            list[tuple[bytes, float]],
+            await self._redis.zrange(self._keys.revoked(), 0, -1, withscores=True),
+        )
+        self._until = {member.decode(): float(score) for member, score in entries}
 
     def close_revoked(self, connections: Iterable[Connection]) -> None:
         """Disconnect the sockets whose token is revoked (`unauthorized`: a new token is needed)."""

@@ -85,7 +85,7 @@ def parse_member_role(value: object) -> MemberRole:
     """A role from params, or BadRequest."""
     if value not in MEMBER_ROLES:
         raise BadRequest(f"role must be one of {', '.join(MEMBER_ROLES)}", field="role")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def normalize_email(value: object) -> str:

@@ -39,7 +39,7 @@ def delay_after(limit: Limit, failures: int) -> float:
     over = failures - limit.free
     if over <= 0:
         return 0.0
-    return min(limit.max_delay_s, limit.delay_s * 2 ** (over - 1))
+    return float(min(limit.max_delay_s, limit.delay_s * 2.0 ** (over - 1)))
 
 
 def _keys(keys: RedisKeys, email: str, address: str | None) -> list[tuple[Limit, str]]:
@@ -56,7 +56,7 @@ async def check(redis: aioredis.Redis, keys: RedisKeys, email: str, address: str
     now = time.time()
     wait = 0.0
     for limit, key in _keys(keys, email, address):
-        failures, last = await redis.hmget(key, "failures", "last")  # type: ignore[misc]
+        failures, last = await redis.hmget(key, "failures", "last")
         if failures is None or last is None:
             continue
         wait = max(wait, float(last) + delay_after(limit, int(failures)) - now)

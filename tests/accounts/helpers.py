@@ -41,7 +41,7 @@ class Browser:
         return None
 
     async def raw(
-        self, method: str, *, origin: str | None = "same", token: str | None = None, **params: Any
+        self, method: str, *, origin: str | None = "same", bearer: str | None = None, **params: Any
     ) -> tuple[int, Any, Any]:
         """Status, decoded body and response of one call."""
         command = COMMANDS[method]
@@ -51,8 +51,8 @@ class Browser:
         headers = {}
         if origin is not None:
             headers["Origin"] = self.origin if origin == "same" else origin
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
         body = command.http != "GET"
         resp = await self.client.request(
             command.http,

@@ -102,7 +102,7 @@ async def test_a_session_mints_short_connection_tokens_for_its_org(
     token = answer["token"]
 
     # The token works for REST (and /ws) like any other, within the organization.
-    status, event, _ = await browser.raw("events.create", token=token, origin=None, **EVENT)
+    status, event, _ = await browser.raw("events.create", bearer=token, origin=None, **EVENT)
     assert status == 201 and event["org"] == org, event
     one = await browser.call("auth.token", org=org, events=[event["id"]])
     assert one["expires_at"] - CONNECTION_TOKEN_TTL_S <= answer["expires_at"]
