@@ -36,9 +36,9 @@ class Revocations:
         self._until: dict[str, float] = {}
 
     def revoked(self, claims: Claims) -> bool:
-        """Whether `claims` were issued before their bearer's revocation."""
+        """Whether `claims` were issued before their bearer's revocation (`iat` < the score)."""
         until = self._until.get(f"{claims.org}|{claims.sub}")
-        return until is not None and claims.iat <= until
+        return until is not None and claims.iat < until
 
     def check(self, claims: Claims) -> None:
         """Raise Unauthorized for a revoked token."""

@@ -25,7 +25,7 @@ _EMAIL = {"type": "string", "minLength": 3, "maxLength": MAX_EMAIL}
 _PASSWORD = {"type": "string", "maxLength": MAX_PASSWORD}
 _SECRET = {"type": "string", "pattern": "^[A-Za-z0-9_-]{20,128}$"}
 _LOCALE = {"type": "string", "enum": ["en", "tr"]}
-_EVENTS = {"type": ["array", "null"], "maxItems": MAX_TOKEN_EVENTS, "items": _ID}
+_EVENTS = {"type": ["array", "null"], "minItems": 1, "maxItems": MAX_TOKEN_EVENTS, "items": _ID}
 _GATES = {"type": ["array", "null"], "minItems": 1, "maxItems": MAX_GATES, "items": _IDENT}
 _ROLE = {"type": "string", "enum": list(MEMBER_ROLES)}
 

@@ -18,6 +18,7 @@ from bilten.infra import outbox
 from bilten.protocol.accounts import (
     GRANTS,
     INVITATION_TTL_S,
+    MemberRole,
     check_manages,
     normalize_email,
     parse_member_role,
@@ -53,9 +54,9 @@ async def _manager(conn: Conn, request: CommandRequest, action: str) -> tuple[st
     return org, account_id
 
 
-def _limits(role: str, params: dict[str, Any]) -> tuple[list[int] | None, list[str] | None]:
+def _limits(role: MemberRole, params: dict[str, Any]) -> tuple[list[int] | None, list[str] | None]:
     events, gates = params.get("events"), params.get("gates")
-    if (events is not None or gates is not None) and GRANTS[role].role != "staff":  # type: ignore[index]
+    if (events is not None or gates is not None) and not GRANTS[role].limited:
         raise BadRequest("events and gates limit door members only", field="events")
     return events, gates
 

@@ -8,6 +8,7 @@ hub sends the digest of the session cookie, never the cookie itself.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from datetime import datetime
@@ -178,6 +179,12 @@ async def create_link(
     return secret, row["id"], row["expires_at"]
 
 
+async def sweep(ctx: WorkerContext) -> None:
+    """Delete ended sessions and expired links (a periodic job): the tables only hold live ones."""
+    await ctx.pg.execute("DELETE FROM sessions WHERE expires_at < now()")
+    await ctx.pg.execute("DELETE FROM account_links WHERE expires_at < now()")
+
+
 async def revoke_tokens(ctx: WorkerContext, org: str, account_id: int) -> None:
     """Refuse the account's connection tokens for `org` issued until now, on every hub.
 
@@ -186,7 +193,10 @@ async def revoke_tokens(ctx: WorkerContext, org: str, account_id: int) -> None:
     """
     now = time.time()
     key = ctx.deps.keys.revoked()
+    # `iat` is whole seconds: tokens issued before the next second are refused, so none
+    # minted earlier in this second escapes (one minted later in it is refused too: ask again).
+    until = math.floor(now) + 1
     async with ctx.deps.redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(key, {f"{org}|{account_sub(account_id)}": now})
+        pipe.zadd(key, {f"{org}|{account_sub(account_id)}": until})
         pipe.zremrangebyscore(key, "-inf", now - REVOCATION_KEEP_S)
         await pipe.execute()

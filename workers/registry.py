@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from bilten.infra import outbox
 from bilten.protocol.subjects import AUDIT_CONSUMER
-from bilten.workers import accounts, allocation, audit, checkin, events, tickets
+from bilten.workers import accounts, accounts_store, allocation, audit, checkin, events, tickets
 from bilten.workers.context import WorkerContext
 from bilten.workers.shape import Consumer, Periodic, Worker
 
 RELAY_INTERVAL_S = 1.0
+SWEEP_INTERVAL_S = 3600.0
 
 
 async def relay_outbox(ctx: WorkerContext) -> None:
@@ -31,6 +32,13 @@ WORKERS: dict[str, Worker] = {
         Worker("tickets", commands=tickets.HANDLERS),
         Worker("checkin", commands=checkin.HANDLERS, periodic=(OUTBOX_RELAY,)),
         allocation.WORKER,
-        Worker("accounts", commands=accounts.HANDLERS, periodic=(OUTBOX_RELAY,)),
+        Worker(
+            "accounts",
+            commands=accounts.HANDLERS,
+            periodic=(
+                OUTBOX_RELAY,
+                Periodic("accounts sweep", SWEEP_INTERVAL_S, accounts_store.sweep),
+            ),
+        ),
     )
 }
