@@ -33,6 +33,16 @@ _ERRORS = {
     "504": "A dependency did not answer in time: retry later",
 }
 _BODY_ERRORS = {"413": "The body exceeds the size limit"}
+# Session and public commands (docs/accounts.md) answer these differently, or besides.
+_SIGNED_IN = "Not signed in (no live session), or a wrong password (bad_credentials)"
+_ACCOUNT_ERRORS = {
+    kind: {
+        "401": _SIGNED_IN,
+        "403": "Not same-origin (details.reason: origin), or the role does not allow it",
+        "429": "Too many failed sign-ins: wait details.retry_after seconds",
+    }
+    for kind in ("session", "public")
+}
 # The HTTP parser answers before any handler runs, in plain text, when the request
 # line or a header exceeds its 8 KiB limit.
 _PARSER_ERROR = {"400": {"text/plain": {"schema": {"type": "string"}}}}
@@ -93,7 +103,7 @@ def _error_schemas() -> dict[str, Any]:
                     },
                 ]
             }
-            for status in sorted({*_ERRORS, *_BODY_ERRORS})
+            for status in sorted({*_ERRORS, *_BODY_ERRORS, *_ACCOUNT_ERRORS["public"]})
         },
     }
 
@@ -110,8 +120,10 @@ def _named(schema: Any) -> Any:
     return schema
 
 
-def _responses(success: str, content: dict[str, Any], *, body: bool) -> dict[str, Any]:
-    errors = {**_ERRORS, **(_BODY_ERRORS if body else {})}
+def _responses(
+    success: str, content: dict[str, Any], *, body: bool, auth: str = "token"
+) -> dict[str, Any]:
+    errors = {**_ERRORS, **(_BODY_ERRORS if body else {}), **_ACCOUNT_ERRORS.get(auth, {})}
     return {
         success: {"description": "OK", "content": content},
         **{
@@ -146,6 +158,7 @@ def _operation(command: Command) -> dict[str, Any]:
             "201" if command.created else "200",
             {"application/json": {"schema": _named(command.result)}},
             body=body,
+            auth=command.auth,
         ),
     }
     if not body:

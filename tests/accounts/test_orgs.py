@@ -41,13 +41,38 @@ async def test_an_invited_door_member_gets_a_narrow_staff_token(
     workers: Settings, hub_server: Any, aiohttp_client: Any
 ) -> None:
     owner, org = await _owner(aiohttp_client, hub_server, "owner@example.org")
-    event = await owner.call("events.create", bearer=await owner.token(org), origin=None, **EVENT)
+    organizer = await owner.token(org)
+    event = await owner.call("events.create", bearer=organizer, origin=None, **EVENT)
+    gates = {"gates": ["north", "south"], "event_id": event["id"]}
+    await owner.call("gates.set", bearer=organizer, origin=None, **gates)
     door = Browser(await aiohttp_client(hub_server))
     door_id = await _join(
         workers, owner, org, door, "door@example.org", "door", events=[event["id"]], gates=["north"]
     )
     grant = await door.call("auth.token", org=org)
     assert grant["role"] == "staff"
+    other = await owner.call("events.create", bearer=organizer, origin=None, **EVENT)
+    outside = await door.error("auth.token", org=org, events=[other["id"]])
+    assert (outside[0], outside[1]["code"]) == (403, "forbidden")
+    # The staff token scans at its gate of its event only.
+    as_organizer = {"bearer": organizer, "origin": None, "event_id": event["id"]}
+    kind = await owner.call("tickettypes.create", name="General", price_minor=0, **as_organizer)
+    [ticket] = (
+        await owner.call("tickets.issue", ticket_type_id=kind["id"], holder="Amra", **as_organizer)
+    )["tickets"]
+    verdicts = {}
+    for gate in ("south", "north"):
+        status, verdicts[gate], _ = await door.raw(
+            "checkin.scan",
+            bearer=grant["token"],
+            origin=None,
+            event_id=event["id"],
+            code=ticket["code"],
+            gate=gate,
+        )
+        assert status == 200, verdicts
+    assert verdicts["south"]["reason"] == "gate_not_allowed", verdicts
+    assert verdicts["north"]["status"] == "ok", verdicts
     members = (await owner.call("orgs.members.list", org=org))["members"]
     assert {(m["account_id"], m["role"]) for m in members} >= {(door_id, "door")}
     [member] = [m for m in members if m["account_id"] == door_id]

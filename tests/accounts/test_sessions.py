@@ -172,3 +172,17 @@ async def test_failed_sign_ins_are_delayed_more_and_more(
     # Another account from the same address is not yet held back.
     await browser.signup("other@example.org")
     await browser.call("auth.signin", email="other@example.org", password=PASSWORD)
+
+
+async def test_one_address_trying_many_accounts_is_held_back(
+    hub_server: Any, aiohttp_client: Any
+) -> None:
+    browser = Browser(await aiohttp_client(hub_server))
+    await browser.signup("real@example.org")
+    for n in range(11):  # ten are free for an address; the eleventh starts the delay
+        _, error = await browser.error(
+            "auth.signin", email=f"guess{n}@example.org", password="guess guess"
+        )
+        assert error["code"] == "bad_credentials"
+    status, error = await browser.error("auth.signin", email="real@example.org", password=PASSWORD)
+    assert (status, error["code"]) == (429, "rate_limited")
