@@ -24,6 +24,10 @@ class RedisKeys:
         """Hash of recent sign-in failures (`failures`, `last`) of one account or address."""
         return f"{self.prefix}:signin:{scope}:{who}"
 
+    def reset_mail(self, who: str) -> str:
+        """Set while a password reset mail to `who` (a digest) was sent recently."""
+        return f"{self.prefix}:reset:{who}"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

@@ -174,10 +174,11 @@ async def token_grant(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
 async def reset_request(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """auth.reset.request: mail a reset link if the address has an account; answer the same."""
     email = normalize_email(request.params["email"])
-    await limits.check(ctx.deps.redis, ctx.deps.keys, email, request.address)
     async with ctx.pg.acquire() as conn, conn.transaction():
         account_id = await conn.fetchval("SELECT id FROM accounts WHERE email = $1", email)
-        if account_id is None:
+        if account_id is None or not await limits.may_mail_reset(
+            ctx.deps.redis, ctx.deps.keys, email
+        ):
             return DONE
         secret, _, _ = await store.create_link(conn, "password_reset", email, RESET_TTL_S)
         link = f"{ctx.settings.public_url}/reset#token={secret}"

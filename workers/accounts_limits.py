@@ -76,6 +76,19 @@ async def failed(redis: aioredis.Redis, keys: RedisKeys, email: str, address: st
         await pipe.execute()
 
 
+RESET_MAIL_EVERY_S = 60
+
+
+async def may_mail_reset(redis: aioredis.Redis, keys: RedisKeys, email: str) -> bool:
+    """Whether a reset mail may go to `email` now: one a minute, so the form cannot flood a box.
+
+    Not the sign-in limits: an owner locked out by someone's guesses must still
+    be able to reset the password.
+    """
+    key = keys.reset_mail(hashlib.sha256(email.encode()).hexdigest())
+    return bool(await redis.set(key, "1", nx=True, ex=RESET_MAIL_EVERY_S))
+
+
 async def succeeded(redis: aioredis.Redis, keys: RedisKeys, email: str) -> None:
     """Clear the account's failures (the address keeps its own)."""
     await redis.delete(_keys(keys, email, None)[0][1])

@@ -101,30 +101,35 @@ async def check_result(client: Any, method: str, answer: Any) -> None:
     assert not problems, (method, problems, answer)
 
 
-async def mail_to(settings: Settings, to: str, template: str) -> dict[str, Any]:
-    """The last `mail.requested` event for `to` with `template`, waited for on the stream."""
+async def mails_to(settings: Settings, to: str, template: str) -> list[dict[str, Any]]:
+    """Every `mail.requested` event on the stream now for `to` with `template`, newest first."""
     subjects = Subjects(settings.namespace)
     assert settings.nats_url
     nc = await nats.connect(settings.nats_url)
     try:
         js = nc.jetstream()
-
-        async def found() -> dict[str, Any] | None:
-            info = await js.stream_info(subjects.events_stream)
-            for seq in range(info.state.last_seq, info.state.first_seq - 1, -1):
-                msg = await js.get_msg(subjects.events_stream, seq)
-                body: dict[str, Any] = orjson.loads(msg.data or b"{}")
-                if (
-                    msg.subject == subjects.events("mail.requested")
-                    and body["to"] == to
-                    and body["template"] == template
-                ):
-                    return body
-            return None
-
-        return await wait_for(found, what=f"a {template} mail to {to}")
+        info = await js.stream_info(subjects.events_stream)
+        found = []
+        for seq in range(info.state.last_seq, info.state.first_seq - 1, -1):
+            msg = await js.get_msg(subjects.events_stream, seq)
+            if msg.subject != subjects.events("mail.requested"):
+                continue
+            body: dict[str, Any] = orjson.loads(msg.data or b"{}")
+            if body["to"] == to and body["template"] == template:
+                found.append(body)
+        return found
     finally:
         await nc.close()
+
+
+async def mail_to(settings: Settings, to: str, template: str) -> dict[str, Any]:
+    """The last `mail.requested` event for `to` with `template`, waited for on the stream."""
+
+    async def last() -> dict[str, Any] | None:
+        found = await mails_to(settings, to, template)
+        return found[0] if found else None
+
+    return await wait_for(last, what=f"a {template} mail to {to}")
 
 
 def link_token(mail: dict[str, Any]) -> str:

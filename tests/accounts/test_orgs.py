@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bilten.infra.settings import Settings
-from tests.accounts.helpers import PASSWORD, Browser, link_token, mail_to
+from tests.accounts.helpers import PASSWORD, Browser, link_token, mail_to, mails_to
 from tests.hub.helpers import EVENT, connect
 from tests.waiting import wait_for
 
@@ -166,6 +166,9 @@ async def test_password_reset_by_mailed_link(
 
     mail = await mail_to(workers, "forgot@example.org", "password_reset")
     assert mail["locale"] == "en"
+    # Asking again at once sends nothing more (one a minute), and still says nothing.
+    assert await stranger.call("auth.reset.request", email="forgot@example.org") == done
+    assert len(await mails_to(workers, "forgot@example.org", "password_reset")) == 1
     weak = await stranger.error("auth.reset.confirm", token=link_token(mail), password="short")
     assert weak[1]["code"] == "weak_password"
     new = "the new and longer passphrase"
