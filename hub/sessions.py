@@ -46,7 +46,8 @@ def check_same_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
         raise Forbidden(f"cross-site request from {origin[:200]} refused", reason="origin")
 
 
-def _set_cookie(request: web.Request, response: web.Response, secret: str) -> None:
+def set_session_cookie(request: web.Request, response: web.Response, secret: str) -> None:
+    """Set the session cookie: HttpOnly, SameSite=Strict, Secure over TLS, for SESSION_TTL_S."""
     response.set_cookie(
         COOKIE,
         secret,
@@ -109,7 +110,7 @@ async def run(
     if command.method in _SIGN_OUT:
         response.del_cookie(COOKIE, path="/")
     elif secret is not None:
-        _set_cookie(request, response, secret)
+        set_session_cookie(request, response, secret)
     elif command.auth == "session" and cookie:
-        _set_cookie(request, response, cookie)  # refreshed while in use
+        set_session_cookie(request, response, cookie)  # refreshed while in use
     return response
