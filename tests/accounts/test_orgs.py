@@ -125,6 +125,11 @@ async def test_role_changes_and_removal_are_audited_and_revoke_access(
 
     entries = (await owner.call("orgs.audit", org=org, limit=50))["entries"]
     by_action = {e["action"]: e for e in entries}
+    # Newest first, paged by `before`.
+    first = await owner.call("orgs.audit", org=org, limit=1)
+    assert first["entries"] == entries[:1] and first["next"] == entries[0]["id"]
+    second = await owner.call("orgs.audit", org=org, limit=1, before=first["next"])
+    assert second["entries"] == entries[1:2]
     assert by_action["member.role_changed"]["detail"]["previous"] == "manager"
     assert by_action["member.removed"]["account_id"] == manager_id
     assert by_action["member.removed"]["actor_id"] == owner_id
