@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bilten.hub import rest
 from bilten.hub.keepalive import keep_alive
+from bilten.hub.revocation import REVOCATIONS, Revocations
 from bilten.hub.runtime import HUB, build_hub
 from bilten.hub.ws import websocket
 from bilten.infra import health
@@ -95,12 +96,15 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
             await declare(deps.js, deps.subjects, stream_limits(settings))
             app[DEPS] = deps
             hub = app[HUB] = build_hub(settings, deps, app[METRICS])
+            revocations = app[REVOCATIONS] = Revocations(deps.redis, deps.keys)
+            await revocations.refresh()  # before the first request: no window at startup
             # Startup and cleanup run in different tasks, so no TaskGroup spans the yield:
             # these are owned here and awaited after `stop` is set.
             loop = asyncio.get_running_loop()
             background = [
                 loop.create_task(hub.presence.heartbeat(hub.stop)),
                 loop.create_task(_sweep(app)),
+                loop.create_task(revocations.run(hub.connections, hub.stop)),
                 loop.create_task(
                     keep_alive(
                         hub.connections, settings.ping_interval_s, settings.ping_timeout_s, hub.stop

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from nats.aio.client import Client as NATS
 
+from bilten.hub.revocation import REVOCATIONS
 from bilten.infra import rpc
 from bilten.infra.settings import Settings
 from bilten.protocol.commands import (
@@ -36,9 +37,11 @@ def bearer_token(request: web.Request, *, allow_query: bool) -> str:
 
 def authenticate(request: web.Request, settings: Settings, *, allow_query: bool) -> Claims:
     """Verified claims of the request's token (Unauthorized / TokenExpired otherwise)."""
-    return decode_token(
+    claims = decode_token(
         bearer_token(request, allow_query=allow_query), settings.require_secret(), now=time.time()
     )
+    request.app[REVOCATIONS].check(claims)  # hub/revocation.py: removed members' tokens
+    return claims
 
 
 def check_origin(request: web.Request, settings: Settings) -> None:

@@ -20,9 +20,9 @@ from bilten.hub.runtime import Hub
 from bilten.infra.faults import faults_as_errors
 from bilten.infra.rpc import request
 from bilten.protocol.channels import parse_channel
+from bilten.protocol.command_shape import Command
 from bilten.protocol.commands import (
     MAX_TOKEN_TTL_S,
-    Command,
     CommandRequest,
     check_params,
     encode_request,
@@ -144,8 +144,18 @@ LOCAL: dict[str, LocalHandler] = {
 }
 
 
-async def forward(hub: Hub, claims: Claims, command: Command, params: dict[str, Any]) -> Any:
+async def forward(
+    hub: Hub,
+    claims: Claims,
+    command: Command,
+    params: dict[str, Any],
+    *,
+    session: str | None = None,
+    address: str | None = None,
+) -> Any:
     """Send the command to its worker's queue group and return the worker's answer.
+
+    `session` (a digest) and `address` go with session and public commands (hub/sessions.py).
 
     A retry-safe command (idempotent by its nonce) that times out, say because
     its worker died mid-request, is sent again, to whichever worker of the
@@ -154,7 +164,7 @@ async def forward(hub: Hub, claims: Claims, command: Command, params: dict[str, 
     method = command.method
     if command.retry and "nonce" not in params:
         params = {**params, "nonce": f"hub:{uuid.uuid4().hex}"}
-    payload = encode_request(CommandRequest(method, claims, params))
+    payload = encode_request(CommandRequest(method, claims, params, session, address))
     attempts = RETRY_ATTEMPTS if command.retry else 1
     budget = max(command.timeout_s or 0.0, hub.settings.request_timeout_s) / attempts
     failure: BiltenError = Timeout(f"{method} did not complete in time")

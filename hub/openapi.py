@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
 
-from bilten.protocol.commands import COMMANDS, Command, path_params
+from bilten.protocol.command_shape import Command
+from bilten.protocol.commands import COMMANDS, path_params
 from bilten.protocol.errors import HTTP_STATUS
 from bilten.protocol.results import NAMED
 
@@ -32,10 +33,33 @@ _ERRORS = {
     "504": "A dependency did not answer in time: retry later",
 }
 _BODY_ERRORS = {"413": "The body exceeds the size limit"}
+# Session and public commands (docs/accounts.md) answer these differently, or besides.
+_SIGNED_IN = "Not signed in (no live session), or a wrong password (bad_credentials)"
+_ACCOUNT_ERRORS = {
+    kind: {
+        "401": _SIGNED_IN,
+        "403": "Not same-origin (details.reason: origin), or the role does not allow it",
+        "429": "Too many failed sign-ins: wait details.retry_after seconds",
+    }
+    for kind in ("session", "public")
+}
 # The HTTP parser answers before any handler runs, in plain text, when the request
 # line or a header exceeds its 8 KiB limit.
 _PARSER_ERROR = {"400": {"text/plain": {"schema": {"type": "string"}}}}
 _COMPONENTS = "#/components/schemas/"
+# How each kind of command is called (protocol/command_shape.Auth, docs/accounts.md).
+_ACCESS = {
+    "token": "Also the WebSocket rpc `{method}`. Roles: {roles}.",
+    "session": "REST only, with the session cookie; state-changing calls need a "
+    "same-origin Origin header (docs/accounts.md).",
+    "public": "REST only, without credentials; needs a same-origin Origin header "
+    "(docs/accounts.md).",
+}
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "token": [{"bearer": []}],
+    "session": [{"session": []}],
+    "public": [],
+}
 
 
 def _error_schemas() -> dict[str, Any]:
@@ -79,7 +103,7 @@ def _error_schemas() -> dict[str, Any]:
                     },
                 ]
             }
-            for status in sorted({*_ERRORS, *_BODY_ERRORS})
+            for status in sorted({*_ERRORS, *_BODY_ERRORS, *_ACCOUNT_ERRORS["public"]})
         },
     }
 
@@ -96,8 +120,10 @@ def _named(schema: Any) -> Any:
     return schema
 
 
-def _responses(success: str, content: dict[str, Any], *, body: bool) -> dict[str, Any]:
-    errors = {**_ERRORS, **(_BODY_ERRORS if body else {})}
+def _responses(
+    success: str, content: dict[str, Any], *, body: bool, auth: str = "token"
+) -> dict[str, Any]:
+    errors = {**_ERRORS, **(_BODY_ERRORS if body else {}), **_ACCOUNT_ERRORS.get(auth, {})}
     return {
         success: {"description": "OK", "content": content},
         **{
@@ -120,9 +146,10 @@ def _operation(command: Command) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": command.method,
         "summary": command.summary,
-        "description": f"Also the WebSocket rpc `{command.method}`. "
-        f"Roles: {', '.join(sorted(command.roles))}.",
-        "security": [{"bearer": []}],
+        "description": _ACCESS[command.auth].format(
+            method=command.method, roles=", ".join(sorted(command.roles))
+        ),
+        "security": _SECURITY[command.auth],
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": command.params[name]}
             for name in in_path
@@ -131,6 +158,7 @@ def _operation(command: Command) -> dict[str, Any]:
             "201" if command.created else "200",
             {"application/json": {"schema": _named(command.result)}},
             body=body,
+            auth=command.auth,
         ),
     }
     if not body:
@@ -190,7 +218,8 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "bilten_session"},
             },
             "schemas": {
                 **_error_schemas(),

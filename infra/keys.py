@@ -19,6 +19,19 @@ class RedisKeys:
         """`sending` (a lease) or `sent`: whether a mail's Message-ID went out (workers/mail.py)."""
         return f"{self.prefix}:mail:{message_id}"
 
+    def revoked(self) -> str:
+        """Sorted set of `org|sub` whose tokens issued until the score (Unix time) are
+        revoked (docs/accounts.md §Revocation): written by the accounts worker, read by hubs."""
+        return f"{self.prefix}:revoked"
+
+    def signin_failures(self, scope: str, who: str) -> str:
+        """Hash of recent sign-in failures (`failures`, `last`) of one account or address."""
+        return f"{self.prefix}:signin:{scope}:{who}"
+
+    def reset_mail(self, who: str) -> str:
+        """Set while a password reset mail to `who` (a digest) was sent recently."""
+        return f"{self.prefix}:reset:{who}"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

@@ -56,6 +56,7 @@ class Settings:
     log_level: str = "INFO"
     namespace: str = "bilten"
     allowed_origins: tuple[str, ...] = ()
+    public_url: str = "http://127.0.0.1:8080"
     history_size: int = 1000
     history_ttl_s: float = 86400.0
     max_frame_bytes: int = 512 * 1024
@@ -167,6 +168,13 @@ def _namespace(name: str, raw: str) -> str:
     return raw
 
 
+def _public_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(name, f"not an http(s) URL: {raw!r}")
+    return raw.strip().rstrip("/")
+
+
 def _origins(name: str, raw: str) -> tuple[str, ...]:
     origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
     for origin in origins:
@@ -190,6 +198,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "log_level": ("BILTEN_LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
     "namespace": ("BILTEN_NAMESPACE", _namespace),
     "allowed_origins": ("BILTEN_ALLOWED_ORIGINS", _origins),
+    # Where people reach the web pages: the base of the links in e-mails (docs/accounts.md).
+    "public_url": ("BILTEN_PUBLIC_URL", _public_url),
     "history_size": ("BILTEN_HISTORY_SIZE", _int(1, 1_000_000)),
     "history_ttl_s": ("BILTEN_HISTORY_TTL", _float(1, 365 * 86400)),
     "max_frame_bytes": ("BILTEN_MAX_FRAME_BYTES", _int(1024, 64 << 20)),

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from bilten.protocol import results
+from bilten.protocol.account_commands import ACCOUNT_COMMANDS
 from bilten.protocol.allocation import (
     MAX_HOLD_SEATS,
     MAX_ROW_SEATS,
@@ -25,6 +26,7 @@ from bilten.protocol.allocation import (
 )
 from bilten.protocol.checkin import GATE
 from bilten.protocol.checkin import NONCE as NONCE_TEXT
+from bilten.protocol.command_shape import Command
 from bilten.protocol.errors import (
     BadRequest,
     BiltenError,
@@ -39,41 +41,11 @@ from bilten.protocol.params import MAX_ID
 from bilten.protocol.schema import validate_params
 from bilten.protocol.tokens import MAX_GATES, MAX_TOKEN_EVENTS, Claims, Role
 
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 ALL_ROLES: frozenset[Role] = frozenset({"organizer", "staff", "attendee", "service"})
 ORGANIZERS: frozenset[Role] = frozenset({"organizer", "service"})
 STAFF: frozenset[Role] = frozenset({"staff", "organizer", "service"})
 BUYERS: frozenset[Role] = frozenset({"attendee", "organizer", "service"})
 _PATH_PARAM = re.compile(r"{(\w+)}")
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One method: roles allowed, where it runs, and its REST mirror.
-
-    `worker` names the worker whose queue group serves it over NATS; None means
-    the hub answers it itself. Path parameters (`{event_id}`) and, for GET, the
-    query string become params; so does the JSON body.
-    """
-
-    method: str
-    summary: str
-    roles: frozenset[Role]
-    http: HttpMethod
-    path: str
-    worker: str | None
-    created: bool = False  # REST answers 201 instead of 200
-    # Safe to resend to another worker after a timeout (idempotent by a nonce).
-    retry: bool = False
-    # Time budget when longer than the default request timeout (bulk commands).
-    timeout_s: float | None = None
-    # The params, declared once as JSON Schema properties (protocol/schema.py): they both
-    # validate every call and produce the OpenAPI document. Path parameters are required.
-    params: Mapping[str, Any] = field(default_factory=dict)
-    required: tuple[str, ...] = ()
-    # What a successful call answers, as JSON Schema (protocol/results.py): the REST
-    # success body and the WebSocket `result`, published in the OpenAPI document.
-    result: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _schema(**props: Any) -> dict[str, Any]:
@@ -601,6 +573,8 @@ COMMANDS: dict[str, Command] = {
     )
 }
 
+COMMANDS.update((c.method, c) for c in ACCOUNT_COMMANDS)
+
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"
 
@@ -628,6 +602,8 @@ def resolve(method: str, claims: Claims) -> Command:
     command = COMMANDS.get(method)
     if command is None:
         raise UnknownMethod(f"no method {method!r}")
+    if command.auth != "token":
+        raise Forbidden(f"{method} is called over REST at {command.path}, not with a token")
     if claims.role not in command.roles:
         raise Forbidden(f"role {claims.role!r} may not call {method}")
     return command
@@ -635,11 +611,22 @@ def resolve(method: str, claims: Claims) -> Command:
 
 @dataclass(frozen=True, slots=True)
 class CommandRequest:
-    """What the hub sends a worker: the method, validated caller, and params."""
+    """What the hub sends a worker: the method, validated caller, and params.
+
+    Session and public commands (`Command.auth`) carry `ANONYMOUS` claims, the
+    SHA-256 of the caller's session cookie (if any) and the client's address
+    (for rate limits), never the cookie itself.
+    """
 
     method: str
     claims: Claims
     params: dict[str, Any]
+    session: str | None = None
+    address: str | None = None
+
+
+# The claims of a call made without a token: they reach nothing.
+ANONYMOUS = Claims(sub="anonymous", org="-", role="attendee", events=(), gates=None, exp=0, iat=0)
 
 
 def encode_request(request: CommandRequest) -> bytes:
@@ -654,7 +641,12 @@ def encode_request(request: CommandRequest) -> bytes:
         "exp": c.exp,
         "iat": c.iat,
     }
-    return orjson.dumps({"method": request.method, "claims": claims, "params": request.params})
+    body: dict[str, Any] = {"method": request.method, "claims": claims, "params": request.params}
+    if request.session is not None:
+        body["session"] = request.session
+    if request.address is not None:
+        body["address"] = request.address
+    return orjson.dumps(body)
 
 
 def decode_request(data: bytes) -> CommandRequest:
@@ -675,9 +667,12 @@ def decode_request(data: bytes) -> CommandRequest:
         params = body.get("params") or {}
         if not isinstance(params, dict) or not isinstance(body["method"], str):
             raise TypeError("params must be an object")
+        session, address = body.get("session"), body.get("address")
+        if not isinstance(session, str | None) or not isinstance(address, str | None):
+            raise TypeError("session and address must be strings")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise BadRequest(f"malformed command request: {error}") from None
-    return CommandRequest(body["method"], claims, params)
+    return CommandRequest(body["method"], claims, params, session, address)
 
 
 def encode_reply(result: Any = None, error: BiltenError | None = None) -> bytes:

@@ -19,6 +19,9 @@ HTTP_STATUS: dict[str, int] = {
     "bad_config": 500,
     "unauthorized": 401,
     "token_expired": 401,
+    "bad_credentials": 401,
+    "weak_password": 400,
+    "email_taken": 409,
     "forbidden": 403,
     "not_found": 404,
     "unknown_method": 404,
@@ -89,6 +92,24 @@ class TokenExpired(BiltenError):
     """The token's `exp` has passed."""
 
     code = "token_expired"
+
+
+class BadCredentials(BiltenError):
+    """Sign-in failed: the e-mail address or the password is wrong (which one is not said)."""
+
+    code = "bad_credentials"
+
+
+class WeakPassword(BiltenError):
+    """A new password is too short or too common (`details.reason`)."""
+
+    code = "weak_password"
+
+
+class EmailTaken(BiltenError):
+    """An account with this e-mail address exists already."""
+
+    code = "email_taken"
 
 
 class Forbidden(BiltenError):
@@ -163,6 +184,9 @@ _BY_CODE: dict[str, type[BiltenError]] = {
         BadRequest,
         Unauthorized,
         TokenExpired,
+        BadCredentials,
+        WeakPassword,
+        EmailTaken,
         Forbidden,
         NotFound,
         UnknownMethod,

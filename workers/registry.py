@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from bilten.infra import outbox
 from bilten.protocol.subjects import AUDIT_CONSUMER, MAIL_CONSUMER
-from bilten.workers import allocation, audit, checkin, events, mail, tickets
+from bilten.workers import (
+    accounts,
+    accounts_store,
+    allocation,
+    audit,
+    checkin,
+    events,
+    mail,
+    tickets,
+)
 from bilten.workers.context import WorkerContext
 from bilten.workers.shape import Consumer, Periodic, Worker
 
 RELAY_INTERVAL_S = 1.0
+SWEEP_INTERVAL_S = 3600.0
 
 
 async def relay_outbox(ctx: WorkerContext) -> None:
@@ -32,5 +42,13 @@ WORKERS: dict[str, Worker] = {
         Worker("checkin", commands=checkin.HANDLERS, periodic=(OUTBOX_RELAY,)),
         allocation.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
+        Worker(
+            "accounts",
+            commands=accounts.HANDLERS,
+            periodic=(
+                OUTBOX_RELAY,
+                Periodic("accounts sweep", SWEEP_INTERVAL_S, accounts_store.sweep),
+            ),
+        ),
     )
 }

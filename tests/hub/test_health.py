@@ -49,6 +49,7 @@ async def test_readyz_names_the_workers_no_process_serves(
     client = await aiohttp_client(create_app(migrated.replace(restart_count=2)))
     body = await _status_becomes(client, 503)
     assert body["failing"] == [
+        "worker:accounts",
         "worker:allocation",
         "worker:checkin",
         "worker:events",

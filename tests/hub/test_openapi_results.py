@@ -255,4 +255,5 @@ async def test_every_result_matches_its_declaration(
     call.check("seats.map", reply["result"])
     await raw.ws.close()
 
-    assert call.checked == set(COMMANDS)
+    # Account commands take a session, not a token: tests/accounts checks their results.
+    assert call.checked == {m for m, c in COMMANDS.items() if c.auth == "token"}

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from bilten.protocol.commands import (
+    ANONYMOUS,
     COMMANDS,
     CommandRequest,
     decode_reply,
@@ -52,6 +53,8 @@ NO_EVENTS = Claims("a-1", "acme", "attendee", (), (), 1_800_000_600, 1_800_000_0
             {"event_id": 4, "code": "AQEB", "gate": "north", "nonce": "door-3:000017"},
         ),
         CommandRequest("seats.hold", NO_EVENTS, {}),
+        # A session command: the cookie's digest and the client's address travel along.
+        CommandRequest("auth.me", ANONYMOUS, {}, session="ab" * 32, address="192.0.2.7"),
         CommandRequest(
             "events.update",
             ORGANIZER,
@@ -270,6 +273,8 @@ def test_a_reply_without_result_is_none() -> None:
         ("no.such", ORGANIZER, UnknownMethod),
         ("events.owner", ORGANIZER, UnknownMethod),  # internal: never reachable by clients
         ("", ORGANIZER, UnknownMethod),
+        ("auth.signin", ORGANIZER, Forbidden),  # REST only, with no token
+        ("orgs.members.list", ORGANIZER, Forbidden),  # REST only, with the session cookie
     ],
 )
 def test_resolve(method: str, claims: Claims, refused: type[BiltenError] | None) -> None:

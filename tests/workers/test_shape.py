@@ -92,7 +92,15 @@ async def test_a_declared_worker_serves_every_kind_with_one_context(migrated: Se
 
 
 def test_registry_declares_each_worker_once_by_its_name() -> None:
-    assert sorted(WORKERS) == ["allocation", "audit", "checkin", "events", "mail", "tickets"]
+    assert sorted(WORKERS) == [
+        "accounts",
+        "allocation",
+        "audit",
+        "checkin",
+        "events",
+        "mail",
+        "tickets",
+    ]
     assert all(name == worker.name for name, worker in WORKERS.items())
     assert set(WORKERS["allocation"].snapshots) == {"seats"}
     assert [c.durable for c in WORKERS["audit"].consumers] == ["audit"]

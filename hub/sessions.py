@@ -1,0 +1,116 @@
+"""Session and public commands on REST: the session cookie, CSRF, and tokens from a session.
+
+docs/accounts.md. The accounts worker keeps the state; the hub only moves
+the cookie: it sends the worker the SHA-256 of the cookie (never the cookie),
+sets the cookie from the secret a sign-in answers (and strips it from the
+body), clears it on sign-out, refreshes it on every other use, and mints the
+connection token that `auth.token` grants with protocol/tokens.py.
+
+CSRF: the cookie is SameSite=Strict, and besides, every state-changing
+request of these commands must come with an `Origin` of the hub itself (or
+one of BILTEN_ALLOWED_ORIGINS, `*` excepted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from bilten.hub.dispatch import check_event, forward
+from bilten.hub.runtime import HUB
+from bilten.infra.faults import faults_as_errors
+from bilten.protocol.accounts import CONNECTION_TOKEN_TTL_S, SESSION_TTL_S
+from bilten.protocol.command_shape import Command
+from bilten.protocol.commands import ANONYMOUS, check_params
+from bilten.protocol.errors import Forbidden, Unauthorized
+from bilten.protocol.tokens import encode_token, mint_claims
+
+COOKIE = "bilten_session"
+_SIGN_OUT = frozenset({"auth.signout", "auth.signout.all"})
+
+
+def check_same_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
+    """Refuse a state-changing request whose Origin is missing or another site's."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        raise Forbidden("a request with the session cookie must carry Origin", reason="origin")
+    origin = origin.rstrip("/")
+    if origin in allowed and origin != "*":
+        return
+    scheme, _, netloc = origin.partition("://")
+    if netloc != request.host or scheme not in ("http", "https"):
+        raise Forbidden(f"cross-site request from {origin[:200]} refused", reason="origin")
+
+
+def set_session_cookie(request: web.Request, response: web.Response, secret: str) -> None:
+    """Set the session cookie: HttpOnly, SameSite=Strict, Secure over TLS, for SESSION_TTL_S."""
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=SESSION_TTL_S,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+    )
+
+
+async def _mint(request: web.Request, grant: dict[str, Any]) -> dict[str, Any]:
+    """The connection token for an `auth.token` grant; listed events must be the org's."""
+    hub = request.app[HUB]
+    claims = mint_claims(
+        sub=grant["sub"],
+        org=grant["org"],
+        role=grant["role"],
+        events=grant["events"],
+        gates=grant["gates"],
+        ttl_s=CONNECTION_TOKEN_TTL_S,
+        now=time.time(),
+    )
+    if claims.events != "*":
+        for event_id in claims.events:
+            await check_event(hub, claims, event_id)
+    return {
+        "token": encode_token(claims, hub.settings.require_secret()),
+        "expires_at": claims.exp,
+        "role": claims.role,
+        "sub": claims.sub,
+    }
+
+
+async def run(
+    request: web.Request, command: Command, params: dict[str, Any], text: set[str]
+) -> web.Response:
+    """Run a session or public command for a REST request."""
+    hub = request.app[HUB]
+    if command.http != "GET":
+        check_same_origin(request, hub.settings.allowed_origins)
+    cookie = request.cookies.get(COOKIE)
+    if command.auth == "session" and not cookie:
+        raise Unauthorized("not signed in")
+    params = check_params(command, params, text=text)
+    session = hashlib.sha256(cookie.encode()).hexdigest() if cookie else None
+    with faults_as_errors():
+        result = await forward(
+            hub, ANONYMOUS, command, params, session=session, address=request.remote
+        )
+        if command.method == "auth.token":
+            result = await _mint(request, result)
+    secret = result.pop("session", None) if isinstance(result, dict) else None
+    response = web.Response(
+        status=201 if command.created else 200,
+        body=orjson.dumps(result),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+    if command.method in _SIGN_OUT:
+        response.del_cookie(COOKIE, path="/")
+    elif secret is not None:
+        set_session_cookie(request, response, secret)
+    elif command.auth == "session" and cookie:
+        set_session_cookie(request, response, cookie)  # refreshed while in use
+    return response
