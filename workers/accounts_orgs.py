@@ -175,7 +175,7 @@ async def invite(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         )
         variables = {
             "link": f"{ctx.settings.public_url}/join#token={secret}",
-            "org": name,
+            "organization": name,
             "role": role,
             "invited_by": inviter,
             "expires_at": expires_at.isoformat(),

@@ -31,7 +31,7 @@ async def _join(
     )
     assert invitation["role"] == role
     mail = await mail_to(settings, email, "invitation")
-    assert mail["locale"] == "tr" and mail["vars"]["org"].startswith("Org of ")
+    assert mail["locale"] == "tr" and mail["vars"]["organization"].startswith("Org of ")
     me = await member.call("auth.invitation.accept", token=link_token(mail), password=PASSWORD)
     assert {m["org"]: m["role"] for m in me["memberships"]}[org] == role
     return int(me["account"]["id"])
