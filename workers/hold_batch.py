@@ -14,6 +14,10 @@ committed (workers/batching.py), and one transaction decides them all:
   are taken `SKIP LOCKED`), so taken in one order everywhere they cannot
   deadlock, and held no longer than the rest of the batch.
 
+A batch is at most 32 holds: PostgreSQL caches 64 subtransaction ids per
+transaction (a best-available hold may use a few), and beyond them every
+snapshot in the database gets slower.
+
 What a hold does is known to those after it in the batch: a second hold with
 the same nonce returns the first, and the cap counts the places just held. The
 waiting list places its single offers with `hold_in`, the same code for a
@@ -117,8 +121,16 @@ async def hold(requests: Sequence[CommandRequest], ctx: WorkerContext) -> list[A
         return outcomes
     async with ctx.pg.acquire() as conn, conn.transaction():
         known = await prepare(conn, ctx.subjects.prefix, asks.values())
-        for n in sorted(asks, key=lambda n: _turn(asks[n], known, n)):
-            outcomes[n] = await _decide(conn, known, asks[n])
+        order = sorted(asks, key=lambda n: _turn(asks[n], known, n))
+        # One savepoint, renewed in the round trip that keeps a hold's changes, or rolled
+        # back to (which keeps it for the next hold): one round trip per hold, not two.
+        await conn.execute("SAVEPOINT hold")
+        for k, n in enumerate(order):
+            outcomes[n], kept = await _decide(conn, known, asks[n])
+            if not kept:
+                await conn.execute("ROLLBACK TO SAVEPOINT hold")
+            elif k + 1 < len(order):
+                await conn.execute("RELEASE SAVEPOINT hold; SAVEPOINT hold")
     return outcomes
 
 
@@ -130,20 +142,19 @@ def _turn(ask: Ask, known: Known, n: int) -> tuple[int, int, int]:
     return 0, 0, n
 
 
-async def _decide(conn: Conn, known: Known, ask: Ask) -> Any:
-    """One hold under its own savepoint: its answer, or the error that is its alone."""
+async def _decide(conn: Conn, known: Known, ask: Ask) -> tuple[Any, bool]:
+    """One hold under the batch's savepoint: its answer, or the error that is its alone, and
+    whether its changes stay (else the caller rolls back to the savepoint)."""
     try:
-        async with conn.transaction():
-            row = await place(conn, known, ask)
+        row = await place(conn, known, ask)
     except Rejected as rejected:
-        return rejected.reply()
+        return rejected.reply(), False
     except BiltenError as error:
-        return error
+        return error, False
     except asyncpg.CheckViolationError as error:
-        return Conflict(
-            "the hold would break a rule of the stock", constraint=error.constraint_name
-        )
-    return hold_of(row).to_wire()
+        rule = error.constraint_name
+        return Conflict("the hold would break a rule of the stock", constraint=rule), False
+    return hold_of(row).to_wire(), True
 
 
 async def hold_in(

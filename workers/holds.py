@@ -41,6 +41,7 @@ _PAGE = 256
 _MAX_SCAN = 20_000
 _WINDOWS = 32
 _SPREAD = 31
+_FIRST_TRIES = 4
 
 
 class Rejected(Exception):
@@ -159,19 +160,23 @@ async def _lock(
     return got
 
 
+# One round trip for a chosen hold: lock what can be got, and know the rest (unknown or not).
+_LOCK_CHOSEN = """
+    WITH got AS (
+        SELECT s.id FROM seats s JOIN ticket_types t ON t.id = s.ticket_type_id
+        WHERE s.id = ANY($1::bigint[]) AND s.event_id = $2 AND s.status = 'available'
+        ORDER BY s.id FOR UPDATE OF s SKIP LOCKED)
+    SELECT s.id, t.price_minor, t.currency, s.id IN (SELECT id FROM got) AS got
+    FROM seats s LEFT JOIN ticket_types t ON t.id = s.ticket_type_id
+    WHERE s.id = ANY($1::bigint[]) AND s.event_id = $2 ORDER BY s.id"""
+
+
 async def _chosen(conn: Conn, event_id: int, seat_ids: tuple[int, ...]) -> list[asyncpg.Record]:
-    got = await _lock(conn, event_id, seat_ids)
+    rows = await conn.fetch(_LOCK_CHOSEN, list(seat_ids), event_id)
+    got = [r for r in rows if r["got"]]
     if len(got) == len(seat_ids):
         return got
-    known = {
-        r["id"]
-        for r in await conn.fetch(
-            "SELECT id FROM seats WHERE id = ANY($1::bigint[]) AND event_id = $2",
-            list(seat_ids),
-            event_id,
-        )
-    }
-    if unknown := sorted(set(seat_ids) - known):
+    if unknown := sorted(set(seat_ids) - {r["id"] for r in rows}):
         raise BadRequest(
             f"no seat {unknown[0]} in event {event_id}", field="seat_ids", unknown=unknown
         )
@@ -214,26 +219,17 @@ async def _best(
         if len(got) < quantity:
             raise Rejected("unavailable", available=len(got))
         return got
-    for _ in range(2):  # a second look if every run found was taken meanwhile
-        free: list[tuple[int, int, int]] = []
-        windows: list[tuple[int, ...]] = []
-        while len(free) < _MAX_SCAN:
-            page = await conn.fetch(
-                f"SELECT s.id, s.row_id, s.position FROM seats s WHERE {where}"
-                f" AND s.id > ${n + 1} ORDER BY s.id LIMIT ${n + 2}",
-                *args,
-                free[-1][0] if free else 0,
-                _PAGE,
-            )
-            free.extend((r["id"], r["row_id"], r["position"]) for r in page)
-            windows = adjacent_windows(free, quantity, _WINDOWS)
-            if len(windows) >= _WINDOWS or len(page) < _PAGE:
-                break
+    # The runs as committed first, trying the best few; if those are being taken, a second
+    # look that sees only seats nobody is locking (under a batch, another lane's holds lock
+    # theirs until its commit, and trying run after run of them costs a round trip each).
+    for unlocked in (False, True):
+        windows = await _runs(conn, where, args, quantity, unlocked=unlocked)
         # The best run first; if someone is taking it, the next ones in random order, so
         # buyers arriving together spread over the front runs instead of queueing on each.
         near = windows[1 : _SPREAD + 1]
         random.shuffle(near)
-        for window in [*windows[:1], *near, *windows[_SPREAD + 1 :]]:
+        tries = [*windows[:1], *near, *windows[_SPREAD + 1 :]]
+        for window in tries if unlocked else tries[:_FIRST_TRIES]:
             try:
                 async with conn.transaction():  # a savepoint: a partly taken run lets go
                     got = await _lock(conn, event_id, window)
@@ -242,9 +238,41 @@ async def _best(
             except Rejected:
                 continue
             return got
-        if len(windows) < _WINDOWS:
-            break  # there are no more runs to find
+        if not windows:
+            break  # no run at all: nothing to look at twice
     raise Rejected("unavailable", together=True)
+
+
+async def _runs(
+    conn: Conn, where: str, args: list[int], quantity: int, *, unlocked: bool
+) -> list[tuple[int, ...]]:
+    """Up to `_WINDOWS` runs of `quantity` adjacent free seats, in map order; with
+    `unlocked`, of seats no other transaction is locking (read with row locks under a
+    savepoint, then let go)."""
+    n = len(args)
+    lock = " FOR UPDATE OF s SKIP LOCKED" if unlocked else ""
+    savepoint = conn.transaction()
+    if unlocked:
+        await savepoint.start()
+    free: list[tuple[int, int, int]] = []
+    windows: list[tuple[int, ...]] = []
+    try:
+        while len(free) < _MAX_SCAN:
+            page = await conn.fetch(
+                f"SELECT s.id, s.row_id, s.position FROM seats s WHERE {where}"
+                f" AND s.id > ${n + 1} ORDER BY s.id LIMIT ${n + 2}{lock}",
+                *args,
+                free[-1][0] if free else 0,
+                _PAGE,
+            )
+            free.extend((r["id"], r["row_id"], r["position"]) for r in page)
+            windows = adjacent_windows(free, quantity, _WINDOWS)
+            if len(windows) >= _WINDOWS or len(page) < _PAGE:
+                break
+    finally:
+        if unlocked:
+            await savepoint.rollback()
+    return windows
 
 
 async def take_places(

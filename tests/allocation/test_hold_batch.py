@@ -2,8 +2,8 @@
 oversells nothing and answers everyone, a refused hold never undoes the rest of its batch,
 and one nonce twice in a batch is one hold.
 
-Batches are made certain, not hoped for: the test holds two buyers' advisory locks, so
-both lanes of the worker wait inside a transaction while the storm queues behind them.
+Batches are made certain, not hoped for: the test holds a buyer's advisory lock per lane,
+so every lane of the worker waits inside a transaction while the storm queues behind them.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ ORGANIZER = mint_claims(
     sub="org-1", org="acme", role="organizer", events="*", ttl_s=3600, now=time.time()
 )
 ROWS, SEATS, QUOTA = 4, 10, 30
-GATES = ("gate-0", "gate-1")  # one per lane of seats.hold (Batched's default: two)
+GATES = tuple(f"gate-{k}" for k in range(allocation.HOLD_LANES))  # one per lane
 
 
 @dataclass
@@ -136,7 +136,7 @@ async def _staged(settings: Settings) -> AsyncIterator[Stage]:
 
 @asynccontextmanager
 async def _gated(stage: Stage, settings: Settings) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-    """Both lanes held waiting on a buyer lock the test holds; yields `release`."""
+    """Every lane held waiting on a buyer lock the test holds; yields `release`."""
     assert settings.database_url
     keys = [seatmap.buyer_key(settings.namespace, stage.event_id, sub) for sub in GATES]
     conn = await asyncpg.connect(settings.database_url)
