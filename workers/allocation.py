@@ -30,10 +30,6 @@ from bilten.workers.shape import Periodic, Worker
 
 log = logging.getLogger(__name__)
 
-# Batches of holds are decided one statement at a time, so a lane waits on PostgreSQL
-# most of the time: several lanes keep it busy (the baseline runs 64 holds at once).
-HOLD_LANES = 8
-
 
 async def release(request: CommandRequest, ctx: WorkerContext) -> Any:
     """seats.release, then the waiting line gets the first go at what it freed."""
@@ -51,7 +47,7 @@ WORKER = Worker(
         "seats.create": seatmap.create,
         "seats.map": seatmap.seat_map,
         "seats.configure": seatmap.configure,
-        "seats.hold": Batched(hold_batch.hold, lanes=HOLD_LANES, most=32),
+        "seats.hold": Batched(hold_batch.hold, lanes=hold_batch.LANES, most=hold_batch.MOST),
         "seats.confirm": orders.confirm,
         "seats.release": release,
         "seats.waitlist.join": waitlist.join,

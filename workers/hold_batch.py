@@ -1,8 +1,9 @@
 """seats.hold in batches: many holds decided in one transaction, each with its own outcome.
 
-docs/allocation.md §Holds and §Design. The commit is what a hold waits for, so
-the runner hands `hold` every request that queued while the previous batch
-committed (workers/batching.py), and one transaction decides them all:
+docs/allocation.md §Holds and §Design. Alone, each hold pays for a transaction
+(BEGIN, its buyer lock and reads, COMMIT and its fsync); under a rush the
+runner hands `hold` every request that queued while the previous batch was
+decided (workers/batching.py), and one transaction decides them all:
 
 - the buyers' advisory locks first, all of them, in the order of the lock
   keys, so two batches (lanes, workers) never wait on each other in a cycle;
@@ -54,6 +55,12 @@ from bilten.workers.seatmap import (
     buyer_key,
     hold_settings,
 )
+
+LANES = 8
+"""Batches decided at once per worker: a lane sends one statement at a time and waits on
+PostgreSQL most of the time, so several keep it busy (alone, holds run 64 at once)."""
+MOST = 32
+"""Holds per batch at most, within the subtransaction ids PostgreSQL caches (above)."""
 
 _LOCK_BUYERS = f"""
     SELECT {CUSTOM_PLANS}, (

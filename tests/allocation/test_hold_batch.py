@@ -28,7 +28,7 @@ from bilten.infra.settings import Settings
 from bilten.protocol.commands import CommandRequest, encode_request
 from bilten.protocol.errors import BadRequest, BiltenError, Conflict, Unavailable
 from bilten.protocol.tokens import mint_claims
-from bilten.workers import allocation, seatmap
+from bilten.workers import allocation, hold_batch, seatmap
 from bilten.workers.context import WorkerContext
 from bilten.workers.shape import run_worker
 from tests.allocation.helpers import db
@@ -38,7 +38,7 @@ ORGANIZER = mint_claims(
     sub="org-1", org="acme", role="organizer", events="*", ttl_s=3600, now=time.time()
 )
 ROWS, SEATS, QUOTA = 4, 10, 30
-GATES = tuple(f"gate-{k}" for k in range(allocation.HOLD_LANES))  # one per lane
+GATES = tuple(f"gate-{k}" for k in range(hold_batch.LANES))  # one per lane
 
 
 @dataclass
