@@ -1,8 +1,11 @@
 """Ticket allocation: holds under contention and steady buying, checked for overselling.
 
-Two phases, each through the hub (REST, one token per buyer) and, as the
-baseline, the same hold transaction (`workers.holds.hold`) called in-process
-without hub, NATS or worker hop:
+Two phases, each through the hub (REST, one token per buyer) to `--allocation-workers`
+allocation worker processes, measured twice in the same run: with batched holds
+(`seats.hold` decides every request that queued meanwhile in one transaction,
+workers/hold_batch.py) and, as the baseline, the same workers with batching off
+(`BILTEN_BATCH_MAX=1`: every hold its own transaction). The workers are started
+afresh for each measurement, each on a venue of its own:
 
 - **contention**: `--buyers` (2,000) buyers at once on a `--seats` (500) seat
   map plus a general-admission type (quota `--seats` / 2): each asks once, for
@@ -38,16 +41,10 @@ from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
-from bilten.infra.deps import open_deps
-from bilten.infra.metrics import Metrics
-from bilten.infra.settings import Settings, settings_env
-from bilten.protocol.commands import CommandRequest
-from bilten.protocol.tokens import mint_claims
-from bilten.workers import holds, orders
-from bilten.workers.context import WorkerContext
+from bilten.infra.settings import settings_env
 
 NAME = "allocation"
-SUMMARY = "holds/s and hold latency under contention and steady buying; oversell count"
+SUMMARY = "holds/s and hold latency, batched against one transaction per hold; oversell count"
 ORG = "bench"
 Buy = Callable[[int, dict[str, Any]], Awaitable[dict[str, Any]]]
 Confirm = Callable[[int, int], Awaitable[None]]
@@ -215,35 +212,6 @@ async def _through_hub(
         return await _phase(buy, confirm, venue, phase, args)
 
 
-async def _direct(
-    settings: Settings, venue: dict[str, Any], phase: str, args: argparse.Namespace
-) -> dict[str, Any]:
-    """The floor: the worker's hold transaction in-process, no hub or NATS."""
-    async with open_deps(settings, "bench-direct", pg_max=20) as deps:
-        ctx = WorkerContext(deps, Metrics())
-
-        def claims(n: int) -> Any:
-            return mint_claims(
-                sub=f"buyer-{n}",
-                org=ORG,
-                role="attendee",
-                events=(venue["event_id"],),
-                ttl_s=3600,
-                now=time.time(),
-            )
-
-        async def buy(n: int, ask: dict[str, Any]) -> dict[str, Any]:
-            params = {"event_id": venue["event_id"], **ask}
-            return dict(await holds.hold(CommandRequest("seats.hold", claims(n), params), ctx))
-
-        async def confirm(n: int, hold_id: int) -> None:
-            await orders.confirm(
-                CommandRequest("seats.confirm", claims(n), {"hold_id": hold_id}), ctx
-            )
-
-        return await _phase(buy, confirm, venue, phase, args)
-
-
 async def _oversold(
     database_url: str, venue: dict[str, Any], answers: list[dict[str, Any]], ga_quota: int | None
 ) -> int:
@@ -287,8 +255,12 @@ async def _oversold(
     return bad
 
 
-def _row(label: str, hub: float | None, base: float | None, target: str = "") -> str:
-    return ratio_row(label, hub, base, target, label_width=36, target_width=10)
+SIDES = (("batched", None), ("baseline", 1))
+"""Each measurement's BILTEN_BATCH_MAX: the settings' default, then batching off."""
+
+
+def _row(label: str, batched: float | None, base: float | None, target: str = "") -> str:
+    return ratio_row(label, batched, base, target, label_width=36, target_width=10)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -305,16 +277,8 @@ def run(args: argparse.Namespace) -> int:
             children.spawn(
                 name, [sys.executable, "-m", "bilten.deploy.cli", "worker", name], env, None
             )
-        for n in range(args.allocation_workers):
-            children.spawn(
-                f"allocation{n}",
-                [sys.executable, "-m", "bilten.deploy.cli", "worker", "allocation"],
-                env,
-                None,
-            )
         hub = children.spawn("hub", [sys.executable, "-m", "bilten.deploy.cli", "hub"], env, None)
         base = f"http://127.0.0.1:{port}"
-        wait_http_ok(f"{base}/readyz", hub, 60)
         organizer = token(infra.secret, "organizer", sub="bench-org", org=ORG, events="*")
 
         async def setup(seats: int, ga: int) -> dict[str, Any]:
@@ -328,29 +292,42 @@ def run(args: argparse.Namespace) -> int:
             for p in (("contention", args.seats), ("steady", args.stadium))
             if p[0] in args.phases.split(",")
         ]
+        quota = max(1, args.seats // 2)
         for phase, seats in phases:
-            quota = max(1, args.seats // 2)
-            hub_venue, floor_venue = (asyncio.run(setup(seats, quota)) for _ in range(2))
-            if phase == "steady":
-                hub_venue["ga_type"] = floor_venue["ga_type"] = None
-            for side, venue in (("hub", hub_venue), ("baseline", floor_venue)):
-                result = asyncio.run(
-                    _through_hub(base, infra.secret, venue, phase, args)
-                    if side == "hub"
-                    else _direct(settings, venue, phase, args)
-                )
+            for side, batch_max in SIDES:
+                # Fresh workers for each measurement: none inherits the other's warm state.
+                side_env = dict(env)
+                if batch_max is not None:
+                    side_env["BILTEN_BATCH_MAX"] = str(batch_max)
+                workers = [
+                    children.spawn(
+                        f"allocation-{phase}-{side}{n}",
+                        [sys.executable, "-m", "bilten.deploy.cli", "worker", "allocation"],
+                        side_env,
+                        None,
+                    )
+                    for n in range(args.allocation_workers)
+                ]
+                wait_http_ok(f"{base}/readyz", hub, 60)
+                venue = asyncio.run(setup(seats, quota))
+                if phase == "steady":
+                    venue["ga_type"] = None
+                result = asyncio.run(_through_hub(base, infra.secret, venue, phase, args))
                 result["oversold"] = asyncio.run(
                     _oversold(infra.database_url, venue, result.pop("answers"), quota)
                 )
                 results[f"{phase}/{side}"] = result
+                for worker in workers:
+                    children.stop(worker)
     print(
         f"\nallocation: contention = {args.buyers} buyers at once on {args.seats} seats + "
-        f"{max(1, args.seats // 2)} GA places; steady = {args.concurrency} buyers for "
+        f"{quota} GA places; steady = {args.concurrency} buyers for "
         f"{args.seconds:g} s on {args.stadium:,} seats; {args.allocation_workers} allocation "
-        "workers; baseline: the hold transaction in-process"
+        "workers, restarted for each measurement; baseline: BILTEN_BATCH_MAX=1 (a transaction"
+        " per hold)"
     )
     print(
-        "| metric                               |       hub |  baseline |    ratio | target"
+        "| metric                               |   batched |  baseline |    ratio | target"
         "     |\n|"
         + "-" * 38
         + "|"
@@ -363,16 +340,21 @@ def run(args: argparse.Namespace) -> int:
         + "-" * 12
         + "|"
     )
+    targets = {
+        ("contention", "p99_ms"): "<= 0.25x",
+        ("steady", "holds_per_s"): ">= 4x",
+    }
     for phase, _ in phases:
-        h, b = results[f"{phase}/hub"], results[f"{phase}/baseline"]
-        for label, key, target in (
-            ("holds granted/s", "holds_per_s", ""),
-            ("hold answers/s", "requests_per_s", ""),
-            ("hold p50 (ms)", "p50_ms", ""),
-            ("hold p99 (ms)", "p99_ms", ""),
-            ("errors", "errors", "0"),
-            ("oversold (in PostgreSQL)", "oversold", "0"),
+        h, b = results[f"{phase}/batched"], results[f"{phase}/baseline"]
+        for label, key in (
+            ("holds granted/s", "holds_per_s"),
+            ("hold answers/s", "requests_per_s"),
+            ("hold p50 (ms)", "p50_ms"),
+            ("hold p99 (ms)", "p99_ms"),
+            ("errors", "errors"),
+            ("oversold (in PostgreSQL)", "oversold"),
         ):
+            target = targets.get((phase, key), "0" if key in ("errors", "oversold") else "")
             print(_row(f"{phase}: {label}", h[key], b[key], target))
     for key, result in results.items():
         print(f"  {key}: {result['outcomes']}")

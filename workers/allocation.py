@@ -7,7 +7,7 @@ so any number of these share the load; correctness lives in PostgreSQL
 a time publishes) and answers `event.{id}.seats` snapshot requests.
 
     seats.create / seats.map / seats.configure     workers/seatmap.py
-    seats.hold                                     workers/holds.py
+    seats.hold (batched)                           workers/hold_batch.py, holds.py
     seats.confirm / seats.release                  workers/orders.py
     seats.waitlist.join                            workers/waitlist.py
     orders.list / orders.get / holds.list          workers/purchases.py
@@ -23,7 +23,8 @@ from nats.errors import Error as NatsError
 
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BiltenError
-from bilten.workers import holds, orders, purchases, seatfeed, seatmap, sweeper, waitlist
+from bilten.workers import hold_batch, orders, purchases, seatfeed, seatmap, sweeper, waitlist
+from bilten.workers.batching import Batched
 from bilten.workers.context import WorkerContext
 from bilten.workers.shape import Periodic, Worker
 
@@ -46,7 +47,7 @@ WORKER = Worker(
         "seats.create": seatmap.create,
         "seats.map": seatmap.seat_map,
         "seats.configure": seatmap.configure,
-        "seats.hold": holds.hold,
+        "seats.hold": Batched(hold_batch.hold, lanes=hold_batch.LANES, most=hold_batch.MOST),
         "seats.confirm": orders.confirm,
         "seats.release": release,
         "seats.waitlist.join": waitlist.join,

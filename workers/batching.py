@@ -49,10 +49,14 @@ Reply = Callable[[str, bytes], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Batched:
-    """A command whose requests are decided in batches by `handler`, `lanes` batches at a time."""
+    """A command whose requests are decided in batches by `handler`, `lanes` batches at a time,
+    each of at most `most` requests (and `BILTEN_BATCH_MAX`): a handler that puts each request
+    under a savepoint keeps its batches within what PostgreSQL caches of one transaction's
+    subtransactions (64), beyond which every snapshot in the database gets slower."""
 
     handler: BatchHandler
     lanes: int = 2
+    most: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,7 @@ async def serve_batched(
     concurrency: int,
 ) -> None:
     """Answer `method` requests in batches until `stop`, then decide what is queued and return."""
-    max_batch = ctx.settings.batch_max
+    max_batch = min(ctx.settings.batch_max, batched.most or ctx.settings.batch_max)
     lanes = concurrency if max_batch == 1 else batched.lanes
     queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=max(lanes, 4) * max_batch)
     outage = Outage(f"worker {worker}")

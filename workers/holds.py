@@ -11,35 +11,37 @@ holds with any number of workers:
   savepoint so a run that is partly taken releases what it got;
 - general admission adds to a per-type counter whose CHECK keeps
   `held + sold <= quota`, updated last so its row lock is held briefly;
-- the per-attendee cap is counted under an advisory lock per (event, buyer),
-  which also makes a retried hold with the same `nonce` return the first one.
+- the per-attendee cap is counted under an advisory lock per (namespace,
+  event, buyer), which also makes a retried hold with the same `nonce` return
+  the first one.
 
 Every change takes a version from `seat_version` while holding the row lock,
 and records its transaction id for the seats feed (workers/seatfeed.py).
+This module has the pieces; workers/hold_batch.py places holds with them,
+many in one transaction.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
 
-from bilten.protocol.allocation import HoldRequest, adjacent_windows, parse_hold
-from bilten.protocol.commands import CommandRequest
-from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
-from bilten.protocol.events import parse_event_id
+from bilten.protocol.allocation import HoldRequest, adjacent_windows
+from bilten.protocol.errors import BadRequest, Forbidden, NotFound
 from bilten.protocol.sales import Hold
 from bilten.protocol.tokens import Claims
-from bilten.workers.context import Conn, WorkerContext
-from bilten.workers.seatmap import BUYER_LOCK, CUSTOM_PLANS, hold_settings
+from bilten.workers.context import Conn
 
 CHANGE = "version = nextval('seat_version'), changed_xid = pg_current_xact_id()"
 _PAGE = 256
 _MAX_SCAN = 20_000
 _WINDOWS = 32
 _SPREAD = 31
+_FIRST_TRIES = 4
 
 
 class Rejected(Exception):
@@ -89,104 +91,34 @@ def authorize(claims: Claims, row: asyncpg.Record, what: str = "hold") -> None:
         raise Forbidden(f"only the {what}'s owner or an organizer may do this")
 
 
-async def hold(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
-    """seats.hold: chosen seats, best available, or general-admission places."""
-    event_id = parse_event_id(request.params)
-    wanted = parse_hold(request.params)
-    buyer = Buyer(request.claims.sub, request.claims.role == "attendee")
-    try:
-        async with ctx.pg.acquire() as conn, conn.transaction():
-            row = await hold_in(conn, event_id, buyer, wanted)
-    except Rejected as rejected:
-        return rejected.reply()
-    return hold_of(row).to_wire()
-
-
-async def hold_in(
-    conn: Conn, event_id: int, buyer: Buyer, wanted: HoldRequest, *, waitlist_id: int | None = None
-) -> asyncpg.Record:
-    """Place a hold in the caller's transaction; raises Rejected (roll back) or BadRequest."""
-    await conn.execute(
-        f"SELECT {CUSTOM_PLANS}, pg_advisory_xact_lock($1, hashtext($2))",
-        BUYER_LOCK,
-        f"{event_id}:{buyer.sub}",
+def general(event_id: int, wanted: HoldRequest, kind: asyncpg.Record | None) -> bool:
+    """Whether the hold is for general-admission places (a type without seats, no section)."""
+    return (
+        not wanted.seat_ids
+        and wanted.section is None
+        and wanted.section_id is None
+        and kind is not None
+        and kind["event_id"] == event_id
+        and not kind["seated"]
     )
-    if wanted.nonce is not None:
-        stored = await conn.fetchrow(
-            "SELECT * FROM holds WHERE event_id = $1 AND owner_sub = $2 AND nonce = $3",
-            event_id,
-            buyer.sub,
-            wanted.nonce,
-        )
-        if stored is not None:
-            if stored["quantity"] != wanted.quantity or (
-                wanted.seat_ids and sorted(stored["seat_ids"]) != sorted(wanted.seat_ids)
-            ):
-                raise Conflict("this nonce was used for another hold", field="nonce")
-            return stored
-    rules = await hold_settings(conn, event_id)
-    if buyer.capped:
-        taken = await conn.fetchval(
-            """SELECT COALESCE(sum(quantity), 0) FROM holds
-               WHERE event_id = $1 AND owner_sub = $2
-                 AND (state = 'confirmed' OR (state = 'active' AND expires_at > now()))""",
-            event_id,
-            buyer.sub,
-        )
-        if taken + wanted.quantity > rules.limit:
-            raise Rejected("limit_exceeded", limit=rules.limit, taken=taken)
-    seats, ga_type = await _pick(conn, event_id, wanted)
-    if ga_type is not None:
-        amount, currency = ga_type["price_minor"] * wanted.quantity, ga_type["currency"]
-    else:
-        currencies = {s["currency"] for s in seats}
-        if len(currencies) != 1:
-            raise BadRequest(
-                "the seats of one hold must be priced in one currency",
-                field="seat_ids",
-                currencies=sorted(c.strip() for c in currencies),
-            )
-        amount, currency = sum(s["price_minor"] for s in seats), currencies.pop()
-    # Attendees may shorten their hold (tests, quick checkouts), never lengthen it.
-    ttl = wanted.ttl_s or rules.ttl_s
-    if buyer.capped:
-        ttl = min(ttl, rules.ttl_s)
-    row = await conn.fetchrow(
-        """INSERT INTO holds (event_id, owner_sub, nonce, ticket_type_id, quantity, seat_ids,
-                              amount_minor, currency, expires_at, warn_at, waitlist_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9),
-                   now() + make_interval(secs => $9 - least($10, $9 / 2.0)), $11)
-           RETURNING *""",
-        event_id,
-        buyer.sub,
-        wanted.nonce,
-        ga_type["id"] if ga_type else None,
-        wanted.quantity,
-        [s["id"] for s in seats],
-        amount,
-        currency,
-        float(ttl),
-        float(rules.warn_s),
-        waitlist_id,
+
+
+async def ticket_kinds(conn: Conn, type_ids: Iterable[int]) -> dict[int, asyncpg.Record]:
+    """The asked ticket types by id (price, currency, event, seated), one query for a batch."""
+    rows = await conn.fetch(
+        """SELECT t.id, t.event_id, t.price_minor, t.currency,
+                  EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id) AS seated
+           FROM ticket_types t WHERE t.id = ANY($1::bigint[])""",
+        sorted(set(type_ids)),
     )
-    assert row is not None  # INSERT … RETURNING
-    if seats:
-        await conn.execute(
-            f"UPDATE seats SET status = 'held', hold_id = $2, {CHANGE}"
-            " WHERE id = ANY($1::bigint[])",
-            [s["id"] for s in seats],
-            row["id"],
-        )
-    else:
-        assert ga_type is not None
-        await take_places(conn, event_id, ga_type["id"], wanted.quantity)
-    return row
+    return {r["id"]: r for r in rows}
 
 
-async def _pick(
-    conn: Conn, event_id: int, wanted: HoldRequest
+async def pick(
+    conn: Conn, event_id: int, wanted: HoldRequest, kind: asyncpg.Record | None
 ) -> tuple[list[asyncpg.Record], asyncpg.Record | None]:
-    """Lock the seats to hold, or find the general-admission type to count places of."""
+    """Lock the seats to hold, or return the general-admission type (`kind`, the asked
+    ticket type from `ticket_kinds`) to count places of."""
     if wanted.seat_ids:
         return await _chosen(conn, event_id, wanted.seat_ids), None
     section_id = None
@@ -201,21 +133,13 @@ async def _pick(
             field = "section" if wanted.section is not None else "section_id"
             raise BadRequest(f"no such section in event {event_id}", field=field)
     if wanted.ticket_type_id is not None:
-        kind = await conn.fetchrow(
-            """SELECT t.id, t.price_minor, t.currency,
-                      EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
-                          AS seated
-               FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""",
-            wanted.ticket_type_id,
-            event_id,
-        )
-        if kind is None:
+        if kind is None or kind["event_id"] != event_id:
             raise BadRequest(
                 f"no ticket type {wanted.ticket_type_id} in event {event_id}",
                 field="ticket_type_id",
             )
-        if not kind["seated"] and section_id is None:
-            return [], kind  # general admission: a type without seats
+        if general(event_id, wanted, kind):
+            return [], kind
     return await _best(
         conn, event_id, wanted.ticket_type_id, section_id, wanted.quantity, wanted.together
     ), None
@@ -236,19 +160,23 @@ async def _lock(
     return got
 
 
+# One round trip for a chosen hold: lock what can be got, and know the rest (unknown or not).
+_LOCK_CHOSEN = """
+    WITH got AS (
+        SELECT s.id FROM seats s JOIN ticket_types t ON t.id = s.ticket_type_id
+        WHERE s.id = ANY($1::bigint[]) AND s.event_id = $2 AND s.status = 'available'
+        ORDER BY s.id FOR UPDATE OF s SKIP LOCKED)
+    SELECT s.id, t.price_minor, t.currency, s.id IN (SELECT id FROM got) AS got
+    FROM seats s LEFT JOIN ticket_types t ON t.id = s.ticket_type_id
+    WHERE s.id = ANY($1::bigint[]) AND s.event_id = $2 ORDER BY s.id"""
+
+
 async def _chosen(conn: Conn, event_id: int, seat_ids: tuple[int, ...]) -> list[asyncpg.Record]:
-    got = await _lock(conn, event_id, seat_ids)
+    rows = await conn.fetch(_LOCK_CHOSEN, list(seat_ids), event_id)
+    got = [r for r in rows if r["got"]]
     if len(got) == len(seat_ids):
         return got
-    known = {
-        r["id"]
-        for r in await conn.fetch(
-            "SELECT id FROM seats WHERE id = ANY($1::bigint[]) AND event_id = $2",
-            list(seat_ids),
-            event_id,
-        )
-    }
-    if unknown := sorted(set(seat_ids) - known):
+    if unknown := sorted(set(seat_ids) - {r["id"] for r in rows}):
         raise BadRequest(
             f"no seat {unknown[0]} in event {event_id}", field="seat_ids", unknown=unknown
         )
@@ -291,26 +219,17 @@ async def _best(
         if len(got) < quantity:
             raise Rejected("unavailable", available=len(got))
         return got
-    for _ in range(2):  # a second look if every run found was taken meanwhile
-        free: list[tuple[int, int, int]] = []
-        windows: list[tuple[int, ...]] = []
-        while len(free) < _MAX_SCAN:
-            page = await conn.fetch(
-                f"SELECT s.id, s.row_id, s.position FROM seats s WHERE {where}"
-                f" AND s.id > ${n + 1} ORDER BY s.id LIMIT ${n + 2}",
-                *args,
-                free[-1][0] if free else 0,
-                _PAGE,
-            )
-            free.extend((r["id"], r["row_id"], r["position"]) for r in page)
-            windows = adjacent_windows(free, quantity, _WINDOWS)
-            if len(windows) >= _WINDOWS or len(page) < _PAGE:
-                break
+    # The runs as committed first, trying the best few; if those are being taken, a second
+    # look that sees only seats nobody is locking (under a batch, another lane's holds lock
+    # theirs until its commit, and trying run after run of them costs a round trip each).
+    for unlocked in (False, True):
+        windows = await _runs(conn, where, args, quantity, unlocked=unlocked)
         # The best run first; if someone is taking it, the next ones in random order, so
         # buyers arriving together spread over the front runs instead of queueing on each.
         near = windows[1 : _SPREAD + 1]
         random.shuffle(near)
-        for window in [*windows[:1], *near, *windows[_SPREAD + 1 :]]:
+        tries = [*windows[:1], *near, *windows[_SPREAD + 1 :]]
+        for window in tries if unlocked else tries[:_FIRST_TRIES]:
             try:
                 async with conn.transaction():  # a savepoint: a partly taken run lets go
                     got = await _lock(conn, event_id, window)
@@ -319,9 +238,41 @@ async def _best(
             except Rejected:
                 continue
             return got
-        if len(windows) < _WINDOWS:
-            break  # there are no more runs to find
+        if not windows:
+            break  # no run at all: nothing to look at twice
     raise Rejected("unavailable", together=True)
+
+
+async def _runs(
+    conn: Conn, where: str, args: list[int], quantity: int, *, unlocked: bool
+) -> list[tuple[int, ...]]:
+    """Up to `_WINDOWS` runs of `quantity` adjacent free seats, in map order; with
+    `unlocked`, of seats no other transaction is locking (read with row locks under a
+    savepoint, then let go)."""
+    n = len(args)
+    lock = " FOR UPDATE OF s SKIP LOCKED" if unlocked else ""
+    savepoint = conn.transaction()
+    if unlocked:
+        await savepoint.start()
+    free: list[tuple[int, int, int]] = []
+    windows: list[tuple[int, ...]] = []
+    try:
+        while len(free) < _MAX_SCAN:
+            page = await conn.fetch(
+                f"SELECT s.id, s.row_id, s.position FROM seats s WHERE {where}"
+                f" AND s.id > ${n + 1} ORDER BY s.id LIMIT ${n + 2}{lock}",
+                *args,
+                free[-1][0] if free else 0,
+                _PAGE,
+            )
+            free.extend((r["id"], r["row_id"], r["position"]) for r in page)
+            windows = adjacent_windows(free, quantity, _WINDOWS)
+            if len(windows) >= _WINDOWS or len(page) < _PAGE:
+                break
+    finally:
+        if unlocked:
+            await savepoint.rollback()
+    return windows
 
 
 async def take_places(
@@ -351,14 +302,16 @@ async def take_places(
     )
     if await conn.fetchval(update, type_id, quantity) is not None:
         return
-    created = await conn.fetchval(
+    # The type's first place: create its counter. Two transactions may race to; the
+    # loser waits for the winner's row and then counts on it like any later hold.
+    await conn.execute(
         """INSERT INTO ga_counters (ticket_type_id, event_id, quota)
            SELECT id, event_id, quota FROM ticket_types WHERE id = $1 AND event_id = $2
-           ON CONFLICT DO NOTHING RETURNING 1""",
+           ON CONFLICT DO NOTHING""",
         type_id,
         event_id,
     )
-    if not created or await conn.fetchval(update, type_id, quantity) is None:
+    if await conn.fetchval(update, type_id, quantity) is None:
         left = await conn.fetchval(
             "SELECT quota - held - sold FROM ga_counters WHERE ticket_type_id = $1", type_id
         )

@@ -9,6 +9,7 @@ ids, so seat order by id is map order and snapshots run-length encode well.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,10 +28,11 @@ from bilten.workers.context import Conn, WorkerContext
 CUSTOM_PLANS = "set_config('plan_cache_mode', 'force_custom_plan', true)"
 
 # Advisory lock keys (two-int form): class 1 is per buyer (hashtext of
-# "event:sub"), class 2 per namespace and purpose (hashtext of "namespace:map"
-# or "namespace:feed"). Advisory locks are database-wide and namespaces may
-# share a database (one schema each): a lock keyed without the namespace would
-# let one deployment's seat feed or map creation hold up another's.
+# "namespace:event:sub"), class 2 per namespace and purpose (hashtext of
+# "namespace:map" or "namespace:feed"). Advisory locks are database-wide and
+# namespaces may share a database (one schema each): a lock keyed without the
+# namespace would let one deployment's holds, seat feed or map creation hold up
+# another's (event ids are per schema, so two deployments share them too).
 BUYER_LOCK = 0x616C6C01
 NAMESPACE_LOCK = 0x616C6C02
 LOCK_BY_NAMESPACE = "$1::int, hashtext($2::text)"
@@ -42,6 +44,11 @@ def namespace_key(namespace: str, purpose: Literal["map", "feed"]) -> str:
     return f"{namespace}:{purpose}"
 
 
+def buyer_key(namespace: str, event_id: int, sub: str) -> str:
+    """The text hashed into a buyer lock's second key: `namespace:event:sub`."""
+    return f"{namespace}:{event_id}:{sub}"
+
+
 @dataclass(frozen=True, slots=True)
 class HoldSettings:
     """An event's hold rules: default ttl, per-attendee cap, warning lead time."""
@@ -51,14 +58,19 @@ class HoldSettings:
     warn_s: int
 
 
-async def hold_settings(conn: Conn | asyncpg.Pool, event_id: int) -> HoldSettings:
-    """The event's settings, or the defaults when it has none."""
-    row = await conn.fetchrow(
-        "SELECT hold_ttl_s, hold_limit, warn_s FROM allocations WHERE event_id = $1", event_id
+async def hold_settings(conn: Conn, event_ids: Iterable[int]) -> dict[int, HoldSettings]:
+    """The settings of each event, the defaults for one without; one query for a batch."""
+    ids = sorted(set(event_ids))
+    rows = await conn.fetch(
+        "SELECT event_id, hold_ttl_s, hold_limit, warn_s FROM allocations"
+        " WHERE event_id = ANY($1::bigint[])",
+        ids,
     )
-    if row is None:
-        return HoldSettings(DEFAULT_TTL_S, DEFAULT_LIMIT, DEFAULT_WARN_S)
-    return HoldSettings(row["hold_ttl_s"], row["hold_limit"], row["warn_s"])
+    found = {
+        r["event_id"]: HoldSettings(r["hold_ttl_s"], r["hold_limit"], r["warn_s"]) for r in rows
+    }
+    default = HoldSettings(DEFAULT_TTL_S, DEFAULT_LIMIT, DEFAULT_WARN_S)
+    return {event_id: found.get(event_id, default) for event_id in ids}
 
 
 async def configure(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:

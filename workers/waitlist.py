@@ -19,7 +19,8 @@ from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Conflict
 from bilten.protocol.events import parse_event_id
 from bilten.workers.context import Conn, WorkerContext
-from bilten.workers.holds import Buyer, Rejected, hold_in, hold_of
+from bilten.workers.hold_batch import hold_in
+from bilten.workers.holds import Buyer, Rejected, hold_of
 from bilten.workers.seatmap import CUSTOM_PLANS
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,9 @@ async def offer(ctx: WorkerContext, event_id: int, types: set[int], sections: se
     offered = 0
     for entry in entries:
         async with ctx.pg.acquire() as conn, conn.transaction():
-            outbox_id = await _offer_one(conn, event_id, entry["id"], exhausted)
+            outbox_id = await _offer_one(
+                conn, ctx.subjects.prefix, event_id, entry["id"], exhausted
+            )
         if outbox_id is not None:
             await outbox.flush(ctx.deps, [outbox_id])
             offered += 1
@@ -154,7 +157,11 @@ async def offer(ctx: WorkerContext, event_id: int, types: set[int], sections: se
 
 
 async def _offer_one(
-    conn: Conn, event_id: int, entry_id: int, exhausted: set[tuple[int | None, int | None]]
+    conn: Conn,
+    namespace: str,
+    event_id: int,
+    entry_id: int,
+    exhausted: set[tuple[int | None, int | None]],
 ) -> int | None:
     """Hold places for one waiting entry and queue the offer; the outbox id, or None."""
     entry = await conn.fetchrow(
@@ -176,7 +183,12 @@ async def _offer_one(
     try:
         async with conn.transaction():  # a savepoint: a refused offer leaves no trace
             hold = await hold_in(
-                conn, event_id, Buyer(entry["owner_sub"], True), wanted, waitlist_id=entry_id
+                conn,
+                namespace,
+                event_id,
+                Buyer(entry["owner_sub"], True),
+                wanted,
+                waitlist_id=entry_id,
             )
     except Rejected as refused:
         if refused.reason != "limit_exceeded":

@@ -19,7 +19,7 @@ from bilten.infra.settings import Settings
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.seats import apply, from_snapshot
 from bilten.protocol.tokens import Claims, mint_claims
-from bilten.workers import holds, orders, seatfeed, seatmap
+from bilten.workers import hold_batch, orders, seatfeed, seatmap
 from bilten.workers.context import WorkerContext
 from tests.waiting import wait_for
 
@@ -79,9 +79,11 @@ async def _event_with_seats(deps: WorkerContext, seats: int) -> tuple[int, list[
 async def _hold(
     deps: WorkerContext, event_id: int, seat_ids: list[int], claims: Claims = BUYER
 ) -> dict[str, Any]:
-    return await holds.hold(
-        CommandRequest("seats.hold", claims, {"event_id": event_id, "seat_ids": seat_ids}), deps
-    )
+    params = {"event_id": event_id, "seat_ids": seat_ids}
+    answer: dict[str, Any] = (
+        await hold_batch.hold([CommandRequest("seats.hold", claims, params)], deps)
+    )[0]
+    return answer
 
 
 async def _history(deps: WorkerContext, channel: str, after: int) -> list[Any]:

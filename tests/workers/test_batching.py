@@ -52,7 +52,7 @@ class Probe:
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, probe: Probe, lanes: int = 1
+    settings: Settings, probe: Probe, lanes: int = 1, most: int | None = None
 ) -> AsyncIterator[tuple[Deps, Metrics]]:
     stop = asyncio.Event()
     metrics = Metrics()
@@ -61,7 +61,7 @@ async def serving(
             serve_commands(
                 WorkerContext(deps, metrics),
                 "probe",
-                {"probe.batch": Batched(probe, lanes=lanes)},
+                {"probe.batch": Batched(probe, lanes=lanes, most=most)},
                 stop,
             )
         )
@@ -118,6 +118,14 @@ async def test_requests_arriving_during_a_batch_are_decided_together(migrated: S
     assert answers == [{"n": n} for n in range(40)]  # each its own answer, in its own reply
     assert sum(probe.batches) == 41
     assert probe.batches[1] == 40  # everything that queued meanwhile: one batch
+
+
+async def test_a_command_may_cap_its_batches_below_batch_max(migrated: Settings) -> None:
+    probe = Probe()
+    async with serving(migrated, probe, most=16) as served:
+        answers = await storm(served, probe, [{"n": n} for n in range(40)])
+    assert answers == [{"n": n} for n in range(40)]
+    assert probe.batches[1:] == [16, 16, 8]  # what queued meanwhile, 16 at a time
 
 
 async def test_an_outcome_error_answers_only_its_request(migrated: Settings) -> None:

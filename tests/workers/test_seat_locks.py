@@ -1,4 +1,5 @@
-"""Allocation locks are per namespace; `seats.create` has its own budget in the runner."""
+"""Allocation locks (maps, the feed, buyers) are per namespace; `seats.create` has its own
+budget in the runner."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from bilten.infra.streams import StreamLimits, declare
 from bilten.protocol.commands import COMMANDS, CommandRequest, decode_reply, encode_request
 from bilten.protocol.errors import Timeout
 from bilten.protocol.tokens import mint_claims
-from bilten.workers import events, seatfeed, seatmap
+from bilten.workers import events, hold_batch, seatfeed, seatmap, ticket_types
 from bilten.workers.context import WorkerContext
 from bilten.workers.runner import serve_commands
 from tests.hub.helpers import EVENT
@@ -71,6 +72,41 @@ async def test_another_namespace_holding_its_locks_blocks_neither_map_nor_feed(
             assert await arrives(seatfeed.tick(ctx), what="a tick") >= 1
     finally:
         await other.close()
+
+
+async def test_another_namespace_holding_a_buyer_lock_does_not_hold_up_our_buyer(
+    migrated: Settings,
+) -> None:
+    """Event ids are per schema: another deployment's buyer of "its" event 1 is another lock."""
+    async with open_deps(migrated, "test") as deps:
+        await declare(deps.js, deps.subjects, StreamLimits())
+        ctx = WorkerContext(deps, Metrics())
+        event = await events.create(CommandRequest("events.create", _claims(), dict(EVENT)), ctx)
+        ga = await ticket_types.create_type(
+            CommandRequest(
+                "tickettypes.create",
+                _claims(),
+                {"event_id": event["id"], "name": "GA", "price_minor": 100, "quota": 5},
+            ),
+            ctx,
+        )
+        assert migrated.database_url
+        other = await asyncpg.connect(migrated.database_url)
+        try:
+            await other.execute("BEGIN")
+            await other.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                seatmap.BUYER_LOCK,
+                seatmap.buyer_key("other" + migrated.namespace, event["id"], "o-1"),
+            )
+            params = {"event_id": event["id"], "ticket_type_id": ga["id"], "quantity": 1}
+            (answer,) = await arrives(
+                hold_batch.hold([CommandRequest("seats.hold", _claims(), params)], ctx),
+                what="a hold beside another namespace's lock on the same buyer",
+            )
+            assert answer["status"] == "held"
+        finally:
+            await other.close()
 
 
 async def test_own_namespace_feed_lock_still_makes_a_tick_step_aside(migrated: Settings) -> None:
