@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,7 @@ import orjson
 
 from benchmarks.infra import Infra, create_event, free_port, token
 from benchmarks.loadgen import LoadConfig
-from benchmarks.procs import Child, Children, core_plan, wait_http_ok
+from benchmarks.procs import STOP_TIMEOUT_S, Child, Children, core_plan, wait_http_ok
 from benchmarks.report import notes, render
 from bilten.infra.settings import settings_env
 
@@ -242,7 +244,10 @@ class Run:
             )
         finally:
             if spy is not None:
-                self.children.stop(spy)  # SIGTERM: py-spy writes its samples and exits
+                spy.process.send_signal(signal.SIGINT)  # its Ctrl-C: write the samples, exit
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    spy.process.wait(STOP_TIMEOUT_S)
+                self.children.stop(spy)
             self.children.stop(hub)
             self.children.stop(workers)
 
@@ -251,7 +256,8 @@ class Run:
             return None
         out = Path(self.args.py_spy)
         out.mkdir(parents=True, exist_ok=True)
-        argv = ["py-spy", "record", "--pid", str(pid), "--native", "--nonblocking"]
+        # --native reads uvloop's and the kernel-call frames too; it pauses the hub per sample.
+        argv = ["py-spy", "record", "--pid", str(pid), "--native"]
         argv += ["--rate", "250", "--format", "raw", "--output", str(out / "hub.txt")]
         argv[0] = str(Path(sys.executable).with_name("py-spy"))
         return self.children.spawn("py-spy", argv, dict(os.environ), None)
