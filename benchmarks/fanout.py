@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +31,7 @@ import orjson
 
 from benchmarks.infra import Infra, create_event, free_port, token
 from benchmarks.loadgen import LoadConfig
-from benchmarks.procs import STOP_TIMEOUT_S, Child, Children, core_plan, wait_http_ok
+from benchmarks.procs import Children, core_plan, py_spy, wait_http_ok
 from benchmarks.report import notes, render
 from bilten.infra.settings import settings_env
 
@@ -232,35 +230,20 @@ class Run:
             file=sys.stderr,
             flush=True,
         )
-        spy = self._py_spy(hub.process.pid)
+        spy = Path(self.args.py_spy) / "hub.txt" if self.args.py_spy else None
         try:
-            return self.load(
-                port,
-                hub.process.pid,
-                channel,
-                f"/ws?token={organizer}",
-                paths,
-                via_jetstream=self.args.publish_via == "jetstream",
-            )
+            with py_spy(self.children, hub.process.pid, spy):
+                return self.load(
+                    port,
+                    hub.process.pid,
+                    channel,
+                    f"/ws?token={organizer}",
+                    paths,
+                    via_jetstream=self.args.publish_via == "jetstream",
+                )
         finally:
-            if spy is not None:
-                spy.process.send_signal(signal.SIGINT)  # its Ctrl-C: write the samples, exit
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    spy.process.wait(STOP_TIMEOUT_S)
-                self.children.stop(spy)
             self.children.stop(hub)
             self.children.stop(workers)
-
-    def _py_spy(self, pid: int) -> Child | None:
-        if not self.args.py_spy:
-            return None
-        out = Path(self.args.py_spy)
-        out.mkdir(parents=True, exist_ok=True)
-        # --native reads uvloop's and the kernel-call frames too; it pauses the hub per sample.
-        argv = ["py-spy", "record", "--pid", str(pid), "--native"]
-        argv += ["--rate", "250", "--format", "raw", "--output", str(out / "hub.txt")]
-        argv[0] = str(Path(sys.executable).with_name("py-spy"))
-        return self.children.spawn("py-spy", argv, dict(os.environ), None)
 
     def _create_event(self, base: str, organizer: str) -> int:
         async def create() -> int:
