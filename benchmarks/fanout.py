@@ -102,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--py-spy",
         metavar="DIR",
         help="sample the hub with py-spy (native frames too) while it is loaded, writing "
-        "DIR/hub.txt as collapsed stacks (costs the hub a little CPU)",
+        "DIR/hub.txt as collapsed stacks (py-spy pauses the hub per sample: a diagnostic run)",
     )
     parser.add_argument(
         "--logs", metavar="DIR", help="keep the hub's, workers' and baseline's logs here"

@@ -1,4 +1,4 @@
-"""Live publications of one channel, framed once per loop pass and written to every socket.
+"""Live publications of one channel, framed once per round and written to every socket.
 
 A WebSocket frame from the server is unmasked (RFC 6455 §5.1), so a batch of
 publications is the same bytes for every subscriber: the hub builds the frame
@@ -59,7 +59,7 @@ def runs_of(arrived: list[tuple[int, str, list[bytes]]]) -> list[Run]:
 
 
 class Delivery:
-    """Writes a channel's live publications to its members, one round per loop pass."""
+    """Writes a channel's live publications to its members, one round at a time."""
 
     def __init__(
         self, members: dict[Connection, SubState], flusher: Flusher, careful: Careful

@@ -3,9 +3,9 @@
 A publication arrives once from NATS (republished by the history stream with
 its offset and epoch), is encoded once into `pub` message bytes, and reaches
 every subscribed connection through the channel's `Delivery` (hub/delivery.py:
-one frame per loop pass, written as it is to every socket with nothing queued
-ahead). Each connection keeps its position per channel
-and accepts exactly the next offset: duplicates are dropped, and a gap (or a
+one frame per round, written as it is to every socket with nothing queued
+ahead). Each connection keeps its position per channel and accepts exactly
+the next offset: duplicates are dropped, and a gap (or a
 subscribe with `since`) is filled from JetStream history before live messages
 flow again, so a client sees every publication once, in order
 (docs/protocol.md §Recovery). The rules themselves are protocol/recovery.py's,
