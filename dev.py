@@ -5,6 +5,9 @@
     python3 dev.py test [pytest args]     install with test extras, lint, run the suite
     python3 dev.py bench [names]          install, run the benchmark suite
 
+Tests and benchmarks share one environment with the `test` and `bench` extras:
+the benchmarks' smoke tests run the picows baseline too.
+
 Everything goes into ./.venv (created on first use); the install step is
 skipped when pyproject.toml has not changed since the last one.
 """
@@ -52,6 +55,7 @@ def ensure_env(extras: str) -> None:
     stamp.write_text(digest)
 
 
+DEV_EXTRAS = "test,bench"
 PACKAGES = ("infra", "deploy", "hub", "workers", "clients", "protocol")
 
 
@@ -87,9 +91,9 @@ def main() -> int:
         ensure_env("")
         os.execv(str(BIN / "bilten"), [str(BIN / "bilten"), "up", "--demo", *rest])
     if command == "bench":
-        ensure_env("test")
+        ensure_env(DEV_EXTRAS)
         return run(["python", "-m", "benchmarks", *rest])
-    ensure_env("test")
+    ensure_env(DEV_EXTRAS)
     gates = (
         ("ruff check", lambda: run(["ruff", "check", "."])),
         ("ruff format", lambda: run(["ruff", "format", "--check", "."])),

@@ -1,14 +1,16 @@
-"""Fan-out: S subscribers on one channel, the real hub against a minimal aiohttp broadcast.
+"""Fan-out: S subscribers on one channel, the real hub against two plain broadcasts.
 
 One run starts (or reuses) NATS, PostgreSQL and Redis, migrates a fresh
 namespace, starts the hub and the workers as separate processes with the hub
 pinned to one core, creates an event, then runs the load generator, pinned to
-the other core, against the hub and then against `baseline_server`: S
-authenticated connects, idle RSS per connection, publications at a fixed rate
-(latency), then as fast as the server takes them (throughput). It prints a
-table with the ratio hub/baseline for every number and the targets beside it.
+the other core, against the hub, then against `baseline_server` (aiohttp) and
+`picows_server` (picows, Cython): S connects, idle RSS per connection,
+publications at two steady rates (latency and CPU), then as fast as the server
+takes them (throughput). It prints a table with the ratio hub/baseline for
+every number and the targets beside it.
 
-    python -m benchmarks fanout [--subscribers 1000] [--seconds 10] [--rate 100] [--quick]
+    python -m benchmarks fanout [--subscribers 1000] [--seconds 10] [--steady-rate 20]
+                                [--rate 100] [--quick]
 """
 
 from __future__ import annotations
@@ -29,15 +31,17 @@ import orjson
 
 from benchmarks.infra import Infra, create_event, free_port, token
 from benchmarks.loadgen import LoadConfig
-from benchmarks.procs import Children, core_plan, wait_http_ok
+from benchmarks.procs import Children, core_plan, py_spy, wait_http_ok
 from benchmarks.report import notes, render
 from bilten.infra.settings import settings_env
 
 NAME = "fanout"
-SUMMARY = "S subscribers on one channel: hub vs a minimal aiohttp broadcast"
+SUMMARY = "S subscribers on one channel: hub vs minimal aiohttp and picows broadcasts"
 ROOT = Path(__file__).resolve().parent.parent
 ORG = "bench"
 READY_TIMEOUT_S = 60.0
+# The baselines by their name in the results: aiohttp's broadcast, then picows's.
+BASELINES = {"baseline": "benchmarks.baseline_server", "picows": "benchmarks.picows_server"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,10 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seconds", type=float, default=10.0, help="length of each publishing phase (default 10)"
     )
     parser.add_argument(
+        "--steady-rate",
+        type=float,
+        default=20.0,
+        help="publications/s in the light steady phase (default 20)",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         default=100.0,
-        help="publications/s in the latency phase (default 100)",
+        help="publications/s in the heavy steady phase (default 100)",
     )
     parser.add_argument(
         "--max-messages",
@@ -88,6 +98,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "JetStream to measure fan-out alone (diagnostic)",
     )
     parser.add_argument("--no-baseline", action="store_true", help="measure the hub only")
+    parser.add_argument(
+        "--py-spy",
+        metavar="DIR",
+        help="sample the hub with py-spy (native frames too) while it is loaded, writing "
+        "DIR/hub.txt as collapsed stacks (py-spy pauses the hub per sample: a diagnostic run)",
+    )
     parser.add_argument(
         "--logs", metavar="DIR", help="keep the hub's, workers' and baseline's logs here"
     )
@@ -153,6 +169,7 @@ class Run:
             server_pid=pid,
             sample=a.sample,
             concurrency=a.concurrency,
+            steady_rate=a.steady_rate,
             rate=a.rate,
             fixed_seconds=a.seconds,
             max_seconds=a.seconds,
@@ -213,15 +230,17 @@ class Run:
             file=sys.stderr,
             flush=True,
         )
+        spy = Path(self.args.py_spy) / "hub.txt" if self.args.py_spy else None
         try:
-            return self.load(
-                port,
-                hub.process.pid,
-                channel,
-                f"/ws?token={organizer}",
-                paths,
-                via_jetstream=self.args.publish_via == "jetstream",
-            )
+            with py_spy(self.children, hub.process.pid, spy):
+                return self.load(
+                    port,
+                    hub.process.pid,
+                    channel,
+                    f"/ws?token={organizer}",
+                    paths,
+                    via_jetstream=self.args.publish_via == "jetstream",
+                )
         finally:
             self.children.stop(hub)
             self.children.stop(workers)
@@ -234,12 +253,12 @@ class Run:
 
         return asyncio.run(create())
 
-    def baseline(self) -> dict[str, Any]:
-        """Start the baseline server, load it, stop it."""
+    def baseline(self, name: str, module: str) -> dict[str, Any]:
+        """Start a baseline server (`python -m module`), load it, stop it."""
         port = free_port()
         server = self.children.spawn(
-            "baseline",
-            [sys.executable, "-m", "benchmarks.baseline_server", "--port", str(port)],
+            name,
+            [sys.executable, "-m", module, "--port", str(port)],
             _python_env(),
             self.server_cpu,
         )
@@ -247,7 +266,7 @@ class Run:
             f"http://127.0.0.1:{port}/healthz", server, min(READY_TIMEOUT_S, self.remaining())
         )
         print(
-            f"baseline: pid {server.process.pid} on core {self.server_cpu}",
+            f"{name}: pid {server.process.pid} on core {self.server_cpu}",
             file=sys.stderr,
             flush=True,
         )
@@ -272,25 +291,27 @@ def run(args: argparse.Namespace) -> int:
         logs.mkdir(parents=True, exist_ok=True)
         with Infra(scratch) as infra, Children(logs) as children:
             bench = Run(args, infra, children, deadline)
-            hub = bench.hub()
-            baseline = None if args.no_baseline else bench.baseline()
+            results: dict[str, dict[str, Any] | None] = {"hub": bench.hub()}
+            for name, module in BASELINES.items():
+                results[name] = None if args.no_baseline else bench.baseline(name, module)
     servers = ", ".join(
         f"{name} {'embedded' if name in infra.embedded else url}"
         for name, url in infra.urls.items()
     )
     print(
         f"\nfan-out: {args.subscribers} subscribers on one channel, "
-        f"{args.message_bytes}-byte messages, phases of {args.seconds:g} s; server on core "
+        f"{args.message_bytes}-byte messages, phases of {args.seconds:g} s at "
+        f"{args.steady_rate:g}/s, {args.rate:g}/s and flat out; server on core "
         f"{bench.server_cpu}, load generator on core {bench.load_cpu}; {servers}; hub "
         f"publications via {args.publish_via}\n"
     )
-    print(render(hub, baseline, args.rate))
-    for note in notes({"hub": hub, "baseline": baseline}):
+    print(render(results, args.rate, args.steady_rate))
+    for note in notes(results):
         print(note)
     if args.json:
         Path(args.json).write_bytes(
             orjson.dumps(
-                {"benchmark": NAME, "args": vars(args), "hub": hub, "baseline": baseline},
+                {"benchmark": NAME, "args": vars(args), **results},
                 option=orjson.OPT_INDENT_2,
                 default=str,
             )

@@ -2,8 +2,9 @@
 
 Run as `python -m benchmarks.loadgen` with a `LoadConfig` as JSON on stdin; it
 prints one JSON result object on stdout (progress goes to stderr). It measures
-the server's connects/s, idle RSS per connection, and two publishing phases:
-a fixed rate (latency) and as fast as the server takes them (throughput). The
+the server's connects/s, idle RSS per connection, and three publishing phases:
+two steady rates, a light one and a heavy one (latency and CPU per delivery),
+and as fast as the server takes them (throughput). The
 server's CPU and RSS come from /proc, sampled here at the phase boundaries.
 """
 
@@ -43,6 +44,7 @@ class LoadConfig:
     sample: int = 50
     concurrency: int = 100
     warmup: int = 20
+    steady_rate: float = 20.0
     rate: float = 100.0
     fixed_seconds: float = 10.0
     max_seconds: float = 10.0
@@ -115,6 +117,7 @@ class LoadRun:
             await self._connect()
             for name, send in (
                 ("warmup", self._send_warmup),
+                ("steady", self._send_steady),
                 ("fixed", self._send_fixed),
                 ("max", self._send_max),
             ):
@@ -241,6 +244,11 @@ class LoadRun:
 
     async def _send_warmup(self) -> None:
         await self._send_at_rate(self.cfg.warmup, self.cfg.rate)
+
+    async def _send_steady(self) -> None:
+        await self._send_at_rate(
+            max(1, round(self.cfg.steady_rate * self.cfg.fixed_seconds)), self.cfg.steady_rate
+        )
 
     async def _send_fixed(self) -> None:
         await self._send_at_rate(

@@ -4,7 +4,8 @@ Every process a benchmark starts goes through `Children.spawn`, which puts it in
 a new session (so a whole group can be signalled), asks the kernel to kill it
 if the benchmark dies (`die_with_parent`), pins it to one core and raises its
 open-file limit. `Children` is a context manager: leaving it stops everything,
-however the benchmark ended. `ProcStats` reads CPU time and RSS from /proc.
+however the benchmark ended. `ProcStats` reads CPU time and RSS from /proc;
+`py_spy` samples a process's stacks.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import os
 import resource
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -170,6 +173,31 @@ class Children:
             os.killpg(process.pid, signal.SIGKILL)  # anything it left in its group
         if child in self._children:
             self._children.remove(child)
+
+
+@contextlib.contextmanager
+def py_spy(children: Children, pid: int, out: Path | None) -> Iterator[None]:
+    """Sample process `pid` with py-spy while inside, into `out` as collapsed stacks.
+
+    `--native` adds uvloop's and libc's frames, which is where a server's time
+    goes; it pauses the process for each sample, so what is measured meanwhile
+    runs slower. py-spy writes its file on Ctrl-C (SIGINT), not on SIGTERM.
+    Does nothing when `out` is None.
+    """
+    if out is None:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    exe = str(Path(sys.executable).with_name("py-spy"))
+    argv = [exe, "record", "--pid", str(pid), "--native", "--rate", "250"]
+    child = children.spawn("py-spy", [*argv, "--format", "raw", "--output", str(out)], {}, None)
+    try:
+        yield
+    finally:
+        child.process.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.process.wait(STOP_TIMEOUT_S)
+        children.stop(child)
 
 
 def tail(child: Child, lines: int = 30) -> str:

@@ -1,8 +1,10 @@
-"""The fan-out benchmark's table: hub and baseline side by side, ratios, targets.
+"""The fan-out benchmark's table: the hub and two baselines side by side, ratios, targets.
 
 Targets are reported, never asserted: machines are noisy, and a benchmark that
 fails on a busy laptop teaches nothing. Each row says which way is better so
-the ratio column reads the same everywhere (hub/baseline, as measured).
+the ratio columns read the same everywhere (hub/baseline, as measured). The
+baselines are `baseline` (aiohttp, `baseline_server.py`) and `picows`
+(`picows_server.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 Result = dict[str, Any]
+BASELINES = ("baseline", "picows")
+
+
+@dataclass(frozen=True, slots=True)
+class Cells:
+    """What a target is judged on: the hub's figure, its ratios, and its whole result."""
+
+    hub: float
+    aiohttp: float | None  # hub / aiohttp baseline
+    picows: float | None  # hub / picows baseline
+    result: Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +35,11 @@ class Row:
     value: Callable[[Result], float]
     digits: int = 0
     target: str = ""
-    meets: Callable[[float, float | None], bool] | None = None  # (hub, ratio) -> ok
+    meets: Callable[[Cells], bool] | None = None
 
 
 def _phases(result: Result) -> list[Result]:
-    return [result[name] for name in ("warmup", "fixed", "max") if name in result]
+    return [result[name] for name in ("warmup", "steady", "fixed", "max") if name in result]
 
 
 def lost(result: Result) -> float:
@@ -44,58 +57,86 @@ def disorder(result: Result) -> float:
     )
 
 
-def rows(rate: float) -> list[Row]:
-    """The table's rows (`rate` is the fixed phase's publications per second)."""
-    at = f"@ {rate:g}/s"
+def _at_most(limit: float) -> Callable[[float | None], bool]:
+    return lambda ratio: ratio is not None and ratio <= limit
+
+
+def rows(rate: float, steady_rate: float) -> list[Row]:
+    """The table's rows (`steady_rate` and `rate`: the two steady phases' publications/s)."""
+    light, heavy = f"@ {steady_rate:g}/s", f"@ {rate:g}/s"
+    within_cpu, within_p99 = _at_most(1.25), _at_most(1.2)
     return [
         Row(
             "connects/s (hub: authenticated)",
             lambda r: r["connect"]["per_s"],
             0,
             ">= 4,000/s",
-            lambda hub, _ratio: hub >= 4000,
+            lambda c: c.hub >= 4000,
         ),
         Row(
             "idle RSS per connection (KiB)",
             lambda r: r["connect"]["rss_per_conn_kib"],
             1,
             "< 20 KiB",
-            lambda hub, _ratio: hub < 20,
+            lambda c: c.hub < 20,
         ),
         Row(
             "delivered msgs/s (max phase)",
             lambda r: r["max"]["delivered_per_s"],
             0,
-            ">= 3x baseline",
-            lambda _hub, ratio: ratio is not None and ratio >= 3,
+            ">= 3x aiohttp",
+            lambda c: c.aiohttp is not None and c.aiohttp >= 3,
         ),
         Row("publications/s (max phase)", lambda r: r["max"]["publications_per_s"], 0),
-        Row(f"latency p50 {at} (ms)", lambda r: r["fixed"]["p50_ms"], 2),
+        Row(f"latency p50 {light} (ms)", lambda r: r["steady"]["p50_ms"], 2),
         Row(
-            f"latency p99 {at} (ms)",
+            f"latency p99 {light} (ms)",
+            lambda r: r["steady"]["p99_ms"],
+            2,
+            "<= 1.2x picows",
+            lambda c: within_p99(c.picows),
+        ),
+        Row(
+            f"server CPU % {light}",
+            lambda r: r["steady"]["server_cpu"]["cpu_pct"],
+            1,
+            "<= 1.25x picows",
+            lambda c: within_cpu(c.picows),
+        ),
+        Row(f"  of which system {light}", lambda r: r["steady"]["server_cpu"]["sys_pct"], 1),
+        Row(f"latency p50 {heavy} (ms)", lambda r: r["fixed"]["p50_ms"], 2),
+        Row(
+            f"latency p99 {heavy} (ms)",
             lambda r: r["fixed"]["p99_ms"],
             2,
-            "< 10 ms",
-            lambda hub, _ratio: hub < 10,
+            f"< 2x p99 {light}",
+            lambda c: c.hub < 2 * c.result["steady"]["p99_ms"],
         ),
-        Row(f"latency max {at} (ms)", lambda r: r["fixed"]["max_ms"], 2),
+        Row(f"latency max {heavy} (ms)", lambda r: r["fixed"]["max_ms"], 2),
+        Row(
+            f"server CPU % {heavy}",
+            lambda r: r["fixed"]["server_cpu"]["cpu_pct"],
+            0,
+            "<= 60%",
+            lambda c: c.hub <= 60,
+        ),
+        Row(f"  of which system {heavy}", lambda r: r["fixed"]["server_cpu"]["sys_pct"], 0),
         Row("latency p50 max phase (ms)", lambda r: r["max"]["p50_ms"], 2),
         Row("latency p99 max phase (ms)", lambda r: r["max"]["p99_ms"], 2),
-        Row("lost messages (all phases)", lost, 0, "0", lambda hub, _ratio: hub == 0),
-        Row("duplicates + out of order", disorder, 0, "0", lambda hub, _ratio: hub == 0),
+        Row("lost messages (all phases)", lost, 0, "0", lambda c: c.hub == 0),
+        Row("duplicates + out of order", disorder, 0, "0", lambda c: c.hub == 0),
         Row(
             "errors/disconnects seen by subscribers",
             lambda r: float(r.get("problems", {}).get("count", 0)),
             0,
             "0",
-            lambda hub, _ratio: hub == 0,
+            lambda c: c.hub == 0,
         ),
-        Row(f"server CPU % {at}", lambda r: r["fixed"]["server_cpu"]["cpu_pct"], 0),
-        Row(f"  of which system {at}", lambda r: r["fixed"]["server_cpu"]["sys_pct"], 0),
         Row("server CPU % max phase", lambda r: r["max"]["server_cpu"]["cpu_pct"], 0),
         Row("  of which system, max phase", lambda r: r["max"]["server_cpu"]["sys_pct"], 0),
         Row("server CPU % while connecting", lambda r: r["connect"]["server_cpu"]["cpu_pct"], 0),
-        Row(f"load generator CPU % {at}", lambda r: r["fixed"]["loadgen_cpu"]["cpu_pct"], 0),
+        Row(f"load generator CPU % {light}", lambda r: r["steady"]["loadgen_cpu"]["cpu_pct"], 0),
+        Row(f"load generator CPU % {heavy}", lambda r: r["fixed"]["loadgen_cpu"]["cpu_pct"], 0),
         Row("load generator CPU % max phase", lambda r: r["max"]["loadgen_cpu"]["cpu_pct"], 0),
     ]
 
@@ -106,23 +147,34 @@ def _fmt(value: float | None, digits: int) -> str:
     return f"{value:,.{digits}f}"
 
 
-def render(hub: Result, baseline: Result | None, rate: float) -> str:
-    """The table as text (Markdown, so it pastes into the README as it is)."""
-    header = ["metric", "hub", "baseline", "hub/baseline", "target", "met"]
+def _ratio(hub: float, base: float | None) -> float | None:
+    return hub / base if base else None
+
+
+def render(results: dict[str, Result | None], rate: float, steady_rate: float) -> str:
+    """The table as text (Markdown, so it pastes into the README as it is).
+
+    `results` holds "hub" and the baselines by name ("baseline": aiohttp,
+    "picows"); a baseline not run is None and shows as "-".
+    """
+    hub = results["hub"]
+    assert hub is not None
+    header = ["metric", "hub", "aiohttp", "picows", "hub/aiohttp", "hub/picows", "target", "met"]
+    numeric = 6  # columns after the label that are right-aligned
     lines = [header]
-    for row in rows(rate):
+    for row in rows(rate, steady_rate):
         h = row.value(hub)
-        b = row.value(baseline) if baseline is not None else None
-        ratio = h / b if b else None
+        bases = [row.value(r) if (r := results.get(n)) is not None else None for n in BASELINES]
+        ratios = [_ratio(h, b) for b in bases]
         verdict = ""
         if row.meets is not None:
-            verdict = "yes" if row.meets(h, ratio) else "NO"
+            verdict = "yes" if row.meets(Cells(h, ratios[0], ratios[1], hub)) else "NO"
         lines.append(
             [
                 row.label,
                 _fmt(h, row.digits),
-                _fmt(b, row.digits),
-                f"{ratio:.2f}x" if ratio is not None else "-",
+                *(_fmt(b, row.digits) for b in bases),
+                *(f"{x:.2f}x" if x is not None else "-" for x in ratios),
                 row.target,
                 verdict,
             ]
@@ -131,7 +183,7 @@ def render(hub: Result, baseline: Result | None, rate: float) -> str:
     out = []
     for n, line in enumerate(lines):
         cells = [
-            c.ljust(w) if i == 0 else c.rjust(w) if i < 4 else c.ljust(w)
+            c.ljust(w) if i == 0 or i >= numeric else c.rjust(w)
             for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ]
         out.append("| " + " | ".join(cells) + " |")
@@ -139,7 +191,7 @@ def render(hub: Result, baseline: Result | None, rate: float) -> str:
             out.append(
                 "|"
                 + "|".join(
-                    ("-" * (w + 1) + ":") if 0 < i < 4 else "-" * (w + 2)
+                    ("-" * (w + 1) + ":") if 0 < i < numeric else "-" * (w + 2)
                     for i, w in enumerate(widths)
                 )
                 + "|"
@@ -156,7 +208,7 @@ def notes(results: dict[str, Result | None]) -> list[str]:
     for server, result in results.items():
         if result is None:
             continue
-        for phase in ("fixed", "max"):
+        for phase in ("steady", "fixed", "max"):
             pct = result[phase]["loadgen_cpu"]["cpu_pct"]
             if pct >= SATURATED_PCT:
                 found.append(

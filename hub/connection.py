@@ -1,10 +1,11 @@
 """One client socket: its outbound buffer, batching writer and slow-consumer rule.
 
-Everything sent to a client goes through `Connection.send` as ready-made
-message bytes. A per-hub `Flusher` writes each dirty connection once per
-event-loop pass: all queued messages as one WebSocket frame (a JSON array
-when there are several), in one `transport.write`. Syscalls, not Python, are
-the cost of fan-out, so this is what makes it fast (docs/protocol.md §Batching).
+Replies go through `Connection.send` as ready-made message bytes. A per-hub
+`Flusher` writes each dirty connection once per event-loop pass: all queued
+messages as one WebSocket frame (a JSON array when there are several), in one
+`transport.write` (docs/protocol.md §Batching). A channel's publications take
+a shorter way when nothing is queued: their frame, built once for every
+subscriber, goes straight to the transport (`write_now`, hub/delivery.py).
 
 Memory is bounded: bytes waiting in the transport above `send_buffer_bytes`
 for longer than the grace period, or above four times that at any moment, get
@@ -100,10 +101,26 @@ class Connection:
             self.dirty = True
             self.flusher.mark(self)
 
+    def write_now(self, frame: bytes, now: float) -> bool:
+        """Write a ready-made frame at once, unless messages are queued ahead of it.
+
+        For a channel's publications, framed once for all subscribers
+        (hub/delivery.py). False when the caller must queue its messages with
+        `send` instead, to keep them behind what is queued (or drop them, closed).
+        """
+        transport = self.transport
+        if self.dirty or self.closed or transport.is_closing():
+            return False
+        transport.write(frame)
+        # The slow-consumer rule only has work when the transport holds more than the limit.
+        if self.over_since is not None or transport.get_write_buffer_size() > self.limit:
+            self.check_buffer(now)
+        return True
+
     def write_pending(self, now: float) -> None:
         """Write everything queued as one frame, then apply the slow-consumer rule."""
         self.dirty = False
-        if self.closed or not self.pending:
+        if self.closed or not self.pending or self.transport.is_closing():
             return
         messages, self.pending, self.pending_bytes = self.pending, [], 0
         payload = join_frames(messages)

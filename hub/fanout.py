@@ -1,9 +1,11 @@
 """Channel fan-out: one NATS subscription per channel with local subscribers.
 
 A publication arrives once from NATS (republished by the history stream with
-its offset and epoch), is encoded once into `pub` message bytes and queued on
-every subscribed connection. Each connection keeps its position per channel
-and accepts exactly the next offset: duplicates are dropped, and a gap (or a
+its offset and epoch), is encoded once into `pub` message bytes, and reaches
+every subscribed connection through the channel's `Delivery` (hub/delivery.py:
+one frame per round, written as it is to every socket with nothing queued
+ahead). Each connection keeps its position per channel and accepts exactly
+the next offset: duplicates are dropped, and a gap (or a
 subscribe with `since`) is filled from JetStream history before live messages
 flow again, so a client sees every publication once, in order
 (docs/protocol.md §Recovery). The rules themselves are protocol/recovery.py's,
@@ -22,7 +24,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from bilten.hub.connection import Connection, SubState
+from bilten.hub.connection import Connection, Flusher, SubState
+from bilten.hub.delivery import Delivery
 from bilten.infra.channel_log import ChannelLog, Position, Stored
 from bilten.infra.faults import faults_as_errors
 from bilten.infra.metrics import Metrics
@@ -45,7 +48,8 @@ class Feed:
     """One channel's NATS subscription and the local connections on it."""
 
     channel: str
-    members: dict[Connection, SubState] = field(default_factory=dict)
+    delivery: Delivery
+    members: dict[Connection, SubState]
     sub: Subscription | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     # The channel as last seen by this hub (live messages keep it current), so a
@@ -57,9 +61,16 @@ class Fanout:
     """Reference-counted channel subscriptions and per-connection delivery."""
 
     def __init__(
-        self, nc: NATS, log_: ChannelLog, subjects: Subjects, metrics: Metrics, timeout: float
+        self,
+        nc: NATS,
+        log_: ChannelLog,
+        subjects: Subjects,
+        metrics: Metrics,
+        flusher: Flusher,
+        timeout: float,
     ) -> None:
         self._nc = nc
+        self._flusher = flusher
         self._log = log_
         self._subjects = subjects
         self._metrics = metrics
@@ -84,7 +95,7 @@ class Fanout:
         feed = self._feeds.get(name)
         try:
             if feed is None:
-                feed = self._feeds[name] = Feed(name)
+                feed = self._feeds[name] = self._new_feed(name)
                 feed.members[conn] = state
                 try:
                     with faults_as_errors():  # NATS away: `unavailable`, not `internal`
@@ -105,6 +116,14 @@ class Fanout:
         except BaseException:
             await self.unsubscribe(conn, name)
             raise
+
+    def _new_feed(self, name: str) -> Feed:
+        members: dict[Connection, SubState] = {}
+
+        def careful(conn: Connection, state: SubState, offset: int, epoch: str, msg: bytes) -> None:
+            self._deliver(conn, name, state, offset, epoch, msg)
+
+        return Feed(name, Delivery(members, self._flusher, careful), members)
 
     async def _start(
         self,
@@ -204,7 +223,6 @@ class Fanout:
 
     def _on_message_for(self, feed: Feed) -> Any:
         name = feed.channel
-        members = feed.members
         metrics = self._metrics.publications
 
         async def on_message(msg: Msg) -> None:
@@ -219,18 +237,12 @@ class Fanout:
             except (KeyError, ValueError, BiltenError) as error:
                 log.warning("publication on %s dropped: %r", name, error)
                 return
+            if not messages:
+                return
             metrics.inc(len(messages))
             last = first + len(messages) - 1
             feed.position = Position(epoch, last, int(headers.get(HDR_SEQUENCE, "0")))
-            for conn, state in list(members.items()):
-                # classify()'s "next", inlined: the one case on the hot path.
-                if state.buffer is None and state.offset + 1 == first and state.epoch == epoch:
-                    state.offset = last
-                    for message in messages:
-                        conn.send(message)
-                else:
-                    for n, message in enumerate(messages):
-                        self._deliver(conn, name, state, first + n, epoch, message)
+            feed.delivery.add(first, epoch, messages)
 
         return on_message
 

@@ -37,15 +37,16 @@ def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:
     """Assemble the runtime from open connections."""
     timeout = settings.request_timeout_s
     channel_log = deps.channels
+    flusher = Flusher(settings.slow_consumer_grace_s)
     return Hub(
         settings=settings,
         deps=deps,
         metrics=metrics,
         channel_log=channel_log,
-        fanout=Fanout(deps.nc, channel_log, deps.subjects, metrics, timeout),
+        fanout=Fanout(deps.nc, channel_log, deps.subjects, metrics, flusher, timeout),
         owners=EventOwners(deps.nc, deps.subjects, timeout),
         presence=Presence(deps.redis, deps.keys),
-        flusher=Flusher(settings.slow_consumer_grace_s),
+        flusher=flusher,
     )
 
 

@@ -14,10 +14,10 @@ from tests.conftest import ServerURLs
 def test_fanout_quick_run_completes_without_loss(servers: ServerURLs, tmp_path: Path) -> None:
     done, report = run_quick(servers, "fanout", tmp_path, "--subscribers", "50")
     assert "| delivered msgs/s (max phase)" in done.stdout, done.stdout
-    for server in ("hub", "baseline"):
+    for server in ("hub", "baseline", "picows"):
         result = report[server]
         assert result["connect"]["subscribers"] == 50, result["connect"]
-        for phase in ("warmup", "fixed", "max"):
+        for phase in ("warmup", "steady", "fixed", "max"):
             numbers = result[phase]
             assert numbers["acked"] > 0, (server, phase, numbers)
             assert numbers["lost"] == 0 and numbers["extra"] == 0, (server, phase, numbers)
