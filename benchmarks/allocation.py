@@ -42,6 +42,7 @@ from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
 from bilten.infra.settings import settings_env
+from bilten.protocol.commands import COMMANDS
 
 NAME = "allocation"
 SUMMARY = "holds/s and hold latency, batched against one transaction per hold; oversell count"
@@ -273,7 +274,8 @@ def run(args: argparse.Namespace) -> int:
         port = free_port()
         settings = infra.settings(port=port, log_level="WARNING", request_timeout_s=15.0)
         env = {**os.environ, **settings_env(settings)}
-        for name in ("events", "tickets", "checkin"):  # /readyz wants every command's worker
+        # /readyz wants a worker for every command; allocation's come and go per phase.
+        for name in sorted({c.worker for c in COMMANDS.values() if c.worker} - {"allocation"}):
             children.spawn(
                 name, [sys.executable, "-m", "bilten.deploy.cli", "worker", name], env, None
             )
