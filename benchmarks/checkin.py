@@ -4,7 +4,7 @@ N tickets, K concurrent scanners, with duplicate entries and exits mixed in.
 Phases: a fixed rate (default 200 scans/s: the target is a verdict p99 under
 50 ms with the whole stack running) and as fast as the scanners go. The
 baseline, measured in the same run, is the floor: the same decision
-(`workers.checkin.apply_scan`, one PostgreSQL transaction) called directly,
+(`workers.checkin_scan.apply_scan`, one PostgreSQL transaction) called directly,
 without hub, NATS or worker hop (its outbox rows are left for the relay).
 Afterwards the scans table is checked: for every ticket, `ok` entries and
 exits alternate (never two entries without an exit between) and the inside
@@ -35,7 +35,7 @@ from bilten.infra.deps import open_deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import settings_env
 from bilten.protocol.checkin import parse_scan
-from bilten.workers.checkin import ScanOrigin, apply_scan
+from bilten.workers.checkin_scan import ScanOrigin, apply_scan
 from bilten.workers.context import WorkerContext
 
 NAME = "checkin"
