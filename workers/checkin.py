@@ -1,9 +1,10 @@
 """The check-in worker: door scans decided online and synced from offline devices.
 
-Online scans (`checkin.scan`) are decided one per transaction
-(`checkin_scan.apply_scan`): exactly one of any number of concurrent entry
-scans of a ticket gets `ok`, a retried nonce gets its stored verdict, and
-every verdict is published through the outbox.
+Online scans (`checkin.scan`) are decided in batches, many in one PostgreSQL
+transaction (`checkin_batch`), or one at a time with `BILTEN_BATCH_MAX=1`
+(`checkin_scan.apply_scan`); either way exactly one of any number of
+concurrent entry scans of a ticket gets `ok`, a retried nonce gets its stored
+verdict, and every verdict is published through the outbox.
 
 Scans that offline devices decided arrive later through `checkin.sync`
 (docs/checkin.md §Sync & conflicts): they are applied in `scanned_at` order,
@@ -18,27 +19,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bilten.protocol.checkin import GATE, ScanVerdict, parse_scan
+from bilten.protocol.checkin import GATE, ScanVerdict
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.offline import parse_sync
 from bilten.protocol.params import MAX_ID, parse_int
+from bilten.workers.batching import Batched
+from bilten.workers.checkin_batch import scan_batch
 from bilten.workers.checkin_offline import bundle
 from bilten.workers.checkin_scan import ScanOrigin, apply_scan, check_nonce
 from bilten.workers.context import WorkerContext
 from bilten.workers.runner import CommandHandler
-
-
-async def scan(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
-    """checkin.scan: one online scan; its publications go out after the answer."""
-    event_id = parse_event_id(request.params)
-    pending: list[int] = []
-    verdict = await apply_scan(
-        ctx, event_id, parse_scan(request.params), ScanOrigin(request.claims.gates), pending
-    )
-    ctx.publisher.submit(pending)
-    return verdict.to_wire()
 
 
 async def sync(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -162,8 +154,8 @@ async def list_inside(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
     }
 
 
-HANDLERS: dict[str, CommandHandler] = {
-    "checkin.scan": scan,
+HANDLERS: dict[str, CommandHandler | Batched] = {
+    "checkin.scan": Batched(scan_batch),
     "checkin.list": list_scans,
     "checkin.sync": sync,
     "checkin.bundle": bundle,

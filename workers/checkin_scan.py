@@ -9,9 +9,11 @@ retried scan returns the verdict stored the first time instead of
 worker dies after committing.
 
 `apply_scan` is the path of a synced scan (which may revise stored verdicts,
-`checkin_offline.replay`) and of an online scan. Locks are taken in one
-order: the ticket row first, then the inside counters in (event, gate,
-shard) order, so no two transactions ever wait on each other in a circle.
+`checkin_offline.replay`) and of an online scan decided alone;
+`checkin_batch` decides many online scans in one transaction with the same
+rule, the same rows and the same lock order: ticket rows first, in ticket id
+order, then the inside counters in (event, gate, shard) order, so no two
+transactions ever wait on each other in a circle.
 """
 
 from __future__ import annotations
