@@ -228,19 +228,32 @@ def _spawn_checkin(
     return started
 
 
-def _mean_batch(ports: list[int]) -> float | None:
-    """Scans per transaction over the workers' lives, from `bilten_worker_batch_size`."""
-    total = batches = 0.0
+def _worker_means(ports: list[int]) -> dict[str, float | None]:
+    """Over the check-in workers' lives: scans per transaction (`bilten_worker_batch_size`)
+    and ms from a scan's arrival at a worker to its answer (`bilten_worker_handle_seconds`)."""
+    sums: dict[str, float] = {}
     for port in ports:
         status, body = http("GET", f"http://127.0.0.1:{port}/metrics")
         if status != 200:
-            return None
+            return {"batch": None, "worker_ms": None}
         for line in body.decode().splitlines():
-            if line.startswith("bilten_worker_batch_size_sum{"):
-                total += float(line.rsplit(" ", 1)[1])
-            elif line.startswith("bilten_worker_batch_size_count{"):
-                batches += float(line.rsplit(" ", 1)[1])
-    return total / batches if batches else None
+            name, _, value = line.partition("{")
+            if name in _SUMMED:
+                sums[name] = sums.get(name, 0.0) + float(value.rsplit(" ", 1)[1])
+    batches = sums.get("bilten_worker_batch_size_count")
+    handled = sums.get("bilten_worker_handle_seconds_count")
+    return {
+        "batch": sums["bilten_worker_batch_size_sum"] / batches if batches else None,
+        "worker_ms": 1000 * sums["bilten_worker_handle_seconds_sum"] / handled if handled else None,
+    }
+
+
+_SUMMED = {
+    "bilten_worker_batch_size_sum",
+    "bilten_worker_batch_size_count",
+    "bilten_worker_handle_seconds_sum",
+    "bilten_worker_handle_seconds_count",
+}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -266,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
         wait_http_ok(f"{base}/readyz", hub, 60)
         organizer = token(infra.secret, "organizer", sub="bench-org", org=ORG, events="*")
         events = [asyncio.run(_setup(base, organizer, args.tickets)) for _ in range(2)]
-        results, batch_means = [], []
+        results, means = [], []
         for n, (event_id, codes) in enumerate(events):
             if n:  # the batched phase: the same workers, restarted with batching on
                 for child, _port in checkin:
@@ -275,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
                 wait_http_ok(f"{base}/readyz", hub, 60)
             staff = token(infra.secret, "staff", sub="bench-door", org=ORG, events=(event_id,))
             results.append(asyncio.run(_through_hub(base, staff, event_id, codes, args)))
-            batch_means.append(_mean_batch([port for _child, port in checkin]))
+            means.append(_worker_means([port for _child, port in checkin]))
         checks = asyncio.run(_verify(infra.database_url, [event_id for event_id, _ in events]))
     f, h = results
     print(
@@ -306,7 +319,8 @@ def run(args: argparse.Namespace) -> int:
     print(_row("scans/s flat out", h["max"]["per_s"], f["max"]["per_s"], ">= 4x"))
     print(_row("verdict p50 flat out (ms)", h["max"]["p50_ms"], f["max"]["p50_ms"]))
     print(_row("verdict p99 flat out (ms)", h["max"]["p99_ms"], f["max"]["p99_ms"]))
-    print(_row("scans per transaction (mean)", batch_means[1], batch_means[0]))
+    print(_row("scans per transaction (mean)", means[1]["batch"], means[0]["batch"]))
+    print(_row("worker time per verdict (mean ms)", means[1]["worker_ms"], means[0]["worker_ms"]))
     print(
         _row(
             "failed scans",
@@ -322,9 +336,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         Path(args.json).write_bytes(
-            orjson.dumps(
-                {"hub": h, "baseline": f, "checks": checks, "scans_per_transaction": batch_means}
-            )
+            orjson.dumps({"hub": h, "baseline": f, "checks": checks, "workers": means})
         )
     failed = sum(r[phase]["errors"] for r in results for phase in ("fixed", "max"))
     return 1 if checks["double_entries"] or checks["inside_mismatch"] or failed else 0

@@ -49,14 +49,12 @@ from bilten.workers.checkin_scan import (
     PRESENCE_COLUMNS,
     CountKey,
     ScanOrigin,
-    apply_counts,
     apply_scan,
     check_gate,
     check_nonce,
     count_deltas,
     events_of,
     identify,
-    inside_now,
     record,
     state_of,
     ticket_of,
@@ -72,11 +70,23 @@ _STORED = (
     " JOIN unnest($1::bigint[], $2::text[]) AS u (event_id, nonce)"
     " ON s.event_id = u.event_id AND s.nonce = u.nonce"
 )
-_UPDATE_PRESENCE = """UPDATE ticket_presence p
-   SET inside = u.inside, entries = u.entries, last_gate = u.last_gate, last_at = u.last_at
-   FROM unnest($1::bigint[], $2::bool[], $3::int[], $4::text[], $5::timestamptz[])
-        AS u (ticket_id, inside, entries, last_gate, last_at)
-   WHERE p.ticket_id = u.ticket_id"""
+# The tickets' new states and the inside counters in one statement. Counter rows are
+# locked in the order given (sorted), and a missing row can only gain: its proposed
+# row is valid (GREATEST), and on conflict the row gains its delta, whatever its sign.
+_STORE_STATES = """WITH presence AS (
+        UPDATE ticket_presence p
+           SET inside = u.inside, entries = u.entries, last_gate = u.last_gate, last_at = u.last_at
+          FROM unnest($1::bigint[], $2::bool[], $3::int[], $4::text[], $5::timestamptz[])
+               AS u (ticket_id, inside, entries, last_gate, last_at)
+         WHERE p.ticket_id = u.ticket_id
+    ), deltas (event_id, gate, shard, delta, k) AS (
+        SELECT * FROM unnest($6::bigint[], $7::text[], $8::smallint[], $9::int[]) WITH ORDINALITY
+    )
+    INSERT INTO inside_counts (event_id, gate, shard, n)
+    SELECT event_id, gate, shard, GREATEST(delta, 0) FROM deltas ORDER BY k
+    ON CONFLICT (event_id, gate, shard) DO UPDATE SET n = inside_counts.n + (
+        SELECT d.delta FROM deltas d WHERE (d.event_id, d.gate, d.shard)
+            = (excluded.event_id, excluded.gate, excluded.shard))"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +173,9 @@ async def _decide(conn: Conn, scans: list[_Scan]) -> dict[int, ScanVerdict | Bil
     Answers by request index: the verdict (to record), or the error of a
     scan at an unknown event or gate (recorded nowhere, as when alone).
     """
+    ticket_ids = sorted({s.ticket_id for s in scans if s.ticket_id})
+    rows = {r["id"]: r for r in await conn.fetch(_LOCK_TICKETS, ticket_ids)}
+    # Read once the tickets are ours: what committed before counts in `inside`.
     events = await events_of(conn, sorted({s.event_id for s in scans}))
     decided: dict[int, ScanVerdict | BiltenError] = {}
     rules: dict[int, bool] = {}  # by request index: may tickets come back in
@@ -171,8 +184,6 @@ async def _decide(conn: Conn, scans: list[_Scan]) -> dict[int, ScanVerdict | Bil
             rules[item.index] = check_gate(events, item.event_id, item.scan.gate)
         except BiltenError as error:
             decided[item.index] = error
-    ticket_ids = sorted({s.ticket_id for s in scans if s.ticket_id and s.index in rules})
-    rows = {r["id"]: r for r in await conn.fetch(_LOCK_TICKETS, ticket_ids)}
     before = {ticket_id: state_of(row) for ticket_id, row in rows.items()}
     states = dict(before)
     moves: list[tuple[_Scan, ScanVerdict, int]] = []  # verdict without `inside` yet, and its ±1
@@ -217,10 +228,10 @@ async def _decide(conn: Conn, scans: list[_Scan]) -> dict[int, ScanVerdict | Bil
         )
         moves.append((item, verdict, moved))
     await _store_states(conn, rows, before, states)
-    running = await inside_now(conn, sorted({item.event_id for item, _v, _m in moves}))
-    for item, verdict, moved in reversed(moves):  # the count after each, from the final one
+    running = {event_id: event["inside"] for event_id, event in events.items()}
+    for item, verdict, moved in moves:  # the count right after each
+        running[item.event_id] += moved
         decided[item.index] = replace(verdict, inside=running[item.event_id])
-        running[item.event_id] -= moved
     return dict(sorted(decided.items()))
 
 
@@ -235,14 +246,6 @@ async def _store_states(
     if not changed:
         return
     news = [after[ticket_id] for ticket_id in changed]
-    await conn.execute(
-        _UPDATE_PRESENCE,
-        changed,
-        [s.inside for s in news],
-        [s.entries for s in news],
-        [s.last_gate for s in news],
-        [s.last_at for s in news],
-    )
     deltas: dict[CountKey, int] = {}
     for ticket_id in changed:
         event_id = rows[ticket_id]["event_id"]
@@ -250,4 +253,13 @@ async def _store_states(
             event_id, ticket_id, before[ticket_id], after[ticket_id]
         ).items():
             deltas[key] = deltas.get(key, 0) + delta
-    await apply_counts(conn, deltas)
+    counts = [(*key, delta) for key, delta in sorted(deltas.items()) if delta]
+    await conn.execute(
+        _STORE_STATES,
+        changed,
+        [s.inside for s in news],
+        [s.entries for s in news],
+        [s.last_gate for s in news],
+        [s.last_at for s in news],
+        *([c[n] for c in counts] for n in range(4)),
+    )

@@ -57,7 +57,8 @@ PRESENCE_COLUMNS = """t.id, t.event_id, t.state, t.revoked_at, t.holder, tt.name
                JOIN ticket_types tt ON tt.id = t.ticket_type_id"""
 _PRESENCE = f"SELECT {PRESENCE_COLUMNS} WHERE p.ticket_id = $1 AND t.event_id = $2 FOR UPDATE OF p"
 _EVENT = (
-    "SELECT id, allow_reentry, ARRAY(SELECT name FROM gates g WHERE g.event_id = e.id) AS gates"
+    "SELECT id, allow_reentry, ARRAY(SELECT name FROM gates g WHERE g.event_id = e.id) AS gates,"
+    " (SELECT COALESCE(sum(n), 0) FROM inside_counts c WHERE c.event_id = e.id)::int AS inside"
     " FROM events e WHERE id = ANY($1::bigint[])"
 )
 _INSERT_SCANS = """INSERT INTO scans (event_id, nonce, ticket_id, gate, direction, status,
@@ -103,7 +104,7 @@ async def _stored(pg: asyncpg.Pool, event_id: int, nonce: str, code: str) -> Sca
 
 
 async def events_of(conn: Conn, event_ids: list[int]) -> dict[int, asyncpg.Record]:
-    """Each event's re-entry rule and gates, by id (absent: no such event)."""
+    """Each event's re-entry rule, gates and people inside, by id (absent: no such event)."""
     return {row["id"]: row for row in await conn.fetch(_EVENT, event_ids)}
 
 
