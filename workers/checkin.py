@@ -28,7 +28,8 @@ from bilten.protocol.params import MAX_ID, parse_int
 from bilten.workers.batching import Batched
 from bilten.workers.checkin_batch import scan_batch
 from bilten.workers.checkin_offline import bundle
-from bilten.workers.checkin_scan import ScanOrigin, apply_scan, check_nonce
+from bilten.workers.checkin_rows import check_nonce
+from bilten.workers.checkin_scan import ScanOrigin, apply_scan
 from bilten.workers.context import WorkerContext
 from bilten.workers.runner import CommandHandler
 

@@ -3,7 +3,8 @@
 At a busy door the commit is the cost of a scan (workers/batching.py), so
 the runner hands this handler every scan that queued meanwhile and it decides
 them in one transaction, with the same rule, rows and outcomes as deciding
-each alone (`checkin_scan.apply_scan`):
+each alone (`checkin_scan.apply_scan`), and the same rows and lock order
+(`checkin_rows`):
 
 - each request is parsed on its own; a bad one gets its own error;
 - stored verdicts of all nonces are read in one query: a retried scan gets
@@ -18,7 +19,7 @@ each alone (`checkin_scan.apply_scan`):
 - each verdict's `inside` is the count right after that scan, as if the
   scans had been decided one by one.
 
-A batch of one is decided by `apply_scan` itself: that is the baseline
+A batch of one is decided by `checkin_scan.apply_scan`: that is the baseline
 (`BILTEN_BATCH_MAX=1`), and the path the runner takes when a batch raises,
 e.g. on the unique nonce of a scan another worker decided meanwhile, whose
 stored verdict it then answers.
@@ -45,11 +46,9 @@ from bilten.protocol.checkin import (
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BiltenError
 from bilten.protocol.events import parse_event_id
-from bilten.workers.checkin_scan import (
+from bilten.workers.checkin_rows import (
     PRESENCE_COLUMNS,
     CountKey,
-    ScanOrigin,
-    apply_scan,
     check_gate,
     check_nonce,
     count_deltas,
@@ -59,6 +58,7 @@ from bilten.workers.checkin_scan import (
     state_of,
     ticket_of,
 )
+from bilten.workers.checkin_scan import ScanOrigin, apply_scan
 from bilten.workers.context import Conn, WorkerContext
 
 _LOCK_TICKETS = (
