@@ -248,8 +248,9 @@ class Scanner:
                 status=decision.status,
                 reason=decision.reason,
                 ticket={"holder": ticket.holder, "type": ticket.type},
-                previous=decision.previous
-                or (
+                previous=decision.previous.to_wire()
+                if decision.previous
+                else (
                     {"gate": ticket.state.last_gate, "at": None} if ticket.state.last_gate else None
                 ),
             )

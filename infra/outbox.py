@@ -13,6 +13,7 @@ row published twice is stored once.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -26,11 +27,16 @@ from bilten.protocol.subjects import HDR_MSG_ID
 CHANNEL = "channel"  # outbox rows that are channel publications, not domain events
 
 
+def publication(channel: str, data: Any) -> tuple[str, dict[str, Any]]:
+    """The outbox row (kind, payload) of a channel publication, for `enqueue_many`."""
+    return CHANNEL, {"channel": channel, "data": data}
+
+
 async def enqueue_publication(
     conn: asyncpg.Connection | PoolConnectionProxy, channel: str, data: Any
 ) -> int:
     """Record a channel publication inside the caller's transaction; returns its id."""
-    return await enqueue(conn, CHANNEL, {"channel": channel, "data": data})
+    return await enqueue(conn, *publication(channel, data))
 
 
 async def enqueue(
@@ -41,6 +47,26 @@ async def enqueue(
         "INSERT INTO outbox (subject_kind, payload) VALUES ($1, $2) RETURNING id", kind, payload
     )
     return outbox_id
+
+
+async def enqueue_many(
+    conn: asyncpg.Connection | PoolConnectionProxy, rows: Sequence[tuple[str, dict[str, Any]]]
+) -> list[int]:
+    """Record (kind, payload) rows in one statement inside the caller's transaction.
+
+    A batch of decisions writes its outbox rows at once instead of one round
+    trip each; the ids come back in the order given, so publications keep it.
+    """
+    if not rows:
+        return []
+    records = await conn.fetch(
+        "INSERT INTO outbox (subject_kind, payload)"
+        " SELECT kind, payload::jsonb FROM unnest($1::text[], $2::text[])"
+        " WITH ORDINALITY AS r (kind, payload, n) ORDER BY n RETURNING id",
+        [kind for kind, _payload in rows],
+        [orjson.dumps(payload).decode() for _kind, payload in rows],
+    )
+    return sorted(r["id"] for r in records)
 
 
 async def flush(deps: Deps, ids: list[int] | None = None) -> int:

@@ -6,7 +6,7 @@ publishes them as the success response of each route, and a test drives every
 command through a live hub and validates the answers against them
 (docs/protocol.md §Commands). The shapes are the ones the workers build:
 `workers/events.event_json`, `workers/ticket_types.type_json`,
-`workers/tickets.ticket_json`, the verdict of `workers/checkin._decide`,
+`workers/tickets.ticket_json`, `protocol/checkin.ScanVerdict.to_wire`,
 `workers/holds.hold_json`, `workers/orders.order_json`,
 `workers/seatmap.seat_map`, `protocol/offline.encode_bundle`.
 

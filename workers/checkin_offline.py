@@ -12,14 +12,22 @@ otherwise. Turned-away scans moved no one and stay out of the replay.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import orjson
 
-from bilten.protocol.checkin import Direction, ScanRequest, TicketState, decide
+from bilten.protocol.checkin import (
+    Direction,
+    Previous,
+    ScanRequest,
+    ScanVerdict,
+    Status,
+    TicketState,
+    decide,
+)
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import NotFound, TooLarge
 from bilten.protocol.events import parse_event_id
@@ -31,20 +39,31 @@ _LAST = 2**63  # a scan not stored yet sorts after stored ones of the same insta
 _REPLY_OVERHEAD = 1024
 
 
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A synced movement merged into its ticket's history: its own verdict fields,
+    the ticket's resulting state, and the stored verdicts that changed (by scan id)."""
+
+    status: Status
+    reason: str | None
+    previous: Previous | None
+    state: TicketState
+    revised: tuple[tuple[int, ScanVerdict], ...]
+
+
 async def replay(
     conn: Conn,
     event_id: int,
     ticket: asyncpg.Record,
     scan: ScanRequest,
     at: datetime,
-    verdict: dict[str, Any],
     allow_reentry: bool,
-) -> tuple[TicketState, list[tuple[int, dict[str, Any]]]]:
+) -> Replayed:
     """Merge a synced movement into the ticket's history (the caller holds its row lock).
 
-    Sets the new scan's status, reason and previous in `verdict`; returns the
-    ticket's resulting state and the stored scans whose verdict changed, as
-    (scan id, new verdict) pairs.
+    Stored verdicts are not touched: each one whose status, reason or
+    previous the replay changes comes back as a new value with `revised_at`,
+    for the caller to store and publish.
     """
     history = await conn.fetch(
         "SELECT id, direction, gate, scanned_at, verdict FROM scans WHERE event_id = $1"
@@ -52,15 +71,17 @@ async def replay(
         event_id,
         ticket["id"],
     )
-    moves: list[tuple[datetime, int, Direction, str, dict[str, Any] | None]] = [
-        (r["scanned_at"], r["id"], r["direction"], r["gate"], r["verdict"]) for r in history
+    moves: list[tuple[datetime, int, Direction, str, ScanVerdict | None]] = [
+        (r["scanned_at"], r["id"], r["direction"], r["gate"], ScanVerdict.from_wire(r["verdict"]))
+        for r in history
     ]
     moves.append((at, _LAST, scan.direction, scan.gate, None))
     moves.sort(key=lambda move: (move[0], move[1]))
     revoked_at: datetime | None = ticket["revoked_at"]
     state = TicketState(valid=True)
-    changed: list[tuple[int, dict[str, Any]]] = []
-    revised_at = datetime.now(UTC).isoformat()
+    own: tuple[Status, str | None, Previous | None] | None = None
+    changed: list[tuple[int, ScanVerdict]] = []
+    revised_at = datetime.now(UTC)
     for when, scan_id, direction, gate, old in moves:
         # A ticket revoked later still admitted whoever came before the revocation.
         valid = revoked_at is None or when < revoked_at
@@ -73,16 +94,28 @@ async def replay(
             allow_reentry=allow_reentry,
         )
         state = decision.state
-        fields = {
-            "status": "ok" if decision.status == "ok" else "conflict",
-            "reason": decision.reason,
-            "previous": decision.previous,
-        }
+        fields: tuple[Status, str | None, Previous | None] = (
+            "ok" if decision.status == "ok" else "conflict",
+            decision.reason,
+            decision.previous,
+        )
         if old is None:
-            verdict.update(fields)
-        elif any(old.get(key) != value for key, value in fields.items()):
-            changed.append((scan_id, {**old, **fields, "revised_at": revised_at}))
-    return replace(state, valid=ticket["state"] == "valid"), changed
+            own = fields
+        elif (old.status, old.reason, old.previous) != fields:
+            status, reason, previous = fields
+            revision = replace(
+                old, status=status, reason=reason, previous=previous, revised_at=revised_at
+            )
+            changed.append((scan_id, revision))
+    assert own is not None  # the new movement is one of the moves
+    status, reason, previous = own
+    return Replayed(
+        status,
+        reason,
+        previous,
+        replace(state, valid=ticket["state"] == "valid"),
+        tuple(changed),
+    )
 
 
 async def bundle(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:

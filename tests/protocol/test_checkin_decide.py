@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bilten.protocol.checkin import REASONS, Decision, Direction, TicketState, decide
+from bilten.protocol.checkin import REASONS, Decision, Direction, Previous, TicketState, decide
 
 EARLIER = datetime(2027, 6, 1, 17, 2, 26, tzinfo=UTC)
 NOW = datetime(2027, 6, 1, 18, 30, tzinfo=UTC)
@@ -20,8 +20,8 @@ REVOKED = TicketState(valid=False, inside=True, entries=1, last_gate="north", la
 # Known to be inside (from an offline bundle) but not when: no time, so no `previous`.
 INSIDE_UNTIMED = TicketState(valid=True, inside=True, entries=1, last_gate="north")
 
-PREV_NORTH = {"gate": "north", "at": EARLIER.isoformat()}
-PREV_SOUTH = {"gate": "south", "at": EARLIER.isoformat()}
+PREV_NORTH = Previous("north", EARLIER)
+PREV_SOUTH = Previous("south", EARLIER)
 
 # Reasons decided before `decide` runs: the code itself (signature, event, ticket row).
 BEFORE_DECIDE = {"invalid", "unknown", "wrong_event"}
@@ -36,7 +36,7 @@ TABLE: list[
         bool,
         str,
         str | None,
-        dict[str, str] | None,
+        Previous | None,
     ]
 ] = [
     # In, for each standing, with and without re-entry.
@@ -77,7 +77,7 @@ def test_decide(
     reentry: bool,
     status: str,
     reason: str | None,
-    previous: dict[str, str] | None,
+    previous: Previous | None,
 ) -> None:
     decision = decide(before, direction, gate, NOW, allowed_gates=allowed, allow_reentry=reentry)
     assert (decision.status, decision.reason, decision.previous) == (status, reason, previous)
