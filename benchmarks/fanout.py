@@ -9,6 +9,7 @@ authenticated connects, idle RSS per connection, publications at a fixed rate
 table with the ratio hub/baseline for every number and the targets beside it.
 
     python -m benchmarks fanout [--subscribers 1000] [--seconds 10] [--rate 100] [--quick]
+    python -m benchmarks fanout --subscribers 5000 --connect-only
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-baseline", action="store_true", help="measure the hub only")
     parser.add_argument(
+        "--connect-only",
+        action="store_true",
+        help="measure the connects (rate, server CPU, idle memory) and publish nothing",
+    )
+    parser.add_argument(
         "--logs", metavar="DIR", help="keep the hub's, workers' and baseline's logs here"
     )
     parser.add_argument(
@@ -163,6 +169,7 @@ class Run:
             publish_via="jetstream" if via_jetstream else "rpc",
             nats_url=self.infra.urls["nats"],
             namespace=self.infra.namespace,
+            connect_only=a.connect_only,
         )
         child = self.children.spawn(
             "loadgen",
@@ -284,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
         f"{bench.server_cpu}, load generator on core {bench.load_cpu}; {servers}; hub "
         f"publications via {args.publish_via}\n"
     )
-    print(render(hub, baseline, args.rate))
+    print(render(hub, baseline, args.rate, connect_only=args.connect_only))
     for note in notes({"hub": hub, "baseline": baseline}):
         print(note)
     if args.json:
