@@ -117,7 +117,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     settings = hub.settings
     try:
         check_origin(request, settings)
-        claims = authenticate(request, settings, allow_query=True)
+        claims = authenticate(request, hub.tokens, allow_query=True)
     except BiltenError as error:
         return _refuse(error)
     # No autoclose: a client's close frame may be the answer to the hub's own,
