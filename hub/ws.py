@@ -173,19 +173,39 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 class Session:
-    """The ops of one connection: subscriptions, rpcs in flight, rate limit."""
+    """The ops of one connection: subscriptions, rpcs in flight, rate limit.
+
+    Thousands of these sit idle on a hub, so each is slotted, and its task set
+    and channel locks exist only while work is in flight, its flood allowance
+    only once a message was rejected for the rate.
+    """
+
+    __slots__ = ("_channel_locks", "_flood", "bucket", "conn", "events", "hub", "invalid", "tasks")
 
     def __init__(self, hub: Hub, conn: Connection) -> None:
         self.hub = hub
         self.conn = conn
-        rate, burst = hub.settings.rate_limit_per_s, hub.settings.rate_limit_burst
-        self.bucket = TokenBucket(rate, burst)
-        self.flood = TokenBucket(rate / 2, FLOOD_FACTOR * burst)
+        self.bucket = TokenBucket(hub.settings.rate_limit_per_s, hub.settings.rate_limit_burst)
+        self._flood: TokenBucket | None = None
         self.invalid = 0  # invalid messages since the last valid one
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[None]] | None = None
         self.events: dict[int, int] = {}  # event id -> subscriptions to its channels
-        # Subscribe and unsubscribe of one channel run in the order they were sent.
-        self.channel_locks = KeyedLock()
+        self._channel_locks: KeyedLock | None = None
+
+    @property
+    def flood(self) -> TokenBucket:
+        """The flood allowance; until a message is rejected for the rate it stays full."""
+        if self._flood is None:
+            rate, burst = self.hub.settings.rate_limit_per_s, self.hub.settings.rate_limit_burst
+            self._flood = TokenBucket(rate / 2, FLOOD_FACTOR * burst)
+        return self._flood
+
+    @property
+    def channel_locks(self) -> KeyedLock:
+        """Subscribe and unsubscribe of one channel run in the order they were sent."""
+        if self._channel_locks is None:
+            self._channel_locks = KeyedLock()
+        return self._channel_locks
 
     def on_frame(self, data: str | bytes) -> None:
         """Parse one frame and start each message in it."""
@@ -206,7 +226,7 @@ class Session:
             self.invalid = 0
             if isinstance(item, Ping):
                 self.conn.send(encode_pong(item.id))
-            elif len(self.tasks) >= MAX_IN_FLIGHT:
+            elif self.tasks is not None and len(self.tasks) >= MAX_IN_FLIGHT:
                 self.conn.send(encode_error(item.id, RateLimited("too many requests in flight")))
             elif isinstance(item, Subscribe):
                 self._start(item.id, self._in_order(item.channel, self._subscribe(item)))
@@ -233,13 +253,26 @@ class Session:
             self.conn.disconnect("protocol_error", f"{self.invalid} invalid messages in a row")
 
     async def _in_order(self, channel: str, work: Awaitable[None]) -> None:
-        async with self.channel_locks.hold(channel):
-            await work
+        locks = self.channel_locks
+        try:
+            async with locks.hold(channel):
+                await work
+        finally:
+            if not locks and self._channel_locks is locks:
+                self._channel_locks = None  # nobody holds or waits: the next op makes a new one
 
     def _start(self, req_id: int, work: Awaitable[None]) -> None:
+        if self.tasks is None:
+            self.tasks = set()
         task = asyncio.get_running_loop().create_task(self._guard(req_id, work))
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        if self.tasks is not None:
+            self.tasks.discard(task)
+            if not self.tasks:
+                self.tasks = None
 
     async def _guard(self, req_id: int, work: Awaitable[None]) -> None:
         try:
@@ -289,10 +322,11 @@ class Session:
 
     async def close(self) -> None:
         """Cancel work in flight and leave every channel and event."""
-        for task in list(self.tasks):
-            task.cancel()
         if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            running = list(self.tasks)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
         await self.hub.fanout.drop(self.conn)
         for event_id in list(self.events):
             self.events[event_id] = 1
