@@ -30,9 +30,9 @@ def bearer_token(request: web.Request, *, allow_query: bool) -> str:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization must be `Bearer <token>`")
         return token.strip()
-    token = _query_token(request) if allow_query else None
-    if token:
-        return token
+    queried = _query_token(request) if allow_query else None
+    if queried:
+        return queried
     raise Unauthorized("missing access token")
 
 
