@@ -11,6 +11,7 @@ every number and the targets beside it.
 
     python -m benchmarks fanout [--subscribers 1000] [--seconds 10] [--steady-rate 20]
                                 [--rate 100] [--quick]
+    python -m benchmarks fanout --subscribers 5000 --connect-only
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "DIR/hub.txt as collapsed stacks (py-spy pauses the hub per sample: a diagnostic run)",
     )
     parser.add_argument(
+        "--connect-only",
+        action="store_true",
+        help="measure the connects (rate, server CPU, idle memory) and publish nothing",
+    )
+    parser.add_argument(
         "--logs", metavar="DIR", help="keep the hub's, workers' and baseline's logs here"
     )
     parser.add_argument(
@@ -180,6 +186,7 @@ class Run:
             publish_via="jetstream" if via_jetstream else "rpc",
             nats_url=self.infra.urls["nats"],
             namespace=self.infra.namespace,
+            connect_only=a.connect_only,
         )
         child = self.children.spawn(
             "loadgen",
@@ -305,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
         f"{bench.server_cpu}, load generator on core {bench.load_cpu}; {servers}; hub "
         f"publications via {args.publish_via}\n"
     )
-    print(render(results, args.rate, args.steady_rate))
+    print(render(results, args.rate, args.steady_rate, connect_only=args.connect_only))
     for note in notes(results):
         print(note)
     if args.json:

@@ -57,6 +57,7 @@ class LoadConfig:
     namespace: str = ""
     drain_s: float = 15.0
     deadline_s: float = 300.0
+    connect_only: bool = False  # measure the connects and idle memory, publish nothing
 
 
 def log(text: str) -> None:
@@ -115,12 +116,13 @@ class LoadRun:
         await asyncio.sleep(SETTLE_S)
         try:
             await self._connect()
-            for name, send in (
+            phases = (
                 ("warmup", self._send_warmup),
                 ("steady", self._send_steady),
                 ("fixed", self._send_fixed),
                 ("max", self._send_max),
-            ):
+            )
+            for name, send in () if cfg.connect_only else phases:
                 self.result[name] = await self._phase(name, send)
         finally:
             await self._close()
@@ -158,13 +160,14 @@ class LoadRun:
         elapsed = time.perf_counter() - started
         cpu, own = proc.cpu().since(cpu_before), self.me.cpu().since(own_before)
         self.subs = [o for o in outcomes if isinstance(o, Subscriber)]
+        connected = len(self.subs)
+        cpu_ms = 10 * cpu["cpu_pct"] * cpu["seconds"]
         self.sampled = [s for s in self.subs if s.sampled]
         failures = Counter(
             f"{type(o).__name__}: {o}"[:160] for o in outcomes if isinstance(o, BaseException)
         )
         await asyncio.sleep(SETTLE_S)
         rss_after = proc.rss_kib()
-        connected = len(self.subs)
         self.result["connect"] = {
             "subscribers": connected,
             "failed": sum(failures.values()),
@@ -172,6 +175,7 @@ class LoadRun:
             "seconds": elapsed,
             "per_s": connected / elapsed if elapsed else 0.0,
             "server_cpu": cpu,
+            "server_cpu_ms_per_connect": cpu_ms / connected if connected else 0.0,
             "loadgen_cpu": own,
             "rss_before_kib": rss_before,
             "rss_after_kib": rss_after,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 from nats.aio.client import Client as NATS
@@ -30,16 +31,68 @@ def bearer_token(request: web.Request, *, allow_query: bool) -> str:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization must be `Bearer <token>`")
         return token.strip()
-    if allow_query and request.query.get("token"):
-        return request.query["token"]
+    queried = _query_token(request) if allow_query else None
+    if queried:
+        return queried
     raise Unauthorized("missing access token")
 
 
-def authenticate(request: web.Request, settings: Settings, *, allow_query: bool) -> Claims:
+def _query_token(request: web.Request) -> str | None:
+    """The first `token` query parameter.
+
+    Parsed here rather than through `request.query`, which would keep a parsed
+    copy of the query on the request for as long as the socket stays open.
+    """
+    for name, value in parse_qsl(request.query_string, keep_blank_values=True):
+        if name == "token":
+            return value
+    return None
+
+
+class VerifiedTokens:
+    """Tokens this hub has verified, so a client that reconnects is not verified again.
+
+    Clients reconnect with the token they connected with, often all at once (a
+    hub restarting, a venue's network flapping), and an HS256 verification
+    costs tens of microseconds of the hub's one core. Entries are keyed by the
+    token's signature and hold a digest of what it signs (header and payload),
+    small beside the token itself: a token whose signature or signed part
+    differs in any byte misses and is verified in full, and fails there. An
+    entry is used only before its `exp` and dropped once found past it; the
+    cache is a bounded LRU.
+    """
+
+    def __init__(self, settings: Settings, size: int = 10_000) -> None:
+        self._settings = settings
+        self._size = size
+        # signature -> (digest of the signed part, claims); insertion order is recency
+        self._known: dict[str, tuple[bytes, Claims]] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def claims(self, token: str, now: float) -> Claims:
+        """The claims of `token` at `now` (Unauthorized / TokenExpired otherwise)."""
+        signed, _, signature = token.rpartition(".")
+        digest = hashlib.blake2b(signed.encode(), digest_size=16).digest()
+        entry = self._known.get(signature)
+        if entry is not None and entry[1].expired(now):
+            del self._known[signature]
+        elif entry is not None and entry[0] == digest:
+            del self._known[signature]
+            self._known[signature] = entry  # now the most recently used
+            return entry[1]
+        claims = decode_token(token, self._settings.require_secret(), now=now)
+        self._known.pop(signature, None)
+        self._known[signature] = (digest, claims)
+        if len(self._known) > self._size:
+            del self._known[next(iter(self._known))]
+        return claims
+
+
+def authenticate(request: web.Request, tokens: VerifiedTokens, *, allow_query: bool) -> Claims:
     """Verified claims of the request's token (Unauthorized / TokenExpired otherwise)."""
-    claims = decode_token(
-        bearer_token(request, allow_query=allow_query), settings.require_secret(), now=time.time()
-    )
+    claims = tokens.claims(bearer_token(request, allow_query=allow_query), time.time())
     request.app[REVOCATIONS].check(claims)  # hub/revocation.py: removed members' tokens
     return claims
 

@@ -3,8 +3,9 @@
 Each hub keeps local reference counts of (event, role, user) and mirrors them
 into one Redis sorted set per event, member `role|user|hub`, scored with the
 time it was last confirmed. Joins and leaves are written in batches, one
-pipeline per `FLUSH_S`, so a burst of connects costs one round trip. A
-heartbeat re-confirms this hub's members; the
+pipeline per `FLUSH_S` holding one ZADD (and one ZREM) per event with all its
+members, so a burst of connects costs one round trip and a few commands, not
+two commands per connection. A heartbeat re-confirms this hub's members; the
 count ignores members older than `STALE_S`, so a crashed hub's users vanish
 within a minute without anyone cleaning up.
 """
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 STALE_S = 45.0
 HEARTBEAT_S = 15.0
 FLUSH_S = 0.05
+MEMBERS_PER_COMMAND = 1000  # bounds one command's size, so Redis never stalls on one
+
+Key = tuple[int, str, str]  # (event id, role, user)
 
 
 class Presence:
@@ -46,8 +50,8 @@ class Presence:
         self.hub_id = secrets.token_hex(4)
         self.stale_s = stale_s
         self.heartbeat_s = heartbeat_s
-        self._local: Counter[tuple[int, str, str]] = Counter()
-        self._changed: set[tuple[int, str, str]] = set()
+        self._local: Counter[Key] = Counter()
+        self._changed: set[Key] = set()
         self._wake = asyncio.Event()
 
     def _member(self, role: str, user: str) -> str:
@@ -55,7 +59,7 @@ class Presence:
 
     def join(self, event_id: int, role: str, user: str) -> None:
         """Count one more connection of `user` at the event on this hub."""
-        key = (event_id, role, user)
+        key: Key = (event_id, role, user)
         self._local[key] += 1
         if self._local[key] == 1:
             self._changed.add(key)
@@ -77,20 +81,36 @@ class Presence:
         changed, self._changed = self._changed, set()
         if not changed:
             return
-        now = time.time()
+        joined = [key for key in changed if self._local.get(key, 0) > 0]
+        left = [key for key in changed if self._local.get(key, 0) <= 0]
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for event_id, role, user in changed:
-                    key = self._keys.presence(event_id)
-                    if self._local.get((event_id, role, user), 0) > 0:
-                        pipe.zadd(key, {self._member(role, user): now})
-                        pipe.expire(key, int(self.stale_s * 4))
-                    else:
-                        pipe.zrem(key, self._member(role, user))
+                self._confirm(pipe, joined)
+                for event_id, members in self._by_event(left):
+                    pipe.zrem(self._keys.presence(event_id), *members)
                 await pipe.execute()
         except BaseException:
             self._changed |= changed  # written next time
             raise
+
+    def _confirm(self, pipe: Any, keys: list[Key]) -> None:
+        """Queue ZADDs scoring `keys`' members with the time now, and the keys' expiry."""
+        now = time.time()
+        for event_id, members in self._by_event(keys):
+            key = self._keys.presence(event_id)
+            pipe.zadd(key, dict.fromkeys(members, now))
+            pipe.expire(key, int(self.stale_s * 4))
+
+    def _by_event(self, keys: list[Key]) -> list[tuple[int, list[str]]]:
+        """`keys`' members grouped by event, at most MEMBERS_PER_COMMAND to a group."""
+        grouped: dict[int, list[str]] = {}
+        for event_id, role, user in keys:
+            grouped.setdefault(event_id, []).append(self._member(role, user))
+        return [
+            (event_id, members[start : start + MEMBERS_PER_COMMAND])
+            for event_id, members in grouped.items()
+            for start in range(0, len(members), MEMBERS_PER_COMMAND)
+        ]
 
     async def counts(self, event_id: int) -> dict[str, int]:
         """Distinct online users per role at the event, across all hubs."""
@@ -137,16 +157,13 @@ class Presence:
             log.warning("presence cleanup failed: %s", error)
 
     async def _refresh(self) -> None:
-        now = time.time()
         async with self._redis.pipeline(transaction=False) as pipe:
-            for event_id, role, user in list(self._local):
-                pipe.zadd(self._keys.presence(event_id), {self._member(role, user): now})
-                pipe.expire(self._keys.presence(event_id), int(self.stale_s * 4))
+            self._confirm(pipe, list(self._local))
             await pipe.execute()
 
     async def _clear(self) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for event_id, role, user in list(self._local):
-                pipe.zrem(self._keys.presence(event_id), self._member(role, user))
+            for event_id, members in self._by_event(list(self._local)):
+                pipe.zrem(self._keys.presence(event_id), *members)
             await pipe.execute()
         self._local.clear()

@@ -133,7 +133,7 @@ def _handler(command: Command) -> Any:
         hub = request.app[HUB]
         if command.auth != "token":  # the session cookie, or nothing (hub/sessions.py)
             return await sessions.run(request, command, *await _params(request, command))
-        claims = authenticate(request, hub.settings, allow_query=False)
+        claims = authenticate(request, hub.tokens, allow_query=False)
         params, text = await _params(request, command)
         result = await execute(hub, claims, command.method, params, text=text)
         return json_response(result, 201 if command.created else 200)
@@ -145,7 +145,7 @@ def _handler(command: Command) -> Any:
 async def ticket_qr(request: web.Request) -> web.Response:
     """GET /api/v1/tickets/{ticket_id}/qr.svg: the ticket's code as a QR code (SVG)."""
     hub = request.app[HUB]
-    claims = authenticate(request, hub.settings, allow_query=False)
+    claims = authenticate(request, hub.tokens, allow_query=False)
     ticket = await execute(
         hub,
         claims,

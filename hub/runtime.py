@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from bilten.hub.auth import EventOwners
+from bilten.hub.auth import EventOwners, VerifiedTokens
 from bilten.hub.connection import Connection, Flusher
 from bilten.hub.fanout import Fanout
 from bilten.hub.presence import Presence
@@ -27,6 +27,7 @@ class Hub:
     channel_log: ChannelLog
     fanout: Fanout
     owners: EventOwners
+    tokens: VerifiedTokens
     presence: Presence
     flusher: Flusher
     connections: set[Connection] = field(default_factory=set)
@@ -45,6 +46,7 @@ def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:
         channel_log=channel_log,
         fanout=Fanout(deps.nc, channel_log, deps.subjects, metrics, flusher, timeout),
         owners=EventOwners(deps.nc, deps.subjects, timeout),
+        tokens=VerifiedTokens(settings),
         presence=Presence(deps.redis, deps.keys),
         flusher=flusher,
     )

@@ -24,7 +24,7 @@ from websockets.uri import parse_uri
 
 from bilten.hub.app import create_app
 from bilten.hub.runtime import HUB
-from bilten.hub.ws import FLOOD_FACTOR, MAX_INVALID_IN_A_ROW
+from bilten.hub.session import FLOOD_FACTOR, MAX_INVALID_IN_A_ROW
 from bilten.infra.settings import Settings
 from tests.hub.helpers import Raw, connect, create_event
 from tests.waiting import WAIT_S

@@ -173,10 +173,10 @@ async def test_unexpected_exception_is_internal_and_logged_once(
     monkeypatch.setitem(dispatch.LOCAL, "tokens.create", broken)
     client = await aiohttp_client(hub_server)
     raw = await connect(client, make_token("organizer"))
-    with caplog.at_level(logging.ERROR, logger="bilten.hub.ws"):  # valid params: reaches it
+    with caplog.at_level(logging.ERROR, logger="bilten.hub.session"):  # valid params: reaches it
         reply = await raw.call("tokens.create", {"role": "staff", "sub": "s", "events": "*"})
     assert reply["error"] == {"code": "internal", "message": "internal"}
-    records = [r for r in caplog.records if r.name == "bilten.hub.ws"]
+    records = [r for r in caplog.records if r.name == "bilten.hub.session"]
     assert len(records) == 1 and "db_password" in (records[0].exc_text or "")
     assert records[0].ctx["sub"] == "organizer-1"  # type: ignore[attr-defined]
     await _alive(raw)

@@ -14,7 +14,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from bilten.hub.app import create_app
-from bilten.hub.presence import Presence
+from bilten.hub.presence import MEMBERS_PER_COMMAND, Presence
 from bilten.hub.runtime import HUB
 from bilten.infra.keys import RedisKeys
 from bilten.infra.settings import Settings, settings_env
@@ -137,3 +137,31 @@ async def test_a_killed_hubs_users_expire(
             hub.kill()
             hub.wait()
         await redis_client.aclose()
+
+
+async def test_a_burst_is_written_in_chunked_batches(settings: Settings) -> None:
+    """More joins than one command holds, on two events: every member written, then removed."""
+    client = aioredis.from_url(settings.redis_url or "")
+    keys = RedisKeys(settings.namespace)
+    presence = Presence(client, keys)
+    many = MEMBERS_PER_COMMAND * 2 + 7
+    try:
+        for n in range(many):
+            presence.join(1, "attendee", f"u{n}")
+        presence.join(2, "staff", "door-1")
+        presence.join(2, "staff", "door-1")  # a second connection of the same person
+        await presence.flush()
+        assert await client.zcard(keys.presence(1)) == many
+        assert (await presence.counts(2))["staff"] == 1
+        for n in range(0, many, 2):
+            presence.leave(1, "attendee", f"u{n}")
+        presence.leave(2, "staff", "door-1")
+        await presence.flush()
+        assert await client.zcard(keys.presence(1)) == many // 2
+        assert (await presence.counts(2))["staff"] == 1  # one connection left
+        presence.leave(2, "staff", "door-1")
+        await presence.flush()
+        assert await client.zcard(keys.presence(2)) == 0
+    finally:
+        await client.delete(keys.presence(1), keys.presence(2))
+        await client.aclose()
