@@ -17,6 +17,7 @@ from types import MappingProxyType
 SIGNIN_LINK_TTL_S = 15 * 60  # minutes: the link is a credential sitting in a mailbox
 MAX_TICKET_PAGE = 50  # each ticket carries its QR code as SVG (a few KiB)
 MAX_ORDER_PAGE = 100
+DEFAULT_PAGE = 20
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,12 @@ import segno
 from bilten.infra import outbox
 from bilten.infra.keys import RedisKeys
 from bilten.protocol.accounts import SESSION_MAX_S, SESSION_TTL_S, normalize_email
-from bilten.protocol.attendees import LINK_LIMITS, SIGNIN_LINK_TTL_S, attendee_sub
+from bilten.protocol.attendees import (
+    DEFAULT_PAGE,
+    LINK_LIMITS,
+    SIGNIN_LINK_TTL_S,
+    attendee_sub,
+)
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from bilten.protocol.mail import MAIL_REQUESTED, MailRequest, parse_email, resolve_locale
@@ -162,7 +167,7 @@ async def whoami(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
 
 def _page(request: CommandRequest) -> tuple[int, int]:
     return (
-        parse_int(request.params, "limit", 1, MAX_ID, default=20),
+        parse_int(request.params, "limit", 1, MAX_ID, default=DEFAULT_PAGE),
         parse_int(request.params, "after", 0, MAX_ID, default=0),
     )
 
