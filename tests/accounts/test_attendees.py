@@ -6,7 +6,10 @@ test_attendee_mail.py follows one through a real SMTP server."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import pytest
 
 from bilten.hub.sessions import ATTENDEE_COOKIE, COOKIE
 from bilten.infra.settings import Settings
@@ -234,3 +237,20 @@ async def test_sign_out_and_csrf(workers: Settings, hub_server: Any, aiohttp_cli
     assert (status, error["code"]) == (401, "unauthorized")
     status, error = await anonymous.error("auth.link.request", email="not an address")
     assert (status, error["code"], error["details"]["field"]) == (400, "bad_request", "email")
+
+
+async def test_no_attendee_secret_is_logged(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    browser = Browser(await aiohttp_client(hub_server))
+    await browser.call("auth.link.request", email="quiet@example.org")
+    link = await link_for(workers, "quiet@example.org")
+    await browser.call("auth.link.redeem", token=link)
+    await browser.error("auth.link.redeem", token=link)
+    secrets = [link, attendee_cookie(browser)]
+    assert all(secrets) and caplog.records
+    logged = [(r.getMessage(), repr(r.args), repr(getattr(r, "ctx", None))) for r in caplog.records]
+    for secret in secrets:
+        assert isinstance(secret, str)
+        assert not [line for line in logged if any(secret in part for part in line)], secret[:4]
