@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 SIGNIN_LINK_TTL_S = 15 * 60  # minutes: the link is a credential sitting in a mailbox
-MAX_TICKET_PAGE = 50  # each ticket carries its QR code as SVG (a few KiB)
+MAX_TICKET_PAGE = 20  # each carries its QR code: ~3 KiB, and tens of ms to draw
 MAX_ORDER_PAGE = 100
 DEFAULT_PAGE = 20
 

@@ -6,18 +6,17 @@ queues the mail. So neither the answer, nor its timing, nor the mailbox tells
 anyone whether an address bought something; an address without orders signs
 in to an empty list. Attendee sessions live in their own table and cookie:
 the organizers' session lookup (workers/accounts_store.py) never sees them.
+What a signed-in attendee reads is workers/attendee_reads.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-import segno
 
 from bilten.infra import outbox
 from bilten.infra.keys import RedisKeys
@@ -34,20 +33,9 @@ from bilten.protocol.mail import MAIL_REQUESTED, MailRequest, parse_email, resol
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tokens import MAX_TOKEN_EVENTS
 from bilten.workers import accounts_store as store
+from bilten.workers import attendee_reads as reads
 from bilten.workers.context import Conn, WorkerContext
-from bilten.workers.orders import order_of
 from bilten.workers.runner import CommandHandler
-from bilten.workers.tickets import ticket_of
-
-_WHERE = "e.name AS event_name, e.org_id, e.starts_at"
-_ORDERS = f"""SELECT o.*, h.seat_ids, {_WHERE} FROM orders o
-              JOIN holds h ON h.id = o.hold_id JOIN events e ON e.id = o.event_id
-              WHERE lower(o.email) = $1 AND o.id > $2 ORDER BY o.id LIMIT $3"""
-_TICKETS = f"""SELECT t.id, t.event_id, t.ticket_type_id, t.holder, t.state,
-                      o.id AS order_id, {_WHERE}
-               FROM orders o JOIN tickets t ON t.id = ANY(o.ticket_ids)
-               JOIN events e ON e.id = o.event_id
-               WHERE lower(o.email) = $1 AND t.id > $2 ORDER BY t.id LIMIT $3"""
 
 
 async def count_request(
@@ -172,44 +160,13 @@ def _page(request: CommandRequest) -> tuple[int, int]:
     )
 
 
-def _where(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "event_name": row["event_name"],
-        "org": row["org_id"],
-        "starts_at": row["starts_at"].isoformat(),
-    }
-
-
 async def list_orders(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """attendee.orders: the orders confirmed with the attendee's address, with tickets."""
     limit, after = _page(request)
     async with ctx.pg.acquire() as conn:
         attendee = await signed_in(conn, request)
-        orders = await conn.fetch(_ORDERS, attendee["email"], after, limit)
-        tickets = {
-            r["id"]: r
-            for r in await conn.fetch(
-                "SELECT id, event_id, ticket_type_id, holder, state FROM tickets"
-                " WHERE id = ANY($1::bigint[])",
-                [t for order in orders for t in order["ticket_ids"]],
-            )
-        }
-        shown = []
-        for order in orders:
-            key = await ctx.keys.get(conn, order["event_id"])
-            assert key is not None  # an order's tickets were signed with it
-            issued = [ticket_of(tickets[t], key) for t in sorted(order["ticket_ids"])]
-            wire = order_of(order, list(order["seat_ids"]), issued).to_wire()
-            shown.append({**wire, **_where(order)})
+        shown = await reads.orders_of(conn, ctx.keys, attendee["email"], after, limit)
     return {"orders": shown, "next": shown[-1]["order_id"] if len(shown) == limit else None}
-
-
-def qr_svg(code: str, ticket_id: int) -> str:
-    """A ticket's code as a QR code in SVG, as /api/v1/tickets/{id}/qr.svg draws it."""
-    buffer = io.BytesIO()
-    qr = segno.make(code, error="m", micro=False)
-    qr.save(buffer, kind="svg", scale=4, border=2, title=f"Ticket {ticket_id}")
-    return buffer.getvalue().decode()
 
 
 async def list_tickets(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -217,19 +174,8 @@ async def list_tickets(request: CommandRequest, ctx: WorkerContext) -> dict[str,
     limit, after = _page(request)
     async with ctx.pg.acquire() as conn:
         attendee = await signed_in(conn, request)
-        shown = []
-        for row in await conn.fetch(_TICKETS, attendee["email"], after, limit):
-            key = await ctx.keys.get(conn, row["event_id"])
-            assert key is not None  # an order's tickets were signed with it
-            ticket = ticket_of(row, key)
-            shown.append(
-                {
-                    **ticket.to_wire(),
-                    "order_id": row["order_id"],
-                    "qr_svg": qr_svg(ticket.code, ticket.id),
-                    **_where(row),
-                }
-            )
+        tickets = await reads.tickets_of(conn, ctx.keys, attendee["email"], after, limit)
+    shown = await reads.with_qr(tickets)  # after the connection is back in the pool
     return {"tickets": shown, "next": shown[-1]["id"] if len(shown) == limit else None}
 
 
