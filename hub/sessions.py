@@ -101,7 +101,7 @@ async def _mint(request: web.Request, grant: dict[str, Any]) -> dict[str, Any]:
 async def run(
     request: web.Request, command: Command, params: dict[str, Any], text: set[str]
 ) -> web.Response:
-    """Run a session or public command for a REST request."""
+    """Run a session, attendee or public command for a REST request."""
     hub = request.app[HUB]
     if command.http != "GET":
         check_same_origin(request, hub.settings.allowed_origins)
