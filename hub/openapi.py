@@ -39,9 +39,10 @@ _ACCOUNT_ERRORS = {
     kind: {
         "401": _SIGNED_IN,
         "403": "Not same-origin (details.reason: origin), or the role does not allow it",
-        "429": "Too many failed sign-ins: wait details.retry_after seconds",
+        "429": "Too many failed sign-ins, or sign-in links asked for: wait "
+        "details.retry_after seconds",
     }
-    for kind in ("session", "public")
+    for kind in ("session", "attendee", "public")
 }
 # The HTTP parser answers before any handler runs, in plain text, when the request
 # line or a header exceeds its 8 KiB limit.
@@ -52,12 +53,15 @@ _ACCESS = {
     "token": "Also the WebSocket rpc `{method}`. Roles: {roles}.",
     "session": "REST only, with the session cookie; state-changing calls need a "
     "same-origin Origin header (docs/accounts.md).",
+    "attendee": "REST only, with the attendee session cookie a sign-in link sets; "
+    "state-changing calls need a same-origin Origin header (docs/accounts.md).",
     "public": "REST only, without credentials; needs a same-origin Origin header "
     "(docs/accounts.md).",
 }
 _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "token": [{"bearer": []}],
     "session": [{"session": []}],
+    "attendee": [{"attendee_session": []}],
     "public": [],
 }
 
@@ -220,6 +224,11 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "bilten_session"},
+                "attendee_session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "bilten_attendee",
+                },
             },
             "schemas": {
                 **_error_schemas(),

@@ -5,6 +5,9 @@ the cookie: it sends the worker the SHA-256 of the cookie (never the cookie),
 sets the cookie from the secret a sign-in answers (and strips it from the
 body), clears it on sign-out, refreshes it on every other use, and mints the
 connection token that `auth.token` grants with protocol/tokens.py.
+Attendees (docs/accounts.md §Attendees) get the same, with a cookie of
+their own: a command reads only its own kind's cookie, so an attendee
+session never reaches an organizer's command, nor the reverse.
 
 CSRF: the cookie is SameSite=Strict, and besides, every state-changing
 request of these commands must come with an `Origin` of the hub itself (or
@@ -30,7 +33,17 @@ from bilten.protocol.errors import Forbidden, Unauthorized
 from bilten.protocol.tokens import encode_token, mint_claims
 
 COOKIE = "bilten_session"
-_SIGN_OUT = frozenset({"auth.signout", "auth.signout.all"})
+ATTENDEE_COOKIE = "bilten_attendee"
+# The cookie each kind of command reads (public ones: an organizer's, if any).
+_READS = {"session": COOKIE, "attendee": ATTENDEE_COOKIE, "public": COOKIE}
+# A secret in a worker's answer, and the cookie it goes into.
+_SETS = {"session": COOKIE, "attendee_session": ATTENDEE_COOKIE}
+_SIGN_OUT = {
+    "auth.signout": COOKIE,
+    "auth.signout.all": COOKIE,
+    "attendee.signout": ATTENDEE_COOKIE,
+}
+_MINTS = frozenset({"auth.token", "attendee.token"})
 
 
 def check_same_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
@@ -46,10 +59,12 @@ def check_same_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
         raise Forbidden(f"cross-site request from {origin[:200]} refused", reason="origin")
 
 
-def set_session_cookie(request: web.Request, response: web.Response, secret: str) -> None:
-    """Set the session cookie: HttpOnly, SameSite=Strict, Secure over TLS, for SESSION_TTL_S."""
+def set_session_cookie(
+    request: web.Request, response: web.Response, secret: str, name: str = COOKIE
+) -> None:
+    """Set a session cookie: HttpOnly, SameSite=Strict, Secure over TLS, for SESSION_TTL_S."""
     response.set_cookie(
-        COOKIE,
+        name,
         secret,
         max_age=SESSION_TTL_S,
         path="/",
@@ -60,7 +75,8 @@ def set_session_cookie(request: web.Request, response: web.Response, secret: str
 
 
 async def _mint(request: web.Request, grant: dict[str, Any]) -> dict[str, Any]:
-    """The connection token for an `auth.token` grant; listed events must be the org's."""
+    """The connection token for an `auth.token` or `attendee.token` grant; listed events
+    must be the org's."""
     hub = request.app[HUB]
     claims = mint_claims(
         sub=grant["sub"],
@@ -85,12 +101,13 @@ async def _mint(request: web.Request, grant: dict[str, Any]) -> dict[str, Any]:
 async def run(
     request: web.Request, command: Command, params: dict[str, Any], text: set[str]
 ) -> web.Response:
-    """Run a session or public command for a REST request."""
+    """Run a session, attendee or public command for a REST request."""
     hub = request.app[HUB]
     if command.http != "GET":
         check_same_origin(request, hub.settings.allowed_origins)
-    cookie = request.cookies.get(COOKIE)
-    if command.auth == "session" and not cookie:
+    name = _READS[command.auth]
+    cookie = request.cookies.get(name)
+    if command.auth != "public" and not cookie:
         raise Unauthorized("not signed in")
     params = check_params(command, params, text=text)
     session = hashlib.sha256(cookie.encode()).hexdigest() if cookie else None
@@ -98,9 +115,11 @@ async def run(
         result = await forward(
             hub, ANONYMOUS, command, params, session=session, address=request.remote
         )
-        if command.method == "auth.token":
+        if command.method in _MINTS:
             result = await _mint(request, result)
-    secret = result.pop("session", None) if isinstance(result, dict) else None
+    secrets = (
+        {key: result.pop(key) for key in _SETS if key in result} if isinstance(result, dict) else {}
+    )
     response = web.Response(
         status=201 if command.created else 200,
         body=orjson.dumps(result),
@@ -108,9 +127,10 @@ async def run(
         headers={"Cache-Control": "no-store"},
     )
     if command.method in _SIGN_OUT:
-        response.del_cookie(COOKIE, path="/")
-    elif secret is not None:
-        set_session_cookie(request, response, secret)
-    elif command.auth == "session" and cookie:
-        set_session_cookie(request, response, cookie)  # refreshed while in use
+        response.del_cookie(_SIGN_OUT[command.method], path="/")
+    elif secrets:
+        for key, secret in secrets.items():
+            set_session_cookie(request, response, secret, _SETS[key])
+    elif command.auth != "public" and cookie:
+        set_session_cookie(request, response, cookie, name)  # refreshed while in use
     return response

@@ -32,6 +32,11 @@ class RedisKeys:
         """Set while a password reset mail to `who` (a digest) was sent recently."""
         return f"{self.prefix}:reset:{who}"
 
+    def signin_links(self, scope: str, who: str) -> str:
+        """Count of attendee sign-in links asked for by one e-mail address (a digest) or
+        client address in the current window (workers/accounts_attendees.py)."""
+        return f"{self.prefix}:signin-link:{scope}:{who}"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

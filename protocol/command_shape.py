@@ -14,8 +14,9 @@ from bilten.protocol.tokens import Role
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 # How a caller proves who they are (docs/accounts.md): a bearer token (REST or
-# WebSocket), the session cookie of a signed-in account (REST), or nothing.
-Auth = Literal["token", "session", "public"]
+# WebSocket), the session cookie of a signed-in account (REST), the attendee
+# session cookie of a signed-in attendee (REST), or nothing.
+Auth = Literal["token", "session", "attendee", "public"]
 
 
 @dataclass(frozen=True, slots=True)

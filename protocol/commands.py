@@ -24,6 +24,7 @@ from bilten.protocol.allocation import (
     MAX_SECTIONS,
     MAX_TTL_S,
 )
+from bilten.protocol.attendee_commands import ATTENDEE_COMMANDS
 from bilten.protocol.checkin import GATE
 from bilten.protocol.checkin import NONCE as NONCE_TEXT
 from bilten.protocol.command_shape import Command
@@ -574,6 +575,7 @@ COMMANDS: dict[str, Command] = {
 }
 
 COMMANDS.update((c.method, c) for c in ACCOUNT_COMMANDS)
+COMMANDS.update((c.method, c) for c in ATTENDEE_COMMANDS)
 
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"

@@ -10,6 +10,7 @@ from bilten.infra import outbox
 from bilten.protocol.subjects import AUDIT_CONSUMER, MAIL_CONSUMER
 from bilten.workers import (
     accounts,
+    accounts_attendees,
     accounts_store,
     allocation,
     audit,
@@ -48,6 +49,7 @@ WORKERS: dict[str, Worker] = {
             periodic=(
                 OUTBOX_RELAY,
                 Periodic("accounts sweep", SWEEP_INTERVAL_S, accounts_store.sweep),
+                Periodic("attendees sweep", SWEEP_INTERVAL_S, accounts_attendees.sweep),
             ),
         ),
     )

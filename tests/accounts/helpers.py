@@ -110,7 +110,8 @@ async def mails_to(settings: Settings, to: str, template: str) -> list[dict[str,
         js = nc.jetstream()
         info = await js.stream_info(subjects.events_stream)
         found = []
-        for seq in range(info.state.last_seq, info.state.first_seq - 1, -1):
+        # An empty stream says first_seq 0, which is no message.
+        for seq in range(info.state.last_seq, max(info.state.first_seq, 1) - 1, -1):
             msg = await js.get_msg(subjects.events_stream, seq)
             if msg.subject != subjects.events("mail.requested"):
                 continue
