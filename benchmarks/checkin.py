@@ -33,6 +33,7 @@ from benchmarks.procs import Child, Children, http, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
 from bilten.infra.settings import settings_env
+from bilten.protocol.commands import COMMANDS
 
 NAME = "checkin"
 SUMMARY = "scans/s and verdict latency through the hub, batched against one scan per transaction"
@@ -269,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
         )
         env = {**os.environ, **settings_env(settings)}
         # Not measured, but /readyz waits for every command's worker.
-        for name in ("events", "tickets", "allocation"):
+        for name in sorted({c.worker for c in COMMANDS.values() if c.worker} - {"checkin"}):
             children.spawn(
                 name, [sys.executable, "-m", "bilten.deploy.cli", "worker", name], env, None
             )
