@@ -32,6 +32,10 @@ class RedisKeys:
         """Set while a password reset mail to `who` (a digest) was sent recently."""
         return f"{self.prefix}:reset:{who}"
 
+    def pairing_attempts(self, address: str) -> str:
+        """Counter of device pairing redemptions from one client address in the current window."""
+        return f"{self.prefix}:pairing:{address}"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

@@ -67,6 +67,8 @@ MANAGES: Mapping[str, frozenset[MemberRole]] = MappingProxyType(
         "members.invite": frozenset({"owner"}),
         "members.change": frozenset({"owner"}),
         "audit.read": frozenset({"owner"}),
+        # Door devices: pairing, listing, revoking (docs/accounts.md §Door devices).
+        "devices.manage": frozenset({"owner", "manager"}),
     }
 )
 

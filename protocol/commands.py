@@ -27,6 +27,7 @@ from bilten.protocol.allocation import (
 from bilten.protocol.checkin import GATE
 from bilten.protocol.checkin import NONCE as NONCE_TEXT
 from bilten.protocol.command_shape import Command
+from bilten.protocol.device_commands import DEVICE_COMMANDS
 from bilten.protocol.errors import (
     BadRequest,
     BiltenError,
@@ -574,6 +575,7 @@ COMMANDS: dict[str, Command] = {
 }
 
 COMMANDS.update((c.method, c) for c in ACCOUNT_COMMANDS)
+COMMANDS.update((c.method, c) for c in DEVICE_COMMANDS)
 
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"

@@ -292,6 +292,7 @@ async def scan(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         ctx, event_id, parse_scan(request.params), ScanOrigin(request.claims.gates), pending
     )
     ctx.publisher.submit(pending)
+    ctx.devices.count(request.claims, 1)
     return verdict
 
 
@@ -325,6 +326,7 @@ async def sync(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         origin = ScanOrigin(request.claims.gates, upload.device, device_ok=item.verdict == "ok")
         await apply_scan(ctx, event_id, item.request(), origin, pending)
     ctx.publisher.submit(pending)
+    ctx.devices.count(request.claims, len(set(nonces) - known.keys()))
     stored = {
         r["nonce"]: r["verdict"]
         for r in await ctx.pg.fetch(
