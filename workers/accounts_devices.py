@@ -122,9 +122,9 @@ async def _limit_attempts(ctx: WorkerContext, address: str | None) -> None:
     """At most PAIR_ATTEMPTS redemptions a window per address: codes cannot be guessed."""
     key = ctx.deps.keys.pairing_attempts(address or "unknown")
     async with ctx.deps.redis.pipeline(transaction=True) as pipe:
+        pipe.set(key, 0, ex=PAIR_WINDOW_S, nx=True)  # the window starts with its first try
         pipe.incr(key)
-        pipe.expire(key, PAIR_WINDOW_S, nx=True)
-        attempts, _ = await pipe.execute()
+        _, attempts = await pipe.execute()
     if int(attempts) > PAIR_ATTEMPTS:
         ttl = await ctx.deps.redis.ttl(key)
         raise RateLimited(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bilten.clients import scan, scan_pair
+from bilten.clients.scan_io import default_store
+from bilten.deploy.cli import build_parser
 from bilten.infra.settings import Settings
+from bilten.protocol.errors import NotFound
 from tests.accounts.helpers import Browser
 from tests.hub.helpers import EVENT, connect
 from tests.waiting import wait_for
@@ -168,3 +174,41 @@ async def test_pairing_codes_are_rate_limited_and_never_logged(
     for secret in secrets:
         leaks = [line for line in logged if any(secret in part for part in line)]
         assert not leaks, (secret[:4], leaks)
+
+
+async def _scan(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The verdict lines of one `bilten scan` run, which must decide every code."""
+    out, err = io.StringIO(), io.StringIO()
+    opts = await scan_pair.scan_options(build_parser().parse_args(argv), env)
+    assert await scan.run(opts, stdout=out, stderr=err) == scan.EXIT_OK, err.getvalue()
+    return out.getvalue().splitlines()
+
+
+async def test_the_door_cli_pairs_keeps_its_token_and_scans(
+    workers: Settings,
+    hub_server: Any,
+    aiohttp_client: Any,
+    tmp_path: Path,
+) -> None:
+    setup = await _org_with_event(aiohttp_client, hub_server, "owner@example.org")
+    owner: Browser = setup["owner"]
+    pairing = await owner.call(
+        "orgs.devices.pair", org=setup["org"], event_id=setup["event"], name="CLI", gates=["north"]
+    )
+    codes = tmp_path / "codes.txt"
+    codes.write_text(f"{setup['codes'][0]}\n")
+    env = {"XDG_DATA_HOME": str(tmp_path)}
+    common = ["scan", "--url", owner.origin, "--gate", "north", "--file", str(codes)]
+    typed = f"{pairing['code'][:4].lower()}-{pairing['code'][4:]}"  # as a person types it
+    assert await _scan([*common, "--pair", typed], env) == ["OK  Amra (General) inside=1"]
+    saved = scan_pair.token_path(default_store(env, setup["event"]))
+    assert saved.stat().st_mode & 0o077 == 0
+    # Later runs use the kept token: the same code again is already inside.
+    codes.write_text(f"{setup['codes'][0]}\n")
+    [line] = await _scan([*common, "--event", str(setup["event"])], env)
+    assert line.startswith("REJECTED already_inside north"), line
+    [device] = (await owner.call("orgs.devices.list", org=setup["org"]))["devices"]
+    assert device["name"] == "CLI"
+    # The code was single use.
+    with pytest.raises(NotFound):
+        await scan_pair.main(build_parser().parse_args([*common, "--pair", pairing["code"]]), env)
