@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from bilten.hub.api_keys import ApiKeys
 from bilten.hub.auth import EventOwners
 from bilten.hub.connection import Connection, Flusher
 from bilten.hub.fanout import Fanout
@@ -27,6 +28,7 @@ class Hub:
     channel_log: ChannelLog
     fanout: Fanout
     owners: EventOwners
+    api_keys: ApiKeys
     presence: Presence
     flusher: Flusher
     connections: set[Connection] = field(default_factory=set)
@@ -44,6 +46,7 @@ def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:
         channel_log=channel_log,
         fanout=Fanout(deps.nc, channel_log, deps.subjects, metrics, timeout),
         owners=EventOwners(deps.nc, deps.subjects, timeout),
+        api_keys=ApiKeys(deps.nc, deps.subjects, timeout),
         presence=Presence(deps.redis, deps.keys),
         flusher=Flusher(settings.slow_consumer_grace_s),
     )

@@ -24,6 +24,7 @@ from bilten.protocol.allocation import (
     MAX_SECTIONS,
     MAX_TTL_S,
 )
+from bilten.protocol.api_key_commands import API_KEY_COMMANDS
 from bilten.protocol.checkin import GATE
 from bilten.protocol.checkin import NONCE as NONCE_TEXT
 from bilten.protocol.command_shape import Command
@@ -576,6 +577,7 @@ COMMANDS: dict[str, Command] = {
 
 COMMANDS.update((c.method, c) for c in ACCOUNT_COMMANDS)
 COMMANDS.update((c.method, c) for c in DEVICE_COMMANDS)
+COMMANDS.update((c.method, c) for c in API_KEY_COMMANDS)
 
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"

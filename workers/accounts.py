@@ -23,6 +23,7 @@ from bilten.protocol.accounts import (
 )
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadCredentials, EmailTaken, Forbidden
+from bilten.workers import accounts_api_keys as api_keys
 from bilten.workers import accounts_devices as devices
 from bilten.workers import accounts_limits as limits
 from bilten.workers import accounts_orgs as orgs
@@ -268,4 +269,5 @@ HANDLERS: dict[str, CommandHandler] = {
     "auth.invitation.accept": accept_invitation,
     **orgs.HANDLERS,
     **devices.HANDLERS,
+    **api_keys.HANDLERS,
 }
