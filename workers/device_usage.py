@@ -4,14 +4,13 @@ docs/accounts.md §Door devices. The check-in path adds to a counter per
 device (named by the token's `sub`, protocol/devices.device_of) at no
 cost to the scan's own transaction; a periodic job of the check-in worker
 adds the counters to the devices table in one statement every
-USAGE_FLUSH_S. A worker that stops loses at most its last interval's
-counts: the figures are for the organizer's overview, the scans table is
-the record.
+USAGE_FLUSH_S, and stamps the devices counted as last seen then (so to
+within that interval). A worker that stops loses at most its last
+interval's counts: the figures are for the organizer's overview, the scans
+table is the record.
 """
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 import asyncpg
 
@@ -20,39 +19,32 @@ from bilten.protocol.tokens import Claims
 
 
 class DeviceUsage:
-    """Counters of scans by device since the last flush, and when each was last seen."""
+    """Counters of scans by device since the last flush."""
 
     def __init__(self) -> None:
         self._scans: dict[int, int] = {}
-        self._seen: dict[int, datetime] = {}
 
     def count(self, claims: Claims, scans: int) -> None:
         """Count `scans` made with `claims`, if they are a device's."""
         device_id = device_of(claims.sub)
-        if device_id is None:
-            return
-        self._scans[device_id] = self._scans.get(device_id, 0) + scans
-        self._seen[device_id] = datetime.now(UTC)
+        if device_id is not None:
+            self._scans[device_id] = self._scans.get(device_id, 0) + scans
 
     async def flush(self, pg: asyncpg.Pool) -> None:
         """Add the counters to the devices table; on failure they wait for the next flush."""
-        scans, seen = self._scans, self._seen
+        scans = self._scans
         if not scans:
             return
-        self._scans, self._seen = {}, {}
+        self._scans = {}
         ids = list(scans)
         try:
             await pg.execute(
-                """UPDATE devices d SET scans = d.scans + u.n,
-                       last_seen_at = greatest(d.last_seen_at, u.at)
-                   FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at)
-                   WHERE d.id = u.id""",
+                """UPDATE devices d SET scans = d.scans + u.n, last_seen_at = now()
+                   FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n) WHERE d.id = u.id""",
                 ids,
                 [scans[i] for i in ids],
-                [seen[i] for i in ids],
             )
         except BaseException:
             for device_id in ids:  # counted meanwhile, then these: both go next time
                 self._scans[device_id] = self._scans.get(device_id, 0) + scans[device_id]
-                self._seen.setdefault(device_id, seen[device_id])
             raise
