@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bilten.infra.settings import Settings
-from tests.accounts.helpers import Browser
+from tests.accounts.helpers import PASSWORD, Browser, link_token, mail_to
 from tests.hub.helpers import EVENT
 from tests.waiting import wait_for
 
@@ -96,3 +96,24 @@ async def test_a_revoked_key_is_refused(
         return status == 401
 
     await wait_for(refused, what="the revoked key to be refused")
+
+
+async def test_managers_pair_devices_but_only_owners_hold_keys(
+    workers: Settings, hub_server: Any, aiohttp_client: Any
+) -> None:
+    owner, org, event_id = await _owner(aiohttp_client, hub_server, "owner@example.org")
+    members = {}
+    for role in ("manager", "door"):
+        email = f"{role}@example.org"
+        await owner.call("orgs.invitations.create", org=org, email=email, role=role)
+        members[role] = Browser(await aiohttp_client(hub_server))
+        token = link_token(await mail_to(workers, email, "invitation"))
+        await members[role].call("auth.invitation.accept", token=token, password=PASSWORD)
+    pair = {"org": org, "event_id": event_id, "name": "Side door"}
+    assert (await members["manager"].call("orgs.devices.pair", **pair))["code"]
+    key = {"org": org, "name": "CRM", "role": "organizer"}
+    status, error = await members["manager"].error("orgs.apikeys.create", **key)
+    assert (status, error["code"]) == (403, "forbidden")
+    for method, params in (("orgs.devices.pair", pair), ("orgs.devices.list", {"org": org})):
+        status, error = await members["door"].error(method, **params)
+        assert (status, error["code"]) == (403, "forbidden"), method
