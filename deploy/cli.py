@@ -107,8 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = command("scan", "scan tickets at a gate (door staff; goes on offline)")
     scan.add_argument("--url", required=True, help="hub URL, e.g. http://127.0.0.1:8080")
-    scan.add_argument("--token", required=True, help="a staff token for the event")
-    scan.add_argument("--event", required=True, type=int, help="event id")
+    scan.add_argument("--token", help="a staff token for the event (default: the paired one)")
+    scan.add_argument(
+        "--pair", metavar="CODE", help="pair this scanner with an organizer's one-time code"
+    )
+    scan.add_argument("--event", type=int, help="event id (default: the pairing's)")
     scan.add_argument("--gate", required=True, help="the gate this scanner stands at")
     scan.add_argument(
         "--direction", choices=["in", "out"], default="in", help="entering or leaving"
@@ -199,9 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(package_version("bilten"))
             return 0
         if args.command == "scan":  # a client: no server settings needed
-            from bilten.clients import scan, scan_io
+            from bilten.clients import scan_pair
 
-            return int(_run(scan.run(scan_io.options(args, os.environ))))
+            return int(_run(scan_pair.main(args, os.environ)))
         settings = _settings(args)
         if args.command == "token":
             print(_token(args, settings))

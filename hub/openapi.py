@@ -39,7 +39,7 @@ _ACCOUNT_ERRORS = {
     kind: {
         "401": _SIGNED_IN,
         "403": "Not same-origin (details.reason: origin), or the role does not allow it",
-        "429": "Too many failed sign-ins, or sign-in links asked for: wait "
+        "429": "Too many failed sign-ins, pairing attempts or sign-in links asked for: wait "
         "details.retry_after seconds",
     }
     for kind in ("session", "attendee", "public")
@@ -59,7 +59,8 @@ _ACCESS = {
     "(docs/accounts.md).",
 }
 _SECURITY: dict[str, list[dict[str, list[str]]]] = {
-    "token": [{"bearer": []}],
+    # Either alternative: a token, or on REST an API key (docs/accounts.md §API keys).
+    "token": [{"bearer": []}, {"apiKey": []}],
     "session": [{"session": []}],
     "attendee": [{"attendee_session": []}],
     "public": [],
@@ -194,7 +195,7 @@ def openapi_document() -> dict[str, Any]:
     paths["/api/v1/tickets/{ticket_id}/qr.svg"] = {
         "get": {
             "summary": "The ticket's code as a QR code (same access as tickets.get).",
-            "security": [{"bearer": []}],
+            "security": [{"bearer": []}, {"apiKey": []}],
             "parameters": [
                 {
                     "name": "ticket_id",
@@ -223,6 +224,12 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "bk_{id}_{secret}",
+                    "description": "An organization's API key, REST only (docs/accounts.md).",
+                },
                 "session": {"type": "apiKey", "in": "cookie", "name": "bilten_session"},
                 "attendee_session": {
                     "type": "apiKey",

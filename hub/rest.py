@@ -17,10 +17,11 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from bilten.hub import sessions
-from bilten.hub.auth import authenticate
+from bilten.hub.auth import authenticate, bearer_token
 from bilten.hub.dispatch import execute
 from bilten.hub.openapi import openapi_document
 from bilten.hub.runtime import HUB
+from bilten.protocol.api_keys import is_api_key
 from bilten.protocol.command_shape import Command
 from bilten.protocol.commands import COMMANDS
 from bilten.protocol.errors import (
@@ -32,6 +33,7 @@ from bilten.protocol.errors import (
     TooLarge,
 )
 from bilten.protocol.params import MAX_NESTING, nesting
+from bilten.protocol.tokens import Claims
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +130,21 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
+async def authenticate_rest(request: web.Request) -> Claims:
+    """Claims of a REST request's bearer credential: an API key (hub/api_keys.py) or a token."""
+    hub = request.app[HUB]
+    credential = bearer_token(request, allow_query=False)
+    if is_api_key(credential):
+        return await hub.api_keys.claims(credential)
+    return authenticate(request, hub.tokens, allow_query=False)
+
+
 def _handler(command: Command) -> Any:
     async def handle(request: web.Request) -> web.Response:
         hub = request.app[HUB]
         if command.auth != "token":  # the session cookie, or nothing (hub/sessions.py)
             return await sessions.run(request, command, *await _params(request, command))
-        claims = authenticate(request, hub.tokens, allow_query=False)
+        claims = await authenticate_rest(request)
         params, text = await _params(request, command)
         result = await execute(hub, claims, command.method, params, text=text)
         return json_response(result, 201 if command.created else 200)
@@ -145,7 +156,7 @@ def _handler(command: Command) -> Any:
 async def ticket_qr(request: web.Request) -> web.Response:
     """GET /api/v1/tickets/{ticket_id}/qr.svg: the ticket's code as a QR code (SVG)."""
     hub = request.app[HUB]
-    claims = authenticate(request, hub.tokens, allow_query=False)
+    claims = await authenticate_rest(request)
     ticket = await execute(
         hub,
         claims,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from bilten.hub.api_keys import ApiKeys
 from bilten.hub.auth import EventOwners, VerifiedTokens
 from bilten.hub.connection import Connection, Flusher
 from bilten.hub.fanout import Fanout
@@ -28,6 +29,7 @@ class Hub:
     fanout: Fanout
     owners: EventOwners
     tokens: VerifiedTokens
+    api_keys: ApiKeys
     presence: Presence
     flusher: Flusher
     connections: set[Connection] = field(default_factory=set)
@@ -47,6 +49,7 @@ def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:
         fanout=Fanout(deps.nc, channel_log, deps.subjects, metrics, flusher, timeout),
         owners=EventOwners(deps.nc, deps.subjects, timeout),
         tokens=VerifiedTokens(settings),
+        api_keys=ApiKeys(deps.nc, deps.subjects, timeout),
         presence=Presence(deps.redis, deps.keys),
         flusher=flusher,
     )

@@ -4,10 +4,11 @@ docs/accounts.md. The accounts worker keeps the state; the hub only moves
 the cookie: it sends the worker the SHA-256 of the cookie (never the cookie),
 sets the cookie from the secret a sign-in answers (and strips it from the
 body), clears it on sign-out, refreshes it on every other use, and mints the
-connection token that `auth.token` grants with protocol/tokens.py.
-Attendees (docs/accounts.md §Attendees) get the same, with a cookie of
-their own: a command reads only its own kind's cookie, so an attendee
-session never reaches an organizer's command, nor the reverse.
+connection token that `auth.token` grants, or the device token that
+`devices.redeem` grants, with protocol/tokens.py. Attendees (docs/accounts.md
+§Attendees) get the same, with a cookie of their own: a command reads only
+its own kind's cookie, so an attendee session never reaches an organizer's
+command, nor the reverse.
 
 CSRF: the cookie is SameSite=Strict, and besides, every state-changing
 request of these commands must come with an `Origin` of the hub itself (or
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -43,7 +45,6 @@ _SIGN_OUT = {
     "auth.signout.all": COOKIE,
     "attendee.signout": ATTENDEE_COOKIE,
 }
-_MINTS = frozenset({"auth.token", "attendee.token"})
 
 
 def check_same_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
@@ -98,6 +99,31 @@ async def _mint(request: web.Request, grant: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _mint_device(request: web.Request, grant: dict[str, Any]) -> dict[str, Any]:
+    """The long-lived staff token a redeemed pairing grants: its event and gates only."""
+    now = time.time()
+    # The worker fixed the expiry (a revocation is kept as long): the token ends then.
+    claims = mint_claims(
+        sub=grant["sub"],
+        org=grant["org"],
+        role="staff",
+        events=[grant["event_id"]],
+        gates=grant["gates"],
+        ttl_s=max(grant["expires_at"] - int(now), 1),
+        now=now,
+    )
+    token = encode_token(claims, request.app[HUB].settings.require_secret())
+    fields = ("device_id", "org", "event_id", "gates", "expires_at")
+    return {"token": token, **{k: grant[k] for k in fields}}
+
+
+_MINTERS: dict[str, Callable[[web.Request, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+    "auth.token": _mint,
+    "attendee.token": _mint,
+    "devices.redeem": _mint_device,
+}
+
+
 async def run(
     request: web.Request, command: Command, params: dict[str, Any], text: set[str]
 ) -> web.Response:
@@ -115,8 +141,9 @@ async def run(
         result = await forward(
             hub, ANONYMOUS, command, params, session=session, address=request.remote
         )
-        if command.method in _MINTS:
-            result = await _mint(request, result)
+        minter = _MINTERS.get(command.method)
+        if minter is not None:
+            result = await minter(request, result)
     secrets = (
         {key: result.pop(key) for key in _SETS if key in result} if isinstance(result, dict) else {}
     )

@@ -37,6 +37,10 @@ class RedisKeys:
         client address in the current window (workers/accounts_attendees.py)."""
         return f"{self.prefix}:signin-link:{scope}:{who}"
 
+    def pairing_attempts(self, address: str) -> str:
+        """Counter of device pairing redemptions from one client address in the current window."""
+        return f"{self.prefix}:pairing:{address}"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

@@ -67,6 +67,10 @@ MANAGES: Mapping[str, frozenset[MemberRole]] = MappingProxyType(
         "members.invite": frozenset({"owner"}),
         "members.change": frozenset({"owner"}),
         "audit.read": frozenset({"owner"}),
+        # Door devices: pairing, listing, revoking (docs/accounts.md §Door devices).
+        "devices.manage": frozenset({"owner", "manager"}),
+        # API keys outlive their creator's membership: the organization's owners only.
+        "apikeys.manage": frozenset({"owner"}),
     }
 )
 

@@ -24,10 +24,12 @@ from bilten.protocol.allocation import (
     MAX_SECTIONS,
     MAX_TTL_S,
 )
+from bilten.protocol.api_key_commands import API_KEY_COMMANDS
 from bilten.protocol.attendee_commands import ATTENDEE_COMMANDS
 from bilten.protocol.checkin import GATE
 from bilten.protocol.checkin import NONCE as NONCE_TEXT
 from bilten.protocol.command_shape import Command
+from bilten.protocol.device_commands import DEVICE_COMMANDS
 from bilten.protocol.errors import (
     BadRequest,
     BiltenError,
@@ -576,6 +578,8 @@ COMMANDS: dict[str, Command] = {
 
 COMMANDS.update((c.method, c) for c in ACCOUNT_COMMANDS)
 COMMANDS.update((c.method, c) for c in ATTENDEE_COMMANDS)
+COMMANDS.update((c.method, c) for c in DEVICE_COMMANDS)
+COMMANDS.update((c.method, c) for c in API_KEY_COMMANDS)
 
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"

@@ -23,7 +23,9 @@ from bilten.protocol.accounts import (
 )
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadCredentials, EmailTaken, Forbidden
+from bilten.workers import accounts_api_keys as api_keys
 from bilten.workers import accounts_attendees as attendees
+from bilten.workers import accounts_devices as devices
 from bilten.workers import accounts_limits as limits
 from bilten.workers import accounts_orgs as orgs
 from bilten.workers import accounts_store as store
@@ -268,4 +270,6 @@ HANDLERS: dict[str, CommandHandler] = {
     "auth.invitation.accept": accept_invitation,
     **orgs.HANDLERS,
     **attendees.HANDLERS,
+    **devices.HANDLERS,
+    **api_keys.HANDLERS,
 }

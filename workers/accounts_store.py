@@ -180,23 +180,31 @@ async def create_link(
 
 
 async def sweep(ctx: WorkerContext) -> None:
-    """Delete ended sessions and expired links (a periodic job): the tables only hold live ones."""
+    """Delete ended sessions, expired links and pairings (a periodic job): only live ones stay."""
     await ctx.pg.execute("DELETE FROM sessions WHERE expires_at < now()")
     await ctx.pg.execute("DELETE FROM account_links WHERE expires_at < now()")
+    await ctx.pg.execute("DELETE FROM device_pairings WHERE expires_at < now()")
 
 
 async def revoke_tokens(ctx: WorkerContext, org: str, account_id: int) -> None:
     """Refuse the account's connection tokens for `org` issued until now, on every hub.
 
-    Hubs re-read the set every REVOCATION_REFRESH_S (hub/revocation.py);
-    entries older than any token they could refuse are dropped here.
+    Hubs re-read the set every REVOCATION_REFRESH_S (hub/revocation.py).
+    """
+    # `iat` is whole seconds: tokens issued before the next second are refused, so none
+    # minted earlier in this second escapes (one minted later in it is refused too: ask again).
+    await revoke_bearer(ctx, org, account_sub(account_id), until=math.floor(time.time()) + 1)
+
+
+async def revoke_bearer(ctx: WorkerContext, org: str, sub: str, *, until: int) -> None:
+    """Refuse `sub`'s tokens for `org` issued before `until` (Unix seconds), on every hub.
+
+    Entries older than any token they could refuse are dropped here; a
+    device's entry is scored with its token's expiry, so it stays while needed.
     """
     now = time.time()
     key = ctx.deps.keys.revoked()
-    # `iat` is whole seconds: tokens issued before the next second are refused, so none
-    # minted earlier in this second escapes (one minted later in it is refused too: ask again).
-    until = math.floor(now) + 1
     async with ctx.deps.redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(key, {f"{org}|{account_sub(account_id)}": until})
+        pipe.zadd(key, {f"{org}|{sub}": until})
         pipe.zremrangebyscore(key, "-inf", now - REVOCATION_KEEP_S)
         await pipe.execute()

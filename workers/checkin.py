@@ -63,6 +63,7 @@ async def sync(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         origin = ScanOrigin(request.claims.gates, upload.device, device_ok=item.verdict == "ok")
         await apply_scan(ctx, event_id, item.request(), origin, pending)
     ctx.publisher.submit(pending)
+    ctx.devices.count(request.claims, len(set(nonces) - known.keys()))
     stored = {
         r["nonce"]: ScanVerdict.from_wire(r["verdict"]).to_wire()
         for r in await ctx.pg.fetch(

@@ -152,6 +152,9 @@ async def scan_batch(requests: Sequence[CommandRequest], ctx: WorkerContext) -> 
             outcomes[index] = outcome.to_wire() if isinstance(outcome, ScanVerdict) else outcome
     for index, earlier_index in same:
         outcomes[index] = outcomes[earlier_index]
+    for request, outcome in zip(requests, outcomes, strict=True):
+        if not isinstance(outcome, BiltenError):  # a door device's scans made (device_usage.py)
+            ctx.devices.count(request.claims, 1)
     return outcomes
 
 
@@ -164,6 +167,7 @@ async def _scan_alone(request: CommandRequest, ctx: WorkerContext) -> Any:
     except BiltenError as error:
         return error
     ctx.publisher.submit(pending)
+    ctx.devices.count(request.claims, 1)
     return verdict.to_wire()
 
 

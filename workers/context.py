@@ -21,6 +21,7 @@ from bilten.infra.deps import Deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.protocol.subjects import Subjects
+from bilten.workers.device_usage import DeviceUsage
 from bilten.workers.keys import KeyRing
 
 Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
@@ -29,7 +30,8 @@ Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 @dataclass(frozen=True, slots=True)
 class WorkerContext:
-    """A worker's connections (`deps`), metrics, event key ring and outbox publisher.
+    """A worker's connections (`deps`), metrics, event key ring, outbox publisher and
+    paired devices' usage counters (workers/device_usage.py).
 
     The key ring caches signing keys for every handler of the worker; the
     publisher sends committed outbox rows after the answer, and the runner
@@ -40,6 +42,7 @@ class WorkerContext:
     metrics: Metrics
     keys: KeyRing = field(default_factory=KeyRing)
     publisher: outbox.Publisher = field(default_factory=outbox.Publisher)
+    devices: DeviceUsage = field(default_factory=DeviceUsage)
 
     @property
     def pg(self) -> asyncpg.Pool:

@@ -7,6 +7,7 @@ consumers and periodic jobs, which `run_worker` runs with the runner.
 from __future__ import annotations
 
 from bilten.infra import outbox
+from bilten.protocol.devices import USAGE_FLUSH_S
 from bilten.protocol.subjects import AUDIT_CONSUMER, MAIL_CONSUMER
 from bilten.workers import (
     accounts,
@@ -31,6 +32,11 @@ async def relay_outbox(ctx: WorkerContext) -> None:
     await outbox.publish_stale(ctx.deps)
 
 
+async def flush_device_usage(ctx: WorkerContext) -> None:
+    """Write paired devices' counted scans and last-seen times (workers/device_usage.py)."""
+    await ctx.devices.flush(ctx.pg)
+
+
 OUTBOX_RELAY = Periodic("outbox relay", RELAY_INTERVAL_S, relay_outbox)
 """Run by workers whose handlers write to the outbox and flush after commit."""
 
@@ -40,7 +46,11 @@ WORKERS: dict[str, Worker] = {
         Worker("events", commands=events.HANDLERS, periodic=(OUTBOX_RELAY,)),
         Worker("audit", consumers=(Consumer(AUDIT_CONSUMER, audit.record),)),
         Worker("tickets", commands=tickets.HANDLERS),
-        Worker("checkin", commands=checkin.HANDLERS, periodic=(OUTBOX_RELAY,)),
+        Worker(
+            "checkin",
+            commands=checkin.HANDLERS,
+            periodic=(OUTBOX_RELAY, Periodic("device usage", USAGE_FLUSH_S, flush_device_usage)),
+        ),
         allocation.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(
