@@ -61,6 +61,17 @@ def _limits(role: MemberRole, params: dict[str, Any]) -> tuple[list[int] | None,
     return events, gates
 
 
+async def _check_events(conn: Conn, org: str, events: list[int] | None) -> None:
+    """A door member's listed events must be the organization's, as an API key's are."""
+    if events is None:
+        return
+    theirs = await conn.fetchval(
+        "SELECT count(*) FROM events WHERE id = ANY($1::bigint[]) AND org_id = $2", events, org
+    )
+    if theirs != len(set(events)):
+        raise NotFound(f"not every listed event is one of {org}'s", field="events")
+
+
 async def request_mail(
     conn: Conn, to: str, template: str, request: CommandRequest, variables: dict[str, Any]
 ) -> int:
@@ -98,6 +109,7 @@ async def update_member(request: CommandRequest, ctx: WorkerContext) -> dict[str
     target = request.params["account_id"]
     async with ctx.pg.acquire() as conn, conn.transaction():
         org, actor = await _manager(conn, request, "members.change")
+        await _check_events(conn, org, events)
         before = await store.role_in(conn, org, target)
         if before is None:
             raise NotFound(f"account {target} is not a member of {org}", account_id=target)
@@ -160,6 +172,7 @@ async def invite(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     events, gates = _limits(role, request.params)
     async with ctx.pg.acquire() as conn, conn.transaction():
         org, actor = await _manager(conn, request, "members.invite")
+        await _check_events(conn, org, events)
         name = await conn.fetchval("SELECT name FROM organizations WHERE id = $1", org)
         inviter = await conn.fetchval("SELECT email FROM accounts WHERE id = $1", actor)
         secret, link_id, expires_at = await store.create_link(
