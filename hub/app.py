@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from nats.errors import Error as NatsError
 
 from bilten.hub import rest
 from bilten.hub.keepalive import keep_alive
@@ -97,6 +99,7 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
             app[DEPS] = deps
             hub = app[HUB] = build_hub(settings, deps, app[METRICS])
             revocations = app[REVOCATIONS] = Revocations(deps.redis, deps.keys)
+            pushed = await revocations.listen(deps.nc, deps.subjects, hub.connections)
             await revocations.refresh()  # before the first request: no window at startup
             # Startup and cleanup run in different tasks, so no TaskGroup spans the yield:
             # these are owned here and awaited after `stop` is set.
@@ -115,6 +118,8 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
                 yield
             finally:
                 hub.stop.set()
+                with contextlib.suppress(NatsError):  # NATS is gone: so is the subscription
+                    await pushed.unsubscribe()
                 await asyncio.gather(*background)
                 await hub.fanout.close()
 

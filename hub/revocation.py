@@ -3,28 +3,36 @@
 docs/accounts.md §Revocation. A token carries no id, so a revocation names
 a bearer (`org|sub`) and a time: the bearer's tokens issued until then are
 refused. The accounts worker adds one when a member is removed or their role
-changes; each hub re-reads the whole (small) set every REVOCATION_REFRESH_S
-and checks tokens against its copy, so checking costs no round trip, and
-closes open sockets whose token it now refuses. Together with the
-five-minute lifetime of session tokens, a removed member is out within
-REVOCATION_REFRESH_S plus one request.
+changes, and publishes it on `Subjects.revocations()`: every hub applies it
+as it arrives (before the worker's answer to the revocation, which travels
+after it on the same connection) and closes open sockets whose token it now
+refuses. Each hub also re-reads the whole (small) set every
+REVOCATION_REFRESH_S, so a hub that missed a message (NATS away) catches up;
+checking costs no round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from typing import cast
 
 from aiohttp import web
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from redis.asyncio import Redis
 
 from bilten.hub.connection import Connection
 from bilten.infra.keys import RedisKeys
 from bilten.infra.loops import every
-from bilten.protocol.accounts import REVOCATION_REFRESH_S
+from bilten.protocol.accounts import REVOCATION_REFRESH_S, Revocation
 from bilten.protocol.errors import Unauthorized
+from bilten.protocol.subjects import Subjects
 from bilten.protocol.tokens import Claims
+
+log = logging.getLogger(__name__)
 
 
 class Revocations:
@@ -34,6 +42,11 @@ class Revocations:
         self._redis = redis
         self._keys = keys
         self._until: dict[str, float] = {}
+
+    def apply(self, revocation: Revocation) -> None:
+        """Refuse what one pushed revocation names, at once."""
+        known = self._until.get(revocation.bearer, 0.0)
+        self._until[revocation.bearer] = max(known, revocation.until)
 
     def revoked(self, claims: Claims) -> bool:
         """Whether `claims` were issued before their bearer's revocation (`iat` < the score)."""
@@ -58,6 +71,22 @@ class Revocations:
         for conn in list(connections):
             if not conn.closed and self.revoked(conn.claims):
                 conn.disconnect("unauthorized", "the token was revoked")
+
+    async def listen(
+        self, nc: NATS, subjects: Subjects, connections: set[Connection]
+    ) -> Subscription:
+        """Apply revocations as the accounts worker publishes them; the caller unsubscribes."""
+
+        async def on_revoked(msg: Msg) -> None:
+            try:
+                revocation = Revocation.decode(msg.data)
+            except ValueError as error:
+                log.warning("ignored a malformed revocation: %s", error)
+                return
+            self.apply(revocation)
+            self.close_revoked(connections)
+
+        return await nc.subscribe(subjects.revocations(), cb=on_revoked)
 
     async def run(self, connections: set[Connection], stop: asyncio.Event) -> None:
         """Refresh and close revoked sockets every REVOCATION_REFRESH_S until `stop`."""

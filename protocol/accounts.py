@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+import orjson
+
 from bilten.protocol.errors import BadRequest, Forbidden, WeakPassword
 from bilten.protocol.tokens import Role
 
@@ -127,3 +129,35 @@ def check_password(password: object, email: str, common: Collection[str]) -> str
 def account_sub(account_id: int) -> str:
     """The `sub` of the tokens an account's sessions mint (docs/accounts.md §Tokens)."""
     return f"account-{account_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A bearer (`org|sub`) whose tokens issued before `until` (Unix seconds) are refused.
+
+    Its wire form travels on `Subjects.revocations()` from the accounts worker
+    to every hub, so a revocation holds on a bearer's next request.
+    """
+
+    bearer: str
+    until: float
+
+    def encode(self) -> bytes:
+        """The wire form: `{"bearer": …, "until": …}`."""
+        return orjson.dumps({"bearer": self.bearer, "until": self.until})
+
+    @classmethod
+    def decode(cls, data: bytes) -> Revocation:
+        """Parse the wire form; ValueError for anything else."""
+        try:
+            body = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            raise ValueError(f"not JSON: {error}") from None
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+        bearer, until = body.get("bearer"), body.get("until")
+        if not isinstance(bearer, str) or "|" not in bearer:
+            raise ValueError("bearer must be org|sub")
+        if isinstance(until, bool) or not isinstance(until, int | float):
+            raise ValueError("until must be a number")
+        return cls(bearer, float(until))

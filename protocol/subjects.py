@@ -108,6 +108,10 @@ class Subjects:
         """RePublish `dest` of the history stream: `in.<channel>` → `ch.<channel>`."""
         return f"{self.prefix}.ch.>"
 
+    def revocations(self) -> str:
+        """Core NATS: each token revocation as the accounts worker records it, to every hub."""
+        return f"{self.prefix}.revoked"
+
     def worker_ping(self, worker: str) -> str:
         """Request/reply: answered once a worker serves all its commands (hub readiness)."""
         if not _WORKER.fullmatch(worker):

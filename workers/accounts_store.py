@@ -19,6 +19,7 @@ from bilten.protocol.accounts import (
     SESSION_MAX_S,
     SESSION_TTL_S,
     MemberRole,
+    Revocation,
     account_sub,
 )
 from bilten.protocol.commands import CommandRequest
@@ -208,3 +209,5 @@ async def revoke_bearer(ctx: WorkerContext, org: str, sub: str, *, until: int) -
         pipe.zadd(key, {f"{org}|{sub}": until})
         pipe.zremrangebyscore(key, "-inf", now - REVOCATION_KEEP_S)
         await pipe.execute()
+    # Every hub applies it at once; the set above is what a hub that missed it re-reads.
+    await ctx.nc.publish(ctx.subjects.revocations(), Revocation(f"{org}|{sub}", until).encode())

@@ -94,3 +94,20 @@ def test_only_listed_roles_manage(action: str, role: str | None) -> None:
 def test_unknown_member_roles_are_refused(value: object) -> None:
     with pytest.raises(BadRequest):
         parse_member_role(value)
+
+
+def test_a_revocation_round_trips_and_refuses_garbage() -> None:
+    from bilten.protocol.accounts import Revocation
+
+    revocation = Revocation("acme|device-7", 1_900_000_000.0)
+    assert Revocation.decode(revocation.encode()) == revocation
+    for bad in (
+        b"",
+        b"[]",
+        b'{"bearer": "nopipe", "until": 1}',
+        b'{"bearer": "a|b"}',
+        b'{"bearer": "a|b", "until": true}',
+        b'{"bearer": 7, "until": 1}',
+    ):
+        with pytest.raises(ValueError):
+            Revocation.decode(bad)
