@@ -259,7 +259,12 @@ async def test_a_storm_in_batches_oversells_nothing_and_answers_everyone(
         assert _batched(stage) >= 1
     reasons = Counter(a.get("reason", a.get("status")) for a in answers)
     assert set(reasons) <= {"held", "unavailable", "quota_exhausted", "limit_exceeded"}, reasons
-    assert reasons["held"] and reasons["limit_exceeded"]  # the greedy buyer met the cap
+    assert reasons["held"]
+    # 12 places asked, a cap of 10: one ask at least is refused, by the cap or by a GA
+    # quota another lane's batch drained first (which lane decides first is not fixed).
+    greedy = answers[2:5]
+    assert [a["status"] for a in greedy].count("held") <= 2, greedy
+    assert {a.get("reason") for a in greedy} <= {None, "limit_exceeded", "quota_exhausted"}
     assert answers[0]["status"] == "held" and answers[0] == answers[1]  # one nonce, one hold
     gates = await db(
         migrated,
