@@ -221,6 +221,9 @@ def _main(settings: Settings, demo: bool) -> int:
         log.error("bilten up failed: %s", error)
         code = 1
     finally:
+        # The orderly stop goes on outside the event loop: Ctrl-C again still forces it.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda _sig, _frame: force())
         terminate(children, DRAIN_TIMEOUT_S)
         mail.stop()
         stack.stop()

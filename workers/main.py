@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,18 +59,30 @@ async def _until_served(deps: Deps, method: str, stop: asyncio.Event) -> None:
     and refused at once by NATS while nobody does. A timeout (NATS away, say)
     proves nothing either way, so it is asked again.
     """
-    while not stop.is_set():
-        try:
-            await deps.nc.request(
-                deps.subjects.command(method), b"", timeout=deps.settings.request_timeout_s
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            probe = asyncio.ensure_future(
+                deps.nc.request(
+                    deps.subjects.command(method), b"", timeout=deps.settings.request_timeout_s
+                )
             )
-        except NatsError:  # no responders, or no answer: not served yet
-            try:
-                await asyncio.wait_for(stop.wait(), PROBE_INTERVAL_S)
-            except TimeoutError:
-                pass
-            continue
-        return
+            # A probe lost at shutdown (its responder gone) must not hold the stop up.
+            await asyncio.wait({probe, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not probe.done():
+                probe.cancel()
+                with contextlib.suppress(asyncio.CancelledError, NatsError):
+                    await probe
+                return
+            error = probe.exception()
+            if error is None:
+                return
+            if not isinstance(error, NatsError):  # NatsError: no responders, or no answer
+                raise error
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(stopped), PROBE_INTERVAL_S)
+    finally:
+        stopped.cancel()
 
 
 async def answer_pings(deps: Deps, names: list[str], stop: asyncio.Event) -> None:
