@@ -26,7 +26,8 @@ from nats.aio.subscription import Subscription
 
 from bilten.hub.connection import Connection, Flusher, SubState
 from bilten.hub.delivery import Delivery
-from bilten.infra.channel_log import ChannelLog, Position, Stored
+from bilten.infra.channel_history import Position, Stored
+from bilten.infra.channel_log import ChannelLog
 from bilten.infra.faults import faults_as_errors
 from bilten.infra.metrics import Metrics
 from bilten.infra.rpc import request

@@ -17,56 +17,55 @@ which tells recovering clients that history was lost.
 from __future__ import annotations
 
 import asyncio
-import secrets
+import itertools
 from collections import OrderedDict
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
 from nats.js.errors import APIError, NotFoundError
 
+from bilten.infra.channel_history import (
+    Position,
+    Stored,
+    find_tagged,
+    new_epoch,
+    read_range,
+)
 from bilten.infra.faults import faults_as_errors
 from bilten.infra.keyed_lock import KeyedLock
-from bilten.protocol.batch import pack, publications
+from bilten.infra.publish_keys import WRONG_LAST_SEQUENCE, Claim, PublishKeys
+from bilten.protocol.batch import pack, tags_header
 from bilten.protocol.errors import Conflict, Unavailable
 from bilten.protocol.subjects import (
     HDR_COUNT,
     HDR_EPOCH,
     HDR_EXPECTED_LAST_SUBJECT_SEQUENCE,
-    HDR_MSG_ID,
     HDR_OFFSET,
+    HDR_TAGS,
     Subjects,
 )
 
-# JetStream's error code for "wrong last sequence" (expected-last-subject-sequence failed).
-_WRONG_LAST_SEQUENCE = 10071
 _MAX_ATTEMPTS = 20
 _CACHE_SIZE = 10_000
 MAX_BATCH = 256  # publications per stored message
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where a channel stands: its epoch, last offset, and that message's stream seq."""
+@dataclass(slots=True)
+class _Pending:
+    """A publication waiting for its batch; keyed ones hold their key's claim."""
 
-    epoch: str
-    offset: int
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """One publication read back from history."""
-
-    offset: int
-    epoch: str
     data: bytes
+    future: asyncio.Future[Position]
+    key: str | None = None
+    claim: Claim | None = None
+    verified_at: int = 0  # the position load its claim is known to be current for
 
 
-def new_epoch() -> str:
-    """A fresh epoch name (8 hex characters)."""
-    return secrets.token_hex(4)
+class _WrongLast(Exception):
+    """Someone published to the channel since its position was loaded."""
 
 
 class ChannelLog:
@@ -76,9 +75,13 @@ class ChannelLog:
         self._js = js
         self._subjects = subjects
         self._timeout = timeout
-        self._positions: OrderedDict[str, Position] = OrderedDict()
+        self._keys = PublishKeys(js, subjects, timeout=timeout)
+        # Each channel's position and the load it came from: a claim made before
+        # that load may have been taken over meanwhile, so it is checked first.
+        self._positions: OrderedDict[str, tuple[Position, int]] = OrderedDict()
+        self._loads = itertools.count(1)
         self._locks = KeyedLock()
-        self._queued: dict[str, list[tuple[bytes, asyncio.Future[Position]]]] = {}
+        self._queued: dict[str, list[_Pending]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def position(self, channel: str) -> Position | None:
@@ -99,30 +102,44 @@ class ChannelLog:
     async def publish(self, channel: str, data: bytes, *, msg_id: str | None = None) -> Position:
         """Store one publication (JSON bytes) as the channel's next offset.
 
-        Publications that queue up for a channel while one is being stored go
-        out together as one JetStream message (group commit: one round trip
-        and one fsync for all of them), each keeping its own offset.
+        Publications that queue up for a channel while one batch is being
+        stored go out together as one JetStream message (group commit: one
+        round trip and one fsync for all of them), each keeping its own offset.
 
-        With `msg_id` (an outbox row, a client's idempotency key) the
-        publication goes alone, as the JetStream message id: a repeat within
-        the stream's duplicate window (a retry after a crash or after an
-        `unavailable` answer) is stored once and answers the offset the first
-        one got. Batching those would need one message id per publication,
-        which JetStream does not have; the high-rate publications (the
-        workers' seat deltas) carry no id and keep batching.
+        With `msg_id` (an outbox row, a client's idempotency key) a repeat
+        within the duplicate window is stored once and answers the offset the
+        first one got: the key is claimed first (infra/publish_keys.py), and
+        the batch names the claim's tag.
         """
         with faults_as_errors():
-            if msg_id is not None:
-                async with self._locks.hold(channel):
-                    return await self._publish_locked(channel, [data], msg_id)
-            future: asyncio.Future[Position] = asyncio.get_running_loop().create_future()
-            queue = self._queued.setdefault(channel, [])
-            queue.append((data, future))
-            if len(queue) == 1:
-                task = asyncio.get_running_loop().create_task(self._drain(channel))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            return await future
+            if msg_id is None:
+                return await self._enqueue(channel, _Pending(data, self._future()))
+            return await self._claimed(channel, data, msg_id)
+
+    async def _claimed(self, channel: str, data: bytes, key: str) -> Position:
+        """Claim `key`, then publish in a batch; a repeat of the key goes to `_repeat`."""
+        # Loads from now on may have seen the claim taken over: the batch checks it after those.
+        before = next(self._loads)
+        claim = await self._keys.claim(key)
+        if claim is None:
+            return await self._repeat(channel, data, key)
+        return await self._enqueue(channel, _Pending(data, self._future(), key, claim, before))
+
+    @staticmethod
+    def _future() -> asyncio.Future[Position]:
+        return asyncio.get_running_loop().create_future()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _enqueue(self, channel: str, pending: _Pending) -> Position:
+        queue = self._queued.setdefault(channel, [])
+        queue.append(pending)
+        if len(queue) == 1:
+            self._spawn(self._drain(channel))
+        return await pending.future
 
     async def _drain(self, channel: str) -> None:
         """Store everything queued for `channel`, a batch per round trip."""
@@ -132,18 +149,88 @@ class ChannelLog:
                 if rest:
                     self._queued[channel] = rest + self._queued.get(channel, [])
                 try:
-                    last = await self._publish_locked(channel, [d for d, _ in batch], None)
+                    stored, last = await self._store(channel, batch)
                 except BaseException as error:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
+                    for pending in batch:
+                        if not pending.future.done():
+                            pending.future.set_exception(error)
                     if not isinstance(error, Exception):
                         raise
                     continue
-                first = last.offset - len(batch) + 1
-                for n, (_, future) in enumerate(batch):
-                    if not future.done():
-                        future.set_result(Position(last.epoch, first + n, last.seq))
+                first = last.offset - len(stored) + 1
+                for n, pending in enumerate(stored):
+                    if not pending.future.done():
+                        pending.future.set_result(Position(last.epoch, first + n, last.seq))
+
+    async def _store(self, channel: str, batch: list[_Pending]) -> tuple[list[_Pending], Position]:
+        """Store `batch` (less the keys taken over meanwhile) as the channel's next message."""
+        for _ in range(_MAX_ATTEMPTS):
+            last, loaded = await self._current(channel)
+            stale = [p for p in batch if p.claim is not None and p.verified_at < loaded]
+            if stale:
+                owned = await self._keys.owned([(p.key or "", p.claim) for p in stale if p.claim])
+                for pending, ok in zip(stale, owned, strict=True):
+                    pending.verified_at = loaded
+                    if not ok:  # a repeat took the key over: it answers for this one
+                        batch.remove(pending)
+                        self._spawn(self._settle(channel, pending))
+            if not batch:
+                return [], last
+            try:
+                return batch, await self._attempt(channel, batch, last, loaded)
+            except _WrongLast:
+                continue
+        raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
+
+    async def _settle(self, channel: str, pending: _Pending) -> None:
+        """Answer a publication whose key a repeat took over with what the key got."""
+        try:
+            with faults_as_errors():
+                pending.future.set_result(
+                    await self._repeat(channel, pending.data, pending.key or "")
+                )
+        except Exception as error:
+            if not pending.future.done():
+                pending.future.set_exception(error)
+
+    async def _current(self, channel: str) -> tuple[Position, int]:
+        """The channel's position as this process knows it, loaded if it does not."""
+        known = self._positions.get(channel)
+        if known is not None:
+            return known
+        last = await self.position(channel) or Position(new_epoch(), 0, 0)
+        loaded = next(self._loads)
+        self._remember(channel, last, loaded)
+        return last, loaded
+
+    async def _repeat(self, channel: str, data: bytes, key: str) -> Position:
+        """A key claimed before: where its publication went, or store it now if it never was."""
+        for _ in range(_MAX_ATTEMPTS):
+            marker = await self._keys.read(key)
+            if marker is None:  # the claim expired meanwhile: this is a new publication
+                return await self._claimed(channel, data, key)
+            async with self._locks.hold(channel):
+                last = await self.position(channel)
+                found = (
+                    None
+                    if last is None
+                    else await find_tagged(
+                        self._js, self._subjects, channel, marker, last, timeout=self._timeout
+                    )
+                )
+                if found is not None:
+                    return found
+                claim = await self._keys.take_over(key, marker)
+                if claim is None:  # another repeat took it over first
+                    continue
+                pending = _Pending(data, self._future(), key, claim)
+                try:
+                    # Exactly after `last`: the first attempt can never be stored after this.
+                    start = last or Position(new_epoch(), 0, 0)
+                    return await self._attempt(channel, [pending], start, next(self._loads))
+                except _WrongLast:
+                    continue
+        raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
 
     async def close(self) -> None:
         """Cancel batches still being stored (their publishers see CancelledError)."""
@@ -151,62 +238,44 @@ class ChannelLog:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _publish_locked(
-        self, channel: str, items: list[bytes], msg_id: str | None
+    async def _attempt(
+        self, channel: str, items: list[_Pending], last: Position, loaded: int
     ) -> Position:
-        subject = self._subjects.publish(channel)
-        data = items[0] if len(items) == 1 else pack(items)
-        for _ in range(_MAX_ATTEMPTS):
-            last = self._positions.get(channel)
-            if last is None:
-                last = await self.position(channel) or Position(new_epoch(), 0, 0)
-            headers = {
-                HDR_OFFSET: str(last.offset + 1),
-                HDR_EPOCH: last.epoch,
-                HDR_EXPECTED_LAST_SUBJECT_SEQUENCE: str(last.seq),
-            }
-            if len(items) > 1:
-                headers[HDR_COUNT] = str(len(items))
-            if msg_id is not None:
-                headers[HDR_MSG_ID] = msg_id
-            try:
-                ack = await self._js.publish(subject, data, timeout=self._timeout, headers=headers)
-            except APIError as error:
-                self._positions.pop(channel, None)  # stale (someone else published): reload
-                if error.err_code != _WRONG_LAST_SEQUENCE:
-                    raise Unavailable(f"history store refused the publication: {error}") from None
-                continue
-            except NatsTimeout:
-                # It may still be stored (NATS resends after a reconnect): the message
-                # id, when there is one, makes the client's retry find it.
-                self._positions.pop(channel, None)
-                raise Unavailable("history store did not acknowledge in time") from None
-            except Exception:
-                self._positions.pop(channel, None)
-                raise
-            if ack.duplicate:  # stored before: answer what the first one got
-                self._positions.pop(channel, None)
-                return await self._stored_at(channel, ack.seq)
-            position = Position(last.epoch, last.offset + len(items), ack.seq)
-            self._remember(channel, position)
-            return position
-        raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
-
-    async def _stored_at(self, channel: str, seq: int) -> Position:
-        """The position of the (single) publication stored at stream sequence `seq`.
-
-        If history no longer holds it, the channel's current position, which
-        is the best a late retry can learn.
-        """
+        """Store `items` as the one message after `last`; `_WrongLast` if it is not the last."""
+        data = items[0].data if len(items) == 1 else pack([p.data for p in items])
+        headers = {
+            HDR_OFFSET: str(last.offset + 1),
+            HDR_EPOCH: last.epoch,
+            HDR_EXPECTED_LAST_SUBJECT_SEQUENCE: str(last.seq),
+        }
+        if len(items) > 1:
+            headers[HDR_COUNT] = str(len(items))
+        tags = [(n, p.claim.tag) for n, p in enumerate(items) if p.claim is not None]
+        if tags:
+            headers[HDR_TAGS] = tags_header(tags)
         try:
-            msg = await self._js.get_msg(self._subjects.history_stream, seq, direct=True)
-        except NotFoundError:
-            return await self.position(channel) or Position(new_epoch(), 0, 0)
-        headers = msg.headers or {}
-        return Position(headers.get(HDR_EPOCH, ""), int(headers.get(HDR_OFFSET, "0")), seq)
+            ack = await self._js.publish(
+                self._subjects.publish(channel), data, timeout=self._timeout, headers=headers
+            )
+        except APIError as error:
+            self._positions.pop(channel, None)  # stale (someone else published): reload
+            if error.err_code != WRONG_LAST_SEQUENCE:
+                raise Unavailable(f"history store refused the publication: {error}") from None
+            raise _WrongLast from None
+        except NatsTimeout:
+            # It may still be stored (NATS resends after a reconnect): a keyed
+            # publication's retry finds it by its claim.
+            self._positions.pop(channel, None)
+            raise Unavailable("history store did not acknowledge in time") from None
+        except Exception:
+            self._positions.pop(channel, None)
+            raise
+        position = Position(last.epoch, last.offset + len(items), ack.seq)
+        self._remember(channel, position, loaded)
+        return position
 
-    def _remember(self, channel: str, position: Position) -> None:
-        self._positions[channel] = position
+    def _remember(self, channel: str, position: Position, loaded: int) -> None:
+        self._positions[channel] = (position, loaded)
         self._positions.move_to_end(channel)
         if len(self._positions) > _CACHE_SIZE:
             self._positions.popitem(last=False)
@@ -225,37 +294,6 @@ class ChannelLog:
         if offset == until.offset:
             return []
         with faults_as_errors():
-            return await self._read(channel, offset, until)
-
-    async def _read(self, channel: str, offset: int, until: Position) -> list[Stored] | None:
-        """`read_after` once it is known that history must be read."""
-        sub = await self._js.subscribe(
-            self._subjects.publish(channel),
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            stream=self._subjects.history_stream,
-        )
-        found: list[Stored] = []
-        try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=self._timeout)
-                except NatsTimeout:
-                    raise Unavailable("history read timed out") from None
-                headers = msg.headers or {}
-                msg_offset = int(headers.get(HDR_OFFSET, "0"))
-                if headers.get(HDR_EPOCH) != until.epoch:
-                    if msg.metadata.sequence.stream >= until.seq:
-                        return None
-                    continue
-                items = publications(msg.data, headers.get(HDR_COUNT))
-                for n, item in enumerate(items):
-                    if msg_offset + n > offset:
-                        if not found and msg_offset + n != offset + 1:
-                            return None  # the oldest retained one is past the gap
-                        found.append(Stored(msg_offset + n, until.epoch, item))
-                last_offset = msg_offset + len(items) - 1
-                if msg.metadata.sequence.stream >= until.seq or last_offset >= until.offset:
-                    return found
-        finally:
-            await sub.unsubscribe()
+            return await read_range(
+                self._js, self._subjects, channel, offset, until, timeout=self._timeout
+            )

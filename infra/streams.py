@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 # Mail is retried through longer outages than other work: with the runner's backoff
 # (capped at 30 s) this many deliveries span about three quarters of an hour.
 MAIL_MAX_DELIVER = 100
+# Within this window a repeated message id (a publication key, an outbox row) is
+# stored once (docs/protocol.md §Publishing exactly once).
+DUPLICATE_WINDOW_S = 120.0
+# A claimed key outlives its id's window, so a repeat always finds where it went.
+KEY_RETENTION_S = DUPLICATE_WINDOW_S + 30.0
 # JetStream's error code for "stream name already in use with a different configuration".
 _STREAM_NAME_IN_USE = 10058
 
@@ -69,7 +74,7 @@ def stream_configs(subjects: Subjects, limits: StreamLimits) -> list[StreamConfi
         discard=DiscardPolicy.OLD,
         storage=StorageType.FILE,
         num_replicas=limits.replicas,
-        duplicate_window=120.0,
+        duplicate_window=DUPLICATE_WINDOW_S,
         allow_direct=True,
         republish=RePublish(src=subjects.republish_source, dest=subjects.republish_destination),
     )
@@ -82,10 +87,23 @@ def stream_configs(subjects: Subjects, limits: StreamLimits) -> list[StreamConfi
         discard=DiscardPolicy.OLD,
         storage=StorageType.FILE,
         num_replicas=limits.replicas,
-        duplicate_window=120.0,
+        duplicate_window=DUPLICATE_WINDOW_S,
         allow_direct=True,
     )
-    return [history, events]
+    keys = StreamConfig(
+        name=subjects.keys_stream,
+        description="Claimed publication keys: which batched publication holds each (channel_log).",
+        subjects=[subjects.key(">")],
+        retention=RetentionPolicy.LIMITS,
+        max_msgs_per_subject=1,
+        max_age=KEY_RETENTION_S,
+        discard=DiscardPolicy.OLD,
+        storage=StorageType.FILE,
+        num_replicas=limits.replicas,
+        duplicate_window=DUPLICATE_WINDOW_S,
+        allow_direct=True,
+    )
+    return [history, events, keys]
 
 
 def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:

@@ -53,3 +53,23 @@ def publications(payload: bytes, count_header: str | None) -> list[bytes]:
     if count < 1:
         raise BadRequest(f"bad count header {count_header!r}")
     return unpack(payload, count)
+
+
+def tags_header(tags: Sequence[tuple[int, str]]) -> str:
+    """`Bilten-Tags` of a stored message: `index:tag` of each keyed publication in it.
+
+    A keyed publication (one with an idempotency key or an outbox row id) is
+    tagged with a random token that its key's claim names, so a repeat of the
+    key finds which message, and which place in it, holds the first one.
+    """
+    return ",".join(f"{index}:{tag}" for index, tag in tags)
+
+
+def parse_tags(header: str | None) -> dict[str, int]:
+    """The tags of a `Bilten-Tags` header, each with its index; malformed pairs are skipped."""
+    found: dict[str, int] = {}
+    for pair in (header or "").split(","):
+        index, sep, tag = pair.partition(":")
+        if sep and tag and index.isdigit():
+            found[tag] = int(index)
+    return found

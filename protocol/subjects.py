@@ -18,6 +18,7 @@ from bilten.protocol.errors import BadChannel
 HDR_OFFSET = "Bilten-Offset"
 HDR_EPOCH = "Bilten-Epoch"
 HDR_COUNT = "Bilten-Count"  # publications in a batched message (protocol/batch.py)
+HDR_TAGS = "Bilten-Tags"  # which publications of a message are keyed (protocol/batch.py)
 # JetStream's own headers: optimistic concurrency per subject, and de-duplication.
 HDR_EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 HDR_MSG_ID = "Nats-Msg-Id"
@@ -87,6 +88,15 @@ class Subjects:
     def history_stream(self) -> str:
         """JetStream stream holding every channel's recent publications."""
         return f"{self.prefix.upper()}_HISTORY"
+
+    @property
+    def keys_stream(self) -> str:
+        """JetStream stream of publication keys: who claimed an idempotency key, and where."""
+        return f"{self.prefix.upper()}_KEYS"
+
+    def key(self, digest: str) -> str:
+        """The subject of one claimed publication key (`digest` of the key, hex)."""
+        return f"{self.prefix}.key.{digest}"
 
     @property
     def events_stream(self) -> str:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from bilten.infra.bootstrap import declare_streams
-from bilten.infra.channel_log import Position
+from bilten.infra.channel_history import Position
 from bilten.infra.deps import open_deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings

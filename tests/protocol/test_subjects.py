@@ -41,6 +41,8 @@ NAMES: list[tuple[Callable[[Subjects], object], object, object]] = [
     (lambda s: s.events("checkin.>"), "bilten.evt.checkin.>", "t1a2b.evt.checkin.>"),
     (lambda s: s.history_stream, "BILTEN_HISTORY", "T1A2B_HISTORY"),
     (lambda s: s.events_stream, "BILTEN_EVENTS", "T1A2B_EVENTS"),
+    (lambda s: s.keys_stream, "BILTEN_KEYS", "T1A2B_KEYS"),
+    (lambda s: s.key("ab12"), "bilten.key.ab12", "t1a2b.key.ab12"),
     (lambda s: s.history_subjects, ("bilten.in.>",), ("t1a2b.in.>",)),
     (lambda s: s.republish_source, "bilten.in.>", "t1a2b.in.>"),
     (lambda s: s.republish_destination, "bilten.ch.>", "t1a2b.ch.>"),
