@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +116,28 @@ class ChannelLog:
                 return await self._enqueue(channel, _Pending(data, self._future()))
             return await self._claimed(channel, data, msg_id)
 
+    async def publish_keyed(
+        self, channel: str, items: Sequence[tuple[bytes, str]]
+    ) -> list[Position]:
+        """Keyed publications of one channel (data, key), stored in the order given.
+
+        The keys are claimed together (one round trip for all), then the
+        publications queue in order, so they take consecutive offsets unless a
+        repeat among them was stored before.
+        """
+        with faults_as_errors():
+            before = next(self._loads)
+            claims = await asyncio.gather(*(self._keys.claim(key) for _data, key in items))
+            waits: list[Awaitable[Position]] = []
+            for (data, key), claim in zip(items, claims, strict=True):
+                if claim is None:
+                    waits.append(self._repeat(channel, data, key))
+                else:
+                    pending = _Pending(data, self._future(), key, claim, before)
+                    self._queue(channel, pending)
+                    waits.append(pending.future)
+            return list(await asyncio.gather(*waits))
+
     async def _claimed(self, channel: str, data: bytes, key: str) -> Position:
         """Claim `key`, then publish in a batch; a repeat of the key goes to `_repeat`."""
         # Loads from now on may have seen the claim taken over: the batch checks it after those.
@@ -134,11 +156,14 @@ class ChannelLog:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _enqueue(self, channel: str, pending: _Pending) -> Position:
+    def _queue(self, channel: str, pending: _Pending) -> None:
         queue = self._queued.setdefault(channel, [])
         queue.append(pending)
         if len(queue) == 1:
             self._spawn(self._drain(channel))
+
+    async def _enqueue(self, channel: str, pending: _Pending) -> Position:
+        self._queue(channel, pending)
         return await pending.future
 
     async def _drain(self, channel: str) -> None:

@@ -5,9 +5,10 @@ channel history, via ChannelLog).
 
 A worker writes its change and the domain event in one transaction
 (`enqueue`), then publishes after commit (`flush`). If the process dies in
-between, `relay` publishes what was left. JetStream deduplicates on the
-`Nats-Msg-Id` (the outbox row id) within the stream's duplicate window, so a
-row published twice is stored once.
+between, `relay` publishes what was left. Each row is published keyed by its id
+(`Nats-Msg-Id` for domain events, a publication key for channel rows:
+docs/protocol.md §Publishing exactly once), so a row published twice within
+the duplicate window is stored once.
 """
 
 from __future__ import annotations
@@ -77,31 +78,47 @@ async def flush(deps: Deps, ids: list[int] | None = None) -> int:
         ids,
     )
     done: list[int] = []
-    try:
-        for row in rows:
-            await _publish(deps, row)
-            done.append(row["id"])
-    finally:
-        if done:  # one statement for the batch; an unpublished row stays for the relay
-            await deps.pg.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", done)
-    return len(rows)
+    by_channel: dict[str, list[asyncpg.Record]] = {}
+    events: list[asyncpg.Record] = []
+    for row in rows:
+        if row["subject_kind"] == CHANNEL:
+            by_channel.setdefault(row["payload"]["channel"], []).append(row)
+        else:
+            events.append(row)
 
+    async def publish_channel(channel: str, group: list[asyncpg.Record]) -> None:
+        items = [(orjson.dumps(r["payload"]["data"]), _msg_id(deps, r)) for r in group]
+        await deps.channels.publish_keyed(channel, items)
+        done.extend(r["id"] for r in group)
 
-async def _publish(deps: Deps, row: asyncpg.Record) -> None:
-    """One row to NATS, with a message id so a second publish of it is dropped."""
-    msg_id = f"outbox:{deps.settings.namespace}:{row['id']}"
-    if row["subject_kind"] == CHANNEL:
-        payload = row["payload"]
-        await deps.channels.publish(
-            payload["channel"], orjson.dumps(payload["data"]), msg_id=msg_id
-        )
-    else:
+    async def publish_event(row: asyncpg.Record) -> None:
         body = {"kind": row["subject_kind"], **row["payload"]}
         await deps.js.publish(
             deps.subjects.events(row["subject_kind"]),
             orjson.dumps(body),
-            headers={HDR_MSG_ID: msg_id},
+            headers={HDR_MSG_ID: _msg_id(deps, row)},
         )
+        done.append(row["id"])
+
+    # All at once, each channel's rows in order (an unpublished row stays for the relay).
+    try:
+        outcomes = await asyncio.gather(
+            *(publish_channel(channel, group) for channel, group in by_channel.items()),
+            *(publish_event(row) for row in events),
+            return_exceptions=True,
+        )
+    finally:
+        if done:  # one statement for the batch
+            await deps.pg.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", done)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return len(rows)
+
+
+def _msg_id(deps: Deps, row: asyncpg.Record) -> str:
+    """A row's message id, so a second publish of it is stored once."""
+    return f"outbox:{deps.settings.namespace}:{row['id']}"
 
 
 async def publish_stale(deps: Deps, *, min_age_s: float = 2.0) -> None:
