@@ -4,8 +4,8 @@ A pairing is a one-time code (stored as its SHA-256) for one event and
 optionally some gates; redeeming it creates the device and answers the
 claims of its long-lived staff token, which the hub mints. Revoking a
 device adds its `org|device-{id}` to the revocation set until its token
-would have expired anyway, so every hub refuses the token and closes its
-sockets within REVOCATION_REFRESH_S. Scans and last-seen times are added
+would have expired anyway, and pushes it to every hub, which refuses the
+token and closes its sockets at once. Scans and last-seen times are added
 by the check-in worker in batches (workers/device_usage.py).
 """
 
