@@ -10,7 +10,7 @@ refuses. A revoked API key (`org|apikey-{id}`) is also dropped from the
 hub's key cache (hub/api_keys.py), so its next request is asked of the
 worker, which refuses it. Each hub also re-reads the whole (small) set every
 REVOCATION_REFRESH_S, so a hub that missed a message (NATS away) catches up
-(a key, when its cached answer ends, as soon); checking costs no round trip.
+(a missed key ends with its cached grant, as soon); checking costs no round trip.
 """
 
 from __future__ import annotations
