@@ -13,13 +13,10 @@ off, as on the hub.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import signal
-
 import orjson
 from aiohttp import WSMsgType, web
+
+from benchmarks import servers_common
 
 # An insertion-ordered set of subscribed sockets, and each channel's last offset.
 SOCKETS = web.AppKey("sockets", dict[web.WebSocketResponse, None])
@@ -46,19 +43,7 @@ async def handle(app: web.Application, ws: web.WebSocketResponse, raw: str) -> N
     op, req_id = msg.get("op"), msg.get("id")
     if op == "subscribe":
         app[SOCKETS][ws] = None
-        await ws.send_str(
-            orjson.dumps(
-                {
-                    "op": "subscribed",
-                    "id": req_id,
-                    "channel": msg.get("channel"),
-                    "offset": 0,
-                    "epoch": "",
-                    "recovered": False,
-                    "snapshot": None,
-                }
-            ).decode()
-        )
+        await ws.send_str(servers_common.subscribed(req_id, msg.get("channel")).decode())
     elif op == "rpc" and msg.get("method") == "channels.publish":
         params = msg.get("params") or {}
         offset = await broadcast(app, params["channel"], params.get("data"))
@@ -66,18 +51,7 @@ async def handle(app: web.Application, ws: web.WebSocketResponse, raw: str) -> N
             orjson.dumps({"op": "result", "id": req_id, "result": {"offset": offset}}).decode()
         )
     else:
-        await ws.send_str(
-            orjson.dumps(
-                {
-                    "op": "error",
-                    "id": req_id,
-                    "error": {
-                        "code": "unknown_op",
-                        "message": "the baseline knows subscribe and publish",
-                    },
-                }
-            ).decode()
-        )
+        await ws.send_str(servers_common.unknown_op(req_id).decode())
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -110,34 +84,20 @@ def create_app() -> web.Application:
 
 async def serve(host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(
         create_app(), access_log=None, handle_signals=False, shutdown_timeout=2.0
     )
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=4096).start()
     try:
-        await stop.wait()
+        await servers_common.until_stopped()
     finally:
         await runner.cleanup()
 
 
 def main() -> None:
     """Entry point: `python -m benchmarks.baseline_server --port P`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        try:
-            import uvloop
-        except ImportError:  # pragma: no cover - uvloop is absent on Windows only
-            asyncio.run(serve(args.host, args.port))
-        else:
-            uvloop.run(serve(args.host, args.port))
+    servers_common.main(serve, __doc__.splitlines()[0], port=8765)
 
 
 if __name__ == "__main__":

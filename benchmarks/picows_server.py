@@ -13,11 +13,6 @@ limiting or slow-consumer handling; no compression (picows has none).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import signal
-
 import orjson
 from picows import (
     WSFrame,
@@ -29,6 +24,8 @@ from picows import (
     WSUpgradeResponseWithListener,
     ws_create_server,
 )
+
+from benchmarks import servers_common
 
 
 class Broadcast:
@@ -66,31 +63,12 @@ class Client(WSListener):
         op, req_id = msg.get("op"), msg.get("id")
         if op == "subscribe":
             self.broadcast.sockets[transport] = None
-            return orjson.dumps(
-                {
-                    "op": "subscribed",
-                    "id": req_id,
-                    "channel": msg.get("channel"),
-                    "offset": 0,
-                    "epoch": "",
-                    "recovered": False,
-                    "snapshot": None,
-                }
-            )
+            return servers_common.subscribed(req_id, msg.get("channel"))
         if op == "rpc" and msg.get("method") == "channels.publish":
             params = msg.get("params") or {}
             offset = self.broadcast.publish(params["channel"], params.get("data"))
             return orjson.dumps({"op": "result", "id": req_id, "result": {"offset": offset}})
-        return orjson.dumps(
-            {
-                "op": "error",
-                "id": req_id,
-                "error": {
-                    "code": "unknown_op",
-                    "message": "the baseline knows subscribe and publish",
-                },
-            }
-        )
+        return servers_common.unknown_op(req_id)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.broadcast.sockets.pop(transport, None)
@@ -109,16 +87,12 @@ def route(broadcast: Broadcast, request: WSUpgradeRequest) -> object:
 
 async def serve(host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     broadcast = Broadcast()
     server = await ws_create_server(
         lambda request: route(broadcast, request), host, port, backlog=4096
     )
     try:
-        await stop.wait()
+        await servers_common.until_stopped()
     finally:
         server.close()
         await server.wait_closed()
@@ -126,17 +100,7 @@ async def serve(host: str, port: int) -> None:
 
 def main() -> None:
     """Entry point: `python -m benchmarks.picows_server --port P`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8766)
-    args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        try:
-            import uvloop
-        except ImportError:  # pragma: no cover - uvloop is absent on Windows only
-            asyncio.run(serve(args.host, args.port))
-        else:
-            uvloop.run(serve(args.host, args.port))
+    servers_common.main(serve, __doc__.splitlines()[0], port=8766)
 
 
 if __name__ == "__main__":

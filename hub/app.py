@@ -99,7 +99,7 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
             app[DEPS] = deps
             hub = app[HUB] = build_hub(settings, deps, app[METRICS])
             revocations = app[REVOCATIONS] = Revocations(deps.redis, deps.keys)
-            pushed = await revocations.listen(deps.nc, deps.subjects, hub.connections)
+            pushed = await revocations.listen(deps.nc, deps.subjects, hub.connections, hub.api_keys)
             await revocations.refresh()  # before the first request: no window at startup
             # Startup and cleanup run in different tasks, so no TaskGroup spans the yield:
             # these are owned here and awaited after `stop` is set.

@@ -6,9 +6,11 @@ refused. The accounts worker adds one when a member is removed or their role
 changes, and publishes it on `Subjects.revocations()`: every hub applies it
 as it arrives (before the worker's answer to the revocation, which travels
 after it on the same connection) and closes open sockets whose token it now
-refuses. Each hub also re-reads the whole (small) set every
-REVOCATION_REFRESH_S, so a hub that missed a message (NATS away) catches up;
-checking costs no round trip.
+refuses. A revoked API key (`org|apikey-{id}`) is also dropped from the
+hub's key cache (hub/api_keys.py), so its next request is asked of the
+worker, which refuses it. Each hub also re-reads the whole (small) set every
+REVOCATION_REFRESH_S, so a hub that missed a message (NATS away) catches up
+(a missed key ends with its cached grant, as soon); checking costs no round trip.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from redis.asyncio import Redis
 
+from bilten.hub.api_keys import ApiKeys
 from bilten.hub.connection import Connection
 from bilten.infra.keys import RedisKeys
 from bilten.infra.loops import every
@@ -73,9 +76,10 @@ class Revocations:
                 conn.disconnect("unauthorized", "the token was revoked")
 
     async def listen(
-        self, nc: NATS, subjects: Subjects, connections: set[Connection]
+        self, nc: NATS, subjects: Subjects, connections: set[Connection], api_keys: ApiKeys
     ) -> Subscription:
-        """Apply revocations as the accounts worker publishes them; the caller unsubscribes."""
+        """Apply revocations as the accounts worker publishes them, to tokens, open sockets
+        and cached API keys; the caller unsubscribes."""
 
         async def on_revoked(msg: Msg) -> None:
             try:
@@ -85,6 +89,7 @@ class Revocations:
                 return
             self.apply(revocation)
             self.close_revoked(connections)
+            api_keys.forget(revocation.bearer)
 
         return await nc.subscribe(subjects.revocations(), cb=on_revoked)
 

@@ -61,7 +61,7 @@ API_KEY_COMMANDS: tuple[Command, ...] = (
     ),
     _session(
         "orgs.apikeys.revoke",
-        "Revoke an API key: refused within seconds on every hub (owners).",
+        "Revoke an API key: every hub refuses it from its next request on (owners).",
         "DELETE",
         "/api/v1/orgs/{org}/api-keys/{key_id}",
         params={"org": _IDENT, "key_id": _ID},

@@ -3,8 +3,9 @@
 docs/accounts.md §API keys. A key is `bk_{id}_{secret}`: the id finds the
 row, the secret (stored as its SHA-256) proves it. REST takes a key as a
 bearer credential; the hub asks the accounts worker what it grants and keeps
-the answer API_KEY_CACHE_S, so a revoked key is refused within that time and
-the worker (which records the last use) is asked at most that often.
+the answer API_KEY_CACHE_S, so the worker (which records the last use) is
+asked at most that often. Revoking a key is pushed to every hub, which
+forgets the answer at once (docs/accounts.md §Revocation).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ KEY_CLAIMS_TTL_S = 3600
 # Internal request from hubs to the accounts worker, not reachable by clients.
 INTERNAL_API_KEY = "apikeys.resolve"
 _KEY = re.compile(r"bk_([1-9][0-9]{0,18})_([A-Za-z0-9_-]{43})")
+_KEY_SUB = re.compile(r"apikey-([1-9][0-9]{0,18})")
 
 
 def new_secret() -> str:
@@ -55,6 +57,12 @@ def parse_key(credential: str) -> tuple[int, str]:
 def api_key_sub(key_id: int) -> str:
     """The `sub` a key's requests act as (in publications' ids, presence, logs)."""
     return f"apikey-{key_id}"
+
+
+def api_key_of(sub: str) -> int | None:
+    """The key id a `sub` names, or None for any other bearer."""
+    found = _KEY_SUB.fullmatch(sub)
+    return int(found.group(1)) if found else None
 
 
 def key_claims(

@@ -78,7 +78,7 @@ DEVICE_COMMANDS: tuple[Command, ...] = (
     ),
     _session(
         "orgs.devices.revoke",
-        "Revoke a device: its token is refused and its sockets closed within seconds.",
+        "Revoke a device: its token is refused and its sockets closed at once.",
         "DELETE",
         "/api/v1/orgs/{org}/devices/{device_id}",
         params={"org": _IDENT, "device_id": _ID},

@@ -2,8 +2,9 @@
 
 A key is shown once, when created; the table keeps the SHA-256 of its
 secret. Hubs send the key's id and that digest (never the secret) and cache
-the answer briefly (protocol/api_keys.API_KEY_CACHE_S), which bounds both how
-late a revocation bites and how often the last use is written.
+the answer briefly (protocol/api_keys.API_KEY_CACHE_S), which bounds how
+often the last use is written. A revocation is pushed to every hub, which
+forgets the key before the revoking call is answered.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from bilten.protocol.accounts import check_manages
-from bilten.protocol.api_keys import INTERNAL_API_KEY, format_key, new_secret
+from bilten.protocol.api_keys import INTERNAL_API_KEY, api_key_sub, format_key, new_secret
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import NotFound, Unauthorized
 from bilten.workers import accounts_store as store
@@ -83,7 +84,8 @@ async def list_keys(request: CommandRequest, ctx: WorkerContext) -> dict[str, An
 
 
 async def revoke(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
-    """orgs.apikeys.revoke: no hub accepts the key after its cache period."""
+    """orgs.apikeys.revoke: mark the key revoked and have every hub refuse it from its next
+    request on."""
     key_id = request.params["key_id"]
     async with ctx.pg.acquire() as conn, conn.transaction():
         org, actor = await _owner(conn, request)
@@ -96,6 +98,8 @@ async def revoke(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         if row is None:
             raise NotFound(f"no API key {key_id} in organization {org}", key_id=key_id)
         await store.audit(conn, "apikey.revoked", request, org=org, actor=actor, key_id=key_id)
+    # After the commit: a hub that forgets the key and asks again is refused.
+    await store.revoke_bearer(ctx, org, api_key_sub(key_id))
     return key_json(row)
 
 

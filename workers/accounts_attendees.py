@@ -12,7 +12,6 @@ What a signed-in attendee reads is workers/attendee_reads.py.
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Any
 
 import asyncpg
@@ -28,10 +27,11 @@ from bilten.protocol.attendees import (
     attendee_sub,
 )
 from bilten.protocol.commands import CommandRequest
-from bilten.protocol.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from bilten.protocol.errors import Forbidden, NotFound, Unauthorized
 from bilten.protocol.mail import MAIL_REQUESTED, MailRequest, parse_email, resolve_locale
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tokens import MAX_TOKEN_EVENTS
+from bilten.workers import accounts_limits as limits
 from bilten.workers import accounts_store as store
 from bilten.workers import attendee_reads as reads
 from bilten.workers.context import Conn, WorkerContext
@@ -45,20 +45,11 @@ async def count_request(
     scopes = [("email", hashlib.sha256(email.encode()).hexdigest())]
     if address:
         scopes.append(("address", address))
-    async with redis.pipeline(transaction=True) as pipe:
-        for scope, who in scopes:
-            key = keys.signin_links(scope, who)
-            pipe.set(key, 0, ex=LINK_LIMITS[scope].per_s, nx=True)  # the window opens
-            pipe.incr(key)
-            pipe.ttl(key)
-        replies = await pipe.execute()
-    wait = 0
-    for i, (scope, _who) in enumerate(scopes):
-        count, ttl = replies[3 * i + 1], replies[3 * i + 2]
-        if count > LINK_LIMITS[scope].count:
-            wait = max(wait, ttl, 1)
-    if wait:
-        raise RateLimited("too many sign-in links asked for: wait", retry_after=math.ceil(wait))
+    windows = [
+        (keys.signin_links(scope, who), LINK_LIMITS[scope].count, LINK_LIMITS[scope].per_s)
+        for scope, who in scopes
+    ]
+    await limits.count_hits(redis, windows, "too many sign-in links asked for: wait")
 
 
 async def request_link(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:

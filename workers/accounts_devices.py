@@ -4,8 +4,8 @@ A pairing is a one-time code (stored as its SHA-256) for one event and
 optionally some gates; redeeming it creates the device and answers the
 claims of its long-lived staff token, which the hub mints. Revoking a
 device adds its `org|device-{id}` to the revocation set until its token
-would have expired anyway, so every hub refuses the token and closes its
-sockets within REVOCATION_REFRESH_S. Scans and last-seen times are added
+would have expired anyway, and pushes it to every hub, which refuses the
+token and closes its sockets at once. Scans and last-seen times are added
 by the check-in worker in batches (workers/device_usage.py).
 """
 
@@ -29,7 +29,8 @@ from bilten.protocol.devices import (
     new_pairing_code,
     pairing_url,
 )
-from bilten.protocol.errors import BadRequest, NotFound, RateLimited
+from bilten.protocol.errors import BadRequest, NotFound
+from bilten.workers import accounts_limits as limits
 from bilten.workers import accounts_store as store
 from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.runner import CommandHandler
@@ -118,23 +119,12 @@ async def create_pairing(request: CommandRequest, ctx: WorkerContext) -> dict[st
     }
 
 
-async def _limit_attempts(ctx: WorkerContext, address: str | None) -> None:
-    """At most PAIR_ATTEMPTS redemptions a window per address: codes cannot be guessed."""
-    key = ctx.deps.keys.pairing_attempts(address or "unknown")
-    async with ctx.deps.redis.pipeline(transaction=True) as pipe:
-        pipe.set(key, 0, ex=PAIR_WINDOW_S, nx=True)  # the window starts with its first try
-        pipe.incr(key)
-        _, attempts = await pipe.execute()
-    if int(attempts) > PAIR_ATTEMPTS:
-        ttl = await ctx.deps.redis.ttl(key)
-        raise RateLimited(
-            "too many pairing attempts: wait before trying again", retry_after=max(int(ttl), 1)
-        )
-
-
 async def redeem(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """devices.redeem: the device for a live, unused code, and the claims of its token."""
-    await _limit_attempts(ctx, request.address)
+    # At most PAIR_ATTEMPTS a window per address, used or not: codes cannot be guessed.
+    attempts = ctx.deps.keys.pairing_attempts(request.address or "unknown")
+    refusal = "too many pairing attempts: wait before trying again"
+    await limits.count_hits(ctx.deps.redis, [(attempts, PAIR_ATTEMPTS, PAIR_WINDOW_S)], refusal)
     async with ctx.pg.acquire() as conn, conn.transaction():
         pairing = await conn.fetchrow(
             """UPDATE device_pairings SET used_at = now()

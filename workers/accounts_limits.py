@@ -1,10 +1,14 @@
-"""Sign-in rate limits: per account and per address, a growing delay after failures.
+"""The accounts worker's rate limits, counted in Redis (shared by every accounts worker).
 
-docs/accounts.md §Rate limits. A few failures are free; after that each one
+Sign-in (docs/accounts.md §Rate limits): per account and per address, a
+growing delay after failures. A few failures are free; after that each one
 doubles the wait before the next attempt is even checked, up to an hour. The
-counts live in Redis (shared by every accounts worker) and fade a day after
-the last failure; a successful sign-in clears the account's count, not the
-address's, so one address trying many accounts keeps slowing down.
+counts fade a day after the last failure; a successful sign-in clears the
+account's count, not the address's, so one address trying many accounts
+keeps slowing down.
+
+Attendee sign-in links and device pairings: fixed windows (`count_hits`),
+at most so many requests a window from the first.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -92,3 +97,27 @@ async def may_mail_reset(redis: aioredis.Redis, keys: RedisKeys, email: str) -> 
 async def succeeded(redis: aioredis.Redis, keys: RedisKeys, email: str) -> None:
     """Clear the account's failures (the address keeps its own)."""
     await redis.delete(_keys(keys, email, None)[0][1])
+
+
+async def count_hits(
+    redis: aioredis.Redis, windows: Sequence[tuple[str, int, int]], refusal: str
+) -> None:
+    """Count one hit in each fixed window `(key, count, per_s)`, all in one transaction;
+    RateLimited(`refusal`) until every window over its count has ended.
+
+    A window opens with its first hit and ends `per_s` seconds later. Every
+    window counts the hit, whether or not another one refuses it.
+    """
+    async with redis.pipeline(transaction=True) as pipe:
+        for key, _count, per_s in windows:
+            pipe.set(key, 0, ex=per_s, nx=True)  # the window opens
+            pipe.incr(key)
+            pipe.ttl(key)
+        replies = await pipe.execute()
+    wait = 0
+    for i, (_key, count, _per_s) in enumerate(windows):
+        hits, ttl = replies[3 * i + 1], replies[3 * i + 2]
+        if hits > count:
+            wait = max(wait, ttl, 1)
+    if wait:
+        raise RateLimited(refusal, retry_after=wait)

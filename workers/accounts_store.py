@@ -188,21 +188,23 @@ async def sweep(ctx: WorkerContext) -> None:
 
 
 async def revoke_tokens(ctx: WorkerContext, org: str, account_id: int) -> None:
-    """Refuse the account's connection tokens for `org` issued until now, on every hub.
-
-    Hubs re-read the set every REVOCATION_REFRESH_S (hub/revocation.py).
-    """
-    # `iat` is whole seconds: tokens issued before the next second are refused, so none
-    # minted earlier in this second escapes (one minted later in it is refused too: ask again).
-    await revoke_bearer(ctx, org, account_sub(account_id), until=math.floor(time.time()) + 1)
+    """Refuse the account's connection tokens for `org` issued until now, on every hub."""
+    await revoke_bearer(ctx, org, account_sub(account_id))
 
 
-async def revoke_bearer(ctx: WorkerContext, org: str, sub: str, *, until: int) -> None:
-    """Refuse `sub`'s tokens for `org` issued before `until` (Unix seconds), on every hub.
+async def revoke_bearer(
+    ctx: WorkerContext, org: str, sub: str, *, until: int | None = None
+) -> None:
+    """Refuse `sub`'s tokens for `org` issued before `until` (Unix seconds; None: until
+    now), on every hub, which also forget the key if `sub` is an API key's.
 
     Entries older than any token they could refuse are dropped here; a
     device's entry is scored with its token's expiry, so it stays while needed.
     """
+    if until is None:
+        # `iat` is whole seconds: tokens issued before the next second are refused, so none
+        # minted earlier in this second escapes (one minted later in it is refused too).
+        until = math.floor(time.time()) + 1
     now = time.time()
     key = ctx.deps.keys.revoked()
     async with ctx.deps.redis.pipeline(transaction=True) as pipe:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bilten.protocol.api_keys import (
+    api_key_of,
+    api_key_sub,
     format_key,
     is_api_key,
     key_claims,
@@ -48,6 +50,14 @@ def test_the_pairing_url_keeps_the_code_in_the_fragment() -> None:
 )
 def test_device_of_names_devices_only(sub: str, device: int | None) -> None:
     assert device_of(sub) == device
+
+
+@pytest.mark.parametrize(
+    ("sub", "key"),
+    [(api_key_sub(17), 17), ("apikey-0", None), ("apikey-17x", None), (device_sub(17), None)],
+)
+def test_api_key_of_names_keys_only(sub: str, key: int | None) -> None:
+    assert api_key_of(sub) == key
 
 
 def test_a_key_round_trips() -> None:
