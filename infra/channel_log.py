@@ -80,6 +80,7 @@ class ChannelLog:
         # that load may have been taken over meanwhile, so it is checked first.
         self._positions: OrderedDict[str, tuple[Position, int]] = OrderedDict()
         self._loads = itertools.count(1)
+        self._mine: OrderedDict[str, Position] = OrderedDict()
         self._locks = KeyedLock()
         self._queued: dict[str, list[_Pending]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -185,7 +186,9 @@ class ChannelLog:
                 first = last.offset - len(stored) + 1
                 for n, pending in enumerate(stored):
                     if not pending.future.done():
-                        pending.future.set_result(Position(last.epoch, first + n, last.seq))
+                        stored_at = Position(last.epoch, first + n, last.seq)
+                        self._stored(pending.key, stored_at)
+                        pending.future.set_result(stored_at)
 
     async def _store(self, channel: str, batch: list[_Pending]) -> tuple[list[_Pending], Position]:
         """Store `batch` (less the keys taken over meanwhile) as the channel's next message."""
@@ -231,6 +234,8 @@ class ChannelLog:
     async def _repeat(self, channel: str, data: bytes, key: str) -> Position:
         """A key claimed before: where its publication went, or store it now if it never was."""
         for _ in range(_MAX_ATTEMPTS):
+            if (mine := self._mine.get(key)) is not None:  # stored by this process
+                return mine
             marker = await self._keys.read(key)
             if marker is None:  # the claim expired meanwhile: this is a new publication
                 return await self._claimed(channel, data, key)
@@ -252,9 +257,11 @@ class ChannelLog:
                 try:
                     # Exactly after `last`: the first attempt can never be stored after this.
                     start = last or Position(new_epoch(), 0, 0)
-                    return await self._attempt(channel, [pending], start, next(self._loads))
+                    position = await self._attempt(channel, [pending], start, next(self._loads))
                 except _WrongLast:
                     continue
+                self._stored(key, position)
+                return position
         raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
 
     async def close(self) -> None:
@@ -298,6 +305,13 @@ class ChannelLog:
         position = Position(last.epoch, last.offset + len(items), ack.seq)
         self._remember(channel, position, loaded)
         return position
+
+    def _stored(self, key: str | None, position: Position) -> None:
+        """Remember where this process stored a keyed publication: its repeats need no lookup."""
+        if key is not None:
+            self._mine[key] = position
+            if len(self._mine) > _CACHE_SIZE:
+                self._mine.popitem(last=False)
 
     def _remember(self, channel: str, position: Position, loaded: int) -> None:
         self._positions[channel] = (position, loaded)

@@ -26,6 +26,9 @@ from bilten.infra.loops import attempt, every
 from bilten.protocol.subjects import HDR_MSG_ID
 
 CHANNEL = "channel"  # outbox rows that are channel publications, not domain events
+# The relay leaves younger rows to the live writer that queued them: under load its
+# publisher may be seconds behind, and publishing a row twice costs a repeat's lookup.
+RELAY_MIN_AGE_S = 10.0
 
 
 def publication(channel: str, data: Any) -> tuple[str, dict[str, Any]]:
@@ -121,7 +124,7 @@ def _msg_id(deps: Deps, row: asyncpg.Record) -> str:
     return f"outbox:{deps.settings.namespace}:{row['id']}"
 
 
-async def publish_stale(deps: Deps, *, min_age_s: float = 2.0) -> None:
+async def publish_stale(deps: Deps, *, min_age_s: float = RELAY_MIN_AGE_S) -> None:
     """Publish (a batch of) the rows older than `min_age_s`: a crashed writer left them behind."""
     stale = await deps.pg.fetch(
         "SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => $1)"
@@ -133,7 +136,7 @@ async def publish_stale(deps: Deps, *, min_age_s: float = 2.0) -> None:
 
 
 async def relay(
-    deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0, min_age_s: float = 2.0
+    deps: Deps, stop: asyncio.Event, *, interval_s: float = 1.0, min_age_s: float = RELAY_MIN_AGE_S
 ) -> None:
     """Publish rows a crashed writer left behind, every `interval_s`, until `stop`."""
     await every(
