@@ -64,6 +64,7 @@ QA_COMMANDS: tuple[Command, ...] = (
             "anonymous": {"type": "boolean"},
         },
         required=("text",),
+        limited=True,
     ),
     Command(
         "qa.list",
@@ -120,5 +121,6 @@ QA_COMMANDS: tuple[Command, ...] = (
         result=REACTED,
         params={"event_id": _ID, "session_id": _ID, "emoji": _EMOJI},
         required=("emoji",),
+        limited=True,
     ),
 )
