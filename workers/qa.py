@@ -36,6 +36,7 @@ from bilten.workers.context import WorkerContext
 from bilten.workers.qa_store import (
     COLUMNS,
     check_session,
+    gone_as_not_found,
     mark_changed,
     question_of,
     session_list,
@@ -59,23 +60,24 @@ async def ask(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     await qa_limits.spend(
         ctx.deps.redis, keys.qa_asks(event_id, request.claims.sub), ASK_LIMIT, "questions"
     )
-    async with ctx.pg.acquire() as conn, conn.transaction():
-        require = await conn.fetchval(
-            "SELECT require_approval FROM qa_settings WHERE event_id = $1", event_id
-        )
-        state = initial_state(bool(require))
-        row = await conn.fetchrow(
-            f"""INSERT INTO questions (event_id, session_id, text, asker, state)
-                VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}""",
-            event_id,
-            session_id,
-            text.strip(),
-            None if anonymous else request.claims.sub,
-            state,
-        )
-        assert row is not None  # INSERT … RETURNING
-        if state == "visible":
-            await mark_changed(conn, event_id, [session_id])
+    with gone_as_not_found(f"session {session_id}"):
+        async with ctx.pg.acquire() as conn, conn.transaction():
+            require = await conn.fetchval(
+                "SELECT require_approval FROM qa_settings WHERE event_id = $1", event_id
+            )
+            state = initial_state(bool(require))
+            row = await conn.fetchrow(
+                f"""INSERT INTO questions (event_id, session_id, text, asker, state)
+                    VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}""",
+                event_id,
+                session_id,
+                text.strip(),
+                None if anonymous else request.claims.sub,
+                state,
+            )
+            assert row is not None  # INSERT … RETURNING
+            if state == "visible":
+                await mark_changed(conn, event_id, [session_id])
     return question_of(row).to_wire()
 
 
@@ -96,29 +98,30 @@ async def moderate_question(request: CommandRequest, ctx: WorkerContext) -> dict
     action = request.params.get("action")
     if action not in ACTIONS:
         raise BadRequest(f"action must be one of {', '.join(ACTIONS)}", field="action")
-    async with ctx.pg.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            f"SELECT {COLUMNS} FROM questions WHERE id = $1 AND event_id = $2 FOR UPDATE",
-            question_id,
-            event_id,
-        )
-        if row is None:
-            raise NotFound(f"no question {question_id} in event {event_id}")
-        before = Moderation(row["state"], row["answered"], row["pinned"])
-        after = moderate(before, action)
-        if after == before:
-            return question_of(row).to_wire()
-        row = await conn.fetchrow(
-            f"""UPDATE questions SET state = $2, answered = $3, pinned = $4
-                WHERE id = $1 RETURNING {COLUMNS}""",
-            question_id,
-            after.state,
-            after.answered,
-            after.pinned,
-        )
-        assert row is not None  # locked above
-        if "visible" in (before.state, after.state):  # what the room sees changed
-            await mark_changed(conn, event_id, [row["session_id"]])
+    with gone_as_not_found(f"question {question_id}"):
+        async with ctx.pg.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"SELECT {COLUMNS} FROM questions WHERE id = $1 AND event_id = $2 FOR UPDATE",
+                question_id,
+                event_id,
+            )
+            if row is None:
+                raise NotFound(f"no question {question_id} in event {event_id}")
+            before = Moderation(row["state"], row["answered"], row["pinned"])
+            after = moderate(before, action)
+            if after == before:
+                return question_of(row).to_wire()
+            row = await conn.fetchrow(
+                f"""UPDATE questions SET state = $2, answered = $3, pinned = $4
+                    WHERE id = $1 RETURNING {COLUMNS}""",
+                question_id,
+                after.state,
+                after.answered,
+                after.pinned,
+            )
+            assert row is not None  # locked above
+            if "visible" in (before.state, after.state):  # what the room sees changed
+                await mark_changed(conn, event_id, [row["session_id"]])
     return question_of(row).to_wire()
 
 
@@ -135,13 +138,15 @@ async def settings(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any
             "SELECT require_approval FROM qa_settings WHERE event_id = $1", event_id
         )
     else:
-        value = await ctx.pg.fetchval(
-            """INSERT INTO qa_settings (event_id, require_approval) VALUES ($1, $2)
-               ON CONFLICT (event_id) DO UPDATE SET require_approval = EXCLUDED.require_approval
-               RETURNING require_approval""",
-            event_id,
-            require is True,
-        )
+        with gone_as_not_found(f"event {event_id}"):
+            value = await ctx.pg.fetchval(
+                """INSERT INTO qa_settings (event_id, require_approval) VALUES ($1, $2)
+                   ON CONFLICT (event_id) DO UPDATE
+                   SET require_approval = EXCLUDED.require_approval
+                   RETURNING require_approval""",
+                event_id,
+                require is True,
+            )
     return {"event_id": event_id, "require_approval": bool(value)}
 
 

@@ -7,7 +7,8 @@ publishes it once committed and never misses it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import asyncpg
 
@@ -17,6 +18,16 @@ from bilten.workers.context import Conn
 
 COLUMNS = "id, session_id, text, asker, state, answered, pinned, votes, created_at"
 ORDER = "pinned DESC, votes DESC, id"  # protocol/qa.order_key
+
+
+@contextmanager
+def gone_as_not_found(what: str) -> Iterator[None]:
+    """Turn a foreign key violation (the event, session or question was deleted meanwhile)
+    into NotFound naming `what`."""
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError:
+        raise NotFound(f"{what} is gone") from None
 
 
 def question_of(row: asyncpg.Record) -> Question:

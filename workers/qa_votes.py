@@ -24,7 +24,7 @@ from bilten.protocol.errors import AlreadyUpvoted, BiltenError, NotFound, NotUpv
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.workers.context import Conn, WorkerContext
-from bilten.workers.qa_store import mark_changed
+from bilten.workers.qa_store import gone_as_not_found, mark_changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,47 +53,51 @@ async def upvote(requests: Sequence[CommandRequest], ctx: WorkerContext) -> list
             parsed[n] = _parse(request)
         except BiltenError as error:
             outcomes[n] = error
-    async with ctx.pg.acquire() as conn, conn.transaction():
-        questions = {
-            row["id"]: row
-            for row in await conn.fetch(
-                "SELECT id, event_id, session_id FROM questions"
-                " WHERE id = ANY($1::bigint[]) AND state = 'visible'",
-                sorted({u.question_id for u in parsed.values()}),
-            )
-        }
-        moved: Counter[int] = Counter()
-        decided: list[int] = []
-        for n in sorted(parsed, key=lambda n: (parsed[n].question_id, parsed[n].attendee)):
-            vote = parsed[n]
-            row = questions.get(vote.question_id)
-            if row is None or row["event_id"] != vote.event_id:
-                outcomes[n] = NotFound(
-                    f"no question {vote.question_id} to upvote in event {vote.event_id}"
+    # A question deleted meanwhile (its session or event was): each is then decided alone.
+    with gone_as_not_found("the question"):
+        async with ctx.pg.acquire() as conn, conn.transaction():
+            questions = {
+                row["id"]: row
+                for row in await conn.fetch(
+                    "SELECT id, event_id, session_id FROM questions"
+                    " WHERE id = ANY($1::bigint[]) AND state = 'visible'",
+                    sorted({u.question_id for u in parsed.values()}),
                 )
-                continue
-            if await _apply(conn, vote):
-                moved[vote.question_id] += -1 if vote.withdraw else 1
-                decided.append(n)
-            else:
-                outcomes[n] = (NotUpvoted if vote.withdraw else AlreadyUpvoted)(
-                    f"question {vote.question_id}: "
-                    + ("no upvote of yours to withdraw" if vote.withdraw else "upvoted already"),
-                    question_id=vote.question_id,
+            }
+            moved: Counter[int] = Counter()
+            decided: list[int] = []
+            for n in sorted(parsed, key=lambda n: (parsed[n].question_id, parsed[n].attendee)):
+                vote = parsed[n]
+                row = questions.get(vote.question_id)
+                if row is None or row["event_id"] != vote.event_id:
+                    outcomes[n] = NotFound(
+                        f"no question {vote.question_id} to upvote in event {vote.event_id}"
+                    )
+                    continue
+                if await _apply(conn, vote):
+                    moved[vote.question_id] += -1 if vote.withdraw else 1
+                    decided.append(n)
+                else:
+                    outcomes[n] = (NotUpvoted if vote.withdraw else AlreadyUpvoted)(
+                        f"question {vote.question_id}: "
+                        + (
+                            "no upvote of yours to withdraw" if vote.withdraw else "upvoted already"
+                        ),
+                        question_id=vote.question_id,
+                    )
+            votes: dict[int, int] = {}
+            for question_id in sorted(moved):
+                votes[question_id] = await conn.fetchval(
+                    "UPDATE questions SET votes = votes + $2 WHERE id = $1 RETURNING votes",
+                    question_id,
+                    moved[question_id],
                 )
-        votes: dict[int, int] = {}
-        for question_id in sorted(moved):
-            votes[question_id] = await conn.fetchval(
-                "UPDATE questions SET votes = votes + $2 WHERE id = $1 RETURNING votes",
-                question_id,
-                moved[question_id],
-            )
-        changed: dict[int, set[int]] = {}
-        for question_id in (q for q in moved if moved[q]):
-            row = questions[question_id]
-            changed.setdefault(row["event_id"], set()).add(row["session_id"])
-        for event_id in sorted(changed):
-            await mark_changed(conn, event_id, changed[event_id])
+            changed: dict[int, set[int]] = {}
+            for question_id in (q for q in moved if moved[q]):
+                row = questions[question_id]
+                changed.setdefault(row["event_id"], set()).add(row["session_id"])
+            for event_id in sorted(changed):
+                await mark_changed(conn, event_id, changed[event_id])
     for n in decided:
         vote = parsed[n]
         outcomes[n] = {
