@@ -1,12 +1,14 @@
 """The `event.{id}.qa` channel: one session's visible list per publication, and snapshots.
 
-docs/engagement.md §Q&A. Every FEED_TICK_S one qa worker of the namespace
-(whoever gets the advisory lock, so publications of a session never overtake
-each other) takes the sessions marked in `qa_dirty`, reads each one's visible
-list and publishes it whole: a late subscriber or a lost publication costs
-nothing, and a session changes on the channel at most five times a second
-however many upvotes arrive. Taking the marks and publishing happen in one
-transaction: a failed publication leaves the marks for the next tick.
+docs/engagement.md §Q&A. Every FEED_TICK_S each qa worker tries; one of the
+namespace (whoever gets the advisory lock, so publications of a session never
+overtake each other, and only if nobody published within the last tick, so
+more workers do not mean more publications) takes the sessions marked in
+`qa_dirty`, reads each one's visible list and publishes it whole: a late
+subscriber or a lost publication costs nothing, and a session changes on the
+channel at most five times a second however many upvotes arrive. Taking the
+marks and publishing happen in one transaction: a failed publication leaves
+the marks for the next tick.
 
 Only visible questions are ever read here: pending and hidden ones cannot
 reach a subscriber, whatever the subscriber's role.
@@ -19,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from bilten.protocol.qa import MAX_LISTED, encode_list
+from bilten.protocol.qa import FEED_TICK_S, MAX_LISTED, encode_list
 from bilten.workers.context import WorkerContext
 from bilten.workers.qa_store import COLUMNS, ORDER, question_of, session_list
 from bilten.workers.seatmap import LOCK_BY_NAMESPACE, NAMESPACE_LOCK
@@ -37,12 +39,17 @@ async def tick(ctx: WorkerContext) -> int:
             f"SELECT pg_try_advisory_xact_lock({LOCK_BY_NAMESPACE})",
             NAMESPACE_LOCK,
             f"{ctx.subjects.prefix}:qa",
+        ) or await conn.fetchval(
+            "SELECT published_at > now() - make_interval(secs => $1) FROM qa_feed WHERE id = 1",
+            FEED_TICK_S,
         ):
-            return 0
+            return 0  # another worker is publishing, or published less than a tick ago
         changed = await conn.fetch(
             """WITH taken AS (DELETE FROM qa_dirty RETURNING session_id, event_id)
                SELECT session_id, event_id FROM taken ORDER BY session_id"""
         )
+        if changed:
+            await conn.execute("UPDATE qa_feed SET published_at = now() WHERE id = 1")
         for row in changed:
             questions = await session_list(conn, row["session_id"], everything=False)
             await ctx.channels.publish(

@@ -35,3 +35,11 @@ CREATE TABLE qa_dirty (
     session_id bigint PRIMARY KEY REFERENCES event_sessions (id) ON DELETE CASCADE,
     event_id   bigint NOT NULL
 );
+
+-- When the feed last published: however many workers tick, lists go out at most
+-- once per tick interval.
+CREATE TABLE qa_feed (
+    id           integer PRIMARY KEY CHECK (id = 1),
+    published_at timestamptz NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO qa_feed (id) VALUES (1);

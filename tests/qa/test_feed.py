@@ -7,9 +7,12 @@ import contextlib
 import time
 from typing import Any
 
+from bilten.infra.settings import Settings
+from bilten.workers.main import run_workers
 from tests.hub.helpers import Raw
 from tests.qa.conftest import Room, ok
-from tests.waiting import wait_for
+from tests.ready import workers_answer
+from tests.waiting import arrives, wait_for
 
 
 class Watcher:
@@ -98,7 +101,21 @@ async def test_attendees_never_receive_hidden_or_unapproved_questions(room: Room
         await watcher.close()
 
 
-async def test_a_storm_of_upvotes_is_coalesced_into_whole_lists(room: Room) -> None:
+async def test_a_storm_of_upvotes_is_coalesced_into_whole_lists(
+    room: Room, workers: Settings
+) -> None:
+    """Two qa workers tick; the channel still gets at most five lists a second."""
+    stop = asyncio.Event()
+    extra = asyncio.get_running_loop().create_task(run_workers(workers, ["qa"], stop))
+    try:
+        await workers_answer(workers, ["qa"], running=extra)
+        await _storm(room)
+    finally:
+        stop.set()
+        await arrives(extra, what="the extra qa worker to stop")
+
+
+async def _storm(room: Room) -> None:
     asker = await room.attendee("asker")
     question = ok(await asker.call("qa.ask", _ask(room, "Coffee break?")))
     watcher = Watcher(await room.attendee("watcher"), room.event_id)

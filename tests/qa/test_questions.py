@@ -58,6 +58,9 @@ async def test_anonymous_asker_is_never_revealed(room: Room, workers: Settings) 
         )
     )
     assert moderated["author"] is None and "alice" not in str(moderated)
+    subscribed = await room.organizer.subscribe(f"event.{room.event_id}.qa")
+    assert subscribed["snapshot"]["sessions"][0]["questions"][0]["author"] is None
+    assert "alice" not in str(subscribed)
     # Not in the database either, where a later feature could read it.
     assert workers.database_url
     conn = await asyncpg.connect(workers.database_url)
@@ -80,6 +83,9 @@ async def test_moderation_decides_what_attendees_see(room: Room) -> None:
 
     assert (await moderate(rude, "hide"))["state"] == "hidden"
     assert _texts(ok(await alice.call("qa.list", where))) == ["Fine question"]
+    door = await connect(room.client, room.make_token("staff", events=[room.event_id]))
+    room.sockets.append(door)
+    assert _texts(ok(await door.call("qa.list", where))) == ["Fine question"]
     assert set(_texts(ok(await room.organizer.call("qa.list", where)))) == {
         "Rude question",
         "Fine question",
@@ -122,6 +128,8 @@ async def test_refusals(room: Room, workers: Settings) -> None:
     foreign_session = await make_session(workers, other_event)
     wrong = {"event_id": room.event_id, "session_id": foreign_session, "text": "Hello?"}
     assert error(await alice.call("qa.ask", wrong))["code"] == "not_found"
+    wrong_list = {"event_id": room.event_id, "session_id": foreign_session}
+    assert error(await room.organizer.call("qa.list", wrong_list))["code"] == "not_found"
     assert error(await alice.call("qa.ask", _ask(room, "   ")))["code"] == "bad_request"
     too_long = error(await alice.call("qa.ask", _ask(room, "x" * (MAX_QUESTION + 1))))
     assert (too_long["code"], too_long["details"]["field"]) == ("bad_request", "text")
