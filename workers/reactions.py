@@ -14,6 +14,7 @@ second of applause, never a stored vote).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -30,6 +31,8 @@ FLUSH_S = WINDOW_MS / 1000
 _KEEP_S = 60  # a window nobody flushed (no worker running) expires by itself
 
 # KEYS[1] the open windows (sorted set), ARGV: key prefix, emoji, window ms, keep s.
+# The window's hash is named inside the script, from Redis's clock, so it cannot be
+# declared in KEYS: fine on one Redis (what Bilten runs), not on Redis Cluster.
 _COUNT = """
 local now = redis.call('TIME')
 local window = math.floor((now[1] * 1000 + math.floor(now[2] / 1000)) / tonumber(ARGV[3]))
@@ -86,16 +89,18 @@ async def flush(ctx: WorkerContext) -> int:
     """Publish the counts of every closed window; returns how many were published."""
     keys = ctx.deps.keys
     taken = await ctx.deps.redis.eval(_TAKE, 1, keys.reaction_windows(), WINDOW_MS)
-    published = 0
+    publications = []
     for key, flat in zip(taken[::2], taken[1::2], strict=True):
         event_id, session_id, window = (int(part) for part in _text(key).rsplit(":", 3)[1:])
         counts = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        await ctx.channels.publish(
-            reactions_channel(event_id),
-            orjson.dumps(encode_reactions(session_id, window, counts)),
-        )
-        published += 1
-    return published
+        data = orjson.dumps(encode_reactions(session_id, window, counts))
+        publications.append(ctx.channels.publish(reactions_channel(event_id), data))
+    # All at once (a channel's go out in this order): one that fails loses only its window.
+    outcomes = await asyncio.gather(*publications, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return len(outcomes)
 
 
 def _text(value: bytes | str) -> str:
