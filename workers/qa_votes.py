@@ -15,9 +15,11 @@ take their locks in one order and never deadlock.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import asyncpg
 
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import AlreadyUpvoted, BiltenError, NotFound, NotUpvoted
@@ -73,31 +75,12 @@ async def upvote(requests: Sequence[CommandRequest], ctx: WorkerContext) -> list
                     outcomes[n] = NotFound(
                         f"no question {vote.question_id} to upvote in event {vote.event_id}"
                     )
-                    continue
-                if await _apply(conn, vote):
+                elif await _apply(conn, vote):
                     moved[vote.question_id] += -1 if vote.withdraw else 1
                     decided.append(n)
                 else:
-                    outcomes[n] = (NotUpvoted if vote.withdraw else AlreadyUpvoted)(
-                        f"question {vote.question_id}: "
-                        + (
-                            "no upvote of yours to withdraw" if vote.withdraw else "upvoted already"
-                        ),
-                        question_id=vote.question_id,
-                    )
-            votes: dict[int, int] = {}
-            for question_id in sorted(moved):
-                votes[question_id] = await conn.fetchval(
-                    "UPDATE questions SET votes = votes + $2 WHERE id = $1 RETURNING votes",
-                    question_id,
-                    moved[question_id],
-                )
-            changed: dict[int, set[int]] = {}
-            for question_id in (q for q in moved if moved[q]):
-                row = questions[question_id]
-                changed.setdefault(row["event_id"], set()).add(row["session_id"])
-            for event_id in sorted(changed):
-                await mark_changed(conn, event_id, changed[event_id])
+                    outcomes[n] = _nothing_to_do(vote)
+            votes = await _count(conn, questions, moved)
     for n in decided:
         vote = parsed[n]
         outcomes[n] = {
@@ -116,3 +99,35 @@ async def _apply(conn: Conn, vote: _Upvote) -> bool:
         sql = """INSERT INTO question_upvotes (question_id, attendee) VALUES ($1, $2)
                  ON CONFLICT DO NOTHING RETURNING 1"""
     return await conn.fetchval(sql, vote.question_id, vote.attendee) is not None
+
+
+def _nothing_to_do(vote: _Upvote) -> BiltenError:
+    if vote.withdraw:
+        return NotUpvoted(
+            f"question {vote.question_id}: no upvote of yours to withdraw",
+            question_id=vote.question_id,
+        )
+    return AlreadyUpvoted(
+        f"question {vote.question_id}: upvoted already", question_id=vote.question_id
+    )
+
+
+async def _count(
+    conn: Conn, questions: Mapping[int, asyncpg.Record], moved: Counter[int]
+) -> dict[int, int]:
+    """Move each question's `votes` by what the batch did, in question order, and mark
+    the sessions whose lists changed; returns the new counts."""
+    votes: dict[int, int] = {}
+    changed: dict[int, set[int]] = {}
+    for question_id in sorted(moved):
+        votes[question_id] = await conn.fetchval(
+            "UPDATE questions SET votes = votes + $2 WHERE id = $1 RETURNING votes",
+            question_id,
+            moved[question_id],
+        )
+        if moved[question_id]:
+            row = questions[question_id]
+            changed.setdefault(row["event_id"], set()).add(row["session_id"])
+    for event_id in sorted(changed):
+        await mark_changed(conn, event_id, changed[event_id])
+    return votes
