@@ -44,6 +44,8 @@ _ACCOUNT_ERRORS = {
     }
     for kind in ("session", "attendee", "public")
 }
+# Commands counted against a per-caller limit (`Command.limited`).
+_LIMITED = {"429": "Too many calls by this caller: wait details.retry_after seconds"}
 # The HTTP parser answers before any handler runs, in plain text, when the request
 # line or a header exceeds its 8 KiB limit.
 _PARSER_ERROR = {"400": {"text/plain": {"schema": {"type": "string"}}}}
@@ -126,9 +128,14 @@ def _named(schema: Any) -> Any:
 
 
 def _responses(
-    success: str, content: dict[str, Any], *, body: bool, auth: str = "token"
+    success: str, content: dict[str, Any], *, body: bool, auth: str = "token", limited: bool = False
 ) -> dict[str, Any]:
-    errors = {**_ERRORS, **(_BODY_ERRORS if body else {}), **_ACCOUNT_ERRORS.get(auth, {})}
+    errors = {
+        **_ERRORS,
+        **(_BODY_ERRORS if body else {}),
+        **_ACCOUNT_ERRORS.get(auth, {}),
+        **(_LIMITED if limited else {}),
+    }
     return {
         success: {"description": "OK", "content": content},
         **{
@@ -164,6 +171,7 @@ def _operation(command: Command) -> dict[str, Any]:
             {"application/json": {"schema": _named(command.result)}},
             body=body,
             auth=command.auth,
+            limited=command.limited,
         ),
     }
     if not body:

@@ -41,6 +41,24 @@ class RedisKeys:
         """Counter of device pairing redemptions from one client address in the current window."""
         return f"{self.prefix}:pairing:{address}"
 
+    def qa_asks(self, event_id: int, sub: str) -> str:
+        """Count of questions one attendee asked in an event in the current window
+        (workers/qa_limits.py); it never names a question, so anonymity holds."""
+        return f"{self.prefix}:qa-asks:{event_id}:{sub}"
+
+    def reactions_sent(self, event_id: int, sub: str) -> str:
+        """Count of reactions one attendee sent in an event in the current window."""
+        return f"{self.prefix}:reactions-sent:{event_id}:{sub}"
+
+    def reaction_window(self, event_id: int, session_id: int) -> str:
+        """Prefix of the hash of one session's reaction counts in one window: the
+        window's number is appended (workers/reactions.py)."""
+        return f"{self.prefix}:reactions:{event_id}:{session_id}:"
+
+    def reaction_windows(self) -> str:
+        """Sorted set of reaction window hashes not yet published, scored by window."""
+        return f"{self.prefix}:reactions-open"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

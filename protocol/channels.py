@@ -18,11 +18,11 @@ Namespace = Literal["event", "user"]
 NAMESPACES: tuple[Namespace, ...] = ("event", "user")
 
 EVENT_TOPICS: frozenset[str] = frozenset(
-    {"announcements", "checkins", "seats", "dashboard", "polls"}
+    {"announcements", "checkins", "seats", "dashboard", "polls", "qa", "reactions"}
 )
 # Topics whose state a worker owns: subscribing answers with a snapshot
 # (docs/protocol.md §Snapshots).
-STATEFUL_TOPICS: frozenset[str] = frozenset({"seats", "dashboard", "polls"})
+STATEFUL_TOPICS: frozenset[str] = frozenset({"seats", "dashboard", "polls", "qa"})
 
 MAX_CHANNEL_LENGTH = 128
 MAX_EVENT_ID = 2**63 - 1  # a PostgreSQL bigint

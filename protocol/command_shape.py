@@ -47,3 +47,5 @@ class Command:
     # success body and the WebSocket `result`, published in the OpenAPI document.
     result: Mapping[str, Any] = field(default_factory=dict)
     auth: Auth = "token"
+    # Counted against a per-caller limit: may answer `rate_limited` (429, `details.retry_after`).
+    limited: bool = False

@@ -29,6 +29,9 @@ HTTP_STATUS: dict[str, int] = {
     "conflict": 409,
     "too_large": 413,
     "rate_limited": 429,
+    "already_upvoted": 409,
+    "not_upvoted": 409,
+    "bad_reaction": 400,
     "internal": 500,
     "unavailable": 503,
     "timeout": 504,
@@ -157,6 +160,24 @@ class RateLimited(BiltenError):
     code = "rate_limited"
 
 
+class AlreadyUpvoted(BiltenError):
+    """The attendee upvoted this question already (docs/engagement.md §Q&A)."""
+
+    code = "already_upvoted"
+
+
+class NotUpvoted(BiltenError):
+    """A withdrawn upvote the attendee never gave, or already withdrew."""
+
+    code = "not_upvoted"
+
+
+class BadReaction(BiltenError):
+    """A reaction outside the fixed set (docs/engagement.md §Reactions)."""
+
+    code = "bad_reaction"
+
+
 class Unavailable(BiltenError):
     """A dependency (NATS, a worker, a database) cannot serve the request now."""
 
@@ -193,6 +214,9 @@ _BY_CODE: dict[str, type[BiltenError]] = {
         MethodNotAllowed,
         Conflict,
         RateLimited,
+        AlreadyUpvoted,
+        NotUpvoted,
+        BadReaction,
         Unavailable,
         Timeout,
         Internal,

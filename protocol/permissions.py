@@ -19,7 +19,7 @@ from bilten.protocol.tokens import Claims, Role
 # "own": only the bearer's user.{sub}; "any": every user channel.
 UserAccess = Literal["none", "own", "any"]
 
-_PUBLIC = frozenset({"announcements", "seats", "polls"})
+_PUBLIC = frozenset({"announcements", "seats", "polls", "qa", "reactions"})
 
 SUBSCRIBE_TOPICS: Mapping[Role, frozenset[str]] = MappingProxyType(
     {

@@ -18,6 +18,7 @@ from bilten.workers import (
     checkin,
     events,
     mail,
+    qa,
     tickets,
 )
 from bilten.workers.context import WorkerContext
@@ -52,6 +53,7 @@ WORKERS: dict[str, Worker] = {
             periodic=(OUTBOX_RELAY, Periodic("device usage", USAGE_FLUSH_S, flush_device_usage)),
         ),
         allocation.WORKER,
+        qa.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(
             "accounts",

@@ -53,6 +53,7 @@ async def test_readyz_names_the_workers_no_process_serves(
         "worker:allocation",
         "worker:checkin",
         "worker:events",
+        "worker:qa",
         "worker:tickets",
     ]
     metrics = await (await client.get("/metrics")).text()

@@ -20,10 +20,12 @@ import jsonschema_rs
 import pytest
 
 from bilten.hub.openapi import openapi_document
+from bilten.infra.settings import Settings
 from bilten.protocol.commands import COMMANDS, path_params
 from bilten.protocol.errors import HTTP_STATUS
 from bilten.protocol.results import NAMED
 from tests.hub.helpers import EVENT, connect
+from tests.qa.conftest import make_session
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -138,7 +140,7 @@ class Caller:
 
 @pytest.mark.timeout(300)
 async def test_every_result_matches_its_declaration(
-    hub_server: Any, aiohttp_client: Any, make_token: Any
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
 ) -> None:
     client = await aiohttp_client(hub_server)
     doc = await (await client.get("/api/v1/openapi.json")).json()
@@ -245,6 +247,17 @@ async def test_every_result_matches_its_declaration(
     assert late["status"] == "rejected", late
     await call("holds.list", event_id=event_id, status="released")
     await call("tickettypes.list", event_id=event_id)
+
+    # Q&A and reactions (docs/engagement.md) in a session of the event.
+    session_id = await make_session(workers, event_id)
+    await call("qa.settings", event_id=event_id)
+    await call("qa.settings", event_id=event_id, require_approval=False)
+    fan = make_token("attendee", sub="fan-2", events=[event_id])
+    question = await call("qa.ask", fan, event_id=event_id, session_id=session_id, text="Encore?")
+    await call("qa.upvote", fan, event_id=event_id, question_id=question["id"])
+    await call("qa.moderate", event_id=event_id, question_id=question["id"], action="pin")
+    await call("qa.list", fan, event_id=event_id, session_id=session_id)
+    await call("reactions.send", fan, event_id=event_id, session_id=session_id, emoji="👏")
 
     empty = (await call("events.create", **EVENT))["id"]
     await call("events.delete", event_id=empty)

@@ -13,8 +13,8 @@ from tests.hub.helpers import connect, create_event
 
 ROLES = ("attendee", "staff", "organizer", "service")
 EXPECTED_TOPICS = {
-    "attendee": {"announcements", "seats", "polls"},
-    "staff": {"announcements", "seats", "polls", "checkins"},
+    "attendee": {"announcements", "seats", "polls", "qa", "reactions"},
+    "staff": {"announcements", "seats", "polls", "qa", "reactions", "checkins"},
     "organizer": set(EVENT_TOPICS),
     "service": set(EVENT_TOPICS),
 }
@@ -49,7 +49,7 @@ async def test_subscribe_matrix(world: dict[str, Any], make_token: Any) -> None:
         )
         raw = await connect(world["client"], token)
         for topic in sorted(EVENT_TOPICS):
-            if topic in ("seats", "dashboard", "polls"):
+            if topic in ("seats", "dashboard", "polls", "qa"):
                 continue  # stateful: need a snapshot owner (tests/hub/test_snapshot.py)
             reply = await raw.subscribe(f"event.{mine}.{topic}")
             allowed = topic in EXPECTED_TOPICS[role]

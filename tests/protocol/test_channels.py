@@ -106,11 +106,11 @@ def test_long_rejected_name_is_cut_in_the_error() -> None:
 
 @pytest.mark.parametrize("topic", sorted(EVENT_TOPICS))
 def test_stateful_topics(topic: str) -> None:
-    assert event_channel(7, topic).stateful is (topic in {"seats", "dashboard", "polls"})
+    assert event_channel(7, topic).stateful is (topic in {"seats", "dashboard", "polls", "qa"})
 
 
 def test_stateful_table() -> None:
-    assert frozenset({"seats", "dashboard", "polls"}) == STATEFUL_TOPICS
+    assert frozenset({"seats", "dashboard", "polls", "qa"}) == STATEFUL_TOPICS
     assert STATEFUL_TOPICS <= EVENT_TOPICS
     assert not user_channel("u1").stateful
 

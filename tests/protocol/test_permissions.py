@@ -23,10 +23,10 @@ from bilten.protocol.permissions import (
 )
 from bilten.protocol.tokens import ROLES, Claims, Role
 
-ALL = {"announcements", "checkins", "seats", "dashboard", "polls"}
+ALL = {"announcements", "checkins", "seats", "dashboard", "polls", "qa", "reactions"}
 MAY_SUBSCRIBE: dict[str, set[str]] = {
-    "attendee": {"announcements", "seats", "polls"},
-    "staff": {"announcements", "seats", "polls", "checkins"},
+    "attendee": {"announcements", "seats", "polls", "qa", "reactions"},
+    "staff": {"announcements", "seats", "polls", "qa", "reactions", "checkins"},
     "organizer": ALL,
     "service": ALL,
 }

@@ -99,8 +99,10 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
         "checkin",
         "events",
         "mail",
+        "qa",
         "tickets",
     ]
     assert all(name == worker.name for name, worker in WORKERS.items())
     assert set(WORKERS["allocation"].snapshots) == {"seats"}
+    assert set(WORKERS["qa"].snapshots) == {"qa"}
     assert [c.durable for c in WORKERS["audit"].consumers] == ["audit"]
