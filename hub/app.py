@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from nats.errors import Error as NatsError
 
 from bilten.hub import rest
@@ -29,6 +30,25 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SWEEP_INTERVAL_S = 0.5
+WS_PATH = "/ws"
+
+
+def skips_websocket(middleware: Middleware) -> Middleware:
+    """`middleware` on every request but the WebSocket upgrade, which goes straight on.
+
+    A WebSocket's request lasts as long as its connection, and so would each
+    middleware's coroutine frame around it: a few hundred bytes per connection
+    each, for counting and error translation that the socket does its own way
+    (`bilten_ws_*` metrics, error frames).
+    """
+
+    @web.middleware
+    def unless_websocket(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        if request.method == "GET" and request.path == WS_PATH:
+            return handler(request)  # not awaited here: no frame of ours stays
+        return middleware(request, handler)
+
+    return unless_websocket
 
 
 @web.middleware
@@ -59,7 +79,7 @@ async def index(request: web.Request) -> web.Response:
             "links": {
                 "docs": "docs/protocol.md (the wire contract, in the Bilten source)",
                 "openapi": "/api/v1/openapi.json",
-                "ws": "/ws",
+                "ws": WS_PATH,
                 "health": "/healthz",
                 "ready": "/readyz",
                 "metrics": "/metrics",
@@ -88,7 +108,7 @@ async def _sweep(app: web.Application) -> None:
 def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Application:
     """Build a hub application; connections open on startup and close on cleanup."""
     app = web.Application(
-        middlewares=[measure, rest.routing_errors, rest.api_errors],
+        middlewares=[skips_websocket(m) for m in (measure, rest.routing_errors, rest.api_errors)],
         client_max_size=settings.max_frame_bytes,
     )
     app[METRICS] = Metrics()
@@ -132,6 +152,6 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
     app.on_shutdown.append(goodbye)
     health.add_routes(app)
     rest.add_routes(app)
-    app.router.add_get("/ws", websocket)
+    app.router.add_get(WS_PATH, websocket)
     app.router.add_get("/", index)
     return app
