@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from bilten.hub.app import create_app
+from bilten.infra.collector import tune_for_server
 from bilten.infra.settings import Settings
 from bilten.infra.signals import install_stop_signals
 
@@ -41,4 +42,5 @@ async def main(settings: Settings) -> None:
     """Entry point body for `bilten hub`."""
     stop = asyncio.Event()
     install_stop_signals(stop)
+    tune_for_server()
     await serve(settings, stop)

@@ -14,6 +14,7 @@ from nats.errors import Error as NatsError
 
 from bilten.infra import health
 from bilten.infra.bootstrap import stream_limits
+from bilten.infra.collector import tune_for_server
 from bilten.infra.context import DEPS, METRICS
 from bilten.infra.deps import Deps, open_deps
 from bilten.infra.metrics import Metrics
@@ -151,4 +152,5 @@ async def main(settings: Settings, name: str, metrics_port: int | None) -> None:
         raise SettingsError(missing[0], f"worker {name} needs it")
     stop = asyncio.Event()
     install_stop_signals(stop)
+    tune_for_server()
     await run_workers(settings, names, stop, metrics_port)
