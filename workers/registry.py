@@ -16,6 +16,7 @@ from bilten.workers import (
     allocation,
     audit,
     checkin,
+    engagement,
     events,
     mail,
     tickets,
@@ -52,6 +53,7 @@ WORKERS: dict[str, Worker] = {
             periodic=(OUTBOX_RELAY, Periodic("device usage", USAGE_FLUSH_S, flush_device_usage)),
         ),
         allocation.WORKER,
+        engagement.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(
             "accounts",

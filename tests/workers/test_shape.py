@@ -97,10 +97,12 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
         "allocation",
         "audit",
         "checkin",
+        "engagement",
         "events",
         "mail",
         "tickets",
     ]
     assert all(name == worker.name for name, worker in WORKERS.items())
     assert set(WORKERS["allocation"].snapshots) == {"seats"}
+    assert set(WORKERS["engagement"].snapshots) == {"polls"}
     assert [c.durable for c in WORKERS["audit"].consumers] == ["audit"]
