@@ -19,7 +19,7 @@ import orjson
 
 from bilten.protocol.poll_tally import VOTERS, poll_view
 from bilten.workers import poll_counts, poll_leaderboard
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.poll_store import COLUMNS, FROM, of_event, spec_of, state_of
 from bilten.workers.polls import views
 from bilten.workers.seatmap import LOCK_BY_NAMESPACE, NAMESPACE_LOCK
@@ -50,7 +50,7 @@ async def tick(ctx: WorkerContext) -> int:
         taken: Any = await ctx.deps.redis.spop(key, MAX_PER_TICK)
         members: list[bytes | str] = list(taken or [])
         try:
-            sent = await _publish(ctx, [_parse(m) for m in members])
+            sent = await _publish(ctx, conn, [_parse(m) for m in members])
         except BaseException:
             if members:  # published or not, they will be again
                 await ctx.deps.redis.sadd(key, *members)
@@ -74,10 +74,11 @@ def _parse(member: bytes | str) -> tuple[int, int]:
     return int(event_id), int(poll_id)
 
 
-async def _publish(ctx: WorkerContext, changed: list[tuple[int, int]]) -> int:
+async def _publish(ctx: WorkerContext, conn: Conn, changed: list[tuple[int, int]]) -> int:
+    """Publish the polls' states as the tick's transaction sees them (quizzes it closed)."""
     if not changed:
         return 0
-    rows = await ctx.pg.fetch(
+    rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM {FROM} WHERE p.id = ANY($1::bigint[]) ORDER BY p.id",
         sorted({poll_id for _, poll_id in changed}),
     )

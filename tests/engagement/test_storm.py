@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
@@ -13,7 +14,7 @@ from bilten.hub.app import create_app
 from bilten.infra.settings import Settings
 from bilten.workers.main import run_workers
 from bilten.workers.registry import WORKERS
-from tests.engagement.helpers import PollsView, make_poll, make_session
+from tests.engagement.helpers import PollsView, make_poll, make_session, ok, vote
 from tests.engagement.storm import Tally, check_answers, settles, voter
 from tests.hub.helpers import connect
 from tests.ready import workers_answer
@@ -95,3 +96,29 @@ async def test_tally_equals_distinct_voters(
         stop.set()
         for task in tasks:
             await arrives(task, what="the workers to stop")
+
+
+async def test_counters_left_behind_by_a_lost_redis_call_are_rebuilt(
+    hub_server: Any, aiohttp_client: Any, make_token: Any, workers: Settings
+) -> None:
+    """A worker killed between its commit and its Redis call: ballots Redis never counted."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    watcher = await PollsView.start(
+        await connect(client, make_token("attendee", sub="watcher", events=[event_id])), event_id
+    )
+    poll = await make_poll(organizer, session_id, "single", options=["A", "B"])
+    fan = await connect(client, make_token("attendee", sub="fan", events=[event_id]))
+    assert ok(await vote(fan, poll["id"], 1))["voted"]
+    assert workers.database_url
+    conn = await asyncpg.connect(workers.database_url)
+    try:  # committed by a worker that died before counting
+        await conn.execute(
+            """INSERT INTO poll_ballots (poll_id, voter, choice)
+               SELECT $1, 'ghost-' || n, '0' FROM generate_series(1, 5) AS n""",
+            poll["id"],
+        )
+    finally:
+        await conn.close()
+    await settles(workers, organizer, watcher, poll["id"], 6, 2)
