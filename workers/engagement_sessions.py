@@ -15,6 +15,7 @@ from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int, parse_time
+from bilten.workers import poll_counts
 from bilten.workers.context import WorkerContext
 from bilten.workers.poll_store import authorize
 from bilten.workers.ticket_types import text_param
@@ -116,8 +117,12 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """sessions.delete: the session, its polls and their ballots."""
     session_id = parse_int(request.params, "session_id", 1, MAX_ID)
     async with ctx.pg.acquire() as conn, conn.transaction():
-        await _load(conn, request, session_id, lock=True)
+        row = await _load(conn, request, session_id, lock=True)
+        polls = await conn.fetch("DELETE FROM polls WHERE session_id = $1 RETURNING id", session_id)
         await conn.execute("DELETE FROM event_sessions WHERE id = $1", session_id)
+    for poll in polls:  # subscribers are told each is gone
+        await poll_counts.forget(ctx, poll["id"])
+        await poll_counts.mark_changed(ctx, row["event_id"], poll["id"])
     return {"session_id": session_id, "deleted": True}
 
 

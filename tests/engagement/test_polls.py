@@ -144,3 +144,34 @@ async def test_on_close_results_stay_hidden_from_attendees_until_revealed(
     await watcher.until(lambda v: v.polls[pid]["revealed"], "the reveal")
     assert watcher.polls[pid]["tally"] == {"voters": 2, "counts": [2, 0]}
     assert ok(await fans[1].call("polls.get", {"poll_id": pid}))["tally"]["counts"] == [2, 0]
+
+
+async def test_sessions_are_edited_listed_and_deleted_with_their_polls(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    fan = (await _voters(client, make_token, event_id, 1))[0]
+    watcher = await PollsView.start(
+        await connect(client, make_token("attendee", sub="watcher", events=[event_id])), event_id
+    )
+    times = {"starts_at": "2027-06-01T20:00:00+02:00", "ends_at": "2027-06-01T19:00:00+02:00"}
+    backwards = await organizer.call("sessions.update", {"session_id": session_id, **times})
+    assert error(backwards)["code"] == "bad_request"
+    edited = ok(
+        await organizer.call(
+            "sessions.update", {"session_id": session_id, "title": "Opening", "room": None}
+        )
+    )
+    assert (edited["title"], edited["room"]) == ("Opening", None)
+    assert ok(await fan.call("sessions.list", {"event_id": event_id}))["sessions"] == [edited]
+    poll = await make_poll(organizer, session_id, "rating")
+    ok(await vote(fan, poll["id"], 4))
+    await watcher.until(lambda v: poll["id"] in v.polls, "the poll")
+    refused = await fan.call("sessions.delete", {"session_id": session_id})
+    assert error(refused)["code"] == "forbidden"
+    ok(await organizer.call("sessions.delete", {"session_id": session_id}))
+    await watcher.until(lambda v: poll["id"] in v.deleted, "the poll's deletion")
+    assert error(await fan.call("polls.get", {"poll_id": poll["id"]}))["code"] == "not_found"
+    assert ok(await fan.call("sessions.list", {"event_id": event_id}))["sessions"] == []
