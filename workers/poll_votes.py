@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import AlreadyVoted, BiltenError, NotFound, PollClosed
-from bilten.protocol.params import MAX_ID, parse_int
+from bilten.protocol.params import MAX_ID, ascii_int, parse_int
 from bilten.protocol.polls import PollSpec, parse_choice, quiz_score
 from bilten.workers import poll_counts
 from bilten.workers.context import WorkerContext
@@ -69,7 +69,7 @@ async def vote(requests: Sequence[CommandRequest], ctx: WorkerContext) -> list[A
         {
             poll_id
             for r in requests
-            if isinstance(poll_id := r.params.get("poll_id"), int) and 0 < poll_id <= MAX_ID
+            if (poll_id := ascii_int(r.params.get("poll_id"))) is not None and 0 < poll_id <= MAX_ID
         }
     )
     ballots: list[_Ballot] = []
