@@ -55,7 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of this benchmark."""
     parser.add_argument("--voters", type=int, default=5000, help="distinct voters")
     parser.add_argument("--resend", type=float, default=0.25, help="share that votes twice")
-    parser.add_argument("--concurrency", type=int, default=256, help="requests in flight")
+    parser.add_argument(
+        "--transport",
+        choices=("ws", "rest"),
+        default="ws",
+        help="ws: each voter's WebSocket rpc, connected before the storm; rest: REST votes",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=256, help="rest: requests in flight; ws: connecting"
+    )
     parser.add_argument("--engagement-workers", type=int, default=2)
     parser.add_argument("--logs", metavar="DIR", help="keep the hub's and workers' logs here")
 
@@ -125,18 +133,28 @@ async def _storm(
     acks: list[tuple[float, float]] = []  # (sent, acknowledged) of each stored vote
     latencies: list[int] = []
     outcomes: Counter[str] = Counter()
-    gate = asyncio.Event()
+    gate, ready = asyncio.Event(), asyncio.Event()
+    connected: list[aiohttp.ClientWebSocketResponse] = []
     url = f"{base}/api/v1/polls/{poll_id}/votes"
-    connector = aiohttp.TCPConnector(limit=args.concurrency)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    ws_base = base.replace("http", "ws", 1)
+    connecting = asyncio.Semaphore(args.concurrency)
+    limit = 0 if args.transport == "ws" else args.concurrency  # a socket per voter
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit)) as http:
         watch_token = token(secret, "attendee", sub="screen", org=ORG, events=(event_id,))
-        ws = await http.ws_connect(f"{base.replace('http', 'ws')}/ws?token={watch_token}")
+        ws = await http.ws_connect(f"{ws_base}/ws?token={watch_token}")
         await ws.send_bytes(
             orjson.dumps({"op": "subscribe", "id": 1, "channel": f"event.{event_id}.polls"})
         )
         watching = asyncio.ensure_future(watcher.run(ws, poll_id))
 
-        async def send(headers: dict[str, str], choice: int) -> None:
+        def record(sent: float, outcome: str) -> None:
+            done = time.perf_counter()
+            latencies.append(int((done - sent) * 1e9))
+            outcomes[outcome] += 1
+            if outcome == "ok":
+                acks.append((sent, done))
+
+        async def by_rest(headers: dict[str, str], choice: int) -> None:
             sent = time.perf_counter()
             try:
                 async with http.post(url, json={"choice": choice}, headers=headers) as resp:
@@ -144,23 +162,50 @@ async def _storm(
                     outcome = "ok" if resp.status == 201 else body["error"]["code"]
             except (aiohttp.ClientError, TimeoutError):
                 outcome = "error"
-            done = time.perf_counter()
-            latencies.append(int((done - sent) * 1e9))
-            outcomes[outcome] += 1
-            if outcome == "ok":
-                acks.append((sent, done))
+            record(sent, outcome)
+
+        async def by_ws(bearer: str, choice: int, sends: int) -> None:
+            async with connecting:
+                voter_ws = await http.ws_connect(f"{ws_base}/ws?token={bearer}")
+            connected.append(voter_ws)
+            if len(connected) == args.voters:
+                ready.set()
+            try:
+                await gate.wait()
+                params = {"poll_id": poll_id, "choice": choice}
+                sent = {}
+                for n in range(1, sends + 1):
+                    sent[n] = time.perf_counter()
+                    rpc = {"op": "rpc", "id": n, "method": "polls.vote", "params": params}
+                    await voter_ws.send_bytes(orjson.dumps(rpc))
+                while sent:
+                    frames = orjson.loads((await voter_ws.receive()).data)
+                    for frame in frames if isinstance(frames, list) else [frames]:
+                        if frame.get("id") in sent:
+                            code = "ok" if frame["op"] == "result" else frame["error"]["code"]
+                            record(sent.pop(frame["id"]), code)
+            except (aiohttp.ClientError, TypeError, orjson.JSONDecodeError):
+                for started in sent.values():
+                    record(started, "error")
+            finally:
+                await voter_ws.close()
 
         async def voter(n: int) -> None:
-            sub = f"voter-{n}"
-            headers = {
-                "Authorization": "Bearer "
-                + token(secret, "attendee", sub=sub, org=ORG, events=(event_id,))
-            }
-            await gate.wait()
+            bearer = token(secret, "attendee", sub=f"voter-{n}", org=ORG, events=(event_id,))
             sends = 2 if n < resenders else 1
-            await asyncio.gather(*(send(headers, n % len(OPTIONS)) for _ in range(sends)))
+            choice = n % len(OPTIONS)
+            if args.transport == "ws":
+                await by_ws(bearer, choice, sends)
+                return
+            await gate.wait()
+            headers = {"Authorization": f"Bearer {bearer}"}
+            await asyncio.gather(*(by_rest(headers, choice) for _ in range(sends)))
 
         tasks = [asyncio.ensure_future(voter(n)) for n in range(args.voters)]
+        if args.transport == "ws":  # every voter connected first (or one failed to)
+            waiting = asyncio.ensure_future(ready.wait())
+            await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
         await asyncio.sleep(0.2)
         began = time.perf_counter()
         gate.set()
@@ -245,8 +290,13 @@ def run(args: argparse.Namespace) -> int:
                 children.stop(worker)
     print(
         f"\nengagement: {args.voters} voters at once in one poll, "
-        f"{args.resend:.0%} sending their vote twice; REST, {args.concurrency} in flight; "
-        f"{args.engagement_workers} engagement workers, restarted for each measurement; "
+        f"{args.resend:.0%} sending their vote twice; "
+        + (
+            "each over its own WebSocket (rpc); "
+            if args.transport == "ws"
+            else f"REST, {args.concurrency} in flight; "
+        )
+        + f"{args.engagement_workers} engagement workers, restarted for each measurement; "
         "baseline: BILTEN_BATCH_MAX=1 (a transaction per vote)"
     )
     print(
