@@ -59,6 +59,19 @@ class RedisKeys:
         """Sorted set of reaction window hashes not yet published, scored by window."""
         return f"{self.prefix}:reactions-open"
 
+    def poll_counts(self, poll_id: int) -> str:
+        """Hash of a poll's live counters (protocol/poll_tally.increments), `ok` once built
+        from PostgreSQL, `p` the voters last published (workers/poll_counts.py)."""
+        return f"{self.prefix}:poll:{poll_id}:counts"
+
+    def poll_counted(self, poll_id: int) -> str:
+        """Set of the ballot ids already in a poll's counters: a ballot counts once."""
+        return f"{self.prefix}:poll:{poll_id}:counted"
+
+    def polls_changed(self) -> str:
+        """Set of `event_id:poll_id` whose state changed since the polls feed last published."""
+        return f"{self.prefix}:polls:changed"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

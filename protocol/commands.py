@@ -41,6 +41,7 @@ from bilten.protocol.errors import (
 from bilten.protocol.mail import EMAIL_PATTERN, MAX_ADDRESS
 from bilten.protocol.offline import DEVICE, MAX_SYNC_SCANS
 from bilten.protocol.params import MAX_ID
+from bilten.protocol.poll_commands import POLL_COMMANDS
 from bilten.protocol.qa_commands import QA_COMMANDS
 from bilten.protocol.schema import validate_params
 from bilten.protocol.tokens import MAX_GATES, MAX_TOKEN_EVENTS, Claims, Role
@@ -582,6 +583,7 @@ COMMANDS.update((c.method, c) for c in ATTENDEE_COMMANDS)
 COMMANDS.update((c.method, c) for c in DEVICE_COMMANDS)
 COMMANDS.update((c.method, c) for c in API_KEY_COMMANDS)
 COMMANDS.update((c.method, c) for c in QA_COMMANDS)
+COMMANDS.update((c.method, c) for c in POLL_COMMANDS)
 
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"

@@ -27,6 +27,9 @@ HTTP_STATUS: dict[str, int] = {
     "unknown_method": 404,
     "method_not_allowed": 405,
     "conflict": 409,
+    "already_voted": 409,
+    "poll_closed": 409,
+    "bad_choice": 400,
     "too_large": 413,
     "rate_limited": 429,
     "already_upvoted": 409,
@@ -145,6 +148,24 @@ class Conflict(BiltenError):
     code = "conflict"
 
 
+class AlreadyVoted(BiltenError):
+    """The caller has a ballot in this poll already (docs/engagement.md §Votes)."""
+
+    code = "already_voted"
+
+
+class PollClosed(BiltenError):
+    """The poll is not open for votes: not opened yet, closed, or past its time limit."""
+
+    code = "poll_closed"
+
+
+class BadChoice(BiltenError):
+    """The vote's choice does not fit the poll's kind or options (`details.reason`)."""
+
+    code = "bad_choice"
+
+
 class TooLarge(BiltenError):
     """A frame or body exceeds the configured limit."""
 
@@ -213,6 +234,9 @@ _BY_CODE: dict[str, type[BiltenError]] = {
         UnknownMethod,
         MethodNotAllowed,
         Conflict,
+        AlreadyVoted,
+        PollClosed,
+        BadChoice,
         RateLimited,
         AlreadyUpvoted,
         NotUpvoted,

@@ -16,6 +16,7 @@ from bilten.workers import (
     allocation,
     audit,
     checkin,
+    engagement,
     events,
     mail,
     qa,
@@ -54,6 +55,7 @@ WORKERS: dict[str, Worker] = {
         ),
         allocation.WORKER,
         qa.WORKER,
+        engagement.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(
             "accounts",

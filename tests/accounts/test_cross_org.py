@@ -1,7 +1,8 @@
 """Cross-organization access (issue 11): every command, with every credential of another org.
 
 Organizations A and B each get an owner, an event with a gate, a ticket type,
-a ticket, an API key, a paired door device and an attendee with an order.
+a ticket, an API key, a paired door device, an attendee with an order, and a
+session with a poll and a question.
 Then every command of the table that names an organization or an event is
 called over REST with each of B's credentials, naming A's resources: each
 answer must be a refusal with a stable code. The commands skipped (they name
@@ -57,6 +58,9 @@ NAMING = {
     "device_id",
     "key_id",
     "channel",
+    "session_id",
+    "poll_id",
+    "question_id",
 }
 # Minimal valid values of the params that name nothing of A's.
 BODY: dict[str, Any] = {
@@ -71,6 +75,14 @@ BODY: dict[str, Any] = {
     "scans": [],
     "email": "intruder@example.org",
     "sections": [{"name": "S", "rows": [{"name": "1", "seats": 2}]}],
+    "title": "Taken over",
+    "question": "Taken over?",
+    "kind": "rating",
+    "choice": 5,
+    "words": ["intruder"],
+    "text": "Whose event is this?",
+    "emoji": "👏",
+    "action": "hide",
 }
 # Where one command needs a value other than BODY's, or an optional param to be valid.
 OVERRIDES: dict[str, dict[str, Any]] = {
@@ -101,6 +113,9 @@ class Org:
     hold: int
     key_id: int
     device_id: int
+    session: int
+    poll: int
+    question: int
     tokens: dict[str, str]  # credential name → bearer
 
     def names(self) -> dict[str, Any]:
@@ -118,6 +133,9 @@ class Org:
             "device_id": self.device_id,
             "key_id": self.key_id,
             "channel": f"event.{self.event}.announcements",
+            "session_id": self.session,
+            "poll_id": self.poll,
+            "question_id": self.question,
         }
 
 
@@ -143,6 +161,14 @@ async def _org(aiohttp_client: Any, hub_server: Any, settings: Settings, label: 
     key = await owner.call("orgs.apikeys.create", org=org, name="CRM", role="organizer")
     pairing = await owner.call("orgs.devices.pair", org=org, event_id=event, name="Door")
     device = await owner.call("devices.redeem", code=pairing["code"])
+    session = await owner.call("sessions.create", title="Keynote", **scoped)
+    poll = await owner.call(
+        "polls.create", **bearer, session_id=session["id"], question="Ready?", kind="rating"
+    )
+    await owner.call("polls.open", **bearer, poll_id=poll["id"])
+    question = await owner.call(
+        "qa.ask", **scoped, session_id=session["id"], text="Where is the cloakroom?"
+    )
     attendee = Browser(await aiohttp_client(hub_server))
     await sign_in(attendee, settings, buyer)
     attendee_token = (await attendee.call("attendee.token", org=org))["token"]
@@ -159,6 +185,9 @@ async def _org(aiohttp_client: Any, hub_server: Any, settings: Settings, label: 
         hold=held["hold_id"],
         key_id=key["id"],
         device_id=device["device_id"],
+        session=session["id"],
+        poll=poll["id"],
+        question=question["id"],
         tokens={
             "connection token": bearer["bearer"],
             "attendee token": attendee_token,

@@ -52,6 +52,7 @@ async def test_readyz_names_the_workers_no_process_serves(
         "worker:accounts",
         "worker:allocation",
         "worker:checkin",
+        "worker:engagement",
         "worker:events",
         "worker:qa",
         "worker:tickets",

@@ -25,7 +25,6 @@ from bilten.protocol.commands import COMMANDS, path_params
 from bilten.protocol.errors import HTTP_STATUS
 from bilten.protocol.results import NAMED
 from tests.hub.helpers import EVENT, connect
-from tests.qa.conftest import make_session
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -248,8 +247,33 @@ async def test_every_result_matches_its_declaration(
     await call("holds.list", event_id=event_id, status="released")
     await call("tickettypes.list", event_id=event_id)
 
+    # Engagement (docs/engagement.md): sessions, polls of every kind, votes, a quiz.
+    session = await call("sessions.create", event_id=event_id, title="Keynote", room="Hall A")
+    await call("sessions.update", session_id=session["id"], room=None)
+    await call("sessions.list", event_id=event_id)
+    await call("polls.blocklist.set", event_id=event_id, words=["darn"])
+    await call("polls.blocklist", event_id=event_id)
+    fan = make_token("attendee", sub="fan-1", events=[event_id])
+    for kind, more, choice in [
+        ("single", {"options": ["A", "B"], "results": "on_close"}, 0),
+        ("multiple", {"options": ["A", "B"]}, [0, 1]),
+        ("rating", {}, 4),
+        ("words", {}, "Jazz"),
+        ("ranking", {"options": ["A", "B"]}, [1, 0]),
+        ("quiz", {"options": ["A", "B"], "correct": 1, "time_limit_s": 600}, 1),
+    ]:
+        poll = await call("polls.create", session_id=session["id"], question="?", kind=kind, **more)
+        await call("polls.update", poll_id=poll["id"], question=f"A {kind} question?")
+        await call("polls.open", poll_id=poll["id"])
+        await call("polls.vote", fan, poll_id=poll["id"], choice=choice)
+        await call("polls.results", poll_id=poll["id"])
+        hidden = await call("polls.get", fan, poll_id=poll["id"])
+        assert (hidden["tally"] is None) is (kind == "single"), hidden
+        await call("polls.close", poll_id=poll["id"])
+    await call("polls.reveal", poll_id=poll["id"])
+    await call("polls.list", fan, event_id=event_id, session_id=session["id"])
     # Q&A and reactions (docs/engagement.md) in a session of the event.
-    session_id = await make_session(workers, event_id)
+    session_id = session["id"]
     await call("qa.settings", event_id=event_id)
     await call("qa.settings", event_id=event_id, require_approval=False)
     fan = make_token("attendee", sub="fan-2", events=[event_id])
@@ -258,6 +282,9 @@ async def test_every_result_matches_its_declaration(
     await call("qa.moderate", event_id=event_id, question_id=question["id"], action="pin")
     await call("qa.list", fan, event_id=event_id, session_id=session_id)
     await call("reactions.send", fan, event_id=event_id, session_id=session_id, emoji="👏")
+    await call("polls.reset", poll_id=poll["id"])
+    await call("polls.delete", poll_id=poll["id"])
+    await call("sessions.delete", session_id=session["id"])
 
     empty = (await call("events.create", **EVENT))["id"]
     await call("events.delete", event_id=empty)

@@ -19,17 +19,17 @@ async def test_snapshot_then_deltas(
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     event_id = await create_event(organizer)
-    channel = f"event.{event_id}.polls"
-    attendee = await connect(client, make_token("attendee", events=[event_id]))
+    channel = f"event.{event_id}.dashboard"
+    watcher = await connect(client, make_token("organizer", sub="screen"))
     # Organizers may not publish on stateful channels; the owning worker (a service) does.
-    service = await connect(client, make_token("service", sub="polls-worker"))
+    service = await connect(client, make_token("service", sub="dashboard-worker"))
     reply = await organizer.call("channels.publish", {"channel": channel, "data": {}})
     assert reply["error"]["code"] == "forbidden"
 
-    reply = await attendee.subscribe(channel)
+    reply = await watcher.subscribe(channel)
     assert reply["op"] == "error" and reply["error"]["code"] == "unavailable", reply
 
-    # A stand-in for the polls worker (a later issue): it owns the state, publishes
+    # A stand-in for a dashboard worker (none answers yet): it owns the state, publishes
     # deltas on the channel and answers snapshot requests with the offset they reflect.
     assert workers.nats_url
     owner = await nats.connect(workers.nats_url)
@@ -52,7 +52,7 @@ async def test_snapshot_then_deltas(
                 )
             )["result"]
             position = {"offset": result["offset"], "epoch": result["epoch"]}
-        reply = await attendee.subscribe(channel)
+        reply = await watcher.subscribe(channel)
         assert reply["op"] == "subscribed", reply
         assert reply["snapshot"] == {"poll": 1, "votes": {"yes": 2, "no": 1}}
         assert reply["offset"] == 3 and reply["recovered"] is False
@@ -60,12 +60,12 @@ async def test_snapshot_then_deltas(
         stale_state = {"poll": 1, "votes": {"yes": 2, "no": 1}}
         state = stale_state
         await service.call("channels.publish", {"channel": channel, "data": {"vote": "no"}})
-        late = await connect(client, make_token("attendee", events=[event_id], sub="late"))
+        late = await connect(client, make_token("organizer", sub="late"))
         reply = await late.subscribe(channel)
         assert reply["snapshot"] == stale_state and reply["offset"] == 3
         follow = await late.until("pub")
         assert follow["offset"] == 4 and follow["data"] == {"vote": "no"}
-        live = await attendee.until("pub")
+        live = await watcher.until("pub")
         assert live["offset"] == 4
     finally:
         await owner.close()

@@ -1,8 +1,7 @@
 """Q&A and reactions tests: sessions made in one place, and clients for the qa channels.
 
-Sessions belong to the engagement worker (`sessions.create`); until that
-lands they are inserted here, in `make_session` only, so the swap is one
-function.
+Sessions belong to the engagement worker: `make_session` makes them with
+`sessions.create`.
 """
 
 from __future__ import annotations
@@ -10,27 +9,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
 
 from bilten.infra.settings import Settings
 from tests.hub.helpers import Raw, connect, create_event
 
 
-async def make_session(settings: Settings, event_id: int, title: str = "Keynote") -> int:
-    """A session of the event, as `sessions.create` would make it."""
-    assert settings.database_url
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        return int(
-            await conn.fetchval(
-                "INSERT INTO event_sessions (event_id, title) VALUES ($1, $2) RETURNING id",
-                event_id,
-                title,
-            )
-        )
-    finally:
-        await conn.close()
+async def make_session(organizer: Raw, event_id: int, title: str = "Keynote") -> int:
+    """A session of the event, made with `sessions.create` by the organizer's socket."""
+    reply = await organizer.call("sessions.create", {"event_id": event_id, "title": title})
+    assert reply["op"] == "result", reply
+    return int(reply["result"]["id"])
 
 
 class Room:
@@ -64,7 +53,7 @@ async def room(
     organizer = await connect(client, make_token("organizer"))
     event_id = await create_event(organizer)
     made = Room(client, make_token, organizer, event_id)
-    made.session_id = await make_session(workers, event_id)
+    made.session_id = await make_session(organizer, event_id)
     yield made
     await made.close()
 

@@ -125,7 +125,7 @@ async def test_approval_mode_holds_questions_back(room: Room) -> None:
 async def test_refusals(room: Room, workers: Settings) -> None:
     alice = await room.attendee("alice")
     other_event = await create_event(room.organizer, name="Other")
-    foreign_session = await make_session(workers, other_event)
+    foreign_session = await make_session(room.organizer, other_event)
     wrong = {"event_id": room.event_id, "session_id": foreign_session, "text": "Hello?"}
     assert error(await alice.call("qa.ask", wrong))["code"] == "not_found"
     wrong_list = {"event_id": room.event_id, "session_id": foreign_session}

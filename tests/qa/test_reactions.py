@@ -69,8 +69,8 @@ async def test_counts_are_exact_with_two_hubs_and_two_workers(
         hubs = [await aiohttp_server(create_app(workers)) for _ in range(2)]
         organizer = await crowd.connect(hubs[0], make_token("organizer"))
         event_id = await create_event(organizer)
-        session_id = await make_session(workers, event_id)
-        other_session = await make_session(workers, event_id, "Workshop")
+        session_id = await make_session(organizer, event_id)
+        other_session = await make_session(organizer, event_id, "Workshop")
         tally = Tally(await crowd.connect(hubs[1], make_token("organizer")), event_id)
         await tally.start()
         senders = [

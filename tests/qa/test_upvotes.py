@@ -66,7 +66,7 @@ async def test_concurrent_duplicate_upvotes_two_hubs_two_workers(
         hubs = [await aiohttp_server(create_app(workers)) for _ in range(2)]
         organizer = await crowd.connect(hubs[0], make_token("organizer"))
         event_id = await create_event(organizer)
-        session_id = await make_session(workers, event_id)
+        session_id = await make_session(organizer, event_id)
         asked = {"event_id": event_id, "session_id": session_id}
         first = ok(await organizer.call("qa.ask", {**asked, "text": "First?"}))
         second = ok(await organizer.call("qa.ask", {**asked, "text": "Second?"}))

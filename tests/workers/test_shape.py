@@ -97,6 +97,7 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
         "allocation",
         "audit",
         "checkin",
+        "engagement",
         "events",
         "mail",
         "qa",
@@ -105,4 +106,5 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert all(name == worker.name for name, worker in WORKERS.items())
     assert set(WORKERS["allocation"].snapshots) == {"seats"}
     assert set(WORKERS["qa"].snapshots) == {"qa"}
+    assert set(WORKERS["engagement"].snapshots) == {"polls"}
     assert [c.durable for c in WORKERS["audit"].consumers] == ["audit"]

@@ -1,0 +1,177 @@
+"""Every poll kind counted, every refusal a vote can get, and on_close results hidden."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.engagement.helpers import PollsView, error, make_poll, make_session, ok, vote
+from tests.hub.helpers import Raw, connect
+
+
+async def _voters(client: Any, make_token: Any, event_id: int, n: int) -> list[Raw]:
+    return [
+        await connect(client, make_token("attendee", sub=f"fan-{i}", events=[event_id]))
+        for i in range(n)
+    ]
+
+
+async def test_each_kind_tallies_in_its_own_shape(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    fans = await _voters(client, make_token, event_id, 3)
+    three = ["Red", "Green", "Blue"]
+    cases: list[tuple[str, dict[str, Any], list[Any], dict[str, Any]]] = [
+        ("single", {"options": three}, [0, 2, 2], {"counts": [1, 0, 2]}),
+        ("multiple", {"options": three}, [[0, 1], [1], [2, 1]], {"counts": [1, 3, 1]}),
+        ("rating", {}, [5, 4, 4], {"counts": [0, 0, 0, 2, 1], "average": 4.33}),
+        (
+            "words",
+            {},
+            ["  Jazz\tHands ", "jazz hands", "BLUES"],
+            {"words": [{"word": "jazz hands", "count": 2}, {"word": "blues", "count": 1}]},
+        ),
+        (
+            "ranking",
+            {"options": three},
+            [[2, 0, 1], [2, 1, 0], [0, 2, 1]],
+            {"points": [3, 1, 5], "order": [2, 0, 1]},
+        ),
+    ]
+    for kind, definition, choices, expected in cases:
+        poll = await make_poll(organizer, session_id, kind, **definition)
+        for fan, choice in zip(fans, choices, strict=True):
+            assert ok(await vote(fan, poll["id"], choice)) == {"poll_id": poll["id"], "voted": True}
+        tally = ok(await organizer.call("polls.results", {"poll_id": poll["id"]}))["tally"]
+        assert tally == {"voters": 3, **expected}, kind
+        seen = ok(await fans[0].call("polls.get", {"poll_id": poll["id"]}))
+        assert seen["tally"] == tally, kind  # live results: attendees see them too
+
+
+async def test_every_refusal_has_its_code(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    fan = (await _voters(client, make_token, event_id, 1))[0]
+    single = await make_poll(organizer, session_id, "single", options=["Yes", "No"])
+    ranking = await make_poll(organizer, session_id, "ranking", options=["A", "B", "C"])
+    multiple = await make_poll(organizer, session_id, "multiple", options=["A", "B"])
+    rating = await make_poll(organizer, session_id, "rating")
+    words = await make_poll(organizer, session_id, "words")
+    ok(
+        await organizer.call(
+            "polls.blocklist.set", {"event_id": event_id, "words": ["Darn", "heck"]}
+        )
+    )
+    assert ok(await organizer.call("polls.blocklist", {"event_id": event_id}))["words"] == [
+        "darn",
+        "heck",
+    ]
+    refused = [
+        (single["id"], 2, "option"),
+        (single["id"], [0], "option"),
+        (ranking["id"], [0, 1], "incomplete"),
+        (ranking["id"], [0, 1, 1], "repeated"),
+        (multiple["id"], [], "empty"),
+        (rating["id"], 6, "rating"),
+        (rating["id"], 0, "rating"),
+        (words["id"], "  ", "word"),
+        (words["id"], "x" * 41, "word"),
+        (words["id"], "oh DARN it", "blocked"),
+    ]
+    for poll_id, choice, reason in refused:
+        refusal = error(await vote(fan, poll_id, choice))
+        assert (refusal["code"], refusal["details"]["reason"]) == ("bad_choice", reason), choice
+    assert ok(await vote(fan, single["id"], 1))["voted"]
+    assert error(await vote(fan, single["id"], 0))["code"] == "already_voted"
+    draft = await make_poll(organizer, session_id, "single", open_=False, options=["A", "B"])
+    assert error(await vote(fan, draft["id"], 0))["code"] == "poll_closed"
+    ok(await organizer.call("polls.close", {"poll_id": multiple["id"]}))
+    assert error(await vote(fan, multiple["id"], [0]))["code"] == "poll_closed"
+    assert error(await vote(fan, 10**9, 0))["code"] == "not_found"
+    # Another event's attendee does not reach the poll at all.
+    other = await connect(client, make_token("attendee", sub="fan-x", events=[event_id + 1000]))
+    assert error(await vote(other, single["id"], 0))["code"] == "not_found"
+    # Voters do not manage, and a running poll's definition is fixed.
+    assert error(await fan.call("polls.open", {"poll_id": draft["id"]}))["code"] == "forbidden"
+    changed = await organizer.call("polls.update", {"poll_id": single["id"], "options": ["A", "B"]})
+    assert error(changed)["code"] == "conflict"
+    bad = await organizer.call(
+        "polls.create",
+        {"session_id": session_id, "question": "?", "kind": "rating", "options": ["A"]},
+    )
+    assert error(bad)["code"] == "bad_request"
+    # After a reset the poll is a draft without ballots, and the same voter may vote again.
+    reset = ok(await organizer.call("polls.reset", {"poll_id": single["id"]}))
+    assert (reset["status"], reset["tally"]["voters"]) == ("draft", 0)
+    ok(await organizer.call("polls.open", {"poll_id": single["id"]}))
+    assert ok(await vote(fan, single["id"], 0))["voted"]
+
+
+async def test_on_close_results_stay_hidden_from_attendees_until_revealed(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    fans = await _voters(client, make_token, event_id, 2)
+    watcher = await PollsView.start(
+        await connect(client, make_token("attendee", sub="watcher", events=[event_id])), event_id
+    )
+    poll = await make_poll(
+        organizer, session_id, "single", options=["Yes", "No"], results="on_close"
+    )
+    for fan in fans:
+        ok(await vote(fan, poll["id"], 0))
+    pid = poll["id"]
+    counts = ok(await organizer.call("polls.results", {"poll_id": pid}))["tally"]["counts"]
+    assert counts == [2, 0]  # organizers always see counts
+    assert ok(await fans[0].call("polls.get", {"poll_id": pid}))["tally"] is None
+    listed = ok(await fans[0].call("polls.list", {"event_id": event_id}))["polls"]
+    assert [p["tally"] for p in listed] == [None]
+    ok(await organizer.call("polls.close", {"poll_id": pid}))
+    await watcher.until(lambda v: v.polls.get(pid, {}).get("status") == "closed", "closed")
+    assert watcher.polls[pid]["tally"] is None  # closed, not yet revealed
+    late = await PollsView.start(
+        await connect(client, make_token("attendee", sub="late", events=[event_id])), event_id
+    )
+    assert late.polls[pid]["status"] == "closed" and late.polls[pid]["tally"] is None
+    ok(await organizer.call("polls.reveal", {"poll_id": pid}))
+    await watcher.until(lambda v: v.polls[pid]["revealed"], "the reveal")
+    assert watcher.polls[pid]["tally"] == {"voters": 2, "counts": [2, 0]}
+    assert ok(await fans[1].call("polls.get", {"poll_id": pid}))["tally"]["counts"] == [2, 0]
+
+
+async def test_sessions_are_edited_listed_and_deleted_with_their_polls(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    fan = (await _voters(client, make_token, event_id, 1))[0]
+    watcher = await PollsView.start(
+        await connect(client, make_token("attendee", sub="watcher", events=[event_id])), event_id
+    )
+    times = {"starts_at": "2027-06-01T20:00:00+02:00", "ends_at": "2027-06-01T19:00:00+02:00"}
+    backwards = await organizer.call("sessions.update", {"session_id": session_id, **times})
+    assert error(backwards)["code"] == "bad_request"
+    edited = ok(
+        await organizer.call(
+            "sessions.update", {"session_id": session_id, "title": "Opening", "room": None}
+        )
+    )
+    assert (edited["title"], edited["room"]) == ("Opening", None)
+    assert ok(await fan.call("sessions.list", {"event_id": event_id}))["sessions"] == [edited]
+    poll = await make_poll(organizer, session_id, "rating")
+    ok(await vote(fan, poll["id"], 4))
+    await watcher.until(lambda v: poll["id"] in v.polls, "the poll")
+    refused = await fan.call("sessions.delete", {"session_id": session_id})
+    assert error(refused)["code"] == "forbidden"
+    ok(await organizer.call("sessions.delete", {"session_id": session_id}))
+    await watcher.until(lambda v: poll["id"] in v.deleted, "the poll's deletion")
+    assert error(await fan.call("polls.get", {"poll_id": poll["id"]}))["code"] == "not_found"
+    assert ok(await fan.call("sessions.list", {"event_id": event_id}))["sessions"] == []
