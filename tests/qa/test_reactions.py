@@ -128,7 +128,7 @@ async def test_refusals(room: Room, workers: Settings) -> None:
         refused = error(await alice.call("reactions.send", {**params, "emoji": bad}))
         assert (refused["code"], refused["details"]["field"]) == ("bad_reaction", "emoji")
     assert error(await alice.call("reactions.send", params))["code"] == "bad_request"
-    elsewhere = await make_session(workers, await create_event(room.organizer, name="Other"))
+    elsewhere = await make_session(room.organizer, await create_event(room.organizer, name="Other"))
     foreign = {"event_id": room.event_id, "session_id": elsewhere, "emoji": "👍"}
     assert error(await alice.call("reactions.send", foreign))["code"] == "not_found"
     token = room.make_token("staff", sub="door", events=[room.event_id])
