@@ -10,9 +10,9 @@ batch commits goes in the next one) and, as the baseline, batching off
 (`BILTEN_BATCH_MAX=1`: a transaction per vote), fresh workers and a fresh
 poll for each.
 
-Reported: votes answered per second (stored, or `already_voted` for a
-resend), p50/p99 of a vote's answer, vote-to-visible latency at a subscriber
-of `event.{id}.polls` (from sending a vote to the first publication whose
+Reported: votes accepted (stored) per second and answered per second (stored,
+or `already_voted` for a resend), p50/p99 of a vote's answer, vote-to-visible
+latency at a subscriber of `event.{id}.polls` (from sending a vote to the first publication whose
 voter count includes every vote acknowledged up to its acknowledgement), and
 the final tally, published and in PostgreSQL, against the distinct voters:
 they must be equal.
@@ -226,6 +226,7 @@ async def _storm(
         "votes_sent": sum(outcomes.values()),
         "outcomes": dict(outcomes),
         "votes_per_s": answered / elapsed,
+        "accepted_per_s": outcomes["ok"] / elapsed,
         "p50_ms": percentile(latencies, 0.50) / 1e6,
         "p99_ms": percentile(latencies, 0.99) / 1e6,
         "visible_p50_ms": percentile(visible, 0.50) / 1e6 if visible else None,
@@ -315,7 +316,8 @@ def run(args: argparse.Namespace) -> int:
     )
     b, s = results["batched"], results["baseline"]
     for label, key, target in (
-        ("votes answered/s", "votes_per_s", ">= 3000"),
+        ("votes accepted/s (stored)", "accepted_per_s", ">= 3000"),
+        ("votes answered/s (with resends)", "votes_per_s", ""),
         ("vote answer p50 (ms)", "p50_ms", ""),
         ("vote answer p99 (ms)", "p99_ms", ""),
         ("vote-to-visible p50 (ms)", "visible_p50_ms", ""),
