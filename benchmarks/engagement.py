@@ -40,6 +40,7 @@ from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from benchmarks.stats import percentile
+from benchmarks.wsclient import WsClient, open_client
 from bilten.infra.settings import settings_env
 from bilten.protocol.commands import COMMANDS
 
@@ -48,6 +49,7 @@ SUMMARY = "votes/s through the hub and vote-to-visible latency, batched against 
 ORG = "bench"
 OPTIONS = ["Sarajevo", "Mostar", "Tuzla", "Banja Luka"]
 SETTLE_S = 60.0
+CONNECT_TIMEOUT_S = 30.0
 SIDES = (("batched", None), ("baseline", 1))
 
 
@@ -125,6 +127,48 @@ class Watcher:
         return self.seen[at][0] if at < len(self.seen) else None
 
 
+class VoteClient(WsClient):
+    """One voter's socket on the load generator's cheap client (benchmarks/wsclient.py).
+
+    `vote` sends rpc `polls.vote` with ids 1..sends; `done` resolves once
+    every one of them is answered (or the socket is gone) and `answers` maps
+    each id to its outcome, "ok" or the error code, and the time it came.
+    """
+
+    def __init__(self, host: str, port: int, path: str) -> None:
+        super().__init__(host, port, path)
+        self.answers: dict[int, tuple[float, str]] = {}
+        self.expected = 0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def vote(self, poll_id: int, choice: int, sends: int) -> float:
+        """Send the vote `sends` times; when the first left."""
+        self.expected = sends
+        sent = time.perf_counter()
+        for n in range(1, sends + 1):
+            self.send(
+                b'{"op":"rpc","id":%d,"method":"polls.vote","params":{"poll_id":%d,"choice":%d}}'
+                % (n, poll_id, choice)
+            )
+        return sent
+
+    def on_text(self, data: bytes | bytearray, start: int, end: int, now_ns: int) -> None:
+        now = time.perf_counter()
+        frames = orjson.loads(data[start:end])
+        for frame in frames if isinstance(frames, list) else [frames]:
+            if frame.get("op") == "result":
+                self.answers[frame["id"]] = (now, "ok")
+            elif frame.get("op") == "error" and "id" in frame:
+                self.answers[frame["id"]] = (now, frame["error"]["code"])
+        if len(self.answers) >= self.expected and not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self.done.done():
+            self.done.set_result(None)
+
+
 async def _storm(
     base: str, secret: str, event_id: int, poll_id: int, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -134,7 +178,7 @@ async def _storm(
     latencies: list[int] = []
     outcomes: Counter[str] = Counter()
     gate, ready = asyncio.Event(), asyncio.Event()
-    connected: list[aiohttp.ClientWebSocketResponse] = []
+    connected: list[VoteClient] = []
     url = f"{base}/api/v1/polls/{poll_id}/votes"
     ws_base = base.replace("http", "ws", 1)
     connecting = asyncio.Semaphore(args.concurrency)
@@ -147,8 +191,8 @@ async def _storm(
         )
         watching = asyncio.ensure_future(watcher.run(ws, poll_id))
 
-        def record(sent: float, outcome: str) -> None:
-            done = time.perf_counter()
+        def record(sent: float, outcome: str, done: float | None = None) -> None:
+            done = time.perf_counter() if done is None else done
             latencies.append(int((done - sent) * 1e9))
             outcomes[outcome] += 1
             if outcome == "ok":
@@ -165,30 +209,26 @@ async def _storm(
             record(sent, outcome)
 
         async def by_ws(bearer: str, choice: int, sends: int) -> None:
+            host, port = ws_base.removeprefix("ws://").split(":")
             async with connecting:
-                voter_ws = await http.ws_connect(f"{ws_base}/ws?token={bearer}")
-            connected.append(voter_ws)
+                client = await open_client(
+                    lambda: VoteClient(host, int(port), f"/ws?token={bearer}"),
+                    host,
+                    int(port),
+                    CONNECT_TIMEOUT_S,
+                )
+            connected.append(client)
             if len(connected) == args.voters:
                 ready.set()
             try:
                 await gate.wait()
-                params = {"poll_id": poll_id, "choice": choice}
-                sent = {}
+                sent = client.vote(poll_id, choice, sends)
+                await client.done
                 for n in range(1, sends + 1):
-                    sent[n] = time.perf_counter()
-                    rpc = {"op": "rpc", "id": n, "method": "polls.vote", "params": params}
-                    await voter_ws.send_bytes(orjson.dumps(rpc))
-                while sent:
-                    frames = orjson.loads((await voter_ws.receive()).data)
-                    for frame in frames if isinstance(frames, list) else [frames]:
-                        if frame.get("id") in sent:
-                            code = "ok" if frame["op"] == "result" else frame["error"]["code"]
-                            record(sent.pop(frame["id"]), code)
-            except (aiohttp.ClientError, TypeError, orjson.JSONDecodeError):
-                for started in sent.values():
-                    record(started, "error")
+                    done, outcome = client.answers.get(n, (time.perf_counter(), "error"))
+                    record(sent, outcome, done)
             finally:
-                await voter_ws.close()
+                client.close()
 
         async def voter(n: int) -> None:
             bearer = token(secret, "attendee", sub=f"voter-{n}", org=ORG, events=(event_id,))

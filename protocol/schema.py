@@ -235,6 +235,9 @@ def _check_object(schema: Schema, value: dict[str, Any], where: str) -> None:
 def _check_one_of(options: list[Schema], value: object, where: str) -> None:
     matches = 0
     for option in options:
+        types = _types(option)
+        if types is not None and not any(_is(kind, value) for kind in types):
+            continue  # the common miss, decided without building an error
         try:
             validate(option, value, where)
         except BadRequest:
