@@ -31,6 +31,9 @@ DEMO_GATES = ("north", "south")
 # Seated sections: name, price (minor units), rows, seats per row.
 DEMO_SECTIONS = (("Parter", 5000, 4, 10), ("Balkon", 4000, 2, 8))
 DEMO_HOLDERS = ("Amra Hadžić", "Emir Kovač", "Lejla Begić", "Tarik Mehić", "Selma Delić")
+DEMO_SESSION = "Opening keynote"
+DEMO_POLL = "Where did you travel from?"
+DEMO_POLL_OPTIONS = ("Sarajevo", "Mostar", "Tuzla", "Further away")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,27 @@ async def ensure_demo_event(call: _Caller) -> dict[str, Any]:
                 "tickets.issue",
                 {"event_id": event_id, "ticket_type_id": kind["id"], "count": 1, "holder": holder},
             )
+    await _keynote(call, organizer, event_id)
     return dict(created)
+
+
+async def _keynote(call: _Caller, organizer: Claims, event_id: int) -> None:
+    """A session with an open live poll, so attendees have something to vote in."""
+    session = await call(
+        organizer, "sessions.create", {"event_id": event_id, "title": DEMO_SESSION, "room": "Hall"}
+    )
+    poll = await call(
+        organizer,
+        "polls.create",
+        {
+            "session_id": session["id"],
+            "question": DEMO_POLL,
+            "kind": "single",
+            "options": list(DEMO_POLL_OPTIONS),
+            "results": "live",
+        },
+    )
+    await call(organizer, "polls.open", {"poll_id": poll["id"]})
 
 
 async def _seat_map(call: _Caller, organizer: Claims, event_id: int) -> None:
@@ -159,6 +182,7 @@ async def _lines(call: _Caller, base_url: str, bilten: str) -> list[str]:
         secret,
     )
     bundle = parse_bundle(await call(organizer_claims, "checkin.bundle", {"event_id": event["id"]}))
+    polls = (await call(organizer_claims, "polls.list", {"event_id": event["id"]}))["polls"]
     ticket = await call(organizer_claims, "tickets.get", {"ticket_id": bundle.tickets[0].id})
     ws = base_url.replace("http", "ws", 1)
     return [
@@ -171,4 +195,10 @@ async def _lines(call: _Caller, base_url: str, bilten: str) -> list[str]:
         f"  ticket     {base_url}/api/v1/tickets/{ticket['id']}/qr.svg (organizer token)",
         f"  door       echo {ticket['code']} | {bilten} scan --url {base_url} --token {staff} "
         f"--event {event['id']} --gate {DEMO_GATES[0]}",
+        *(
+            f"  vote       curl -X POST -H 'Authorization: Bearer {attendee}' "
+            f"-H 'Content-Type: application/json' -d '{{\"choice\": 0}}' "
+            f"{base_url}/api/v1/polls/{poll['id']}/votes  ({poll['question']})"
+            for poll in polls[:1]
+        ),
     ]

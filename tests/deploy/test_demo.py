@@ -30,3 +30,21 @@ async def test_demo_event_has_a_seat_map_and_is_made_once(
     kinds = {t["name"]: t for t in (await resp.json())["ticket_types"]}
     assert kinds["Parter"]["seated"] and kinds["Parter"]["remaining"] == 40
     assert kinds["General"]["sold"] == len(demo.DEMO_HOLDERS)
+
+
+async def test_demo_event_has_an_open_poll_an_attendee_can_vote_in(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    lines = await demo.create(workers, "http://127.0.0.1:1", "bilten")
+    [vote] = [line for line in lines if line.lstrip().startswith("vote")]
+    assert demo.DEMO_POLL in vote
+    event_id = int(lines[0].split()[2].rstrip(":"))
+    poll_id = int(vote.split("/api/v1/polls/")[1].split("/")[0])
+    client = await aiohttp_client(hub_server)
+    token = make_token("attendee", org=demo.DEMO_ORG, events=[event_id], sub="demo-voter")
+    resp = await client.post(
+        f"/api/v1/polls/{poll_id}/votes",
+        json={"choice": 1},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert resp.status == 201, await resp.text()
