@@ -175,3 +175,30 @@ async def test_sessions_are_edited_listed_and_deleted_with_their_polls(
     await watcher.until(lambda v: poll["id"] in v.deleted, "the poll's deletion")
     assert error(await fan.call("polls.get", {"poll_id": poll["id"]}))["code"] == "not_found"
     assert ok(await fan.call("sessions.list", {"event_id": event_id}))["sessions"] == []
+
+
+async def test_punctuation_does_not_hide_a_blocked_word(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """A blocked word stays blocked next to punctuation or inside a blocked phrase; words
+    that merely contain it are still counted."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    blocklist = {"event_id": event_id, "words": ["darn", "Bad Word", "f*ck"]}
+    ok(await organizer.call("polls.blocklist.set", blocklist))
+    poll = await make_poll(organizer, session_id, "words")
+    refused = ["darn!", "DARN-it", "(darn)", "so...darn", "a bad word", "bad, word!", "f*ck"]
+    accepted = ["darning", "badword", "bad words", "word bad", "fck"]
+    fans = await _voters(client, make_token, event_id, len(refused) + len(accepted))
+    for fan, answer in zip(fans, refused + accepted, strict=True):
+        reply = await vote(fan, poll["id"], answer)
+        if answer in refused:
+            assert (error(reply)["code"], error(reply)["details"]["reason"]) == (
+                "bad_choice",
+                "blocked",
+            ), answer
+        else:
+            assert ok(reply)["voted"], answer
+    tally = ok(await organizer.call("polls.results", {"poll_id": poll["id"]}))["tally"]
+    assert sorted(w["word"] for w in tally["words"]) == sorted(accepted)

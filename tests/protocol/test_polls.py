@@ -17,6 +17,7 @@ from bilten.protocol.poll_tally import (
 )
 from bilten.protocol.polls import (
     PollSpec,
+    is_blocked,
     normalize_word,
     parse_blocklist,
     parse_choice,
@@ -79,6 +80,15 @@ def test_blocked_words_are_matched_whole_after_normalising() -> None:
             parse_choice(words, answer, blocked)
     assert parse_choice(words, "darning", blocked) == "darning"
     assert normalize_word("ＦＵＬＬ width") == "full width"
+
+
+def test_punctuation_hides_no_blocked_word_or_phrase() -> None:
+    blocked = parse_blocklist(["darn", "Bad Word", "f*ck"])
+    for answer in ("darn!", "darn-it", "(darn)", "so...darn", "a bad word", "bad, word!", "f*ck"):
+        assert is_blocked(answer, blocked), answer
+    for answer in ("darning", "badword", "bad words", "word bad", "fck", "f*cking"):
+        assert not is_blocked(answer, blocked), answer
+    assert not is_blocked("darn", ())
 
 
 @pytest.mark.parametrize(
