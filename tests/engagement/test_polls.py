@@ -202,3 +202,39 @@ async def test_punctuation_does_not_hide_a_blocked_word(
             assert ok(reply)["voted"], answer
     tally = ok(await organizer.call("polls.results", {"poll_id": poll["id"]}))["tally"]
     assert sorted(w["word"] for w in tally["words"]) == sorted(accepted)
+
+
+async def test_a_choice_of_the_right_type_is_refused_as_bad_choice(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """Whatever the value, an integer, a text or a list of integers is judged against the
+    poll (`bad_choice` with its reason); only what no poll could take is `bad_request`."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    fan = (await _voters(client, make_token, event_id, 1))[0]
+    single = await make_poll(organizer, session_id, "single", options=["Yes", "No"])
+    rating = await make_poll(organizer, session_id, "rating")
+    ranking = await make_poll(organizer, session_id, "ranking", options=["A", "B", "C"])
+    words = await make_poll(organizer, session_id, "words")
+    refused = [
+        (single["id"], 25, "option"),
+        (single["id"], -1, "option"),
+        (single["id"], 2**62, "option"),
+        (rating["id"], 100, "rating"),
+        (rating["id"], -5, "rating"),
+        (ranking["id"], [0, 1, 99], "option"),
+        (ranking["id"], [2, 1, -1], "option"),
+        (words["id"], "x" * 41, "word"),
+        (words["id"], 7, "word"),
+        (single["id"], "Yes", "option"),
+    ]
+    for poll_id, choice, reason in refused:
+        refusal = error(await vote(fan, poll_id, choice))
+        got = (refusal["code"], refusal["details"].get("reason"))
+        assert got == ("bad_choice", reason), choice
+    for choice in (True, 1.5, {"option": 0}, None, [[0]], ["0"]):
+        refusal = error(await vote(fan, single["id"], choice))
+        assert (refusal["code"], refusal["details"]["field"]) == ("bad_request", "choice"), choice
+    # White space is collapsed before the length counts: a long spaced-out answer is fine.
+    assert ok(await vote(fan, words["id"], "  jazz" + " " * 100 + "hands  "))["voted"]
