@@ -60,8 +60,11 @@ def parse_spec(params: Mapping[str, Any], base: PollSpec | None = None) -> PollS
                 f"a {kind} poll needs 2-{MAX_OPTIONS} options of 1-{MAX_OPTION} characters",
                 field="options",
             )
-        if len({o.strip() for o in options}) != len(options):
-            raise BadRequest("options must differ", field="options")
+        if len({normalize_word(o) for o in options}) != len(options):  # as voters see them
+            raise BadRequest(
+                "options must differ, beyond case, accents' encoding and white space",
+                field="options",
+            )
     elif options:
         raise BadRequest(f"a {kind} poll has no options", field="options")
     if kind != "quiz":

@@ -238,3 +238,20 @@ async def test_a_choice_of_the_right_type_is_refused_as_bad_choice(
         assert (refusal["code"], refusal["details"]["field"]) == ("bad_request", "choice"), choice
     # White space is collapsed before the length counts: a long spaced-out answer is fine.
     assert ok(await vote(fan, words["id"], "  jazz" + " " * 100 + "hands  "))["voted"]
+
+
+async def test_options_that_look_the_same_are_refused(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """Two options a voter cannot tell apart (composed and decomposed accents, full-width
+    letters, case, inner white space) would split one answer's votes: `bad_request`."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    _, session_id = await make_session(organizer)
+    base = {"session_id": session_id, "question": "Which?", "kind": "single"}
+    for options in (["Caf\u00e9", "Cafe\u0301"], ["Yes", "ＹＥＳ"], ["New  York", "new york"]):
+        refusal = error(await organizer.call("polls.create", {**base, "options": options}))
+        assert (refusal["code"], refusal["details"]["field"]) == ("bad_request", "options")
+    draft = ok(await organizer.call("polls.create", {**base, "options": ["Café", "Cafe"]}))
+    changed = {"poll_id": draft["id"], "options": ["Café", "Cafe\u0301"]}
+    assert error(await organizer.call("polls.update", changed))["code"] == "bad_request"

@@ -162,3 +162,10 @@ def test_ranks_share_places_on_equal_points() -> None:
     scores = {"cem": 500, "ana": 900, "ben": 900, "dan": 0}
     assert rank(scores) == {"ana": 1, "ben": 1, "cem": 3, "dan": 4}
     assert [e["sub"] for e in leaderboard(scores, 2)] == ["ana", "ben"]
+
+
+def test_options_must_differ_as_voters_see_them() -> None:
+    for options in (["Café", "Cafe\u0301"], ["Yes", "ＹＥＳ"], ["a b", " A  B "]):
+        with pytest.raises(BadRequest):
+            parse_spec({"kind": "single", "options": options})
+    assert parse_spec({"kind": "single", "options": ["Café", "Cafe"]}).options == ("Café", "Cafe")
