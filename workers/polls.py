@@ -167,13 +167,17 @@ async def reset(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     poll_id = _poll_id(request)
     async with ctx.pg.acquire() as conn, conn.transaction():
         row = await load(conn, request.claims, poll_id, lock=True)
-        await conn.execute("DELETE FROM poll_ballots WHERE poll_id = $1", poll_id)
+        floor = await conn.fetchval(
+            """WITH gone AS (DELETE FROM poll_ballots WHERE poll_id = $1 RETURNING id)
+               SELECT max(id) FROM gone""",
+            poll_id,
+        )
         await conn.execute(
             """UPDATE polls SET status = 'draft', revealed = false, opened_at = NULL,
                                 closed_at = NULL WHERE id = $1""",
             poll_id,
         )
-    await poll_counts.forget(ctx, poll_id)
+    await poll_counts.forget(ctx, poll_id, floor=floor or 0)  # a late count adds none back
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return await _answer(ctx, request, poll_id)
 
@@ -184,7 +188,7 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     async with ctx.pg.acquire() as conn, conn.transaction():
         row = await load(conn, request.claims, poll_id, lock=True)
         await conn.execute("DELETE FROM polls WHERE id = $1", poll_id)
-    await poll_counts.forget(ctx, poll_id)
+    await poll_counts.drop(ctx, poll_id)
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return {"poll_id": poll_id, "deleted": True}
 
