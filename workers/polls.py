@@ -54,27 +54,28 @@ async def create(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     question = text_param(params, "question", MAX_QUESTION)
     spec = parse_spec(params)
     results = _visibility(params, "live")
-    session = await ctx.pg.fetchrow(
-        """SELECT s.id, s.event_id, e.org_id FROM event_sessions s
-           JOIN events e ON e.id = s.event_id WHERE s.id = $1""",
-        session_id,
-    )
-    if session is None:
-        raise NotFound(f"no session {session_id}")
-    authorize(request.claims, session, "session")
-    poll_id = await ctx.pg.fetchval(
-        """INSERT INTO polls (event_id, session_id, question, kind, options, results, correct,
-                              time_limit_s)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
-        session["event_id"],
-        session_id,
-        question,
-        spec.kind,
-        list(spec.options),
-        results,
-        spec.correct,
-        spec.time_limit_s,
-    )
+    async with ctx.pg.acquire() as conn, conn.transaction():
+        session = await conn.fetchrow(  # held until the poll is in: a deletion waits or wins
+            """SELECT s.id, s.event_id, e.org_id FROM event_sessions s
+               JOIN events e ON e.id = s.event_id WHERE s.id = $1 FOR KEY SHARE OF s""",
+            session_id,
+        )
+        if session is None:
+            raise NotFound(f"no session {session_id}")
+        authorize(request.claims, session, "session")
+        poll_id = await conn.fetchval(
+            """INSERT INTO polls (event_id, session_id, question, kind, options, results,
+                                  correct, time_limit_s)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+            session["event_id"],
+            session_id,
+            question,
+            spec.kind,
+            list(spec.options),
+            results,
+            spec.correct,
+            spec.time_limit_s,
+        )
     await poll_counts.mark_changed(ctx, session["event_id"], poll_id)
     return await _answer(ctx, request, poll_id)
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import asyncpg
+
+from bilten.infra.settings import Settings
 from tests.engagement.helpers import PollsView, error, make_poll, make_session, ok, vote
 from tests.hub.helpers import Raw, connect
+from tests.waiting import arrives, wait_for
 
 
 async def _voters(client: Any, make_token: Any, event_id: int, n: int) -> list[Raw]:
@@ -255,3 +260,39 @@ async def test_options_that_look_the_same_are_refused(
     draft = ok(await organizer.call("polls.create", {**base, "options": ["Café", "Cafe"]}))
     changed = {"poll_id": draft["id"], "options": ["Café", "Cafe\u0301"]}
     assert error(await organizer.call("polls.update", changed))["code"] == "bad_request"
+
+
+async def test_a_poll_created_while_its_session_is_deleted_is_not_found(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """polls.create racing sessions.delete (whose transaction holds the session) waits for
+    it and answers `not_found`, not `internal`; no poll is left behind."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    assert workers.database_url
+    deleting = await asyncpg.connect(workers.database_url)
+    watcher = await asyncpg.connect(workers.database_url)
+    try:
+        deletion = deleting.transaction()
+        await deletion.start()
+        await deleting.execute("SELECT 1 FROM event_sessions WHERE id = $1 FOR UPDATE", session_id)
+        params = {"session_id": session_id, "question": "Late?", "kind": "rating"}
+        creating = asyncio.get_running_loop().create_task(organizer.call("polls.create", params))
+        holder = deleting.get_server_pid()
+        await wait_for(
+            lambda: watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                holder,
+            ),
+            what="polls.create to wait for the session's deletion",
+        )
+        await deleting.execute("DELETE FROM event_sessions WHERE id = $1", session_id)
+        await deletion.commit()
+        refused = error(await arrives(creating, what="the polls.create answer"))
+        assert refused["code"] == "not_found"
+        assert await watcher.fetchval("SELECT count(*) FROM polls") == 0
+    finally:
+        await deleting.close()
+        await watcher.close()
+    assert ok(await organizer.call("polls.list", {"event_id": event_id}))["polls"] == []
