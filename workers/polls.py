@@ -108,6 +108,7 @@ async def update(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             spec.time_limit_s,
             _visibility(params, row["results"]),
         )
+        await poll_counts.mark_changed(ctx, row["event_id"], poll_id)  # see _transition
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return await _answer(ctx, request, poll_id)
 
@@ -121,6 +122,9 @@ async def _transition(
         if row["status"] not in allowed:
             raise Conflict(f"a {row['status']} poll cannot be {what}", reason=row["status"])
         await conn.execute(sql, poll_id)
+        # Marked before the commit too: if Redis fails, the change is undone with the
+        # error, never committed unpublished; marked after it, the committed state goes out.
+        await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return row
 
@@ -178,6 +182,7 @@ async def reset(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                                 closed_at = NULL WHERE id = $1""",
             poll_id,
         )
+        await poll_counts.mark_changed(ctx, row["event_id"], poll_id)  # see _transition
     await poll_counts.forget(ctx, poll_id, floor=floor or 0)  # a late count adds none back
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return await _answer(ctx, request, poll_id)
@@ -189,6 +194,7 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     async with ctx.pg.acquire() as conn, conn.transaction():
         row = await load(conn, request.claims, poll_id, lock=True)
         await conn.execute("DELETE FROM polls WHERE id = $1", poll_id)
+        await poll_counts.mark_changed(ctx, row["event_id"], poll_id)  # see _transition
     await poll_counts.drop(ctx, poll_id)
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return {"poll_id": poll_id, "deleted": True}
