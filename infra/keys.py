@@ -72,6 +72,11 @@ class RedisKeys:
         """Set of `event_id:poll_id` whose state changed since the polls feed last published."""
         return f"{self.prefix}:polls:changed"
 
+    def polls_tick(self) -> str:
+        """Set for one tick when a polls feed tick publishes: no worker publishes before it
+        expires, so a poll goes out at most once a tick however many workers run."""
+        return f"{self.prefix}:polls:tick"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

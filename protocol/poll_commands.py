@@ -30,6 +30,7 @@ _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _TIME = {"type": ["string", "null"], "format": "date-time", "maxLength": 64}
 _ROOM = {"type": ["string", "null"], "minLength": 1, "maxLength": 100}
 _INDEX = {"type": "integer", "minimum": 0, "maximum": MAX_OPTIONS - 1}
+MAX_CHOICE_TEXT = 4 * MAX_WORD  # a word-cloud answer before white space is collapsed
 
 
 def _text(max_length: int) -> dict[str, Any]:
@@ -249,11 +250,13 @@ POLL_COMMANDS: tuple[Command, ...] = (
         result=results.obj(poll_id=results.ID, voted=results.const(True)),
         params={
             "poll_id": _ID,
+            # Only the shapes and sizes: the values are judged against the poll by the
+            # worker, so that every one a poll refuses is `bad_choice` with its reason.
             "choice": {
                 "oneOf": [
-                    {"type": "integer", "minimum": 0, "maximum": MAX_OPTIONS},
-                    {"type": "string", "minLength": 1, "maxLength": 4 * MAX_WORD},
-                    {"type": "array", "maxItems": MAX_OPTIONS, "items": _INDEX},
+                    {"type": "integer"},
+                    {"type": "string", "maxLength": MAX_CHOICE_TEXT},
+                    {"type": "array", "maxItems": MAX_OPTIONS, "items": {"type": "integer"}},
                 ]
             },
         },

@@ -7,6 +7,7 @@ up to are in protocol/poll_tally.py. Pure: no I/O, table-tested.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ MAX_BLOCKED = 500
 RATING = (1, 5)
 QUIZ_LIMIT_S = (5, 600)
 QUIZ_POINTS = 1000  # an instant correct answer; half of it at the time limit
+_LETTERS = re.compile(r"[^\W_]+")  # a word, for the block list: letters and digits
 
 # Kinds whose voters pick among the poll's options; rating and words have none.
 WITH_OPTIONS: frozenset[Kind] = frozenset({"single", "multiple", "ranking", "quiz"})
@@ -58,8 +60,11 @@ def parse_spec(params: Mapping[str, Any], base: PollSpec | None = None) -> PollS
                 f"a {kind} poll needs 2-{MAX_OPTIONS} options of 1-{MAX_OPTION} characters",
                 field="options",
             )
-        if len({o.strip() for o in options}) != len(options):
-            raise BadRequest("options must differ", field="options")
+        if len({normalize_word(o) for o in options}) != len(options):  # as voters see them
+            raise BadRequest(
+                "options must differ, beyond case, accents' encoding and white space",
+                field="options",
+            )
     elif options:
         raise BadRequest(f"a {kind} poll has no options", field="options")
     if kind != "quiz":
@@ -93,8 +98,18 @@ def parse_blocklist(words: object) -> tuple[str, ...]:
 
 
 def is_blocked(answer: str, blocked: Collection[str]) -> bool:
-    """Whether a normalised answer is, or contains as a whole word, a blocked word."""
-    return answer in blocked or any(part in blocked for part in answer.split())
+    """Whether a normalised answer is, or contains as whole words, an entry of the block
+    list. Words are split at white space and, so that punctuation hides none ("darn!",
+    "bad, word"), at anything but letters and digits too."""
+    if not blocked:
+        return False
+    entries = frozenset(blocked)
+    return any(
+        " ".join(words[i:j]) in entries
+        for words in (answer.split(), _LETTERS.findall(answer))
+        for i in range(len(words))
+        for j in range(i + 1, len(words) + 1)
+    )
 
 
 def parse_choice(spec: PollSpec, choice: object, blocked: Collection[str] = ()) -> Any:

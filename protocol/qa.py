@@ -8,12 +8,13 @@ reactions are counted in, and the per-attendee rate limits.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from bilten.protocol.errors import BadReaction
+from bilten.protocol.errors import BadReaction, BadRequest
 from bilten.protocol.tokens import Role
 
 State = Literal["pending", "visible", "hidden"]
@@ -118,6 +119,16 @@ def encode_list(session_id: int, questions: Sequence[Question]) -> dict[str, Any
     """One session's list in list order: a publication on `event.{id}.qa` is exactly this."""
     ordered = sorted(questions, key=order_key)
     return {"session_id": session_id, "questions": [q.to_wire() for q in ordered]}
+
+
+def question_text(text: object) -> str:
+    """A question as stored: trimmed, not only white space, and without control characters
+    besides line breaks and tabs (a NUL could not even be stored); BadRequest otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("text must have something besides white space", field="text")
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+        raise BadRequest("text must not hold control characters", field="text")
+    return text.strip()
 
 
 def check_reaction(emoji: object) -> str:

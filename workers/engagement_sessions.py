@@ -120,8 +120,10 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         row = await _load(conn, request, session_id, lock=True)
         polls = await conn.fetch("DELETE FROM polls WHERE session_id = $1 RETURNING id", session_id)
         await conn.execute("DELETE FROM event_sessions WHERE id = $1", session_id)
+        for poll in polls:  # before the commit too: if Redis fails, nothing is deleted
+            await poll_counts.mark_changed(ctx, row["event_id"], poll["id"])
     for poll in polls:  # subscribers are told each is gone
-        await poll_counts.forget(ctx, poll["id"])
+        await poll_counts.drop(ctx, poll["id"])
         await poll_counts.mark_changed(ctx, row["event_id"], poll["id"])
     return {"session_id": session_id, "deleted": True}
 

@@ -25,16 +25,19 @@ log = logging.getLogger(__name__)
 BUILT = "ok"
 PUBLISHED = "p"  # voters when last published
 SUSPECT = "s"  # PostgreSQL's count when the counters were last seen behind it
+FLOOR = "f"  # the last ballot id a reset deleted: ids up to it are never counted again
 RECHECK_CLOSED_S = 300  # a poll closed this recently is still checked
 
 # KEYS: counts, counted, changed. ARGV: member of `changed`, then per ballot its id, the
-# number of counters and (counter, increment) pairs. Counters never built are left alone.
+# number of counters and (counter, increment) pairs. Counters never built are left alone,
+# and so are ballots a reset deleted (ids up to `f`: a batch counted late, after the reset).
 _ADD = """
 if redis.call('HEXISTS', KEYS[1], 'ok') == 1 then
+  local floor = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
   local i = 2
   while i <= #ARGV do
     local n = tonumber(ARGV[i + 1])
-    if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    if tonumber(ARGV[i]) > floor and redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
       for j = 1, n do
         redis.call('HINCRBY', KEYS[1], ARGV[i + 2 * j], ARGV[i + 2 * j + 1])
       end
@@ -47,12 +50,21 @@ return 1
 """
 # KEYS: counts, counted. ARGV: the number of ballot ids, the ids, then counter/value pairs.
 _BUILD = """
+local floor = redis.call('HGET', KEYS[1], 'f')
 redis.call('DEL', KEYS[1], KEYS[2])
 local n = tonumber(ARGV[1])
 for i = 2, n + 1 do redis.call('SADD', KEYS[2], ARGV[i]) end
 redis.call('HSET', KEYS[1], 'ok', 1)
+if floor then redis.call('HSET', KEYS[1], 'f', floor) end
 for i = n + 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return n
+"""
+# KEYS: counts, counted. ARGV: a new floor (0: none). Drops the counters, keeps the floor.
+_FORGET = """
+local floor = math.max(tonumber(redis.call('HGET', KEYS[1], 'f') or '0'), tonumber(ARGV[1]))
+redis.call('DEL', KEYS[1], KEYS[2])
+if floor > 0 then redis.call('HSET', KEYS[1], 'f', floor) end
+return floor
 """
 
 
@@ -86,8 +98,17 @@ async def mark_changed(ctx: WorkerContext, event_id: int, poll_id: int) -> None:
     await ctx.deps.redis.sadd(ctx.deps.keys.polls_changed(), changed_member(event_id, poll_id))
 
 
-async def forget(ctx: WorkerContext, poll_id: int) -> None:
-    """Drop a poll's counters (reset, deleted): the next read rebuilds what is left."""
+async def forget(ctx: WorkerContext, poll_id: int, *, floor: int = 0) -> None:
+    """Drop a poll's counters (wrong, or reset: then `floor` is the last ballot id the
+    reset deleted, never to be counted again); the next read rebuilds them."""
+    keys = ctx.deps.keys
+    await ctx.deps.redis.eval(
+        _FORGET, 2, keys.poll_counts(poll_id), keys.poll_counted(poll_id), floor
+    )
+
+
+async def drop(ctx: WorkerContext, poll_id: int) -> None:
+    """Delete a deleted poll's counters, floor and all."""
     keys = ctx.deps.keys
     await ctx.deps.redis.delete(keys.poll_counts(poll_id), keys.poll_counted(poll_id))
 
@@ -187,5 +208,5 @@ def _decode(raw: Mapping[Any, Any]) -> dict[str, int]:
     return {
         (k.decode() if isinstance(k, bytes) else str(k)): int(v)
         for k, v in raw.items()
-        if (k.decode() if isinstance(k, bytes) else str(k)) not in (PUBLISHED, SUSPECT)
+        if (k.decode() if isinstance(k, bytes) else str(k)) not in (PUBLISHED, SUSPECT, FLOOR)
     }

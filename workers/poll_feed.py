@@ -2,8 +2,9 @@
 
 docs/engagement.md §Channel. Votes and poll commands mark a poll changed (a
 Redis set); every 100 ms one engagement worker of the namespace (whoever gets
-the advisory lock) takes the changed polls and publishes each once, with its
-full state and tallies: at most ten publications a second per poll, each
+the advisory lock, and only if no worker published within the last 100 ms: a
+Redis key set for a tick) takes the changed polls and publishes each once,
+with its full state and tallies: at most ten publications a second per poll, each
 self-contained, in the order the one publisher read them. What everyone sees
 is the attendee-safe form (protocol/poll_tally.poll_view), and so is the
 snapshot (a snapshot request does not say who subscribes); organizers read
@@ -47,8 +48,10 @@ async def tick(ctx: WorkerContext) -> int:
         for quiz in expired:
             await poll_counts.mark_changed(ctx, quiz["event_id"], quiz["id"])
         key = ctx.deps.keys.polls_changed()
-        taken: Any = await ctx.deps.redis.spop(key, MAX_PER_TICK)
-        members: list[bytes | str] = list(taken or [])
+        members: list[bytes | str] = []
+        if await _claim_tick(ctx):
+            taken: Any = await ctx.deps.redis.spop(key, MAX_PER_TICK)
+            members = list(taken or [])
         try:
             sent = await _publish(ctx, conn, [_parse(m) for m in members])
         except BaseException:
@@ -66,6 +69,13 @@ async def check(ctx: WorkerContext) -> int:
     for event_id, poll_id in again:
         await poll_counts.mark_changed(ctx, event_id, poll_id)
     return len(again)
+
+
+async def _claim_tick(ctx: WorkerContext) -> bool:
+    """Whether this tick may publish: none did, by any worker, within the last TICK_S
+    (Redis's clock; the advisory lock alone lets two workers publish a poll back to back)."""
+    tick_ms = max(int(TICK_S * 1000), 1)
+    return bool(await ctx.deps.redis.set(ctx.deps.keys.polls_tick(), 1, px=tick_ms, nx=True))
 
 
 def _parse(member: bytes | str) -> tuple[int, int]:

@@ -54,27 +54,28 @@ async def create(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     question = text_param(params, "question", MAX_QUESTION)
     spec = parse_spec(params)
     results = _visibility(params, "live")
-    session = await ctx.pg.fetchrow(
-        """SELECT s.id, s.event_id, e.org_id FROM event_sessions s
-           JOIN events e ON e.id = s.event_id WHERE s.id = $1""",
-        session_id,
-    )
-    if session is None:
-        raise NotFound(f"no session {session_id}")
-    authorize(request.claims, session, "session")
-    poll_id = await ctx.pg.fetchval(
-        """INSERT INTO polls (event_id, session_id, question, kind, options, results, correct,
-                              time_limit_s)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
-        session["event_id"],
-        session_id,
-        question,
-        spec.kind,
-        list(spec.options),
-        results,
-        spec.correct,
-        spec.time_limit_s,
-    )
+    async with ctx.pg.acquire() as conn, conn.transaction():
+        session = await conn.fetchrow(  # held until the poll is in: a deletion waits or wins
+            """SELECT s.id, s.event_id, e.org_id FROM event_sessions s
+               JOIN events e ON e.id = s.event_id WHERE s.id = $1 FOR KEY SHARE OF s""",
+            session_id,
+        )
+        if session is None:
+            raise NotFound(f"no session {session_id}")
+        authorize(request.claims, session, "session")
+        poll_id = await conn.fetchval(
+            """INSERT INTO polls (event_id, session_id, question, kind, options, results,
+                                  correct, time_limit_s)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+            session["event_id"],
+            session_id,
+            question,
+            spec.kind,
+            list(spec.options),
+            results,
+            spec.correct,
+            spec.time_limit_s,
+        )
     await poll_counts.mark_changed(ctx, session["event_id"], poll_id)
     return await _answer(ctx, request, poll_id)
 
@@ -107,6 +108,7 @@ async def update(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             spec.time_limit_s,
             _visibility(params, row["results"]),
         )
+        await poll_counts.mark_changed(ctx, row["event_id"], poll_id)  # see _transition
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return await _answer(ctx, request, poll_id)
 
@@ -120,6 +122,9 @@ async def _transition(
         if row["status"] not in allowed:
             raise Conflict(f"a {row['status']} poll cannot be {what}", reason=row["status"])
         await conn.execute(sql, poll_id)
+        # Marked before the commit too: if Redis fails, the change is undone with the
+        # error, never committed unpublished; marked after it, the committed state goes out.
+        await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return row
 
@@ -167,13 +172,18 @@ async def reset(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     poll_id = _poll_id(request)
     async with ctx.pg.acquire() as conn, conn.transaction():
         row = await load(conn, request.claims, poll_id, lock=True)
-        await conn.execute("DELETE FROM poll_ballots WHERE poll_id = $1", poll_id)
+        floor = await conn.fetchval(
+            """WITH gone AS (DELETE FROM poll_ballots WHERE poll_id = $1 RETURNING id)
+               SELECT max(id) FROM gone""",
+            poll_id,
+        )
         await conn.execute(
             """UPDATE polls SET status = 'draft', revealed = false, opened_at = NULL,
                                 closed_at = NULL WHERE id = $1""",
             poll_id,
         )
-    await poll_counts.forget(ctx, poll_id)
+        await poll_counts.mark_changed(ctx, row["event_id"], poll_id)  # see _transition
+    await poll_counts.forget(ctx, poll_id, floor=floor or 0)  # a late count adds none back
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return await _answer(ctx, request, poll_id)
 
@@ -184,7 +194,8 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     async with ctx.pg.acquire() as conn, conn.transaction():
         row = await load(conn, request.claims, poll_id, lock=True)
         await conn.execute("DELETE FROM polls WHERE id = $1", poll_id)
-    await poll_counts.forget(ctx, poll_id)
+        await poll_counts.mark_changed(ctx, row["event_id"], poll_id)  # see _transition
+    await poll_counts.drop(ctx, poll_id)
     await poll_counts.mark_changed(ctx, row["event_id"], poll_id)
     return {"poll_id": poll_id, "deleted": True}
 

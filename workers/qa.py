@@ -28,6 +28,7 @@ from bilten.protocol.qa import (
     Moderation,
     initial_state,
     moderate,
+    question_text,
     sees_everything,
 )
 from bilten.workers import qa_feed, qa_limits, qa_votes, reactions
@@ -51,9 +52,7 @@ async def ask(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     """
     event_id = parse_event_id(request.params)
     session_id = parse_int(request.params, "session_id", 1, MAX_ID)
-    text = request.params.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise BadRequest("text must have something besides white space", field="text")
+    text = question_text(request.params.get("text"))
     anonymous = request.params.get("anonymous") is True
     await check_session(ctx.pg, event_id, session_id)
     keys = ctx.deps.keys
@@ -71,7 +70,7 @@ async def ask(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                     VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}""",
                 event_id,
                 session_id,
-                text.strip(),
+                text,
                 None if anonymous else request.claims.sub,
                 state,
             )

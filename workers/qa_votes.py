@@ -7,9 +7,12 @@ inserts nothing is `already_upvoted`, a withdrawal that deletes nothing is
 `not_upvoted`. The question's `votes` moves by what the batch inserted and
 deleted, in the same transaction, so it always equals the rows.
 
-Requests are applied in the order of (question, attendee), stable for the
-same pair, and the counters are updated in question order: lanes and workers
-take their locks in one order and never deadlock.
+The questions are read locked (FOR NO KEY UPDATE, in id order), so a
+moderation that hides one meanwhile is either before the batch (the upvote is
+`not_found`) or after it, never in between. Requests are applied in the order
+of (question, attendee), stable for the same pair, and the counters are
+updated in question order: lanes and workers take their locks in one order
+and never deadlock.
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ async def upvote(requests: Sequence[CommandRequest], ctx: WorkerContext) -> list
                 row["id"]: row
                 for row in await conn.fetch(
                     "SELECT id, event_id, session_id FROM questions"
-                    " WHERE id = ANY($1::bigint[]) AND state = 'visible'",
+                    " WHERE id = ANY($1::bigint[]) AND state = 'visible'"
+                    " ORDER BY id FOR NO KEY UPDATE",
                     sorted({u.question_id for u in parsed.values()}),
                 )
             }

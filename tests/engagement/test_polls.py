@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import asyncpg
+
+from bilten.infra.settings import Settings
 from tests.engagement.helpers import PollsView, error, make_poll, make_session, ok, vote
 from tests.hub.helpers import Raw, connect
+from tests.waiting import arrives, wait_for
 
 
 async def _voters(client: Any, make_token: Any, event_id: int, n: int) -> list[Raw]:
@@ -175,3 +180,119 @@ async def test_sessions_are_edited_listed_and_deleted_with_their_polls(
     await watcher.until(lambda v: poll["id"] in v.deleted, "the poll's deletion")
     assert error(await fan.call("polls.get", {"poll_id": poll["id"]}))["code"] == "not_found"
     assert ok(await fan.call("sessions.list", {"event_id": event_id}))["sessions"] == []
+
+
+async def test_punctuation_does_not_hide_a_blocked_word(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """A blocked word stays blocked next to punctuation or inside a blocked phrase; words
+    that merely contain it are still counted."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    blocklist = {"event_id": event_id, "words": ["darn", "Bad Word", "f*ck"]}
+    ok(await organizer.call("polls.blocklist.set", blocklist))
+    poll = await make_poll(organizer, session_id, "words")
+    refused = ["darn!", "DARN-it", "(darn)", "so...darn", "a bad word", "bad, word!", "f*ck"]
+    accepted = ["darning", "badword", "bad words", "word bad", "fck"]
+    fans = await _voters(client, make_token, event_id, len(refused) + len(accepted))
+    for fan, answer in zip(fans, refused + accepted, strict=True):
+        reply = await vote(fan, poll["id"], answer)
+        if answer in refused:
+            assert (error(reply)["code"], error(reply)["details"]["reason"]) == (
+                "bad_choice",
+                "blocked",
+            ), answer
+        else:
+            assert ok(reply)["voted"], answer
+    tally = ok(await organizer.call("polls.results", {"poll_id": poll["id"]}))["tally"]
+    assert sorted(w["word"] for w in tally["words"]) == sorted(accepted)
+
+
+async def test_a_choice_of_the_right_type_is_refused_as_bad_choice(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """Whatever the value, an integer, a text or a list of integers is judged against the
+    poll (`bad_choice` with its reason); only what no poll could take is `bad_request`."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    fan = (await _voters(client, make_token, event_id, 1))[0]
+    single = await make_poll(organizer, session_id, "single", options=["Yes", "No"])
+    rating = await make_poll(organizer, session_id, "rating")
+    ranking = await make_poll(organizer, session_id, "ranking", options=["A", "B", "C"])
+    words = await make_poll(organizer, session_id, "words")
+    refused = [
+        (single["id"], 25, "option"),
+        (single["id"], -1, "option"),
+        (single["id"], 2**62, "option"),
+        (rating["id"], 100, "rating"),
+        (rating["id"], -5, "rating"),
+        (ranking["id"], [0, 1, 99], "option"),
+        (ranking["id"], [2, 1, -1], "option"),
+        (words["id"], "x" * 41, "word"),
+        (words["id"], 7, "word"),
+        (single["id"], "Yes", "option"),
+    ]
+    for poll_id, choice, reason in refused:
+        refusal = error(await vote(fan, poll_id, choice))
+        got = (refusal["code"], refusal["details"].get("reason"))
+        assert got == ("bad_choice", reason), choice
+    for choice in (True, 1.5, {"option": 0}, None, [[0]], ["0"]):
+        refusal = error(await vote(fan, single["id"], choice))
+        assert (refusal["code"], refusal["details"]["field"]) == ("bad_request", "choice"), choice
+    # White space is collapsed before the length counts: a long spaced-out answer is fine.
+    assert ok(await vote(fan, words["id"], "  jazz" + " " * 100 + "hands  "))["voted"]
+
+
+async def test_options_that_look_the_same_are_refused(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """Two options a voter cannot tell apart (composed and decomposed accents, full-width
+    letters, case, inner white space) would split one answer's votes: `bad_request`."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    _, session_id = await make_session(organizer)
+    base = {"session_id": session_id, "question": "Which?", "kind": "single"}
+    for options in (["Caf\u00e9", "Cafe\u0301"], ["Yes", "ＹＥＳ"], ["New  York", "new york"]):
+        refusal = error(await organizer.call("polls.create", {**base, "options": options}))
+        assert (refusal["code"], refusal["details"]["field"]) == ("bad_request", "options")
+    draft = ok(await organizer.call("polls.create", {**base, "options": ["Café", "Cafe"]}))
+    changed = {"poll_id": draft["id"], "options": ["Café", "Cafe\u0301"]}
+    assert error(await organizer.call("polls.update", changed))["code"] == "bad_request"
+
+
+async def test_a_poll_created_while_its_session_is_deleted_is_not_found(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """polls.create racing sessions.delete (whose transaction holds the session) waits for
+    it and answers `not_found`, not `internal`; no poll is left behind."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id, session_id = await make_session(organizer)
+    assert workers.database_url
+    deleting = await asyncpg.connect(workers.database_url)
+    watcher = await asyncpg.connect(workers.database_url)
+    try:
+        deletion = deleting.transaction()
+        await deletion.start()
+        await deleting.execute("SELECT 1 FROM event_sessions WHERE id = $1 FOR UPDATE", session_id)
+        params = {"session_id": session_id, "question": "Late?", "kind": "rating"}
+        creating = asyncio.get_running_loop().create_task(organizer.call("polls.create", params))
+        holder = deleting.get_server_pid()
+        await wait_for(
+            lambda: watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                holder,
+            ),
+            what="polls.create to wait for the session's deletion",
+        )
+        await deleting.execute("DELETE FROM event_sessions WHERE id = $1", session_id)
+        await deletion.commit()
+        refused = error(await arrives(creating, what="the polls.create answer"))
+        assert refused["code"] == "not_found"
+        assert await watcher.fetchval("SELECT count(*) FROM polls") == 0
+    finally:
+        await deleting.close()
+        await watcher.close()
+    assert ok(await organizer.call("polls.list", {"event_id": event_id}))["polls"] == []

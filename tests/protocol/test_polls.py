@@ -17,6 +17,7 @@ from bilten.protocol.poll_tally import (
 )
 from bilten.protocol.polls import (
     PollSpec,
+    is_blocked,
     normalize_word,
     parse_blocklist,
     parse_choice,
@@ -79,6 +80,15 @@ def test_blocked_words_are_matched_whole_after_normalising() -> None:
             parse_choice(words, answer, blocked)
     assert parse_choice(words, "darning", blocked) == "darning"
     assert normalize_word("ＦＵＬＬ width") == "full width"
+
+
+def test_punctuation_hides_no_blocked_word_or_phrase() -> None:
+    blocked = parse_blocklist(["darn", "Bad Word", "f*ck"])
+    for answer in ("darn!", "darn-it", "(darn)", "so...darn", "a bad word", "bad, word!", "f*ck"):
+        assert is_blocked(answer, blocked), answer
+    for answer in ("darning", "badword", "bad words", "word bad", "fck", "f*cking"):
+        assert not is_blocked(answer, blocked), answer
+    assert not is_blocked("darn", ())
 
 
 @pytest.mark.parametrize(
@@ -152,3 +162,10 @@ def test_ranks_share_places_on_equal_points() -> None:
     scores = {"cem": 500, "ana": 900, "ben": 900, "dan": 0}
     assert rank(scores) == {"ana": 1, "ben": 1, "cem": 3, "dan": 4}
     assert [e["sub"] for e in leaderboard(scores, 2)] == ["ana", "ben"]
+
+
+def test_options_must_differ_as_voters_see_them() -> None:
+    for options in (["Café", "Cafe\u0301"], ["Yes", "ＹＥＳ"], ["a b", " A  B "]):
+        with pytest.raises(BadRequest):
+            parse_spec({"kind": "single", "options": options})
+    assert parse_spec({"kind": "single", "options": ["Café", "Cafe"]}).options == ("Café", "Cafe")

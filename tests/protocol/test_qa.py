@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bilten.protocol.errors import BadReaction
+from bilten.protocol.errors import BadReaction, BadRequest
 from bilten.protocol.qa import (
     ACTIONS,
     REACTIONS,
@@ -18,6 +18,7 @@ from bilten.protocol.qa import (
     encode_reactions,
     initial_state,
     moderate,
+    question_text,
     sees_everything,
 )
 
@@ -85,3 +86,13 @@ def test_reaction_publication_lists_only_sent_emoji_in_a_fixed_order() -> None:
         "counts": {"👍": 3, "🎉": 2},
     }
     assert list(encode_reactions(9, 1, dict.fromkeys(REACTIONS, 1))["counts"]) == list(REACTIONS)
+
+
+@pytest.mark.parametrize("text", [None, 5, "", " \n\t ", "a\x00b", "a\x1bb", "a\x7fb", "a\x85b"])
+def test_question_text_refused(text: object) -> None:
+    with pytest.raises(BadRequest):
+        question_text(text)
+
+
+def test_question_text_is_trimmed_and_keeps_line_breaks_and_tabs() -> None:
+    assert question_text("  Why?\n\tReally? ") == "Why?\n\tReally?"

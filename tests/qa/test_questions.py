@@ -164,3 +164,18 @@ async def test_asking_is_rate_limited_per_attendee(room: Room) -> None:
     anonymous = error(await alice.call("qa.ask", _ask(room, "Hidden me", anonymous=True)))
     assert anonymous["code"] == "rate_limited"
     ok(await bob.call("qa.ask", _ask(room, "Bob's turn")))
+
+
+async def test_control_characters_in_a_question_are_refused(room: Room) -> None:
+    """A NUL cannot be stored (PostgreSQL text): it must be `bad_request`, not `internal`;
+    other control characters are refused alike, line breaks and tabs are kept."""
+    alice = await room.attendee("alice")
+    for text in ("Why\x00?", "Bell\x07?", "Esc\x1b[31m?", "Del\x7f?", "Next\x85line?"):
+        refused = error(await alice.call("qa.ask", _ask(room, text)))
+        assert (refused["code"], refused["details"]["field"]) == ("bad_request", "text"), text
+    kept = ok(await alice.call("qa.ask", _ask(room, "Two lines:\n\tfirst?\n\tsecond?")))
+    assert kept["text"] == "Two lines:\n\tfirst?\n\tsecond?"
+    where = {"event_id": room.event_id, "session_id": room.session_id}
+    assert [q["text"] for q in ok(await alice.call("qa.list", where))["questions"]] == [
+        kept["text"]
+    ]

@@ -16,7 +16,7 @@ from tests.allocation.helpers import Crowd
 from tests.hub.helpers import create_event
 from tests.qa.conftest import Room, error, make_session, ok
 from tests.ready import workers_answer
-from tests.waiting import allowance, arrives
+from tests.waiting import allowance, arrives, wait_for
 
 VOTERS = 60
 TRIES = 3  # each voter sends its upvote this many times at once, each on its own socket
@@ -115,3 +115,46 @@ async def test_concurrent_duplicate_upvotes_two_hubs_two_workers(
         await crowd.close()
         stop.set()
         await arrives(extra, what="the extra qa worker to stop")
+
+
+async def test_an_upvote_racing_a_hide_is_not_found(room: Room, workers: Settings) -> None:
+    """An upvote decided while a moderation is hiding the question (its transaction holds
+    the row) waits for it and then finds the question hidden: `not_found`, not counted."""
+    alice, bob = await room.attendee("alice"), await room.attendee("bob")
+    asked = {"event_id": room.event_id, "session_id": room.session_id, "text": "Hide me?"}
+    question = ok(await alice.call("qa.ask", asked))
+    assert workers.database_url
+    moderation = await asyncpg.connect(workers.database_url)
+    watcher = await asyncpg.connect(workers.database_url)
+    try:
+        hiding = moderation.transaction()
+        await hiding.start()
+        await moderation.execute("SELECT 1 FROM questions WHERE id = $1 FOR UPDATE", question["id"])
+        upvote = asyncio.get_running_loop().create_task(
+            bob.call("qa.upvote", {"event_id": room.event_id, "question_id": question["id"]})
+        )
+        holder = moderation.get_server_pid()
+        await wait_for(
+            lambda: watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                holder,
+            ),
+            what="the upvote to wait for the moderation's lock",
+        )
+        await moderation.execute(
+            "UPDATE questions SET state = 'hidden' WHERE id = $1", question["id"]
+        )
+        await hiding.commit()
+        assert error(await arrives(upvote, what="the upvote's answer"))["code"] == "not_found"
+        assert (
+            await watcher.fetchval(
+                "SELECT count(*) FROM question_upvotes WHERE question_id = $1", question["id"]
+            )
+            == 0
+        )
+    finally:
+        await moderation.close()
+        await watcher.close()
+    where = {"event_id": room.event_id, "session_id": room.session_id}
+    shown = ok(await room.organizer.call("qa.list", where))
+    assert [(q["state"], q["votes"]) for q in shown["questions"]] == [("hidden", 0)]
