@@ -31,6 +31,7 @@ from bilten.infra.channel_history import (
     Position,
     Stored,
     find_tagged,
+    holds_since,
     new_epoch,
     read_range,
 )
@@ -250,6 +251,13 @@ class ChannelLog:
                 )
                 if found is not None:
                     return found
+                if not await holds_since(self._js, self._subjects, channel, marker.since):
+                    # It may be stored, in messages the channel's size limit dropped since.
+                    raise Conflict(
+                        "the publication with this key may be stored already: the channel's"
+                        " history no longer reaches back to its first attempt",
+                        reason="beyond_history",
+                    )
                 claim = await self._keys.take_over(key, marker)
                 if claim is None:  # another repeat took it over first
                     continue

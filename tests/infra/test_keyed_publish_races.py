@@ -1,0 +1,182 @@
+"""Keyed publications under hostile interleavings: each key stored once, every answer agreeing.
+
+Each ChannelLog stands for one hub; they share the real JetStream. Pauses are
+made by wrapping one log's steps and waiting on events, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from bilten.infra.channel_history import Position
+from bilten.infra.channel_log import ChannelLog
+from bilten.infra.deps import Deps, open_deps
+from bilten.infra.publish_keys import Marker
+from bilten.infra.settings import Settings
+from bilten.infra.streams import StreamLimits, declare
+from bilten.protocol.errors import Conflict
+from tests.waiting import WAIT_S, allowance
+
+
+@asynccontextmanager
+async def _hubs(settings: Settings, n: int, limits: StreamLimits) -> AsyncIterator[list[Deps]]:
+    async with AsyncExitStack() as stack:
+        hubs = [await stack.enter_async_context(open_deps(settings, f"h{i}")) for i in range(n)]
+        await declare(hubs[0].js, hubs[0].subjects, limits)
+        yield hubs
+
+
+async def _history(log: ChannelLog, channel: str) -> list[tuple[int, Any]]:
+    """Every publication of the channel as (offset, value), checking offsets are consecutive."""
+    top = await log.position(channel)
+    assert top is not None
+    stored = await log.read_after(channel, "", 0, top)
+    assert stored is not None
+    assert [s.offset for s in stored] == list(range(1, top.offset + 1))
+    return [(s.offset, orjson.loads(s.data)) for s in stored]
+
+
+def _pause(log: ChannelLog, name: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make `log`'s next call of `name` stop before running until released."""
+    real = getattr(log, name)
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def paused(*args: Any, **kwargs: Any) -> Any:
+        setattr(log, name, real)
+        reached.set()
+        await release.wait()
+        return await real(*args, **kwargs)
+
+    setattr(log, name, paused)
+    return reached, release
+
+
+async def test_concurrent_repeats_on_three_hubs_amid_other_publications(settings: Settings) -> None:
+    """Every key sent six times at once through three hubs, some keys claimed by a hub
+    that died before storing, while unkeyed publications flow: each stored once."""
+    async with _hubs(settings, 3, StreamLimits()) as hubs:
+        logs = [h.channels for h in hubs]
+        channel = "event.6.announcements"
+        dead = [f"dead{n}" for n in range(10)]
+        for key in dead:  # claimed, never stored: the repeats must take them over
+            assert await logs[0]._keys.claim(key) is not None
+        keys = dead + [f"live{n}" for n in range(20)]
+        attempts = [(key, logs[n % 3]) for n, key in enumerate(keys * 6)]
+        answers = await asyncio.wait_for(
+            asyncio.gather(
+                *(log.publish(channel, orjson.dumps(key), msg_id=key) for key, log in attempts),
+                *(logs[n % 3].publish(channel, orjson.dumps(n)) for n in range(60)),
+            ),
+            allowance(len(attempts) + 60),
+        )
+        by_key: dict[str, set[Position]] = {}
+        for (key, _log), answer in zip(attempts, answers, strict=False):
+            by_key.setdefault(key, set()).add(answer)
+        assert all(len(positions) == 1 for positions in by_key.values()), by_key
+        history = await _history(logs[1], channel)
+        assert Counter(value for _offset, value in history) == Counter(keys + list(range(60)))
+        for key, (position,) in by_key.items():
+            assert (position.offset, key) in history
+
+
+async def test_a_batch_paused_after_its_check_loses_to_a_repeat_that_stores_first(
+    settings: Settings,
+) -> None:
+    """Hub 0 checked its claim and is about to store; repeats on hubs 1 and 2 take the
+    key over and store it; hub 0's batch then goes on and must not store it again."""
+    async with _hubs(settings, 3, StreamLimits()) as hubs:
+        logs = [h.channels for h in hubs]
+        channel = "event.7.announcements"
+        await logs[0].publish(channel, b"0")
+        reached, release = _pause(logs[0], "_attempt")
+        first = asyncio.create_task(logs[0].publish(channel, b'"k"', msg_id="k"))
+        await asyncio.wait_for(reached.wait(), WAIT_S)
+        repeats = await asyncio.wait_for(
+            asyncio.gather(*(log.publish(channel, b'"k"', msg_id="k") for log in logs[1:] * 3)),
+            WAIT_S,
+        )
+        release.set()
+        late = await asyncio.wait_for(first, WAIT_S)
+        assert {late, *repeats} == {late}
+        assert await _history(logs[2], channel) == [(1, 0), (2, "k")]
+
+
+async def test_a_repeat_paused_after_its_take_over_finds_the_first_attempt_stored(
+    settings: Settings,
+) -> None:
+    """Hub 1 took the key over and is about to store; hub 0's batch, checked before the
+    take-over, stores first; hub 1 must then answer hub 0's offset, not store it again."""
+    async with _hubs(settings, 2, StreamLimits()) as hubs:
+        a, b = hubs[0].channels, hubs[1].channels
+        channel = "event.8.announcements"
+        await a.publish(channel, b"0")
+        a_reached, a_release = _pause(a, "_attempt")
+        first = asyncio.create_task(a.publish(channel, b'"k"', msg_id="k"))
+        await asyncio.wait_for(a_reached.wait(), WAIT_S)
+        b_reached, b_release = _pause(b, "_attempt")
+        repeat = asyncio.create_task(b.publish(channel, b'"k"', msg_id="k"))
+        await asyncio.wait_for(b_reached.wait(), WAIT_S)
+        a_release.set()
+        stored = await asyncio.wait_for(first, WAIT_S)
+        b_release.set()
+        assert await asyncio.wait_for(repeat, WAIT_S) == stored
+        assert await _history(a, channel) == [(1, 0), (2, "k")]
+
+
+async def test_a_repeat_after_newer_publications_pushed_the_first_out_of_history(
+    settings: Settings,
+) -> None:
+    """The channel keeps 3 messages; the key's message fell out of it before its repeat
+    came, well within the duplicate window: the repeat must not store it a second time."""
+    async with _hubs(settings, 2, StreamLimits(history_size=3)) as hubs:
+        a, b = hubs[0].channels, hubs[1].channels
+        channel = "event.9.announcements"
+        await a.publish(channel, b"0")
+        await a.publish(channel, b'"k"', msg_id="k")
+        for n in range(1, 5):
+            await a.publish(channel, orjson.dumps(n))
+        with pytest.raises(Conflict, match="may be stored already") as refused:
+            await asyncio.wait_for(b.publish(channel, b'"k"', msg_id="k"), WAIT_S)
+        assert refused.value.details == {"reason": "beyond_history"}
+        top = await a.position(channel)
+        assert top is not None and top.offset == 6  # not stored again
+        # A key claimed (as if a minute later) and never stored: its repeat stores it,
+        # history since the claim being whole though the channel is past its limit.
+        assert await b._keys.claim("lost") is not None
+        marker = await b._keys.read("lost")
+        assert marker is not None and marker.since is not None
+        later = Marker(marker.tags, marker.since + timedelta(minutes=1), marker.seq)
+        assert await b._keys.take_over("lost", later) is not None
+        assert (await b.publish(channel, b'"lost"', msg_id="lost")).offset == 7
+
+
+async def test_one_key_on_many_channels_and_a_position_cache_that_forgets(
+    settings: Settings,
+) -> None:
+    """The same outbox-style key published to different channels through hubs whose
+    position caches forget everything between publications."""
+    async with _hubs(settings, 2, StreamLimits()) as hubs:
+        a, b = hubs[0].channels, hubs[1].channels
+        channels = [f"event.{n}.announcements" for n in range(10, 13)]
+        answers: dict[str, Position] = {}
+        for channel, log in zip(channels, itertools.cycle((a, b)), strict=False):
+            answers[channel] = await log.publish(channel, b'"x"', msg_id=f"x:{channel}")
+            a._positions.clear()
+            b._positions.clear()
+        for channel in channels:
+            again = await asyncio.gather(
+                a.publish(channel, b'"x"', msg_id=f"x:{channel}"),
+                b.publish(channel, b'"x"', msg_id=f"x:{channel}"),
+                a.publish(channel, b'"y"'),
+            )
+            assert again[:2] == [answers[channel], answers[channel]]
+            assert sorted(v for _o, v in await _history(b, channel)) == ["x", "y"]
