@@ -84,6 +84,7 @@ class ChannelLog:
         self._mine: OrderedDict[str, Position] = OrderedDict()
         self._locks = KeyedLock()
         self._queued: dict[str, list[_Pending]] = {}
+        self._draining: set[str] = set()  # channels with a drain task running
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def position(self, channel: str) -> Position | None:
@@ -159,9 +160,9 @@ class ChannelLog:
         task.add_done_callback(self._tasks.discard)
 
     def _queue(self, channel: str, pending: _Pending) -> None:
-        queue = self._queued.setdefault(channel, [])
-        queue.append(pending)
-        if len(queue) == 1:
+        self._queued.setdefault(channel, []).append(pending)
+        if channel not in self._draining:
+            self._draining.add(channel)
             self._spawn(self._drain(channel))
 
     async def _enqueue(self, channel: str, pending: _Pending) -> Position:
@@ -169,27 +170,43 @@ class ChannelLog:
         return await pending.future
 
     async def _drain(self, channel: str) -> None:
-        """Store everything queued for `channel`, a batch per round trip."""
-        async with self._locks.hold(channel):
-            while queue := self._queued.pop(channel, []):
-                batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
-                if rest:
-                    self._queued[channel] = rest + self._queued.get(channel, [])
-                try:
-                    stored, last = await self._store(channel, batch)
-                except BaseException as error:
-                    for pending in batch:
-                        if not pending.future.done():
-                            pending.future.set_exception(error)
-                    if not isinstance(error, Exception):
-                        raise
-                    continue
-                first = last.offset - len(stored) + 1
-                for n, pending in enumerate(stored):
-                    if not pending.future.done():
-                        stored_at = Position(last.epoch, first + n, last.seq)
-                        self._stored(pending.key, stored_at)
-                        pending.future.set_result(stored_at)
+        """Store everything queued for `channel`, a batch per round trip.
+
+        The channel's lock is held per batch, not for the whole drain: a repeat
+        waiting for it (`_repeat`) gets its turn however steadily publications
+        keep arriving.
+        """
+        try:
+            while True:
+                async with self._locks.hold(channel):
+                    queue = self._queued.pop(channel, [])
+                    if not queue:
+                        self._draining.discard(channel)
+                        return
+                    batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
+                    if rest:
+                        self._queued[channel] = rest + self._queued.get(channel, [])
+                    await self._commit(channel, batch)
+        finally:
+            self._draining.discard(channel)
+
+    async def _commit(self, channel: str, batch: list[_Pending]) -> None:
+        """Store one batch and answer each of its publications."""
+        try:
+            stored, last = await self._store(channel, batch)
+        except BaseException as error:
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        first = last.offset - len(stored) + 1
+        for n, pending in enumerate(stored):
+            if not pending.future.done():
+                stored_at = Position(last.epoch, first + n, last.seq)
+                self._stored(pending.key, stored_at)
+                pending.future.set_result(stored_at)
 
     async def _store(self, channel: str, batch: list[_Pending]) -> tuple[list[_Pending], Position]:
         """Store `batch` (less the keys taken over meanwhile) as the channel's next message."""

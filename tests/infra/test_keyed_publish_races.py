@@ -180,3 +180,30 @@ async def test_one_key_on_many_channels_and_a_position_cache_that_forgets(
             )
             assert again[:2] == [answers[channel], answers[channel]]
             assert sorted(v for _o, v in await _history(b, channel)) == ["x", "y"]
+
+
+async def test_a_repeat_is_not_starved_by_a_steady_flow_through_its_hub(settings: Settings) -> None:
+    """Publications keep queueing on hub 0 for the channel; a repeat through hub 0 of a
+    key whose first attempt died must still get its turn while they flow."""
+    async with _hubs(settings, 1, StreamLimits()) as hubs:
+        log = hubs[0].channels
+        channel = "event.13.announcements"
+        stop = asyncio.Event()
+
+        sent: list[asyncio.Task[Position]] = []
+
+        async def flow() -> None:  # arrivals independent of the answers, as from many clients
+            while not stop.is_set():
+                sent.append(asyncio.create_task(log.publish(channel, b"0")))
+                await asyncio.sleep(0)
+
+        flowing = [asyncio.create_task(flow())]
+        try:
+            await log.publish(channel, b"0")
+            assert await log._keys.claim("lost") is not None
+            stored = await asyncio.wait_for(log.publish(channel, b'"lost"', msg_id="lost"), WAIT_S)
+        finally:
+            stop.set()
+            await asyncio.gather(*flowing)
+            await asyncio.gather(*sent)
+        assert (stored.offset, "lost") in await _history(log, channel)
