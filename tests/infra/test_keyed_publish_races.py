@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -23,7 +24,7 @@ from bilten.infra.deps import Deps, open_deps
 from bilten.infra.publish_keys import Marker
 from bilten.infra.settings import Settings
 from bilten.infra.streams import StreamLimits, declare
-from bilten.protocol.errors import Conflict
+from bilten.protocol.errors import Conflict, Unavailable
 from tests.waiting import WAIT_S, allowance
 
 
@@ -207,3 +208,71 @@ async def test_a_repeat_is_not_starved_by_a_steady_flow_through_its_hub(settings
             await asyncio.gather(*flowing)
             await asyncio.gather(*sent)
         assert (stored.offset, "lost") in await _history(log, channel)
+
+
+def _shuffle(log: ChannelLog, rng: random.Random) -> None:
+    """Delay each of `log`'s JetStream steps a little, and lose some store answers."""
+
+    def delayed(owner: Any, name: str, lose: float = 0.0) -> None:
+        real = getattr(owner, name)
+
+        async def step(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(rng.random() * 0.004)
+            result = await real(*args, **kwargs)
+            if rng.random() < lose:  # stored, but the answer never came back
+                log._positions.pop(args[0], None)
+                raise Unavailable("history store did not acknowledge in time")
+            return result
+
+        setattr(owner, name, step)
+
+    delayed(log, "_attempt", lose=0.15)
+    delayed(log, "position")
+    for name in ("claim", "read", "take_over"):
+        delayed(log._keys, name)
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_clients_retrying_lost_answers_across_shuffled_hubs(
+    settings: Settings, seed: int
+) -> None:
+    """Three hubs whose steps are delayed at random and whose store answers are sometimes
+    lost; three clients send each key at once and retry it on any hub until answered:
+    each key is stored once, every answer for it names the same offset, offsets stay
+    consecutive."""
+    rng = random.Random(seed)
+    async with _hubs(settings, 3, StreamLimits()) as hubs:
+        logs = [h.channels for h in hubs]
+        for log in logs:
+            _shuffle(log, rng)
+        channel = f"event.{20 + seed}.announcements"
+
+        async def client(value: Any, key: str | None) -> list[Position]:
+            answers: list[Position] = []
+            while len(answers) < 2:  # answered, then once more as a late duplicate
+                try:
+                    answers.append(
+                        await rng.choice(logs).publish(channel, orjson.dumps(value), msg_id=key)
+                    )
+                except Unavailable:
+                    if key is None:
+                        return answers
+            return answers
+
+        keys = [f"s{seed}k{n}" for n in range(40)]
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(client(k, k) for k in keys * 3),  # three clients send each key at once
+                *(client(n, None) for n in range(20)),
+            ),
+            allowance(800),
+        )
+        answered: dict[str, set[Position]] = {}
+        for key, answers in zip(keys * 3, results, strict=False):
+            answered.setdefault(key, set()).update(answers)
+        assert all(len(positions) == 1 for positions in answered.values()), answered
+        history = await _history(logs[0], channel)
+        counts = Counter(value for _o, value in history)
+        assert all(counts[key] == 1 for key in keys), counts
+        for key, (position,) in answered.items():
+            assert (position.offset, key) in history
