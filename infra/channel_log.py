@@ -126,20 +126,25 @@ class ChannelLog:
 
         The keys are claimed together (one round trip for all), then the
         publications queue in order, so they take consecutive offsets unless a
-        repeat among them was stored before.
+        repeat among them was stored before. A repeat may have to store its
+        publication itself: it does so once those before it are stored, and
+        those after it queue once it is.
         """
         with faults_as_errors():
             before = next(self._loads)
             claims = await asyncio.gather(*(self._keys.claim(key) for _data, key in items))
+            done: list[Position] = []
             waits: list[Awaitable[Position]] = []
             for (data, key), claim in zip(items, claims, strict=True):
                 if claim is None:
-                    waits.append(self._repeat(channel, data, key))
+                    done += await asyncio.gather(*waits)
+                    waits = []
+                    done.append(await self._repeat(channel, data, key))
                 else:
                     pending = _Pending(data, self._future(), key, claim, before)
                     self._queue(channel, pending)
                     waits.append(pending.future)
-            return list(await asyncio.gather(*waits))
+            return done + list(await asyncio.gather(*waits))
 
     async def _claimed(self, channel: str, data: bytes, key: str) -> Position:
         """Claim `key`, then publish in a batch; a repeat of the key goes to `_repeat`."""

@@ -276,3 +276,22 @@ async def test_clients_retrying_lost_answers_across_shuffled_hubs(
         assert all(counts[key] == 1 for key in keys), counts
         for key, (position,) in answered.items():
             assert (position.offset, key) in history
+
+
+async def test_keyed_publications_keep_their_order_when_one_is_a_repeat_to_store(
+    settings: Settings,
+) -> None:
+    """An outbox relay publishes rows 1, 2, 3; a crashed writer had claimed row 2 but
+    never stored it: the relay's repeat stores it, and still between 1 and 3."""
+    async with _hubs(settings, 1, StreamLimits()) as hubs:
+        log = hubs[0].channels
+        channel = "event.30.announcements"
+        await log.publish(channel, b"0")
+        assert await log._keys.claim("row2") is not None
+        items = [(orjson.dumps(n), f"row{n}") for n in range(1, 6)]
+        assert await log._keys.claim("row4") is not None
+        answers = await asyncio.wait_for(log.publish_keyed(channel, items), WAIT_S)
+        assert [p.offset for p in answers] == [2, 3, 4, 5, 6]
+        assert [v for _o, v in await _history(log, channel)] == [0, 1, 2, 3, 4, 5]
+        again = await asyncio.wait_for(log.publish_keyed(channel, items), WAIT_S)
+        assert again == answers
