@@ -261,7 +261,13 @@ class ChannelLog:
                 return mine
             marker = await self._keys.read(key)
             if marker is None:  # the claim expired meanwhile: this is a new publication
-                return await self._claimed(channel, data, key)
+                before = next(self._loads)
+                claim = await self._keys.claim(key)
+                if claim is not None:
+                    return await self._enqueue(
+                        channel, _Pending(data, self._future(), key, claim, before)
+                    )
+                continue  # its id is still known though its claim is gone (a purge): try again
             async with self._locks.hold(channel):
                 last = await self.position(channel)
                 found = (

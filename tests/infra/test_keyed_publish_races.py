@@ -295,3 +295,18 @@ async def test_keyed_publications_keep_their_order_when_one_is_a_repeat_to_store
         assert [v for _o, v in await _history(log, channel)] == [0, 1, 2, 3, 4, 5]
         again = await asyncio.wait_for(log.publish_keyed(channel, items), WAIT_S)
         assert again == answers
+
+
+async def test_a_repeat_whose_claim_was_purged_is_refused_not_stored_again(
+    settings: Settings,
+) -> None:
+    """The keys stream lost the key's claim (purged) while JetStream still knows its id:
+    the repeat can neither find nor claim it, and gives up with `conflict`."""
+    async with _hubs(settings, 2, StreamLimits()) as hubs:
+        a, b = hubs[0].channels, hubs[1].channels
+        channel = "event.31.announcements"
+        await a.publish(channel, b'"k"', msg_id="k")
+        await hubs[0].js.purge_stream(hubs[0].subjects.keys_stream)
+        with pytest.raises(Conflict):
+            await asyncio.wait_for(b.publish(channel, b'"k"', msg_id="k"), WAIT_S)
+        assert await _history(a, channel) == [(1, "k")]
