@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,9 @@ from bilten.protocol.subjects import (
     Subjects,
 )
 
-_MAX_ATTEMPTS = 20
+# Tries at a contended channel: at least this many, and more while the timeout lasts
+# (hubs publishing to one busy channel can each lose dozens of races in a row).
+_MIN_ATTEMPTS = 20
 _CACHE_SIZE = 10_000
 MAX_BATCH = 256  # publications per stored message
 
@@ -155,6 +158,14 @@ class ChannelLog:
             return await self._repeat(channel, data, key)
         return await self._enqueue(channel, _Pending(data, self._future(), key, claim, before))
 
+    def _tries(self) -> Iterator[int]:
+        """Count the tries of one publication: `_MIN_ATTEMPTS`, then on until the timeout."""
+        deadline = time.monotonic() + self._timeout
+        for n in itertools.count():
+            if n >= _MIN_ATTEMPTS and time.monotonic() > deadline:
+                return
+            yield n
+
     @staticmethod
     def _future() -> asyncio.Future[Position]:
         return asyncio.get_running_loop().create_future()
@@ -215,7 +226,7 @@ class ChannelLog:
 
     async def _store(self, channel: str, batch: list[_Pending]) -> tuple[list[_Pending], Position]:
         """Store `batch` (less the keys taken over meanwhile) as the channel's next message."""
-        for _ in range(_MAX_ATTEMPTS):
+        for _ in self._tries():
             last, loaded = await self._current(channel)
             stale = [p for p in batch if p.claim is not None and p.verified_at < loaded]
             if stale:
@@ -231,7 +242,7 @@ class ChannelLog:
                 return batch, await self._attempt(channel, batch, last, loaded)
             except _WrongLast:
                 continue
-        raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
+        raise Conflict(f"channel {channel} is contended; gave up after {self._timeout:g} s")
 
     async def _settle(self, channel: str, pending: _Pending) -> None:
         """Answer a publication whose key a repeat took over with what the key got."""
@@ -256,7 +267,7 @@ class ChannelLog:
 
     async def _repeat(self, channel: str, data: bytes, key: str) -> Position:
         """A key claimed before: where its publication went, or store it now if it never was."""
-        for _ in range(_MAX_ATTEMPTS):
+        for _ in self._tries():
             if (mine := self._mine.get(key)) is not None:  # stored by this process
                 return mine
             marker = await self._keys.read(key)
@@ -298,7 +309,7 @@ class ChannelLog:
                     continue
                 self._stored(key, position)
                 return position
-        raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
+        raise Conflict(f"channel {channel} is contended; gave up after {self._timeout:g} s")
 
     async def close(self) -> None:
         """Cancel batches still being stored (their publishers see CancelledError)."""

@@ -310,3 +310,21 @@ async def test_a_repeat_whose_claim_was_purged_is_refused_not_stored_again(
         with pytest.raises(Conflict):
             await asyncio.wait_for(b.publish(channel, b'"k"', msg_id="k"), WAIT_S)
         assert await _history(a, channel) == [(1, "k")]
+
+
+async def test_hubs_contending_for_one_busy_channel_all_get_through(settings: Settings) -> None:
+    """Three hubs with four publishers each keep one channel busy: every publication is
+    stored, none refused as contended, though a hub keeps losing races to the others."""
+    async with _hubs(settings, 3, StreamLimits()) as hubs:
+        logs = [h.channels for h in hubs]
+        channel = "event.32.announcements"
+
+        async def publisher(log: ChannelLog, n: int) -> None:
+            for m in range(600):
+                await log.publish(channel, orjson.dumps([n, m]))
+
+        await asyncio.wait_for(
+            asyncio.gather(*(publisher(logs[n % 3], n) for n in range(12))), allowance(1200)
+        )
+        top = await logs[0].position(channel)
+        assert top is not None and top.offset == 12 * 600
