@@ -11,12 +11,13 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from bilten.infra.publish_keys import Marker
 from bilten.protocol.batch import parse_tags, publications
@@ -146,3 +147,26 @@ async def find_tagged(
             if seq >= until.seq:
                 break
     return None
+
+
+async def holds_since(
+    js: JetStreamContext, subjects: Subjects, channel: str, since: datetime | None
+) -> bool:
+    """Whether the channel's history still holds every message stored since `since`.
+
+    The per-channel limit drops the oldest messages first, so it does if the
+    oldest one retained opens its epoch (offset 1) or was stored before `since`.
+    """
+    try:
+        first = await js.get_msg(
+            subjects.history_stream,
+            seq=1,
+            subject=subjects.publish(channel),
+            next=True,
+            direct=True,
+        )
+    except NotFoundError:
+        return True
+    if (first.headers or {}).get(HDR_OFFSET) == "1":
+        return True
+    return since is not None and first.time is not None and first.time <= since - _CLOCK_SLACK

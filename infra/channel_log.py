@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from bilten.infra.channel_history import (
     Position,
     Stored,
     find_tagged,
+    holds_since,
     new_epoch,
     read_range,
 )
@@ -48,7 +50,9 @@ from bilten.protocol.subjects import (
     Subjects,
 )
 
-_MAX_ATTEMPTS = 20
+# Tries at a contended channel: at least this many, and more while the timeout lasts
+# (hubs publishing to one busy channel can each lose dozens of races in a row).
+_MIN_ATTEMPTS = 20
 _CACHE_SIZE = 10_000
 MAX_BATCH = 256  # publications per stored message
 
@@ -83,6 +87,7 @@ class ChannelLog:
         self._mine: OrderedDict[str, Position] = OrderedDict()
         self._locks = KeyedLock()
         self._queued: dict[str, list[_Pending]] = {}
+        self._draining: set[str] = set()  # channels with a drain task running
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def position(self, channel: str) -> Position | None:
@@ -124,20 +129,25 @@ class ChannelLog:
 
         The keys are claimed together (one round trip for all), then the
         publications queue in order, so they take consecutive offsets unless a
-        repeat among them was stored before.
+        repeat among them was stored before. A repeat may have to store its
+        publication itself: it does so once those before it are stored, and
+        those after it queue once it is.
         """
         with faults_as_errors():
             before = next(self._loads)
             claims = await asyncio.gather(*(self._keys.claim(key) for _data, key in items))
+            done: list[Position] = []
             waits: list[Awaitable[Position]] = []
             for (data, key), claim in zip(items, claims, strict=True):
                 if claim is None:
-                    waits.append(self._repeat(channel, data, key))
+                    done += await asyncio.gather(*waits)
+                    waits = []
+                    done.append(await self._repeat(channel, data, key))
                 else:
                     pending = _Pending(data, self._future(), key, claim, before)
                     self._queue(channel, pending)
                     waits.append(pending.future)
-            return list(await asyncio.gather(*waits))
+            return done + list(await asyncio.gather(*waits))
 
     async def _claimed(self, channel: str, data: bytes, key: str) -> Position:
         """Claim `key`, then publish in a batch; a repeat of the key goes to `_repeat`."""
@@ -147,6 +157,14 @@ class ChannelLog:
         if claim is None:
             return await self._repeat(channel, data, key)
         return await self._enqueue(channel, _Pending(data, self._future(), key, claim, before))
+
+    def _tries(self) -> Iterator[int]:
+        """Count the tries of one publication: `_MIN_ATTEMPTS`, then on until the timeout."""
+        deadline = time.monotonic() + self._timeout
+        for n in itertools.count():
+            if n >= _MIN_ATTEMPTS and time.monotonic() > deadline:
+                return
+            yield n
 
     @staticmethod
     def _future() -> asyncio.Future[Position]:
@@ -158,9 +176,9 @@ class ChannelLog:
         task.add_done_callback(self._tasks.discard)
 
     def _queue(self, channel: str, pending: _Pending) -> None:
-        queue = self._queued.setdefault(channel, [])
-        queue.append(pending)
-        if len(queue) == 1:
+        self._queued.setdefault(channel, []).append(pending)
+        if channel not in self._draining:
+            self._draining.add(channel)
             self._spawn(self._drain(channel))
 
     async def _enqueue(self, channel: str, pending: _Pending) -> Position:
@@ -168,31 +186,47 @@ class ChannelLog:
         return await pending.future
 
     async def _drain(self, channel: str) -> None:
-        """Store everything queued for `channel`, a batch per round trip."""
-        async with self._locks.hold(channel):
-            while queue := self._queued.pop(channel, []):
-                batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
-                if rest:
-                    self._queued[channel] = rest + self._queued.get(channel, [])
-                try:
-                    stored, last = await self._store(channel, batch)
-                except BaseException as error:
-                    for pending in batch:
-                        if not pending.future.done():
-                            pending.future.set_exception(error)
-                    if not isinstance(error, Exception):
-                        raise
-                    continue
-                first = last.offset - len(stored) + 1
-                for n, pending in enumerate(stored):
-                    if not pending.future.done():
-                        stored_at = Position(last.epoch, first + n, last.seq)
-                        self._stored(pending.key, stored_at)
-                        pending.future.set_result(stored_at)
+        """Store everything queued for `channel`, a batch per round trip.
+
+        The channel's lock is held per batch, not for the whole drain: a repeat
+        waiting for it (`_repeat`) gets its turn however steadily publications
+        keep arriving.
+        """
+        try:
+            while True:
+                async with self._locks.hold(channel):
+                    queue = self._queued.pop(channel, [])
+                    if not queue:
+                        self._draining.discard(channel)
+                        return
+                    batch, rest = queue[:MAX_BATCH], queue[MAX_BATCH:]
+                    if rest:
+                        self._queued[channel] = rest + self._queued.get(channel, [])
+                    await self._commit(channel, batch)
+        finally:
+            self._draining.discard(channel)
+
+    async def _commit(self, channel: str, batch: list[_Pending]) -> None:
+        """Store one batch and answer each of its publications."""
+        try:
+            stored, last = await self._store(channel, batch)
+        except BaseException as error:
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        first = last.offset - len(stored) + 1
+        for n, pending in enumerate(stored):
+            if not pending.future.done():
+                stored_at = Position(last.epoch, first + n, last.seq)
+                self._stored(pending.key, stored_at)
+                pending.future.set_result(stored_at)
 
     async def _store(self, channel: str, batch: list[_Pending]) -> tuple[list[_Pending], Position]:
         """Store `batch` (less the keys taken over meanwhile) as the channel's next message."""
-        for _ in range(_MAX_ATTEMPTS):
+        for _ in self._tries():
             last, loaded = await self._current(channel)
             stale = [p for p in batch if p.claim is not None and p.verified_at < loaded]
             if stale:
@@ -208,7 +242,7 @@ class ChannelLog:
                 return batch, await self._attempt(channel, batch, last, loaded)
             except _WrongLast:
                 continue
-        raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
+        raise Conflict(f"channel {channel} is contended; gave up after {self._timeout:g} s")
 
     async def _settle(self, channel: str, pending: _Pending) -> None:
         """Answer a publication whose key a repeat took over with what the key got."""
@@ -233,12 +267,18 @@ class ChannelLog:
 
     async def _repeat(self, channel: str, data: bytes, key: str) -> Position:
         """A key claimed before: where its publication went, or store it now if it never was."""
-        for _ in range(_MAX_ATTEMPTS):
+        for _ in self._tries():
             if (mine := self._mine.get(key)) is not None:  # stored by this process
                 return mine
             marker = await self._keys.read(key)
             if marker is None:  # the claim expired meanwhile: this is a new publication
-                return await self._claimed(channel, data, key)
+                before = next(self._loads)
+                claim = await self._keys.claim(key)
+                if claim is not None:
+                    return await self._enqueue(
+                        channel, _Pending(data, self._future(), key, claim, before)
+                    )
+                continue  # its id is still known though its claim is gone (a purge): try again
             async with self._locks.hold(channel):
                 last = await self.position(channel)
                 found = (
@@ -250,6 +290,13 @@ class ChannelLog:
                 )
                 if found is not None:
                     return found
+                if not await holds_since(self._js, self._subjects, channel, marker.since):
+                    # It may be stored, in messages the channel's size limit dropped since.
+                    raise Conflict(
+                        "the publication with this key may be stored already: the channel's"
+                        " history no longer reaches back to its first attempt",
+                        reason="beyond_history",
+                    )
                 claim = await self._keys.take_over(key, marker)
                 if claim is None:  # another repeat took it over first
                     continue
@@ -262,7 +309,7 @@ class ChannelLog:
                     continue
                 self._stored(key, position)
                 return position
-        raise Conflict(f"channel {channel} is contended; gave up after {_MAX_ATTEMPTS} tries")
+        raise Conflict(f"channel {channel} is contended; gave up after {self._timeout:g} s")
 
     async def close(self) -> None:
         """Cancel batches still being stored (their publishers see CancelledError)."""
