@@ -1,8 +1,10 @@
-"""Reading a channel's history back: positions, recovery ranges, and keyed publications.
+"""The history stream, one channel at a time: its position, the one way to add to it, reads.
 
-docs/protocol.md §Recovery and §Publishing exactly once. ChannelLog writes;
-these read what it wrote, through short-lived ordered consumers on the history
-stream filtered to one channel's subject.
+docs/protocol.md §NATS subjects, §Recovery and §Publishing exactly once.
+ChannelLog (infra/channel_log.py) decides what to store and when; these are
+the stream operations it uses: the channel's last position, storing a message
+exactly after a known position (or learning it is not the last), and reads
+back through short-lived ordered consumers filtered to the channel's subject.
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
-from bilten.infra.publish_keys import Marker
-from bilten.protocol.batch import parse_tags, publications
+from bilten.infra.publish_keys import WRONG_LAST_SEQUENCE, Marker
+from bilten.protocol.batch import pack, parse_tags, publications, tags_header
 from bilten.protocol.errors import Unavailable
-from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_OFFSET, HDR_TAGS, Subjects
+from bilten.protocol.subjects import (
+    HDR_COUNT,
+    HDR_EPOCH,
+    HDR_EXPECTED_LAST_SUBJECT_SEQUENCE,
+    HDR_OFFSET,
+    HDR_TAGS,
+    Subjects,
+)
 
 # Clocks of the keys stream's and the history stream's leaders may differ this much.
 _CLOCK_SLACK = timedelta(seconds=2)
@@ -49,6 +58,60 @@ class Stored:
 def new_epoch() -> str:
     """A fresh epoch name (8 hex characters)."""
     return secrets.token_hex(4)
+
+
+class WrongLast(Exception):
+    """Someone stored a message on the channel after the position the store expected."""
+
+
+async def last_position(js: JetStreamContext, subjects: Subjects, channel: str) -> Position | None:
+    """The channel's current position from the stream, or None if it has no history."""
+    try:
+        msg = await js.get_last_msg(subjects.history_stream, subjects.publish(channel), direct=True)
+    except NotFoundError:
+        return None
+    headers = msg.headers or {}
+    count = int(headers.get(HDR_COUNT, "1"))
+    return Position(
+        headers.get(HDR_EPOCH, ""), int(headers.get(HDR_OFFSET, "0")) + count - 1, msg.seq or 0
+    )
+
+
+async def store_after(
+    js: JetStreamContext,
+    subjects: Subjects,
+    channel: str,
+    items: list[bytes],
+    tags: list[tuple[int, str]],
+    last: Position,
+    *,
+    timeout: float,
+) -> int:
+    """Store `items` (keyed ones tagged) as the one message right after `last`; its sequence.
+
+    `WrongLast` if `last` is no longer the channel's last message; `Unavailable`
+    if JetStream refuses or does not acknowledge in time (then it may still be
+    stored: a keyed publication's repeat finds it by its claim).
+    """
+    headers = {
+        HDR_OFFSET: str(last.offset + 1),
+        HDR_EPOCH: last.epoch,
+        HDR_EXPECTED_LAST_SUBJECT_SEQUENCE: str(last.seq),
+    }
+    if len(items) > 1:
+        headers[HDR_COUNT] = str(len(items))
+    if tags:
+        headers[HDR_TAGS] = tags_header(tags)
+    data = items[0] if len(items) == 1 else pack(items)
+    try:
+        ack = await js.publish(subjects.publish(channel), data, timeout=timeout, headers=headers)
+    except APIError as error:
+        if error.err_code == WRONG_LAST_SEQUENCE:
+            raise WrongLast from None
+        raise Unavailable(f"history store refused the publication: {error}") from None
+    except NatsTimeout:
+        raise Unavailable("history store did not acknowledge in time") from None
+    return ack.seq
 
 
 @asynccontextmanager

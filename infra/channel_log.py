@@ -24,29 +24,24 @@ from collections.abc import Awaitable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.errors import APIError, NotFoundError
 
 from bilten.infra.channel_history import (
     Position,
     Stored,
+    WrongLast,
     find_tagged,
     holds_since,
+    last_position,
     new_epoch,
     read_range,
+    store_after,
 )
 from bilten.infra.faults import faults_as_errors
 from bilten.infra.keyed_lock import KeyedLock
-from bilten.infra.publish_keys import WRONG_LAST_SEQUENCE, Claim, PublishKeys
-from bilten.protocol.batch import pack, tags_header
-from bilten.protocol.errors import Conflict, Unavailable
+from bilten.infra.publish_keys import Claim, PublishKeys
+from bilten.protocol.errors import Conflict
 from bilten.protocol.subjects import (
-    HDR_COUNT,
-    HDR_EPOCH,
-    HDR_EXPECTED_LAST_SUBJECT_SEQUENCE,
-    HDR_OFFSET,
-    HDR_TAGS,
     Subjects,
 )
 
@@ -66,10 +61,6 @@ class _Pending:
     key: str | None = None
     claim: Claim | None = None
     verified_at: int = 0  # the position load its claim is known to be current for
-
-
-class _WrongLast(Exception):
-    """Someone published to the channel since its position was loaded."""
 
 
 class ChannelLog:
@@ -92,18 +83,8 @@ class ChannelLog:
 
     async def position(self, channel: str) -> Position | None:
         """The channel's current position from the stream, or None if it has no history."""
-        try:
-            with faults_as_errors():
-                msg = await self._js.get_last_msg(
-                    self._subjects.history_stream, self._subjects.publish(channel), direct=True
-                )
-        except NotFoundError:
-            return None
-        headers = msg.headers or {}
-        count = int(headers.get(HDR_COUNT, "1"))
-        return Position(
-            headers.get(HDR_EPOCH, ""), int(headers.get(HDR_OFFSET, "0")) + count - 1, msg.seq or 0
-        )
+        with faults_as_errors():
+            return await last_position(self._js, self._subjects, channel)
 
     async def publish(self, channel: str, data: bytes, *, msg_id: str | None = None) -> Position:
         """Store one publication (JSON bytes) as the channel's next offset.
@@ -240,7 +221,7 @@ class ChannelLog:
                 return [], last
             try:
                 return batch, await self._attempt(channel, batch, last, loaded)
-            except _WrongLast:
+            except WrongLast:
                 continue
         raise Conflict(f"channel {channel} is contended; gave up after {self._timeout:g} s")
 
@@ -305,7 +286,7 @@ class ChannelLog:
                     # Exactly after `last`: the first attempt can never be stored after this.
                     start = last or Position(new_epoch(), 0, 0)
                     position = await self._attempt(channel, [pending], start, next(self._loads))
-                except _WrongLast:
+                except WrongLast:
                     continue
                 self._stored(key, position)
                 return position
@@ -320,36 +301,24 @@ class ChannelLog:
     async def _attempt(
         self, channel: str, items: list[_Pending], last: Position, loaded: int
     ) -> Position:
-        """Store `items` as the one message after `last`; `_WrongLast` if it is not the last."""
-        data = items[0].data if len(items) == 1 else pack([p.data for p in items])
-        headers = {
-            HDR_OFFSET: str(last.offset + 1),
-            HDR_EPOCH: last.epoch,
-            HDR_EXPECTED_LAST_SUBJECT_SEQUENCE: str(last.seq),
-        }
-        if len(items) > 1:
-            headers[HDR_COUNT] = str(len(items))
+        """Store `items` as the one message after `last`; `WrongLast` if it is not the last."""
         tags = [(n, p.claim.tag) for n, p in enumerate(items) if p.claim is not None]
-        if tags:
-            headers[HDR_TAGS] = tags_header(tags)
         try:
-            ack = await self._js.publish(
-                self._subjects.publish(channel), data, timeout=self._timeout, headers=headers
+            seq = await store_after(
+                self._js,
+                self._subjects,
+                channel,
+                [p.data for p in items],
+                tags,
+                last,
+                timeout=self._timeout,
             )
-        except APIError as error:
-            self._positions.pop(channel, None)  # stale (someone else published): reload
-            if error.err_code != WRONG_LAST_SEQUENCE:
-                raise Unavailable(f"history store refused the publication: {error}") from None
-            raise _WrongLast from None
-        except NatsTimeout:
-            # It may still be stored (NATS resends after a reconnect): a keyed
-            # publication's retry finds it by its claim.
-            self._positions.pop(channel, None)
-            raise Unavailable("history store did not acknowledge in time") from None
-        except Exception:
+        except BaseException:
+            # Stale (someone else published: WrongLast) or unknown (a timed-out
+            # message may still be stored): reload before the next attempt.
             self._positions.pop(channel, None)
             raise
-        position = Position(last.epoch, last.offset + len(items), ack.seq)
+        position = Position(last.epoch, last.offset + len(items), seq)
         self._remember(channel, position, loaded)
         return position
 
