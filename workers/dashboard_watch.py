@@ -3,7 +3,7 @@
 The shared record is a Redis sorted set (`RedisKeys.dashboards_watched`);
 this copy lets a worker go on counting the events it knows of when Redis is
 emptied, and holds its own once-a-second gate per event, so a lost Redis
-gate never lets it publish twice within a second.
+gate does not set it counting more often.
 """
 
 from __future__ import annotations

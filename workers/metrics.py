@@ -6,20 +6,22 @@ durable consumer) and subscribe snapshots mark an event watched; every
 second (a Redis gate per event shared by all metrics workers, and one of its
 own), from PostgreSQL (workers/dashboard_counts.py). A count that differs
 from the one kept in Redis is stored there and published, the whole
-dashboard: at most one publication per second per event, only when something
-changed, and, once quiet, equal to the ground truth, whatever was lost on
-the way. Subscribers start from the stored dashboard, or a fresh count when
+dashboard, unless JetStream stored the channel's last publication less than
+a second ago: at most one publication per second per event, only when
+something changed, and, once quiet, equal to the ground truth, whatever was
+lost on the way. Subscribers start from the stored dashboard, or a fresh count when
 Redis has none.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError
 
 from bilten.protocol.channels import event_channel
 from bilten.protocol.dashboard import PUBLISH_INTERVAL_S
@@ -75,7 +77,8 @@ async def tick(ctx: WorkerContext) -> int:
 
 
 async def refresh(ctx: WorkerContext, event_id: int) -> int:
-    """Count the event; store and publish the dashboard if it changed. Returns 1 if published.
+    """Count the event; store and publish the dashboard if it changed (and the last
+    publication is a second old). Returns 1 if published.
 
     Stored before it is published, so a snapshot that reads the channel position
     first never pairs a publication with an older dashboard; taken back if the
@@ -88,7 +91,7 @@ async def refresh(ctx: WorkerContext, event_id: int) -> int:
         return 0
     data = orjson.dumps(dashboard.to_wire())
     stored = keys.dashboard(event_id)
-    if await redis.get(stored) == data:
+    if await redis.get(stored) == data or await _published_lately(ctx, event_id):
         return 0
     await redis.set(stored, data, ex=int(WATCH_S))
     try:
@@ -97,6 +100,22 @@ async def refresh(ctx: WorkerContext, event_id: int) -> int:
         await redis.delete(stored)
         raise
     return 1
+
+
+async def _published_lately(ctx: WorkerContext, event_id: int) -> bool:
+    """Whether the channel's last publication was stored within the last second.
+
+    JetStream's own record, which no Redis flush or worker restart forgets: the
+    gates are what keep counts rare, this is what keeps publications a second apart.
+    """
+    subject = ctx.subjects.publish(dashboard_channel(event_id))
+    try:
+        last = await ctx.deps.js.get_last_msg(ctx.subjects.history_stream, subject, direct=True)
+    except NotFoundError:
+        return False
+    if last.time is None:
+        return False
+    return datetime.now(UTC) - last.time < timedelta(seconds=PUBLISH_INTERVAL_S)
 
 
 async def snapshot(event_id: int, ctx: WorkerContext) -> dict[str, Any]:
