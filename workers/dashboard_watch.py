@@ -13,6 +13,10 @@ from bilten.protocol.dashboard import PUBLISH_INTERVAL_S
 WATCH_S = 3600.0
 """An event with no news and no new subscriber for this long is no longer counted."""
 
+RENOTE_S = 10.0
+"""News of an event seen this recently is not written to Redis again: a storm of
+scans costs a few writes a minute, not one per scan."""
+
 
 class DashboardWatch:
     """Events with news or subscribers (by last time seen) and when each was last counted."""
@@ -21,9 +25,14 @@ class DashboardWatch:
         self._seen: dict[int, float] = {}
         self._counted: dict[int, float] = {}
 
-    def note(self, event_id: int, now: float) -> None:
-        """The event had news or a subscriber at `now` (epoch seconds)."""
+    def note(self, event_id: int, now: float) -> bool:
+        """The event had news or a subscriber at `now` (epoch seconds); returns whether
+        that is worth recording in Redis (not within `RENOTE_S` of the last time)."""
+        last = self._seen.get(event_id)
+        if last is not None and now - last < RENOTE_S:
+            return False
         self._seen[event_id] = now
+        return True
 
     def events(self, now: float) -> set[int]:
         """The events seen within `WATCH_S`; forgets the others."""

@@ -49,8 +49,8 @@ async def note(msg: Msg, ctx: WorkerContext) -> None:
 async def watch(ctx: WorkerContext, event_id: int) -> None:
     """Keep counting the event's dashboard for the next `WATCH_S`."""
     now = time.time()
-    ctx.dashboards.note(event_id, now)
-    await ctx.deps.redis.zadd(ctx.deps.keys.dashboards_watched(), {str(event_id): now})
+    if ctx.dashboards.note(event_id, now):
+        await ctx.deps.redis.zadd(ctx.deps.keys.dashboards_watched(), {str(event_id): now})
 
 
 async def tick(ctx: WorkerContext) -> int:
