@@ -41,6 +41,11 @@ class DashboardWatch:
             self._counted.pop(event_id, None)
         return set(self._seen)
 
+    def forget(self, event_id: int) -> None:
+        """The event is gone (deleted): stop counting it."""
+        self._seen.pop(event_id, None)
+        self._counted.pop(event_id, None)
+
     def may_count(self, event_id: int, now: float) -> bool:
         """Whether the event was last counted here at least `PUBLISH_INTERVAL_S` ago."""
         return now - self._counted.get(event_id, float("-inf")) >= PUBLISH_INTERVAL_S

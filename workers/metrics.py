@@ -87,6 +87,7 @@ async def refresh(ctx: WorkerContext, event_id: int) -> int:
     redis, keys = ctx.deps.redis, ctx.deps.keys
     dashboard = await count(ctx, event_id, datetime.now(UTC))
     if dashboard is None:  # deleted: nothing more to show
+        ctx.dashboards.forget(event_id)
         await redis.zrem(keys.dashboards_watched(), str(event_id))
         return 0
     data = orjson.dumps(dashboard.to_wire())

@@ -4,28 +4,21 @@ most one publication a second; organizers only."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import random
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
-import nats
 import pytest
-import redis.asyncio as aioredis
-from nats.js.errors import NotFoundError
 
 from bilten.hub.app import create_app
-from bilten.infra.keys import RedisKeys
 from bilten.infra.settings import Settings
-from bilten.protocol.dashboard import per_minute, series_start
-from bilten.protocol.subjects import Subjects
 from bilten.workers.main import run_workers
 from bilten.workers.registry import WORKERS
-from tests.allocation.helpers import Crowd, Venue, db, hold, make_venue, ok
+from tests.allocation.helpers import Crowd, Venue, hold, make_venue, ok
 from tests.engagement.helpers import make_poll
 from tests.hub.helpers import Raw, connect
+from tests.metrics.helpers import DashboardView, figures, flush, ground_truth, stored_at, until
 from tests.ready import workers_answer
 from tests.waiting import WAIT_S, allowance, arrives, wait_for
 
@@ -33,133 +26,6 @@ TICKETS = 40
 BUYERS = 6
 VOTERS = 30
 STORM = allowance(TICKETS * 3 + BUYERS * 6 + VOTERS)
-
-
-class DashboardView:
-    """An organizer's subscription to `event.{id}.dashboard`: the snapshot, then each
-    publication with when it arrived."""
-
-    def __init__(self, raw: Raw, event_id: int) -> None:
-        self.raw = raw
-        self.channel = f"event.{event_id}.dashboard"
-        self.latest: dict[str, Any] = {}
-        self.arrivals: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        reply = await self.raw.subscribe(self.channel)
-        assert reply["op"] == "subscribed", reply
-        self.latest = reply["snapshot"]
-        self._task = asyncio.get_running_loop().create_task(self._pump())
-
-    async def _pump(self) -> None:
-        while True:
-            message = await self.raw.recv(timeout=STORM)
-            if message["op"] == "pub":
-                self.arrivals.append(time.monotonic())
-                self.latest = message["data"]
-            elif message["op"] == "subscribed":  # a resync from the hub
-                self.latest = message["snapshot"]
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-
-async def ground_truth(settings: Settings, event_id: int, minute: datetime) -> dict[str, Any]:
-    """The dashboard's figures counted from PostgreSQL by other queries than the worker's."""
-
-    async def rows(sql: str) -> list[Any]:
-        return await db(settings, sql, event_id)
-
-    present = await rows(
-        """SELECT p.inside, p.entries, p.last_gate FROM ticket_presence p
-           JOIN tickets t ON t.id = p.ticket_id WHERE t.event_id = $1"""
-    )
-    scans = await rows("SELECT status, reason, scanned_at FROM scans WHERE event_id = $1")
-    orders = await rows("SELECT currency, amount_minor, ticket_ids FROM orders WHERE event_id = $1")
-    seats = await rows("SELECT status FROM seats WHERE event_id = $1")
-    polls = await rows("SELECT id FROM polls WHERE event_id = $1 AND status = 'open'")
-    ballots = await rows(
-        "SELECT b.poll_id FROM poll_ballots b JOIN polls p ON p.id = b.poll_id"
-        " WHERE p.event_id = $1"
-    )
-    questions = await rows("SELECT state, answered FROM questions WHERE event_id = $1")
-    gates: dict[str, int] = {}
-    for p in present:
-        if p["inside"]:
-            gates[p["last_gate"]] = gates.get(p["last_gate"], 0) + 1
-    rejections: dict[str, int] = {}
-    revenue: dict[str, int] = {}
-    for s in scans:
-        if s["status"] == "rejected":
-            rejections[s["reason"]] = rejections.get(s["reason"], 0) + 1
-    for o in orders:
-        revenue[o["currency"]] = revenue.get(o["currency"], 0) + o["amount_minor"]
-    start = series_start(minute)
-    return {
-        "checked_in": sum(1 for p in present if p["entries"] > 0),
-        "inside": sum(gates.values()),
-        "inside_by_gate": dict(sorted(gates.items())),
-        "scans_per_minute": list(
-            per_minute(((s["scanned_at"], 1) for s in scans if s["scanned_at"] >= start), minute)
-        ),
-        "rejections": dict(sorted(rejections.items())),
-        "offline_conflicts": sum(1 for s in scans if s["status"] == "conflict"),
-        "sales": {
-            "tickets": sum(len(o["ticket_ids"]) for o in orders),
-            "orders": len(orders),
-            "revenue": dict(sorted(revenue.items())),
-        },
-        "seats": {
-            st: sum(1 for s in seats if s["status"] == st) for st in ("available", "held", "sold")
-        },
-        "polls": {
-            "open": len(polls),
-            "voters": {
-                str(p["id"]): sum(1 for b in ballots if b["poll_id"] == p["id"])
-                for p in sorted(polls, key=lambda p: p["id"])
-            },
-        },
-        "questions": {
-            "open": sum(1 for q in questions if q["state"] != "hidden" and not q["answered"])
-        },
-    }
-
-
-async def _stored_at(settings: Settings, channel: str) -> list[datetime]:
-    """When each publication of `channel` was stored in the history stream, in order."""
-    assert settings.nats_url
-    subjects = Subjects(settings.namespace)
-    nc = await nats.connect(settings.nats_url)
-    times: list[datetime] = []
-    try:
-        js, seq = nc.jetstream(), 1
-        while True:
-            try:
-                msg = await js.get_msg(
-                    subjects.history_stream, seq, subject=subjects.publish(channel), next=True
-                )
-            except NotFoundError:
-                return times
-            assert msg.time is not None and msg.seq is not None
-            times.append(msg.time)
-            seq = msg.seq + 1
-    finally:
-        await nc.close()
-
-
-async def _flush(settings: Settings) -> int:
-    """Empty every Redis key of the test's namespace, as a Redis restart without persistence."""
-    assert settings.redis_url
-    client = aioredis.from_url(settings.redis_url)
-    try:
-        keys = [k async for k in client.scan_iter(RedisKeys(settings.namespace).pattern())]
-        return int(await client.delete(*keys)) if keys else 0
-    finally:
-        await client.aclose()
 
 
 async def _scanner(staff: Raw, event_id: int, codes: list[str], rng: random.Random) -> None:
@@ -216,13 +82,8 @@ async def _voters(
         ok(await voter.call("polls.vote", {"poll_id": poll_id, "choice": i % 2}))
 
 
-def _figures(dashboard: dict[str, Any]) -> dict[str, Any]:
-    """The counted figures: all but the header and the people online."""
-    return {k: v for k, v in dashboard.items() if k not in ("type", "event_id", "minute", "online")}
-
-
 @pytest.mark.timeout(STORM + 6 * WAIT_S)
-async def test_the_dashboard_equals_postgresql_after_a_storm_with_a_restart_and_a_flush(
+async def test_the_dashboard_equals_postgresql_after_a_storm_with_a_restart_and_aflush(
     migrated: Settings, aiohttp_server: Any, make_token: Any
 ) -> None:
     stop, stop_metrics = asyncio.Event(), asyncio.Event()
@@ -283,7 +144,7 @@ async def test_the_dashboard_equals_postgresql_after_a_storm_with_a_restart_and_
             for i in range(BUYERS)
         ]
         view = DashboardView(
-            await crowd.connect(server, make_token("organizer", sub="screen")), event_id
+            await crowd.connect(server, make_token("organizer", sub="screen")), event_id, STORM
         )
         await view.start()
         rng = random.Random(13)
@@ -299,7 +160,7 @@ async def test_the_dashboard_equals_postgresql_after_a_storm_with_a_restart_and_
         await arrives(storm(0), what="the first half of the storm", timeout=STORM)
         stop_metrics.set()
         await arrives(metrics, what="the metrics worker to stop")
-        assert await _flush(migrated) > 0
+        assert await flush(migrated) > 0
         second = loop.create_task(storm(1))
         metrics = loop.create_task(
             run_workers(migrated, ["metrics"], stop_metrics := asyncio.Event())
@@ -312,13 +173,13 @@ async def test_the_dashboard_equals_postgresql_after_a_storm_with_a_restart_and_
             assert view is not None and not metrics.done()
             latest = view.latest
             truth = await ground_truth(migrated, event_id, datetime.fromisoformat(latest["minute"]))
-            assert _figures(latest) == truth, (latest, truth)
+            assert figures(latest) == truth, (latest, truth)
             assert latest["online"] == {"attendee": 3, "staff": 0, "organizer": 1}, latest["online"]
             return True
 
         await wait_for(equal, what="the dashboard to equal PostgreSQL", timeout=2 * WAIT_S)
         # At most one publication a second, as JetStream stored them.
-        stored = await _stored_at(migrated, view.channel)
+        stored = await stored_at(migrated, view.channel)
         assert len(stored) >= 3 and len(view.arrivals) >= 2, stored
         assert all(b - a >= timedelta(seconds=1) for a, b in itertools.pairwise(stored)), stored
         assert view.latest["sales"]["orders"] > 0 and view.latest["rejections"]
@@ -327,12 +188,12 @@ async def test_the_dashboard_equals_postgresql_after_a_storm_with_a_restart_and_
         )
 
         # Emptied again while quiet: a new subscriber's snapshot is counted from PostgreSQL.
-        assert await _flush(migrated) > 0
+        assert await flush(migrated) > 0
         late = await crowd.connect(server, make_token("organizer", sub="late"))
         reply = await late.subscribe(f"event.{event_id}.dashboard")
         assert reply["op"] == "subscribed", reply
         minute = datetime.fromisoformat(reply["snapshot"]["minute"])
-        assert _figures(reply["snapshot"]) == await ground_truth(migrated, event_id, minute)
+        assert figures(reply["snapshot"]) == await ground_truth(migrated, event_id, minute)
     finally:
         if view is not None:
             await view.close()
@@ -357,21 +218,13 @@ async def test_only_organizers_see_the_dashboard(
     reply = await screen.subscribe(channel)
     assert reply["op"] == "subscribed", reply
     # The snapshot may predate the seat map by up to a second; a publication follows.
-    await _until(screen, reply["snapshot"], lambda d: d["seats"]["available"] == 8)
+    await until(screen, reply["snapshot"], lambda d: d["seats"]["available"] == 8)
     hold_id = ok(
         await organizer.call(
             "seats.hold", {"event_id": venue.event_id, "seat_ids": venue.seat_ids[:2]}
         )
     )["hold_id"]
     ok(await organizer.call("seats.confirm", {"hold_id": hold_id}))
-    sold = await _until(screen, None, lambda d: d["seats"]["sold"] == 2)
+    sold = await until(screen, None, lambda d: d["seats"]["sold"] == 2)
     assert sold["seats"] == {"available": 6, "held": 0, "sold": 2}
     assert sold["sales"] == {"tickets": 2, "orders": 1, "revenue": {"BAM": 10000}}
-
-
-async def _until(raw: Raw, first: dict[str, Any] | None, done: Any) -> dict[str, Any]:
-    """The first dashboard (`first`, then each publication) for which `done` holds."""
-    dashboard = first
-    while dashboard is None or not done(dashboard):
-        dashboard = (await raw.until("pub"))["data"]
-    return dashboard

@@ -22,3 +22,5 @@ def test_an_event_is_counted_at_most_once_a_second() -> None:
     watch.counted(1, 0.0)
     assert not watch.may_count(1, 0.999)
     assert watch.may_count(1, 1.0)
+    watch.forget(1)
+    assert watch.events(1.0) == set()
