@@ -77,6 +77,20 @@ class RedisKeys:
         expires, so a poll goes out at most once a tick however many workers run."""
         return f"{self.prefix}:polls:tick"
 
+    def dashboard(self, event_id: int) -> str:
+        """The event's dashboard as last published (JSON), answered to subscribers
+        (workers/metrics.py); rebuilt from PostgreSQL when missing."""
+        return f"{self.prefix}:dashboard:{event_id}"
+
+    def dashboard_gate(self, event_id: int) -> str:
+        """Set for a second when the event's dashboard is counted: one count, hence at
+        most one publication, per second per event across metrics workers."""
+        return f"{self.prefix}:dashboard:{event_id}:gate"
+
+    def dashboards_watched(self) -> str:
+        """Sorted set of event ids scored with the time they last had news or a subscriber."""
+        return f"{self.prefix}:dashboards"
+
     def pattern(self) -> str:
         """Every key of this namespace (for cleanup in tests and tooling)."""
         return f"{self.prefix}:*"

@@ -26,7 +26,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError
 
 from bilten.protocol.mail import MAIL_REQUESTED
-from bilten.protocol.subjects import AUDIT_CONSUMER, MAIL_CONSUMER, Subjects
+from bilten.protocol.subjects import AUDIT_CONSUMER, MAIL_CONSUMER, METRICS_CONSUMER, Subjects
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,9 @@ def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
             filter_subject=subjects.events(MAIL_REQUESTED),
             ack_wait_s=60.0,
             max_deliver=MAIL_MAX_DELIVER,
+        ),
+        ConsumerDecl(
+            durable=subjects.durable(METRICS_CONSUMER), filter_subject=subjects.events(">")
         ),
     ]
 

@@ -27,6 +27,7 @@ HDR_SEQUENCE = "Nats-Sequence"
 # The durable consumers on the events stream, by the worker that owns each.
 AUDIT_CONSUMER = "audit"
 MAIL_CONSUMER = "mail"
+METRICS_CONSUMER = "metrics"
 
 # The same rule as the BILTEN_NAMESPACE setting: a subject token, a stream
 # name once uppercased, and a Redis key prefix, all at once.

@@ -21,6 +21,7 @@ from bilten.infra.deps import Deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.protocol.subjects import Subjects
+from bilten.workers.dashboard_watch import DashboardWatch
 from bilten.workers.device_usage import DeviceUsage
 from bilten.workers.keys import KeyRing
 
@@ -30,8 +31,9 @@ Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 @dataclass(frozen=True, slots=True)
 class WorkerContext:
-    """A worker's connections (`deps`), metrics, event key ring, outbox publisher and
-    paired devices' usage counters (workers/device_usage.py).
+    """A worker's connections (`deps`), metrics, event key ring, outbox publisher,
+    paired devices' usage counters (workers/device_usage.py) and the dashboards
+    it counts (workers/dashboard_watch.py).
 
     The key ring caches signing keys for every handler of the worker; the
     publisher sends committed outbox rows after the answer, and the runner
@@ -43,6 +45,7 @@ class WorkerContext:
     keys: KeyRing = field(default_factory=KeyRing)
     publisher: outbox.Publisher = field(default_factory=outbox.Publisher)
     devices: DeviceUsage = field(default_factory=DeviceUsage)
+    dashboards: DashboardWatch = field(default_factory=DashboardWatch)
 
     @property
     def pg(self) -> asyncpg.Pool:

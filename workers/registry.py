@@ -19,6 +19,7 @@ from bilten.workers import (
     engagement,
     events,
     mail,
+    metrics,
     qa,
     tickets,
 )
@@ -56,6 +57,7 @@ WORKERS: dict[str, Worker] = {
         allocation.WORKER,
         qa.WORKER,
         engagement.WORKER,
+        metrics.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(
             "accounts",

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import nats
 import orjson
+import pytest
 
+from bilten.hub.app import create_app
 from bilten.infra.settings import Settings
 from bilten.protocol.commands import encode_reply
 from bilten.protocol.subjects import Subjects
+from bilten.workers.main import run_workers
+from bilten.workers.registry import WORKERS
 from tests.hub.helpers import connect, create_event
+from tests.ready import workers_answer
+from tests.waiting import arrives
+
+
+@pytest.fixture
+async def workers(migrated: Settings) -> AsyncIterator[Settings]:
+    """Every worker but the dashboards' owner (workers/metrics.py): this test stands in for it."""
+    stop = asyncio.Event()
+    names = sorted(set(WORKERS) - {"metrics"})
+    task = asyncio.get_running_loop().create_task(run_workers(migrated, names, stop))
+    await workers_answer(migrated, names, running=task)
+    yield migrated
+    stop.set()
+    await arrives(task, what="the workers to stop")
 
 
 async def test_snapshot_then_deltas(
-    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+    workers: Settings, aiohttp_client: Any, make_token: Any
 ) -> None:
-    client = await aiohttp_client(hub_server)
+    client = await aiohttp_client(create_app(workers))
     organizer = await connect(client, make_token("organizer"))
     event_id = await create_event(organizer)
     channel = f"event.{event_id}.dashboard"
@@ -29,7 +49,7 @@ async def test_snapshot_then_deltas(
     reply = await watcher.subscribe(channel)
     assert reply["op"] == "error" and reply["error"]["code"] == "unavailable", reply
 
-    # A stand-in for a dashboard worker (none answers yet): it owns the state, publishes
+    # A stand-in for the dashboard worker: it owns the state, publishes
     # deltas on the channel and answers snapshot requests with the offset they reflect.
     assert workers.nats_url
     owner = await nats.connect(workers.nats_url)

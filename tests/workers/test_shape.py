@@ -100,6 +100,7 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
         "engagement",
         "events",
         "mail",
+        "metrics",
         "qa",
         "tickets",
     ]
@@ -108,3 +109,5 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert set(WORKERS["qa"].snapshots) == {"qa"}
     assert set(WORKERS["engagement"].snapshots) == {"polls"}
     assert [c.durable for c in WORKERS["audit"].consumers] == ["audit"]
+    assert set(WORKERS["metrics"].snapshots) == {"dashboard"}
+    assert [c.durable for c in WORKERS["metrics"].consumers] == ["metrics"]
