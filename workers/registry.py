@@ -18,6 +18,7 @@ from bilten.workers import (
     checkin,
     engagement,
     events,
+    exports,
     mail,
     qa,
     tickets,
@@ -56,6 +57,7 @@ WORKERS: dict[str, Worker] = {
         allocation.WORKER,
         qa.WORKER,
         engagement.WORKER,
+        exports.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(
             "accounts",
