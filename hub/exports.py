@@ -38,6 +38,7 @@ async def download(request: web.Request, claims: Claims) -> web.StreamResponse:
     params: dict[str, Any] = {"event_id": request.match_info["event_id"], "name": name}
     page = await execute(hub, claims, METHOD, params, text={"event_id"})
     event_id = page["event_id"]
+    params["event_id"] = event_id  # checked: from now on a number, not path text
     response = web.StreamResponse(
         headers={
             "Content-Type": exports.content_type(fmt),
