@@ -19,7 +19,7 @@ from tests.waiting import arrives
 MiB = 1 << 20
 
 
-async def _seed(settings: Settings, event_id: int, type_id: int, count: int) -> None:
+async def seed(settings: Settings, event_id: int, type_id: int, count: int) -> None:
     await db(
         settings,
         "INSERT INTO tickets (event_id, ticket_type_id, holder)"
@@ -54,8 +54,8 @@ async def test_a_large_export_runs_in_constant_memory(
     organizer = await connect(client, token)
     small = await door_setup(organizer, count=1)
     large = await door_setup(organizer, count=1)
-    await _seed(workers, small.event_id, small.type_id, 10_000 - 1)
-    await _seed(workers, large.event_id, large.type_id, 100_000 - 1)
+    await seed(workers, small.event_id, small.type_id, 10_000 - 1)
+    await seed(workers, large.event_id, large.type_id, 100_000 - 1)
     tracemalloc.start()
     try:
         await _peak(client, token, small.event_id, "csv")  # warm: first-use caches
