@@ -49,17 +49,32 @@ async def download(request: web.Request, claims: Claims) -> web.StreamResponse:
     )
     response.enable_chunked_encoding()
     await response.prepare(request)
-    await response.write(exports.csv_header(name) if fmt == "csv" else exports.json_open())
-    first = True
+    try:
+        await _stream(request, response, claims, params, page, fmt)
+    except ConnectionError:  # the client went away: nothing to answer, nothing wrong
+        log.info(
+            "export abandoned by the client", extra={"ctx": {"event_id": event_id, "export": name}}
+        )
+    return response
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    claims: Claims,
+    params: dict[str, Any],
+    page: dict[str, Any],
+    fmt: exports.Format,
+) -> None:
+    """Write `page` and every page after it, then end the body; cut the connection
+    instead when a page cannot be had."""
+    hub = request.app[HUB]
+    name = params["name"]
+    await response.write(exports.encode_opening(name, fmt))
+    written = 0
     while True:
-        if fmt == "csv":
-            chunk = b"".join(exports.csv_line(row) for row in page["rows"])
-        else:
-            chunk = b"".join(
-                exports.json_item(name, row, first and i == 0) for i, row in enumerate(page["rows"])
-            )
-        first = first and not page["rows"]
-        await response.write(chunk)
+        await response.write(exports.encode_rows(name, fmt, page["rows"], written))
+        written += len(page["rows"])
         if page["next"] is None:
             break
         try:
@@ -68,12 +83,9 @@ async def download(request: web.Request, claims: Claims) -> web.StreamResponse:
             log.warning(
                 "export cut short: %s",
                 error.code,
-                extra={"ctx": {"event_id": event_id, "export": name, "error": error.message}},
+                extra={"ctx": {**params, "rows": written, "error": error.message}},
             )
             if request.transport is not None:
                 request.transport.abort()
-            return response
-    if fmt == "json":
-        await response.write(exports.json_close())
-    await response.write_eof()
-    return response
+            return
+    await response.write_eof(exports.encode_closing(fmt))

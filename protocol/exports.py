@@ -151,3 +151,20 @@ def json_item(name: str, row: Row, first: bool) -> bytes:
 def json_close() -> bytes:
     """What a JSON export ends with."""
     return b"\n]\n"
+
+
+def encode_opening(name: str, fmt: Format) -> bytes:
+    """What an export starts with: the CSV header, or the JSON array's bracket."""
+    return csv_header(name) if fmt == "csv" else json_open()
+
+
+def encode_rows(name: str, fmt: Format, rows: Sequence[Row], written: int) -> bytes:
+    """Rows in the export's format, after the `written` rows that came before them."""
+    if fmt == "csv":
+        return b"".join(csv_line(row) for row in rows)
+    return b"".join(json_item(name, row, written + i == 0) for i, row in enumerate(rows))
+
+
+def encode_closing(fmt: Format) -> bytes:
+    """What an export ends with: nothing for CSV, the JSON array's bracket."""
+    return b"" if fmt == "csv" else json_close()
