@@ -186,3 +186,23 @@ async def test_who_may_export_and_what_is_refused(
     assert resp.status == 401
     status, body = await download(client, make_token("service"), event_id, "tickets.csv")
     assert status == 200 and len(body) == 2
+
+
+async def test_rows_page_by_page_over_rpc(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    door = await door_setup(organizer, count=3)
+    params = {"event_id": door.event_id, "name": "tickets", "limit": 2}
+    first = (await organizer.call("exports.page", params))["result"]
+    assert first["columns"] == list(COLUMNS["tickets"]) and len(first["rows"]) == 2
+    second = (await organizer.call("exports.page", {**params, "after": first["next"]}))["result"]
+    assert second["next"] is None
+    ids = [row[0] for row in first["rows"] + second["rows"]]
+    assert ids == [str(ticket["id"]) for ticket in door.tickets]
+    for name, after in (("tickets", "x"), ("tickets", "1:2"), ("polls", "7")):
+        reply = await organizer.call("exports.page", {**params, "name": name, "after": after})
+        assert reply["error"]["code"] == "bad_request" and reply["error"]["details"] == {
+            "field": "after"
+        }, reply
