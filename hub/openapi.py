@@ -18,6 +18,7 @@ from typing import Any
 from bilten.protocol.command_shape import Command
 from bilten.protocol.commands import COMMANDS, path_params
 from bilten.protocol.errors import HTTP_STATUS
+from bilten.protocol.exports import FORMATS, NAMES, content_type
 from bilten.protocol.results import NAMED
 
 # What each error status means on every route (docs/protocol.md §Errors).
@@ -195,6 +196,52 @@ def _operation(command: Command) -> dict[str, Any]:
     return operation
 
 
+def _export_files() -> dict[str, Any]:
+    """The export downloads (hub/exports.py): files, not JSON, so not commands themselves."""
+    page = COMMANDS["exports.page"]
+    return {
+        "get": {
+            "summary": "An export of the event as a streamed CSV (UTF-8, header row) or JSON "
+            "array file; an unknown name is not_found, another extension unsupported_format. "
+            "Same access as exports.page (docs/insight.md §Exports).",
+            "security": _SECURITY["token"],
+            "parameters": [
+                {
+                    "name": "event_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": page.params["event_id"],
+                },
+                {
+                    "name": "file",
+                    "in": "path",
+                    "required": True,
+                    "schema": {
+                        "type": "string",
+                        "enum": [f"{name}.{fmt}" for name in NAMES for fmt in FORMATS],
+                    },
+                },
+            ],
+            "responses": _responses(
+                "200",
+                {
+                    content_type("csv"): {"schema": {"type": "string"}},
+                    content_type("json"): {
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": {"type": ["string", "null"]},
+                            },
+                        }
+                    },
+                },
+                body=False,
+            ),
+        }
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The whole document."""
     paths: dict[str, dict[str, Any]] = {}
@@ -217,6 +264,7 @@ def openapi_document() -> dict[str, Any]:
             ),
         }
     }
+    paths["/api/v1/events/{event_id}/exports/{file}"] = _export_files()
     return {
         "openapi": "3.1.0",
         "info": {

@@ -16,7 +16,7 @@ import segno
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from bilten.hub import sessions
+from bilten.hub import exports, sessions
 from bilten.hub.auth import authenticate, bearer_token
 from bilten.hub.dispatch import execute
 from bilten.hub.openapi import openapi_document
@@ -174,6 +174,11 @@ async def ticket_qr(request: web.Request) -> web.Response:
     )
 
 
+async def export_file(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/events/{event_id}/exports/{file}: an export as CSV or JSON (hub/exports.py)."""
+    return await exports.download(request, await authenticate_rest(request))
+
+
 async def openapi(request: web.Request) -> web.Response:
     """GET /api/v1/openapi.json: every route, generated from the command table."""
     return json_response(openapi_document())
@@ -183,5 +188,6 @@ def add_routes(app: web.Application) -> None:
     """Mount every command's REST route and the OpenAPI document."""
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/api/v1/tickets/{ticket_id}/qr.svg", ticket_qr)
+    app.router.add_get("/api/v1/events/{event_id}/exports/{file}", export_file)
     for command in COMMANDS.values():
         app.router.add_route(command.http, command.path, _handler(command))

@@ -38,6 +38,7 @@ from bilten.protocol.errors import (
     UnknownMethod,
     error_from_wire,
 )
+from bilten.protocol.export_commands import EXPORT_COMMANDS
 from bilten.protocol.mail import EMAIL_PATTERN, MAX_ADDRESS
 from bilten.protocol.offline import DEVICE, MAX_SYNC_SCANS
 from bilten.protocol.params import MAX_ID
@@ -584,6 +585,7 @@ COMMANDS.update((c.method, c) for c in DEVICE_COMMANDS)
 COMMANDS.update((c.method, c) for c in API_KEY_COMMANDS)
 COMMANDS.update((c.method, c) for c in QA_COMMANDS)
 COMMANDS.update((c.method, c) for c in POLL_COMMANDS)
+COMMANDS.update((c.method, c) for c in EXPORT_COMMANDS)
 
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"

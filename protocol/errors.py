@@ -35,6 +35,7 @@ HTTP_STATUS: dict[str, int] = {
     "already_upvoted": 409,
     "not_upvoted": 409,
     "bad_reaction": 400,
+    "unsupported_format": 400,
     "internal": 500,
     "unavailable": 503,
     "timeout": 504,
@@ -199,6 +200,12 @@ class BadReaction(BiltenError):
     code = "bad_reaction"
 
 
+class UnsupportedFormat(BiltenError):
+    """An export asked for in a format it does not come in (`details.formats`)."""
+
+    code = "unsupported_format"
+
+
 class Unavailable(BiltenError):
     """A dependency (NATS, a worker, a database) cannot serve the request now."""
 
@@ -241,6 +248,7 @@ _BY_CODE: dict[str, type[BiltenError]] = {
         AlreadyUpvoted,
         NotUpvoted,
         BadReaction,
+        UnsupportedFormat,
         Unavailable,
         Timeout,
         Internal,

@@ -106,10 +106,15 @@ _MINOR_DIGITS = {
 }
 
 
-def format_amount(amount_minor: int, currency: str) -> str:
-    """An amount in minor units as people read it: `2500, "EUR"` → `25.00 EUR`."""
+def decimal_amount(amount_minor: int, currency: str) -> str:
+    """An amount in minor units as a decimal of the currency's unit: `2500, "EUR"` → `25.00`."""
     digits = _MINOR_DIGITS.get(currency, 2)
     if digits == 0:
-        return f"{amount_minor} {currency}"
+        return str(amount_minor)
     whole, part = divmod(amount_minor, 10**digits)
-    return f"{whole}.{part:0{digits}d} {currency}"
+    return f"{whole}.{part:0{digits}d}"
+
+
+def format_amount(amount_minor: int, currency: str) -> str:
+    """An amount in minor units as people read it: `2500, "EUR"` → `25.00 EUR`."""
+    return f"{decimal_amount(amount_minor, currency)} {currency}"

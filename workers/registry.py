@@ -18,6 +18,7 @@ from bilten.workers import (
     checkin,
     engagement,
     events,
+    exports,
     mail,
     metrics,
     qa,
@@ -58,6 +59,7 @@ WORKERS: dict[str, Worker] = {
         qa.WORKER,
         engagement.WORKER,
         metrics.WORKER,
+        exports.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(
             "accounts",

@@ -94,6 +94,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "tickettypes.update": {"name": "Taken over"},
     "seats.hold": {"quantity": 1},
     "seats.waitlist.join": {"quantity": 1},
+    "exports.page": {"name": "tickets"},
 }
 
 

@@ -54,6 +54,7 @@ async def test_readyz_names_the_workers_no_process_serves(
         "worker:checkin",
         "worker:engagement",
         "worker:events",
+        "worker:exports",
         "worker:qa",
         "worker:tickets",
     ]

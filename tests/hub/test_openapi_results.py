@@ -199,6 +199,7 @@ async def test_every_result_matches_its_declaration(
     await call("tickets.get", ticket_id=tickets[0]["id"])
     await call("tickets.list", event_id=event_id, limit=2, q="amra")
     await call("tickets.revoke", ticket_id=tickets[1]["id"])
+    await call("exports.page", event_id=event_id, name="tickets", limit=1)
 
     code = tickets[0]["code"]
     await call("checkin.scan", event_id=event_id, code=code, gate="north")

@@ -99,6 +99,7 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
         "checkin",
         "engagement",
         "events",
+        "exports",
         "mail",
         "metrics",
         "qa",
