@@ -95,11 +95,11 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert sorted(WORKERS) == [
         "accounts",
         "allocation",
-        "audit",
         "checkin",
         "engagement",
         "events",
         "mail",
+        "persistence",
         "qa",
         "tickets",
     ]
@@ -107,4 +107,4 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert set(WORKERS["allocation"].snapshots) == {"seats"}
     assert set(WORKERS["qa"].snapshots) == {"qa"}
     assert set(WORKERS["engagement"].snapshots) == {"polls"}
-    assert [c.durable for c in WORKERS["audit"].consumers] == ["audit"]
+    assert [c.durable for c in WORKERS["persistence"].consumers] == ["persistence"]
