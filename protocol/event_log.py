@@ -46,6 +46,7 @@ class LogEntry:
     kind: str
     event_id: int | None
     payload: dict[str, Any]
+    redacted: bool = False  # a secret of the payload was replaced by NOT_RECORDED
 
 
 def parse_domain_event(data: bytes) -> LogEntry:
@@ -56,10 +57,24 @@ def parse_domain_event(data: bytes) -> LogEntry:
         raise BadRequest(f"malformed domain event: {error}") from None
     if not isinstance(body, dict) or not isinstance(body.get("kind"), str) or not body["kind"]:
         raise BadRequest("malformed domain event: no kind")
+    if b"\\u0000" in data and _has_nul(body):  # PostgreSQL's jsonb cannot hold one
+        raise BadRequest("malformed domain event: a NUL character")
     kind: str = body["kind"]
     secret = _REDACTED.get(kind)
-    if secret is not None and secret in body:
+    redacted = secret is not None and secret in body
+    if redacted:
         body = {**body, secret: NOT_RECORDED}
     event_id = body.get("event_id")
     is_id = type(event_id) is int and 0 < event_id < _BIGINT_END
-    return LogEntry(kind, event_id if is_id else None, body)
+    return LogEntry(kind, event_id if is_id else None, body, redacted)
+
+
+def _has_nul(value: object) -> bool:
+    """Whether a NUL character is in any string of a decoded JSON value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False

@@ -52,17 +52,34 @@ async def consume_batches(
     sub = await ctx.deps.js.pull_subscribe_bind(durable=durable, stream=stream)
     log.info("worker %s consuming %s/%s in batches", worker, stream, durable)
     outage = Outage(f"worker {worker} handling {durable}")
+    prefetched: asyncio.Future[list[Msg]] | None = None
+
+    async def fetch() -> list[Msg]:
+        try:
+            return await sub.fetch(batch, timeout=1.0)
+        except TimeoutError:  # nats-py raises it when idle
+            return []
 
     async def fetch_and_handle() -> None:
-        try:
-            msgs = await sub.fetch(batch, timeout=1.0)
-        except TimeoutError:  # nats-py raises it when idle
+        nonlocal prefetched
+        current, prefetched = prefetched, None
+        msgs = await (current if current is not None else fetch())
+        if not msgs:
             return
+        # The next batch is fetched while this one is written: NATS and PostgreSQL work at once.
+        prefetched = asyncio.ensure_future(fetch())
         await _handle_batch(msgs, ctx, worker, handler, timeout_s, outage)
 
     try:
         await every(0.0, fetch_and_handle, stop, name=f"worker {worker} consuming {durable}")
     finally:
+        if prefetched is not None:  # fetched, never handled: back to the stream at once
+            prefetched.cancel()
+            await asyncio.wait({prefetched})
+            if not prefetched.cancelled() and prefetched.exception() is None:
+                with contextlib.suppress(NatsError):
+                    for msg in prefetched.result():
+                        await msg.nak()
         with contextlib.suppress(NatsError):  # NATS is gone: so is the subscription
             await sub.unsubscribe()
 

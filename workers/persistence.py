@@ -51,7 +51,9 @@ def rows_of(msgs: Sequence[Msg]) -> tuple[Rows, list[Msg]]:
         rows[2].append((msg.headers or {}).get(HDR_MSG_ID))
         rows[3].append(entry.kind)
         rows[4].append(entry.event_id)
-        rows[5].append(orjson.dumps(entry.payload).decode())
+        # The message's own JSON unless something was left out of it.
+        payload = orjson.dumps(entry.payload) if entry.redacted else msg.data
+        rows[5].append(payload.decode())
         rows[6].append(meta.timestamp or datetime.now(UTC))
     return rows, refused
 

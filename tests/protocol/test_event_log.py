@@ -38,6 +38,7 @@ from bilten.protocol.event_log import NOT_RECORDED, LogEntry, parse_domain_event
                 "mail.requested",
                 None,
                 {"kind": "mail.requested", "to": "a@b.c", "vars": NOT_RECORDED},
+                redacted=True,
             ),
         ),
     ],
@@ -47,8 +48,21 @@ def test_rows_of_domain_events(body: dict[str, object], entry: LogEntry) -> None
 
 
 @pytest.mark.parametrize(
-    "data", [b"not json", b"[1, 2]", b'{"event_id": 1}', b'{"kind": ""}', b'{"kind": 3}']
+    "data",
+    [
+        b'{"kind": "x.y", "name": "a\\u0000b"}',
+        b"not json",
+        b"[1, 2]",
+        b'{"event_id": 1}',
+        b'{"kind": ""}',
+        b'{"kind": 3}',
+    ],
 )
 def test_what_is_no_domain_event_is_refused(data: bytes) -> None:
     with pytest.raises(BadRequest, match="malformed domain event"):
         parse_domain_event(data)
+
+
+def test_an_escaped_backslash_is_no_nul() -> None:
+    entry = parse_domain_event(rb'{"kind": "x.y", "path": "C:\\u0000"}')
+    assert entry.payload["path"] == "C:\\u0000"
