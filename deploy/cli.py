@@ -1,4 +1,4 @@
-"""The `bilten` command: up, hub, worker, migrate, token, scan, version.
+"""The `bilten` command: up, hub, worker, migrate, replay, token, scan, version.
 
 The entry point is the one place that reads the environment, configures
 logging and installs uvloop; everything below gets a `Settings`.
@@ -84,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = command("migrate", "apply SQL migrations and declare JetStream streams")
     _common(migrate)
+
+    replay = command("replay", "re-publish an event's logged domain events onto the replay stream")
+    _common(replay)
+    replay.add_argument("--event", type=int, required=True, help="event id")
+    replay.add_argument(
+        "--from",
+        dest="since",
+        metavar="T",
+        help="only entries at or after this ISO 8601 time (UTC unless it names an offset)",
+    )
 
     token = command("token", "print a token signed with the stack's secret (development, scripts)")
     _setting(
@@ -229,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"unknown worker {args.name!r}; one of {', '.join(sorted(WORKERS))} or all",
                 )
             _run(worker_main.main(settings, args.name, args.metrics_port))
+        elif args.command == "replay":
+            from bilten.deploy import replay_cli
+
+            print(_run(replay_cli.main(settings, args.event, replay_cli.parse_since(args.since))))
         elif args.command == "migrate":
             from bilten.infra.bootstrap import prepare
 

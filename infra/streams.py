@@ -26,7 +26,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError
 
 from bilten.protocol.mail import MAIL_REQUESTED
-from bilten.protocol.subjects import AUDIT_CONSUMER, MAIL_CONSUMER, METRICS_CONSUMER, Subjects
+from bilten.protocol.subjects import MAIL_CONSUMER, METRICS_CONSUMER, PERSISTENCE_CONSUMER, Subjects
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ MAIL_MAX_DELIVER = 100
 DUPLICATE_WINDOW_S = 120.0
 # A claimed key outlives its id's window, so a repeat always finds where it went.
 KEY_RETENTION_S = DUPLICATE_WINDOW_S + 30.0
+# A replay run stays this long for the consumers rebuilding from it (docs/insight.md §Replay).
+REPLAY_RETENTION_S = 86400.0
+# Durables of workers that are gone (audit: replaced by persistence), removed by `declare`.
+RETIRED_DURABLES = ("audit",)
 # JetStream's error code for "stream name already in use with a different configuration".
 _STREAM_NAME_IN_USE = 10058
 
@@ -59,7 +63,7 @@ class ConsumerDecl:
     durable: str
     filter_subject: str
     ack_wait_s: float = 30.0
-    max_deliver: int = 10
+    max_deliver: int = 10  # -1: redelivered until acknowledged, however long that takes
 
 
 def stream_configs(subjects: Subjects, limits: StreamLimits) -> list[StreamConfig]:
@@ -103,13 +107,30 @@ def stream_configs(subjects: Subjects, limits: StreamLimits) -> list[StreamConfi
         duplicate_window=DUPLICATE_WINDOW_S,
         allow_direct=True,
     )
-    return [history, events, keys]
+    replay = StreamConfig(
+        name=subjects.replay_stream,
+        description="Event-log entries re-published by `bilten replay` to rebuild derived state.",
+        subjects=[subjects.replay(">", ">")],
+        retention=RetentionPolicy.LIMITS,
+        max_age=REPLAY_RETENTION_S,
+        discard=DiscardPolicy.OLD,
+        storage=StorageType.FILE,
+        num_replicas=limits.replicas,
+        duplicate_window=DUPLICATE_WINDOW_S,
+        allow_direct=True,
+    )
+    return [history, events, keys, replay]
 
 
 def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
     """Durable consumers on the events stream, one per worker that reads it."""
     return [
-        ConsumerDecl(durable=subjects.durable(AUDIT_CONSUMER), filter_subject=subjects.events(">")),
+        # The event log must never give up on a message: it waits out any outage.
+        ConsumerDecl(
+            durable=subjects.durable(PERSISTENCE_CONSUMER),
+            filter_subject=subjects.events(">"),
+            max_deliver=-1,
+        ),
         ConsumerDecl(
             durable=subjects.durable(MAIL_CONSUMER),
             filter_subject=subjects.events(MAIL_REQUESTED),
@@ -151,3 +172,9 @@ async def declare(js: JetStreamContext, subjects: Subjects, limits: StreamLimits
                 pass
             await js.add_consumer(subjects.events_stream, consumer)
             log.info("consumer %s replaced", decl.durable)
+    for retired in RETIRED_DURABLES:
+        try:
+            await js.delete_consumer(subjects.events_stream, subjects.durable(retired))
+        except NotFoundError:
+            continue
+        log.info("retired consumer %s deleted", subjects.durable(retired))

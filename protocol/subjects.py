@@ -25,7 +25,7 @@ HDR_MSG_ID = "Nats-Msg-Id"
 # Set by JetStream on the copies a stream republishes (hubs receive those): the sequence.
 HDR_SEQUENCE = "Nats-Sequence"
 # The durable consumers on the events stream, by the worker that owns each.
-AUDIT_CONSUMER = "audit"
+PERSISTENCE_CONSUMER = "persistence"
 MAIL_CONSUMER = "mail"
 METRICS_CONSUMER = "metrics"
 
@@ -103,6 +103,19 @@ class Subjects:
     def events_stream(self) -> str:
         """JetStream stream of domain events for persistence and metrics workers."""
         return f"{self.prefix.upper()}_EVENTS"
+
+    @property
+    def replay_stream(self) -> str:
+        """JetStream stream of replayed event-log entries (`bilten replay`, docs/insight.md)."""
+        return f"{self.prefix.upper()}_REPLAY"
+
+    def replay(self, run: str, kind: str) -> str:
+        """Where run `run` re-publishes a logged event of `kind` (`replay(">", ">")`: all)."""
+        if run != ">" and not _WORKER.fullmatch(run):
+            raise ValueError(f"replay run {run!r} is not a lowercase identifier")
+        if run == ">":
+            return f"{self.prefix}.replay.>"
+        return f"{self.prefix}.replay.{run}.{_checked(kind, 'event kind')}"
 
     @property
     def history_subjects(self) -> tuple[str, ...]:

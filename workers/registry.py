@@ -8,24 +8,24 @@ from __future__ import annotations
 
 from bilten.infra import outbox
 from bilten.protocol.devices import USAGE_FLUSH_S
-from bilten.protocol.subjects import AUDIT_CONSUMER, MAIL_CONSUMER
+from bilten.protocol.subjects import MAIL_CONSUMER, PERSISTENCE_CONSUMER
 from bilten.workers import (
     accounts,
     accounts_attendees,
     accounts_store,
     allocation,
-    audit,
     checkin,
     engagement,
     events,
     exports,
     mail,
     metrics,
+    persistence,
     qa,
     tickets,
 )
 from bilten.workers.context import WorkerContext
-from bilten.workers.shape import Consumer, Periodic, Worker
+from bilten.workers.shape import BatchConsumer, Consumer, Periodic, Worker
 
 RELAY_INTERVAL_S = 1.0
 SWEEP_INTERVAL_S = 3600.0
@@ -48,7 +48,7 @@ WORKERS: dict[str, Worker] = {
     w.name: w
     for w in (
         Worker("events", commands=events.HANDLERS, periodic=(OUTBOX_RELAY,)),
-        Worker("audit", consumers=(Consumer(AUDIT_CONSUMER, audit.record),)),
+        Worker("persistence", consumers=(BatchConsumer(PERSISTENCE_CONSUMER, persistence.write),)),
         Worker("tickets", commands=tickets.HANDLERS),
         Worker(
             "checkin",

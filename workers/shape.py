@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bilten.infra.settings import Settings, variable_for
+from bilten.workers.batch_consumer import BatchHandler, consume_batches
 from bilten.workers.batching import Batched
 from bilten.workers.context import WorkerContext
 from bilten.workers.runner import (
@@ -37,6 +38,14 @@ class Consumer:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchConsumer:
+    """A durable consumer whose handler takes whole fetches (workers/batch_consumer.py)."""
+
+    durable: str
+    handler: BatchHandler
+
+
+@dataclass(frozen=True, slots=True)
 class Periodic:
     """A job run every `interval_s` by `every` (infra/loops.py), named for its logs."""
 
@@ -53,7 +62,7 @@ class Worker:
     name: str
     commands: Mapping[str, CommandHandler | Batched] = field(default_factory=dict)
     snapshots: Mapping[str, SnapshotHandler] = field(default_factory=dict)
-    consumers: tuple[Consumer, ...] = ()
+    consumers: tuple[Consumer | BatchConsumer, ...] = ()
     periodic: tuple[Periodic, ...] = ()
     # Settings fields that must be set for it to run (the mail worker needs a mail server).
     needs: tuple[str, ...] = ()
@@ -71,11 +80,13 @@ async def run_worker(worker: Worker, ctx: WorkerContext, stop: asyncio.Event) ->
         if worker.snapshots:
             group.create_task(serve_snapshots(ctx, worker.name, worker.snapshots, stop))
         for consumer in worker.consumers:
-            group.create_task(
-                consume(
-                    ctx, worker.name, ctx.subjects.durable(consumer.durable), consumer.handler, stop
+            durable = ctx.subjects.durable(consumer.durable)
+            if isinstance(consumer, BatchConsumer):
+                group.create_task(
+                    consume_batches(ctx, worker.name, durable, consumer.handler, stop)
                 )
-            )
+            else:
+                group.create_task(consume(ctx, worker.name, durable, consumer.handler, stop))
         for job in worker.periodic:
             group.create_task(run_periodic(ctx, job.name, job.interval_s, job.job, stop))
         group.create_task(ctx.publisher.run(ctx.deps, stop))

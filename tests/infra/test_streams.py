@@ -26,7 +26,9 @@ async def test_declare_twice_then_change_limits(settings: Settings) -> None:
         assert info.config.max_msgs_per_subject == 50
         events = await js.stream_info(subjects.events_stream)
         assert events.config.subjects == [subjects.events(">")]
-        consumer = await js.consumer_info(subjects.events_stream, f"{subjects.prefix}-audit")
-        assert consumer.config.durable_name == f"{subjects.prefix}-audit"
+        consumer = await js.consumer_info(subjects.events_stream, f"{subjects.prefix}-persistence")
+        assert consumer.config.max_deliver == -1  # the event log waits out any outage
+        replay = await js.stream_info(subjects.replay_stream)
+        assert replay.config.subjects == [subjects.replay(">", ">")]
     finally:
         await nc.close()

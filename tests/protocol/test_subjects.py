@@ -8,11 +8,11 @@ import pytest
 
 from bilten.protocol.errors import BadChannel
 from bilten.protocol.subjects import (
-    AUDIT_CONSUMER,
     HDR_EPOCH,
     HDR_EXPECTED_LAST_SUBJECT_SEQUENCE,
     HDR_MSG_ID,
     HDR_OFFSET,
+    PERSISTENCE_CONSUMER,
     Subjects,
 )
 
@@ -47,7 +47,14 @@ NAMES: list[tuple[Callable[[Subjects], object], object, object]] = [
     (lambda s: s.republish_source, "bilten.in.>", "t1a2b.in.>"),
     (lambda s: s.republish_destination, "bilten.ch.>", "t1a2b.ch.>"),
     (lambda s: s.queue_group("checkins"), "bilten-checkins", "t1a2b-checkins"),
-    (lambda s: s.durable(AUDIT_CONSUMER), "bilten-audit", "t1a2b-audit"),
+    (lambda s: s.durable(PERSISTENCE_CONSUMER), "bilten-persistence", "t1a2b-persistence"),
+    (
+        lambda s: s.replay("r1", "checkin.decided"),
+        "bilten.replay.r1.checkin.decided",
+        "t1a2b.replay.r1.checkin.decided",
+    ),
+    (lambda s: s.replay(">", ">"), "bilten.replay.>", "t1a2b.replay.>"),
+    (lambda s: s.replay_stream, "BILTEN_REPLAY", "T1A2B_REPLAY"),
 ]
 
 

@@ -95,13 +95,13 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert sorted(WORKERS) == [
         "accounts",
         "allocation",
-        "audit",
         "checkin",
         "engagement",
         "events",
         "exports",
         "mail",
         "metrics",
+        "persistence",
         "qa",
         "tickets",
     ]
@@ -109,6 +109,6 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert set(WORKERS["allocation"].snapshots) == {"seats"}
     assert set(WORKERS["qa"].snapshots) == {"qa"}
     assert set(WORKERS["engagement"].snapshots) == {"polls"}
-    assert [c.durable for c in WORKERS["audit"].consumers] == ["audit"]
+    assert [c.durable for c in WORKERS["persistence"].consumers] == ["persistence"]
     assert set(WORKERS["metrics"].snapshots) == {"dashboard"}
     assert [c.durable for c in WORKERS["metrics"].consumers] == ["metrics"]

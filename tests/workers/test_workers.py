@@ -1,4 +1,4 @@
-"""Workers on real NATS and PostgreSQL: the runner's boundary, outbox, audit, metrics port."""
+"""Workers on real NATS and PostgreSQL: the runner's boundary, outbox, event log, metrics port."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ async def test_outbox_relay_publishes_what_a_crash_left_behind(migrated: Setting
             await sub.unsubscribe()
 
 
-async def test_audit_records_each_domain_event_once(workers: Settings) -> None:
+async def test_persistence_logs_each_domain_event_once(workers: Settings) -> None:
     async with open_deps(workers, "test") as deps:
         request = CommandRequest("events.create", _claims(), dict(EVENT))
         for _ in range(2):
@@ -130,7 +130,7 @@ async def test_audit_records_each_domain_event_once(workers: Settings) -> None:
             decode_reply(msg.data)
 
         async def recorded() -> list[Any]:
-            rows = await deps.pg.fetch("SELECT kind, event_id FROM domain_events ORDER BY seq")
+            rows = await deps.pg.fetch("SELECT kind, event_id FROM event_log ORDER BY seq")
             return rows if len(rows) >= 2 else []
 
         rows = await wait_for(recorded, what="two domain events recorded")

@@ -1,0 +1,209 @@
+"""Event-log write rate: domain events from JetStream into PostgreSQL, batched against one each.
+
+`--events` (50,000) `checkin.decided` events, keyed like the outbox keys them,
+are stored on the events stream first. Then each side drains them into the
+event log through a durable consumer of its own, in this process, timed from
+its first fetch to the last row committed, on uvloop as the worker runs:
+
+- *batched*: the persistence worker's path (workers/batch_consumer.py and
+  workers/persistence.py: up to 500 messages a fetch, one multi-row INSERT,
+  acks after commit);
+- *baseline*: the audit worker's path it replaced: the runner's per-message
+  consumer (workers/runner.py), one INSERT (one commit) per event.
+
+The log is emptied between the sides. A second pair of rows leaves NATS out:
+the same rows written from memory, in 500-row statements against one INSERT
+each, so the table shows what PostgreSQL alone takes. Every side must end
+with each event logged exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from benchmarks.infra import Infra
+from benchmarks.report import ratio_row
+from bilten.infra.deps import Deps, open_deps
+from bilten.infra.metrics import Metrics
+from bilten.infra.settings import Settings
+from bilten.protocol.subjects import HDR_MSG_ID
+from bilten.workers.batch_consumer import BATCH, consume_batches
+from bilten.workers.context import WorkerContext
+from bilten.workers.persistence import Rows, insert_rows, rows_of, write
+from bilten.workers.runner import consume
+
+NAME = "eventlog"
+SUMMARY = "domain events/s into the PostgreSQL event log, batched against one INSERT per event"
+PUBLISH_WINDOW = 512
+TARGET = ">= 20000"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of this benchmark."""
+    parser.add_argument("--events", type=int, default=50_000, help="domain events to log")
+
+
+def quick(args: argparse.Namespace) -> None:
+    """A smoke run."""
+    args.events = 2_000
+
+
+async def _publish(deps: Deps, count: int) -> None:
+    pending = []
+    for n in range(count):
+        body = {"kind": "checkin.decided", "event_id": 1, "scan": {"n": n, "status": "ok"}}
+        pending.append(
+            await deps.js.publish_async(
+                deps.subjects.events("checkin.decided"),
+                orjson.dumps(body),
+                headers={HDR_MSG_ID: f"outbox:{deps.settings.namespace}:{n}"},
+            )
+        )
+        if len(pending) >= PUBLISH_WINDOW:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+
+
+async def _one_by_one(msg: Msg, ctx: WorkerContext) -> None:
+    """The audit worker's way: one INSERT, so one commit, per event."""
+    rows, refused = rows_of([msg])
+    if refused:
+        raise RuntimeError("malformed event in the benchmark's own stream")
+    async with ctx.pg.acquire() as conn:
+        await insert_rows(conn, rows)
+
+
+async def _drain(deps: Deps, count: int, side: str, timeout_s: float) -> float:
+    """Events/s of one side draining the stream into an empty event log."""
+    durable = deps.subjects.durable(f"bench-{side}")
+    await deps.js.add_consumer(
+        deps.subjects.events_stream,
+        ConsumerConfig(
+            durable_name=durable,
+            filter_subject=deps.subjects.events(">"),
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=30.0,
+            max_deliver=-1,
+        ),
+    )
+    ctx = WorkerContext(deps, Metrics())
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    if side == "batched":
+        task = asyncio.create_task(consume_batches(ctx, "bench", durable, write, stop))
+    else:
+        task = asyncio.create_task(consume(ctx, "bench", durable, _one_by_one, stop))
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:  # the log's row count is the only sign of progress
+                if await deps.pg.fetchval("SELECT count(*) FROM event_log") >= count:
+                    break
+                await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop.set()
+        await task
+    return count / elapsed
+
+
+def _rows(first: int, count: int) -> Rows:
+    """`count` event-log rows numbered from `first`."""
+    numbers = range(first, first + count)
+    bodies = [
+        orjson.dumps({"kind": "checkin.decided", "event_id": 1, "scan": {"n": n}}).decode()
+        for n in numbers
+    ]
+    return (
+        ["MEMORY"] * count,
+        [n + 1 for n in numbers],
+        [f"memory:{n}" for n in numbers],
+        ["checkin.decided"] * count,
+        [1] * count,
+        bodies,
+        [datetime.now(UTC)] * count,
+    )
+
+
+async def _from_memory(deps: Deps, count: int, per_statement: int) -> float:
+    """Events/s writing `count` rows, `per_statement` per INSERT, from one connection."""
+    chunks = [
+        _rows(first, min(per_statement, count - first)) for first in range(0, count, per_statement)
+    ]
+    started = time.perf_counter()
+    async with deps.pg.acquire() as conn:
+        for chunk in chunks:
+            await insert_rows(conn, chunk)
+    return count / (time.perf_counter() - started)
+
+
+async def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    async with open_deps(settings, "bench-eventlog") as deps:
+        await _publish(deps, args.events)
+        for side in ("batched", "baseline"):
+            rate = await _drain(deps, args.events, side, args.timeout)
+            logged = await deps.pg.fetch(
+                "SELECT count(*) AS n, count(DISTINCT msg_id) AS ids FROM event_log"
+            )
+            results[side] = {
+                "stream_per_s": rate,
+                "logged": logged[0]["n"],
+                "distinct": logged[0]["ids"],
+            }
+            await deps.pg.execute("TRUNCATE event_log")
+        for side, per_statement in (("batched", BATCH), ("baseline", 1)):
+            results[side]["memory_per_s"] = await _from_memory(deps, args.events, per_statement)
+            await deps.pg.execute("TRUNCATE event_log")
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print the table."""
+    with tempfile.TemporaryDirectory(prefix="bilten-bench-") as tmp, Infra(Path(tmp)) as infra:
+        settings = infra.settings(log_level="WARNING")
+        # On uvloop, as `bilten worker` runs (deploy/cli.py).
+        results = uvloop.run(_measure(settings, args))
+    b, s = results["batched"], results["baseline"]
+    print(
+        f"\neventlog: {args.events:,} domain events from the events stream into event_log; "
+        f"batched: {BATCH} a fetch, one INSERT each; baseline: one INSERT per event"
+    )
+    print(
+        "| metric                               |   batched |  baseline |    ratio | target"
+        "     |\n|"
+        + "-" * 38
+        + "|"
+        + "-" * 11
+        + "|"
+        + "-" * 11
+        + "|"
+        + "-" * 10
+        + "|"
+        + "-" * 12
+        + "|"
+    )
+    rows = (
+        ("events/s, stream to event_log", "stream_per_s", TARGET),
+        ("events/s, PostgreSQL only", "memory_per_s", ""),
+        ("events logged", "logged", f"= {args.events}"),
+        ("distinct message ids logged", "distinct", f"= {args.events}"),
+    )
+    for label, key, target in rows:
+        print(ratio_row(label, b[key], s[key], target, label_width=36, target_width=10))
+    if args.json:
+        Path(args.json).write_bytes(orjson.dumps(results))
+    exact = all(r["logged"] == r["distinct"] == args.events for r in results.values())
+    return 0 if exact else 1
