@@ -39,7 +39,7 @@ import orjson
 
 from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Children, wait_http_ok
-from benchmarks.report import ratio_row
+from benchmarks.report import ratio_header, ratio_row
 from benchmarks.stats import percentile
 from bilten.infra.settings import settings_env
 from bilten.protocol.commands import COMMANDS
@@ -328,20 +328,7 @@ def run(args: argparse.Namespace) -> int:
         "workers, restarted for each measurement; baseline: BILTEN_BATCH_MAX=1 (a transaction"
         " per hold)"
     )
-    print(
-        "| metric                               |   batched |  baseline |    ratio | target"
-        "     |\n|"
-        + "-" * 38
-        + "|"
-        + "-" * 11
-        + "|"
-        + "-" * 11
-        + "|"
-        + "-" * 10
-        + "|"
-        + "-" * 12
-        + "|"
-    )
+    print(ratio_header(label_width=36, target_width=10))
     targets = {
         ("contention", "p99_ms"): "<= 0.25x",
         ("steady", "holds_per_s"): ">= 4x",

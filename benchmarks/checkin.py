@@ -30,7 +30,7 @@ import orjson
 
 from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Child, Children, http, wait_http_ok
-from benchmarks.report import ratio_row
+from benchmarks.report import ratio_header, ratio_row
 from benchmarks.stats import percentile
 from bilten.infra.settings import settings_env
 from bilten.protocol.commands import COMMANDS
@@ -298,20 +298,7 @@ def run(args: argparse.Namespace) -> int:
         f"batched: up to {settings.batch_max} scans per transaction; "
         "baseline: the same workers with BILTEN_BATCH_MAX=1"
     )
-    print(
-        "| metric                             |   batched |  baseline |    ratio | target"
-        "         |\n|"
-        + "-" * 36
-        + "|"
-        + "-" * 11
-        + "|"
-        + "-" * 11
-        + "|"
-        + "-" * 10
-        + "|"
-        + "-" * 16
-        + "|"
-    )
+    print(ratio_header(label_width=34, target_width=14))
     print(_row(f"scans/s @ {args.rate:g}/s offered", h["fixed"]["per_s"], f["fixed"]["per_s"]))
     print(_row("verdict p50 @ fixed rate (ms)", h["fixed"]["p50_ms"], f["fixed"]["p50_ms"]))
     print(

@@ -38,7 +38,7 @@ import orjson
 
 from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Children, wait_http_ok
-from benchmarks.report import ratio_row
+from benchmarks.report import ratio_header, ratio_row
 from benchmarks.stats import percentile
 from benchmarks.wsclient import WsClient, open_client
 from bilten.infra.settings import settings_env
@@ -340,20 +340,7 @@ def run(args: argparse.Namespace) -> int:
         + f"{args.engagement_workers} engagement workers, restarted for each measurement; "
         "baseline: BILTEN_BATCH_MAX=1 (a transaction per vote)"
     )
-    print(
-        "| metric                               |   batched |  baseline |    ratio | target"
-        "     |\n|"
-        + "-" * 38
-        + "|"
-        + "-" * 11
-        + "|"
-        + "-" * 11
-        + "|"
-        + "-" * 10
-        + "|"
-        + "-" * 12
-        + "|"
-    )
+    print(ratio_header(label_width=36, target_width=10))
     b, s = results["batched"], results["baseline"]
     for label, key, target in (
         ("votes accepted/s (stored)", "accepted_per_s", ">= 3000"),

@@ -33,7 +33,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from benchmarks.infra import Infra
-from benchmarks.report import ratio_row
+from benchmarks.report import ratio_header, ratio_row
 from bilten.infra.deps import Deps, open_deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
@@ -181,20 +181,7 @@ def run(args: argparse.Namespace) -> int:
         f"\neventlog: {args.events:,} domain events from the events stream into event_log; "
         f"batched: {BATCH} a fetch, one INSERT each; baseline: one INSERT per event"
     )
-    print(
-        "| metric                               |   batched |  baseline |    ratio | target"
-        "     |\n|"
-        + "-" * 38
-        + "|"
-        + "-" * 11
-        + "|"
-        + "-" * 11
-        + "|"
-        + "-" * 10
-        + "|"
-        + "-" * 12
-        + "|"
-    )
+    print(ratio_header(label_width=36, target_width=10))
     rows = (
         ("events/s, stream to event_log", "stream_per_s", TARGET),
         ("events/s, PostgreSQL only", "memory_per_s", ""),

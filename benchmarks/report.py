@@ -265,3 +265,13 @@ def ratio_row(
         f"| {label:{label_width}} | {fmt(hub):>9} | {fmt(base):>9} | {ratio:>8} "
         f"| {target:{target_width}} |"
     )
+
+
+def ratio_header(*, label_width: int = 36, target_width: int = 14) -> str:
+    """The two header lines of a table of `ratio_row`s with the same widths."""
+    head = (
+        f"| {'metric':{label_width}} | {'batched':>9} | {'baseline':>9} | {'ratio':>8} "
+        f"| {'target':{target_width}} |"
+    )
+    rule = "|" + "|".join("-" * (w + 2) for w in (label_width, 9, 9, 8, target_width)) + "|"
+    return f"{head}\n{rule}"
