@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Sequence
 
 import aiohttp
@@ -20,7 +23,7 @@ import nats
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
-from bilten.infra.settings import Settings
+from bilten.infra.settings import Settings, settings_env
 from bilten.protocol.commands import COMMANDS
 from bilten.protocol.subjects import Subjects
 from tests.waiting import WAIT_S, wait_for
@@ -97,3 +100,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def spawn_worker(settings: Settings, worker: str, metrics_port: int) -> subprocess.Popen[bytes]:
+    """`bilten worker WORKER` as a process of its own (for SIGKILL tests), metrics on a port."""
+    command = ["worker", worker, "--metrics-port", str(metrics_port)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "bilten.deploy.cli", *command],
+        env={**os.environ, **settings_env(settings)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from typing import Any
@@ -17,13 +15,13 @@ import orjson
 import pytest
 
 from bilten.hub.app import create_app
-from bilten.infra.settings import Settings, settings_env
+from bilten.infra.settings import Settings
 from bilten.protocol.seats import counts
 from bilten.workers.main import run_workers
 from bilten.workers.registry import WORKERS
 from tests.allocation.helpers import Crowd, SeatWatcher, Venue, db, hold, make_venue, ok
 from tests.hub.helpers import Raw, connect
-from tests.ready import free_port, processes_answer, workers_answer
+from tests.ready import free_port, processes_answer, spawn_worker, workers_answer
 from tests.waiting import WAIT_S, allowance, arrives
 
 # Deadlines that grow with the work, and a pytest limit above them: the whole storm, and
@@ -261,24 +259,6 @@ async def test_stadium_in_one_call_and_a_small_snapshot(
         await watcher.close()
 
 
-def _spawn_allocation_worker(settings: Settings, metrics_port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **settings_env(settings)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bilten.deploy.cli",
-            "worker",
-            "allocation",
-            "--metrics-port",
-            str(metrics_port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.request_timeout(KILL_STORM_COMMAND)
 @pytest.mark.timeout(KILL_STORM + 3 * WAIT_S)
 async def test_allocation_worker_killed_mid_storm(
@@ -290,7 +270,7 @@ async def test_allocation_worker_killed_mid_storm(
     others_names = [w for w in WORKERS if w != "allocation"]
     others = asyncio.get_running_loop().create_task(run_workers(migrated, others_names, stop))
     ports = [free_port() for _ in range(2)]
-    victims = [_spawn_allocation_worker(migrated, port) for port in ports]
+    victims = [spawn_worker(migrated, "allocation", port) for port in ports]
     watcher: SeatWatcher | None = None
     try:
         await workers_answer(migrated, others_names, running=others)

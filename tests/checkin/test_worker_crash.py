@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from typing import Any
 
 import asyncpg
 import pytest
 
 from bilten.hub.app import create_app
-from bilten.infra.settings import Settings, settings_env
+from bilten.infra.settings import Settings
 from bilten.workers.main import run_workers
 from tests.checkin.helpers import door_setup, scan
 from tests.hub.helpers import connect
-from tests.ready import free_port, processes_answer, workers_answer
+from tests.ready import free_port, processes_answer, spawn_worker, workers_answer
 from tests.waiting import WAIT_S, allowance, arrives
 
 STORM = allowance(120)
-
-
-def _spawn_checkin_worker(settings: Settings, metrics_port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **settings_env(settings)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bilten.deploy.cli",
-            "worker",
-            "checkin",
-            "--metrics-port",
-            str(metrics_port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 @pytest.mark.timeout(STORM + 3 * WAIT_S)
@@ -50,7 +29,7 @@ async def test_sigkill_of_a_checkin_worker_loses_no_scan(
         run_workers(migrated, ["events", "tickets"], stop)
     )
     ports = [free_port() for _ in range(2)]
-    victims = [_spawn_checkin_worker(migrated, port) for port in ports]
+    victims = [spawn_worker(migrated, "checkin", port) for port in ports]
     try:
         await workers_answer(migrated, ["events", "tickets"], running=others)
         await processes_answer(migrated, "checkin", ports)  # the victim was serving

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from bilten.hub.app import create_app
-from bilten.infra.settings import Settings, settings_env
+from bilten.infra.settings import Settings
 from bilten.workers.main import run_workers
 from bilten.workers.registry import WORKERS
 from tests.engagement.helpers import PollsView, make_poll, make_session
 from tests.engagement.storm import Tally, check_answers, settles, voter
 from tests.hub.helpers import connect
-from tests.ready import free_port, processes_answer, workers_answer
+from tests.ready import free_port, processes_answer, spawn_worker, workers_answer
 from tests.waiting import WAIT_S, allowance, arrives
 
 VOTERS = 300
@@ -26,24 +24,6 @@ SENDS = 2
 STORM = allowance(VOTERS * SENDS, per_operation=0.2)
 # A vote the killed worker took is answered `timeout` after this, then sent again.
 COMMAND_S = 15.0
-
-
-def _spawn(settings: Settings, metrics_port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **settings_env(settings)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bilten.deploy.cli",
-            "worker",
-            "engagement",
-            "--metrics-port",
-            str(metrics_port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 @pytest.mark.request_timeout(COMMAND_S)
@@ -55,7 +35,7 @@ async def test_sigkill_of_an_engagement_worker_loses_no_vote(
     names = [w for w in WORKERS if w != "engagement"]
     others = asyncio.get_running_loop().create_task(run_workers(migrated, names, stop))
     ports = [free_port() for _ in range(2)]
-    victims = [_spawn(migrated, port) for port in ports]
+    victims = [spawn_worker(migrated, "engagement", port) for port in ports]
     try:
         await workers_answer(migrated, names, running=others)
         await processes_answer(migrated, "engagement", ports)  # the victim was serving
