@@ -23,7 +23,7 @@ from bilten.workers import poll_counts, poll_leaderboard
 from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.poll_store import COLUMNS, FROM, of_event, spec_of, state_of
 from bilten.workers.polls import views
-from bilten.workers.seatmap import LOCK_BY_NAMESPACE, NAMESPACE_LOCK
+from bilten.workers.seatmap import try_namespace_lock
 
 TICK_S = 0.1
 CHECK_S = 1.0
@@ -33,11 +33,7 @@ MAX_PER_TICK = 1000
 async def tick(ctx: WorkerContext) -> int:
     """Close quizzes whose time is up, then publish every changed poll; returns publications."""
     async with ctx.pg.acquire() as conn, conn.transaction():
-        if not await conn.fetchval(
-            f"SELECT pg_try_advisory_xact_lock({LOCK_BY_NAMESPACE})",
-            NAMESPACE_LOCK,
-            f"{ctx.subjects.prefix}:polls",
-        ):
+        if not await try_namespace_lock(conn, ctx.subjects.prefix, "polls"):
             return 0
         expired = await conn.fetch(
             """UPDATE polls SET status = 'closed', closed_at = now()

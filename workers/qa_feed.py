@@ -24,7 +24,7 @@ import orjson
 from bilten.protocol.qa import FEED_TICK_S, MAX_LISTED, encode_list
 from bilten.workers.context import WorkerContext
 from bilten.workers.qa_store import COLUMNS, ORDER, question_of, session_list
-from bilten.workers.seatmap import LOCK_BY_NAMESPACE, NAMESPACE_LOCK
+from bilten.workers.seatmap import try_namespace_lock
 
 
 def qa_channel(event_id: int) -> str:
@@ -35,11 +35,7 @@ def qa_channel(event_id: int) -> str:
 async def tick(ctx: WorkerContext) -> int:
     """Publish the list of every session changed since the last tick; returns how many."""
     async with ctx.pg.acquire() as conn, conn.transaction():
-        if not await conn.fetchval(
-            f"SELECT pg_try_advisory_xact_lock({LOCK_BY_NAMESPACE})",
-            NAMESPACE_LOCK,
-            f"{ctx.subjects.prefix}:qa",
-        ) or await conn.fetchval(
+        if not await try_namespace_lock(conn, ctx.subjects.prefix, "qa") or await conn.fetchval(
             "SELECT published_at > now() - make_interval(secs => $1) FROM qa_feed WHERE id = 1",
             FEED_TICK_S,
         ):

@@ -27,10 +27,8 @@ from bilten.protocol.seats import GaCount, SeatRow, State, encode_delta, encode_
 from bilten.workers.context import WorkerContext
 from bilten.workers.seatmap import (
     CUSTOM_PLANS,
-    LOCK_BY_NAMESPACE,
-    NAMESPACE_LOCK,
     ga_counts,
-    namespace_key,
+    try_namespace_lock,
 )
 
 TICK_S = 0.1
@@ -48,11 +46,7 @@ def seats_channel(event_id: int) -> str:
 async def tick(ctx: WorkerContext) -> int:
     """Publish what changed since the last tick, if no other worker is; returns deltas sent."""
     async with ctx.pg.acquire() as conn, conn.transaction():
-        if not await conn.fetchval(
-            f"SELECT pg_try_advisory_xact_lock({LOCK_BY_NAMESPACE})",
-            NAMESPACE_LOCK,
-            namespace_key(ctx.subjects.prefix, "feed"),
-        ):
+        if not await try_namespace_lock(conn, ctx.subjects.prefix, "feed"):
             return 0
         # A generic plan knows nothing of the cursor: it could scan every seat each tick.
         await conn.execute(f"SELECT {CUSTOM_PLANS}")

@@ -39,9 +39,25 @@ LOCK_BY_NAMESPACE = "$1::int, hashtext($2::text)"
 """The SQL arguments of a namespace lock; pass `NAMESPACE_LOCK, namespace_key(…)`."""
 
 
-def namespace_key(namespace: str, purpose: Literal["map", "feed"]) -> str:
+Purpose = Literal["map", "feed", "polls", "qa"]
+
+
+def namespace_key(namespace: str, purpose: Purpose) -> str:
     """The text hashed into a namespace lock's second key: `namespace:purpose`."""
     return f"{namespace}:{purpose}"
+
+
+async def try_namespace_lock(conn: Conn, namespace: str, purpose: Purpose) -> bool:
+    """Take the namespace's `purpose` lock for this transaction, if no one holds it.
+
+    The feeds tick in every worker and publish from the one that gets it.
+    """
+    taken: bool = await conn.fetchval(
+        f"SELECT pg_try_advisory_xact_lock({LOCK_BY_NAMESPACE})",
+        NAMESPACE_LOCK,
+        namespace_key(namespace, purpose),
+    )
+    return taken
 
 
 def buyer_key(namespace: str, event_id: int, sub: str) -> str:
