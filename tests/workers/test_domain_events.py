@@ -159,6 +159,37 @@ async def test_sales_tell_each_hold_order_and_ticket_once(
     assert utc_time(revoked["ticket"]["at"]) >= utc_time(tickets[revoked_id]["at"])
 
 
+async def test_a_waiting_list_offer_is_a_hold_placed(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    venue = await make_venue(organizer, ga_quota=2)
+    event_id = venue.event_id
+    waiting = await connect(client, make_token("attendee", sub="edin", events=[event_id]))
+    sold_out = await hold(organizer, event_id, ticket_type_id=venue.ga, quantity=2)
+    line = {"event_id": event_id, "ticket_type_id": venue.ga}
+    ok(await waiting.call("seats.waitlist.join", line))
+    ok(await organizer.call("seats.release", {"hold_id": sold_out["hold_id"]}))
+
+    async def offered() -> list[asyncpg.Record]:
+        return await db(workers, "SELECT id FROM holds WHERE waitlist_id IS NOT NULL")
+
+    [offer] = await wait_for(offered, what="the waiting list's offer")
+    log = await settled_log(workers)
+    placed = [p["hold"] for p in of(log, "holds.placed") if p["event_id"] == event_id]
+    assert [(p["hold_id"], p["seats"]) for p in placed] == [
+        (sold_out["hold_id"], 2),
+        (offer["id"], 1),
+    ]
+    [released] = of(log, "holds.released")
+    assert released["hold"] == {
+        "hold_id": sold_out["hold_id"],
+        "seats": 2,
+        "at": released["hold"]["at"],
+    }
+
+
 async def test_votes_questions_and_announcements_are_told_once(
     workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
 ) -> None:
