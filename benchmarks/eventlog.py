@@ -64,15 +64,17 @@ def quick(args: argparse.Namespace) -> None:
     args.events = 2_000
 
 
-async def _publish(deps: Deps, count: int) -> None:
+async def publish_events(deps: Deps, count: int, *, event_id: int = 1, key: str = "outbox") -> None:
+    """`count` `checkin.decided` events of `event_id` onto the events stream, with message
+    ids `<key>:<ns>:<n>` (the outbox's own are `outbox:…`)."""
     pending = []
     for n in range(count):
-        body = {"kind": "checkin.decided", "event_id": 1, "scan": {"n": n, "status": "ok"}}
+        body = {"kind": "checkin.decided", "event_id": event_id, "scan": {"n": n, "status": "ok"}}
         pending.append(
             await deps.js.publish_async(
                 deps.subjects.events("checkin.decided"),
                 orjson.dumps(body),
-                headers={HDR_MSG_ID: f"outbox:{deps.settings.namespace}:{n}"},
+                headers={HDR_MSG_ID: f"{key}:{deps.settings.namespace}:{n}"},
             )
         )
         if len(pending) >= PUBLISH_WINDOW:
@@ -143,7 +145,7 @@ def _rows(first: int, count: int) -> Rows:
     )
 
 
-async def _from_memory(deps: Deps, count: int, per_statement: int) -> float:
+async def from_memory(deps: Deps, count: int, per_statement: int) -> float:
     """Events/s writing `count` rows, `per_statement` per INSERT, from one connection."""
     chunks = [
         _rows(first, min(per_statement, count - first)) for first in range(0, count, per_statement)
@@ -158,7 +160,7 @@ async def _from_memory(deps: Deps, count: int, per_statement: int) -> float:
 async def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with open_deps(settings, "bench-eventlog") as deps:
-        await _publish(deps, args.events)
+        await publish_events(deps, args.events)
         sides = ("batched",) if args.no_baseline else ("batched", "baseline")
         for side in sides:
             rate, cpu_us = await _drain(deps, args.events, side, args.timeout)
@@ -173,7 +175,7 @@ async def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, An
             }
             await deps.pg.execute("TRUNCATE event_log")
         for side, per_statement in (("batched", BATCH), ("baseline", 1))[: len(sides)]:
-            results[side]["memory_per_s"] = await _from_memory(deps, args.events, per_statement)
+            results[side]["memory_per_s"] = await from_memory(deps, args.events, per_statement)
             await deps.pg.execute("TRUNCATE event_log")
     return results
 
