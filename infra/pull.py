@@ -26,8 +26,19 @@ from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
 _HEARTBEAT = "100"
+_ENDED = ("404", "408")  # nothing there; expired, or fewer there than asked
 # Beyond a long poll's own expiry, how long the client waits for the server's answer.
 _GRACE_S = 1.0
+
+
+class PullRefused(NatsError):
+    """The server refused a pull request (no such consumer, no responders, …): the
+    caller backs off instead of asking again at once."""
+
+    def __init__(self, status: str, description: str) -> None:
+        super().__init__(f"pull request refused: {status} {description}")
+        self.status = status
+        self.description = description
 
 
 class BatchPuller:
@@ -40,6 +51,7 @@ class BatchPuller:
         self._buffer: deque[Msg] = deque()
         self._ended = 0  # requests the server closed with a status
         self._changed = asyncio.Event()
+        self._refused: PullRefused | None = None
         self._sub: Subscription | None = None
 
     async def open(self) -> None:
@@ -60,20 +72,29 @@ class BatchPuller:
                 await self._buffer.popleft().nak()
 
     async def _arrived(self, msg: Msg) -> None:
-        status = msg.headers.get("Status") if msg.headers else None
+        headers = msg.headers or {}
+        status = headers.get("Status")
         if status is None:
             self._buffer.append(msg)
         elif status != _HEARTBEAT:
             self._ended += 1
+            if status not in _ENDED:
+                self._refused = PullRefused(status, headers.get("Description", ""))
         self._changed.set()
 
     async def fetch(self, batch: int, wait_s: float) -> list[Msg]:
-        """Up to `batch` messages: those there now, else the first to come within `wait_s`."""
+        """Up to `batch` messages: those there now, else the first to come within `wait_s`.
+
+        Raises `PullRefused` when the server refused the request and nothing came.
+        """
         if not self._buffer:
             await self._request({"batch": batch, "no_wait": True}, batch, _GRACE_S)
         if not self._buffer:  # nothing there: wait for one, then answer at once
             expires_ns = int(wait_s * 1e9)
             await self._request({"batch": 1, "expires": expires_ns}, 1, wait_s + _GRACE_S)
+        refused, self._refused = self._refused, None
+        if refused is not None and not self._buffer:
+            raise refused
         count = min(batch, len(self._buffer))
         return [self._buffer.popleft() for _ in range(count)]
 
@@ -81,6 +102,8 @@ class BatchPuller:
         """Ask for `batch` messages; until they are all here, the server ends it, or time's up."""
         ended, wanted = self._ended, len(self._buffer) + batch
         self._changed.clear()
+        if self._refused is not None:
+            return
         await self._nc.publish(self._next, orjson.dumps(ask), reply=self._inbox)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(deadline_s):

@@ -3,16 +3,18 @@ dropped when a fetch is cut short or the puller closes with messages in hand."""
 
 from __future__ import annotations
 
+import orjson
+import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bilten.infra.deps import open_deps
-from bilten.infra.pull import BatchPuller
+from bilten.infra.pull import BatchPuller, PullRefused
 from bilten.infra.settings import Settings
 from bilten.infra.streams import StreamLimits, declare
-from tests.waiting import wait_for
+from tests.waiting import WAIT_S, wait_for
 from tests.workers.test_persistence import publish_events
 
-WAIT_S = 0.2  # a long poll's expiry: how long an empty fetch waits for a first message
+EXPIRY_S = 0.2  # a long poll's expiry: how long an empty fetch waits for a first message
 
 
 async def test_batches_take_every_message_once_in_order(migrated: Settings) -> None:
@@ -31,12 +33,12 @@ async def test_batches_take_every_message_once_in_order(migrated: Settings) -> N
         puller = BatchPuller(deps.nc, deps.subjects.events_stream, durable)
         await puller.open()
         try:
-            assert await puller.fetch(100, WAIT_S) == []  # nothing there: empty, not an error
+            assert await puller.fetch(100, EXPIRY_S) == []  # nothing there: empty, not an error
             await publish_events(deps, 1_050)
             seen: list[int] = []
 
             async def all_fetched() -> bool:
-                msgs = await puller.fetch(100, WAIT_S)
+                msgs = await puller.fetch(100, EXPIRY_S)
                 assert len(msgs) <= 100
                 for msg in msgs:
                     seen.append(msg.metadata.sequence.stream)
@@ -48,7 +50,7 @@ async def test_batches_take_every_message_once_in_order(migrated: Settings) -> N
 
             # Delivered but never handled: back to the stream at once when the puller closes.
             await publish_events(deps, 10, start=1_050)
-            first = await wait_for(lambda: puller.fetch(4, WAIT_S), what="a first batch")
+            first = await wait_for(lambda: puller.fetch(4, EXPIRY_S), what="a first batch")
             assert [m.metadata.sequence.stream for m in first] == [1_051, 1_052, 1_053, 1_054]
             for msg in first:
                 await msg.ack()
@@ -60,7 +62,7 @@ async def test_batches_take_every_message_once_in_order(migrated: Settings) -> N
             rest: list[int] = []
 
             async def redelivered() -> bool:
-                rest.extend(m.metadata.sequence.stream for m in await again.fetch(100, WAIT_S))
+                rest.extend(m.metadata.sequence.stream for m in await again.fetch(100, EXPIRY_S))
                 return len(rest) >= 6
 
             # Well within the 60 s ack wait: the nak, not the timeout, brought them back.
@@ -68,3 +70,27 @@ async def test_batches_take_every_message_once_in_order(migrated: Settings) -> N
             assert sorted(rest) == list(range(1_055, 1_061))
         finally:
             await again.close()
+
+
+async def test_a_refused_pull_is_an_error_not_an_empty_batch(migrated: Settings) -> None:
+    async with open_deps(migrated, "test-pull") as deps:
+        await declare(deps.js, deps.subjects, StreamLimits())
+        durable, stream = deps.subjects.durable("test-pull-small"), deps.subjects.events_stream
+        # A consumer taking at most 10 a request (max_batch: nats-py's ConsumerConfig lacks it).
+        config = {"durable_name": durable, "ack_policy": "explicit", "max_batch": 10}
+        created = await deps.nc.request(
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+            orjson.dumps({"stream_name": stream, "config": config}),
+            timeout=WAIT_S,
+        )
+        assert "error" not in orjson.loads(created.data), created.data
+        puller = BatchPuller(deps.nc, stream, durable)
+        await puller.open()
+        try:
+            # Empty batches would make the consumer ask again at once, forever.
+            with pytest.raises(PullRefused) as refused:
+                await puller.fetch(100, EXPIRY_S)
+            assert refused.value.status == "409", refused.value
+            assert await puller.fetch(10, EXPIRY_S) == []  # a request it takes: no error
+        finally:
+            await puller.close()
