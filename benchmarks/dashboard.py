@@ -49,7 +49,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks.eventlog import from_memory, publish_events
+from benchmarks.eventlog import publish_backlog, worker_rate
 from benchmarks.infra import Infra, call, create_event, free_port, token
 from benchmarks.procs import Child, Children, wait_http_ok
 from benchmarks.report import ratio_header, ratio_row
@@ -64,10 +64,6 @@ SUMMARY = "dashboard freshness under a storm of scans, holds and votes; event-lo
 ORG = "bench"
 SETTLE_S = 60.0
 LANES = 16  # concurrent requests of each kind
-BACKLOG_KEY = "backlog"  # message ids of the backlog's events: backlog:<ns>:<n>
-# How often the log's rows are counted while the backlog drains: each count scans the
-# table, so counting often would take PostgreSQL time from the worker being measured.
-POLL_S = 0.1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -311,36 +307,6 @@ async def _event_log(settings: Settings, event_id: int) -> dict[str, Any]:
     }
 
 
-async def _backlog(settings: Settings, count: int) -> None:
-    async with open_deps(settings, "bench-dashboard") as deps:
-        await publish_events(deps, count, key=BACKLOG_KEY)
-
-
-async def _write_rate(settings: Settings, count: int, timeout_s: float) -> dict[str, Any]:
-    """Events/s of the running persistence worker from the backlog's first row to its last,
-    then PostgreSQL alone writing as many rows from memory."""
-    pattern = f"{BACKLOG_KEY}:%"
-    async with open_deps(settings, "bench-dashboard") as deps:
-        first: float | None = None
-        first_n = 0
-        async with asyncio.timeout(timeout_s):
-            while True:
-                n = await deps.pg.fetchval(
-                    "SELECT count(*) FROM event_log WHERE msg_id LIKE $1", pattern
-                )
-                now = time.perf_counter()
-                if first is None and n:
-                    first, first_n = now, n
-                if n >= count:
-                    break
-                await asyncio.sleep(POLL_S)
-        if first is None:
-            raise RuntimeError("the persistence worker logged none of the backlog")
-        worker = (count - first_n) / (now - first) if now > first else None
-        memory = await from_memory(deps, count, BATCH)
-    return {"worker_per_s": worker, "memory_per_s": memory}
-
-
 def _row(label: str, value: float | None, base: float | None = None, target: str = "") -> str:
     return ratio_row(label, value, base, target, label_width=38, target_width=12)
 
@@ -374,9 +340,9 @@ def run(args: argparse.Namespace) -> int:
         storm = asyncio.run(_storm(base, infra.secret, venue, args))
         log = asyncio.run(_event_log(settings, venue["event_id"]))
         children.stop(workers["persistence"])
-        asyncio.run(_backlog(settings, args.backlog))
+        asyncio.run(publish_backlog(settings, args.backlog))
         workers["persistence"] = worker("persistence")
-        rate = asyncio.run(_write_rate(settings, args.backlog, args.timeout))
+        rate = asyncio.run(worker_rate(settings, args.backlog, args.timeout))
     print(
         f"\ndashboard: {args.seconds:g} s of {args.scan_rate:g} scans/s, {args.hold_rate:g} "
         f"holds/s and {args.vote_rate:g} votes/s over REST, every worker a process, an "

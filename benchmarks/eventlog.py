@@ -15,6 +15,9 @@ The log is emptied between the sides. A second pair of rows leaves NATS out:
 the same rows written from memory, in 500-row statements against one INSERT
 each, so the table shows what PostgreSQL alone takes. Every side must end
 with each event logged exactly once.
+
+`publish_backlog` and `worker_rate` measure the same path through a running
+`bilten worker persistence` process instead (benchmarks/dashboard.py).
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ from bilten.workers.runner import consume
 NAME = "eventlog"
 SUMMARY = "domain events/s into the PostgreSQL event log, batched against one INSERT per event"
 PUBLISH_WINDOW = 512
+BACKLOG_KEY = "backlog"  # message ids of the backlog's events: backlog:<ns>:<n>
+# How often the log's rows are counted while the backlog drains: each count scans the
+# table, so counting often would take PostgreSQL time from the worker being measured.
+POLL_S = 0.1
 TARGET = ">= 20000"
 
 
@@ -155,6 +162,38 @@ async def from_memory(deps: Deps, count: int, per_statement: int) -> float:
         for chunk in chunks:
             await insert_rows(conn, chunk)
     return count / (time.perf_counter() - started)
+
+
+async def publish_backlog(settings: Settings, count: int) -> None:
+    """`count` events for a persistence worker to drain (`worker_rate`), keyed apart from
+    the outbox's."""
+    async with open_deps(settings, "bench-eventlog") as deps:
+        await publish_events(deps, count, key=BACKLOG_KEY)
+
+
+async def worker_rate(settings: Settings, count: int, timeout_s: float) -> dict[str, Any]:
+    """Events/s of the running persistence worker from the backlog's first row to its last,
+    then PostgreSQL alone writing as many rows from memory."""
+    pattern = f"{BACKLOG_KEY}:%"
+    async with open_deps(settings, "bench-eventlog") as deps:
+        first: float | None = None
+        first_n = 0
+        async with asyncio.timeout(timeout_s):
+            while True:
+                n = await deps.pg.fetchval(
+                    "SELECT count(*) FROM event_log WHERE msg_id LIKE $1", pattern
+                )
+                now = time.perf_counter()
+                if first is None and n:
+                    first, first_n = now, n
+                if n >= count:
+                    break
+                await asyncio.sleep(POLL_S)
+        if first is None:
+            raise RuntimeError("the persistence worker logged none of the backlog")
+        worker = (count - first_n) / (now - first) if now > first else None
+        memory = await from_memory(deps, count, BATCH)
+    return {"worker_per_s": worker, "memory_per_s": memory}
 
 
 async def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
