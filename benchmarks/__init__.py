@@ -16,4 +16,11 @@ command that reproduces them.
 from __future__ import annotations
 
 # In the order `python -m benchmarks` runs them; a name without a module is skipped.
-BENCHMARKS: tuple[str, ...] = ("fanout", "checkin", "allocation", "engagement", "eventlog")
+BENCHMARKS: tuple[str, ...] = (
+    "fanout",
+    "checkin",
+    "allocation",
+    "engagement",
+    "eventlog",
+    "dashboard",
+)

@@ -15,6 +15,9 @@ The log is emptied between the sides. A second pair of rows leaves NATS out:
 the same rows written from memory, in 500-row statements against one INSERT
 each, so the table shows what PostgreSQL alone takes. Every side must end
 with each event logged exactly once.
+
+`publish_backlog` and `worker_rate` measure the same path through a running
+`bilten worker persistence` process instead (benchmarks/dashboard.py).
 """
 
 from __future__ import annotations
@@ -46,12 +49,21 @@ from bilten.workers.runner import consume
 NAME = "eventlog"
 SUMMARY = "domain events/s into the PostgreSQL event log, batched against one INSERT per event"
 PUBLISH_WINDOW = 512
+BACKLOG_KEY = "backlog"  # message ids of the backlog's events: backlog:<ns>:<n>
+# How often the log's rows are counted while the backlog drains: each count scans the
+# table, so counting often would take PostgreSQL time from the worker being measured.
+POLL_S = 0.1
 TARGET = ">= 20000"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of this benchmark."""
     parser.add_argument("--events", type=int, default=50_000, help="domain events to log")
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="only the batched side (the baseline's one INSERT per event takes minutes)",
+    )
 
 
 def quick(args: argparse.Namespace) -> None:
@@ -59,15 +71,17 @@ def quick(args: argparse.Namespace) -> None:
     args.events = 2_000
 
 
-async def _publish(deps: Deps, count: int) -> None:
+async def publish_events(deps: Deps, count: int, *, event_id: int = 1, key: str = "outbox") -> None:
+    """`count` `checkin.decided` events of `event_id` onto the events stream, with message
+    ids `<key>:<ns>:<n>` (the outbox's own are `outbox:…`)."""
     pending = []
     for n in range(count):
-        body = {"kind": "checkin.decided", "event_id": 1, "scan": {"n": n, "status": "ok"}}
+        body = {"kind": "checkin.decided", "event_id": event_id, "scan": {"n": n, "status": "ok"}}
         pending.append(
             await deps.js.publish_async(
                 deps.subjects.events("checkin.decided"),
                 orjson.dumps(body),
-                headers={HDR_MSG_ID: f"outbox:{deps.settings.namespace}:{n}"},
+                headers={HDR_MSG_ID: f"{key}:{deps.settings.namespace}:{n}"},
             )
         )
         if len(pending) >= PUBLISH_WINDOW:
@@ -85,8 +99,9 @@ async def _one_by_one(msg: Msg, ctx: WorkerContext) -> None:
         await insert_rows(conn, rows)
 
 
-async def _drain(deps: Deps, count: int, side: str, timeout_s: float) -> float:
-    """Events/s of one side draining the stream into an empty event log."""
+async def _drain(deps: Deps, count: int, side: str, timeout_s: float) -> tuple[float, float]:
+    """Events/s of one side draining the stream into an empty event log, and the µs of
+    this process's CPU each event cost (steadier than the rate on a shared machine)."""
     durable = deps.subjects.durable(f"bench-{side}")
     await deps.js.add_consumer(
         deps.subjects.events_stream,
@@ -101,7 +116,7 @@ async def _drain(deps: Deps, count: int, side: str, timeout_s: float) -> float:
     )
     ctx = WorkerContext(deps, Metrics())
     stop = asyncio.Event()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if side == "batched":
         task = asyncio.create_task(consume_batches(ctx, "bench", durable, write, stop))
     else:
@@ -112,11 +127,11 @@ async def _drain(deps: Deps, count: int, side: str, timeout_s: float) -> float:
                 if await deps.pg.fetchval("SELECT count(*) FROM event_log") >= count:
                     break
                 await asyncio.sleep(0.02)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         stop.set()
         await task
-    return count / elapsed
+    return count / elapsed, cpu * 1e6 / count
 
 
 def _rows(first: int, count: int) -> Rows:
@@ -137,7 +152,7 @@ def _rows(first: int, count: int) -> Rows:
     )
 
 
-async def _from_memory(deps: Deps, count: int, per_statement: int) -> float:
+async def from_memory(deps: Deps, count: int, per_statement: int) -> float:
     """Events/s writing `count` rows, `per_statement` per INSERT, from one connection."""
     chunks = [
         _rows(first, min(per_statement, count - first)) for first in range(0, count, per_statement)
@@ -149,23 +164,57 @@ async def _from_memory(deps: Deps, count: int, per_statement: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+async def publish_backlog(settings: Settings, count: int) -> None:
+    """`count` events for a persistence worker to drain (`worker_rate`), keyed apart from
+    the outbox's."""
+    async with open_deps(settings, "bench-eventlog") as deps:
+        await publish_events(deps, count, key=BACKLOG_KEY)
+
+
+async def worker_rate(settings: Settings, count: int, timeout_s: float) -> dict[str, Any]:
+    """Events/s of the running persistence worker from the backlog's first row to its last,
+    then PostgreSQL alone writing as many rows from memory."""
+    pattern = f"{BACKLOG_KEY}:%"
+    async with open_deps(settings, "bench-eventlog") as deps:
+        first: float | None = None
+        first_n = 0
+        async with asyncio.timeout(timeout_s):
+            while True:
+                n = await deps.pg.fetchval(
+                    "SELECT count(*) FROM event_log WHERE msg_id LIKE $1", pattern
+                )
+                now = time.perf_counter()
+                if first is None and n:
+                    first, first_n = now, n
+                if n >= count:
+                    break
+                await asyncio.sleep(POLL_S)
+        if first is None:
+            raise RuntimeError("the persistence worker logged none of the backlog")
+        worker = (count - first_n) / (now - first) if now > first else None
+        memory = await from_memory(deps, count, BATCH)
+    return {"worker_per_s": worker, "memory_per_s": memory}
+
+
 async def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with open_deps(settings, "bench-eventlog") as deps:
-        await _publish(deps, args.events)
-        for side in ("batched", "baseline"):
-            rate = await _drain(deps, args.events, side, args.timeout)
+        await publish_events(deps, args.events)
+        sides = ("batched",) if args.no_baseline else ("batched", "baseline")
+        for side in sides:
+            rate, cpu_us = await _drain(deps, args.events, side, args.timeout)
             logged = await deps.pg.fetch(
                 "SELECT count(*) AS n, count(DISTINCT msg_id) AS ids FROM event_log"
             )
             results[side] = {
                 "stream_per_s": rate,
+                "cpu_us_per_event": cpu_us,
                 "logged": logged[0]["n"],
                 "distinct": logged[0]["ids"],
             }
             await deps.pg.execute("TRUNCATE event_log")
-        for side, per_statement in (("batched", BATCH), ("baseline", 1)):
-            results[side]["memory_per_s"] = await _from_memory(deps, args.events, per_statement)
+        for side, per_statement in (("batched", BATCH), ("baseline", 1))[: len(sides)]:
+            results[side]["memory_per_s"] = await from_memory(deps, args.events, per_statement)
             await deps.pg.execute("TRUNCATE event_log")
     return results
 
@@ -176,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
         settings = infra.settings(log_level="WARNING")
         # On uvloop, as `bilten worker` runs (deploy/cli.py).
         results = uvloop.run(_measure(settings, args))
-    b, s = results["batched"], results["baseline"]
+    b, s = results["batched"], results.get("baseline", {})
     print(
         f"\neventlog: {args.events:,} domain events from the events stream into event_log; "
         f"batched: {BATCH} a fetch, one INSERT each; baseline: one INSERT per event"
@@ -184,12 +233,13 @@ def run(args: argparse.Namespace) -> int:
     print(ratio_header(label_width=36, target_width=10))
     rows = (
         ("events/s, stream to event_log", "stream_per_s", TARGET),
+        ("consumer CPU per event (µs)", "cpu_us_per_event", ""),
         ("events/s, PostgreSQL only", "memory_per_s", ""),
         ("events logged", "logged", f"= {args.events}"),
         ("distinct message ids logged", "distinct", f"= {args.events}"),
     )
     for label, key, target in rows:
-        print(ratio_row(label, b[key], s[key], target, label_width=36, target_width=10))
+        print(ratio_row(label, b[key], s.get(key), target, label_width=36, target_width=10))
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(results))
     exact = all(r["logged"] == r["distinct"] == args.events for r in results.values())

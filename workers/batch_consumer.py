@@ -24,6 +24,7 @@ from nats.errors import Error as NatsError
 
 from bilten.infra.faults import translate
 from bilten.infra.loops import Outage, every
+from bilten.infra.pull import BatchPuller
 from bilten.workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -45,20 +46,19 @@ async def consume_batches(
 ) -> None:
     """Fetch up to `batch` messages at a time from a durable consumer; `handler` each batch.
 
-    Until `stop`. A fetch or an ack that fails (NATS away) is retried by
+    Until `stop`. Fetches go through `BatchPuller` (infra/pull.py): no task
+    per message. A fetch or an ack that fails (NATS away) is retried by
     `every`; what was not acked is redelivered by JetStream.
     """
     stream = ctx.subjects.events_stream
-    sub = await ctx.deps.js.pull_subscribe_bind(durable=durable, stream=stream)
+    puller = BatchPuller(ctx.deps.nc, stream, durable)
+    await puller.open()
     log.info("worker %s consuming %s/%s in batches", worker, stream, durable)
     outage = Outage(f"worker {worker} handling {durable}")
     prefetched: asyncio.Future[list[Msg]] | None = None
 
     async def fetch() -> list[Msg]:
-        try:
-            return await sub.fetch(batch, timeout=1.0)
-        except TimeoutError:  # nats-py raises it when idle
-            return []
+        return await puller.fetch(batch, wait_s=1.0)
 
     async def fetch_and_handle() -> None:
         nonlocal prefetched
@@ -80,8 +80,7 @@ async def consume_batches(
                 with contextlib.suppress(NatsError):
                     for msg in prefetched.result():
                         await msg.nak()
-        with contextlib.suppress(NatsError):  # NATS is gone: so is the subscription
-            await sub.unsubscribe()
+        await puller.close()
 
 
 async def _handle_batch(
