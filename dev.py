@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bootstrap for a machine with only Python 3.11+: the README's two commands.
 
-    python3 dev.py up [bilten up flags]   install (with analytics) into .venv, run `bilten up --demo`
+    python3 dev.py up [bilten up flags]   install (+ analytics) into .venv, run `bilten up --demo`
     python3 dev.py test [pytest args]     install with test extras, lint, run the suite
     python3 dev.py bench [names]          install, run the benchmark suite
 
