@@ -6,7 +6,8 @@ module knows which one it has.
 
 - **Embedded** (the default): chdb, ClickHouse in the worker's own process,
   with its data in `<data dir>/analytics`. chdb is synchronous, so each
-  statement runs in a thread (`asyncio.to_thread`), one at a time. Its data
+  statement runs in a thread of its own: one thread, so one statement at a
+  time, even when the task that awaited one was cancelled. Its data
   directory belongs to one process: no other process (a hub, a second
   analytics worker) can open it while the worker runs, which is why stats are
   a command answered by the worker that owns the data.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,15 +50,15 @@ class AnalyticsStore(Protocol):
 
 
 class EmbeddedStore:
-    """chdb in this process: one statement at a time, each in a thread."""
+    """chdb in this process: one statement at a time, in the store's one thread."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, thread: ThreadPoolExecutor) -> None:
         self._session = session
-        self._lock = asyncio.Lock()
+        self._thread = thread
 
     async def _query(self, sql: str, fmt: str) -> bytes:
-        async with self._lock:
-            result = await asyncio.to_thread(self._session.query, sql, fmt)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._thread, self._session.query, sql, fmt)
         return bytes(result.bytes())
 
     async def run(self, sql: str) -> None:
@@ -116,11 +118,17 @@ async def embedded_store(settings: Settings) -> AsyncIterator[AnalyticsStore]:
 
     path = Path(settings.data_dir) / "analytics"
     path.mkdir(parents=True, exist_ok=True)
-    session = await asyncio.to_thread(chdb_session.Session, str(path))
+    loop = asyncio.get_running_loop()
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chdb")
     try:
-        yield EmbeddedStore(session)
+        session = await loop.run_in_executor(thread, chdb_session.Session, str(path))
+        try:
+            yield EmbeddedStore(session, thread)
+        finally:
+            # After any statement still running: the thread takes one job at a time.
+            await loop.run_in_executor(thread, session.close)
     finally:
-        await asyncio.to_thread(session.close)
+        thread.shutdown(wait=False)
 
 
 @asynccontextmanager
