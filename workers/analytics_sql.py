@@ -3,9 +3,11 @@
 docs/insight.md §Analytics. Two tables in the namespace's database:
 
 - `facts`: one row per counted domain event (protocol/analytics.py `Fact`), a
-  ReplacingMergeTree keyed by the fact's id and versioned by the original's
-  stream sequence. A redelivered or replayed copy is the same row again; a
-  revised verdict is the same key at a later version. Until ClickHouse merges
+  ReplacingMergeTree keyed by event, minute and the fact's id (a fact's time
+  never changes, so the minute only lets a recomputation read its minutes
+  alone) and versioned by the original's stream sequence. A redelivered or
+  replayed copy is the same row again; a revised verdict is the same key at a
+  later version. Until ClickHouse merges
   them, copies sit side by side: every read says `FINAL`, which keeps the
   newest of each key.
 - `minutes`: the per-minute rollup every stats query reads, one row per
@@ -55,7 +57,7 @@ def schema(db: str) -> list[str]:
             amount Int64,
             currency LowCardinality(String),
             votes UInt8
-        ) ENGINE = ReplacingMergeTree(version) ORDER BY (event_id, id)""",
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY (event_id, toStartOfMinute(at), id)""",
         f"""CREATE TABLE IF NOT EXISTS {db}.minutes (
             event_id UInt64,
             minute DateTime('UTC'),
