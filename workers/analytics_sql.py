@@ -7,9 +7,8 @@ docs/insight.md §Analytics. Two tables in the namespace's database:
   never changes, so the minute only lets a recomputation read its minutes
   alone) and versioned by the original's stream sequence. A redelivered or
   replayed copy is the same row again; a revised verdict is the same key at a
-  later version. Until ClickHouse merges
-  them, copies sit side by side: every read says `FINAL`, which keeps the
-  newest of each key.
+  later version. Until ClickHouse merges them, copies sit side by side: every
+  read says `FINAL`, which keeps the newest of each key.
 - `minutes`: the per-minute rollup every stats query reads, one row per
   event, minute and currency ('' for everything but order amounts), a
   ReplacingMergeTree too. After each batch the worker recomputes the minutes
