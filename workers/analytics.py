@@ -2,7 +2,7 @@
 
 docs/insight.md §Analytics. A durable consumer on the events stream takes a
 batch at a time (workers/batch_consumer.py): every domain event that counts
-becomes a fact (protocol/analytics.py), the batch is one INSERT, and the
+becomes a fact (protocol/analytics_facts.py), the batch is one INSERT, and the
 per-minute rollup rows it touched are recomputed from the facts
 (workers/analytics_sql.py). Acknowledged after both, so a crash in between
 means a redelivery, which changes nothing twice. Stats are commands this
@@ -23,15 +23,14 @@ from nats.aio.msg import Msg
 from bilten.infra.replay import END, replay
 from bilten.protocol.analytics import (
     MINUTE_S,
-    Fact,
     build_series,
     build_totals,
-    fact_of,
     floor_to,
     iso,
     parse_stats_query,
     parse_totals_query,
 )
+from bilten.protocol.analytics_facts import Fact, fact_of
 from bilten.protocol.commands import CommandRequest
 from bilten.protocol.errors import BadRequest, Forbidden, Timeout
 from bilten.protocol.event_log import (

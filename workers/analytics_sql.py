@@ -2,7 +2,7 @@
 
 docs/insight.md §Analytics. Two tables in the namespace's database:
 
-- `facts`: one row per counted domain event (protocol/analytics.py `Fact`), a
+- `facts`: one row per counted domain event (protocol/analytics_facts.py `Fact`), a
   ReplacingMergeTree keyed by event, minute and the fact's id (a fact's time
   never changes, so the minute only lets a recomputation read its minutes
   alone) and versioned by the original's stream sequence. A redelivered or
@@ -32,7 +32,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from bilten.protocol.analytics import COLUMN, Fact, Metric
+from bilten.protocol.analytics import COLUMN, Metric
+from bilten.protocol.analytics_facts import Fact
 
 _FACT_COLUMNS = (
     "id, event_id, version, at, kind, scans, entries, exits, tickets, amount, currency, votes"

@@ -12,10 +12,10 @@ from bilten.protocol.analytics import (
     StatsQuery,
     build_series,
     build_totals,
-    fact_of,
     parse_stats_query,
     parse_totals_query,
 )
+from bilten.protocol.analytics_facts import fact_of
 from bilten.protocol.errors import BadMetric, BadRange, BadRequest, BadStep, BiltenError
 
 NOW = datetime(2027, 6, 1, 17, 7, 30, tzinfo=UTC)

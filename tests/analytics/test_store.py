@@ -16,13 +16,12 @@ import pytest
 from bilten.infra.settings import Settings
 from bilten.protocol.analytics import (
     MINUTE_S,
-    Fact,
     build_series,
     build_totals,
-    fact_of,
     floor_to,
     parse_stats_query,
 )
+from bilten.protocol.analytics_facts import Fact, fact_of
 from bilten.workers import analytics_sql as sql
 from bilten.workers.analytics_store import AnalyticsStore, StoreHolder
 
