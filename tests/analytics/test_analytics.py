@@ -17,7 +17,8 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from bilten.infra import outbox
 from bilten.infra.settings import settings_env
 from bilten.protocol.analytics import METRICS
-from bilten.workers import analytics
+from bilten.protocol.subjects import ANALYTICS_CONSUMER
+from bilten.workers import analytics, analytics_sql
 from tests.analytics.conftest import Stack
 from tests.checkin.helpers import door_setup, scan
 from tests.hub.helpers import connect, create_event
@@ -280,3 +281,51 @@ async def test_other_organizations_staff_and_attendees_are_refused(
     limited = make_token("organizer", events=[other])
     status, body = await rest(stack, limited, "GET", "/api/v1/orgs/acme/stats", metric="votes")
     assert status == 200 and [e["event_id"] for e in body["events"]] == [other], body
+
+
+async def test_a_batch_redelivered_after_its_insert_counts_once(
+    stack: Stack, make_token: Any
+) -> None:
+    """ClickHouse fails between a batch's INSERT and its rollup: JetStream redelivers the
+    batch, its facts are written a second time, and the figures count each once."""
+    token = make_token("organizer")
+    organizer = await connect(stack.client, token)
+    event_id = await create_event(organizer)
+    store, db = stack.ctx.analytics.store, stack.settings.namespace
+    await store.run(f"DROP TABLE {db}.minutes")  # the rollup fails until it is back
+
+    async def copies() -> int:
+        """The event's fact rows as stored, copies included (no FINAL)."""
+        sql = f"SELECT count() AS n FROM {db}.facts WHERE event_id = {event_id}"
+        [row] = await store.rows(sql)
+        return int(row["n"])
+
+    async def written_twice() -> bool:
+        return await copies() >= 10  # 5 facts (2 orders, 3 votes), each at least twice
+
+    await sell_and_vote(stack, event_id)
+    await wait_for(
+        written_twice, what="the batch's facts written twice (a redelivery after a failed rollup)"
+    )
+    for statement in analytics_sql.schema(db):
+        await store.run(statement)
+
+    async def counted() -> bool:
+        votes = (await stats(stack, token, event_id, "votes"))["series"][0]["total"]
+        sales = (await stats(stack, token, event_id, "sales"))["series"][0]["total"]
+        return (votes, sales) == (3, 3)
+
+    await wait_for(counted, what="the redelivered batch counted")
+
+    async def settled() -> bool:
+        subjects = stack.deps.subjects
+        info = await stack.deps.js.consumer_info(
+            subjects.events_stream, subjects.durable(ANALYTICS_CONSUMER)
+        )
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await wait_for(settled, what="every message of the failed batches acknowledged")
+    # Counted once although stored twice (ClickHouse may have merged the copies by now).
+    assert (await every_series(stack, token, event_id))["votes"][0]["total"] == 3
+    revenue = (await stats(stack, token, event_id, "revenue"))["series"]
+    assert [(s["currency"], s["total"]) for s in revenue] == [("BAM", 2500), ("EUR", 5000)]
