@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Bootstrap for a machine with only Python 3.11+: the README's two commands.
 
-    python3 dev.py up [bilten up flags]   install into .venv, run `bilten up --demo`
+    python3 dev.py up [bilten up flags]   install (+ analytics) into .venv, run `bilten up --demo`
     python3 dev.py test [pytest args]     install with test extras, lint, run the suite
     python3 dev.py bench [names]          install, run the benchmark suite
 
 Tests and benchmarks share one environment with the `test` and `bench` extras:
-the benchmarks' smoke tests run the picows baseline too.
+the benchmarks' smoke tests run the picows baseline too. The whole stack needs
+the `analytics` extra (the analytics worker's ClickHouse); `test` includes it.
 
 Everything goes into ./.venv (created on first use); the install step is
 skipped when pyproject.toml has not changed since the last one.
@@ -56,6 +57,7 @@ def ensure_env(extras: str) -> None:
 
 
 DEV_EXTRAS = "test,bench"
+RUN_EXTRAS = "analytics"  # `bilten up` runs every worker, the analytics worker too
 PACKAGES = ("infra", "deploy", "hub", "workers", "clients", "protocol")
 
 
@@ -88,7 +90,7 @@ def main() -> int:
         return 2
     command, rest = sys.argv[1], sys.argv[2:]
     if command == "up":
-        ensure_env("")
+        ensure_env(RUN_EXTRAS)
         os.execv(str(BIN / "bilten"), [str(BIN / "bilten"), "up", "--demo", *rest])
     if command == "bench":
         ensure_env(DEV_EXTRAS)

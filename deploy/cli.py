@@ -1,4 +1,4 @@
-"""The `bilten` command: up, hub, worker, migrate, replay, token, scan, version.
+"""The `bilten` command: up, hub, worker, migrate, replay, analytics, token, scan, version.
 
 The entry point is the one place that reads the environment, configures
 logging and installs uvloop; everything below gets a `Settings`.
@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="T",
         help="only entries at or after this ISO 8601 time (UTC unless it names an offset)",
     )
+
+    analytics = command("analytics", "analytics in ClickHouse (docs/insight.md §Analytics)")
+    analytics.add_argument("action", choices=["rebuild"], help="rebuild: from the event log")
+    _common(analytics)
+    analytics.add_argument("--event", type=int, required=True, help="event id")
 
     token = command("token", "print a token signed with the stack's secret (development, scripts)")
     _setting(
@@ -243,6 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bilten.deploy import replay_cli
 
             print(_run(replay_cli.main(settings, args.event, replay_cli.parse_since(args.since))))
+        elif args.command == "analytics":
+            from bilten.deploy import analytics_cli
+
+            print(_run(analytics_cli.rebuild(settings, args.event)))
         elif args.command == "migrate":
             from bilten.infra.bootstrap import prepare
 

@@ -23,6 +23,7 @@ from nats.js.api import PubAck
 from bilten.infra.deps import Deps
 from bilten.protocol.event_log import (
     HDR_REPLAY_COUNT,
+    HDR_REPLAY_MSG_ID,
     HDR_REPLAY_OCCURRED,
     HDR_REPLAY_RUN,
     HDR_REPLAY_SEQ,
@@ -31,7 +32,7 @@ from bilten.protocol.subjects import HDR_MSG_ID
 
 END = "end"  # the kind of a run's closing message (no domain event is a single word)
 WINDOW = 256  # publications awaiting JetStream's acknowledgement at once
-_ENTRIES = """SELECT stream, seq, kind, payload, occurred_at FROM event_log
+_ENTRIES = """SELECT stream, seq, msg_id, kind, payload, occurred_at FROM event_log
     WHERE event_id = $1 AND occurred_at >= $2 ORDER BY occurred_at, stream, seq"""
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 
@@ -61,16 +62,17 @@ async def replay(
         # A cursor: a log of any length is read (and published) in constant memory.
         async for row in conn.cursor(_ENTRIES, event_id, since or _EPOCH, prefetch=WINDOW):
             origin = f"{row['stream']}:{row['seq']}"
+            headers = {
+                HDR_MSG_ID: f"replay:{run}:{origin}",
+                HDR_REPLAY_RUN: run,
+                HDR_REPLAY_SEQ: origin,
+                HDR_REPLAY_OCCURRED: row["occurred_at"].isoformat(),
+            }
+            if row["msg_id"] is not None:
+                headers[HDR_REPLAY_MSG_ID] = row["msg_id"]
             pending.append(
                 await deps.js.publish_async(
-                    subjects.replay(run, row["kind"]),
-                    orjson.dumps(row["payload"]),
-                    headers={
-                        HDR_MSG_ID: f"replay:{run}:{origin}",
-                        HDR_REPLAY_RUN: run,
-                        HDR_REPLAY_SEQ: origin,
-                        HDR_REPLAY_OCCURRED: row["occurred_at"].isoformat(),
-                    },
+                    subjects.replay(run, row["kind"]), orjson.dumps(row["payload"]), headers=headers
                 )
             )
             count += 1

@@ -69,6 +69,7 @@ class Settings:
     request_timeout_s: float = 5.0
     batch_max: int = 256
     restart_count: int = 0
+    clickhouse_url: str | None = None
 
     def require_secret(self) -> str:
         """The token signing key; raises when the entry point did not resolve one."""
@@ -138,6 +139,20 @@ def _smtp(name: str, raw: str) -> str:
         port = -1
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == -1:
         raise SettingsError(name, "expected smtp://[user:password@]host[:port] (smtps:// for TLS)")
+    return raw
+
+
+def _clickhouse(name: str, raw: str) -> str:
+    # Never echoes the value: it may hold the server's password.
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+        raise SettingsError(
+            name, "expected http(s)://[user:password@]host[:port] (the HTTP interface)"
+        )
     return raw
 
 
@@ -214,6 +229,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "batch_max": ("BILTEN_BATCH_MAX", _int(1, 10_000)),
     # Set by `bilten up` on a child it restarted; exported as bilten_process_restarts_total.
     "restart_count": ("BILTEN_RESTART_COUNT", _int(0, 1_000_000_000)),
+    # Analytics in a ClickHouse server; unset: embedded (chdb) in the analytics worker.
+    "clickhouse_url": ("BILTEN_CLICKHOUSE_URL", _clickhouse),
 }
 
 

@@ -24,6 +24,7 @@ from bilten.protocol.allocation import (
     MAX_SECTIONS,
     MAX_TTL_S,
 )
+from bilten.protocol.analytics_commands import ANALYTICS_COMMANDS
 from bilten.protocol.api_key_commands import API_KEY_COMMANDS
 from bilten.protocol.attendee_commands import ATTENDEE_COMMANDS
 from bilten.protocol.checkin import GATE
@@ -586,6 +587,7 @@ COMMANDS.update((c.method, c) for c in API_KEY_COMMANDS)
 COMMANDS.update((c.method, c) for c in QA_COMMANDS)
 COMMANDS.update((c.method, c) for c in POLL_COMMANDS)
 COMMANDS.update((c.method, c) for c in EXPORT_COMMANDS)
+COMMANDS.update((c.method, c) for c in ANALYTICS_COMMANDS)
 
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"

@@ -36,6 +36,9 @@ HTTP_STATUS: dict[str, int] = {
     "not_upvoted": 409,
     "bad_reaction": 400,
     "unsupported_format": 400,
+    "bad_metric": 400,
+    "bad_step": 400,
+    "bad_range": 400,
     "internal": 500,
     "unavailable": 503,
     "timeout": 504,
@@ -206,6 +209,25 @@ class UnsupportedFormat(BiltenError):
     code = "unsupported_format"
 
 
+class BadMetric(BiltenError):
+    """A stats query names a metric analytics do not count (`details.metrics`)."""
+
+    code = "bad_metric"
+
+
+class BadStep(BiltenError):
+    """A stats query asks for a step other than 1m, 5m or 1h (`details.steps`)."""
+
+    code = "bad_step"
+
+
+class BadRange(BiltenError):
+    """A stats query's range is backwards (`details.reason`: `from_after_to`) or holds
+    too many steps (`too_many_points`, with `details.points` and `details.limit`)."""
+
+    code = "bad_range"
+
+
 class Unavailable(BiltenError):
     """A dependency (NATS, a worker, a database) cannot serve the request now."""
 
@@ -249,6 +271,9 @@ _BY_CODE: dict[str, type[BiltenError]] = {
         NotUpvoted,
         BadReaction,
         UnsupportedFormat,
+        BadMetric,
+        BadStep,
+        BadRange,
         Unavailable,
         Timeout,
         Internal,

@@ -23,6 +23,8 @@ HDR_REPLAY_RUN = "Bilten-Replay-Run"
 HDR_REPLAY_SEQ = "Bilten-Replay-Seq"
 HDR_REPLAY_OCCURRED = "Bilten-Replay-Occurred-At"
 HDR_REPLAY_COUNT = "Bilten-Replay-Count"  # on the run's closing `end` message
+# The original's `Nats-Msg-Id` (its outbox row), when it had one: analytics key facts by it.
+HDR_REPLAY_MSG_ID = "Bilten-Replay-Msg-Id"
 
 # Kinds whose payload carries credentials (sign-in and reset links): logged without them.
 _REDACTED = {MAIL_REQUESTED: "vars"}

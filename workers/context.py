@@ -21,6 +21,7 @@ from bilten.infra.deps import Deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.protocol.subjects import Subjects
+from bilten.workers.analytics_store import StoreHolder
 from bilten.workers.dashboard_watch import DashboardWatch
 from bilten.workers.device_usage import DeviceUsage
 from bilten.workers.keys import KeyRing
@@ -32,8 +33,9 @@ Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 @dataclass(frozen=True, slots=True)
 class WorkerContext:
     """A worker's connections (`deps`), metrics, event key ring, outbox publisher,
-    paired devices' usage counters (workers/device_usage.py) and the dashboards
-    it counts (workers/dashboard_watch.py).
+    paired devices' usage counters (workers/device_usage.py), the dashboards
+    it counts (workers/dashboard_watch.py) and the analytics store, open while
+    the analytics worker runs (workers/analytics_store.py).
 
     The key ring caches signing keys for every handler of the worker; the
     publisher sends committed outbox rows after the answer, and the runner
@@ -46,6 +48,7 @@ class WorkerContext:
     publisher: outbox.Publisher = field(default_factory=outbox.Publisher)
     devices: DeviceUsage = field(default_factory=DeviceUsage)
     dashboards: DashboardWatch = field(default_factory=DashboardWatch)
+    analytics: StoreHolder = field(default_factory=StoreHolder)
 
     @property
     def pg(self) -> asyncpg.Pool:

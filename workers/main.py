@@ -131,7 +131,14 @@ async def run_workers(
                 name,
                 ", ".join(missing),
             )
-    names = [name for name in names if not WORKERS[name].missing(settings)]
+    for name in names:
+        if install := WORKERS[name].uninstalled():
+            log.warning("worker %s not started: its extra is not installed (%s)", name, install)
+    names = [
+        name
+        for name in names
+        if not WORKERS[name].missing(settings) and not WORKERS[name].uninstalled()
+    ]
     async with (
         open_deps(settings, f"bilten-worker-{'+'.join(names)}") as deps,
         metrics_server(deps, metrics, settings.host, metrics_port),
@@ -150,6 +157,8 @@ async def main(settings: Settings, name: str, metrics_port: int | None) -> None:
     names = sorted(WORKERS) if name == "all" else [name]
     if name != "all" and (missing := WORKERS[name].missing(settings)):
         raise SettingsError(missing[0], f"worker {name} needs it")
+    if name != "all" and (install := WORKERS[name].uninstalled()):
+        raise SettingsError(f"worker {name}", f"its extra is not installed: {install}")
     stop = asyncio.Event()
     install_stop_signals(stop)
     tune_for_server()

@@ -14,6 +14,7 @@ from bilten.workers import (
     accounts_attendees,
     accounts_store,
     allocation,
+    analytics,
     checkin,
     engagement,
     events,
@@ -59,6 +60,7 @@ WORKERS: dict[str, Worker] = {
         qa.WORKER,
         engagement.WORKER,
         metrics.WORKER,
+        analytics.WORKER,
         exports.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(

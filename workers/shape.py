@@ -10,7 +10,9 @@ publisher, which sends what handlers committed once they have answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import importlib.util
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from bilten.infra.settings import Settings, variable_for
@@ -66,15 +68,28 @@ class Worker:
     periodic: tuple[Periodic, ...] = ()
     # Settings fields that must be set for it to run (the mail worker needs a mail server).
     needs: tuple[str, ...] = ()
+    # Resources held while it runs (the analytics store), around everything it serves.
+    lifespan: Callable[[WorkerContext], AbstractAsyncContextManager[None]] | None = None
+    # The install extra its dependencies come with (`bilten[analytics]`), and their
+    # import names: without them it is not started.
+    extra: str | None = None
+    imports: tuple[str, ...] = ()
 
     def missing(self, settings: Settings) -> list[str]:
         """The variables of its `needs` that `settings` leaves unset."""
         return [variable_for(f) for f in self.needs if getattr(settings, f) is None]
 
+    def uninstalled(self) -> str | None:
+        """`pip install 'bilten[EXTRA]'` when a module of its extra is not installed."""
+        if all(importlib.util.find_spec(name) is not None for name in self.imports):
+            return None
+        return f"pip install 'bilten[{self.extra}]'"
+
 
 async def run_worker(worker: Worker, ctx: WorkerContext, stop: asyncio.Event) -> None:
-    """Serve everything `worker` declares until `stop`, then drain."""
-    async with asyncio.TaskGroup() as group:
+    """Serve everything `worker` declares until `stop`, then drain (and close its lifespan)."""
+    held = worker.lifespan(ctx) if worker.lifespan else nullcontext()
+    async with held, asyncio.TaskGroup() as group:
         if worker.commands:
             group.create_task(serve_commands(ctx, worker.name, worker.commands, stop))
         if worker.snapshots:

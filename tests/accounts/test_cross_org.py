@@ -83,6 +83,7 @@ BODY: dict[str, Any] = {
     "text": "Whose event is this?",
     "emoji": "👏",
     "action": "hide",
+    "metric": "scans",
 }
 # Where one command needs a value other than BODY's, or an optional param to be valid.
 OVERRIDES: dict[str, dict[str, Any]] = {

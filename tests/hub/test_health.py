@@ -51,6 +51,7 @@ async def test_readyz_names_the_workers_no_process_serves(
     assert body["failing"] == [
         "worker:accounts",
         "worker:allocation",
+        "worker:analytics",
         "worker:checkin",
         "worker:engagement",
         "worker:events",

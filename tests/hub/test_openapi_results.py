@@ -228,6 +228,11 @@ async def test_every_result_matches_its_declaration(
     await call("checkin.list", event_id=event_id, conflicts=True)
     await call("checkin.inside", event_id=event_id, gate="south")
     await call("checkin.bundle", event_id=event_id)
+    # Analytics (docs/insight.md §Analytics): answers whether or not they have caught up.
+    await call("stats.event", event_id=event_id, metric="scans", step="5m")
+    await call("stats.event", event_id=event_id, metric="inside", **{"from": earlier})
+    await call("stats.org", org="acme", metric="revenue")
+    await call("stats.rebuild", event_id=event_id)
 
     seat_map = await call("seats.map", event_id=event_id)
     free_seat = seat_map["sections"][0]["rows"][1]["ids"][0][0]  # row 1's first is sold

@@ -22,7 +22,12 @@ from bilten.infra.deps import Deps, open_deps
 from bilten.infra.replay import END, replay
 from bilten.infra.settings import Settings, settings_env
 from bilten.infra.streams import StreamLimits, declare
-from bilten.protocol.event_log import HDR_REPLAY_COUNT, HDR_REPLAY_RUN, HDR_REPLAY_SEQ
+from bilten.protocol.event_log import (
+    HDR_REPLAY_COUNT,
+    HDR_REPLAY_MSG_ID,
+    HDR_REPLAY_RUN,
+    HDR_REPLAY_SEQ,
+)
 from bilten.workers.persistence import insert_rows
 from tests.deploy.test_cli import bilten
 from tests.waiting import WAIT_S
@@ -87,6 +92,7 @@ async def test_replay_republishes_one_events_log_in_order(migrated: Settings) ->
         assert msgs[0].subject == deps.subjects.replay(done.run, "events.created")
         assert msgs[0].headers[HDR_REPLAY_RUN] == done.run
         assert msgs[0].headers[HDR_REPLAY_SEQ] == f"{deps.subjects.events_stream}:3"
+        assert msgs[0].headers[HDR_REPLAY_MSG_ID] == "outbox:t:2"  # the original's id
         assert msgs[-1].headers[HDR_REPLAY_COUNT] == "3" and bodies[-1]["count"] == 3
 
         later = await replay(deps, 7, t0 + timedelta(seconds=2))

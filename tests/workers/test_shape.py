@@ -95,6 +95,7 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert sorted(WORKERS) == [
         "accounts",
         "allocation",
+        "analytics",
         "checkin",
         "engagement",
         "events",
@@ -112,3 +113,11 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert [c.durable for c in WORKERS["persistence"].consumers] == ["persistence"]
     assert set(WORKERS["metrics"].snapshots) == {"dashboard"}
     assert [c.durable for c in WORKERS["metrics"].consumers] == ["metrics"]
+    assert [c.durable for c in WORKERS["analytics"].consumers] == ["analytics"]
+    assert WORKERS["analytics"].extra == "analytics"
+    assert WORKERS["analytics"].uninstalled() is None  # the test extras install it
+
+
+def test_a_worker_whose_extra_is_not_installed_says_what_to_install() -> None:
+    absent = Worker("absent", extra="absent", imports=("bilten_no_such_module",))
+    assert absent.uninstalled() == "pip install 'bilten[absent]'"
