@@ -1,8 +1,8 @@
 """Analytics end to end: real NATS, PostgreSQL, Redis and embedded ClickHouse (chdb).
 
-Scans go through the hub and the checkin worker; orders and votes are
-published as the shared contract shapes them (`orders.created`,
-`polls.voted`) through the transactional outbox, as their workers will.
+Scans, purchases and votes go through the hub to their workers, whose
+domain events (`checkin.decided`, `orders.created`, `polls.voted`) the
+analytics worker counts.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from bilten.infra.settings import settings_env
 from bilten.protocol.analytics import METRICS
 from bilten.protocol.subjects import ANALYTICS_CONSUMER
 from bilten.workers import analytics, analytics_sql
+from tests.allocation.helpers import hold, ok
 from tests.analytics.conftest import Stack
-from tests.checkin.helpers import door_setup, scan
-from tests.hub.helpers import connect, create_event
+from tests.checkin.helpers import DoorSetup, door_setup, scan
+from tests.engagement.helpers import make_poll
+from tests.hub.helpers import Raw, connect, create_event
 from tests.metrics.helpers import DashboardView
 from tests.waiting import WAIT_S, wait_for
 
@@ -51,6 +53,31 @@ async def every_series(stack: Stack, token: str, event_id: int) -> dict[str, Any
     return {m: (await stats(stack, token, event_id, m, **window))["series"] for m in METRICS}
 
 
+async def sell_and_vote(stack: Stack, make_token: Any, organizer: Raw, door: DoorSetup) -> None:
+    """Two orders (2 × 25.00 EUR, 1 × 25.00 BAM) and three ballots, by attendees."""
+    event_id = door.event_id
+    euro = ok(
+        await organizer.call(
+            "tickettypes.create",
+            {"event_id": event_id, "name": "Euro", "price_minor": 2500, "currency": "EUR"},
+        )
+    )
+    for n, (type_id, quantity) in enumerate([(euro["id"], 2), (door.type_id, 1)]):
+        buyer = await connect(
+            stack.client, make_token("attendee", sub=f"buyer-{n}", events=[event_id])
+        )
+        held = await hold(buyer, event_id, ticket_type_id=type_id, quantity=quantity)
+        assert held["status"] == "held", held
+        ok(await buyer.call("seats.confirm", {"hold_id": held["hold_id"]}))
+    session = ok(await organizer.call("sessions.create", {"event_id": event_id, "title": "Talk"}))
+    poll = await make_poll(organizer, session["id"], "single", options=["A", "B"])
+    for n in range(3):
+        voter = await connect(
+            stack.client, make_token("attendee", sub=f"voter-{n}", events=[event_id])
+        )
+        ok(await voter.call("polls.vote", {"poll_id": poll["id"], "choice": n % 2}))
+
+
 async def publish(stack: Stack, kind: str, payload: dict[str, Any]) -> None:
     """A domain event through the outbox, as a worker publishes one after its commit."""
     async with stack.deps.pg.acquire() as conn, conn.transaction():
@@ -58,8 +85,9 @@ async def publish(stack: Stack, kind: str, payload: dict[str, Any]) -> None:
     await outbox.flush(stack.deps, [row])
 
 
-async def sell_and_vote(stack: Stack, event_id: int) -> None:
-    """Two orders (EUR and BAM) and three ballots, shaped as the shared contract says."""
+async def publish_sales_and_votes(stack: Stack, event_id: int) -> None:
+    """Two orders (EUR and BAM) and three ballots as their workers' domain events, all
+    published at once so that they reach the analytics worker in one batch."""
     now = datetime.now(UTC).isoformat()
     for n, (tickets, amount, currency) in enumerate([(2, 5000, "EUR"), (1, 2500, "BAM")]):
         order = {
@@ -92,7 +120,7 @@ async def test_series_sum_to_totals_and_agree_with_the_live_dashboard(
     assert (await scan(organizer, event_id, codes[2]))["status"] == "rejected"  # already inside
     assert (await scan(organizer, event_id, "forged"))["status"] == "rejected"
     assert (await scan(organizer, event_id, codes[0], gate="south"))["status"] == "ok"
-    await sell_and_vote(stack, event_id)
+    await sell_and_vote(stack, make_token, organizer, door)
     other = await create_event(organizer)  # nothing happens there
 
     view = DashboardView(organizer, event_id, WAIT_S)
@@ -103,10 +131,18 @@ async def test_series_sum_to_totals_and_agree_with_the_live_dashboard(
             scans = (await stats(stack, token, event_id, "scans"))["series"][0]["total"]
             inside = (await stats(stack, token, event_id, "inside"))["series"][0]["total"]
             votes = (await stats(stack, token, event_id, "votes"))["series"][0]["total"]
+            sales = (await stats(stack, token, event_id, "sales"))["series"][0]["total"]
+            revenue = (await stats(stack, token, event_id, "revenue"))["series"]
+            counted = (scans, inside, sales, {s["currency"]: s["total"] for s in revenue})
             dashboard = view.latest
-            live = (sum(dashboard.get("scans_per_minute", [])), dashboard.get("inside"))
-            assert (scans, inside) == live == (11, 5), (scans, inside, votes, live)
-            return votes == 3
+            live = (
+                sum(dashboard.get("scans_per_minute", [])),
+                dashboard.get("inside"),
+                dashboard.get("sales", {}).get("tickets"),
+                dashboard.get("sales", {}).get("revenue"),
+            )
+            assert live[:2] == (11, 5), live  # every scan was answered before the screen opened
+            return counted == live == (11, 5, 3, {"BAM": 2500, "EUR": 5000}) and votes == 3
 
         await wait_for(caught_up, what="analytics and the dashboard to agree on every scan")
     finally:
@@ -149,7 +185,7 @@ async def test_redelivery_and_rebuilds_count_nothing_twice(stack: Stack, make_to
     for ticket in door.tickets:
         await scan(organizer, event_id, ticket["code"])
     await scan(organizer, event_id, door.tickets[0]["code"], direction="out")
-    await sell_and_vote(stack, event_id)
+    await sell_and_vote(stack, make_token, organizer, door)
 
     async def counted() -> bool:
         votes = (await stats(stack, token, event_id, "votes"))["series"][0]["total"]
@@ -293,6 +329,7 @@ async def test_a_batch_redelivered_after_its_insert_counts_once(
     event_id = await create_event(organizer)
     store, db = stack.ctx.analytics.store, stack.settings.namespace
     await store.run(f"DROP TABLE {db}.minutes")  # the rollup fails until it is back
+    await store.run(f"SYSTEM STOP MERGES {db}.facts")  # the copies stay apart to be counted
 
     async def copies() -> int:
         """The event's fact rows as stored, copies included (no FINAL)."""
@@ -303,12 +340,13 @@ async def test_a_batch_redelivered_after_its_insert_counts_once(
     async def written_twice() -> bool:
         return await copies() >= 10  # 5 facts (2 orders, 3 votes), each at least twice
 
-    await sell_and_vote(stack, event_id)
+    await publish_sales_and_votes(stack, event_id)
     await wait_for(
         written_twice, what="the batch's facts written twice (a redelivery after a failed rollup)"
     )
     for statement in analytics_sql.schema(db):
         await store.run(statement)
+    await store.run(f"SYSTEM START MERGES {db}.facts")
 
     async def counted() -> bool:
         votes = (await stats(stack, token, event_id, "votes"))["series"][0]["total"]
