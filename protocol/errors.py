@@ -36,6 +36,8 @@ HTTP_STATUS: dict[str, int] = {
     "not_upvoted": 409,
     "bad_reaction": 400,
     "unsupported_format": 400,
+    "bad_webhook_url": 400,
+    "bad_signature": 401,
     "internal": 500,
     "unavailable": 503,
     "timeout": 504,
@@ -206,6 +208,26 @@ class UnsupportedFormat(BiltenError):
     code = "unsupported_format"
 
 
+class BadWebhookUrl(BiltenError):
+    """A webhook URL that is malformed, not HTTPS, or reaches a non-public address
+    (docs/webhooks.md §URLs; `details.reason`)."""
+
+    code = "bad_webhook_url"
+
+    def __init__(self, message: str = "", reason: str = "malformed", **details: Any) -> None:
+        super().__init__(message, reason=reason, field="url", **details)
+
+
+class BadSignature(BiltenError):
+    """A received webhook delivery fails verification (docs/webhooks.md §Verifying;
+    `details.reason`: missing, malformed, stale or mismatch)."""
+
+    code = "bad_signature"
+
+    def __init__(self, message: str = "", reason: str = "mismatch", **details: Any) -> None:
+        super().__init__(message, reason=reason, **details)
+
+
 class Unavailable(BiltenError):
     """A dependency (NATS, a worker, a database) cannot serve the request now."""
 
@@ -249,6 +271,8 @@ _BY_CODE: dict[str, type[BiltenError]] = {
         NotUpvoted,
         BadReaction,
         UnsupportedFormat,
+        BadWebhookUrl,
+        BadSignature,
         Unavailable,
         Timeout,
         Internal,
