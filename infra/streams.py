@@ -26,7 +26,13 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError
 
 from bilten.protocol.mail import MAIL_REQUESTED
-from bilten.protocol.subjects import MAIL_CONSUMER, METRICS_CONSUMER, PERSISTENCE_CONSUMER, Subjects
+from bilten.protocol.subjects import (
+    MAIL_CONSUMER,
+    METRICS_CONSUMER,
+    PERSISTENCE_CONSUMER,
+    WEBHOOKS_CONSUMER,
+    Subjects,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +145,12 @@ def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
         ),
         ConsumerDecl(
             durable=subjects.durable(METRICS_CONSUMER), filter_subject=subjects.events(">")
+        ),
+        # Recording deliveries waits out any outage too: a skipped event is a lost delivery.
+        ConsumerDecl(
+            durable=subjects.durable(WEBHOOKS_CONSUMER),
+            filter_subject=subjects.events(">"),
+            max_deliver=-1,
         ),
     ]
 

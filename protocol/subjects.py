@@ -28,6 +28,7 @@ HDR_SEQUENCE = "Nats-Sequence"
 PERSISTENCE_CONSUMER = "persistence"
 MAIL_CONSUMER = "mail"
 METRICS_CONSUMER = "metrics"
+WEBHOOKS_CONSUMER = "webhooks"
 
 # The same rule as the BILTEN_NAMESPACE setting: a subject token, a stream
 # name once uppercased, and a Redis key prefix, all at once.

@@ -23,6 +23,7 @@ from bilten.workers import (
     persistence,
     qa,
     tickets,
+    webhooks,
 )
 from bilten.workers.context import WorkerContext
 from bilten.workers.shape import BatchConsumer, Consumer, Periodic, Worker
@@ -60,6 +61,7 @@ WORKERS: dict[str, Worker] = {
         engagement.WORKER,
         metrics.WORKER,
         exports.WORKER,
+        webhooks.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(
             "accounts",

@@ -104,6 +104,7 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
         "persistence",
         "qa",
         "tickets",
+        "webhooks",
     ]
     assert all(name == worker.name for name, worker in WORKERS.items())
     assert set(WORKERS["allocation"].snapshots) == {"seats"}
@@ -112,3 +113,5 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert [c.durable for c in WORKERS["persistence"].consumers] == ["persistence"]
     assert set(WORKERS["metrics"].snapshots) == {"dashboard"}
     assert [c.durable for c in WORKERS["metrics"].consumers] == ["metrics"]
+    assert [c.durable for c in WORKERS["webhooks"].consumers] == ["webhooks"]
+    assert len(WORKERS["webhooks"].loops) == 1
