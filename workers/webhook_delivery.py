@@ -48,8 +48,6 @@ from bilten.workers.webhook_http import Outcome, Sender, open_sender
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
-# A claimed delivery is due again this long after its attempt's own timeout.
-LEASE_MARGIN_S = 30.0
 # Claimed rows looked at per claim, for every webhook with room.
 CLAIM_SCAN = 256
 
@@ -123,7 +121,8 @@ async def claim(ctx: WorkerContext, room: int, in_flight: dict[int, int]) -> lis
     """Claim up to `room` due deliveries, at most the per-webhook limit less `in_flight`."""
     per_webhook = ctx.settings.webhook_endpoint_concurrency
     full = [w for w, n in in_flight.items() if n >= per_webhook]
-    lease_s = ctx.settings.webhook_timeout_s + LEASE_MARGIN_S
+    # Due again once the attempt (its timeout) and recording it (a store call) must be over.
+    lease_s = ctx.settings.webhook_timeout_s + ctx.settings.request_timeout_s
     async with ctx.pg.acquire() as conn, conn.transaction():
         rows = await conn.fetch(_CANDIDATES, max(room, CLAIM_SCAN), full)
         taken: dict[int, int] = {}
@@ -158,27 +157,32 @@ def retry_policy(ctx: WorkerContext) -> RetryPolicy:
     return RetryPolicy(s.webhook_retry_base_s, s.webhook_retry_max_s, s.webhook_retry_window_s)
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptRef:
+    """Which attempt of which delivery (of which webhook) a log entry is."""
+
+    delivery_id: int
+    webhook_id: int
+    attempt: int
+
+
 async def log_attempt(
-    conn: Conn,
-    delivery_id: int,
-    webhook_id: int,
-    attempt: int,
-    outcome: Outcome,
-    next_at: datetime | None,
+    conn: Conn, ref: AttemptRef, outcome: Outcome, at: datetime, next_at: datetime | None
 ) -> None:
-    """Append one attempt to the log."""
+    """Append one attempt, ended `at`, to the log."""
     await conn.execute(
         """INSERT INTO webhook_attempts (delivery_id, webhook_id, attempt, outcome,
-                response_code, response_body, duration_ms, error, next_attempt_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        delivery_id,
-        webhook_id,
-        attempt,
+                response_code, response_body, duration_ms, error, at, next_attempt_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        ref.delivery_id,
+        ref.webhook_id,
+        ref.attempt,
         "delivered" if outcome.delivered else "failed",
         outcome.response_code,
         outcome.response_body,
         outcome.duration_ms,
         outcome.error,
+        at,
         next_at,
     )
 
@@ -196,7 +200,13 @@ async def settle(ctx: WorkerContext, job: Claimed, outcome: Outcome) -> None:
     log_ctx = {"webhook_id": job.webhook_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
     try:
         async with ctx.pg.acquire() as conn, conn.transaction():
-            await log_attempt(conn, job.delivery_id, job.webhook_id, job.attempt, outcome, next_at)
+            await log_attempt(
+                conn,
+                AttemptRef(job.delivery_id, job.webhook_id, job.attempt),
+                outcome,
+                now,
+                next_at,
+            )
             # Only while the claim is ours: after a lease ran out another attempt may own it.
             await conn.execute(
                 """UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4

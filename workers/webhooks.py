@@ -34,7 +34,7 @@ from bilten.protocol.webhooks import (
 )
 from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.shape import Consumer, Worker
-from bilten.workers.webhook_delivery import deliver, log_attempt, record
+from bilten.workers.webhook_delivery import AttemptRef, deliver, log_attempt, record
 from bilten.workers.webhook_http import open_sender, resolves_to_refused, url_policy
 
 # How long registering a URL waits for its name to resolve before accepting it unchecked.
@@ -293,7 +293,9 @@ async def test(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     async with open_sender(settings) as sender:
         outcome = await sender.post(row["url"], headers, body)
     async with ctx.pg.acquire() as conn, conn.transaction():
-        await log_attempt(conn, delivery_id, row["id"], 1, outcome, None)
+        await log_attempt(
+            conn, AttemptRef(delivery_id, row["id"], 1), outcome, datetime.now(UTC), None
+        )
         await conn.execute(
             "UPDATE webhook_deliveries SET status = $2 WHERE id = $1",
             delivery_id,
