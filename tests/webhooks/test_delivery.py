@@ -81,7 +81,13 @@ async def test_deliveries_arrive_signed_and_verify(
         body = orjson.loads(scan.body)
         assert (body["kind"], body["event_id"]) == ("checkin.decided", event)
         assert body["data"]["scan"]["status"] == verdict["status"] == "ok"
-        assert (await api("webhooks.get", webhook_id=scans["id"]))["pending"] == 0
+
+        async def settled(webhook_id: int) -> bool:
+            # The receiver has the request a moment before the worker records its answer.
+            return (await api("webhooks.get", webhook_id=webhook_id))["pending"] == 0
+
+        await wait_for(lambda: settled(scans["id"]), what="the scan's delivery settled")
+        await wait_for(lambda: settled(updates["id"]), what="the update's delivery settled")
 
         log = await api("webhooks.deliveries", webhook_id=updates["id"])
         [attempt] = log["attempts"]
@@ -92,6 +98,16 @@ async def test_deliveries_arrive_signed_and_verify(
         assert attempt["duration_ms"] >= 0 and attempt["attempt"] == 1
         assert log["next"] is None
         assert len(receiver.at("/updates")) == 1  # the scans were no events.updated
+
+        # A deleted event's row is gone; its organization travels in the event.
+        gone = (await api("events.create", **EVENT))["id"]
+        deletions = await api(
+            "webhooks.create", url=receiver.url("/deleted"), kinds=["events.deleted"]
+        )
+        await api("events.delete", event_id=gone)
+        [deleted] = await wait_for(lambda: receiver.at("/deleted"), what="the deletion delivered")
+        verify_webhook(deletions["secret"], deleted.body, deleted.headers)
+        assert orjson.loads(deleted.body)["event_id"] == gone
 
 
 async def test_a_failing_receiver_gets_retries_with_growing_delays_then_success(
