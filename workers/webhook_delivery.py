@@ -48,6 +48,9 @@ from bilten.workers.webhook_http import Outcome, Sender, open_sender
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
+# Settled deliveries (and their attempts) are kept this long for `webhooks.deliveries`.
+KEEP_DAYS = 30
+SWEEP_INTERVAL_S = 3600.0
 # Claimed rows looked at per claim, for every webhook with room.
 CLAIM_SCAN = 256
 
@@ -266,3 +269,13 @@ async def deliver(ctx: WorkerContext, stop: asyncio.Event) -> None:
                 group.create_task(attempt(sender, job))
 
         await every(TICK_S, claim_and_start, stop, name="webhook deliveries", wake=finished)
+
+
+async def sweep(ctx: WorkerContext) -> int:
+    """Delete deliveries settled more than KEEP_DAYS ago, their attempts with them."""
+    done = await ctx.pg.execute(
+        """DELETE FROM webhook_deliveries WHERE status <> 'pending'
+            AND created_at < now() - make_interval(days => $1)""",
+        KEEP_DAYS,
+    )
+    return int(done.split()[-1])

@@ -33,8 +33,15 @@ from bilten.protocol.webhooks import (
     parse_url,
 )
 from bilten.workers.context import Conn, WorkerContext
-from bilten.workers.shape import Consumer, Worker
-from bilten.workers.webhook_delivery import AttemptRef, deliver, log_attempt, record
+from bilten.workers.shape import Consumer, Periodic, Worker
+from bilten.workers.webhook_delivery import (
+    SWEEP_INTERVAL_S,
+    AttemptRef,
+    deliver,
+    log_attempt,
+    record,
+    sweep,
+)
 from bilten.workers.webhook_http import open_sender, resolves_to_refused, url_policy
 
 # How long registering a URL waits for its name to resolve before accepting it unchecked.
@@ -342,6 +349,8 @@ WORKER = Worker(
         "webhooks.deliveries": deliveries,
     },
     consumers=(Consumer(WEBHOOKS_CONSUMER, record),),
+    periodic=(Periodic("webhooks sweep", SWEEP_INTERVAL_S, sweep),),
     loops=(deliver,),
 )
-"""Webhooks: commands, the events consumer recording deliveries, and the delivery loop."""
+"""Webhooks: commands, the events consumer recording deliveries, the delivery loop, and
+the sweep of old settled deliveries."""
