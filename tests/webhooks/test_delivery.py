@@ -3,6 +3,7 @@ with growing delays, paused after the limit and resumed, logged attempt by attem
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,31 @@ async def test_a_failing_endpoint_is_paused_and_resume_delivers_the_backlog(
         log = await api("webhooks.deliveries", webhook_id=failing["id"])
         delivered = [a for a in log["attempts"] if a["outcome"] == "delivered"]
         assert len(delivered) == 3 and {a["kind"] for a in delivered} == {"events.updated"}
+
+
+async def test_a_slow_receiver_holds_up_only_its_own_deliveries(
+    migrated: Settings, certificate: tuple[Path, Path], aiohttp_client: Any, make_token: Any
+) -> None:
+    cert, key = certificate
+    settings = migrated.replace(
+        webhook_ca_file=cert, webhook_endpoint_concurrency=2, **{**FAST, "webhook_timeout_s": 60.0}
+    )
+    held = asyncio.get_running_loop().create_future()  # the slow receiver's answers
+    async with (
+        receiving(cert, key) as receiver,
+        running(settings, ["events", "webhooks"]),
+        hub(settings, aiohttp_client, make_token("organizer")) as api,
+    ):
+        receiver.answer = lambda request: held if request.path == "/slow" else 200
+        event = (await api("events.create", **EVENT))["id"]
+        for path in ("/slow", "/fast"):
+            await api("webhooks.create", url=receiver.url(path), kinds=["events.updated"])
+        for n in range(5):
+            await api("events.update", event_id=event, name=f"Set {n}")
+        await wait_for(lambda: len(receiver.at("/fast")) == 5, what="every fast delivery")
+        await wait_for(lambda: len(receiver.at("/slow")) == 2, what="two slow attempts")
+        assert len(receiver.at("/slow")) == 2  # its limit: the rest wait their turn
+        held.set_result(200)
+        await wait_for(lambda: len(receiver.at("/slow")) == 5, what="the slow deliveries")
+        ids = {r.headers["Bilten-Delivery-Id"] for r in receiver.at("/slow")}
+        assert len(ids) == 5
