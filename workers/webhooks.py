@@ -234,10 +234,9 @@ async def resume(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                     updated_at = now() WHERE id = $1""",
             row["id"],
         )
-        # Due now; a ping's row (no next attempt) is never sent by the loop.
         requeued = await conn.execute(
             """UPDATE webhook_deliveries SET next_attempt_at = now()
-                WHERE webhook_id = $1 AND status = 'pending' AND next_attempt_at IS NOT NULL""",
+                WHERE webhook_id = $1 AND status = 'pending'""",
             row["id"],
         )
         changed = await _reread(conn, row["id"])
@@ -280,9 +279,10 @@ async def test(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     async with ctx.pg.acquire() as conn, conn.transaction():
         secret = await conn.fetchval("SELECT secret FROM webhooks WHERE id = $1", row["id"])
         delivery_id = await conn.fetchval(
-            """INSERT INTO webhook_deliveries (webhook_id, source, kind, body, attempts,
-                    occurred_at)
-                VALUES ($1, $2, $3, $4, 1, now()) RETURNING id""",
+            # `failed` until answered: a ping cut short by a crash is never pending.
+            """INSERT INTO webhook_deliveries (webhook_id, source, kind, body, status,
+                    attempts, occurred_at)
+                VALUES ($1, $2, $3, $4, 'failed', 1, now()) RETURNING id""",
             row["id"],
             source,
             PING,
