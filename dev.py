@@ -104,7 +104,9 @@ def main() -> int:
         if code:
             print(f"{name} failed", file=sys.stderr)
             return code
-    code = run(["pytest", *rest])
+    # One pytest worker per core (each with its own embedded servers when none are given):
+    # the suite mostly waits on servers and subprocesses, so two cores halve its time.
+    code = run(["pytest", "--numprocesses=auto", "--maxprocesses=4", *rest])
     # pytest exits 5 when it collected nothing; an empty run is a failure here.
     return 1 if code == 5 else code
 

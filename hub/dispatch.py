@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,6 +29,7 @@ from bilten.protocol.commands import (
     encode_request,
     resolve,
 )
+from bilten.protocol.domain_events import announcement_sent
 from bilten.protocol.errors import (
     BadRequest,
     BiltenError,
@@ -39,6 +41,7 @@ from bilten.protocol.errors import (
 )
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.permissions import check_publish
+from bilten.protocol.subjects import HDR_MSG_ID
 from bilten.protocol.tokens import (
     Claims,
     check_mint,
@@ -120,6 +123,8 @@ async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str,
     msg_id = f"api:{claims.org}:{claims.sub}:{channel.name}:{key}"
     try:
         position = await hub.channel_log.publish(channel.name, data, msg_id=msg_id)
+        if channel.topic == "announcements" and channel.event_id is not None:
+            await _announced(hub, channel.event_id, msg_id)
     except (Unavailable, Timeout) as error:  # it may be stored yet: retry with this key
         raise type(error)(error.message, **error.details, idempotency_key=key) from error
     return {
@@ -128,6 +133,18 @@ async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str,
         "epoch": position.epoch,
         "idempotency_key": key,
     }
+
+
+async def _announced(hub: Hub, event_id: int, msg_id: str) -> None:
+    """Tell the events stream of an announcement (`announcements.sent`), keyed by the
+    publication's own key: a retry of the publication is stored once here too."""
+    kind, payload = announcement_sent(event_id, datetime.now(UTC))
+    with faults_as_errors():
+        await hub.deps.js.publish(
+            hub.deps.subjects.events(kind),
+            orjson.dumps({"kind": kind, **payload}),
+            headers={HDR_MSG_ID: f"{kind}:{msg_id}"},
+        )
 
 
 async def presence(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str, Any]:

@@ -56,9 +56,9 @@ GRANTS: Mapping[MemberRole, Grant] = MappingProxyType(
         "manager": Grant("organizer", limited=False),
         # Scanning only: a staff token, narrowed to the member's events and gates.
         "door": Grant("staff", limited=True),
-        # Dashboards: until tokens have a read-only organizer role, the public view
-        # of every event of the organization (docs/accounts.md §Roles).
-        "viewer": Grant("attendee", limited=False),
+        # Dashboards, read-only: the public view and the dashboard of every event of
+        # the organization, and no organizer command (docs/accounts.md §Roles).
+        "viewer": Grant("viewer", limited=False),
     }
 )
 

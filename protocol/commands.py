@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
@@ -48,7 +48,7 @@ from bilten.protocol.schema import validate_params
 from bilten.protocol.tokens import MAX_GATES, MAX_TOKEN_EVENTS, Claims, Role
 from bilten.protocol.webhook_commands import WEBHOOK_COMMANDS
 
-ALL_ROLES: frozenset[Role] = frozenset({"organizer", "staff", "attendee", "service"})
+ALL_ROLES: frozenset[Role] = frozenset(get_args(Role))
 ORGANIZERS: frozenset[Role] = frozenset({"organizer", "service"})
 STAFF: frozenset[Role] = frozenset({"staff", "organizer", "service"})
 BUYERS: frozenset[Role] = frozenset({"attendee", "organizer", "service"})

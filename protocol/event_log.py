@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from bilten.protocol import domain_events as de
 from bilten.protocol.errors import BadRequest
 from bilten.protocol.mail import MAIL_REQUESTED
 
@@ -35,8 +36,20 @@ DOMAIN_EVENTS: dict[str, str] = {
     "checkin.decided": "a scan was decided, online or synced from a device (`scan`: the verdict)",
     "checkin.revised": "a stored verdict changed when an offline scan synced (`scan`)",
     "mail.requested": "an e-mail was queued for the mail worker (`to`, `template`, `locale`)",
+    de.ORDER_CREATED: "a hold was confirmed into an order (`order`: id, buyer, tickets, amount)",
+    de.TICKET_ISSUED: "a ticket was issued, by `tickets.issue` or an order (`ticket`)",
+    de.TICKET_REVOKED: "a valid ticket was revoked (`ticket`)",
+    de.HOLD_PLACED: "seats or places were held (`hold`: id, count, time)",
+    de.HOLD_RELEASED: "a hold was released by its buyer or an organizer (`hold`)",
+    de.HOLD_EXPIRED: "a hold ran out and the sweeper gave it back (`hold`)",
+    de.HOLD_CONFIRMED: "a hold became an order (`hold`)",
+    de.POLL_VOTED: "a vote was accepted (`poll_id`, `session_id`, `ballot_id`; no voter)",
+    de.QA_ASKED: "a question was asked (`question_id`, `session_id`; no text, no asker)",
+    de.QA_MODERATED: "a moderation action changed a question (`question_id`, `action`)",
+    de.ANNOUNCEMENT_SENT: "an announcement was published on the event's channel",
+    de.SIGNED_IN: "an account started a session (`sub`, `org_id` when in one organization)",
 }
-"""Every domain event kind published today, and what its payload says."""
+"""Every domain event kind published, and what its payload says (fields: docs/insight.md)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ SUBSCRIBE_TOPICS: Mapping[Role, frozenset[str]] = MappingProxyType(
     {
         "attendee": _PUBLIC,
         "staff": _PUBLIC | {"checkins"},
+        # Read-only organizers (member role `viewer`): the public view and the dashboard.
+        "viewer": _PUBLIC | {"dashboard"},
         "organizer": EVENT_TOPICS,
         "service": EVENT_TOPICS,
     }
@@ -33,6 +35,7 @@ SUBSCRIBE_USER: Mapping[Role, UserAccess] = MappingProxyType(
     {
         "attendee": "own",
         "staff": "own",
+        "viewer": "own",
         "organizer": "own",
         "service": "any",
     }
@@ -44,6 +47,7 @@ PUBLISH_TOPICS: Mapping[Role, frozenset[str]] = MappingProxyType(
     {
         "attendee": frozenset(),
         "staff": frozenset(),
+        "viewer": frozenset(),
         # Stateful topics belong to the workers owning their state (docs/protocol.md §Permissions).
         "organizer": frozenset({"announcements"}),
         "service": EVENT_TOPICS,
@@ -53,6 +57,7 @@ PUBLISH_USER: Mapping[Role, UserAccess] = MappingProxyType(
     {
         "attendee": "none",
         "staff": "none",
+        "viewer": "none",
         "organizer": "none",
         "service": "any",
     }

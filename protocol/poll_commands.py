@@ -7,7 +7,7 @@ counts); attendees, organizers and services vote.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from bilten.protocol import results
 from bilten.protocol.command_shape import Command
@@ -24,7 +24,7 @@ from bilten.protocol.polls import (
 from bilten.protocol.tokens import Role
 
 _ORGANIZERS: frozenset[Role] = frozenset({"organizer", "service"})
-_EVERYONE: frozenset[Role] = frozenset({"organizer", "staff", "attendee", "service"})
+_EVERYONE: frozenset[Role] = frozenset(get_args(Role))
 _VOTERS: frozenset[Role] = frozenset({"attendee", "organizer", "service"})
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _TIME = {"type": ["string", "null"], "format": "date-time", "maxLength": 64}

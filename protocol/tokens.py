@@ -21,8 +21,8 @@ import jwt
 from bilten.protocol.errors import BadRequest, Forbidden, TokenExpired, Unauthorized
 from bilten.protocol.jws import ALGORITHM, InvalidJws, verify_hs256
 
-Role = Literal["organizer", "staff", "attendee", "service"]
-ROLES: tuple[Role, ...] = ("organizer", "staff", "attendee", "service")
+Role = Literal["organizer", "viewer", "staff", "attendee", "service"]
+ROLES: tuple[Role, ...] = ("organizer", "viewer", "staff", "attendee", "service")
 
 MIN_TTL_S = 1
 MAX_TTL_S = 366 * 24 * 3600
@@ -37,12 +37,12 @@ _REQUIRED = ("sub", "org", "role", "events", "exp", "iat")
 # organizers mint no organizers (a credential limited to some events would
 # otherwise spawn peers; granting organizers stays an operator's act).
 ROLE_RANK: Mapping[Role, int] = MappingProxyType(
-    {"attendee": 0, "staff": 1, "organizer": 2, "service": 3}
+    {"attendee": 0, "staff": 1, "viewer": 2, "organizer": 3, "service": 4}
 )
 # Operator credentials: they mint any role, for any organization, with any lifetime.
 OPERATORS: frozenset[Role] = frozenset({"service"})
 # Roles whose token reaches nothing without events (a service reaches every event).
-NEEDS_EVENTS: frozenset[Role] = frozenset({"staff", "attendee"})
+NEEDS_EVENTS: frozenset[Role] = frozenset({"viewer", "staff", "attendee"})
 # Roles a `gates` claim narrows: only staff decide scans at a gate.
 GATED: frozenset[Role] = frozenset({"staff"})
 

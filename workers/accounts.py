@@ -22,6 +22,7 @@ from bilten.protocol.accounts import (
     normalize_email,
 )
 from bilten.protocol.commands import CommandRequest
+from bilten.protocol.domain_events import signed_in
 from bilten.protocol.errors import BadCredentials, EmailTaken, Forbidden
 from bilten.workers import accounts_api_keys as api_keys
 from bilten.workers import accounts_attendees as attendees
@@ -30,7 +31,7 @@ from bilten.workers import accounts_limits as limits
 from bilten.workers import accounts_orgs as orgs
 from bilten.workers import accounts_store as store
 from bilten.workers.accounts_passwords import PASSWORDS, common_passwords
-from bilten.workers.context import WorkerContext
+from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.runner import CommandHandler
 
 DONE = {"done": True}
@@ -60,10 +61,12 @@ async def signup(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                 account_id,
             )
             await store.audit(conn, "signup", request, org=org, account=account_id)
-            session = await store.create_session(conn, account_id)
-            return {**await store.me(conn, account_id), "session": session}
+            session, told = await _start_session(conn, account_id, org)
+            me = {**await store.me(conn, account_id), "session": session}
     except asyncpg.UniqueViolationError:
         raise EmailTaken("an account with this e-mail address exists", field="email") from None
+    await outbox.flush(ctx.deps, told)
+    return me
 
 
 async def signin(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -88,8 +91,21 @@ async def signin(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                 await PASSWORDS.hash(request.params["password"]),
             )
         await store.audit(conn, "signin", request, account=row["id"])
-        session = await store.create_session(conn, row["id"])
-        return {**await store.me(conn, row["id"]), "session": session}
+        session, told = await _start_session(conn, row["id"])
+        me = {**await store.me(conn, row["id"]), "session": session}
+    await outbox.flush(ctx.deps, told)
+    return me
+
+
+async def _start_session(
+    conn: Conn, account_id: int, org_id: str | None = None
+) -> tuple[str, list[int]]:
+    """A new session and its `accounts.signed_in` event (`org_id`: the organization it was
+    started in, by a sign-up or an accepted invitation); the secret and the outbox ids."""
+    session = await store.create_session(conn, account_id)
+    at = await conn.fetchval("SELECT now()")
+    told = await outbox.enqueue_many(conn, [signed_in(account_sub(account_id), at, org_id)])
+    return session, told
 
 
 async def whoami(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
@@ -244,8 +260,10 @@ async def accept_invitation(request: CommandRequest, ctx: WorkerContext) -> dict
             account=account_id,
             invitation=link["id"],
         )
-        session = await store.create_session(conn, account_id)
-        return {**await store.me(conn, account_id), "session": session}
+        session, told = await _start_session(conn, account_id, link["org_id"])
+        me = {**await store.me(conn, account_id), "session": session}
+    await outbox.flush(ctx.deps, told)
+    return me
 
 
 async def _prove(

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 
 from bilten.infra import outbox
 from bilten.infra.keys import RedisKeys
+from bilten.protocol import domain_events
 from bilten.protocol.accounts import SESSION_MAX_S, SESSION_TTL_S, normalize_email
 from bilten.protocol.attendees import (
     DEFAULT_PAGE,
@@ -94,14 +95,15 @@ async def redeem_link(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
     """
     async with ctx.pg.acquire() as conn, conn.transaction():
         # The row lock makes a second, concurrent use wait, then find it used.
-        email = await conn.fetchval(
+        link = await conn.fetchrow(
             """UPDATE attendee_links SET used_at = now()
                WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
-               RETURNING email""",
+               RETURNING email, used_at""",
             store.digest(request.params["token"]),
         )
-        if email is None:
+        if link is None:
             raise NotFound("the sign-in link is unknown, used or expired")
+        email = link["email"]
         row = await conn.fetchrow(
             """INSERT INTO attendees (email) VALUES ($1)
                ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
@@ -117,6 +119,10 @@ async def redeem_link(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
             row["id"],
             float(SESSION_TTL_S),
         )
+        told = await outbox.enqueue_many(
+            conn, [domain_events.signed_in(attendee_sub(row["id"]), link["used_at"])]
+        )
+    await outbox.flush(ctx.deps, told)
     return {**_attendee(row), "attendee_session": secret}
 
 

@@ -28,13 +28,15 @@ batch of one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
+from bilten.infra import outbox
 from bilten.protocol.allocation import HoldRequest, parse_hold
 from bilten.protocol.commands import CommandRequest
+from bilten.protocol.domain_events import HOLD_PLACED, Row, hold_event
 from bilten.protocol.errors import BadRequest, BiltenError, Conflict
 from bilten.protocol.events import parse_event_id
 from bilten.workers.context import Conn, WorkerContext
@@ -106,12 +108,14 @@ class Ask:
 @dataclass(frozen=True, slots=True)
 class Known:
     """What a batch reads once under its buyers' locks, kept up to date as holds are made:
-    holds by (event, buyer, nonce), capped buyers' live places, settings, asked types."""
+    holds by (event, buyer, nonce), capped buyers' live places, settings, asked types,
+    and the `holds.placed` events of the holds it made (not of those a nonce returned)."""
 
     nonces: dict[tuple[int, str, str], asyncpg.Record]
     taken: dict[tuple[int, str], int]
     rules: dict[int, HoldSettings]
     kinds: dict[int, asyncpg.Record]
+    placed: list[Row] = field(default_factory=list)
 
 
 async def hold(requests: Sequence[CommandRequest], ctx: WorkerContext) -> list[Any]:
@@ -138,6 +142,8 @@ async def hold(requests: Sequence[CommandRequest], ctx: WorkerContext) -> list[A
                 await conn.execute("ROLLBACK TO SAVEPOINT hold")
             elif k + 1 < len(order):
                 await conn.execute("RELEASE SAVEPOINT hold; SAVEPOINT hold")
+        ids = await outbox.enqueue_many(conn, known.placed)  # the batch's events: one statement
+    ctx.publisher.submit(ids)
     return outcomes
 
 
@@ -172,10 +178,15 @@ async def hold_in(
     wanted: HoldRequest,
     *,
     waitlist_id: int | None = None,
-) -> asyncpg.Record:
-    """Place one hold in the caller's transaction; raises Rejected (roll back) or BadRequest."""
+) -> tuple[asyncpg.Record, list[Row]]:
+    """Place one hold in the caller's transaction; raises Rejected (roll back) or BadRequest.
+
+    Returns the hold and its `holds.placed` event (none when its nonce found an earlier one)
+    for the caller's outbox rows.
+    """
     ask = Ask(event_id, buyer, wanted, waitlist_id)
-    return await place(conn, await prepare(conn, namespace, [ask]), ask)
+    known = await prepare(conn, namespace, [ask])
+    return await place(conn, known, ask), known.placed
 
 
 async def prepare(conn: Conn, namespace: str, batch: Iterable[Ask]) -> Known:
@@ -259,4 +270,8 @@ async def place(conn: Conn, known: Known, ask: Ask) -> asyncpg.Record:
         known.taken[mine] = taken + wanted.quantity
     if wanted.nonce is not None:
         known.nonces[(*mine, wanted.nonce)] = row
+    # Last: a hold refused after its INSERT is rolled back to its savepoint with no event.
+    known.placed.append(
+        hold_event(HOLD_PLACED, event_id, row["id"], wanted.quantity, row["created_at"])
+    )
     return row

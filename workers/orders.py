@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,6 +23,14 @@ from bilten.infra import outbox
 from bilten.protocol.allocation import parse_id
 from bilten.protocol.channels import user_channel
 from bilten.protocol.commands import CommandRequest
+from bilten.protocol.domain_events import (
+    HOLD_ENDED,
+    TICKET_ISSUED,
+    Row,
+    hold_event,
+    order_created,
+    ticket_event,
+)
 from bilten.protocol.errors import BadRequest, Conflict, NotFound
 from bilten.protocol.mail import MAIL_REQUESTED, MailRequest, parse_email, resolve_locale
 from bilten.protocol.sales import Order, Ticket, format_amount
@@ -106,16 +115,45 @@ async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]
             reason = "released" if hold["state"] == "released" else "expired"
             return {"status": "rejected", "reason": reason, "hold_id": hold_id}
         body = await _sell(conn, ctx.keys, hold, (holder or hold["owner_sub"]).strip(), email)
-        ids = [
-            await outbox.enqueue_publication(
-                conn, user_channel(hold["owner_sub"]).name, {"type": "order.confirmed", **body}
-            )
+        rows = [
+            outbox.publication(
+                user_channel(hold["owner_sub"]).name, {"type": "order.confirmed", **body}
+            ),
+            *sold_events(hold["owner_sub"], body),
         ]
         if email is not None:
             mail = await _confirmation_mail(conn, hold, body)
-            ids.append(await outbox.enqueue(conn, MAIL_REQUESTED, mail.to_payload()))
+            rows.append((MAIL_REQUESTED, mail.to_payload()))
+        ids = await outbox.enqueue_many(conn, rows)
     await outbox.flush(ctx.deps, ids)
     return body
+
+
+def sold_events(owner_sub: str, order: dict[str, Any]) -> list[Row]:
+    """What a confirm tells the events stream: the order, the hold's end, each ticket issued.
+
+    All three happened in the confirm's transaction, at its `now()`: the order's `created_at`.
+    """
+    at = datetime.fromisoformat(order["created_at"])
+    event_id, tickets = order["event_id"], order["tickets"]
+    return [
+        order_created(
+            event_id,
+            order["order_id"],
+            owner_sub,
+            [t["id"] for t in tickets],
+            order["amount_minor"],
+            order["currency"],
+            at,
+        ),
+        hold_event(HOLD_ENDED["confirmed"], event_id, order["hold_id"], len(tickets), at),
+        *(
+            ticket_event(
+                TICKET_ISSUED, event_id, t["id"], t["ticket_type_id"], owner_sub, t["holder"], at
+            )
+            for t in tickets
+        ),
+    ]
 
 
 async def _confirmation_mail(
@@ -196,9 +234,11 @@ async def _sell(
 
 
 async def release(request: CommandRequest, ctx: WorkerContext) -> tuple[dict[str, Any], Freed]:
-    """seats.release: give a hold's seats or places back now (idempotent)."""
+    """seats.release: give a hold's seats or places back now (idempotent: `holds.released`
+    is told once, by the release that ended it)."""
     hold_id = parse_id(request.params, "hold_id")
     freed = Freed()
+    ids: list[int] = []
     async with ctx.pg.acquire() as conn, conn.transaction():
         hold = await conn.fetchrow(_HOLD, hold_id)
         if hold is None:
@@ -207,21 +247,30 @@ async def release(request: CommandRequest, ctx: WorkerContext) -> tuple[dict[str
         if hold["state"] == "confirmed":
             raise Conflict(f"hold {hold_id} is confirmed: it cannot be released")
         if hold["state"] == "active":
-            await free_holds(conn, [hold], "released", freed)
+            ended = await free_holds(conn, [hold], "released", freed)
+            ids = await outbox.enqueue_many(conn, ended)
             hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
             assert hold is not None  # locked above, in this transaction
+    if ids:
+        await outbox.flush(ctx.deps, ids)
     return hold_of(hold).to_wire(), freed
 
 
-async def free_holds(conn: Conn, holds: list[asyncpg.Record], state: str, freed: Freed) -> None:
-    """End active holds (rows locked by the caller) as `state`, giving back what they had.
+async def free_holds(
+    conn: Conn, holds: list[asyncpg.Record], state: str, freed: Freed
+) -> list[Row]:
+    """End active holds (rows locked by the caller) as `state`, giving back what they had;
+    returns their `holds.released`/`holds.expired` events for the caller's outbox rows.
 
     GA counters are updated in type order, so two sweepers ending holds of the
     same types never wait on each other in a cycle.
     """
     ids = [h["id"] for h in holds]
-    await conn.execute(
-        "UPDATE holds SET state = $2, ended_at = now() WHERE id = ANY($1::bigint[])", ids, state
+    ended = await conn.fetch(
+        """UPDATE holds SET state = $2, ended_at = now() WHERE id = ANY($1::bigint[])
+           RETURNING id, event_id, quantity, ended_at""",
+        ids,
+        state,
     )
     for seat in await conn.fetch(
         f"""UPDATE seats SET status = 'available', hold_id = NULL, {CHANGE}
@@ -242,3 +291,5 @@ async def free_holds(conn: Conn, holds: list[asyncpg.Record], state: str, freed:
             type_id,
             places[type_id],
         )
+    kind = HOLD_ENDED[state]
+    return [hold_event(kind, h["event_id"], h["id"], h["quantity"], h["ended_at"]) for h in ended]

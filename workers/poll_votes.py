@@ -6,6 +6,8 @@ checks each vote (open, in time, a valid choice: protocol/polls.parse_choice),
 and writes every ballot with one multi-row INSERT … ON CONFLICT DO NOTHING
 RETURNING: the unique (poll_id, voter) key alone decides `already_voted`,
 across batches, lanes and workers, and a resent vote finds its first one.
+The accepted ballots' `polls.voted` events go to the outbox in one more
+statement of the same transaction, and are published after the answer.
 The answer waits for the commit: an acknowledged vote is durable. Counting
 follows, in one Redis call per poll (workers/poll_counts.py), idempotent
 by ballot id; a worker killed in between leaves counters that
@@ -23,7 +25,9 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError
 
+from bilten.infra import outbox
 from bilten.protocol.commands import CommandRequest
+from bilten.protocol.domain_events import Row, poll_voted
 from bilten.protocol.errors import AlreadyVoted, BiltenError, NotFound, PollClosed
 from bilten.protocol.params import MAX_ID, ascii_int, parse_int
 from bilten.protocol.polls import PollSpec, parse_choice, quiz_score
@@ -41,6 +45,7 @@ class _Ballot:
     index: int  # of the request in the batch
     poll_id: int
     event_id: int
+    session_id: int
     spec: PollSpec
     voter: str
     choice: Any
@@ -59,7 +64,9 @@ def _check(request: CommandRequest, index: int, polls: dict[int, Any]) -> _Ballo
         raise PollClosed(f"poll {poll_id} is not open for votes", poll_id=poll_id)
     choice = parse_choice(spec, request.params.get("choice"), row["words"] or ())
     score = quiz_score(choice, spec, elapsed) if spec.kind == "quiz" else 0
-    return _Ballot(index, poll_id, row["event_id"], spec, request.claims.sub, choice, score)
+    return _Ballot(
+        index, poll_id, row["event_id"], row["session_id"], spec, request.claims.sub, choice, score
+    )
 
 
 async def vote(requests: Sequence[CommandRequest], ctx: WorkerContext) -> list[Any]:
@@ -95,23 +102,35 @@ async def vote(requests: Sequence[CommandRequest], ctx: WorkerContext) -> list[A
                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[])
                     AS t (poll_id, voter, choice, score)
                ON CONFLICT ON CONSTRAINT poll_ballots_once DO NOTHING
-               RETURNING id, poll_id, voter""",
+               RETURNING id, poll_id, voter, created_at""",
             [b.poll_id for b in ballots],
             [b.voter for b in ballots],
             [orjson.dumps(b.choice).decode() for b in ballots],
             [b.score for b in ballots],
         )
-    ids = {(r["poll_id"], r["voter"]): r["id"] for r in inserted}
-    counted: defaultdict[int, list[tuple[int, Any]]] = defaultdict(list)
-    for ballot in ballots:  # two of one voter in a batch: the first is the one inserted
-        ballot_id = ids.pop((ballot.poll_id, ballot.voter), None)
-        if ballot_id is None:
-            outcomes[ballot.index] = AlreadyVoted(
-                f"you have voted in poll {ballot.poll_id}", poll_id=ballot.poll_id
-            )
-        else:
-            outcomes[ballot.index] = {"poll_id": ballot.poll_id, "voted": True}
-            counted[ballot.poll_id].append((ballot_id, ballot.choice))
+        ids = {(r["poll_id"], r["voter"]): r for r in inserted}
+        counted: defaultdict[int, list[tuple[int, Any]]] = defaultdict(list)
+        voted: list[Row] = []
+        for ballot in ballots:  # two of one voter in a batch: the first is the one inserted
+            stored = ids.pop((ballot.poll_id, ballot.voter), None)
+            if stored is None:
+                outcomes[ballot.index] = AlreadyVoted(
+                    f"you have voted in poll {ballot.poll_id}", poll_id=ballot.poll_id
+                )
+            else:
+                outcomes[ballot.index] = {"poll_id": ballot.poll_id, "voted": True}
+                counted[ballot.poll_id].append((stored["id"], ballot.choice))
+                voted.append(
+                    poll_voted(
+                        ballot.event_id,
+                        ballot.poll_id,
+                        ballot.session_id,
+                        stored["id"],
+                        stored["created_at"],
+                    )
+                )
+        published = await outbox.enqueue_many(conn, voted)  # the batch's events: one statement
+    ctx.publisher.submit(published)
     first = {b.poll_id: b for b in ballots}
     for poll_id, added in counted.items():
         try:

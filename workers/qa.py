@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bilten.infra import outbox
 from bilten.protocol.commands import CommandRequest
+from bilten.protocol.domain_events import qa_asked, qa_moderated
 from bilten.protocol.errors import BadRequest, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
@@ -77,6 +79,10 @@ async def ask(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             assert row is not None  # INSERT … RETURNING
             if state == "visible":
                 await mark_changed(conn, event_id, [session_id])
+            ids = await outbox.enqueue_many(
+                conn, [qa_asked(event_id, row["id"], session_id, row["created_at"])]
+            )
+    await outbox.flush(ctx.deps, ids)
     return question_of(row).to_wire()
 
 
@@ -91,7 +97,10 @@ async def list_questions(request: CommandRequest, ctx: WorkerContext) -> dict[st
 
 
 async def moderate_question(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
-    """qa.moderate: approve, hide, mark answered, pin or unpin one question of the event."""
+    """qa.moderate: approve, hide, mark answered, pin or unpin one question of the event.
+
+    `qa.moderated` is told only when the action changed the question.
+    """
     event_id = parse_event_id(request.params)
     question_id = parse_int(request.params, "question_id", 1, MAX_ID)
     action = request.params.get("action")
@@ -112,7 +121,7 @@ async def moderate_question(request: CommandRequest, ctx: WorkerContext) -> dict
                 return question_of(row).to_wire()
             row = await conn.fetchrow(
                 f"""UPDATE questions SET state = $2, answered = $3, pinned = $4
-                    WHERE id = $1 RETURNING {COLUMNS}""",
+                    WHERE id = $1 RETURNING {COLUMNS}, now() AS moderated_at""",
                 question_id,
                 after.state,
                 after.answered,
@@ -121,6 +130,10 @@ async def moderate_question(request: CommandRequest, ctx: WorkerContext) -> dict
             assert row is not None  # locked above
             if "visible" in (before.state, after.state):  # what the room sees changed
                 await mark_changed(conn, event_id, [row["session_id"]])
+            ids = await outbox.enqueue_many(
+                conn, [qa_moderated(event_id, question_id, action, row["moderated_at"])]
+            )
+    await outbox.flush(ctx.deps, ids)
     return question_of(row).to_wire()
 
 

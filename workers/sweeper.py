@@ -32,15 +32,15 @@ async def expire_due(ctx: WorkerContext, freed: Freed) -> int:
         )
         if not holds:
             return 0
-        await free_holds(conn, list(holds), "expired", freed)
-        ids = [
-            await outbox.enqueue_publication(
-                conn,
+        expired = await free_holds(conn, list(holds), "expired", freed)
+        notices = [
+            outbox.publication(
                 user_channel(h["owner_sub"]).name,
                 {"type": "hold.expired", "hold_id": h["id"], "event_id": h["event_id"]},
             )
             for h in holds
         ]
+        ids = await outbox.enqueue_many(conn, [*notices, *expired])  # one statement for all
     await outbox.flush(ctx.deps, ids)
     return len(holds)
 

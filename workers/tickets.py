@@ -12,8 +12,10 @@ from typing import Any
 
 import asyncpg
 
+from bilten.infra import outbox
 from bilten.protocol.checkin import GATE
 from bilten.protocol.commands import CommandRequest
+from bilten.protocol.domain_events import TICKET_ISSUED, TICKET_REVOKED, ticket_event
 from bilten.protocol.errors import BadRequest, Conflict, Forbidden, NotFound
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.params import MAX_ID, parse_int
@@ -58,14 +60,16 @@ async def issue(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
     if await ctx.keys.get(ctx.pg, event_id, create=True) is None:
         raise NotFound(f"no event {event_id}")
     async with ctx.pg.acquire() as conn, conn.transaction():
-        seated = await conn.fetchval(
+        kind = await conn.fetchrow(
             """SELECT EXISTS (SELECT 1 FROM seated_types s WHERE s.ticket_type_id = t.id)
+                      AS seated, now() AS at
                FROM ticket_types t WHERE t.id = $1 AND t.event_id = $2""",
             type_id,
             event_id,
         )
-        if seated is None:
+        if kind is None:
             raise NotFound(f"no ticket type {type_id} in event {event_id}")
+        seated = kind["seated"]
         seat_ids = await _take_seats(conn, type_id, count) if seated else []
         if not seated:
             try:
@@ -81,6 +85,16 @@ async def issue(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                 seat_ids,
                 [t.id for t in tickets],
             )
+        ids = await outbox.enqueue_many(
+            conn,
+            [
+                ticket_event(
+                    TICKET_ISSUED, event_id, t.id, type_id, owner_sub, t.holder, kind["at"]
+                )
+                for t in tickets
+            ],
+        )
+    await outbox.flush(ctx.deps, ids)
     return {"tickets": [t.to_wire() for t in tickets], "seat_ids": seat_ids}
 
 
@@ -167,17 +181,39 @@ async def get(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
 
 
 async def revoke(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
-    """tickets.revoke: the ticket no longer admits anyone (idempotent)."""
+    """tickets.revoke: the ticket no longer admits anyone (idempotent: `tickets.revoked`
+    is told once, by the revocation that changed it)."""
     row = await _ticket(request, ctx)
     if request.claims.role not in ("organizer", "service"):
         raise Forbidden("only organizers revoke tickets")
-    revoked = await ctx.pg.fetchrow(
-        """UPDATE tickets SET state = 'revoked', revoked_at = COALESCE(revoked_at, now())
-           WHERE id = $1 RETURNING id, event_id, ticket_type_id, holder, state""",
-        row["id"],
-    )
-    if revoked is None:  # its event was deleted since
-        raise NotFound(f"no ticket {row['id']}")
+    ids: list[int] = []
+    async with ctx.pg.acquire() as conn, conn.transaction():
+        revoked = await conn.fetchrow(
+            """UPDATE tickets SET state = 'revoked', revoked_at = COALESCE(revoked_at, now())
+               WHERE id = $1
+               RETURNING id, event_id, ticket_type_id, holder, state, owner_sub, revoked_at,
+                         revoked_at = now() AS now_revoked""",
+            row["id"],
+        )
+        if revoked is None:  # its event was deleted since
+            raise NotFound(f"no ticket {row['id']}")
+        if revoked["now_revoked"]:
+            ids = await outbox.enqueue_many(
+                conn,
+                [
+                    ticket_event(
+                        TICKET_REVOKED,
+                        revoked["event_id"],
+                        revoked["id"],
+                        revoked["ticket_type_id"],
+                        revoked["owner_sub"],
+                        revoked["holder"],
+                        revoked["revoked_at"],
+                    )
+                ],
+            )
+    if ids:
+        await outbox.flush(ctx.deps, ids)
     row = revoked
     key = await ctx.keys.get(ctx.pg, row["event_id"])
     assert key is not None

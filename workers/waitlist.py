@@ -147,11 +147,11 @@ async def offer(ctx: WorkerContext, event_id: int, types: set[int], sections: se
     offered = 0
     for entry in entries:
         async with ctx.pg.acquire() as conn, conn.transaction():
-            outbox_id = await _offer_one(
+            outbox_ids = await _offer_one(
                 conn, ctx.subjects.prefix, event_id, entry["id"], exhausted
             )
-        if outbox_id is not None:
-            await outbox.flush(ctx.deps, [outbox_id])
+        if outbox_ids is not None:
+            await outbox.flush(ctx.deps, outbox_ids)
             offered += 1
     return offered
 
@@ -162,8 +162,9 @@ async def _offer_one(
     event_id: int,
     entry_id: int,
     exhausted: set[tuple[int | None, int | None]],
-) -> int | None:
-    """Hold places for one waiting entry and queue the offer; the outbox id, or None."""
+) -> list[int] | None:
+    """Hold places for one waiting entry and queue the offer and `holds.placed`: their
+    outbox ids, or None."""
     entry = await conn.fetchrow(
         "SELECT * FROM waitlist WHERE id = $1 AND state = 'waiting' FOR UPDATE SKIP LOCKED",
         entry_id,
@@ -182,7 +183,7 @@ async def _offer_one(
     )
     try:
         async with conn.transaction():  # a savepoint: a refused offer leaves no trace
-            hold = await hold_in(
+            hold, placed = await hold_in(
                 conn,
                 namespace,
                 event_id,
@@ -204,8 +205,7 @@ async def _offer_one(
     await conn.execute(
         "UPDATE waitlist SET state = 'offered', hold_id = $2 WHERE id = $1", entry_id, hold["id"]
     )
-    return await outbox.enqueue_publication(
-        conn,
-        user_channel(entry["owner_sub"]).name,
-        {"type": "hold.offered", "waitlist_id": entry_id, **hold_of(hold).to_wire()},
+    offer = {"type": "hold.offered", "waitlist_id": entry_id, **hold_of(hold).to_wire()}
+    return await outbox.enqueue_many(
+        conn, [outbox.publication(user_channel(entry["owner_sub"]).name, offer), *placed]
     )

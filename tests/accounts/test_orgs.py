@@ -113,7 +113,7 @@ async def test_role_changes_and_removal_are_audited_and_revoke_access(
         return status == 401
 
     await wait_for(refused, what="the revoked token to be refused")
-    assert (await manager.call("auth.token", org=org))["role"] == "attendee"
+    assert (await manager.call("auth.token", org=org))["role"] == "viewer"
 
     removed = await owner.call("orgs.members.remove", org=org, account_id=manager_id)
     assert removed == {"account_id": manager_id, "removed": True}
@@ -182,3 +182,39 @@ async def test_password_reset_by_mailed_link(
     again = await stranger.error("auth.reset.confirm", token=link_token(mail), password=new)
     assert again[1]["code"] == "not_found"
     await stranger.call("auth.signin", email="forgot@example.org", password=new)
+
+
+async def test_an_invited_viewer_watches_the_dashboard_and_runs_no_organizer_command(
+    workers: Settings, hub_server: Any, aiohttp_client: Any
+) -> None:
+    owner, org = await _owner(aiohttp_client, hub_server, "chief@example.org")
+    organizer = await owner.token(org)
+    event = await owner.call("events.create", bearer=organizer, origin=None, **EVENT)
+    viewer = Browser(await aiohttp_client(hub_server))
+    await _join(workers, owner, org, viewer, "screen@example.org", "viewer")
+    grant = await viewer.call("auth.token", org=org)
+    assert grant["role"] == "viewer"
+    socket = await connect(viewer.client, grant["token"])
+    reply = await socket.subscribe(f"event.{event['id']}.dashboard")
+    assert reply["op"] == "subscribed", reply
+    assert reply["snapshot"]["event_id"] == event["id"]
+    assert (await socket.subscribe(f"event.{event['id']}.checkins"))["error"]["code"] == (
+        "forbidden"
+    )
+    assert (await socket.call("events.get", {"event_id": event["id"]}))["op"] == "result"
+    for method, params in (
+        ("events.create", EVENT),
+        ("events.update", {"event_id": event["id"], "name": "Renamed"}),
+        ("tickettypes.create", {"event_id": event["id"], "name": "VIP", "price_minor": 1}),
+        ("sessions.create", {"event_id": event["id"], "title": "Keynote"}),
+        ("channels.publish", {"channel": f"event.{event['id']}.announcements", "data": {}}),
+        ("exports.page", {"event_id": event["id"], "name": "orders"}),
+        ("tokens.create", {"role": "attendee", "sub": "guest", "events": [event["id"]]}),
+    ):
+        reply = await socket.call(method, params)
+        assert reply["op"] == "error" and reply["error"]["code"] == "forbidden", (method, reply)
+    # REST says the same.
+    status, refused = await viewer.error(
+        "events.update", bearer=grant["token"], origin=None, event_id=event["id"], name="x"
+    )
+    assert (status, refused["code"]) == (403, "forbidden")

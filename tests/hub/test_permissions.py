@@ -11,10 +11,11 @@ from bilten.protocol.commands import COMMANDS
 from bilten.protocol.permissions import SUBSCRIBE_TOPICS
 from tests.hub.helpers import connect, create_event
 
-ROLES = ("attendee", "staff", "organizer", "service")
+ROLES = ("attendee", "staff", "viewer", "organizer", "service")
 EXPECTED_TOPICS = {
     "attendee": {"announcements", "seats", "polls", "qa", "reactions"},
     "staff": {"announcements", "seats", "polls", "qa", "reactions", "checkins"},
+    "viewer": {"announcements", "seats", "polls", "qa", "reactions", "dashboard"},
     "organizer": set(EVENT_TOPICS),
     "service": set(EVENT_TOPICS),
 }
@@ -62,7 +63,7 @@ async def test_subscribe_matrix(world: dict[str, Any], make_token: Any) -> None:
                 assert reply["op"] == "subscribed" or reply["error"]["code"] == "forbidden"
             else:
                 assert reply["error"]["code"] == "forbidden", (role, topic, reply)
-            if role in ("attendee", "staff") and allowed:
+            if role in ("attendee", "staff", "viewer") and allowed:
                 reply = await raw.subscribe(f"event.{other}.{topic}")
                 assert reply["error"]["code"] == "forbidden", (role, topic, reply)
         own = await raw.subscribe(f"user.{role}-9")

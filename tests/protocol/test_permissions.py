@@ -27,12 +27,14 @@ ALL = {"announcements", "checkins", "seats", "dashboard", "polls", "qa", "reacti
 MAY_SUBSCRIBE: dict[str, set[str]] = {
     "attendee": {"announcements", "seats", "polls", "qa", "reactions"},
     "staff": {"announcements", "seats", "polls", "qa", "reactions", "checkins"},
+    "viewer": {"announcements", "seats", "polls", "qa", "reactions", "dashboard"},
     "organizer": ALL,
     "service": ALL,
 }
 MAY_PUBLISH: dict[str, set[str]] = {
     "attendee": set(),
     "staff": set(),
+    "viewer": set(),
     "organizer": {"announcements"},
     "service": ALL,
 }
@@ -131,12 +133,14 @@ def test_tables_match_the_documented_policy() -> None:
     assert dict(SUBSCRIBE_USER) == {
         "attendee": "own",
         "staff": "own",
+        "viewer": "own",
         "organizer": "own",
         "service": "any",
     }
     assert dict(PUBLISH_USER) == {
         "attendee": "none",
         "staff": "none",
+        "viewer": "none",
         "organizer": "none",
         "service": "any",
     }

@@ -231,6 +231,7 @@ def test_every_claim_has_a_mint_rule() -> None:
     assert sorted(ROLE_RANK, key=ROLE_RANK.__getitem__) == [
         "attendee",
         "staff",
+        "viewer",
         "organizer",
         "service",
     ]
@@ -462,4 +463,4 @@ def test_empty_secret_is_a_bug(call: Any) -> None:
 
 
 def test_roles() -> None:
-    assert ROLES == ("organizer", "staff", "attendee", "service")
+    assert ROLES == ("organizer", "viewer", "staff", "attendee", "service")
