@@ -60,6 +60,9 @@ async def test_deliveries_arrive_signed_and_verify(
         scans = await api(
             "webhooks.create", url=receiver.url("/scans"), kinds=["checkin.decided"], event_id=event
         )
+        issues = await api(
+            "webhooks.create", url=receiver.url("/issued"), kinds=["tickets.issued"], event_id=event
+        )
         assert updates["secret"].startswith("whsec_") and updates["status"] == "active"
         assert "secret" not in await api("webhooks.get", webhook_id=updates["id"])
 
@@ -82,6 +85,11 @@ async def test_deliveries_arrive_signed_and_verify(
         body = orjson.loads(scan.body)
         assert (body["kind"], body["event_id"]) == ("checkin.decided", event)
         assert body["data"]["scan"]["status"] == verdict["status"] == "ok"
+        [issued] = await wait_for(lambda: receiver.at("/issued"), what="the issue delivered")
+        verify_webhook(issues["secret"], issued.body, issued.headers)
+        body = orjson.loads(issued.body)
+        assert (body["kind"], body["event_id"]) == ("tickets.issued", event)
+        assert body["data"]["ticket"]["holder"] == "Amra"
 
         async def settled(webhook_id: int) -> bool:
             # The receiver has the request a moment before the worker records its answer.
