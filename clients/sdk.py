@@ -16,7 +16,8 @@ import contextlib
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -37,9 +38,12 @@ from bilten.clients._subscription import (
 from bilten.protocol import errors, frames
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.disconnects import disconnect_code, reconnect_allowed
+from bilten.protocol.errors import BadSignature
+from bilten.protocol.webhook_signature import REPLAY_WINDOW_S, verify
 
 __all__ = [
     "Backoff",
+    "BadSignature",
     "BiltenClient",
     "ConnectionClosed",
     "Item",
@@ -48,6 +52,7 @@ __all__ = [
     "SessionExpired",
     "Subscription",
     "TokenProvider",
+    "verify_webhook",
 ]
 
 log = logging.getLogger(__name__)
@@ -399,3 +404,17 @@ def _ended_by(code: str, reason: str) -> ConnectionClosed:
     """The error that ends a client the hub will not take back with its token."""
     cls = SessionExpired if code == "token_expired" else ConnectionClosed
     return cls(f"the hub ended the session ({code}: {reason})", disconnect=code)
+
+
+def verify_webhook(
+    secret: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: float | None = None,
+    window_s: float = REPLAY_WINDOW_S,
+) -> int:
+    """Check a webhook delivery as received (docs/webhooks.md §Verifying): the signature
+    over the raw `body`, and a timestamp within `window_s` of `now` (default: this
+    clock). Returns the timestamp; raises `BadSignature` with `details.reason`."""
+    return verify(secret, body, headers, time.time() if now is None else now, window_s=window_s)

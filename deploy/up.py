@@ -141,7 +141,9 @@ async def _run_stack(
     if not settings.smtp_url:
         await asyncio.to_thread(mail.start)
         settings = settings.replace(smtp_url=mail.smtp_url)
-    settings = resolve_secret(settings)
+    # A development stack: webhooks may reach receivers on this machine, over plain HTTP
+    # (docs/webhooks.md §Settings); `bilten worker` keeps refusing both unless told.
+    settings = resolve_secret(settings).replace(webhook_allow_http=True, webhook_allow_private=True)
     await prepare(settings)
     worker_metrics = _free_port(settings.host)
     children.append(

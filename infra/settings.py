@@ -70,6 +70,16 @@ class Settings:
     batch_max: int = 256
     restart_count: int = 0
     clickhouse_url: str | None = None
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_ca_file: Path | None = None
+    webhook_timeout_s: float = 10.0
+    webhook_retry_base_s: float = 30.0
+    webhook_retry_max_s: float = 3600.0
+    webhook_retry_window_s: float = 86400.0
+    webhook_pause_after: int = 20
+    webhook_concurrency: int = 64
+    webhook_endpoint_concurrency: int = 4
 
     def require_secret(self) -> str:
         """The token signing key; raises when the entry point did not resolve one."""
@@ -128,6 +138,22 @@ def _choice(*choices: str) -> Callable[[str, str], str]:
         return value
 
     return parse
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().casefold()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, f"expected true or false, got {raw!r}")
+
+
+def _file(name: str, raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise SettingsError(name, f"no such file: {raw!r}")
+    return path
 
 
 def _smtp(name: str, raw: str) -> str:
@@ -231,6 +257,21 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "restart_count": ("BILTEN_RESTART_COUNT", _int(0, 1_000_000_000)),
     # Analytics in a ClickHouse server; unset: embedded (chdb) in the analytics worker.
     "clickhouse_url": ("BILTEN_CLICKHOUSE_URL", _clickhouse),
+    # Webhooks (docs/webhooks.md §Settings). Plain http:// URLs and loopback, private or
+    # link-local addresses are refused unless allowed (development, tests).
+    "webhook_allow_http": ("BILTEN_WEBHOOK_ALLOW_HTTP", _bool),
+    "webhook_allow_private": ("BILTEN_WEBHOOK_ALLOW_PRIVATE", _bool),
+    # PEM certificates the webhooks worker trusts besides the system's (a private CA).
+    "webhook_ca_file": ("BILTEN_WEBHOOK_CA_FILE", _file),
+    "webhook_timeout_s": ("BILTEN_WEBHOOK_TIMEOUT", _float(0.1, 60)),
+    # Backoff after a failed attempt: base doubling up to max, within the window.
+    "webhook_retry_base_s": ("BILTEN_WEBHOOK_RETRY_BASE", _float(0.001, 3600)),
+    "webhook_retry_max_s": ("BILTEN_WEBHOOK_RETRY_MAX", _float(0.001, 86400)),
+    "webhook_retry_window_s": ("BILTEN_WEBHOOK_RETRY_WINDOW", _float(1, 7 * 86400)),
+    # Consecutive failed attempts that pause an endpoint until it is resumed.
+    "webhook_pause_after": ("BILTEN_WEBHOOK_PAUSE_AFTER", _int(1, 1_000_000)),
+    "webhook_concurrency": ("BILTEN_WEBHOOK_CONCURRENCY", _int(1, 10_000)),
+    "webhook_endpoint_concurrency": ("BILTEN_WEBHOOK_ENDPOINT_CONCURRENCY", _int(1, 1_000)),
 }
 
 

@@ -31,6 +31,7 @@ from bilten.protocol.subjects import (
     MAIL_CONSUMER,
     METRICS_CONSUMER,
     PERSISTENCE_CONSUMER,
+    WEBHOOKS_CONSUMER,
     Subjects,
 )
 
@@ -149,6 +150,12 @@ def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
         # Analytics wait out a ClickHouse outage of any length, as the event log does.
         ConsumerDecl(
             durable=subjects.durable(ANALYTICS_CONSUMER),
+            filter_subject=subjects.events(">"),
+            max_deliver=-1,
+        ),
+        # Recording deliveries waits out any outage too: a skipped event is a lost delivery.
+        ConsumerDecl(
+            durable=subjects.durable(WEBHOOKS_CONSUMER),
             filter_subject=subjects.events(">"),
             max_deliver=-1,
         ),

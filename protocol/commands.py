@@ -47,6 +47,7 @@ from bilten.protocol.poll_commands import POLL_COMMANDS
 from bilten.protocol.qa_commands import QA_COMMANDS
 from bilten.protocol.schema import validate_params
 from bilten.protocol.tokens import MAX_GATES, MAX_TOKEN_EVENTS, Claims, Role
+from bilten.protocol.webhook_commands import WEBHOOK_COMMANDS
 
 ALL_ROLES: frozenset[Role] = frozenset(get_args(Role))
 ORGANIZERS: frozenset[Role] = frozenset({"organizer", "service"})
@@ -588,6 +589,7 @@ COMMANDS.update((c.method, c) for c in QA_COMMANDS)
 COMMANDS.update((c.method, c) for c in POLL_COMMANDS)
 COMMANDS.update((c.method, c) for c in EXPORT_COMMANDS)
 COMMANDS.update((c.method, c) for c in ANALYTICS_COMMANDS)
+COMMANDS.update((c.method, c) for c in WEBHOOK_COMMANDS)
 
 # Internal requests between hub and workers, not reachable by clients.
 INTERNAL_EVENT_OWNER = "events.owner"

@@ -39,6 +39,8 @@ HTTP_STATUS: dict[str, int] = {
     "bad_metric": 400,
     "bad_step": 400,
     "bad_range": 400,
+    "bad_webhook_url": 400,
+    "bad_signature": 401,
     "internal": 500,
     "unavailable": 503,
     "timeout": 504,
@@ -228,6 +230,26 @@ class BadRange(BiltenError):
     code = "bad_range"
 
 
+class BadWebhookUrl(BiltenError):
+    """A webhook URL that is malformed, not HTTPS, or reaches a non-public address
+    (docs/webhooks.md §URLs; `details.reason`)."""
+
+    code = "bad_webhook_url"
+
+    def __init__(self, message: str = "", reason: str = "malformed", **details: Any) -> None:
+        super().__init__(message, reason=reason, field="url", **details)
+
+
+class BadSignature(BiltenError):
+    """A received webhook delivery fails verification (docs/webhooks.md §Verifying;
+    `details.reason`: missing, malformed, stale or mismatch)."""
+
+    code = "bad_signature"
+
+    def __init__(self, message: str = "", reason: str = "mismatch", **details: Any) -> None:
+        super().__init__(message, reason=reason, **details)
+
+
 class Unavailable(BiltenError):
     """A dependency (NATS, a worker, a database) cannot serve the request now."""
 
@@ -274,6 +296,8 @@ _BY_CODE: dict[str, type[BiltenError]] = {
         BadMetric,
         BadStep,
         BadRange,
+        BadWebhookUrl,
+        BadSignature,
         Unavailable,
         Timeout,
         Internal,

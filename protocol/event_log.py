@@ -34,7 +34,7 @@ _BIGINT_END = 2**63  # event ids are PostgreSQL bigints; a larger number is not 
 DOMAIN_EVENTS: dict[str, str] = {
     "events.created": "an event was created (`event`: the event as `events.get` returns it)",
     "events.updated": "an event's fields changed (`event`: the event after the change)",
-    "events.deleted": "an event was deleted",
+    "events.deleted": "an event was deleted (`org_id`: its organization)",
     "checkin.decided": "a scan was decided, online or synced from a device (`scan`: the verdict)",
     "checkin.revised": "a stored verdict changed when an offline scan synced (`scan`)",
     "mail.requested": "an e-mail was queued for the mail worker (`to`, `template`, `locale`)",

@@ -29,6 +29,7 @@ PERSISTENCE_CONSUMER = "persistence"
 MAIL_CONSUMER = "mail"
 METRICS_CONSUMER = "metrics"
 ANALYTICS_CONSUMER = "analytics"
+WEBHOOKS_CONSUMER = "webhooks"
 
 # The same rule as the BILTEN_NAMESPACE setting: a subject token, a stream
 # name once uppercased, and a Redis key prefix, all at once.

@@ -182,7 +182,11 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             await conn.execute("DELETE FROM scans WHERE event_id = $1", event_id)
             await conn.execute("DELETE FROM inside_counts WHERE event_id = $1", event_id)
             await conn.execute("DELETE FROM events WHERE id = $1", event_id)
-            outbox_id = await outbox.enqueue(conn, "events.deleted", {"event_id": event_id})
+            # The organization travels with it: the event row is gone for its consumers
+            # (webhooks match deliveries by organization).
+            outbox_id = await outbox.enqueue(
+                conn, "events.deleted", {"event_id": event_id, "org_id": row["org_id"]}
+            )
     except asyncpg.ForeignKeyViolationError:
         raise _not_empty(event_id, {"tickets": 1}) from None
     await outbox.flush(ctx.deps, [outbox_id])

@@ -24,6 +24,7 @@ from bilten.workers import (
     persistence,
     qa,
     tickets,
+    webhooks,
 )
 from bilten.workers.context import WorkerContext
 from bilten.workers.shape import BatchConsumer, Consumer, Periodic, Worker
@@ -62,6 +63,7 @@ WORKERS: dict[str, Worker] = {
         metrics.WORKER,
         analytics.WORKER,
         exports.WORKER,
+        webhooks.WORKER,
         Worker("mail", consumers=(Consumer(MAIL_CONSUMER, mail.send),), needs=("smtp_url",)),
         Worker(
             "accounts",

@@ -1,6 +1,6 @@
 """What a worker serves, declared in one shape, and the one function that runs any of them.
 
-A `Worker` names its commands, snapshots, consumers and periodic jobs; the
+A `Worker` names its commands, snapshots, consumers, periodic jobs and loops; the
 registry (workers/registry.py) holds one per worker, and `run_worker` starts
 each kind with the runner (workers/runner.py), every handler getting the
 same `WorkerContext`, built once. Every worker also runs its context's outbox
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 from bilten.infra.settings import Settings, variable_for
 from bilten.workers.batch_consumer import BatchHandler, consume_batches
@@ -56,16 +57,22 @@ class Periodic:
     job: Job
 
 
+Loop = Callable[[WorkerContext, asyncio.Event], Coroutine[Any, Any, None]]
+"""A long-running job that owns tasks of its own (the webhooks delivery loop): it
+runs until the stop event is set, then drains what it started before returning."""
+
+
 @dataclass(frozen=True, slots=True)
 class Worker:
     """Everything one worker serves: commands by method, snapshots by channel topic,
-    consumers and periodic jobs."""
+    consumers, periodic jobs and loops."""
 
     name: str
     commands: Mapping[str, CommandHandler | Batched] = field(default_factory=dict)
     snapshots: Mapping[str, SnapshotHandler] = field(default_factory=dict)
     consumers: tuple[Consumer | BatchConsumer, ...] = ()
     periodic: tuple[Periodic, ...] = ()
+    loops: tuple[Loop, ...] = ()
     # Settings fields that must be set for it to run (the mail worker needs a mail server).
     needs: tuple[str, ...] = ()
     # Resources held while it runs (the analytics store), around everything it serves.
@@ -104,4 +111,6 @@ async def run_worker(worker: Worker, ctx: WorkerContext, stop: asyncio.Event) ->
                 group.create_task(consume(ctx, worker.name, durable, consumer.handler, stop))
         for job in worker.periodic:
             group.create_task(run_periodic(ctx, job.name, job.interval_s, job.job, stop))
+        for loop in worker.loops:
+            group.create_task(loop(ctx, stop))
         group.create_task(ctx.publisher.run(ctx.deps, stop))

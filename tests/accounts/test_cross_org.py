@@ -1,8 +1,8 @@
 """Cross-organization access (issue 11): every command, with every credential of another org.
 
 Organizations A and B each get an owner, an event with a gate, a ticket type,
-a ticket, an API key, a paired door device, an attendee with an order, and a
-session with a poll and a question.
+a ticket, an API key, a paired door device, an attendee with an order, a
+session with a poll and a question, and a webhook.
 Then every command of the table that names an organization or an event is
 called over REST with each of B's credentials, naming A's resources: each
 answer must be a refusal with a stable code. The commands skipped (they name
@@ -61,6 +61,7 @@ NAMING = {
     "session_id",
     "poll_id",
     "question_id",
+    "webhook_id",
 }
 # Minimal valid values of the params that name nothing of A's.
 BODY: dict[str, Any] = {
@@ -84,6 +85,8 @@ BODY: dict[str, Any] = {
     "emoji": "👏",
     "action": "hide",
     "metric": "scans",
+    "url": "https://hooks.invalid/bilten",
+    "kinds": ["events.updated"],
 }
 # Where one command needs a value other than BODY's, or an optional param to be valid.
 OVERRIDES: dict[str, dict[str, Any]] = {
@@ -118,6 +121,7 @@ class Org:
     session: int
     poll: int
     question: int
+    webhook: int
     tokens: dict[str, str]  # credential name → bearer
 
     def names(self) -> dict[str, Any]:
@@ -138,6 +142,7 @@ class Org:
             "session_id": self.session,
             "poll_id": self.poll,
             "question_id": self.question,
+            "webhook_id": self.webhook,
         }
 
 
@@ -171,6 +176,9 @@ async def _org(aiohttp_client: Any, hub_server: Any, settings: Settings, label: 
     question = await owner.call(
         "qa.ask", **scoped, session_id=session["id"], text="Where is the cloakroom?"
     )
+    webhook = await owner.call(
+        "webhooks.create", **bearer, url=f"https://hooks-{label}.invalid/", kinds=["*"]
+    )
     attendee = Browser(await aiohttp_client(hub_server))
     await sign_in(attendee, settings, buyer)
     attendee_token = (await attendee.call("attendee.token", org=org))["token"]
@@ -190,6 +198,7 @@ async def _org(aiohttp_client: Any, hub_server: Any, settings: Settings, label: 
         session=session["id"],
         poll=poll["id"],
         question=question["id"],
+        webhook=webhook["id"],
         tokens={
             "connection token": bearer["bearer"],
             "attendee token": attendee_token,

@@ -58,6 +58,7 @@ async def test_readyz_names_the_workers_no_process_serves(
         "worker:exports",
         "worker:qa",
         "worker:tickets",
+        "worker:webhooks",
     ]
     metrics = await (await client.get("/metrics")).text()
     assert "bilten_process_restarts_total 2.0" in metrics

@@ -292,6 +292,24 @@ async def test_every_result_matches_its_declaration(
     await call("polls.delete", poll_id=poll["id"])
     await call("sessions.delete", session_id=session["id"])
 
+    # Webhooks (docs/webhooks.md): `.invalid` never resolves, so the ping fails, logged.
+    hook = await call(
+        "webhooks.create",
+        url="https://hooks.invalid/bilten",
+        kinds=["events.updated"],
+        event_id=event_id,
+        description="CRM",
+    )
+    await call("webhooks.update", webhook_id=hook["id"], kinds=["*"], description=None)
+    await call("webhooks.list", limit=10)
+    await call("webhooks.get", webhook_id=hook["id"])
+    ping = await call("webhooks.test", webhook_id=hook["id"])
+    assert ping["outcome"] == "failed" and ping["error"], ping
+    await call("webhooks.deliveries", webhook_id=hook["id"], limit=1)
+    await call("webhooks.rotate_secret", webhook_id=hook["id"])
+    await call("webhooks.resume", webhook_id=hook["id"])
+    await call("webhooks.delete", webhook_id=hook["id"])
+
     empty = (await call("events.create", **EVENT))["id"]
     await call("events.delete", event_id=empty)
 

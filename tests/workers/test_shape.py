@@ -105,6 +105,7 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
         "persistence",
         "qa",
         "tickets",
+        "webhooks",
     ]
     assert all(name == worker.name for name, worker in WORKERS.items())
     assert set(WORKERS["allocation"].snapshots) == {"seats"}
@@ -113,6 +114,8 @@ def test_registry_declares_each_worker_once_by_its_name() -> None:
     assert [c.durable for c in WORKERS["persistence"].consumers] == ["persistence"]
     assert set(WORKERS["metrics"].snapshots) == {"dashboard"}
     assert [c.durable for c in WORKERS["metrics"].consumers] == ["metrics"]
+    assert [c.durable for c in WORKERS["webhooks"].consumers] == ["webhooks"]
+    assert len(WORKERS["webhooks"].loops) == 1
     assert [c.durable for c in WORKERS["analytics"].consumers] == ["analytics"]
     assert WORKERS["analytics"].extra == "analytics"
     assert WORKERS["analytics"].uninstalled() is None  # the test extras install it
