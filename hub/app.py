@@ -13,6 +13,7 @@ from aiohttp.typedefs import Middleware
 from nats.errors import Error as NatsError
 
 from bilten.hub import rest
+from bilten.hub.connection import LINGER_S
 from bilten.hub.keepalive import keep_alive
 from bilten.hub.revocation import REVOCATIONS, Revocations
 from bilten.hub.runtime import HUB, build_hub
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SWEEP_INTERVAL_S = 0.5
+GOODBYE_POLL_S = 0.02  # how often shutdown looks whether every client has closed
 WS_PATH = "/ws"
 
 
@@ -141,12 +143,26 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
                 with contextlib.suppress(NatsError):  # NATS is gone: so is the subscription
                     await pushed.unsubscribe()
                 await asyncio.gather(*background)
+                await asyncio.gather(*hub.closing)
                 await hub.fanout.close()
 
     async def goodbye(app: web.Application) -> None:
-        """On shutdown, ask every client to reconnect (to another hub)."""
-        for conn in list(app[HUB].connections):
+        """On shutdown, ask every client to reconnect (to another hub), and let them go.
+
+        The sockets are the hub's, not aiohttp's (hub/ws.py), so aiohttp does
+        not wait for them: each gets `LINGER_S` to read its `disconnect` and
+        close, as any disconnect does, and is cut after that.
+        """
+        hub = app[HUB]
+        for conn in list(hub.connections):
             conn.disconnect("reconnect", "hub shutting down")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_S
+        while hub.connections and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(GOODBYE_POLL_S)
+        for conn in list(hub.connections):
+            conn.transport.abort()
+        await asyncio.gather(*hub.closing)
 
     app.cleanup_ctx.append(runtime)
     app.on_shutdown.append(goodbye)

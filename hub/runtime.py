@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -34,6 +36,14 @@ class Hub:
     flusher: Flusher
     connections: set[Connection] = field(default_factory=set)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # Work a socket leaves behind when it closes (hub/reader.py), awaited on shutdown.
+    closing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def track(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task the hub owns: `closing` holds it until it is done."""
+        task = self.flusher.loop.create_task(work)
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
 
 
 def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:

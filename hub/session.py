@@ -1,6 +1,6 @@
 """The ops of one WebSocket connection: subscribe, unsubscribe, rpc, and their limits.
 
-hub/ws.py reads the frames; a `Session` parses them and starts each message
+hub/reader.py reads the frames; a `Session` parses them and starts each message
 as a task of its own, replying through the connection's batched writer
 (hub/connection.py). Errors are answered with an `error` frame carrying a
 stable code, and the connection goes on; unexpected exceptions become
