@@ -91,16 +91,22 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def _sweep(app: web.Application) -> None:
-    """Apply the slow-consumer rule to idle connections and export counters."""
+    """Apply the slow-consumer rule to idle connections, end expired tokens', export counters.
+
+    Expiry is checked here, every `SWEEP_INTERVAL_S`, rather than by a timer
+    per connection: thousands of idle sockets would each hold one (~0.5 KiB).
+    """
     hub = app[HUB]
     written = 0
 
     async def sweep_once() -> None:
         nonlocal written
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         for conn in list(hub.connections):
             if conn.over_since is not None:
                 conn.check_buffer(now)
+            if conn.claims.expired(wall):
+                conn.disconnect("token_expired", "access token expired")
         hub.metrics.ws_messages_out.inc(hub.flusher.messages_out - written)
         written = hub.flusher.messages_out
 

@@ -17,7 +17,6 @@ breaks RFC 6455 or the size limit ends the connection with its close code
 from __future__ import annotations
 
 import asyncio
-import time
 from asyncio import Transport
 
 from bilten.hub.connection import Connection
@@ -33,7 +32,7 @@ NORMAL_CLOSURE = 1000
 class SocketReader(asyncio.Protocol):
     """The protocol of one upgraded client socket; it owns the connection's lifetime."""
 
-    __slots__ = ("conn", "expiry", "frames", "hub", "session")
+    __slots__ = ("conn", "frames", "hub", "session")
 
     def __init__(self, hub: Hub, transport: Transport, claims: Claims) -> None:
         loop = hub.flusher.loop
@@ -48,12 +47,6 @@ class SocketReader(asyncio.Protocol):
             heard=loop.time(),
         )
         self.session = Session(hub, self.conn)
-        self.expiry = loop.call_later(
-            max(0.0, claims.exp - time.time()),
-            self.conn.disconnect,
-            "token_expired",
-            "access token expired",
-        )
         hub.connections.add(self.conn)
         hub.metrics.ws_connects.inc()
         hub.metrics.ws_connections.inc()
@@ -91,7 +84,6 @@ class SocketReader(asyncio.Protocol):
         """Forget the connection; its subscriptions and presence are let go in a tracked task."""
         hub, conn = self.hub, self.conn
         self.frames = None
-        self.expiry.cancel()
         conn.release()
         hub.connections.discard(conn)
         hub.metrics.ws_connections.dec()
