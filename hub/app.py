@@ -149,7 +149,7 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
                 with contextlib.suppress(NatsError):  # NATS is gone: so is the subscription
                     await pushed.unsubscribe()
                 await asyncio.gather(*background)
-                await asyncio.gather(*hub.closing)
+                await asyncio.gather(*hub.closing, return_exceptions=True)
                 await hub.fanout.close()
 
     async def goodbye(app: web.Application) -> None:
@@ -168,7 +168,7 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
             await asyncio.sleep(GOODBYE_POLL_S)
         for conn in list(hub.connections):
             conn.transport.abort()
-        await asyncio.gather(*hub.closing)
+        await asyncio.gather(*hub.closing, return_exceptions=True)
 
     app.cleanup_ctx.append(runtime)
     app.on_shutdown.append(goodbye)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ from bilten.infra.channel_log import ChannelLog
 from bilten.infra.deps import Deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -43,7 +46,13 @@ class Hub:
         """Run `work` as a task the hub owns: `closing` holds it until it is done."""
         task = self.flusher.loop.create_task(work)
         self.closing.add(task)
-        task.add_done_callback(self.closing.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished task; one that failed is logged here, once."""
+        self.closing.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("closing a connection failed", exc_info=error)
 
 
 def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:
