@@ -25,6 +25,16 @@ from tests.hub.helpers import connect
 from tests.waiting import WAIT_S, arrives
 
 
+def upgrade_request(server: Any, token: str) -> bytes:
+    """An RFC 6455 upgrade request, written by hand: the tests decide what follows it."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET /ws?token={token} HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
 async def test_a_get_that_is_not_an_upgrade_is_a_bad_request(
     hub_server: Any, aiohttp_client: Any, make_token: Any
 ) -> None:
@@ -42,12 +52,7 @@ async def test_frames_sent_with_the_upgrade_request_are_read(
     hub_server: Any, make_token: Any
 ) -> None:
     """A client that does not wait for the 101: its first frames ride in the same packet."""
-    key = base64.b64encode(os.urandom(16)).decode()
-    request = (
-        f"GET /ws?token={make_token('organizer')} HTTP/1.1\r\n"
-        f"Host: {hub_server.host}:{hub_server.port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
+    request = upgrade_request(hub_server, make_token("organizer"))
     pings = b"".join(
         Frame(Opcode.TEXT, orjson.dumps({"op": "ping", "id": n})).serialize(mask=True)
         for n in (1, 2)
@@ -64,6 +69,22 @@ async def test_frames_sent_with_the_upgrade_request_are_read(
             body = orjson.loads(await arrives(reader.readexactly(length), what="a frame"))
             got.extend(body if isinstance(body, list) else [body])
         assert got == [{"op": "pong", "id": 1}, {"op": "pong", "id": 2}]
+    finally:
+        writer.close()
+
+
+async def test_an_unmasked_client_frame_closes_with_1002(hub_server: Any, make_token: Any) -> None:
+    """RFC 6455 §5.1: a server must close on a client frame that is not masked."""
+    request = upgrade_request(hub_server, make_token("organizer"))
+    reader, writer = await asyncio.open_connection(hub_server.host, hub_server.port)
+    try:
+        writer.write(request)
+        head = await arrives(reader.readuntil(b"\r\n\r\n"), what="the 101 response")
+        assert head.startswith(b"HTTP/1.1 101 ")
+        writer.write(Frame(Opcode.TEXT, b'{"op":"ping","id":1}').serialize(mask=False))
+        first, length = await arrives(reader.readexactly(2), what="a frame header")
+        body = await arrives(reader.readexactly(length), what="the close frame")
+        assert first == 0x88 and int.from_bytes(body[:2], "big") == 1002
     finally:
         writer.close()
 
