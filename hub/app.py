@@ -91,7 +91,7 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def _sweep(app: web.Application) -> None:
-    """Apply the slow-consumer rule to idle connections, end expired tokens', export counters.
+    """Apply the slow-consumer rule to idle connections, end expired tokens' connections, count.
 
     Expiry is checked here, every `SWEEP_INTERVAL_S`, rather than by a timer
     per connection: thousands of idle sockets would each hold one (~0.5 KiB).
