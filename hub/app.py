@@ -13,6 +13,7 @@ from aiohttp.typedefs import Middleware
 from nats.errors import Error as NatsError
 
 from bilten.hub import rest
+from bilten.hub.connection import LINGER_S
 from bilten.hub.keepalive import keep_alive
 from bilten.hub.revocation import REVOCATIONS, Revocations
 from bilten.hub.runtime import HUB, build_hub
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SWEEP_INTERVAL_S = 0.5
+GOODBYE_POLL_S = 0.02  # how often shutdown looks whether every client has closed
 WS_PATH = "/ws"
 
 
@@ -89,16 +91,22 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def _sweep(app: web.Application) -> None:
-    """Apply the slow-consumer rule to idle connections and export counters."""
+    """Apply the slow-consumer rule to idle connections, end expired tokens' connections, count.
+
+    Expiry is checked here, every `SWEEP_INTERVAL_S`, rather than by a timer
+    per connection: thousands of idle sockets would each hold one (~0.5 KiB).
+    """
     hub = app[HUB]
     written = 0
 
     async def sweep_once() -> None:
         nonlocal written
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         for conn in list(hub.connections):
             if conn.over_since is not None:
                 conn.check_buffer(now)
+            if conn.claims.expired(wall):
+                conn.disconnect("token_expired", "access token expired")
         hub.metrics.ws_messages_out.inc(hub.flusher.messages_out - written)
         written = hub.flusher.messages_out
 
@@ -141,12 +149,26 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
                 with contextlib.suppress(NatsError):  # NATS is gone: so is the subscription
                     await pushed.unsubscribe()
                 await asyncio.gather(*background)
+                await asyncio.gather(*hub.closing, return_exceptions=True)
                 await hub.fanout.close()
 
     async def goodbye(app: web.Application) -> None:
-        """On shutdown, ask every client to reconnect (to another hub)."""
-        for conn in list(app[HUB].connections):
+        """On shutdown, ask every client to reconnect (to another hub), and let them go.
+
+        The sockets are the hub's, not aiohttp's (hub/ws.py), so aiohttp does
+        not wait for them: each gets `LINGER_S` to read its `disconnect` and
+        close, as any disconnect does, and is cut after that.
+        """
+        hub = app[HUB]
+        for conn in list(hub.connections):
             conn.disconnect("reconnect", "hub shutting down")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_S
+        while hub.connections and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(GOODBYE_POLL_S)
+        for conn in list(hub.connections):
+            conn.transport.abort()
+        await asyncio.gather(*hub.closing, return_exceptions=True)
 
     app.cleanup_ctx.append(runtime)
     app.on_shutdown.append(goodbye)

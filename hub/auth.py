@@ -133,11 +133,17 @@ class EventOwners:
             sub="hub", org="bilten", role="service", events="*", ttl_s=366 * 86400, now=time.time()
         )
 
-    async def org_of(self, event_id: int) -> str | None:
-        """The owning organization, or None if there is no such event."""
+    def known(self, event_id: int) -> str | None:
+        """The owning organization if this hub knows it already, else None (ask `org_of`)."""
         org = self._known.get(event_id)
         if org is not None:
             self._known.move_to_end(event_id)
+        return org
+
+    async def org_of(self, event_id: int) -> str | None:
+        """The owning organization, or None if there is no such event."""
+        org = self.known(event_id)
+        if org is not None:
             return org
         if self._missing.get(event_id, 0.0) > time.monotonic():
             return None

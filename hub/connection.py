@@ -14,7 +14,7 @@ the connection closed with `disconnect slow_consumer`.
 Closing lingers (docs/protocol.md §Disconnect codes): the `disconnect` frame
 goes out ahead of anything still queued here, then the close frame, and the
 socket keeps being read (the input dropped) until the client answers the
-close, for at most `LINGER_S`; hub/ws.py closes the socket then. Closing it
+close, for at most `LINGER_S`; hub/reader.py closes the socket then. Closing it
 at once while the client is still sending makes the kernel answer with a
 reset, which can destroy the last frames before the client reads them: it
 then sees 1006, not the code it was sent.
@@ -158,7 +158,7 @@ class Connection:
         transport.writelines(
             (frame_header(len(body)), body, close_frame(close_code_of(code), reason))
         )
-        # The handler reads on until the client's close (hub/ws.py); one that never comes is cut.
+        # Read on until the client's close (hub/reader.py); one that never comes is cut.
         self.linger = self.flusher.loop.call_later(LINGER_S, transport.abort)
         log.info("disconnected %s", code, extra={"ctx": {"conn": self.id, "sub": self.claims.sub}})
 

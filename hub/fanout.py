@@ -118,6 +118,35 @@ class Fanout:
             await self.unsubscribe(conn, name)
             raise
 
+    def subscribe_at_once(
+        self, conn: Connection, channel: Channel, req_id: int, since: Since | None
+    ) -> bool:
+        """`subscribe`, when it needs no waiting: False (and nothing done) otherwise.
+
+        That is a live channel whose position this hub knows, no `since` to
+        recover from and no snapshot to fetch: `_start`'s case without reads,
+        answered with the channel's position now.
+        """
+        name = channel.name
+        feed = self._feeds.get(name)
+        if (
+            since is not None
+            or channel.stateful
+            or name in conn.subs
+            or feed is None
+            or not feed.ready.is_set()
+            or feed.sub is None
+            or feed.position is None
+        ):
+            return False
+        top = feed.position
+        state = SubState(top.epoch, top.offset)
+        state.buffer = None
+        conn.subs[name] = state
+        feed.members[conn] = state
+        conn.send(encode_subscribed(req_id, name, top.offset, top.epoch, False, None))
+        return True
+
     def _new_feed(self, name: str) -> Feed:
         members: dict[Connection, SubState] = {}
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -16,6 +19,8 @@ from bilten.infra.channel_log import ChannelLog
 from bilten.infra.deps import Deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -34,6 +39,20 @@ class Hub:
     flusher: Flusher
     connections: set[Connection] = field(default_factory=set)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # Work a socket leaves behind when it closes (hub/reader.py), awaited on shutdown.
+    closing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def track(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task the hub owns: `closing` holds it until it is done."""
+        task = self.flusher.loop.create_task(work)
+        self.closing.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        """Forget a finished task; one that failed is logged here, once."""
+        self.closing.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("closing a connection failed", exc_info=error)
 
 
 def build_hub(settings: Settings, deps: Deps, metrics: Metrics) -> Hub:

@@ -1,6 +1,6 @@
 """The ops of one WebSocket connection: subscribe, unsubscribe, rpc, and their limits.
 
-hub/ws.py reads the frames; a `Session` parses them and starts each message
+hub/reader.py reads the frames; a `Session` parses them and starts each message
 as a task of its own, replying through the connection's batched writer
 (hub/connection.py). Errors are answered with an `error` frame carrying a
 stable code, and the connection goes on; unexpected exceptions become
@@ -128,7 +128,8 @@ class Session:
             elif self.tasks is not None and len(self.tasks) >= MAX_IN_FLIGHT:
                 self.conn.send(encode_error(item.id, RateLimited("too many requests in flight")))
             elif isinstance(item, Subscribe):
-                self._start(item.id, self._in_order(item.channel, self._subscribe(item)))
+                if not self._subscribe_at_once(item):
+                    self._start(item.id, self._in_order(item.channel, self._subscribe(item)))
             elif isinstance(item, Unsubscribe):
                 self._start(item.id, self._in_order(item.channel, self._unsubscribe(item)))
             elif isinstance(item, Rpc):
@@ -185,21 +186,50 @@ class Session:
             )
             self.conn.send(encode_error(req_id, Internal()))
 
+    def _subscribe_at_once(self, frame: Subscribe) -> bool:
+        """Subscribe without a task when nothing needs waiting for; False leaves it to one.
+
+        The common connect (a known event, a live feed, no history, no
+        snapshot, no other op in flight on this connection) is answered in
+        this loop pass. Anything else, errors included, takes the ordinary
+        path, which gives the same answer.
+        """
+        if self._channel_locks is not None or len(self.conn.subs) >= MAX_SUBSCRIPTIONS:
+            return False
+        try:
+            channel = parse_channel(frame.channel)
+            org = None
+            if channel.event_id is not None:
+                org = self.hub.owners.known(channel.event_id)
+                if org is None:
+                    return False
+            check_subscribe(self.conn.claims, channel, org)
+        except BiltenError:
+            return False
+        if not self.hub.fanout.subscribe_at_once(self.conn, channel, frame.id, frame.since):
+            return False
+        self._joined(channel.event_id)
+        return True
+
     async def _subscribe(self, frame: Subscribe) -> None:
         channel = parse_channel(frame.channel)
-        claims = self.conn.claims
         org = None
         if channel.event_id is not None:
             org = await self.hub.owners.org_of(channel.event_id)
-        check_subscribe(claims, channel, org)
+        check_subscribe(self.conn.claims, channel, org)
         if len(self.conn.subs) >= MAX_SUBSCRIPTIONS:
             raise RateLimited(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
         await self.hub.fanout.subscribe(self.conn, channel, frame.id, frame.since)
-        if channel.event_id is not None and not self.conn.closed:
-            count = self.events.get(channel.event_id, 0)
-            self.events[channel.event_id] = count + 1
+        self._joined(channel.event_id)
+
+    def _joined(self, event_id: int | None) -> None:
+        """Count a subscription to the event's channels; the first makes the user present."""
+        if event_id is not None and not self.conn.closed:
+            count = self.events.get(event_id, 0)
+            self.events[event_id] = count + 1
             if count == 0:
-                self.hub.presence.join(channel.event_id, claims.role, claims.sub)
+                claims = self.conn.claims
+                self.hub.presence.join(event_id, claims.role, claims.sub)
 
     async def _unsubscribe(self, frame: Unsubscribe) -> None:
         if not await self.hub.fanout.unsubscribe(self.conn, frame.channel):

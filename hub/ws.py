@@ -1,55 +1,55 @@
-"""The WebSocket endpoint `/ws`: origin and token at the handshake, then the read loop.
+"""The WebSocket endpoint `/ws`: origin, token and upgrade checked, then the socket is the hub's.
 
-Reading and writing are decoupled: this handler only reads client frames and
-hands them to the connection's `Session` (hub/session.py), which starts the
-work; every reply and publication leaves through the connection's batched
-writer (hub/connection.py). A token refused at the handshake is answered with
-an HTTP error carrying a stable code; one that expires later ends the
+aiohttp parses the upgrade request and routes it here; the hub answers the
+handshake itself (protocol/handshake.py) and takes the socket over from
+aiohttp's request handler, so that nothing of the request outlives the
+handshake: from then on hub/reader.py reads the socket and hub/connection.py
+writes it. A handshake refused here gets an HTTP error with a stable code
+(docs/protocol.md §Connecting); a token that expires later ends the
 connection with `disconnect token_expired`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 
 from bilten.hub.auth import authenticate, check_origin
-from bilten.hub.connection import Connection
+from bilten.hub.reader import SocketReader
 from bilten.hub.runtime import HUB
-from bilten.hub.session import Session
 from bilten.protocol.errors import BiltenError
+from bilten.protocol.handshake import upgrade_response
 
 
-class HubSocket(web.WebSocketResponse):
-    """aiohttp's server WebSocket, except that a frame it cannot read ends in a clean close.
+class _Tail:
+    """Takes the bytes aiohttp read past the request head, in the shape of its payload parser."""
 
-    On a frame over `max_msg_size` aiohttp writes close 1009 and closes the
-    socket at once, while the rest of that frame is still arriving; the kernel
-    then resets the connection, which can destroy the close frame before the
-    client reads it (it sees 1006). Here the connection closes lingering
-    (hub/connection.py) and aiohttp's own close runs once the socket is gone.
-    """
+    __slots__ = ("data",)
 
-    def __init__(self, *, limit: int, **kwargs: Any) -> None:
-        super().__init__(max_msg_size=limit, **kwargs)
-        self.limit = limit
-        self.conn: Connection | None = None
+    def __init__(self) -> None:
+        self.data = bytearray()
 
-    async def close(
-        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
-    ) -> bool:
-        """Close; after a frame aiohttp could not read (any code but 1000), lingering."""
-        conn = self.conn
-        if code != WSCloseCode.OK and conn is not None and not conn.closed:
-            if code == WSCloseCode.MESSAGE_TOO_BIG:
-                await conn.refuse_frame(code, f"frame over {self.limit} bytes", "too_large")
-            else:
-                await conn.refuse_frame(code, "invalid frame", "invalid_frame")
-        return await super().close(code=code, message=message, drain=drain)
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.data += data
+        return False, b""
+
+    def feed_eof(self) -> None:
+        """aiohttp lets go of the socket: nothing to do."""
+
+
+class Detached(web.StreamResponse):
+    """What the handler returns once the socket is the hub's: aiohttp writes nothing more."""
+
+    def __init__(self) -> None:
+        super().__init__(status=101)
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        """The 101 response went out with the handshake."""
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        """The socket is no longer aiohttp's to end."""
 
 
 def _refuse(error: BiltenError) -> web.Response:
@@ -60,62 +60,40 @@ def _refuse(error: BiltenError) -> web.Response:
     )
 
 
+def _take_over(request: web.Request, reader: SocketReader) -> bytes:
+    """Move the socket from aiohttp's request handler to `reader`; the bytes already past the head.
+
+    aiohttp hands a WebSocket's bytes to the payload parser set with
+    `set_parser`, and its own first: that is how they reach here. The handler
+    then forgets the socket as if it were lost, without closing it (it no
+    longer has it), and its task ends when this request handler returns.
+    """
+    handler = request.protocol
+    transport = request.transport
+    tail = _Tail()
+    handler.set_parser(cast(Any, tail))
+    if transport is not None:
+        transport.set_protocol(reader)
+    handler.transport = None
+    handler.connection_lost(None)
+    return bytes(tail.data)
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
-    """GET /ws?token=…: one client connection, from handshake to close."""
+    """GET /ws?token=…: check the handshake, answer it, and hand the socket to a reader."""
     hub = request.app[HUB]
-    settings = hub.settings
     try:
-        check_origin(request, settings)
+        check_origin(request, hub.settings)
         claims = authenticate(request, hub.tokens, allow_query=True)
+        response = upgrade_response(request.headers)
     except BiltenError as error:
         return _refuse(error)
-    # No autoclose: a client's close frame may be the answer to the hub's own,
-    # which must not be answered again (see the end of the loop).
-    # No autoping either: pongs must reach the loop below to count as signs of life, and
-    # the keep-alive is the hub's own (hub/keepalive.py), which says `ping_timeout`.
-    ws = HubSocket(compress=False, limit=settings.max_frame_bytes, autoclose=False, autoping=False)
-    await ws.prepare(request)
     transport = request.transport
-    if transport is None:
-        return ws
-    loop = asyncio.get_running_loop()
-    conn = ws.conn = Connection(
-        transport=transport,
-        claims=claims,
-        flusher=hub.flusher,
-        limit=settings.send_buffer_bytes,
-        heard=loop.time(),
-    )
-    session = Session(hub, conn)
-    hub.connections.add(conn)
-    hub.metrics.ws_connects.inc()
-    hub.metrics.ws_connections.inc()
-    expiry = loop.call_later(
-        max(0.0, claims.exp - time.time()), conn.disconnect, "token_expired", "access token expired"
-    )
-    try:
-        async for msg in ws:
-            if conn.closed:
-                continue  # closing: the rest is dropped (hub/connection.py)
-            conn.heard = loop.time()
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                session.on_frame(msg.data)
-            elif msg.type == WSMsgType.PING:
-                conn.pong(msg.data)
-            elif msg.type == WSMsgType.ERROR:
-                break
-        # The client's close (or end of stream) came: answer it, or, when it answers
-        # the hub's disconnect, just close the socket, since the client stopped sending.
-        if conn.closed:
-            transport.close()
-        else:
-            await ws.close()
-    finally:
-        expiry.cancel()
-        conn.release()
-        hub.connections.discard(conn)
-        hub.metrics.ws_connections.dec()
-        hub.metrics.ws_disconnects.labels(conn.close_reason or "client").inc()
-        conn.closed = True
-        await session.close()
-    return ws
+    if transport is None or transport.is_closing():
+        return Detached()  # the client left already
+    reader = SocketReader(hub, transport, claims)
+    tail = _take_over(request, reader)
+    transport.write(response)
+    if tail:
+        reader.data_received(tail)
+    return Detached()

@@ -69,7 +69,7 @@ async def test_flood_is_answered_then_disconnected_with_rate_limited(
 async def test_disconnect_reaches_a_client_that_keeps_sending(
     workers: Settings, aiohttp_server: Any, aiohttp_client: Any, make_token: Any
 ) -> None:
-    """Token expiry, from a timer while the handler waits: the hub reads on until the close."""
+    """Token expiry, from the sweep while the client sends: the hub reads on until the close."""
     app = create_app(workers.replace(rate_limit_per_s=1e6, rate_limit_burst=1_000_000))
     client = await aiohttp_client(await aiohttp_server(app))
     # `exp` is in whole seconds: a 1 s token could expire before the handshake.

@@ -82,3 +82,46 @@ async def test_subscribe_then_unsubscribe_in_one_frame_run_in_order(
         ("subscribed", 12),
     ]
     assert hub_server.app[HUB].fanout.channels == 1
+
+
+async def test_joining_a_live_channel_is_answered_at_once_and_in_order(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """A channel this hub already follows: `subscribed` comes in the same pass (no task),
+    with the channel's position, and ops in one frame still run in the order sent."""
+    import orjson
+
+    from bilten.hub.runtime import HUB
+
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id = await create_event(organizer)
+    channel = f"event.{event_id}.announcements"
+    first = await connect(client, make_token("attendee", events=[event_id], sub="ana"))
+    assert (await first.subscribe(channel))["op"] == "subscribed"
+    for n in range(1, 4):
+        await organizer.call("channels.publish", {"channel": channel, "data": {"n": n}})
+    # Once `first` has publication 3, the hub's feed knows the channel stands at 3.
+    assert [(await first.until("pub"))["offset"] for _ in range(3)] == [1, 2, 3]
+
+    late = await connect(client, make_token("attendee", events=[event_id], sub="bo"))
+    await late.ws.send_bytes(
+        orjson.dumps(
+            [
+                {"op": "subscribe", "id": 1, "channel": channel},
+                {"op": "unsubscribe", "id": 2, "channel": channel},
+                {"op": "subscribe", "id": 3, "channel": channel},
+            ]
+        )
+    )
+    replies = [await late.recv() for _ in range(3)]
+    assert [(r["op"], r["id"], r.get("offset")) for r in replies] == [
+        ("subscribed", 1, 3),
+        ("unsubscribed", 2, None),
+        ("subscribed", 3, 3),
+    ]
+    await organizer.call("channels.publish", {"channel": channel, "data": {"n": 4}})
+    got = await late.until("pub")
+    assert (got["offset"], got["data"]) == (4, {"n": 4})
+    sessions = [c for c in hub_server.app[HUB].connections if c.claims.sub == "bo"]
+    assert len(sessions) == 1 and list(sessions[0].subs) == [channel]
