@@ -18,6 +18,7 @@ import nats.errors
 import nats.js.errors
 import redis.exceptions
 
+from bilten.infra.pull import PullRefused
 from bilten.protocol.errors import BiltenError, Timeout, Unavailable
 
 # A JetStream API error with a status of this or above is the server's, not ours.
@@ -40,6 +41,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     nats.errors.OutboundBufferLimitError,
     nats.js.errors.NoStreamResponseError,
     nats.js.errors.ServiceUnavailableError,  # a pull fetch's 503 status carries no code
+    PullRefused,  # a pull request the server turned away: shutting down, no responders, …
     asyncpg.exceptions.InterfaceError,  # connection lost or closed, pool closing
     # Releasing a connection the server terminated mid-query: its protocol state is stuck.
     asyncpg.exceptions.InternalClientError,

@@ -9,6 +9,7 @@ import pytest
 import redis.exceptions
 
 from bilten.infra.faults import faults_as_errors, translate
+from bilten.infra.pull import PullRefused
 from bilten.protocol.errors import BadRequest, Timeout, Unavailable
 
 FAULTS: list[tuple[BaseException, type[Exception]]] = [
@@ -31,6 +32,7 @@ FAULTS: list[tuple[BaseException, type[Exception]]] = [
     ),
     (nats.js.errors.ServerError(code=500, description="raft"), Unavailable),
     (nats.js.errors.ServiceUnavailableError(), Unavailable),  # as a pull fetch raises it
+    (PullRefused("409", "Server Shutdown"), Unavailable),  # a batch pull while NATS stops
     (asyncpg.exceptions.InterfaceError("connection is closed"), Unavailable),
     (asyncpg.exceptions.ConnectionDoesNotExistError("lost"), Unavailable),
     (asyncpg.exceptions.InternalClientError("cannot switch to state 15"), Unavailable),
