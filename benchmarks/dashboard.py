@@ -23,12 +23,16 @@ all over REST, while an organizer watches `event.{id}.dashboard`.
   `event_log` to its last (the worker's start-up left out), against the
   baseline of PostgreSQL alone: the same number of rows written from memory in
   the worker's 500-row statements (benchmarks/eventlog.py). Goal ≥ 20,000/s.
-- **ClickHouse ingestion lag** is not measured: the analytics worker that feeds
-  ClickHouse is not in this checkout yet.
+- **ClickHouse ingestion lag**: for the k-th scan verdict received, the time
+  from that verdict to the first answer of the stats API
+  (`GET /api/v1/events/{id}/stats?metric=scans`, asked every `POLL_S`)
+  counting at least k scans: the analytics worker's consumer, its ClickHouse
+  (embedded chdb) insert and rollup, and the query. No baseline, and no goal
+  beyond the issue's "a few seconds".
 
-Afterwards: the last dashboard's scan and vote counts must equal PostgreSQL's,
-and the event log must hold every stream event exactly once, or the run
-exits 1.
+Afterwards: the last dashboard's and the analytics' scan counts and the
+dashboard's vote count must equal PostgreSQL's, and the event log must hold
+every stream event exactly once, or the run exits 1.
 """
 
 from __future__ import annotations
@@ -60,9 +64,13 @@ from bilten.protocol.commands import COMMANDS
 from bilten.workers.batch_consumer import BATCH
 
 NAME = "dashboard"
-SUMMARY = "dashboard freshness under a storm of scans, holds and votes; event-log write rate"
+SUMMARY = (
+    "dashboard freshness and ClickHouse ingestion lag under a storm of scans, holds and "
+    "votes; event-log write rate"
+)
 ORG = "bench"
 SETTLE_S = 60.0
+POLL_S = 0.2  # how often the analytics are asked for their scan count
 LANES = 16  # concurrent requests of each kind
 
 
@@ -173,6 +181,52 @@ class Screen:
         return self.seen[at][0] if at < len(self.seen) else None
 
 
+class Counts:
+    """When the analytics first counted each number of the event's scans (rising)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, int]] = []
+        self.changed = asyncio.Event()
+
+    async def run(self, http: aiohttp.ClientSession, url: str, bearer: str) -> None:
+        """Ask the stats API for the event's scans every `POLL_S` until cancelled."""
+        headers = {"Authorization": f"Bearer {bearer}"}
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, KeyError, IndexError):
+                async with http.get(url, params={"metric": "scans"}, headers=headers) as resp:
+                    body = await resp.json()
+                now = time.perf_counter()
+                total = int(body["series"][0]["total"])
+                if not self.seen or total > self.seen[-1][1]:
+                    self.seen.append((now, total))
+                    self.changed.set()
+            await asyncio.sleep(POLL_S)
+
+    async def until(self, count: int) -> None:
+        """Until the analytics count `count` scans, or `SETTLE_S` passes (the report says)."""
+        deadline = time.monotonic() + SETTLE_S
+        while self.scans() < count and (left := deadline - time.monotonic()) > 0:
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+
+    def scans(self) -> int:
+        return self.seen[-1][1] if self.seen else 0
+
+    def visible_at(self, count: int) -> float | None:
+        at = bisect_left([n for _, n in self.seen], count)
+        return self.seen[at][0] if at < len(self.seen) else None
+
+
+def _lags(verdicts: list[float], visible_at: Callable[[int], float | None]) -> list[int]:
+    """For the k-th verdict, ns until a count of at least k was first seen (sorted)."""
+    return sorted(
+        int((at - sent) * 1e9)
+        for k, sent in enumerate(verdicts, start=1)
+        if (at := visible_at(k)) is not None
+    )
+
+
 async def _paced(rate: float, seconds: float, act: Callable[[int], Awaitable[None]]) -> None:
     """`act(n)` for n = 0, 1, … at `rate`/s over `seconds`, from `LANES` lanes; each act is
     stamped with its scheduled time, so a server that falls behind is not given a rest."""
@@ -193,6 +247,7 @@ async def _paced(rate: float, seconds: float, act: Callable[[int], Awaitable[Non
 async def _storm(base: str, secret: str, venue: dict[str, Any], args: argparse.Namespace) -> Any:
     event_id = venue["event_id"]
     screen = Screen()
+    counts = Counts()
     verdicts: list[float] = []
     votes: list[int] = []
     errors: dict[str, int] = {"scan": 0, "hold": 0, "vote": 0}
@@ -204,6 +259,8 @@ async def _storm(base: str, secret: str, venue: dict[str, Any], args: argparse.N
         channel = f"event.{event_id}.dashboard"
         await ws.send_bytes(orjson.dumps({"op": "subscribe", "id": 1, "channel": channel}))
         watching = asyncio.ensure_future(screen.run(ws))
+        stats_url = f"{base}/api/v1/events/{event_id}/stats"
+        asking = asyncio.ensure_future(counts.run(http, stats_url, organizer))
 
         async def post(kind: str, url: str, bearer: str, body: Any) -> dict[str, Any] | None:
             headers = {"Authorization": f"Bearer {bearer}"}
@@ -251,14 +308,13 @@ async def _storm(base: str, secret: str, venue: dict[str, Any], args: argparse.N
         await screen.until(
             lambda: screen.scans() >= len(verdicts) and screen.voters() >= len(votes)
         )
+        await counts.until(len(verdicts))
         watching.cancel()
+        asking.cancel()
         await ws.close()
     verdicts.sort()
-    fresh = sorted(
-        int((at - sent) * 1e9)
-        for k, sent in enumerate(verdicts, start=1)
-        if (at := screen.visible_at(k)) is not None
-    )
+    fresh = _lags(verdicts, screen.visible_at)
+    ingested = _lags(verdicts, counts.visible_at)
     return {
         "scans": len(verdicts),
         "scans_per_s": len(verdicts) / elapsed,
@@ -268,6 +324,9 @@ async def _storm(base: str, secret: str, venue: dict[str, Any], args: argparse.N
         "fresh_max_ms": fresh[-1] / 1e6 if fresh else None,
         "never_shown": len(verdicts) - len(fresh),
         "dashboard_scans": screen.scans(),
+        "analytics_p50_ms": percentile(ingested, 0.50) / 1e6 if ingested else None,
+        "analytics_p99_ms": percentile(ingested, 0.99) / 1e6 if ingested else None,
+        "analytics_scans": counts.scans(),
         "votes": len(votes),
         "dashboard_voters": screen.voters(),
     }
@@ -358,10 +417,12 @@ def run(args: argparse.Namespace) -> int:
     print(_row("event-log lag p50 (ms)", log["lag_p50_ms"]))
     print(_row("event-log lag p99 (ms)", log["lag_p99_ms"]))
     print(_row("event-log events/s", rate["worker_per_s"], rate["memory_per_s"], ">= 20000"))
-    print(_row("ClickHouse ingestion lag", None, None, "not built"))
+    print(_row("ClickHouse ingestion lag p50 (ms)", storm["analytics_p50_ms"]))
+    print(_row("ClickHouse ingestion lag p99 (ms)", storm["analytics_p99_ms"]))
     print(
         f"\nchecked: {storm['scans']} verdicts, {storm['dashboard_scans']} scans on the last "
-        f"dashboard, {log['scans_in_pg']} in PostgreSQL; voters on the dashboard "
+        f"dashboard, {storm['analytics_scans']} in analytics, {log['scans_in_pg']} in "
+        f"PostgreSQL; voters on the dashboard "
         f"{storm['dashboard_voters']}, in PostgreSQL {log['voters_in_pg']}; "
         f"event log {log['logged']} rows, {log['distinct']} message ids, "
         f"{log['stream_events']} events stored; failed requests {storm['errors']}"
@@ -369,7 +430,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_bytes(orjson.dumps({"storm": storm, "log": log, "rate": rate}))
     exact = (
-        storm["scans"] == storm["dashboard_scans"] == log["scans_in_pg"]
+        storm["scans"] == storm["dashboard_scans"] == storm["analytics_scans"] == log["scans_in_pg"]
         and storm["votes"] == storm["dashboard_voters"] == log["voters_in_pg"]
         and log["logged"] == log["distinct"] == log["stream_events"]
     )

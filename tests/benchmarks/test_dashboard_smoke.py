@@ -1,5 +1,6 @@
 """The dashboard benchmark runs end to end (`--quick`): every scan and vote on the last
-dashboard and in PostgreSQL, every stream event logged once, every figure measured."""
+dashboard, in the analytics and in PostgreSQL, every stream event logged once, every
+figure measured."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def test_dashboard_benchmark_quick_run(servers: ServerURLs, tmp_path: Path) -> N
     assert storm["scans"] == storm["dashboard_scans"] == log["scans_in_pg"] == 200, storm
     assert storm["votes"] == storm["dashboard_voters"] == log["voters_in_pg"] == 200, storm
     assert storm["never_shown"] == 0 and storm["fresh_p99_ms"] > 0, storm
+    assert storm["analytics_scans"] == 200 and storm["analytics_p99_ms"] > 0, storm
     assert log["logged"] == log["distinct"] == log["stream_events"] > 200, log
     assert log["lag_p99_ms"] is not None, log
     assert rate["worker_per_s"] > 0 and rate["memory_per_s"] > 0, rate
