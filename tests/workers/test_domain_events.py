@@ -10,6 +10,7 @@ an action tells its kind once, a refused or repeated one tells nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ from tests.accounts.attendee_helpers import sign_in
 from tests.accounts.helpers import PASSWORD, Browser
 from tests.allocation.helpers import db, error, hold, make_venue, ok
 from tests.engagement.helpers import make_poll, make_session, vote
-from tests.hub.helpers import connect
+from tests.hub.helpers import connect, create_event
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -283,3 +284,35 @@ async def test_each_session_started_is_told(
     for payload in signed_in:
         assert "event_id" not in payload
         utc_time(payload["at"])
+
+
+async def test_a_key_used_again_after_the_window_is_a_new_announcement_told_again(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """docs/protocol.md §Publishing exactly once: a key is one publication within the
+    duplicate window only; used again later, it is a new announcement, and the event
+    log (which keeps each message id once, for ever) must log that one too."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id = await create_event(organizer)
+    publication = {
+        "channel": f"event.{event_id}.announcements",
+        "data": {"text": "Doors open"},
+        "idempotency_key": "doors",
+    }
+    first = ok(await organizer.call("channels.publish", publication))
+    # The window passing, without waiting two minutes: the same streams, a shorter window.
+    async with open_deps(workers, "test") as deps:
+        for stream in (deps.subjects.keys_stream, deps.subjects.events_stream):
+            config = (await deps.js.stream_info(stream)).config
+            await deps.js.update_stream(dataclasses.replace(config, duplicate_window=0.5))
+
+    async def stored_again() -> dict[str, Any] | None:
+        again = ok(await organizer.call("channels.publish", publication))
+        return again if again["offset"] != first["offset"] else None
+
+    second = await wait_for(stored_again, what="the key to be a new publication")
+    assert second["offset"] > first["offset"]
+    log = await settled_log(workers)
+    sent = [r for r in log if r["kind"] == "announcements.sent" and r["event_id"] == event_id]
+    assert len(sent) == 2, sent
