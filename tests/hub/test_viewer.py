@@ -75,6 +75,9 @@ async def test_organizers_mint_viewer_tokens_within_their_grant(
     assert (beyond["code"], beyond["details"]["field"]) == ("forbidden", "events"), beyond
     star = error(await narrow.call("tokens.create", {"role": "viewer", "sub": "w", "events": "*"}))
     assert (star["code"], star["details"]["field"]) == ("forbidden", "events"), star
+    rival = {"role": "viewer", "sub": "w", "events": "*", "org": "rival"}
+    foreign = error(await organizer.call("tokens.create", rival))
+    assert (foreign["code"], foreign["details"]["field"]) == ("forbidden", "org"), foreign
     bare = error(
         await organizer.call("tokens.create", {"role": "viewer", "sub": "w", "events": []})
     )
