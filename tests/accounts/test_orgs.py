@@ -194,10 +194,12 @@ async def test_an_invited_viewer_watches_the_dashboard_and_runs_no_organizer_com
     await _join(workers, owner, org, viewer, "screen@example.org", "viewer")
     grant = await viewer.call("auth.token", org=org)
     assert grant["role"] == "viewer"
-    socket = await connect(viewer.client, grant["token"])
-    reply = await socket.subscribe(f"event.{event['id']}.dashboard")
+    # The dashboard on a socket of its own: its publications would come between replies.
+    watcher = await connect(viewer.client, grant["token"])
+    reply = await watcher.subscribe(f"event.{event['id']}.dashboard")
     assert reply["op"] == "subscribed", reply
     assert reply["snapshot"]["event_id"] == event["id"]
+    socket = await connect(viewer.client, grant["token"])
     assert (await socket.subscribe(f"event.{event['id']}.checkins"))["error"]["code"] == (
         "forbidden"
     )
