@@ -25,7 +25,7 @@ from bilten.infra.settings import (
     load_settings,
 )
 from bilten.protocol.errors import BiltenError
-from bilten.protocol.tokens import encode_token, mint_claims
+from bilten.protocol.tokens import ROLES, encode_token, mint_claims
 
 DESCRIPTION = "Bilten: real-time messaging for live events (WebSocket hub, REST, workers)."
 
@@ -106,9 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "data_dir",
         "data directory of the `bilten up` whose secret signs, unless BILTEN_SECRET is set",
     )
-    token.add_argument(
-        "--role", required=True, choices=["organizer", "staff", "attendee", "service"]
-    )
+    token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--org", default="demo", help="organization")
     token.add_argument("--sub", help="subject / user id (default: <role>-cli)")
     token.add_argument(

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from bilten.hub.runtime import Hub
+from bilten.infra.channel_history import Position
 from bilten.infra.faults import faults_as_errors
 from bilten.infra.rpc import request
 from bilten.protocol.channels import parse_channel
@@ -124,7 +125,7 @@ async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str,
     try:
         position = await hub.channel_log.publish(channel.name, data, msg_id=msg_id)
         if channel.topic == "announcements" and channel.event_id is not None:
-            await _announced(hub, channel.event_id, msg_id)
+            await _announced(hub, channel.event_id, channel.name, position)
     except (Unavailable, Timeout) as error:  # it may be stored yet: retry with this key
         raise type(error)(error.message, **error.details, idempotency_key=key) from error
     return {
@@ -135,15 +136,17 @@ async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str,
     }
 
 
-async def _announced(hub: Hub, event_id: int, msg_id: str) -> None:
-    """Tell the events stream of an announcement (`announcements.sent`), keyed by the
-    publication's own key: a retry of the publication is stored once here too."""
+async def _announced(hub: Hub, event_id: int, channel: str, position: Position) -> None:
+    """Tell the events stream of an announcement (`announcements.sent`), keyed by where
+    the publication is stored: a retry answers the same place, so it is told once, and
+    a key used again after the duplicate window (a new publication) is told again. The
+    publication's key would not do: the event log keeps each message id for ever."""
     kind, payload = announcement_sent(event_id, datetime.now(UTC))
     with faults_as_errors():
         await hub.deps.js.publish(
             hub.deps.subjects.events(kind),
             orjson.dumps({"kind": kind, **payload}),
-            headers={HDR_MSG_ID: f"{kind}:{msg_id}"},
+            headers={HDR_MSG_ID: f"{kind}:{channel}:{position.epoch}:{position.offset}"},
         )
 
 

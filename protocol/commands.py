@@ -46,7 +46,7 @@ from bilten.protocol.params import MAX_ID
 from bilten.protocol.poll_commands import POLL_COMMANDS
 from bilten.protocol.qa_commands import QA_COMMANDS
 from bilten.protocol.schema import validate_params
-from bilten.protocol.tokens import MAX_GATES, MAX_TOKEN_EVENTS, Claims, Role
+from bilten.protocol.tokens import MAX_GATES, MAX_TOKEN_EVENTS, ROLES, Claims, Role
 from bilten.protocol.webhook_commands import WEBHOOK_COMMANDS
 
 ALL_ROLES: frozenset[Role] = frozenset(get_args(Role))
@@ -180,7 +180,7 @@ COMMANDS: dict[str, Command] = {
         ),
         Command(
             "tokens.create",
-            "Mint a scoped token for staff or attendees of own events.",
+            "Mint a scoped token (viewer, staff, attendee) for own events.",
             ORGANIZERS,
             "POST",
             "/api/v1/tokens",
@@ -188,7 +188,7 @@ COMMANDS: dict[str, Command] = {
             created=True,
             result=results.TOKEN,
             params=_schema(
-                role={"type": "string", "enum": ["organizer", "staff", "attendee", "service"]},
+                role={"type": "string", "enum": list(ROLES)},
                 sub=IDENT,
                 org=IDENT,
                 events={

@@ -65,7 +65,7 @@ async def signup(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             me = {**await store.me(conn, account_id), "session": session}
     except asyncpg.UniqueViolationError:
         raise EmailTaken("an account with this e-mail address exists", field="email") from None
-    await outbox.flush(ctx.deps, told)
+    ctx.publisher.submit(told)
     return me
 
 
@@ -93,7 +93,7 @@ async def signin(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         await store.audit(conn, "signin", request, account=row["id"])
         session, told = await _start_session(conn, row["id"])
         me = {**await store.me(conn, row["id"]), "session": session}
-    await outbox.flush(ctx.deps, told)
+    ctx.publisher.submit(told)
     return me
 
 
@@ -262,7 +262,7 @@ async def accept_invitation(request: CommandRequest, ctx: WorkerContext) -> dict
         )
         session, told = await _start_session(conn, account_id, link["org_id"])
         me = {**await store.me(conn, account_id), "session": session}
-    await outbox.flush(ctx.deps, told)
+    ctx.publisher.submit(told)
     return me
 
 

@@ -122,7 +122,7 @@ async def redeem_link(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
         told = await outbox.enqueue_many(
             conn, [domain_events.signed_in(attendee_sub(row["id"]), link["used_at"])]
         )
-    await outbox.flush(ctx.deps, told)
+    ctx.publisher.submit(told)
     return {**_attendee(row), "attendee_session": secret}
 
 

@@ -251,8 +251,7 @@ async def release(request: CommandRequest, ctx: WorkerContext) -> tuple[dict[str
             ids = await outbox.enqueue_many(conn, ended)
             hold = await conn.fetchrow("SELECT * FROM holds WHERE id = $1", hold_id)
             assert hold is not None  # locked above, in this transaction
-    if ids:
-        await outbox.flush(ctx.deps, ids)
+    ctx.publisher.submit(ids)
     return hold_of(hold).to_wire(), freed
 
 

@@ -82,7 +82,7 @@ async def ask(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             ids = await outbox.enqueue_many(
                 conn, [qa_asked(event_id, row["id"], session_id, row["created_at"])]
             )
-    await outbox.flush(ctx.deps, ids)
+    ctx.publisher.submit(ids)
     return question_of(row).to_wire()
 
 
@@ -133,7 +133,7 @@ async def moderate_question(request: CommandRequest, ctx: WorkerContext) -> dict
             ids = await outbox.enqueue_many(
                 conn, [qa_moderated(event_id, question_id, action, row["moderated_at"])]
             )
-    await outbox.flush(ctx.deps, ids)
+    ctx.publisher.submit(ids)
     return question_of(row).to_wire()
 
 

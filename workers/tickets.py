@@ -94,7 +94,7 @@ async def issue(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                 for t in tickets
             ],
         )
-    await outbox.flush(ctx.deps, ids)
+    ctx.publisher.submit(ids)
     return {"tickets": [t.to_wire() for t in tickets], "seat_ids": seat_ids}
 
 
@@ -212,8 +212,7 @@ async def revoke(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
                     )
                 ],
             )
-    if ids:
-        await outbox.flush(ctx.deps, ids)
+    ctx.publisher.submit(ids)
     row = revoked
     key = await ctx.keys.get(ctx.pg, row["event_id"])
     assert key is not None

@@ -182,6 +182,7 @@ async def _org(aiohttp_client: Any, hub_server: Any, settings: Settings, label: 
     attendee = Browser(await aiohttp_client(hub_server))
     await sign_in(attendee, settings, buyer)
     attendee_token = (await attendee.call("attendee.token", org=org))["token"]
+    viewer = await owner.call("tokens.create", **bearer, role="viewer", sub="screen", events="*")
     return Org(
         owner=owner,
         attendee=attendee,
@@ -204,6 +205,7 @@ async def _org(aiohttp_client: Any, hub_server: Any, settings: Settings, label: 
             "attendee token": attendee_token,
             "api key": key["key"],
             "device token": device["token"],
+            "viewer token": viewer["token"],
         },
     )
 

@@ -194,10 +194,12 @@ async def test_an_invited_viewer_watches_the_dashboard_and_runs_no_organizer_com
     await _join(workers, owner, org, viewer, "screen@example.org", "viewer")
     grant = await viewer.call("auth.token", org=org)
     assert grant["role"] == "viewer"
-    socket = await connect(viewer.client, grant["token"])
-    reply = await socket.subscribe(f"event.{event['id']}.dashboard")
+    # The dashboard on a socket of its own: its publications would come between replies.
+    watcher = await connect(viewer.client, grant["token"])
+    reply = await watcher.subscribe(f"event.{event['id']}.dashboard")
     assert reply["op"] == "subscribed", reply
     assert reply["snapshot"]["event_id"] == event["id"]
+    socket = await connect(viewer.client, grant["token"])
     assert (await socket.subscribe(f"event.{event['id']}.checkins"))["error"]["code"] == (
         "forbidden"
     )
@@ -218,3 +220,32 @@ async def test_an_invited_viewer_watches_the_dashboard_and_runs_no_organizer_com
         "events.update", bearer=grant["token"], origin=None, event_id=event["id"], name="x"
     )
     assert (status, refused["code"]) == (403, "forbidden")
+
+
+async def test_a_viewer_session_cannot_grow_its_own_rights(
+    workers: Settings, hub_server: Any, aiohttp_client: Any
+) -> None:
+    """No way up from `viewer` through the session: no invitations (of an owner, say),
+    API keys, door devices, role changes (its own included), member lists or audit."""
+    owner, org = await _owner(aiohttp_client, hub_server, "boss@example.org")
+    organizer = await owner.token(org)
+    event = await owner.call("events.create", bearer=organizer, origin=None, **EVENT)
+    viewer = Browser(await aiohttp_client(hub_server))
+    me = await _join(workers, owner, org, viewer, "wall@example.org", "viewer")
+    for method, params in (
+        ("orgs.invitations.create", {"email": "friend@example.org", "role": "owner"}),
+        ("orgs.members.update", {"account_id": me, "role": "owner"}),
+        ("orgs.members.remove", {"account_id": me}),
+        ("orgs.members.list", {}),
+        ("orgs.audit", {}),
+        ("orgs.apikeys.create", {"name": "mine", "role": "organizer"}),
+        ("orgs.apikeys.list", {}),
+        ("orgs.devices.pair", {"event_id": event["id"], "name": "Door"}),
+        ("orgs.devices.list", {}),
+    ):
+        status, refused = await viewer.error(method, org=org, **params)
+        assert (status, refused["code"]) == (403, "forbidden"), (method, refused)
+    # Still a viewer, and a token asked for outside the organization is refused.
+    assert (await viewer.call("auth.token", org=org))["role"] == "viewer"
+    status, refused = await viewer.error("auth.token", org=org, events=[event["id"] + 1000])
+    assert status in (403, 404) and refused["code"] in ("forbidden", "not_found"), refused

@@ -90,6 +90,22 @@ def test_token_signs_with_the_stacks_secret_from_another_directory(tmp_path: Pat
     assert list(elsewhere.iterdir()) == []
 
 
+def test_token_mints_every_role_the_hub_accepts() -> None:
+    """docs/protocol.md §Tokens: `bilten token` and `tokens.create` mint the same roles."""
+    secret = "s" * 32
+    result = bilten(
+        "token",
+        "--role",
+        "viewer",
+        "--event",
+        "*",
+        env={"BILTEN_SECRET": secret, "PATH": "/usr/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    claims = decode_token(result.stdout.strip(), secret, now=time.time())
+    assert (claims.role, claims.events) == ("viewer", "*")
+
+
 def test_token_without_a_secret_fails_and_creates_none(tmp_path: Path) -> None:
     result = bilten(
         "token", "--role", "organizer", "--event", "*", cwd=tmp_path, env={"PATH": "/usr/bin"}

@@ -10,12 +10,14 @@ an action tells its kind once, a refused or repeated one tells nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import pytest
+from nats.js.api import DiscardPolicy
 
 from bilten.infra.deps import open_deps
 from bilten.infra.settings import Settings
@@ -25,7 +27,7 @@ from tests.accounts.attendee_helpers import sign_in
 from tests.accounts.helpers import PASSWORD, Browser
 from tests.allocation.helpers import db, error, hold, make_venue, ok
 from tests.engagement.helpers import make_poll, make_session, vote
-from tests.hub.helpers import connect
+from tests.hub.helpers import connect, create_event
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -283,3 +285,86 @@ async def test_each_session_started_is_told(
     for payload in signed_in:
         assert "event_id" not in payload
         utc_time(payload["at"])
+
+
+async def test_a_key_used_again_after_the_window_is_a_new_announcement_told_again(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """docs/protocol.md §Publishing exactly once: a key is one publication within the
+    duplicate window only; used again later, it is a new announcement, and the event
+    log (which keeps each message id once, for ever) must log that one too."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    event_id = await create_event(organizer)
+    publication = {
+        "channel": f"event.{event_id}.announcements",
+        "data": {"text": "Doors open"},
+        "idempotency_key": "doors",
+    }
+    first = ok(await organizer.call("channels.publish", publication))
+    # The window passing, without waiting two minutes: the same streams, a shorter window.
+    async with open_deps(workers, "test") as deps:
+        for stream in (deps.subjects.keys_stream, deps.subjects.events_stream):
+            config = (await deps.js.stream_info(stream)).config
+            await deps.js.update_stream(dataclasses.replace(config, duplicate_window=0.5))
+
+    async def stored_again() -> dict[str, Any] | None:
+        again = ok(await organizer.call("channels.publish", publication))
+        return again if again["offset"] != first["offset"] else None
+
+    second = await wait_for(stored_again, what="the key to be a new publication")
+    assert second["offset"] > first["offset"]
+    log = await settled_log(workers)
+    sent = [r for r in log if r["kind"] == "announcements.sent" and r["event_id"] == event_id]
+    assert len(sent) == 2, sent
+
+
+async def test_a_committed_change_is_answered_while_the_events_stream_refuses(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """The outbox keeps what the events stream refuses for later: the change it tells of
+    is committed, so its command answers success, never `unavailable`, which would tell
+    the client to retry (and a retried `tickets.issue` issues its tickets again)."""
+    client = await aiohttp_client(hub_server)
+    organizer = await connect(client, make_token("organizer"))
+    venue = await make_venue(organizer)
+    event_id, session_id = await make_session(organizer)
+    held = await hold(organizer, venue.event_id, ticket_type_id=venue.ga, quantity=1)
+    browser = Browser(await aiohttp_client(hub_server))
+    await browser.signup("amra@example.org")
+    async with open_deps(workers, "test") as deps:
+        stream = deps.subjects.events_stream
+        info = await deps.js.stream_info(stream)
+        # The stream is full and refuses every new message; core NATS works on.
+        await deps.js.update_stream(
+            dataclasses.replace(
+                info.config, max_msgs=info.state.messages, discard=DiscardPolicy.NEW
+            )
+        )
+        issue = {"event_id": venue.event_id, "ticket_type_id": venue.ga, "holder": "Amra"}
+        issued = ok(await organizer.call("tickets.issue", {**issue, "count": 2}))
+        revoked = issued["tickets"][0]["id"]
+        ok(await organizer.call("tickets.revoke", {"ticket_id": revoked}))
+        ok(await organizer.call("seats.release", {"hold_id": held["hold_id"]}))
+        asked = {"event_id": event_id, "session_id": session_id, "text": "Encore?"}
+        question = ok(await organizer.call("qa.ask", asked))
+        hide = {"event_id": event_id, "question_id": question["id"], "action": "hide"}
+        ok(await organizer.call("qa.moderate", hide))
+        await browser.call("auth.signin", email="amra@example.org", password=PASSWORD)
+        stored = await db(
+            workers, "SELECT count(*) AS n FROM tickets WHERE event_id = $1", venue.event_id
+        )
+        assert stored[0]["n"] == 2  # issued once: nothing told the client to retry
+        await deps.js.update_stream(info.config)
+    # Nothing lost: once the stream takes messages again, each change is told once.
+    log = await settled_log(workers)
+    kinds = Counter(r["kind"] for r in log)
+    for kind, n in (
+        ("tickets.issued", 2),
+        ("tickets.revoked", 1),
+        ("holds.released", 1),
+        ("qa.asked", 1),
+        ("qa.moderated", 1),
+        ("accounts.signed_in", 2),
+    ):
+        assert kinds[kind] == n, (kind, kinds)
