@@ -132,6 +132,7 @@ def render_page(assets: Assets, app: str, event_id: int | None) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Bilten</title>
+<link rel="icon" href="{html.escape(assets.url("icon.svg"))}" type="image/svg+xml">
 <link rel="stylesheet" href="{html.escape(assets.url("css/bilten.css"))}">
 <script defer src="{html.escape(assets.url("vendor/react.production.min.js"))}"></script>
 <script defer src="{html.escape(assets.url("vendor/react-dom.production.min.js"))}"></script>

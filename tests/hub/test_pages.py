@@ -61,7 +61,7 @@ async def test_every_file_a_page_names_is_served_for_a_year(client: Any) -> None
     page = await (await client.get("/organizer")).text()
     urls = re.findall(r'(?:src|href|data-i18n)="([^"]+)"', page)
     build = client.server.app[ASSETS].build
-    assert len(urls) == 5 and all(u.startswith(f"/static/{build}/") for u in urls), urls
+    assert len(urls) == 6 and all(u.startswith(f"/static/{build}/") for u in urls), urls
     for url in urls:
         if url.endswith("/"):  # the catalogue's base: the page adds the language
             url += "en.json"
