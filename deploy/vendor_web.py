@@ -106,8 +106,11 @@ def extract(package: Package, tarball: bytes) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
         for inner, name in package.files:
-            member = archive.extractfile(inner)
-            if member is None:
+            try:
+                member = archive.extractfile(inner)
+            except KeyError:
+                member = None
+            if member is None:  # absent, or not a regular file
                 raise VendorError(f"{package.name}@{package.version}: no file {inner}")
             found[name] = member.read()
     return found

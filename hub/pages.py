@@ -59,7 +59,8 @@ ASSETS = web.AppKey("assets", Assets)
 def content_type(path: Path) -> str:
     """The Content-Type of a static file; text without a known type is plain text."""
     guessed = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "text/plain"
-    return f"{guessed}; charset=utf-8" if guessed.startswith("text/") or "json" in guessed else guessed
+    textual = guessed.startswith("text/") or guessed.endswith("json")
+    return f"{guessed}; charset=utf-8" if textual else guessed
 
 
 def load_assets(root: Path = STATIC_DIR) -> Assets:

@@ -62,7 +62,9 @@ async def test_subscribes_receives_and_recovers_what_it_missed_while_away(
     watched = await client_page(browser, stack, token, {"minMs": 20, "maxMs": 100})
     page = watched.page
     channel = f"event.{stack.event_id}.announcements"
-    offset = await page.evaluate("(ch) => t.client.subscribe(ch, t.handlers).then(s => s.offset)", channel)
+    offset = await page.evaluate(
+        "(ch) => t.client.subscribe(ch, t.handlers).then(s => s.offset)", channel
+    )
     assert offset == 0
     await stack.publish(channel, {"text": "doors open"})
     await page.wait_for_function("() => t.pubs.length === 1")
@@ -101,7 +103,9 @@ async def test_rpc_results_error_codes_and_timeouts(
     token = make_token("attendee", sub="browser", events=[stack.event_id])
     watched = await client_page(browser, stack, token)
     page = watched.page
-    event = await page.evaluate("(id) => t.client.rpc('events.get', {event_id: id})", stack.event_id)
+    event = await page.evaluate(
+        "(id) => t.client.rpc('events.get', {event_id: id})", stack.event_id
+    )
     assert event["id"] == stack.event_id
     assert await failure(watched, "t.client.rpc('events.get', {event_id: 99999})") == [
         "BiltenError",
@@ -127,7 +131,9 @@ async def test_rpc_results_error_codes_and_timeouts(
     await watched.assert_clean()
 
 
-async def test_subscribe_refusals_and_close(browser: Browser, stack: Stack, make_token: Any) -> None:
+async def test_subscribe_refusals_and_close(
+    browser: Browser, stack: Stack, make_token: Any
+) -> None:
     token = make_token("attendee", sub="browser", events=[stack.event_id])
     watched = await client_page(browser, stack, token)
     page = watched.page
@@ -172,8 +178,10 @@ async def test_a_refused_token_ends_the_client_unless_it_can_get_another(
     await watched.assert_clean()
 
 
-async def test_pure_rules_match_the_python_side(browser: Browser, stack: Stack, make_token: Any) -> None:
-    """Backoff bounds and the recovery classification, as clients/sdk.py and protocol/recovery.py."""
+async def test_pure_rules_match_the_python_side(
+    browser: Browser, stack: Stack, make_token: Any
+) -> None:
+    """Backoff bounds and recovery steps as in clients/sdk.py and protocol/recovery.py."""
     watched = await client_page(browser, stack, make_token("organizer", sub="browser"))
     results = await watched.page.evaluate(
         """() => {
