@@ -23,6 +23,7 @@ from bilten.hub.pages import (
     load_assets,
 )
 from bilten.infra.settings import Settings
+from bilten.protocol.errors import HTTP_STATUS
 
 PAGES = ("/organizer", "/door", "/e/42")
 
@@ -155,3 +156,10 @@ def test_the_client_states_are_the_ones_translated() -> None:
     calls = [line for line in source.splitlines() if "_setState(" in line]
     named = {word for line in calls for word in re.findall(r'"(\w+)"', line)}
     assert named | {"idle"} == set(STATES)
+
+
+def test_the_client_module_knows_every_error_code() -> None:
+    """bilten.js reads a code it does not know as `internal`: it must know all the hub sends."""
+    source = (STATIC_DIR / "js" / "bilten.js").read_text("utf-8")
+    listed = source.split("export const ERROR_CODES = new Set([", 1)[1].split("]);", 1)[0]
+    assert set(re.findall(r'"(\w+)"', listed)) == set(HTTP_STATUS)

@@ -194,6 +194,10 @@ async def test_pure_rules_match_the_python_side(
                     [{epoch: "e", offset: 3}, "e", 5], [{epoch: "e", offset: 3}, "f", 4]]
               .map(([position, epoch, offset]) => m.classify(position, epoch, offset)),
             codes: [4001, 4009, 1006].map(m.disconnectCode),
+            errors: [{code: "not_found", message: "m", details: {field: "x"}},
+                     {code: "brand_new", message: "n"}, "junk"]
+              .map((wire) => m.BiltenError.fromWire(wire))
+              .map((e) => [e.code, e.message, e.details]),
           };
         }"""
     )
@@ -203,4 +207,32 @@ async def test_pure_rules_match_the_python_side(
         "capped": 5000,
         "steps": ["next", "duplicate", "gap", "new_epoch"],
         "codes": ["token_expired", "reconnect", None],
+        "errors": [
+            ["not_found", "m", {"field": "x"}],
+            ["internal", "n", None],  # an unknown code reads as internal (§Errors)
+            ["internal", "internal", None],
+        ],
     }
+
+
+async def test_a_stateful_channel_gives_its_snapshot_and_reconnect_comes_back_at_once(
+    browser: Browser, stack: Stack, make_token: Any
+) -> None:
+    token = make_token("attendee", sub="browser", events=[stack.event_id])
+    watched = await client_page(browser, stack, token, {"minMs": 20, "maxMs": 100})
+    page = watched.page
+    channel = f"event.{stack.event_id}.polls"
+    expected = await stack.organizer.subscribe(channel)
+    assert expected["op"] == "subscribed" and expected["snapshot"] is not None, expected
+    snapshot = await page.evaluate(
+        "(ch) => t.client.subscribe(ch, t.handlers).then((s) => s.snapshot)", channel
+    )
+    assert snapshot == expected["snapshot"]
+
+    [conn] = stack.connections_of("browser")
+    conn.disconnect("reconnect", "hub shutting down")  # as on a hub's shutdown
+    await page.wait_for_function("() => t.subscribed.length === 2 && t.client.state === 'open'")
+    again = await page.evaluate("t.subscribed[1]")
+    assert (again["recovered"], again["snapshot"]) == (True, None)
+    assert await page.evaluate("[t.client.reconnects, t.errors]") == [1, []]
+    await watched.assert_clean()

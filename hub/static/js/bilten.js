@@ -21,6 +21,16 @@ const CLOSE_CODES = new Map([
 const TOKEN_REFUSED = new Set(["token_expired", "unauthorized", "forbidden"]);
 // Resubscribe failures that a new connection may well not meet again.
 const PASSING = new Set(["rate_limited", "unavailable", "timeout", "internal"]);
+// docs/protocol.md §Errors: the codes the hub sends (protocol/errors.py HTTP_STATUS, which
+// tests/hub/test_pages.py compares with this list). Any other code is read as `internal`.
+export const ERROR_CODES = new Set([
+  "already_upvoted", "already_voted", "bad_channel", "bad_choice", "bad_config",
+  "bad_credentials", "bad_frame", "bad_metric", "bad_range", "bad_reaction", "bad_request",
+  "bad_signature", "bad_step", "bad_webhook_url", "conflict", "email_taken", "forbidden",
+  "internal", "method_not_allowed", "not_found", "not_upvoted", "poll_closed", "rate_limited",
+  "timeout", "token_expired", "too_large", "unauthorized", "unavailable", "unknown_method",
+  "unknown_op", "unsupported_format", "weak_password",
+]);
 // docs/protocol.md §Channels, checked here to fail without a round trip; the hub
 // still judges the topic and the permissions.
 const CHANNEL = /^(event\.[1-9][0-9]{0,18}\.[a-z_]+|user\.[A-Za-z0-9_-]{1,64})$/;
@@ -34,9 +44,12 @@ export class BiltenError extends Error {
     this.details = details;
   }
 
+  /** The error in a wire `error` object; an unknown code becomes `internal` (§Errors). */
   static fromWire(error) {
-    const code = typeof error?.code === "string" ? error.code : "internal";
-    return new BiltenError(code, String(error?.message ?? code), error?.details ?? null);
+    const code = ERROR_CODES.has(error?.code) ? error.code : "internal";
+    const message = typeof error?.message === "string" ? error.message : code;
+    const details = error?.details !== null && typeof error?.details === "object" ? error.details : null;
+    return new BiltenError(code, message, details);
   }
 }
 
