@@ -194,6 +194,10 @@ async def test_pure_rules_match_the_python_side(
                     [{epoch: "e", offset: 3}, "e", 5], [{epoch: "e", offset: 3}, "f", 4]]
               .map(([position, epoch, offset]) => m.classify(position, epoch, offset)),
             codes: [4001, 4009, 1006].map(m.disconnectCode),
+            urls: ["http://example.org/ws", "::"].map((url) => {
+              try { new m.BiltenClient(url); return null; }
+              catch (e) { return [e.code, e.details]; }
+            }),
             errors: [{code: "not_found", message: "m", details: {field: "x"}},
                      {code: "brand_new", message: "n"}, "junk"]
               .map((wire) => m.BiltenError.fromWire(wire))
@@ -207,6 +211,7 @@ async def test_pure_rules_match_the_python_side(
         "capped": 5000,
         "steps": ["next", "duplicate", "gap", "new_epoch"],
         "codes": ["token_expired", "reconnect", None],
+        "urls": [["bad_request", {"field": "url"}]] * 2,
         "errors": [
             ["not_found", "m", {"field": "x"}],
             ["internal", "n", None],  # an unknown code reads as internal (§Errors)

@@ -148,7 +148,16 @@ export class Subscription {
  */
 export class BiltenClient {
   constructor(url, options = {}) {
-    this.url = url;
+    let parsed = null;
+    try {
+      parsed = new URL(url, globalThis.location?.href);
+    } catch {
+      parsed = null;
+    }
+    if (parsed === null || !["ws:", "wss:"].includes(parsed.protocol)) {
+      throw new BiltenError("bad_request", `not a WebSocket URL: ${url}`, { field: "url" });
+    }
+    this.url = parsed.href;
     this.state = "idle"; // idle, connecting, open, reconnecting, closed
     this.reconnects = 0;
     this.error = null; // why the client closed, when the hub ended it
@@ -336,7 +345,7 @@ export class BiltenClient {
   // One socket from open to close; resolves with how it ended.
   _connection(token) {
     return new Promise((resolve) => {
-      const url = new URL(this.url, globalThis.location?.href);
+      const url = new URL(this.url);
       url.searchParams.set("token", token);
       const ws = new this._WebSocket(url.href);
       let open = false;
