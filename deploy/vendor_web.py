@@ -3,10 +3,11 @@
 docs/web.md §Vendored libraries. The pages run on React's UMD builds and
 `htm` (tagged templates instead of JSX), committed under hub/static/vendor/
 so that no Node.js is needed to install or run Bilten and no CDN is reached
-at run time. `PACKAGES` is the one list of what is taken: each tarball is
-checked against the registry's published `integrity` (SHA-512) before a file
-is written, and VENDORED.json records each file's SHA-256, which the test
-suite compares with the committed files.
+at run time; axe-core, which only the browser tests load, goes to
+tests/web/vendor/. `PACKAGES` is the one list of what is taken: each tarball
+is checked against the registry's published `integrity` (SHA-512) before a
+file is written, and hub/static/vendor/VENDORED.json records each file's
+SHA-256, which the test suite compares with the committed files.
 
     python -m bilten.deploy.vendor_web           # download, verify, write
     python -m bilten.deploy.vendor_web --check   # download, verify, compare only
@@ -26,20 +27,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REGISTRY = "https://registry.npmjs.org"
-VENDOR_DIR = Path(__file__).resolve().parent.parent / "hub" / "static" / "vendor"
-MANIFEST = "VENDORED.json"
+ROOT = Path(__file__).resolve().parent.parent
+SERVED = "hub/static/vendor"  # served to browsers by the hub
+TESTS = "tests/web/vendor"  # loaded by the browser tests only
+MANIFEST = f"{SERVED}/VENDORED.json"
 FETCH_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
 class Package:
-    """One npm package: which files of its tarball are vendored, under which names."""
+    """One npm package: which files of its tarball are vendored, under which paths."""
 
     name: str
     version: str
     licence: str
     integrity: str  # the registry's `dist.integrity` for this version
-    files: tuple[tuple[str, str], ...]  # (path in the tarball, vendored name)
+    files: tuple[tuple[str, str], ...]  # (path in the tarball, path in the repository)
 
     @property
     def tarball(self) -> str:
@@ -54,8 +57,8 @@ PACKAGES = (
         "MIT",
         "sha512-wS+hAgJShR0KhEvPJArfuPVN1+Hz1t0Y6n5jLrGQbkb4urgPE/0Rve+1kMB1v/oWgHgm4WIcV+i7F2pTVj+2iQ==",
         (
-            ("package/umd/react.production.min.js", "react.production.min.js"),
-            ("package/LICENSE", "LICENSE.react"),
+            ("package/umd/react.production.min.js", f"{SERVED}/react.production.min.js"),
+            ("package/LICENSE", f"{SERVED}/LICENSE.react"),
         ),
     ),
     Package(
@@ -64,8 +67,8 @@ PACKAGES = (
         "MIT",
         "sha512-5m4nQKp+rZRb09LNH59GM4BxTh9251/ylbKIbpe7TpGxfJ+9kv6BLkLBXIjjspbgbnIBNqlI23tRnTWT0snUIw==",
         (
-            ("package/umd/react-dom.production.min.js", "react-dom.production.min.js"),
-            ("package/LICENSE", "LICENSE.react-dom"),
+            ("package/umd/react-dom.production.min.js", f"{SERVED}/react-dom.production.min.js"),
+            ("package/LICENSE", f"{SERVED}/LICENSE.react-dom"),
         ),
     ),
     Package(
@@ -74,8 +77,18 @@ PACKAGES = (
         "Apache-2.0",
         "sha512-983Vyg8NwUE7JkZ6NmOqpCZ+sh1bKv2iYTlUkzlWmA5JD2acKoxd4KVxbMmxX/85mtfdnDmTFoNKcg5DGAvxNQ==",
         (
-            ("package/dist/htm.module.js", "htm.module.js"),
-            ("package/LICENSE", "LICENSE.htm"),
+            ("package/dist/htm.module.js", f"{SERVED}/htm.module.js"),
+            ("package/LICENSE", f"{SERVED}/LICENSE.htm"),
+        ),
+    ),
+    Package(
+        "axe-core",
+        "4.14.1",
+        "MPL-2.0",
+        "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==",
+        (
+            ("package/axe.min.js", f"{TESTS}/axe.min.js"),
+            ("package/LICENSE", f"{TESTS}/LICENSE.axe-core"),
         ),
     ),
 )
@@ -147,19 +160,19 @@ def download(registry: str = REGISTRY) -> dict[str, dict[str, bytes]]:
     return {p.name: extract(p, fetch(registry, p)) for p in PACKAGES}
 
 
-def write(directory: Path, files: dict[str, dict[str, bytes]]) -> None:
-    """Write the files and VENDORED.json into `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
+def write(root: Path, files: dict[str, dict[str, bytes]]) -> None:
+    """Write the files and VENDORED.json below the repository root `root`."""
     for per_package in files.values():
         for name, data in per_package.items():
-            (directory / name).write_bytes(data)
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
     text = json.dumps(manifest_of(files), indent=2) + "\n"
-    (directory / MANIFEST).write_text(text)
+    (root / MANIFEST).write_text(text)
 
 
-def mismatches(directory: Path) -> list[str]:
-    """What in `directory` differs from its VENDORED.json and from `PACKAGES` (empty: all match)."""
-    recorded = json.loads((directory / MANIFEST).read_text())
+def mismatches(root: Path) -> list[str]:
+    """What below `root` differs from VENDORED.json and from `PACKAGES` (empty: all match)."""
+    recorded = json.loads((root / MANIFEST).read_text())
     problems = []
     listed = [(p["name"], p["version"], p["integrity"]) for p in recorded["packages"]]
     wanted = [(p.name, p.version, p.integrity) for p in PACKAGES]
@@ -167,7 +180,7 @@ def mismatches(directory: Path) -> list[str]:
         problems.append(f"{MANIFEST} lists {listed}, PACKAGES says {wanted}")
     for package in recorded["packages"]:
         for name, digest in package["files"].items():
-            path = directory / name
+            path = root / name
             if not path.is_file():
                 problems.append(f"{name} is missing")
             elif sha256_of(path.read_bytes()) != digest:
@@ -180,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vendor_web", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare only; write nothing")
     parser.add_argument("--registry", default=REGISTRY)
-    parser.add_argument("--dir", type=Path, default=VENDOR_DIR)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the repository to write into")
     args = parser.parse_args(argv)
     try:
         files = download(args.registry)
@@ -189,15 +202,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.check:
         expected = manifest_of(files)
-        recorded = json.loads((args.dir / MANIFEST).read_text())
-        problems = mismatches(args.dir)
+        recorded = json.loads((args.root / MANIFEST).read_text())
+        problems = mismatches(args.root)
         if recorded != expected:
             problems.append(f"{MANIFEST} differs from what the registry serves")
         for problem in problems:
             print(f"vendor_web: {problem}", file=sys.stderr)
         return 1 if problems else 0
-    write(args.dir, files)
-    print(f"vendor_web: wrote {sum(map(len, files.values()))} files to {args.dir}")
+    write(args.root, files)
+    print(f"vendor_web: wrote {sum(map(len, files.values()))} files below {args.root}")
     return 0
 
 

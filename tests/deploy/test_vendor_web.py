@@ -19,7 +19,9 @@ import pytest
 from bilten.deploy.vendor_web import (
     MANIFEST,
     PACKAGES,
-    VENDOR_DIR,
+    ROOT,
+    SERVED,
+    TESTS,
     Package,
     VendorError,
     extract,
@@ -48,25 +50,26 @@ def package(data: bytes, files: tuple[tuple[str, str], ...]) -> Package:
 
 
 def test_the_committed_files_match_their_recorded_hashes() -> None:
-    assert mismatches(VENDOR_DIR) == []
-    recorded = json.loads((VENDOR_DIR / MANIFEST).read_text())
+    assert mismatches(ROOT) == []
+    recorded = json.loads((ROOT / MANIFEST).read_text())
     assert [(p["name"], p["licence"]) for p in recorded["packages"]] == [
         ("react", "MIT"),
         ("react-dom", "MIT"),
         ("htm", "Apache-2.0"),
+        ("axe-core", "MPL-2.0"),
     ]
-    files = {p.name: {n: (VENDOR_DIR / n).read_bytes() for _, n in p.files} for p in PACKAGES}
+    files = {p.name: {n: (ROOT / n).read_bytes() for _, n in p.files} for p in PACKAGES}
     assert recorded == manifest_of(files)
 
 
 def test_a_changed_or_missing_file_is_reported(tmp_path: Path) -> None:
-    copy = tmp_path / "vendor"
-    shutil.copytree(VENDOR_DIR, copy)
-    (copy / "htm.module.js").write_bytes(b"export default 1;")
-    (copy / "LICENSE.react").unlink()
-    assert mismatches(copy) == [
-        "LICENSE.react is missing",
-        "htm.module.js does not match its recorded sha256",
+    for directory in (SERVED, TESTS):
+        shutil.copytree(ROOT / directory, tmp_path / directory)
+    (tmp_path / SERVED / "htm.module.js").write_bytes(b"export default 1;")
+    (tmp_path / TESTS / "axe.min.js").unlink()
+    assert mismatches(tmp_path) == [
+        f"{SERVED}/htm.module.js does not match its recorded sha256",
+        f"{TESTS}/axe.min.js is missing",
     ]
 
 
