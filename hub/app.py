@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from nats.errors import Error as NatsError
 
-from bilten.hub import rest
+from bilten.hub import pages, rest
 from bilten.hub.connection import LINGER_S
 from bilten.hub.keepalive import keep_alive
 from bilten.hub.revocation import REVOCATIONS, Revocations
@@ -74,7 +74,9 @@ async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def index(request: web.Request) -> web.Response:
-    """GET /: where things are, for a person or a client discovering the hub."""
+    """GET /: where things are; a browser asking for HTML goes to the organizer's console."""
+    if "text/html" in request.headers.get("Accept", ""):
+        raise web.HTTPFound("/organizer")
     return rest.json_response(
         {
             "name": "Bilten hub",
@@ -85,6 +87,7 @@ async def index(request: web.Request) -> web.Response:
                 "health": "/healthz",
                 "ready": "/readyz",
                 "metrics": "/metrics",
+                "organizer": "/organizer",
             },
         }
     )
@@ -174,6 +177,7 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
     app.on_shutdown.append(goodbye)
     health.add_routes(app)
     rest.add_routes(app)
+    pages.add_routes(app)
     app.router.add_get(WS_PATH, websocket)
     app.router.add_get("/", index)
     return app
