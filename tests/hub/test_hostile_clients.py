@@ -1,0 +1,157 @@
+"""Hostile clients on raw TCP sockets against a real hub (hub/ws.py, hub/reader.py).
+
+Each client writes exactly the bytes a test chooses and reads only when the
+test says so: frames cut into single bytes and tiny fragments, RFC 6455
+violations, floods of control frames from a client that never reads, closes
+and half-closes while the hub still has bytes for the client, and handshakes
+that are not quite WebSocket upgrades. What must hold: the RFC's close codes,
+the handshake refusals of docs/protocol.md §Connecting, memory bounded by the
+slow-consumer rule, and every socket let go within the linger of
+docs/protocol.md §Disconnect codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import struct
+from typing import Any
+
+import orjson
+from websockets.frames import Frame, Opcode
+
+from bilten.hub.app import create_app
+from bilten.hub.runtime import HUB
+from bilten.infra.settings import Settings
+from tests.waiting import arrives, wait_for
+
+
+class Peer:
+    """One raw client socket: it sends what the test writes and reads only when asked."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.loop = asyncio.get_running_loop()
+        self.buffer = bytearray()
+
+    @classmethod
+    async def dial(cls, server: Any, *, rcvbuf: int | None = None) -> Peer:
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if rcvbuf is not None:  # before connect, so the window starts small
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        await asyncio.get_running_loop().sock_connect(sock, (server.host, server.port))
+        return cls(sock)
+
+    async def send(self, data: bytes) -> None:
+        await self.loop.sock_sendall(self.sock, data)
+
+    async def _more(self) -> bool:
+        chunk = await self.loop.sock_recv(self.sock, 65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    async def _exactly(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            if not await self._more():
+                raise ConnectionError(f"closed with {bytes(self.buffer)!r} of {n} bytes")
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return data
+
+    async def head(self) -> bytes:
+        """The HTTP response head."""
+
+        async def read() -> bytes:
+            while b"\r\n\r\n" not in self.buffer:
+                if not await self._more():
+                    raise ConnectionError(f"closed after {bytes(self.buffer)!r}")
+            end = self.buffer.index(b"\r\n\r\n") + 4
+            data = bytes(self.buffer[:end])
+            del self.buffer[:end]
+            return data
+
+        return await arrives(read(), what="a response head")
+
+    async def frame(self) -> tuple[int, bytes]:
+        """The next server frame: its first byte and its payload."""
+
+        async def read() -> tuple[int, bytes]:
+            b0, b1 = await self._exactly(2)
+            assert not b1 & 0x80, "server frames are never masked"
+            length = b1 & 0x7F
+            if length == 126:
+                (length,) = struct.unpack("!H", await self._exactly(2))
+            elif length == 127:
+                (length,) = struct.unpack("!Q", await self._exactly(8))
+            return b0, await self._exactly(length)
+
+        return await arrives(read(), what="a frame from the hub")
+
+    async def close_code(self) -> int:
+        """Read on to the hub's close frame; its code."""
+        while True:
+            b0, payload = await self.frame()
+            if b0 & 0x0F == Opcode.CLOSE:
+                return int.from_bytes(payload[:2], "big")
+
+    async def message(self) -> list[dict[str, Any]]:
+        """The messages of the next text frame, skipping control frames."""
+        while True:
+            b0, payload = await self.frame()
+            if b0 & 0x0F == Opcode.TEXT:
+                decoded = orjson.loads(payload)
+                return decoded if isinstance(decoded, list) else [decoded]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def upgrade(server: Any, token: str, *, version: str = "HTTP/1.1", extra: str = "") -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET /ws?token={token} {version}\r\nHost: {server.host}:{server.port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+async def opened(server: Any, token: str, *, rcvbuf: int | None = None) -> Peer:
+    peer = await Peer.dial(server, rcvbuf=rcvbuf)
+    await peer.send(upgrade(server, token))
+    assert (await peer.head()).startswith(b"HTTP/1.1 101 ")
+    return peer
+
+
+def masked(opcode: Opcode, data: bytes, *, fin: bool = True) -> bytes:
+    return Frame(opcode, data, fin=fin).serialize(mask=True)
+
+
+def ping_op(n: int) -> bytes:
+    return orjson.dumps({"op": "ping", "id": n})
+
+
+async def test_a_message_in_many_tiny_fragments_is_read(
+    migrated: Settings, aiohttp_server: Any, make_token: Any
+) -> None:
+    """Fragments of one byte, and empty ones, up to the size limit: each costs the hub O(1).
+
+    RFC 6455 §5.4 allows any number of fragments. Every fragment once summed
+    all the fragments before it, so one message of 1-byte fragments froze the
+    hub's loop for hours, and empty ones piled up without limit.
+    """
+    server = await aiohttp_server(create_app(migrated))
+    peer = await opened(server, make_token("organizer"))
+    try:
+        body = orjson.dumps({"op": "ping", "id": 1, "pad": "x" * 200_000})
+        frames = [masked(Opcode.TEXT, body[:1], fin=False)]
+        frames += [masked(Opcode.CONT, b"", fin=False) for _ in range(100_000)]
+        frames += [masked(Opcode.CONT, body[i : i + 1], fin=False) for i in range(1, len(body) - 1)]
+        frames.append(masked(Opcode.CONT, body[-1:]))
+        await peer.send(b"".join(frames))
+        assert await peer.message() == [{"op": "pong", "id": 1}]
+    finally:
+        peer.close()
