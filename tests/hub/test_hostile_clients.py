@@ -155,3 +155,64 @@ async def test_a_message_in_many_tiny_fragments_is_read(
         assert await peer.message() == [{"op": "pong", "id": 1}]
     finally:
         peer.close()
+
+
+def shrink_send_buffer(server: Any) -> Any:
+    """The one connection, its kernel send buffer made small so a backlog shows in its transport."""
+    (conn,) = server.app[HUB].connections
+    conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    return conn
+
+
+async def test_a_ping_flood_from_a_client_that_never_reads_is_a_slow_consumer(
+    migrated: Settings, aiohttp_server: Any, make_token: Any
+) -> None:
+    """Pongs count against the send buffer like any reply: the hub's memory stays bounded.
+
+    Control frames bypass the rate limit and every pong was written straight
+    to the transport, so such a client grew the hub's buffer without end.
+    """
+    settings = migrated.replace(send_buffer_bytes=64 * 1024, slow_consumer_grace_s=0.2)
+    server = await aiohttp_server(create_app(settings))
+    peer = await opened(server, make_token("organizer"), rcvbuf=4096)
+    try:
+        conn = shrink_send_buffer(server)
+        pings = masked(Opcode.PING, b"p" * 125) * 1000
+        sent = 0
+        while not conn.closed and sent < 400 * settings.send_buffer_bytes:
+            await peer.send(pings)
+            sent += len(pings)
+            await asyncio.sleep(0)
+        assert conn.close_reason == "slow_consumer", f"{sent} bytes of pings, still open"
+    finally:
+        peer.close()
+
+
+async def test_a_client_that_closes_without_reading_is_let_go(
+    migrated: Settings, aiohttp_server: Any, make_token: Any
+) -> None:
+    """A close frame or a FIN while the hub still has bytes for the client: gone within the linger.
+
+    Closing the transport waits for its buffer to drain, which never happens
+    when the client stopped reading: the socket, its session and its
+    subscriptions stayed forever.
+    """
+    server = await aiohttp_server(create_app(migrated))
+    hub = server.app[HUB]
+    pings = masked(Opcode.PING, b"p" * 125) * 1600  # ~200 KiB of pongs, under the 1 MiB limit
+    for goodbye in ("close frame", "fin"):
+        peer = await opened(server, make_token("organizer"), rcvbuf=4096)
+        try:
+            conn = shrink_send_buffer(server)
+            await peer.send(pings)
+            await wait_for(
+                lambda: conn.transport.get_write_buffer_size() > 100_000,  # noqa: B023
+                what="pongs to pile up in the hub",
+            )
+            if goodbye == "fin":
+                peer.sock.shutdown(socket.SHUT_WR)
+            else:
+                await peer.send(masked(Opcode.CLOSE, struct.pack("!H", 1000)))
+            await wait_for(lambda: not hub.connections, what=f"the hub to let go after a {goodbye}")
+        finally:
+            peer.close()
