@@ -17,6 +17,7 @@ import base64
 import os
 import socket
 import struct
+import time
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from websockets.frames import Frame, Opcode
 from bilten.hub.app import create_app
 from bilten.hub.runtime import HUB
 from bilten.infra.settings import Settings
+from bilten.protocol.tokens import encode_token, mint_claims
 from tests.waiting import arrives, wait_for
 
 
@@ -216,3 +218,73 @@ async def test_a_client_that_closes_without_reading_is_let_go(
             await wait_for(lambda: not hub.connections, what=f"the hub to let go after a {goodbye}")
         finally:
             peer.close()
+
+
+async def answer(server: Any, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send one HTTP request on a fresh socket: status, headers (lowercased names) and body."""
+    peer = await Peer.dial(server)
+    try:
+        await peer.send(request)
+        head = (await peer.head()).decode()
+        status_line, *lines = head.split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (li.partition(":") for li in lines)}
+        body = b""
+        if int(headers.get("content-length", "0")) and not request.startswith(b"HEAD"):
+            body = await arrives(
+                peer._exactly(int(headers["content-length"])), what="a response body"
+            )
+        return int(status_line.split()[1]), headers, body
+    finally:
+        peer.close()
+
+
+async def test_handshakes_that_are_not_quite_websocket_upgrades(
+    migrated: Settings, aiohttp_server: Any, make_token: Any, secret: str
+) -> None:
+    """RFC 6455 §4.2.1-2: each refused with its status and code; the near misses that are
+    fine (a Connection list, an extension or subprotocol asked for) upgrade without them."""
+    settings = migrated.replace(allowed_origins=("https://tickets.example",))
+    server = await aiohttp_server(create_app(settings))
+    token = make_token("organizer")
+    good = upgrade(server, token)
+    key = "Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)).decode() + "\r\n"
+
+    def code(body: bytes) -> str:
+        return str(orjson.loads(body)["error"]["code"])
+
+    status, headers, body = await answer(server, good.replace(b"Version: 13", b"Version: 8"))
+    assert (status, code(body)) == (426, "upgrade_required")
+    assert headers["sec-websocket-version"] == "13"  # §4.2.2: the versions the server speaks
+    status, _, body = await answer(server, upgrade(server, token, extra=key))
+    assert (status, code(body)) == (400, "bad_request"), "two Sec-WebSocket-Key fields (§11.3.1)"
+    status, _, body = await answer(server, upgrade(server, token, version="HTTP/1.0"))
+    assert (status, code(body)) == (400, "bad_request"), "HTTP/1.0 (§4.2.1: 1.1 or higher)"
+    status, _, _ = await answer(server, good.replace(b"GET ", b"HEAD ", 1))
+    assert status == 400, "HEAD (§4.2.1: a GET)"
+    no_key = b"\r\n".join(li for li in good.split(b"\r\n") if not li.startswith(b"Sec-WebSocket-K"))
+    status, _, body = await answer(server, no_key)
+    assert (status, code(body)) == (400, "bad_request")
+    evil = upgrade(server, token, extra="Origin: https://evil.example\r\n")
+    status, _, body = await answer(server, evil)
+    assert (status, code(body)) == (403, "forbidden")
+    claims = mint_claims(
+        sub="organizer-1", org="acme", role="organizer", events="*", ttl_s=1, now=time.time() - 60
+    )
+    expired = upgrade(server, encode_token(claims, secret))
+    status, _, body = await answer(server, expired)
+    assert (status, code(body)) == (401, "token_expired")
+    huge = upgrade(server, token, extra=f"X-Pad: {'x' * 100_000}\r\n")
+    status, _, _ = await answer(server, huge)
+    assert 400 <= status < 500
+
+    fine = [
+        good.replace(b"Connection: Upgrade", b"Connection: keep-alive, Upgrade"),
+        upgrade(server, token, extra="Origin: https://tickets.example\r\n"),
+        upgrade(server, token, extra="Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+        upgrade(server, token, extra="Sec-WebSocket-Protocol: chat\r\n"),
+    ]
+    for request in fine:
+        status, headers, _ = await answer(server, request)
+        assert status == 101, request
+        assert "sec-websocket-extensions" not in headers  # nothing negotiated, nothing claimed
+        assert "sec-websocket-protocol" not in headers
