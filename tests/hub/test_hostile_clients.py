@@ -288,3 +288,110 @@ async def test_handshakes_that_are_not_quite_websocket_upgrades(
         assert status == 101, request
         assert "sec-websocket-extensions" not in headers  # nothing negotiated, nothing claimed
         assert "sec-websocket-protocol" not in headers
+
+
+def crafted(b0: int, payload: bytes, *, length: int | None = None) -> bytes:
+    """A masked frame with any first byte and, if given, a length field that lies."""
+    n = len(payload) if length is None else length
+    if n < 126:
+        head = bytes((b0, 0x80 | n))
+    elif n < 1 << 16:
+        head = bytes((b0, 0x80 | 126)) + struct.pack("!H", n)
+    else:
+        head = bytes((b0, 0x80 | 127)) + struct.pack("!Q", n)
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+BROKEN = [  # (what, bytes after the handshake, the close code RFC 6455 asks for)
+    ("RSV1 without permessage-deflate", crafted(0xC1, b"{}"), 1002),
+    ("RSV2", crafted(0xA1, b"{}"), 1002),
+    ("RSV3", crafted(0x91, b"{}"), 1002),
+    ("reserved data opcode", crafted(0x83, b"{}"), 1002),
+    ("reserved control opcode", crafted(0x8B, b""), 1002),
+    ("continuation without a start", masked(Opcode.CONT, b"{}"), 1002),
+    (
+        "a new message inside a fragmented one",
+        masked(Opcode.TEXT, b"[", fin=False) + masked(Opcode.TEXT, b"{}"),
+        1002,
+    ),
+    ("a fragmented ping", crafted(0x09, b"p"), 1002),
+    ("a 126-byte ping", crafted(0x89, b"p" * 126), 1002),
+    ("a close with a 1-byte body", crafted(0x88, b"\x03"), 1002),
+    ("a close reason over 125 bytes", crafted(0x88, b"\x03\xe8" + b"r" * 124), 1002),
+    *(
+        (f"close code {code}", crafted(0x88, struct.pack("!H", code)), 1002)
+        for code in (0, 999, 1004, 1005, 1006, 1015, 2999, 5000)
+    ),
+    ("a close reason not UTF-8", crafted(0x88, b"\x03\xe8\xff"), 1007),
+    ("text not UTF-8", masked(Opcode.TEXT, b'{"op":"\xff"}'), 1007),
+    ("a surrogate in text", masked(Opcode.TEXT, b"\xed\xa0\x80"), 1007),
+    (
+        "text ending in half a character, across fragments",
+        masked(Opcode.TEXT, b'"\xc3', fin=False) + masked(Opcode.CONT, b"\xa9\xc3"),
+        1007,
+    ),
+    ("a 64-bit length of 2^63", crafted(0x81, b"", length=1 << 63), 1009),
+    (
+        "fragments that add up past the limit",
+        masked(Opcode.TEXT, b"x" * 600, fin=False) + masked(Opcode.CONT, b"x" * 600),
+        1009,
+    ),
+]
+
+
+async def test_frames_that_break_rfc_6455_close_with_its_codes(
+    migrated: Settings, aiohttp_server: Any, make_token: Any
+) -> None:
+    """§5.2, §5.4, §5.5, §7.4, §8.1 and the size limit: one client each, each let go."""
+    server = await aiohttp_server(create_app(migrated.replace(max_frame_bytes=1024)))
+    hub = server.app[HUB]
+    for what, frames, expected in BROKEN:
+        peer = await opened(server, make_token("organizer"))
+        try:
+            await peer.send(frames)
+            assert await peer.close_code() == expected, what
+        finally:
+            peer.close()  # as aiohttp clients do at once; others are half-closed after 1 s
+        await wait_for(lambda: not hub.connections, what=f"the hub to let go after {what}")
+
+
+async def test_control_frames_and_empty_frames_that_are_allowed(
+    migrated: Settings, aiohttp_server: Any, make_token: Any
+) -> None:
+    """Byte by byte: an unasked pong, empty frames, pings amid fragments, data after close."""
+    server = await aiohttp_server(create_app(migrated))
+    hub = server.app[HUB]
+    peer = await opened(server, make_token("organizer"))
+    try:
+        stream = b"".join(
+            [
+                masked(Opcode.PONG, b"unasked"),  # §5.5.3: an unsolicited pong is ignored
+                masked(Opcode.TEXT, b"", fin=False),
+                masked(Opcode.PING, b"in between"),
+                masked(Opcode.CONT, ping_op(1)[:5], fin=False),
+                masked(Opcode.PING, b""),
+                masked(Opcode.CONT, ping_op(1)[5:]),
+                masked(Opcode.BINARY, ping_op(2)),
+                masked(Opcode.TEXT, b""),  # an empty message: a bad frame, answered
+            ]
+        )
+        for i in range(len(stream)):
+            await peer.send(stream[i : i + 1])
+        got: list[tuple[int, bytes]] = [await peer.frame() for _ in range(3)]
+        assert got[:2] == [(0x8A, b"in between"), (0x8A, b"")]
+        messages = orjson.loads(got[2][1]) if got[2][0] == 0x81 else None
+        while not isinstance(messages, list) or len(messages) < 3:
+            more = await peer.message()
+            messages = (messages if isinstance(messages, list) else [messages]) + more
+        assert messages[:2] == [{"op": "pong", "id": 1}, {"op": "pong", "id": 2}]
+        assert messages[2]["error"]["code"] == "bad_frame"
+        # Data after the client's close is not read: the close is answered, the socket closed.
+        await peer.send(
+            masked(Opcode.CLOSE, struct.pack("!H", 1000)) + masked(Opcode.TEXT, ping_op(3))
+        )
+        assert await peer.close_code() == 1000
+        assert await arrives(peer.loop.sock_recv(peer.sock, 1), what="the hub's FIN") == b""
+        await wait_for(lambda: not hub.connections, what="the hub to let go")
+    finally:
+        peer.close()
