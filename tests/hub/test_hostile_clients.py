@@ -20,6 +20,7 @@ import struct
 import time
 from typing import Any
 
+import aiohttp
 import orjson
 from websockets.frames import Frame, Opcode
 
@@ -27,6 +28,7 @@ from bilten.hub.app import create_app
 from bilten.hub.runtime import HUB
 from bilten.infra.settings import Settings
 from bilten.protocol.tokens import encode_token, mint_claims
+from tests.hub.helpers import connect, create_event
 from tests.waiting import arrives, wait_for
 
 
@@ -395,3 +397,82 @@ async def test_control_frames_and_empty_frames_that_are_allowed(
         await wait_for(lambda: not hub.connections, what="the hub to let go")
     finally:
         peer.close()
+
+
+async def test_an_upgrade_on_a_keep_alive_connection_after_plain_requests(
+    migrated: Settings, aiohttp_server: Any, make_token: Any
+) -> None:
+    """The socket changes hands after other requests on it, sent one by one or all in one packet."""
+    server = await aiohttp_server(create_app(migrated))
+    plain = f"GET / HTTP/1.1\r\nHost: {server.host}:{server.port}\r\n\r\n".encode()
+    token = make_token("organizer")
+    for pipelined in (False, True):
+        peer = await Peer.dial(server)
+        try:
+            ping = masked(Opcode.TEXT, ping_op(7))
+            if pipelined:
+                await peer.send(plain + plain + upgrade(server, token) + ping)
+            for _ in range(2):
+                if not pipelined:
+                    await peer.send(plain)
+                head = await peer.head()
+                assert head.startswith(b"HTTP/1.1 200 "), head
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                assert orjson.loads(await arrives(peer._exactly(length), what="a body"))["links"]
+            if not pipelined:
+                await peer.send(upgrade(server, token) + ping)
+            assert (await peer.head()).startswith(b"HTTP/1.1 101 ")
+            assert await peer.message() == [{"op": "pong", "id": 7}]
+        finally:
+            peer.close()
+    # Plain requests on a keep-alive connection go on beside the sockets the hub took over.
+    peer = await opened(server, token)
+    try:
+        async with aiohttp.ClientSession(f"http://{server.host}:{server.port}") as http:
+            for _ in range(3):
+                async with http.get("/") as resp:
+                    assert resp.status == 200 and (await resp.json())["links"]["ws"] == "/ws"
+        await peer.send(masked(Opcode.TEXT, ping_op(8)))
+        assert await peer.message() == [{"op": "pong", "id": 8}]
+    finally:
+        peer.close()
+
+
+def reset(peer: Peer) -> None:
+    """Close with an RST, not a FIN (SO_LINGER 0): the abrupt end of a crashed client."""
+    peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.close()
+
+
+async def test_many_clients_reset_at_once_leave_nothing_behind(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """Subscribed clients reset together, some mid-frame: presence, subscriptions, tasks all go."""
+    hub = hub_server.app[HUB]
+    organizer = await connect(await aiohttp_client(hub_server), make_token("organizer"))
+    event_id = await create_event(organizer)
+    channel = f"event.{event_id}.announcements"
+    peers = []
+    for n in range(40):
+        peer = await opened(hub_server, make_token("attendee", sub=f"a{n}", events=[event_id]))
+        subscribe = {"op": "subscribe", "id": 1, "channel": channel}
+        await peer.send(masked(Opcode.TEXT, orjson.dumps(subscribe)))
+        assert (await peer.message())[0]["op"] == "subscribed"
+        peers.append(peer)
+
+    async def online(count: int) -> bool:
+        reply = await organizer.call("presence.get", {"event_id": event_id})
+        return int(reply["result"]["online"]["attendee"]) == count
+
+    await wait_for(lambda: online(40), what="40 attendees online")
+    for n, peer in enumerate(peers):
+        if n % 2:  # half of them cut off in the middle of a frame
+            await peer.send(masked(Opcode.TEXT, ping_op(2))[:5])
+    for peer in peers:
+        reset(peer)
+    await wait_for(lambda: len(hub.connections) == 1, what="the hub to let go of 40 sockets")
+    await wait_for(lambda: not hub.closing, what="their closing work to finish")
+    (conn,) = hub.connections
+    assert not conn.subs
+    await wait_for(lambda: online(0), what="no attendee online")
+    assert hub.fanout.channels == 0, "the channel's feed outlived its last subscriber"
