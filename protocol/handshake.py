@@ -1,6 +1,6 @@
 """The server side of the RFC 6455 opening handshake (§4.2), as a pure function.
 
-The hub answers `GET /ws` itself (hub/socket.py): it checks the upgrade
+The hub answers `GET /ws` itself (hub/ws.py): it checks the upgrade
 request's headers and writes the 101 response built here straight to the
 socket. A request that is not a WebSocket upgrade is refused with
 `bad_request` (400), one in another WebSocket version with `upgrade_required`

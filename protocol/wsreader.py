@@ -1,6 +1,6 @@
 """RFC 6455 client-to-server frames, read sans-I/O: bytes in, whole messages out.
 
-The hub reads its sockets itself once the handshake is done (hub/socket.py):
+The hub reads its sockets itself once the handshake is done (hub/reader.py):
 `ClientFrames.feed` takes whatever bytes arrived and returns the complete
 messages in them, continuation frames joined, control frames as they come.
 A frame that breaks the RFC raises `FrameRefused` with the close code to send
