@@ -84,9 +84,17 @@ class Connection:
             self.transport.write(PING_FRAME)
 
     def pong(self, data: bytes) -> None:
-        """Answer a client's ping with its payload (RFC 6455 §5.5.3), ahead of anything queued."""
-        if not self.closed and not self.transport.is_closing():
-            self.transport.writelines((frame_header(len(data), OP_PONG), data))
+        """Answer a client's ping with its payload (RFC 6455 §5.5.3), ahead of anything queued.
+
+        Pings pass no rate limit, so the slow-consumer rule bounds what their
+        pongs leave in the transport, as it does for replies.
+        """
+        transport = self.transport
+        if self.closed or transport.is_closing():
+            return
+        transport.writelines((frame_header(len(data), OP_PONG), data))
+        if self.over_since is not None or transport.get_write_buffer_size() > self.limit:
+            self.check_buffer(time.monotonic())
 
     def send(self, message: bytes) -> None:
         """Queue one message; it is written in this loop pass's flush."""
@@ -185,6 +193,13 @@ class Connection:
             transport.write_eof()
         if not await self._gone_within(LINGER_S - REPLY_S):
             transport.abort()
+
+    def close_socket(self) -> None:
+        """Close the socket once the transport has written what it holds, and cut it after
+        `LINGER_S` if that never happens: a client that stopped reading never lets it drain."""
+        self.transport.close()
+        if self.linger is None:
+            self.linger = self.flusher.loop.call_later(LINGER_S, self.transport.abort)
 
     def release(self) -> None:
         """Stop the linger timer: the socket is done with."""

@@ -9,7 +9,9 @@ protocol/wsreader.py; replies leave through the connection's batched writer
 (hub/connection.py).
 
 A client's close frame is answered (1000) and the socket closed; when it
-answers the hub's own `disconnect`, the socket is just closed. A frame that
+answers the hub's own `disconnect`, the socket is just closed. Either way, and
+after a client's FIN, the socket is cut after `LINGER_S` if the client does not
+read what the hub still holds for it (`Connection.close_socket`). A frame that
 breaks RFC 6455 or the size limit ends the connection with its close code
 (`Connection.refuse_frame`), the rest of the input dropped.
 """
@@ -78,7 +80,9 @@ class SocketReader(asyncio.Protocol):
                 conn.pong(message.data)
 
     def eof_received(self) -> None:
-        """The client closed its side without a close frame: the socket closes."""
+        """The client closed its side without a close frame: the socket closes (asyncio closes
+        the transport when this returns None), cut after the linger if the client does not read."""
+        self.conn.close_socket()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the connection; its subscriptions and presence are let go in a tracked task."""
@@ -96,7 +100,7 @@ class SocketReader(asyncio.Protocol):
         transport = self.conn.transport
         if not self.conn.closed and not transport.is_closing():
             transport.write(close_frame(NORMAL_CLOSURE))
-        transport.close()
+        self.conn.close_socket()
 
     def _refuse(self, error: FrameRefused) -> None:
         label = "too_large" if error.code == MESSAGE_TOO_BIG else "invalid_frame"

@@ -19,8 +19,8 @@ from aiohttp import web
 from bilten.hub.auth import authenticate, check_origin
 from bilten.hub.reader import SocketReader
 from bilten.hub.runtime import HUB
-from bilten.protocol.errors import BiltenError
-from bilten.protocol.handshake import upgrade_response
+from bilten.protocol.errors import BiltenError, UpgradeRequired
+from bilten.protocol.handshake import VERSION, upgrade_response
 
 
 class _Tail:
@@ -53,11 +53,14 @@ class Detached(web.StreamResponse):
 
 
 def _refuse(error: BiltenError) -> web.Response:
-    return web.Response(
+    response = web.Response(
         status=error.http_status,
         content_type="application/json",
         body=orjson.dumps({"error": error.to_wire()}),
     )
+    if isinstance(error, UpgradeRequired):  # RFC 6455 §4.2.2: name the version spoken
+        response.headers["Sec-WebSocket-Version"] = VERSION
+    return response
 
 
 def _take_over(request: web.Request, reader: SocketReader) -> bytes:
@@ -85,7 +88,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         check_origin(request, hub.settings)
         claims = authenticate(request, hub.tokens, allow_query=True)
-        response = upgrade_response(request.headers)
+        response = upgrade_response(
+            request.headers.items(),
+            method=request.method,
+            http_version=(request.version.major, request.version.minor),
+        )
     except BiltenError as error:
         return _refuse(error)
     transport = request.transport

@@ -26,6 +26,7 @@ HTTP_STATUS: dict[str, int] = {
     "not_found": 404,
     "unknown_method": 404,
     "method_not_allowed": 405,
+    "upgrade_required": 426,
     "conflict": 409,
     "already_voted": 409,
     "poll_closed": 409,
@@ -146,6 +147,12 @@ class MethodNotAllowed(BiltenError):
     """The REST path exists but not with this HTTP method (`details.allowed`)."""
 
     code = "method_not_allowed"
+
+
+class UpgradeRequired(BiltenError):
+    """A WebSocket upgrade in a version other than RFC 6455's 13 (`details.versions`)."""
+
+    code = "upgrade_required"
 
 
 class Conflict(BiltenError):
@@ -284,6 +291,7 @@ _BY_CODE: dict[str, type[BiltenError]] = {
         NotFound,
         UnknownMethod,
         MethodNotAllowed,
+        UpgradeRequired,
         Conflict,
         AlreadyVoted,
         PollClosed,

@@ -1,6 +1,6 @@
 """RFC 6455 client-to-server frames, read sans-I/O: bytes in, whole messages out.
 
-The hub reads its sockets itself once the handshake is done (hub/socket.py):
+The hub reads its sockets itself once the handshake is done (hub/reader.py):
 `ClientFrames.feed` takes whatever bytes arrived and returns the complete
 messages in them, continuation frames joined, control frames as they come.
 A frame that breaks the RFC raises `FrameRefused` with the close code to send
@@ -67,7 +67,9 @@ class ClientFrames:
         self.limit = limit
         self._buffer = bytearray()
         self._kind: Kind | None = None  # a fragmented message in progress
-        self._fragments: list[bytes] = []
+        # Its fragments so far, joined as they come: checking the size limit and
+        # keeping an empty fragment then cost nothing however many arrive (§5.4).
+        self._fragments = bytearray()
 
     def feed(self, data: bytes) -> list[Message]:
         """The messages completed by `data` (FrameRefused when a frame breaks the rules)."""
@@ -122,7 +124,7 @@ class ClientFrames:
             raise FrameRefused(PROTOCOL_ERROR, f"unknown opcode {opcode}")
         if (opcode == OP_CONTINUATION) != (self._kind is not None):
             raise FrameRefused(PROTOCOL_ERROR, "continuation out of place")
-        if length + sum(len(f) for f in self._fragments) >= self.limit:
+        if length + len(self._fragments) >= self.limit:
             raise FrameRefused(MESSAGE_TOO_BIG, f"frame over {self.limit} bytes")
 
     def _frame(self, fin: int, opcode: int, payload: bytes) -> Message | None:
@@ -135,12 +137,13 @@ class ClientFrames:
         if opcode != OP_CONTINUATION:
             self._kind = "text" if opcode == OP_TEXT else "binary"
         if not fin:
-            self._fragments.append(payload)
+            self._fragments += payload
             return None
         kind, self._kind = self._kind, None
         if self._fragments:
-            payload = b"".join((*self._fragments, payload))
-            self._fragments = []
+            self._fragments += payload
+            payload = bytes(self._fragments)
+            self._fragments = bytearray()
         if kind == "binary":
             return Message("binary", payload)
         try:

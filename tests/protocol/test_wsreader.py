@@ -132,3 +132,14 @@ def test_an_oversize_frame_is_refused_from_its_header_alone() -> None:
 
 def test_a_message_just_under_the_limit_passes() -> None:
     assert read(client(Opcode.TEXT, b"x" * (LIMIT - 1))) == [Message("text", "x" * (LIMIT - 1))]
+
+
+def test_empty_and_one_byte_fragments_join_up_to_the_limit() -> None:
+    """§5.4 allows any number of fragments; the limit counts their bytes, not how many."""
+    frames = [client(Opcode.TEXT, b"x", fin=False)]
+    frames += [client(Opcode.CONT, b"", fin=False)] * 10_000
+    frames += [client(Opcode.CONT, b"x", fin=False)] * (LIMIT - 3)
+    assert read(*frames, client(Opcode.CONT, b"x")) == [Message("text", "x" * (LIMIT - 1))]
+    with pytest.raises(FrameRefused) as refused:
+        read(*frames, client(Opcode.CONT, b"x", fin=False), client(Opcode.CONT, b"x"))
+    assert refused.value.code == MESSAGE_TOO_BIG
