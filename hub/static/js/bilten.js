@@ -29,7 +29,7 @@ export const ERROR_CODES = new Set([
   "bad_signature", "bad_step", "bad_webhook_url", "conflict", "email_taken", "forbidden",
   "internal", "method_not_allowed", "not_found", "not_upvoted", "poll_closed", "rate_limited",
   "timeout", "token_expired", "too_large", "unauthorized", "unavailable", "unknown_method",
-  "unknown_op", "unsupported_format", "weak_password",
+  "unknown_op", "unsupported_format", "upgrade_required", "weak_password",
 ]);
 // docs/protocol.md §Channels, checked here to fail without a round trip; the hub
 // still judges the topic and the permissions.
