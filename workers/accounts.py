@@ -203,7 +203,7 @@ async def reset_request(request: CommandRequest, ctx: WorkerContext) -> dict[str
         link = f"{ctx.settings.public_url}/reset#token={secret}"
         mail = await orgs.request_mail(conn, email, "password_reset", request, {"link": link})
         await store.audit(conn, "password.reset_requested", request, account=account_id)
-    await outbox.flush(ctx.deps, [mail])
+    ctx.publisher.submit([mail])
     return DONE
 
 

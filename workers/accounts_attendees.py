@@ -73,7 +73,7 @@ async def request_link(request: CommandRequest, ctx: WorkerContext) -> dict[str,
             float(SIGNIN_LINK_TTL_S),
         )
         row = await outbox.enqueue(conn, MAIL_REQUESTED, mail.to_payload())
-    await outbox.flush(ctx.deps, [row])
+    ctx.publisher.submit([row])
     return {"done": True}
 
 

@@ -204,7 +204,7 @@ async def invite(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             role=role,
             invitation=link_id,
         )
-    await outbox.flush(ctx.deps, [mail])
+    ctx.publisher.submit([mail])
     return {"id": link_id, "email": email, "role": role, "expires_at": expires_at.isoformat()}
 
 

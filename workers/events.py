@@ -72,7 +72,7 @@ async def create(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         outbox_id = await outbox.enqueue(
             conn, "events.created", {"event_id": event["id"], "event": event}
         )
-    await outbox.flush(ctx.deps, [outbox_id])
+    ctx.publisher.submit([outbox_id])  # committed: told once the stream takes it
     return event
 
 
@@ -146,7 +146,7 @@ async def update(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
         outbox_id = await outbox.enqueue(
             conn, "events.updated", {"event_id": event_id, "event": event}
         )
-    await outbox.flush(ctx.deps, [outbox_id])
+    ctx.publisher.submit([outbox_id])  # committed: told once the stream takes it
     return event
 
 
@@ -189,7 +189,7 @@ async def delete(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]:
             )
     except asyncpg.ForeignKeyViolationError:
         raise _not_empty(event_id, {"tickets": 1}) from None
-    await outbox.flush(ctx.deps, [outbox_id])
+    ctx.publisher.submit([outbox_id])  # committed: told once the stream takes it
     return {"event_id": event_id, "deleted": True}
 
 

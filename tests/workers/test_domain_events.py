@@ -324,7 +324,8 @@ async def test_a_committed_change_is_answered_while_the_events_stream_refuses(
 ) -> None:
     """The outbox keeps what the events stream refuses for later: the change it tells of
     is committed, so its command answers success, never `unavailable`, which would tell
-    the client to retry (and a retried `tickets.issue` issues its tickets again)."""
+    the client to retry (and a retried `tickets.issue` or `events.create` makes its
+    tickets or event again)."""
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
     venue = await make_venue(organizer)
@@ -351,10 +352,15 @@ async def test_a_committed_change_is_answered_while_the_events_stream_refuses(
         hide = {"event_id": event_id, "question_id": question["id"], "action": "hide"}
         ok(await organizer.call("qa.moderate", hide))
         await browser.call("auth.signin", email="amra@example.org", password=PASSWORD)
+        kept = await create_event(organizer, name="Kept")
+        ok(await organizer.call("events.update", {"event_id": kept, "name": "Renamed"}))
+        ok(await organizer.call("events.delete", {"event_id": await create_event(organizer)}))
         stored = await db(
             workers, "SELECT count(*) AS n FROM tickets WHERE event_id = $1", venue.event_id
         )
         assert stored[0]["n"] == 2  # issued once: nothing told the client to retry
+        named = await db(workers, "SELECT count(*) AS n FROM events WHERE name = 'Renamed'")
+        assert named[0]["n"] == 1  # created once
         await deps.js.update_stream(info.config)
     # Nothing lost: once the stream takes messages again, each change is told once.
     log = await settled_log(workers)
@@ -366,5 +372,8 @@ async def test_a_committed_change_is_answered_while_the_events_stream_refuses(
         ("qa.asked", 1),
         ("qa.moderated", 1),
         ("accounts.signed_in", 2),
+        ("events.created", 4),  # the venue's, the session's and the two above
+        ("events.updated", 1),
+        ("events.deleted", 1),
     ):
         assert kinds[kind] == n, (kind, kinds)
