@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import jsonschema_rs
 import nats
 import orjson
@@ -102,9 +103,23 @@ async def check_result(client: Any, method: str, answer: Any) -> None:
 
 
 async def mails_to(settings: Settings, to: str, template: str) -> list[dict[str, Any]]:
-    """Every `mail.requested` event on the stream now for `to` with `template`, newest first."""
+    """Every `mail.requested` event on the stream for `to` with `template`, newest first,
+    once every mail request committed so far is published (a command answers before its
+    outbox rows reach the stream: docs/insight.md §Domain events)."""
     subjects = Subjects(settings.namespace)
-    assert settings.nats_url
+    assert settings.nats_url and settings.database_url
+
+    async def published() -> bool:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            left = await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE subject_kind = 'mail.requested'"
+            )
+        finally:
+            await conn.close()
+        return bool(left == 0)
+
+    await wait_for(published, what="the mail requests committed so far on the stream")
     nc = await nats.connect(settings.nats_url)
     try:
         js = nc.jetstream()
