@@ -43,6 +43,7 @@ from bilten.protocol.events import parse_event_id
 from bilten.protocol.subjects import ANALYTICS_CONSUMER, HDR_MSG_ID
 from bilten.workers import analytics_sql as sql
 from bilten.workers.analytics_store import EXTRA, MODULES
+from bilten.workers.batch_consumer import domain_events
 from bilten.workers.context import WorkerContext
 from bilten.workers.shape import BatchConsumer, Worker
 
@@ -69,13 +70,8 @@ async def store_facts(ctx: WorkerContext, facts: Sequence[Fact]) -> None:
 def facts_of(msgs: Sequence[Msg]) -> tuple[list[Fact], list[Msg]]:
     """The facts of a batch of domain events, and the messages that are no domain event."""
     facts: list[Fact] = []
-    refused: list[Msg] = []
-    for msg in msgs:
-        try:
-            entry = parse_domain_event(msg.data)
-        except BadRequest:
-            refused.append(msg)
-            continue
+    parsed, refused = domain_events(msgs)
+    for msg, entry in parsed:
         meta = msg.metadata
         fact = fact_of(
             entry.payload,

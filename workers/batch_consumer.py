@@ -25,6 +25,8 @@ from nats.errors import Error as NatsError
 from bilten.infra.faults import translate
 from bilten.infra.loops import Outage, every
 from bilten.infra.pull import BatchPuller
+from bilten.protocol.errors import BadRequest
+from bilten.protocol.event_log import LogEntry, parse_domain_event
 from bilten.workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,19 @@ log = logging.getLogger(__name__)
 BatchHandler = Callable[[Sequence[Msg], WorkerContext], Awaitable[Sequence[Msg]]]
 BATCH = 500  # messages per fetch, so per transaction (the consumer's max_ack_pending is 1000)
 MAX_BACKOFF_S = 30.0
+
+
+def domain_events(msgs: Sequence[Msg]) -> tuple[list[tuple[Msg, LogEntry]], list[Msg]]:
+    """Each message of a batch with its parsed domain event, and those that are none
+    (for the handler to return, so that they are terminated, not redelivered)."""
+    parsed: list[tuple[Msg, LogEntry]] = []
+    refused: list[Msg] = []
+    for msg in msgs:
+        try:
+            parsed.append((msg, parse_domain_event(msg.data)))
+        except BadRequest:
+            refused.append(msg)
+    return parsed, refused
 
 
 async def consume_batches(

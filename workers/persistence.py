@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 import orjson
 from nats.aio.msg import Msg
 
-from bilten.protocol.errors import BadRequest
-from bilten.protocol.event_log import parse_domain_event
 from bilten.protocol.subjects import HDR_MSG_ID
+from bilten.workers.batch_consumer import domain_events
 from bilten.workers.context import Conn, WorkerContext
 
 _INSERT = """INSERT INTO event_log (stream, seq, msg_id, kind, event_id, payload, occurred_at)
@@ -38,13 +37,8 @@ Rows = tuple[
 def rows_of(msgs: Sequence[Msg]) -> tuple[Rows, list[Msg]]:
     """The event log's columns for `msgs`, and the messages that are no domain event."""
     rows: Rows = ([], [], [], [], [], [], [])
-    refused: list[Msg] = []
-    for msg in msgs:
-        try:
-            entry = parse_domain_event(msg.data)
-        except BadRequest:
-            refused.append(msg)
-            continue
+    parsed, refused = domain_events(msgs)
+    for msg, entry in parsed:
         meta = msg.metadata
         rows[0].append(meta.stream)
         rows[1].append(meta.sequence.stream)
