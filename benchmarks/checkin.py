@@ -28,7 +28,7 @@ import aiohttp
 import asyncpg
 import orjson
 
-from benchmarks.infra import Infra, call, create_event, free_port, token
+from benchmarks.infra import Infra, call, create_event, free_port, issue_codes, token
 from benchmarks.procs import Child, Children, http, wait_http_ok
 from benchmarks.report import ratio_header, ratio_row
 from benchmarks.stats import percentile
@@ -80,19 +80,7 @@ async def _setup(base: str, organizer: str, tickets: int) -> tuple[int, list[str
         url = f"{base}/api/v1/events/{event_id}"
         await call(http, "PUT", f"{url}/gates", {"gates": ["north", "south"]})
         kind = await call(http, "POST", f"{url}/ticket-types", {"name": "GA", "price_minor": 1000})
-        codes: list[str] = []
-        while len(codes) < tickets:
-            issued = await call(
-                http,
-                "POST",
-                f"{url}/tickets",
-                {
-                    "ticket_type_id": kind["id"],
-                    "count": min(1000, tickets - len(codes)),
-                    "holder": "Bench Guest",
-                },
-            )
-            codes += [t["code"] for t in issued["tickets"]]
+        codes = await issue_codes(http, url, kind["id"], tickets)
     return event_id, codes
 
 

@@ -56,7 +56,7 @@ import aiohttp
 import orjson
 
 from benchmarks.eventlog import publish_backlog, worker_rate
-from benchmarks.infra import Infra, call, create_event, free_port, token
+from benchmarks.infra import Infra, call, create_event, free_port, issue_codes, token
 from benchmarks.procs import Child, Children, wait_http_ok
 from benchmarks.report import ratio_header, ratio_row
 from benchmarks.stats import percentile
@@ -108,19 +108,7 @@ async def _setup(base: str, organizer: str, tickets: int, seats: int) -> dict[st
         rows = [{"name": str(r + 1), "seats": 50} for r in range(max(1, seats // 50))]
         sections = [{"name": "S", "ticket_type_id": seat["id"], "rows": rows}]
         await call(http, "POST", f"{url}/seats", {"sections": sections})
-        codes: list[str] = []
-        while len(codes) < tickets:
-            issued = await call(
-                http,
-                "POST",
-                f"{url}/tickets",
-                {
-                    "ticket_type_id": door["id"],
-                    "count": min(1000, tickets - len(codes)),
-                    "holder": "Bench Guest",
-                },
-            )
-            codes += [t["code"] for t in issued["tickets"]]
+        codes = await issue_codes(http, url, door["id"], tickets)
         session = await call(http, "POST", f"{url}/sessions", {"title": "Bench"})
         poll = await call(
             http,

@@ -194,3 +194,19 @@ async def create_event(http: aiohttp.ClientSession, base: str, timeout: float = 
     """Create the benchmark's event through REST (the session carries an organizer token)."""
     event = await call(http, "POST", f"{base}/api/v1/events", BENCH_EVENT, timeout=timeout)
     return int(event["id"])
+
+
+async def issue_codes(
+    http: aiohttp.ClientSession, event_url: str, ticket_type_id: int, count: int
+) -> list[str]:
+    """`count` tickets of the type issued through REST, 1,000 a call; their door codes."""
+    codes: list[str] = []
+    while len(codes) < count:
+        body = {
+            "ticket_type_id": ticket_type_id,
+            "count": min(1000, count - len(codes)),
+            "holder": "Bench Guest",
+        }
+        issued = await call(http, "POST", f"{event_url}/tickets", body)
+        codes += [t["code"] for t in issued["tickets"]]
+    return codes
