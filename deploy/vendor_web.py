@@ -82,6 +82,24 @@ PACKAGES = (
         ),
     ),
     Package(
+        "qrcode-generator",
+        "2.0.4",
+        "MIT",
+        "sha512-mZSiP6RnbHl4xL2Ap5HfkjLnmxfKcPWpWe/c+5XxCuetEenqmNFf1FH/ftXPCtFG5/TDobjsjz6sSNL0Sr8Z9g==",
+        (("package/dist/qrcode.mjs", f"{SERVED}/qrcode.mjs"),),  # its MIT notice heads the file
+    ),
+    Package(
+        "uplot",
+        "1.6.32",
+        "MIT",
+        "sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw==",
+        (
+            ("package/dist/uPlot.esm.js", f"{SERVED}/uPlot.esm.js"),
+            ("package/dist/uPlot.min.css", f"{SERVED}/uPlot.min.css"),
+            ("package/LICENSE", f"{SERVED}/LICENSE.uplot"),
+        ),
+    ),
+    Package(
         "axe-core",
         "4.14.1",
         "MPL-2.0",

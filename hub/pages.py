@@ -27,7 +27,12 @@ from bilten.protocol.errors import BadChannel
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-APPS = ("organizer", "attendee", "door")
+# Each app's ES module; an app not yet built shows the status page (docs/web.md §Pages).
+APP_MODULES = {
+    "organizer": "js/status.js",
+    "attendee": "js/status.js",
+    "door": "js/status.js",
+}
 # A Host header we are willing to write into the policy: name or address, optional port.
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json"}
@@ -137,7 +142,7 @@ def render_page(assets: Assets, app: str, event_id: int | None) -> str:
 <link rel="stylesheet" href="{html.escape(assets.url("css/bilten.css"))}">
 <script defer src="{html.escape(assets.url("vendor/react.production.min.js"))}"></script>
 <script defer src="{html.escape(assets.url("vendor/react-dom.production.min.js"))}"></script>
-<script type="module" src="{html.escape(assets.url("js/status.js"))}"></script>
+<script type="module" src="{html.escape(assets.url(APP_MODULES[app]))}"></script>
 </head>
 <body data-app="{app}"{event} data-i18n="{html.escape(assets.url("i18n/"))}">
 <main id="root"></main>

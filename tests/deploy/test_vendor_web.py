@@ -56,6 +56,8 @@ def test_the_committed_files_match_their_recorded_hashes() -> None:
         ("react", "MIT"),
         ("react-dom", "MIT"),
         ("htm", "Apache-2.0"),
+        ("qrcode-generator", "MIT"),
+        ("uplot", "MIT"),
         ("axe-core", "MPL-2.0"),
     ]
     files = {p.name: {n: (ROOT / n).read_bytes() for _, n in p.files} for p in PACKAGES}

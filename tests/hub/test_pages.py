@@ -14,7 +14,7 @@ import pytest
 
 from bilten.hub.app import create_app
 from bilten.hub.pages import (
-    APPS,
+    APP_MODULES,
     ASSETS,
     IMMUTABLE,
     REVALIDATE,
@@ -134,9 +134,9 @@ STATES = ("idle", "connecting", "open", "reconnecting", "closed")
 def used_keys() -> set[str]:
     """Every key the scripts look up: literal `t("…")`, and the few built from a value."""
     literal = set()
-    for path in (STATIC_DIR / "js").glob("*.js"):
-        literal |= set(re.findall(r'\bt\("([a-z_.]+)"', path.read_text("utf-8")))
-    built = {f"app.{a}" for a in APPS} | {f"state.{s}" for s in STATES}
+    for path in (STATIC_DIR / "js").rglob("*.js"):
+        literal |= set(re.findall(r'\bt\("([a-z0-9_.]+)"', path.read_text("utf-8")))
+    built = {f"app.{a}" for a in APP_MODULES} | {f"state.{s}" for s in STATES}
     return literal | built | {"language.en", "language.tr", "live.recovered", "live.subscribed"}
 
 
