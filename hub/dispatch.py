@@ -12,13 +12,11 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from bilten.hub.runtime import Hub
-from bilten.infra.channel_history import Position
 from bilten.infra.faults import faults_as_errors
 from bilten.infra.rpc import request
 from bilten.protocol.channels import parse_channel
@@ -30,7 +28,6 @@ from bilten.protocol.commands import (
     encode_request,
     resolve,
 )
-from bilten.protocol.domain_events import announcement_sent
 from bilten.protocol.errors import (
     BadRequest,
     BiltenError,
@@ -42,7 +39,6 @@ from bilten.protocol.errors import (
 )
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.permissions import check_publish
-from bilten.protocol.subjects import HDR_MSG_ID
 from bilten.protocol.tokens import (
     Claims,
     check_mint,
@@ -124,8 +120,6 @@ async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str,
     msg_id = f"api:{claims.org}:{claims.sub}:{channel.name}:{key}"
     try:
         position = await hub.channel_log.publish(channel.name, data, msg_id=msg_id)
-        if channel.topic == "announcements" and channel.event_id is not None:
-            await _announced(hub, channel.event_id, channel.name, position)
     except (Unavailable, Timeout) as error:  # it may be stored yet: retry with this key
         raise type(error)(error.message, **error.details, idempotency_key=key) from error
     return {
@@ -134,20 +128,6 @@ async def publish(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str,
         "epoch": position.epoch,
         "idempotency_key": key,
     }
-
-
-async def _announced(hub: Hub, event_id: int, channel: str, position: Position) -> None:
-    """Tell the events stream of an announcement (`announcements.sent`), keyed by where
-    the publication is stored: a retry answers the same place, so it is told once, and
-    a key used again after the duplicate window (a new publication) is told again. The
-    publication's key would not do: the event log keeps each message id for ever."""
-    kind, payload = announcement_sent(event_id, datetime.now(UTC))
-    with faults_as_errors():
-        await hub.deps.js.publish(
-            hub.deps.subjects.events(kind),
-            orjson.dumps({"kind": kind, **payload}),
-            headers={HDR_MSG_ID: f"{kind}:{channel}:{position.epoch}:{position.offset}"},
-        )
 
 
 async def presence(hub: Hub, claims: Claims, params: dict[str, Any]) -> dict[str, Any]:

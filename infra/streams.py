@@ -28,6 +28,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from bilten.protocol.mail import MAIL_REQUESTED
 from bilten.protocol.subjects import (
     ANALYTICS_CONSUMER,
+    ANNOUNCEMENTS_CONSUMER,
     MAIL_CONSUMER,
     METRICS_CONSUMER,
     PERSISTENCE_CONSUMER,
@@ -65,12 +66,14 @@ class StreamLimits:
 
 @dataclass(frozen=True, slots=True)
 class ConsumerDecl:
-    """A durable pull consumer on the domain-event stream, owned by one worker."""
+    """A durable pull consumer on the domain-event stream (or, with `history`, on the
+    channel history stream), owned by one worker."""
 
     durable: str
     filter_subject: str
     ack_wait_s: float = 30.0
     max_deliver: int = 10  # -1: redelivered until acknowledged, however long that takes
+    history: bool = False
 
 
 def stream_configs(subjects: Subjects, limits: StreamLimits) -> list[StreamConfig]:
@@ -130,7 +133,7 @@ def stream_configs(subjects: Subjects, limits: StreamLimits) -> list[StreamConfi
 
 
 def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
-    """Durable consumers on the events stream, one per worker that reads it."""
+    """Durable consumers on the events and history streams, one per worker that reads one."""
     return [
         # The event log must never give up on a message: it waits out any outage.
         ConsumerDecl(
@@ -159,6 +162,13 @@ def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
             filter_subject=subjects.events(">"),
             max_deliver=-1,
         ),
+        # Announcements become `announcements.sent` from their history: none is skipped.
+        ConsumerDecl(
+            durable=subjects.durable(ANNOUNCEMENTS_CONSUMER),
+            filter_subject=subjects.announcements_published,
+            max_deliver=-1,
+            history=True,
+        ),
     ]
 
 
@@ -181,15 +191,16 @@ async def declare(js: JetStreamContext, subjects: Subjects, limits: StreamLimits
             ack_wait=decl.ack_wait_s,
             max_deliver=decl.max_deliver,
         )
+        stream = subjects.history_stream if decl.history else subjects.events_stream
         try:
-            await js.add_consumer(subjects.events_stream, consumer)
+            await js.add_consumer(stream, consumer)
         except BadRequestError:
             # An existing durable with other settings: replace it with the declared one.
             try:
-                await js.delete_consumer(subjects.events_stream, decl.durable)
+                await js.delete_consumer(stream, decl.durable)
             except NotFoundError:
                 pass
-            await js.add_consumer(subjects.events_stream, consumer)
+            await js.add_consumer(stream, consumer)
             log.info("consumer %s replaced", decl.durable)
     for retired in RETIRED_DURABLES:
         try:

@@ -30,6 +30,8 @@ MAIL_CONSUMER = "mail"
 METRICS_CONSUMER = "metrics"
 ANALYTICS_CONSUMER = "analytics"
 WEBHOOKS_CONSUMER = "webhooks"
+# The durable consumer on the history stream: announcements told as domain events.
+ANNOUNCEMENTS_CONSUMER = "announcements"
 
 # The same rule as the BILTEN_NAMESPACE setting: a subject token, a stream
 # name once uppercased, and a Redis key prefix, all at once.
@@ -64,6 +66,15 @@ class Subjects:
     def channel_from_deliver(self, subject: str) -> str:
         """The channel of a `deliver` subject; raise `BadChannel` for anything else."""
         head = f"{self.prefix}.ch."
+        if not subject.startswith(head):
+            raise BadChannel(f"subject {subject[:200]!r} is not under {head}>")
+        channel = subject[len(head) :]
+        parse_channel(channel)
+        return channel
+
+    def channel_from_publish(self, subject: str) -> str:
+        """The channel of a `publish` subject; raise `BadChannel` for anything else."""
+        head = f"{self.prefix}.in."
         if not subject.startswith(head):
             raise BadChannel(f"subject {subject[:200]!r} is not under {head}>")
         channel = subject[len(head) :]
@@ -118,6 +129,11 @@ class Subjects:
         if run == ">":
             return f"{self.prefix}.replay.>"
         return f"{self.prefix}.replay.{run}.{_checked(kind, 'event kind')}"
+
+    @property
+    def announcements_published(self) -> str:
+        """Every event's announcements channel as the history stream captures it."""
+        return self.publish("event.*.announcements")
 
     @property
     def history_subjects(self) -> tuple[str, ...]:

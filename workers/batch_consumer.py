@@ -58,14 +58,17 @@ async def consume_batches(
     *,
     batch: int = BATCH,
     timeout_s: float = 30.0,
+    history: bool = False,
 ) -> None:
     """Fetch up to `batch` messages at a time from a durable consumer; `handler` each batch.
 
-    Until `stop`. Fetches go through `BatchPuller` (infra/pull.py): no task
-    per message. A fetch or an ack that fails (NATS away) is retried by
-    `every`; what was not acked is redelivered by JetStream.
+    Until `stop`. The consumer is on the events stream, or with `history` on the
+    channel history stream (infra/streams.py declares which). Fetches go through
+    `BatchPuller` (infra/pull.py): no task per message. A fetch or an ack that
+    fails (NATS away) is retried by `every`; what was not acked is redelivered
+    by JetStream.
     """
-    stream = ctx.subjects.events_stream
+    stream = ctx.subjects.history_stream if history else ctx.subjects.events_stream
     puller = BatchPuller(ctx.deps.nc, stream, durable)
     await puller.open()
     log.info("worker %s consuming %s/%s in batches", worker, stream, durable)

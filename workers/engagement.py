@@ -13,13 +13,15 @@ snapshot requests.
     polls.vote (batched)                             workers/poll_votes.py
     counters, feed, leaderboard                      workers/poll_counts.py, poll_feed.py,
                                                      poll_leaderboard.py
+    announcements told as domain events              workers/announcements.py
 """
 
 from __future__ import annotations
 
-from bilten.workers import engagement_sessions, poll_feed, poll_votes, polls
+from bilten.protocol.subjects import ANNOUNCEMENTS_CONSUMER
+from bilten.workers import announcements, engagement_sessions, poll_feed, poll_votes, polls
 from bilten.workers.batching import Batched
-from bilten.workers.shape import Periodic, Worker
+from bilten.workers.shape import BatchConsumer, Periodic, Worker
 
 WORKER = Worker(
     "engagement",
@@ -43,9 +45,11 @@ WORKER = Worker(
         "polls.vote": Batched(poll_votes.vote, lanes=poll_votes.LANES),
     },
     snapshots={"polls": poll_feed.snapshot},
+    consumers=(BatchConsumer(ANNOUNCEMENTS_CONSUMER, announcements.tell, history=True),),
     periodic=(
         Periodic("polls feed", poll_feed.TICK_S, poll_feed.tick),
         Periodic("polls counters check", poll_feed.CHECK_S, poll_feed.check),
     ),
 )
-"""Sessions and polls; the polls feed and the counters check run alongside."""
+"""Sessions and polls; the polls feed, the counters check and the announcements'
+domain events run alongside."""

@@ -42,10 +42,12 @@ class Consumer:
 
 @dataclass(frozen=True, slots=True)
 class BatchConsumer:
-    """A durable consumer whose handler takes whole fetches (workers/batch_consumer.py)."""
+    """A durable consumer whose handler takes whole fetches (workers/batch_consumer.py),
+    on the events stream or, with `history`, on the channel history stream."""
 
     durable: str
     handler: BatchHandler
+    history: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,9 @@ async def run_worker(worker: Worker, ctx: WorkerContext, stop: asyncio.Event) ->
             durable = ctx.subjects.durable(consumer.durable)
             if isinstance(consumer, BatchConsumer):
                 group.create_task(
-                    consume_batches(ctx, worker.name, durable, consumer.handler, stop)
+                    consume_batches(
+                        ctx, worker.name, durable, consumer.handler, stop, history=consumer.history
+                    )
                 )
             else:
                 group.create_task(consume(ctx, worker.name, durable, consumer.handler, stop))

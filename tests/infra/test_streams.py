@@ -28,6 +28,9 @@ async def test_declare_twice_then_change_limits(settings: Settings) -> None:
         assert events.config.subjects == [subjects.events(">")]
         consumer = await js.consumer_info(subjects.events_stream, f"{subjects.prefix}-persistence")
         assert consumer.config.max_deliver == -1  # the event log waits out any outage
+        told = await js.consumer_info(subjects.history_stream, f"{subjects.prefix}-announcements")
+        assert told.config.filter_subject == subjects.announcements_published
+        assert told.config.max_deliver == -1
         replay = await js.stream_info(subjects.replay_stream)
         assert replay.config.subjects == [subjects.replay(">", ">")]
     finally:

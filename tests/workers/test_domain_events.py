@@ -23,6 +23,7 @@ from bilten.infra.deps import open_deps
 from bilten.infra.settings import Settings
 from bilten.protocol.accounts import account_sub
 from bilten.protocol.event_log import DOMAIN_EVENTS
+from bilten.protocol.subjects import ANNOUNCEMENTS_CONSUMER
 from tests.accounts.attendee_helpers import sign_in
 from tests.accounts.helpers import PASSWORD, Browser
 from tests.allocation.helpers import db, error, hold, make_venue, ok
@@ -34,10 +35,15 @@ pytestmark = pytest.mark.timeout(300)
 
 
 async def settled_log(settings: Settings) -> list[asyncpg.Record]:
-    """The event log once every queued event is published and every stored one is logged."""
+    """The event log once every queued event is published and every stored one is logged:
+    the outbox is empty, every stored announcement told, every stored event logged."""
     async with open_deps(settings, "test") as deps:
+        history = deps.subjects.history_stream
+        announcements = deps.subjects.durable(ANNOUNCEMENTS_CONSUMER)
 
         async def quiet() -> bool:
+            untold = await deps.js.consumer_info(history, announcements)
+            assert untold.num_pending + untold.num_ack_pending == 0, "announcements not told"
             pending = await deps.pg.fetchval("SELECT count(*) FROM outbox")
             stored = (await deps.js.stream_info(deps.subjects.events_stream)).state.messages
             logged = await deps.pg.fetchval("SELECT count(*) FROM event_log")

@@ -1,0 +1,88 @@
+"""Announcements told as domain events from the channel history (workers/announcements.py).
+
+docs/insight.md §Domain events. Publications are stored the way every
+publisher stores them (the channel log: batched, keyed), not through the hub,
+so what is told comes from the history alone; the event log, where the
+persistence worker writes what the events stream holds, shows what was told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from bilten.infra.deps import open_deps
+from bilten.infra.metrics import Metrics
+from bilten.infra.settings import Settings
+from bilten.infra.streams import StreamLimits, declare
+from bilten.protocol.subjects import HDR_MSG_ID
+from bilten.workers.announcements import tell
+from bilten.workers.context import WorkerContext
+from tests.waiting import WAIT_S
+from tests.workers.test_domain_events import of, settled_log, utc_time
+
+pytestmark = pytest.mark.timeout(300)
+
+
+async def test_each_stored_announcement_is_told_once_keyed_by_where_it_is_stored(
+    workers: Settings,
+) -> None:
+    async with open_deps(workers, "test") as deps:
+        channel = "event.7.announcements"
+        # Published together, they are stored as one batched message of the history.
+        positions = await asyncio.gather(
+            *(deps.channels.publish(channel, orjson.dumps({"text": f"n{n}"})) for n in range(5))
+        )
+        keyed = await deps.channels.publish(channel, b'{"text":"k"}', msg_id="once")
+        again = await deps.channels.publish(channel, b'{"text":"k"}', msg_id="once")
+        assert again == keyed
+        await deps.channels.publish("event.7.polls", b"{}")  # not an announcement
+        await deps.channels.publish("event.8.announcements", b'{"text":"elsewhere"}')
+
+        log = await settled_log(workers)
+        told = await deps.pg.fetch(
+            "SELECT msg_id, event_id FROM event_log WHERE kind = 'announcements.sent'"
+        )
+    expected = {f"announcements.sent:{channel}:{p.epoch}:{p.offset}" for p in [*positions, keyed]}
+    assert {r["msg_id"] for r in told if r["event_id"] == 7} == expected
+    assert len(told) == 7 and [r["event_id"] for r in told].count(8) == 1
+    for payload in of(log, "announcements.sent"):
+        assert set(payload) == {"kind", "event_id", "at"}
+        utc_time(payload["at"])
+
+
+async def test_a_redelivered_batch_is_told_once_and_what_is_no_announcement_is_refused(
+    migrated: Settings,
+) -> None:
+    """`tell` run twice over the same stored messages (a redelivery after a crash between
+    publishing and acknowledging): the events stream keeps each announcement once."""
+    async with open_deps(migrated, "test") as deps:
+        await declare(deps.js, deps.subjects, StreamLimits())
+        history = deps.subjects.history_stream
+        await deps.channels.publish("event.9.announcements", b'{"text":"a"}')
+        await deps.channels.publish("event.9.announcements", b'{"text":"b"}')
+        await deps.js.publish(deps.subjects.publish("event.9.announcements"), b"unheaded")
+        durable = deps.subjects.durable("test-announcements")
+        await deps.js.add_consumer(
+            history,
+            ConsumerConfig(
+                durable_name=durable,
+                filter_subject=deps.subjects.announcements_published,
+                ack_policy=AckPolicy.EXPLICIT,
+            ),
+        )
+        sub = await deps.js.pull_subscribe_bind(durable, history)
+        msgs = await sub.fetch(3, timeout=WAIT_S)
+        ctx = WorkerContext(deps, Metrics())
+        first = await tell(msgs, ctx)
+        second = await tell(msgs, ctx)
+        assert [m.data for m in first] == [m.data for m in second] == [b"unheaded"]
+
+        events = await deps.js.pull_subscribe(
+            deps.subjects.events("announcements.sent"), stream=deps.subjects.events_stream
+        )
+        told = await events.fetch(10, timeout=WAIT_S)
+        assert sorted((m.headers or {})[HDR_MSG_ID].rsplit(":", 1)[1] for m in told) == ["1", "2"]
