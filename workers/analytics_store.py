@@ -37,6 +37,26 @@ from bilten.protocol.errors import Unavailable
 
 EXTRA = "analytics"
 MODULES = ("chdb", "aiochclient")  # what the extra installs, by import name
+# The oldest server taken: the SQL needs DateTime64 and `mutations_sync` (an LTS release).
+MIN_SERVER = (21, 8)
+
+
+class ServerTooOld(Exception):
+    """BILTEN_CLICKHOUSE_URL names a server older than MIN_SERVER: the worker stops."""
+
+
+def check_server_version(version: str) -> None:
+    """Refuse a server older than MIN_SERVER, naming both versions."""
+    parts = version.split(".")
+    try:
+        found = (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError):
+        raise ServerTooOld(f"ClickHouse server version {version!r} is not understood") from None
+    if found < MIN_SERVER:
+        raise ServerTooOld(
+            f"ClickHouse server {version} is older than {MIN_SERVER[0]}.{MIN_SERVER[1]}, "
+            "the oldest the analytics SQL runs on"
+        )
 
 
 class AnalyticsStore(Protocol):
@@ -134,7 +154,8 @@ async def embedded_store(settings: Settings) -> AsyncIterator[AnalyticsStore]:
 @asynccontextmanager
 async def server_store(settings: Settings) -> AsyncIterator[AnalyticsStore]:
     """aiochclient on its own HTTP session; credentials from the URL, database `default`
-    (the worker names its own database in every statement)."""
+    (the worker names its own database in every statement). A server older than
+    MIN_SERVER is refused (ServerTooOld) before anything is written."""
     from aiochclient import ChClient
 
     assert settings.clickhouse_url
@@ -146,11 +167,11 @@ async def server_store(settings: Settings) -> AsyncIterator[AnalyticsStore]:
     url = urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
     timeout = aiohttp.ClientTimeout(total=max(30.0, settings.request_timeout_s))
     async with aiohttp.ClientSession(timeout=timeout) as http:
-        yield ServerStore(
-            ChClient(
-                http,
-                url=url,
-                user=unquote(parts.username) if parts.username else None,
-                password=unquote(parts.password) if parts.password else None,
-            )
+        client = ChClient(
+            http,
+            url=url,
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
         )
+        check_server_version(str(await client.fetchval("SELECT version()")))
+        yield ServerStore(client)

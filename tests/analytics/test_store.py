@@ -23,7 +23,12 @@ from bilten.protocol.analytics import (
 )
 from bilten.protocol.analytics_facts import Fact, fact_of
 from bilten.workers import analytics_sql as sql
-from bilten.workers.analytics_store import AnalyticsStore, StoreHolder
+from bilten.workers.analytics_store import (
+    AnalyticsStore,
+    ServerTooOld,
+    StoreHolder,
+    check_server_version,
+)
 
 SERVER_URL = os.environ.get("BILTEN_TEST_CLICKHOUSE_URL")
 T0 = datetime(2027, 6, 1, 17, 0, tzinfo=UTC)
@@ -128,3 +133,16 @@ async def test_copies_count_once_and_revisions_replace(store: tuple[AnalyticsSto
     rows = await opened.rows(sql.totals(db, "revenue", [1, 2], None, None))
     totals = build_totals("revenue", [(str(r["currency"]), int(r["value"])) for r in rows])
     assert totals == [{"currency": "BAM", "total": 2500}, {"currency": "EUR", "total": 5000}]
+
+
+@pytest.mark.parametrize("version", ["18.16.1", "21.3.20.1", "x", ""])
+def test_a_server_too_old_for_the_sql_is_refused_by_name(version: str) -> None:
+    with pytest.raises(ServerTooOld) as refused:
+        check_server_version(version)
+    message = str(refused.value)
+    assert repr(version) in message or f"{version} is older" in message
+
+
+@pytest.mark.parametrize("version", ["21.8.15.7", "24.3.1.2672", "25.8.1"])
+def test_servers_the_sql_runs_on_are_taken(version: str) -> None:
+    check_server_version(version)
