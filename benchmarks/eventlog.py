@@ -175,9 +175,10 @@ async def worker_rate(settings: Settings, count: int, timeout_s: float) -> dict[
     """Events/s of the running persistence worker over the backlog, then PostgreSQL alone
     writing as many rows from memory.
 
-    Timed by the worker's own transactions (`recorded_at` is each one's start), not by
-    polling: from its first transaction's start to its last's, the rows of all but the
-    last, so a backlog logged between two polls is still measured."""
+    Also the rows per transaction (`per_commit`). Timed by the worker's own
+    transactions (`recorded_at` is each one's start), not by polling: from its first
+    transaction's start to its last's, the rows of all but the last, so a backlog
+    logged between two polls is still measured."""
     pattern = f"{BACKLOG_KEY}:%"
     async with open_deps(settings, "bench-eventlog") as deps:
         async with asyncio.timeout(timeout_s):  # the log has no event to wait on
@@ -196,7 +197,9 @@ async def worker_rate(settings: Settings, count: int, timeout_s: float) -> dict[
         span = (commits[-1]["at"] - commits[0]["at"]).total_seconds()
         worker = (count - commits[-1]["n"]) / span if span > 0 else None
         memory = await from_memory(deps, count, BATCH)
-    return {"worker_per_s": worker, "memory_per_s": memory}
+    # Rows per transaction: BATCH while the stream keeps up; far fewer when the server hands
+    # messages over a few at a time (seen while other processes flooded the disk).
+    return {"worker_per_s": worker, "memory_per_s": memory, "per_commit": count / len(commits)}
 
 
 async def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
