@@ -21,7 +21,11 @@ log = logging.getLogger(__name__)
 
 def stream_limits(settings: Settings) -> StreamLimits:
     """Stream limits from settings."""
-    return StreamLimits(history_size=settings.history_size, history_ttl_s=settings.history_ttl_s)
+    return StreamLimits(
+        history_size=settings.history_size,
+        history_ttl_s=settings.history_ttl_s,
+        replicas=settings.stream_replicas,
+    )
 
 
 async def declare_streams(settings: Settings) -> None:

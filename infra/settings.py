@@ -59,6 +59,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:8080"
     history_size: int = 1000
     history_ttl_s: float = 86400.0
+    stream_replicas: int = 1
     max_frame_bytes: int = 512 * 1024
     send_buffer_bytes: int = 1 << 20
     slow_consumer_grace_s: float = 2.0
@@ -243,6 +244,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "public_url": ("BILTEN_PUBLIC_URL", _public_url),
     "history_size": ("BILTEN_HISTORY_SIZE", _int(1, 1_000_000)),
     "history_ttl_s": ("BILTEN_HISTORY_TTL", _float(1, 365 * 86400)),
+    # Copies JetStream keeps of every stream: 3 on a three-server cluster (docs/deploy.md).
+    "stream_replicas": ("BILTEN_STREAM_REPLICAS", _int(1, 5)),
     "max_frame_bytes": ("BILTEN_MAX_FRAME_BYTES", _int(1024, 64 << 20)),
     "send_buffer_bytes": ("BILTEN_SEND_BUFFER_BYTES", _int(4096, 1 << 30)),
     "slow_consumer_grace_s": ("BILTEN_SLOW_CONSUMER_GRACE", _float(0, 600)),

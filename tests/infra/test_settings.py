@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bilten.infra.bootstrap import stream_limits
 from bilten.infra.settings import Settings, SettingsError, load_settings, settings_env
 
 
@@ -41,6 +42,13 @@ def test_every_documented_variable_is_read() -> None:
     assert settings.allowed_origins == ("https://a.example", "https://b.example")
 
 
+def test_stream_replicas_reach_the_stream_limits() -> None:
+    """A three-server cluster keeps three copies only when every declarer asks for them:
+    each hub and worker declares the streams at start and updates a differing one."""
+    assert stream_limits(load_settings({})).replicas == 1
+    assert stream_limits(load_settings({"BILTEN_STREAM_REPLICAS": "3"})).replicas == 3
+
+
 def test_flags_override_environment() -> None:
     settings = load_settings(
         {"BILTEN_PORT": "9000", "BILTEN_HOST": "0.0.0.0"}, port="7000", host=None
@@ -63,6 +71,7 @@ def test_flags_override_environment() -> None:
         ("BILTEN_ALLOWED_ORIGINS", "ftp://x", "origin"),
         ("BILTEN_HISTORY_SIZE", "0", "between"),
         ("BILTEN_PING_INTERVAL", "soon", "number"),
+        ("BILTEN_STREAM_REPLICAS", "7", "between"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(variable: str, value: str, problem: str) -> None:
