@@ -83,8 +83,10 @@ def bilten_metric_names() -> set[str]:
     names: set[str] = set()
     family: Metric
     for family in Metrics().registry.collect():
-        for suffix in _SUFFIXES.get(family.type, ("",)):
-            names.add(family.name + suffix)
+        if family.samples:
+            names |= {sample.name for sample in family.samples}
+        else:  # labelled: its series appear with their first child
+            names |= {family.name + suffix for suffix in _SUFFIXES[family.type]}
     return names
 
 

@@ -8,6 +8,7 @@ docs/deploy.md §Monitoring names.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from tests.deploy.deploy_files import (
     EXTERNAL_METRICS,
     load_yaml,
     metric_names,
+    of_kind,
     unknown_metrics,
 )
 
@@ -53,6 +55,17 @@ def test_the_alerts_cover_what_issue_15_asks() -> None:
     used = set().union(*(metric_names(rule["expr"]) for rule in rules()))
     assert {need for need, series in REQUIRED.items() if series not in used} == set()
     assert len({rule["alert"] for rule in rules()}) == len(rules())
+
+
+def test_restart_alert_watches_the_workers_containers() -> None:
+    containers = {
+        c["name"]
+        for d in of_kind("Deployment")
+        if d["metadata"]["name"].startswith("bilten-worker-")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    (rule,) = [r for r in rules() if REQUIRED["worker restarts"] in metric_names(r["expr"])]
+    assert set(re.findall(r'container="([^"]+)"', rule["expr"])) == containers
 
 
 def test_a_broken_or_unknown_expression_is_caught() -> None:
