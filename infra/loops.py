@@ -13,12 +13,15 @@ once per outage. CancelledError is never caught: cancelling still ends it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from bilten.infra.faults import translate
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BACKOFF_S = 2.0
 FIRST_BACKOFF_S = 0.05
@@ -118,3 +121,22 @@ async def attempt(job: Callable[[], Awaitable[object]], *, name: str) -> None:
         await job()
     except Exception as error:
         Outage(name).failed(error)
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None when `stop` is set first (`work` is then cancelled).
+
+    A consumer's long poll waits up to a second for a message; shutting down
+    must not wait it out. Work that finished as `stop` was set still counts.
+    """
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()

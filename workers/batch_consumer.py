@@ -23,7 +23,7 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from bilten.infra.faults import translate
-from bilten.infra.loops import Outage, every
+from bilten.infra.loops import Outage, every, unless_stopped
 from bilten.infra.pull import BatchPuller
 from bilten.protocol.errors import BadRequest
 from bilten.protocol.event_log import LogEntry, parse_domain_event
@@ -81,8 +81,8 @@ async def consume_batches(
     async def fetch_and_handle() -> None:
         nonlocal prefetched
         current, prefetched = prefetched, None
-        msgs = await (current if current is not None else fetch())
-        if not msgs:
+        msgs = await unless_stopped(stop, current if current is not None else fetch())
+        if not msgs:  # none came, or stopping: what a cancelled fetch buffered is nak'ed
             return
         # The next batch is fetched while this one is written: NATS and PostgreSQL work at once.
         prefetched = asyncio.ensure_future(fetch())

@@ -39,7 +39,7 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from bilten.infra.faults import translate
-from bilten.infra.loops import Outage, every
+from bilten.infra.loops import Outage, every, unless_stopped
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import COMMANDS, CommandRequest, decode_request, encode_reply
 from bilten.protocol.errors import BadChannel, BiltenError, Internal, Timeout, UnknownMethod
@@ -271,10 +271,10 @@ async def consume(
 
     async def fetch_and_handle() -> None:
         try:
-            msgs = await sub.fetch(batch, timeout=1.0)
+            msgs = await unless_stopped(stop, sub.fetch(batch, timeout=1.0))
         except TimeoutError:  # nats-py raises it when idle
             return
-        for msg in msgs:
+        for msg in msgs or ():
             await _handle_one(msg, ctx, worker, handler, timeout_s, outage)
 
     try:
