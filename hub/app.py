@@ -158,14 +158,25 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
     async def goodbye(app: web.Application) -> None:
         """On shutdown, ask every client to reconnect (to another hub), and let them go.
 
-        The sockets are the hub's, not aiohttp's (hub/ws.py), so aiohttp does
-        not wait for them: each gets `LINGER_S` to read its `disconnect` and
-        close, as any disconnect does, and is cut after that.
+        A client is told as soon as it has no request in flight and its replies
+        are written, so it loses no answer; one still waiting after the request
+        timeout (its worker is stuck) is told anyway. The sockets are the hub's,
+        not aiohttp's (hub/ws.py), so aiohttp does not wait for them: each gets
+        `LINGER_S` to read its `disconnect` and close, as any disconnect does,
+        and is cut after that.
         """
         hub = app[HUB]
-        for conn in list(hub.connections):
-            conn.disconnect("reconnect", "hub shutting down")
         loop = asyncio.get_running_loop()
+        answered_by = loop.time() + hub.settings.request_timeout_s
+        waiting = list(hub.connections)
+        while waiting:
+            late = loop.time() >= answered_by
+            for conn in waiting:
+                if late or conn.idle:
+                    conn.disconnect("reconnect", "hub shutting down")
+            waiting = [conn for conn in waiting if not conn.closed]
+            if waiting:
+                await asyncio.sleep(GOODBYE_POLL_S)
         deadline = loop.time() + LINGER_S
         while hub.connections and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(GOODBYE_POLL_S)

@@ -77,6 +77,12 @@ class Connection:
     close_reason: str | None = None
     subs: dict[str, SubState] = field(default_factory=dict)
     linger: asyncio.TimerHandle | None = None  # aborts the socket if the close never completes
+    requests: int = 0  # requests of this client being worked on (hub/session.py)
+
+    @property
+    def idle(self) -> bool:
+        """No request in flight and no reply waiting to be written: a goodbye loses nothing."""
+        return self.requests == 0 and not self.dirty
 
     def ping(self) -> None:
         """Send a WebSocket ping (hub/keepalive.py); it goes ahead of anything queued."""

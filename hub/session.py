@@ -166,9 +166,11 @@ class Session:
             self.tasks = set()
         task = asyncio.get_running_loop().create_task(self._guard(req_id, work))
         self.tasks.add(task)
+        self.conn.requests += 1
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
+        self.conn.requests -= 1
         if self.tasks is not None:
             self.tasks.discard(task)
             if not self.tasks:

@@ -16,6 +16,7 @@ from kubernetes_validate import utils as kubernetes
 
 from bilten.hub.connection import LINGER_S
 from bilten.hub.main import SHUTDOWN_TIMEOUT_S
+from bilten.infra.settings import Settings
 from bilten.workers.registry import WORKERS
 from tests.deploy.deploy_files import (
     DEPLOY_DOC,
@@ -120,10 +121,13 @@ def test_secret_keys_are_the_ones_docs_tell_to_create() -> None:
 
 
 def test_hub_grace_period_covers_its_shutdown() -> None:
-    """preStop pause, then `reconnect` and LINGER_S for the clients, then the handlers."""
+    """preStop pause, the requests in flight answered (up to the request timeout), then
+    `reconnect` and LINGER_S for the clients, then the HTTP handlers."""
     spec = deployment(HUB)["spec"]["template"]["spec"]
     pause = container(deployment(HUB))["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert spec["terminationGracePeriodSeconds"] >= pause + LINGER_S + SHUTDOWN_TIMEOUT_S + 5
+    answering = float(config().get("BILTEN_REQUEST_TIMEOUT", Settings().request_timeout_s))
+    needed = pause + answering + LINGER_S + SHUTDOWN_TIMEOUT_S
+    assert spec["terminationGracePeriodSeconds"] >= needed + 5
 
 
 def test_hubs_scale_on_an_exported_connections_metric() -> None:
