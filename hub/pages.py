@@ -4,7 +4,7 @@ docs/web.md. Everything under hub/static/ is read once when the app is built
 and served from memory, so only files that were there are ever served (no
 path is joined at request time). Their URLs carry a build id, a digest of
 every file, so a browser may keep each one for a year: a new release has a
-new id and new URLs. The app pages (`/organizer`, `/e/{event_id}`, `/door`)
+new id and new URLs. The app pages (`/organizer`, `/e/{event_id}`, `/signin`, `/door`)
 name the current build's files and are never cached.
 """
 
@@ -30,7 +30,7 @@ REVALIDATE = "no-cache"
 # Each app's ES module; an app not yet built shows the status page (docs/web.md §Pages).
 APP_MODULES = {
     "organizer": "js/status.js",
-    "attendee": "js/status.js",
+    "attendee": "js/attendee/main.js",
     "door": "js/status.js",
 }
 # A Host header we are willing to write into the policy: name or address, optional port.
@@ -170,6 +170,11 @@ async def door_page(request: web.Request) -> web.Response:
     return _page("door", None, request)
 
 
+async def signin_page(request: web.Request) -> web.Response:
+    """GET /signin: where an attendee's mailed sign-in link lands (docs/accounts.md §Attendees)."""
+    return _page("attendee", None, request)
+
+
 async def attendee_page(request: web.Request) -> web.Response:
     """GET /e/{event_id}: an attendee's page of one event; an id no channel could name is 404."""
     raw = request.match_info["event_id"]
@@ -187,3 +192,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/organizer", organizer_page)
     app.router.add_get("/door", door_page)
     app.router.add_get("/e/{event_id}", attendee_page)
+    app.router.add_get("/signin", signin_page)

@@ -25,7 +25,7 @@ from bilten.hub.pages import (
 from bilten.infra.settings import Settings
 from bilten.protocol.errors import HTTP_STATUS
 
-PAGES = ("/organizer", "/door", "/e/42")
+PAGES = ("/organizer", "/door", "/e/42", "/signin")
 
 
 def policy(header: str) -> dict[str, str]:

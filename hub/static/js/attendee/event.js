@@ -1,0 +1,46 @@
+// The signed-in part of /e/{event_id}: the event, live, for a holder of its
+// tickets. The attendee's token reaches only events of organizations where
+// the attendee bought (docs/accounts.md §Attendees), so the event's
+// organization is read from the attendee's orders.
+
+import htm from "../../vendor/htm.module.js";
+import { formatters } from "../i18n.js";
+import { everything } from "./api.js";
+import { Announcements } from "./announcements.js";
+import { useLive } from "./live.js";
+
+const { createElement, useEffect, useState } = window.React;
+const html = htm.bind(createElement);
+
+/** The organization of `eventId` among the attendee's orders: undefined while reading, null if none. */
+export function useOrg(eventId) {
+  const [org, setOrg] = useState(undefined);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    everything("orders", 100)
+      .then((orders) => setOrg(orders.find((o) => o.event_id === eventId)?.org ?? null))
+      .catch(setError);
+  }, [eventId]);
+  return { org, error };
+}
+
+function Connection({ t, state }) {
+  return html`<p role="status" aria-live="polite">
+    ${t("attendee.live.state")} <strong data-testid="state" data-state=${state}>${t(`state.${state}`)}</strong>
+  </p>`;
+}
+
+/** The event's header and its live parts, once connected. */
+export function LiveEvent({ t, language, eventId, org }) {
+  const { client, state, event, error } = useLive(eventId, org);
+  const local = event && formatters(language, { timeZone: event.timezone });
+  return html`<section aria-labelledby="event-title">
+    ${event
+      ? html`<h2 id="event-title" data-testid="event-name">${event.name}</h2>
+          <p data-testid="event-date">${t("attendee.event.when", { start: local.date(event.starts_at), zone: event.timezone })}</p>`
+      : html`<h2 id="event-title">${t("attendee.event.loading")}</h2>`}
+    <${Connection} t=${t} state=${state} />
+    ${error && html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`}
+    ${event && html`<${Announcements} t=${t} format=${local} client=${client} eventId=${eventId} />`}
+  </section>`;
+}

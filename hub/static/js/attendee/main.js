@@ -1,0 +1,105 @@
+// The attendee's page (docs/web.md §Attendee page): /e/{event_id} shows one
+// event live to a signed-in holder of its tickets, with the attendee's
+// tickets; /signin is where a mailed sign-in link lands.
+
+import htm from "../../vendor/htm.module.js";
+import {
+  LANGUAGES,
+  browserLanguage,
+  formatters,
+  loadCatalogue,
+  rememberLanguage,
+  translator,
+} from "../i18n.js";
+import { call, whoAmI } from "./api.js";
+import { LiveEvent, useOrg } from "./event.js";
+import { Landing, SignIn } from "./signin.js";
+import { MyTickets, forgetTickets } from "./tickets.js";
+
+const { createElement, useEffect, useState } = window.React;
+const html = htm.bind(createElement);
+const { event: eventParam, i18n: i18nBase } = document.body.dataset;
+const eventId = eventParam ? Number(eventParam) : null;
+
+function LanguageSwitch({ t, language, onChange }) {
+  return html`<label class="language">
+    ${t("language.label")}
+    <select value=${language} onChange=${(e) => onChange(e.target.value)} data-testid="language">
+      ${LANGUAGES.map((code) => html`<option key=${code} value=${code}>${t(`language.${code}`)}</option>`)}
+    </select>
+  </label>`;
+}
+
+function ThisEvent({ t, language }) {
+  const { org, error } = useOrg(eventId);
+  if (error) return html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`;
+  if (org === undefined) return null;
+  if (org === null) return html`<p data-testid="no-tickets">${t("attendee.event.not_holder")}</p>`;
+  return html`<${LiveEvent} t=${t} language=${language} eventId=${eventId} org=${org} />`;
+}
+
+function SignedIn({ t, language, format, attendee, onSignedOut }) {
+  async function signOut() {
+    await call("POST", "/api/v1/attendee/signout").catch(() => null);
+    forgetTickets();
+    onSignedOut();
+  }
+  return html`<p>
+      ${t("attendee.signed_in", { email: attendee.email })}
+      ${" "}<button type="button" onClick=${signOut}>${t("attendee.signout")}</button>
+    </p>
+    ${eventId !== null && html`<${ThisEvent} t=${t} language=${language} />`}
+    <${MyTickets} t=${t} format=${format} attendee=${attendee} />`;
+}
+
+function Body({ t, language, format }) {
+  const [attendee, setAttendee] = useState(undefined);
+  const [error, setError] = useState(null);
+  const landing = location.pathname === "/signin";
+
+  useEffect(() => {
+    if (!landing) whoAmI().then(setAttendee).catch(setError);
+  }, []);
+
+  if (landing && attendee === undefined) return html`<${Landing} t=${t} onSignedIn=${setAttendee} />`;
+  if (error) return html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`;
+  if (attendee === undefined) return null;
+  if (attendee === null) return html`<${SignIn} t=${t} language=${language} />`;
+  return html`<${SignedIn} t=${t} language=${language} format=${format} attendee=${attendee}
+    onSignedOut=${() => setAttendee(null)} />`;
+}
+
+function Page() {
+  const [language, setLanguage] = useState(browserLanguage);
+  const [catalogue, setCatalogue] = useState(null);
+  const [failed, setFailed] = useState(false);
+
+  useEffect(() => {
+    let current = true;
+    loadCatalogue(i18nBase, language)
+      .then((loaded) => current && setCatalogue({ language, strings: loaded }))
+      .catch(() => current && setFailed(true));
+    return () => {
+      current = false;
+    };
+  }, [language]);
+
+  if (failed) return html`<p role="alert">Bilten: the catalogue could not be loaded.</p>`;
+  if (catalogue === null) return null;
+  const t = translator(catalogue.strings);
+  document.documentElement.lang = catalogue.language;
+  document.title = t("app.attendee");
+
+  function choose(next) {
+    rememberLanguage(next);
+    setLanguage(next);
+  }
+
+  return html`<header>
+      <h1 data-testid="title">${t("app.attendee")}</h1>
+      <${LanguageSwitch} t=${t} language=${catalogue.language} onChange=${choose} />
+    </header>
+    <${Body} t=${t} language=${catalogue.language} format=${formatters(catalogue.language)} />`;
+}
+
+window.ReactDOM.createRoot(document.getElementById("root")).render(html`<${Page} />`);

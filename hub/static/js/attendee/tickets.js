@@ -1,0 +1,108 @@
+// "My tickets": every ticket bought with the attendee's address, each with its
+// QR code. The list is saved in localStorage once loaded, so a page that loses
+// the network keeps showing it and a refresh that fails falls back to it.
+// Without a service worker, a page opened while offline does not load at all.
+
+import htm from "../../vendor/htm.module.js";
+import { everything } from "./api.js";
+import { QrCode } from "./qr.js";
+
+const { createElement, useEffect, useState } = window.React;
+const html = htm.bind(createElement);
+const SAVED = "bilten.attendee.tickets";
+const FIELDS = ["id", "event_id", "event_name", "starts_at", "holder", "state", "code"];
+
+function load(attendeeId) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(SAVED) ?? "null");
+    return saved?.attendee === attendeeId ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+function save(attendeeId, tickets) {
+  const kept = tickets.map((ticket) => Object.fromEntries(FIELDS.map((f) => [f, ticket[f]])));
+  const saved = { attendee: attendeeId, at: Date.now(), tickets: kept };
+  try {
+    localStorage.setItem(SAVED, JSON.stringify(saved));
+  } catch {
+    // storage full or refused: the list lasts for this page only
+  }
+  return saved;
+}
+
+/** Forget the saved tickets (signing out). */
+export function forgetTickets() {
+  try {
+    localStorage.removeItem(SAVED);
+  } catch {
+    // nothing was saved
+  }
+}
+
+function useOnline() {
+  const [online, setOnline] = useState(navigator.onLine);
+  useEffect(() => {
+    const up = () => setOnline(true);
+    const down = () => setOnline(false);
+    addEventListener("online", up);
+    addEventListener("offline", down);
+    return () => {
+      removeEventListener("online", up);
+      removeEventListener("offline", down);
+    };
+  }, []);
+  return online;
+}
+
+function Ticket({ t, format, ticket }) {
+  return html`<li class="ticket" data-testid="ticket" data-code=${ticket.code}>
+    <${QrCode} text=${ticket.code} label=${t("attendee.tickets.qr", { holder: ticket.holder })} />
+    <div>
+      <strong>${ticket.event_name}</strong>
+      <div>${format.date(ticket.starts_at)}</div>
+      <div>${t("attendee.tickets.holder", { holder: ticket.holder })}</div>
+      <div>${ticket.state === "valid" ? t("attendee.tickets.valid") : t("attendee.tickets.revoked")}</div>
+      <code class="code">${ticket.code}</code>
+    </div>
+  </li>`;
+}
+
+/** The attendee's tickets; `version` changes when a purchase adds some. */
+export function MyTickets({ t, format, attendee, version }) {
+  const [shown, setShown] = useState(() => load(attendee.id));
+  const [fresh, setFresh] = useState(false);
+  const [error, setError] = useState(null);
+  const online = useOnline();
+
+  async function refresh() {
+    setError(null);
+    try {
+      setShown(save(attendee.id, await everything("tickets", 20)));
+      setFresh(true);
+    } catch (failure) {
+      setError(failure);
+      setFresh(false);
+    }
+  }
+
+  useEffect(() => {
+    refresh();
+  }, [attendee.id, version]);
+
+  const tickets = shown?.tickets ?? [];
+  return html`<section aria-labelledby="tickets-title">
+    <h2 id="tickets-title">${t("attendee.tickets.title")}</h2>
+    <div role="status" aria-live="polite" data-testid="tickets-status">
+      ${!online && html`<p>${t("attendee.tickets.offline")}</p>`}
+      ${shown && !fresh && error && html`<p>${t("attendee.tickets.saved", { at: format.date(shown.at) })}</p>`}
+    </div>
+    ${error && !shown && html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`}
+    ${shown && tickets.length === 0 && html`<p>${t("attendee.tickets.none")}</p>`}
+    <ul class="tickets">
+      ${tickets.map((ticket) => html`<${Ticket} key=${ticket.id} t=${t} format=${format} ticket=${ticket} />`)}
+    </ul>
+    <button type="button" onClick=${refresh}>${t("attendee.tickets.refresh")}</button>
+  </section>`;
+}
