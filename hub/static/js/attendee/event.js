@@ -8,6 +8,7 @@ import { formatters } from "../i18n.js";
 import { everything } from "./api.js";
 import { Announcements } from "./announcements.js";
 import { useLive } from "./live.js";
+import { LiveSession } from "./session.js";
 
 const { createElement, useEffect, useState } = window.React;
 const html = htm.bind(createElement);
@@ -31,7 +32,7 @@ function Connection({ t, state }) {
 }
 
 /** The event's header and its live parts, once connected. */
-export function LiveEvent({ t, language, eventId, org }) {
+export function LiveEvent({ t, language, eventId, org, attendee }) {
   const { client, state, event, error } = useLive(eventId, org);
   const local = event && formatters(language, { timeZone: event.timezone });
   return html`<section aria-labelledby="event-title">
@@ -41,6 +42,7 @@ export function LiveEvent({ t, language, eventId, org }) {
       : html`<h2 id="event-title">${t("attendee.event.loading")}</h2>`}
     <${Connection} t=${t} state=${state} />
     ${error && html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`}
-    ${event && html`<${Announcements} t=${t} format=${local} client=${client} eventId=${eventId} />`}
+    ${event && html`<${Announcements} t=${t} format=${local} client=${client} eventId=${eventId} />
+      <${LiveSession} t=${t} format=${local} client=${client} eventId=${eventId} attendee=${attendee} />`}
   </section>`;
 }

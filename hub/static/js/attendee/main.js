@@ -30,12 +30,12 @@ function LanguageSwitch({ t, language, onChange }) {
   </label>`;
 }
 
-function ThisEvent({ t, language }) {
+function ThisEvent({ t, language, attendee }) {
   const { org, error } = useOrg(eventId);
   if (error) return html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`;
   if (org === undefined) return null;
   if (org === null) return html`<p data-testid="no-tickets">${t("attendee.event.not_holder")}</p>`;
-  return html`<${LiveEvent} t=${t} language=${language} eventId=${eventId} org=${org} />`;
+  return html`<${LiveEvent} t=${t} language=${language} eventId=${eventId} org=${org} attendee=${attendee} />`;
 }
 
 function SignedIn({ t, language, format, attendee, onSignedOut }) {
@@ -48,7 +48,7 @@ function SignedIn({ t, language, format, attendee, onSignedOut }) {
       ${t("attendee.signed_in", { email: attendee.email })}
       ${" "}<button type="button" onClick=${signOut}>${t("attendee.signout")}</button>
     </p>
-    ${eventId !== null && html`<${ThisEvent} t=${t} language=${language} />`}
+    ${eventId !== null && html`<${ThisEvent} t=${t} language=${language} attendee=${attendee} />`}
     <${MyTickets} t=${t} format=${format} attendee=${attendee} />`;
 }
 

@@ -1,0 +1,117 @@
+"""The live session on the attendee page, in Chromium: polls, Q&A and reactions.
+
+docs/web.md §Attendee page, docs/engagement.md. A ticket holder votes once
+and sees the results as each poll allows (live, or once revealed), asks a
+question and upvotes, and reacts, while an organizer and another attendee
+act over their own sockets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Browser, expect
+
+from bilten.infra.settings import Settings
+from tests.allocation.helpers import ok
+from tests.hub.helpers import connect
+from tests.web.attendee_helpers import SIGNED_OUT, assert_clean, bought, sign_in_on_page
+from tests.web.conftest import BROWSER_WAIT_MS, Stack, open_page
+from tests.web.test_accessibility import serious_violations
+
+EMAIL = "amra@example.org"
+
+
+async def test_votes_once_asks_upvotes_and_reacts_live(
+    browser: Browser, stack: Stack, workers: Settings, aiohttp_client: Any, make_token: Any
+) -> None:
+    client = await aiohttp_client(stack.server)
+    await bought(stack, client, make_token, EMAIL)
+    organizer = stack.organizer
+    session = ok(
+        await organizer.call(
+            "sessions.create", {"event_id": stack.event_id, "title": "Keynote", "room": "Hall A"}
+        )
+    )
+    live = ok(
+        await organizer.call(
+            "polls.create",
+            {
+                "session_id": session["id"],
+                "question": "Best set?",
+                "kind": "single",
+                "options": ["First", "Second"],
+            },
+        )
+    )
+    ok(await organizer.call("polls.open", {"poll_id": live["id"]}))
+
+    watched = await open_page(browser, stack.base_url)
+    page = watched.page
+    await sign_in_on_page(page, workers, stack, EMAIL)
+    await expect(page.get_by_test_id("session")).to_have_value(
+        str(session["id"]), timeout=BROWSER_WAIT_MS
+    )
+    poll = page.locator(f'[data-poll="{live["id"]}"]')
+    await expect(poll.get_by_role("heading", name="Best set?")).to_be_visible()
+    await expect(poll.get_by_test_id("results")).to_have_count(0)  # vote first
+    await poll.get_by_label("Second").check()
+    await poll.get_by_role("button", name="Vote").click()
+    await expect(poll.get_by_test_id("voted")).to_have_text("Your vote is counted.")
+    await expect(poll.get_by_test_id("results")).to_contain_text(
+        "Second: 1 (100%)", timeout=BROWSER_WAIT_MS
+    )
+    await expect(poll.get_by_role("button", name="Vote")).to_have_count(0)
+
+    # Results kept for the reveal: hidden after the vote until the organizers show them.
+    hidden = ok(
+        await organizer.call(
+            "polls.create",
+            {
+                "session_id": session["id"],
+                "question": "Encore?",
+                "kind": "single",
+                "options": ["Yes", "No"],
+                "results": "on_close",
+            },
+        )
+    )
+    ok(await organizer.call("polls.open", {"poll_id": hidden["id"]}))
+    later = page.locator(f'[data-poll="{hidden["id"]}"]')
+    await later.get_by_label("Yes").check(timeout=BROWSER_WAIT_MS)
+    await later.get_by_role("button", name="Vote").click()
+    await expect(later.get_by_test_id("results-hidden")).to_be_visible(timeout=BROWSER_WAIT_MS)
+    ok(await organizer.call("polls.reveal", {"poll_id": hidden["id"]}))
+    await expect(later.get_by_test_id("results")).to_contain_text(
+        "Yes: 1 (100%)", timeout=BROWSER_WAIT_MS
+    )
+
+    # Q&A: ask, see another attendee's upvote arrive, upvote too.
+    await page.get_by_label("Your question").fill("Will the slides be shared?")
+    await page.get_by_role("button", name="Ask", exact=True).click()
+    await expect(page.get_by_test_id("ask-status")).to_have_text("Your question is on the list.")
+    question = page.get_by_test_id("question").filter(has_text="Will the slides be shared?")
+    await expect(question).to_contain_text("0 upvotes", timeout=BROWSER_WAIT_MS)
+    question_id = int(await question.get_attribute("data-question") or 0)
+    other = await connect(client, make_token("attendee", sub="lejla", events=[stack.event_id]))
+    ok(await other.call("qa.upvote", {"event_id": stack.event_id, "question_id": question_id}))
+    await expect(question).to_contain_text("1 upvotes", timeout=BROWSER_WAIT_MS)
+    await question.get_by_role("button", name="Upvote").click()
+    await expect(question).to_contain_text("2 upvotes", timeout=BROWSER_WAIT_MS)
+    await expect(question.get_by_role("button", name="Upvoted (take back)")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+    # Reactions: the room's counts come back on the channel.
+    await page.get_by_role("button", name="🔥 0: send 🔥 to the room").click()
+    await expect(page.get_by_role("button", name="🔥 1: send 🔥 to the room")).to_be_visible(
+        timeout=BROWSER_WAIT_MS
+    )
+    assert await serious_violations(page) == []
+
+    # Voted once: after a reload the poll shows the results, not the ballot.
+    await page.reload()
+    await expect(poll.get_by_test_id("voted")).to_be_visible(timeout=BROWSER_WAIT_MS)
+    await expect(poll.get_by_role("button", name="Vote")).to_have_count(0)
+    await expect(poll.get_by_test_id("results")).to_contain_text("Second: 1 (100%)")
+    await assert_clean(watched, SIGNED_OUT)
