@@ -7,6 +7,7 @@ import htm from "../../vendor/htm.module.js";
 import { formatters } from "../i18n.js";
 import { everything } from "./api.js";
 import { Announcements } from "./announcements.js";
+import { Buy } from "./buy.js";
 import { useLive } from "./live.js";
 import { LiveSession } from "./session.js";
 
@@ -32,7 +33,7 @@ function Connection({ t, state }) {
 }
 
 /** The event's header and its live parts, once connected. */
-export function LiveEvent({ t, language, eventId, org, attendee }) {
+export function LiveEvent({ t, language, eventId, org, attendee, onBought }) {
   const { client, state, event, error } = useLive(eventId, org);
   const local = event && formatters(language, { timeZone: event.timezone });
   return html`<section aria-labelledby="event-title">
@@ -43,6 +44,7 @@ export function LiveEvent({ t, language, eventId, org, attendee }) {
     <${Connection} t=${t} state=${state} />
     ${error && html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`}
     ${event && html`<${Announcements} t=${t} format=${local} client=${client} eventId=${eventId} />
+      <${Buy} t=${t} format=${local} client=${client} eventId=${eventId} attendee=${attendee} onBought=${onBought} />
       <${LiveSession} t=${t} format=${local} client=${client} eventId=${eventId} attendee=${attendee} />`}
   </section>`;
 }

@@ -30,15 +30,17 @@ function LanguageSwitch({ t, language, onChange }) {
   </label>`;
 }
 
-function ThisEvent({ t, language, attendee }) {
+function ThisEvent({ t, language, attendee, onBought }) {
   const { org, error } = useOrg(eventId);
   if (error) return html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`;
   if (org === undefined) return null;
   if (org === null) return html`<p data-testid="no-tickets">${t("attendee.event.not_holder")}</p>`;
-  return html`<${LiveEvent} t=${t} language=${language} eventId=${eventId} org=${org} attendee=${attendee} />`;
+  return html`<${LiveEvent} t=${t} language=${language} eventId=${eventId} org=${org} attendee=${attendee}
+    onBought=${onBought} />`;
 }
 
 function SignedIn({ t, language, format, attendee, onSignedOut }) {
+  const [bought, setBought] = useState(0); // purchases made here: my tickets reload after each
   async function signOut() {
     await call("POST", "/api/v1/attendee/signout").catch(() => null);
     forgetTickets();
@@ -48,8 +50,9 @@ function SignedIn({ t, language, format, attendee, onSignedOut }) {
       ${t("attendee.signed_in", { email: attendee.email })}
       ${" "}<button type="button" onClick=${signOut}>${t("attendee.signout")}</button>
     </p>
-    ${eventId !== null && html`<${ThisEvent} t=${t} language=${language} attendee=${attendee} />`}
-    <${MyTickets} t=${t} format=${format} attendee=${attendee} />`;
+    ${eventId !== null && html`<${ThisEvent} t=${t} language=${language} attendee=${attendee}
+      onBought=${() => setBought((n) => n + 1)} />`}
+    <${MyTickets} t=${t} format=${format} attendee=${attendee} version=${bought} />`;
 }
 
 function Body({ t, language, format }) {

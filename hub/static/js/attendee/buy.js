@@ -1,0 +1,92 @@
+// Buying (docs/allocation.md §Holds, §Confirming): the best available places
+// of a ticket type are held for the buyer, with a live countdown to the
+// hold's end, then confirmed as an order in the attendee's name. Payment is
+// out of scope: confirming places the order without one, and the page says so.
+
+import htm from "../../vendor/htm.module.js";
+import { Hold } from "./hold.js";
+import { available, useSeats } from "./seats.js";
+
+const { createElement, useEffect, useState } = window.React;
+const html = htm.bind(createElement);
+const MAX_QUANTITY = 10;
+
+function Rejection({ t, rejection }) {
+  if (rejection.reason === "unavailable") return t("attendee.buy.unavailable");
+  if (rejection.reason === "quota_exhausted") {
+    return t("attendee.buy.quota_exhausted", { available: rejection.available });
+  }
+  if (rejection.reason === "limit_exceeded") {
+    return t("attendee.buy.limit_exceeded", { limit: rejection.limit, taken: rejection.taken });
+  }
+  return t("attendee.error", { code: rejection.reason });
+}
+
+function Remaining({ t, format, left }) {
+  if (left === null) return t("attendee.buy.unlimited");
+  return t("attendee.buy.remaining", { count: format.number(left) });
+}
+
+export function Buy({ t, format, client, eventId, attendee, onBought }) {
+  const [types, setTypes] = useState(null);
+  const [typeId, setTypeId] = useState(null);
+  const [quantity, setQuantity] = useState(1);
+  const [hold, setHold] = useState(null);
+  const [rejection, setRejection] = useState(null);
+  const [error, setError] = useState(null);
+  const seats = useSeats(client, eventId);
+
+  useEffect(() => {
+    client
+      .rpc("tickettypes.list", { event_id: eventId })
+      .then(({ ticket_types: found }) => {
+        setTypes(found);
+        setTypeId(found[0]?.id ?? null);
+      })
+      .catch(setError);
+  }, [client, eventId]);
+
+  async function ask(event) {
+    event.preventDefault();
+    setRejection(null);
+    setError(null);
+    try {
+      const answer = await client.rpc("seats.hold", { event_id: eventId, ticket_type_id: typeId, quantity });
+      if (answer.status === "held") setHold(answer);
+      else setRejection(answer);
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
+  if (types === null) return null;
+  const type = types.find((candidate) => candidate.id === typeId);
+  // Live from the seats channel once subscribed; until then as the list said.
+  const left = seats.view ? available(seats.view, typeId) : type?.remaining;
+  return html`<section aria-labelledby="buy-title">
+    <h2 id="buy-title">${t("attendee.buy.title")}</h2>
+    ${types.length === 0 && html`<p>${t("attendee.buy.nothing")}</p>`}
+    ${types.length > 0 && hold === null && html`<form onSubmit=${ask}>
+      <label>${t("attendee.buy.type")}
+        <select value=${typeId ?? ""} onChange=${(e) => setTypeId(Number(e.target.value))}>
+          ${types.map((candidate) => html`<option key=${candidate.id} value=${candidate.id}>
+            ${t("attendee.buy.type_option", { name: candidate.name, price: format.money(candidate.price_minor, candidate.currency) })}
+          </option>`)}
+        </select>
+      </label>
+      ${type && html`<p data-testid="remaining" aria-live="polite"><${Remaining} t=${t} format=${format} left=${left} /></p>`}
+      <label>${t("attendee.buy.quantity")}
+        <input type="number" min="1" max=${MAX_QUANTITY} required value=${quantity}
+          onInput=${(e) => setQuantity(Number(e.target.value))} />
+      </label>
+      <button type="submit">${t("attendee.buy.best")}</button>
+    </form>`}
+    <div role="status" aria-live="polite" data-testid="buy-status">
+      ${rejection && html`<p><${Rejection} t=${t} rejection=${rejection} /></p>`}
+      ${seats.error && html`<p class="error" data-code=${seats.error.code}>${t("attendee.error", { code: seats.error.code })}</p>`}
+      ${error && html`<p class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`}
+    </div>
+    ${hold && html`<${Hold} t=${t} format=${format} client=${client} hold=${hold} attendee=${attendee}
+      onBought=${onBought} onEnd=${() => setHold(null)} />`}
+  </section>`;
+}
