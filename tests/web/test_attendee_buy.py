@@ -85,3 +85,71 @@ async def test_holds_the_best_available_confirms_and_sees_the_hold_run_out(
     )
     await expect(remaining).to_have_text("42 left", timeout=BROWSER_WAIT_MS)
     await assert_clean(watched, SIGNED_OUT)
+
+
+async def seat_pixel(page: Any, index: int, dx: int, dy: int) -> list[int]:
+    """The canvas colour inside seat `index` of the first row (RGB)."""
+    x, y = 40 + index * 16 + dx, 22 + dy  # seatmap.js LABEL, CELL and HEADER
+    found: list[int] = await page.evaluate(
+        """([x, y]) => [...document.querySelector('[data-testid=seat-canvas]')
+             .getContext('2d').getImageData(x, y, 1, 1).data].slice(0, 3)""",
+        [x, y],
+    )
+    return found
+
+
+async def test_picks_seats_on_the_live_map_by_keyboard_and_click(
+    browser: Browser, stack: Stack, workers: Settings, aiohttp_client: Any, make_token: Any
+) -> None:
+    await bought(stack, await aiohttp_client(stack.server), make_token, EMAIL)
+    organizer = stack.organizer
+    loza = ok(
+        await organizer.call(
+            "tickettypes.create",
+            {"event_id": stack.event_id, "name": "Loža", "price_minor": 4000},
+        )
+    )
+    sections = [
+        {
+            "name": "Balkon",
+            "ticket_type_id": loza["id"],
+            "rows": [{"name": "1", "seats": 4}, {"name": "2", "seats": ["2a", "2b"]}],
+        }
+    ]
+    ok(await organizer.call("seats.create", {"event_id": stack.event_id, "sections": sections}))
+    seat_map = ok(await organizer.call("seats.map", {"event_id": stack.event_id}))
+    first_id = seat_map["sections"][0]["rows"][0]["ids"][0][0]
+
+    watched = await open_page(browser, stack.base_url)
+    page = watched.page
+    await sign_in_on_page(page, workers, stack, EMAIL)
+    await page.get_by_label("Choose seats on the map").check(timeout=BROWSER_WAIT_MS)
+    canvas = page.get_by_test_id("seat-canvas")
+    await expect(canvas).to_be_visible(timeout=BROWSER_WAIT_MS)
+    await expect(page.get_by_role("combobox", name=re.compile("^Row"))).to_have_value("0")
+    await page.get_by_label("Seat 2 (free)").check()
+    await canvas.click(position={"x": 40 + 2 * 16 + 6, "y": 22 + 6})  # seat 3
+    picked = page.get_by_test_id("picked")
+    await expect(picked).to_have_text(
+        "Picked: Balkon, row 1, seat 2, Balkon, row 1, seat 3", timeout=BROWSER_WAIT_MS
+    )
+    assert await seat_pixel(page, 2, 1, 1) == [26, 86, 219]  # picked: filled
+
+    # Someone else holds seat 1: the map and its checkbox follow live.
+    ok(await organizer.call("seats.hold", {"event_id": stack.event_id, "seat_ids": [first_id]}))
+    await expect(page.get_by_label("Seat 1 (held)")).to_be_disabled(timeout=BROWSER_WAIT_MS)
+    assert await seat_pixel(page, 0, 3, 3) == [243, 226, 179]  # held: hatched
+    await page.get_by_role("combobox", name=re.compile("^Row")).select_option(label="Balkon, row 2")
+    await expect(page.get_by_label("Seat 2a (free)")).to_be_enabled()
+    assert await serious_violations(page) == []
+
+    await page.get_by_role("button", name="Hold these seats").click()
+    await expect(page.get_by_test_id("hold")).to_contain_text(
+        re.compile(r"Held for you: 2 for BAM\s80\.00\."), timeout=BROWSER_WAIT_MS
+    )
+    await page.get_by_role("button", name="Confirm the order").click()
+    await expect(page.get_by_test_id("ticket")).to_have_count(3, timeout=BROWSER_WAIT_MS)
+    await page.get_by_role("button", name="Buy more").click()
+    await page.get_by_label("Choose seats on the map").check()
+    await expect(page.get_by_label("Seat 3 (sold)")).to_be_disabled(timeout=BROWSER_WAIT_MS)
+    await assert_clean(watched, SIGNED_OUT)

@@ -5,6 +5,7 @@
 
 import htm from "../../vendor/htm.module.js";
 import { Hold } from "./hold.js";
+import { SeatPicker } from "./seatpick.js";
 import { available, useSeats } from "./seats.js";
 
 const { createElement, useEffect, useState } = window.React;
@@ -46,17 +47,23 @@ export function Buy({ t, format, client, eventId, attendee, onBought }) {
       .catch(setError);
   }, [client, eventId]);
 
-  async function ask(event) {
-    event.preventDefault();
+  const [mode, setMode] = useState("best"); // best, or pick (on a map with seated types)
+
+  async function ask(params) {
     setRejection(null);
     setError(null);
     try {
-      const answer = await client.rpc("seats.hold", { event_id: eventId, ticket_type_id: typeId, quantity });
+      const answer = await client.rpc("seats.hold", { event_id: eventId, ...params });
       if (answer.status === "held") setHold(answer);
       else setRejection(answer);
     } catch (failure) {
       setError(failure);
     }
+  }
+
+  function best(event) {
+    event.preventDefault();
+    ask({ ticket_type_id: typeId, quantity });
   }
 
   if (types === null) return null;
@@ -66,7 +73,16 @@ export function Buy({ t, format, client, eventId, attendee, onBought }) {
   return html`<section aria-labelledby="buy-title">
     <h2 id="buy-title">${t("attendee.buy.title")}</h2>
     ${types.length === 0 && html`<p>${t("attendee.buy.nothing")}</p>`}
-    ${types.length > 0 && hold === null && html`<form onSubmit=${ask}>
+    ${hold === null && types.some((candidate) => candidate.seated) && html`<fieldset>
+      <legend>${t("attendee.buy.how")}</legend>
+      <label class="inline"><input type="radio" name="buy-mode" checked=${mode === "best"} onChange=${() => setMode("best")} />
+        ${t("attendee.buy.mode_best")}</label>
+      <label class="inline"><input type="radio" name="buy-mode" checked=${mode === "pick"} onChange=${() => setMode("pick")} />
+        ${t("attendee.buy.mode_pick")}</label>
+    </fieldset>`}
+    ${hold === null && mode === "pick" && html`<${SeatPicker} t=${t} client=${client} eventId=${eventId}
+      live=${seats.view} onHold=${(ids) => ask({ seat_ids: ids })} />`}
+    ${types.length > 0 && hold === null && mode === "best" && html`<form onSubmit=${best}>
       <label>${t("attendee.buy.type")}
         <select value=${typeId ?? ""} onChange=${(e) => setTypeId(Number(e.target.value))}>
           ${types.map((candidate) => html`<option key=${candidate.id} value=${candidate.id}>
