@@ -153,3 +153,46 @@ async def test_picks_seats_on_the_live_map_by_keyboard_and_click(
     await page.get_by_label("Choose seats on the map").check()
     await expect(page.get_by_label("Seat 3 (sold)")).to_be_disabled(timeout=BROWSER_WAIT_MS)
     await assert_clean(watched, SIGNED_OUT)
+
+
+async def test_joins_the_waiting_list_and_takes_the_offered_hold(
+    browser: Browser, stack: Stack, workers: Settings, aiohttp_client: Any, make_token: Any
+) -> None:
+    await bought(stack, await aiohttp_client(stack.server), make_token, EMAIL)
+    organizer = stack.organizer
+    small = ok(
+        await organizer.call(
+            "tickettypes.create",
+            {"event_id": stack.event_id, "name": "Mali", "price_minor": 1000, "quota": 2},
+        )
+    )
+    taken = ok(
+        await organizer.call(
+            "seats.hold",
+            {"event_id": stack.event_id, "ticket_type_id": small["id"], "quantity": 2},
+        )
+    )
+
+    watched = await open_page(browser, stack.base_url)
+    page = watched.page
+    await sign_in_on_page(page, workers, stack, EMAIL)
+    await page.get_by_label("Ticket type").select_option(str(small["id"]), timeout=BROWSER_WAIT_MS)
+    await expect(page.get_by_test_id("remaining")).to_have_text("0 left", timeout=BROWSER_WAIT_MS)
+    await page.get_by_role("button", name="Hold the best available").click()
+    await expect(page.get_by_test_id("buy-status")).to_have_text(
+        "Not enough left: 0 available.", timeout=BROWSER_WAIT_MS
+    )
+    await page.get_by_role("button", name="Join the waiting list").click()
+    await expect(page.get_by_test_id("waiting")).to_contain_text(
+        "You are number 1 on the waiting list.", timeout=BROWSER_WAIT_MS
+    )
+    assert await serious_violations(page) == []
+
+    ok(await organizer.call("seats.release", {"hold_id": taken["hold_id"]}))
+    await expect(page.get_by_test_id("offered")).to_be_visible(timeout=BROWSER_WAIT_MS)
+    await expect(page.get_by_test_id("hold")).to_contain_text(
+        re.compile(r"Held for you: 1 for BAM\s10\.00\.")
+    )
+    await page.get_by_role("button", name="Confirm the order").click()
+    await expect(page.get_by_test_id("ticket")).to_have_count(2, timeout=BROWSER_WAIT_MS)
+    await assert_clean(watched, SIGNED_OUT)

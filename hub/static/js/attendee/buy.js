@@ -7,6 +7,7 @@ import htm from "../../vendor/htm.module.js";
 import { Hold } from "./hold.js";
 import { SeatPicker } from "./seatpick.js";
 import { available, useSeats } from "./seats.js";
+import { JoinWaitlist, useOffers } from "./waitlist.js";
 
 const { createElement, useEffect, useState } = window.React;
 const html = htm.bind(createElement);
@@ -48,9 +49,16 @@ export function Buy({ t, format, client, eventId, attendee, onBought }) {
   }, [client, eventId]);
 
   const [mode, setMode] = useState("best"); // best, or pick (on a map with seated types)
+  const [offered, setOffered] = useState(false);
+  useOffers(client, eventId, attendee, (offer) => {
+    setRejection(null);
+    setOffered(true);
+    setHold(offer);
+  }, setError);
 
   async function ask(params) {
     setRejection(null);
+    setOffered(false);
     setError(null);
     try {
       const answer = await client.rpc("seats.hold", { event_id: eventId, ...params });
@@ -99,10 +107,16 @@ export function Buy({ t, format, client, eventId, attendee, onBought }) {
     </form>`}
     <div role="status" aria-live="polite" data-testid="buy-status">
       ${rejection && html`<p><${Rejection} t=${t} rejection=${rejection} /></p>`}
+      ${offered && html`<p data-testid="offered">${t("attendee.waitlist.offered")}</p>`}
       ${seats.error && html`<p class="error" data-code=${seats.error.code}>${t("attendee.error", { code: seats.error.code })}</p>`}
       ${error && html`<p class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`}
     </div>
+    ${rejection && rejection.reason !== "limit_exceeded" && mode === "best" && html`<${JoinWaitlist} key=${`${typeId}:${quantity}`} t=${t} format=${format}
+      client=${client} eventId=${eventId} typeId=${typeId} quantity=${quantity} />`}
     ${hold && html`<${Hold} t=${t} format=${format} client=${client} hold=${hold} attendee=${attendee}
-      onBought=${onBought} onEnd=${() => setHold(null)} />`}
+      onBought=${onBought} onEnd=${() => {
+        setHold(null);
+        setOffered(false);
+      }} />`}
   </section>`;
 }
