@@ -14,6 +14,7 @@ from typing import Any
 from playwright.async_api import Browser, Page, expect
 
 from bilten.infra.settings import Settings
+from tests.allocation.helpers import ok
 from tests.web.attendee_helpers import OFFLINE, SIGNED_OUT, assert_clean, bought, sign_in_on_page
 from tests.web.conftest import BROWSER_WAIT_MS, Stack, open_page
 from tests.web.test_accessibility import serious_violations
@@ -122,14 +123,25 @@ async def test_shows_my_tickets_as_qr_codes_and_keeps_them_offline(
     await assert_clean(watched, SIGNED_OUT, OFFLINE)
 
 
-async def test_a_used_link_says_so_and_a_stranger_sees_no_live_page(
-    browser: Browser, stack: Stack, workers: Settings, aiohttp_client: Any, make_token: Any
+async def test_a_first_buyer_follows_the_event_and_buys_then_a_used_link_says_so(
+    browser: Browser, stack: Stack, workers: Settings
 ) -> None:
+    ok(
+        await stack.organizer.call(
+            "tickettypes.create",
+            {"event_id": stack.event_id, "name": "Parter", "price_minor": 2500, "quota": 50},
+        )
+    )
     watched = await open_page(browser, stack.base_url)
     page = watched.page
-    await sign_in_on_page(page, workers, stack, "stranger@example.org")
-    await expect(page.get_by_test_id("no-tickets")).to_be_visible(timeout=BROWSER_WAIT_MS)
+    await sign_in_on_page(page, workers, stack, "first.buyer@example.org")
+    await expect(page.get_by_test_id("event-name")).to_have_text(
+        "Sarajevo Jazz Night", timeout=BROWSER_WAIT_MS
+    )
     await expect(page.get_by_text("You have no tickets yet.")).to_be_visible()
+    await page.get_by_role("button", name="Hold the best available").click()
+    await page.get_by_role("button", name="Confirm the order").click(timeout=BROWSER_WAIT_MS)
+    await expect(page.get_by_test_id("ticket")).to_have_count(1, timeout=BROWSER_WAIT_MS)
 
     await page.goto("/signin#token=" + "x" * 43)
     await expect(page.get_by_role("alert")).to_have_text(
@@ -138,3 +150,4 @@ async def test_a_used_link_says_so_and_a_stranger_sees_no_live_page(
     await page.goto(f"/e/{stack.event_id}")
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("heading", name="Sign in to your tickets")).to_be_visible()
+    await assert_clean(watched, SIGNED_OUT, "status of 404 (Not Found)")

@@ -48,7 +48,7 @@ export async function everything(name, limit, pages = 25) {
   return found;
 }
 
-/** A 5-minute attendee connection token for one event of an organization. */
-export async function connectionToken(org, eventId) {
-  return (await call("POST", "/api/v1/attendee/tokens", { org, events: [eventId] })).token;
+/** A 5-minute attendee connection token for one event, bought from or not. */
+export async function connectionToken(eventId) {
+  return (await call("POST", "/api/v1/attendee/tokens", { events: [eventId] })).token;
 }

@@ -1,30 +1,15 @@
-// The signed-in part of /e/{event_id}: the event, live, for a holder of its
-// tickets. The attendee's token reaches only events of organizations where
-// the attendee bought (docs/accounts.md §Attendees), so the event's
-// organization is read from the attendee's orders.
+// The signed-in part of /e/{event_id}: the event, live, for any signed-in
+// attendee (the token names the event: docs/accounts.md §Attendees).
 
 import htm from "../../vendor/htm.module.js";
 import { formatters } from "../i18n.js";
-import { everything } from "./api.js";
 import { Announcements } from "./announcements.js";
 import { Buy } from "./buy.js";
 import { useLive } from "./live.js";
 import { LiveSession } from "./session.js";
 
-const { createElement, useEffect, useState } = window.React;
+const { createElement } = window.React;
 const html = htm.bind(createElement);
-
-/** The organization of `eventId` among the attendee's orders: undefined while reading, null if none. */
-export function useOrg(eventId) {
-  const [org, setOrg] = useState(undefined);
-  const [error, setError] = useState(null);
-  useEffect(() => {
-    everything("orders", 100)
-      .then((orders) => setOrg(orders.find((o) => o.event_id === eventId)?.org ?? null))
-      .catch(setError);
-  }, [eventId]);
-  return { org, error };
-}
 
 function Connection({ t, state }) {
   return html`<p role="status" aria-live="polite">
@@ -33,8 +18,8 @@ function Connection({ t, state }) {
 }
 
 /** The event's header and its live parts, once connected. */
-export function LiveEvent({ t, language, eventId, org, attendee, onBought }) {
-  const { client, state, event, error } = useLive(eventId, org);
+export function LiveEvent({ t, language, eventId, attendee, onBought }) {
+  const { client, state, event, error } = useLive(eventId);
   const local = event && formatters(language, { timeZone: event.timezone });
   return html`<section aria-labelledby="event-title">
     ${event

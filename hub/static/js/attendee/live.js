@@ -12,15 +12,15 @@ function socketUrl() {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 }
 
-/** `{client, state, event, error}` for event `eventId` of organization `org`. */
-export function useLive(eventId, org) {
+/** `{client, state, event, error}` for event `eventId`. */
+export function useLive(eventId) {
   const [client, setClient] = useState(null);
   const [state, setState] = useState("idle");
   const [event, setEvent] = useState(null);
   const [error, setError] = useState(null);
 
   useEffect(() => {
-    const live = new BiltenClient(socketUrl(), { token: () => connectionToken(org, eventId) });
+    const live = new BiltenClient(socketUrl(), { token: () => connectionToken(eventId) });
     live.onState((next) => {
       setState(next);
       if (next === "closed" && live.error) setError(live.error);
@@ -32,7 +32,7 @@ export function useLive(eventId, org) {
       .then(setEvent)
       .catch(setError);
     return () => live.close();
-  }, [eventId, org]);
+  }, [eventId]);
 
   return { client, state, event, error };
 }

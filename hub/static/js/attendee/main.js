@@ -1,6 +1,6 @@
 // The attendee's page (docs/web.md §Attendee page): /e/{event_id} shows one
-// event live to a signed-in holder of its tickets, with the attendee's
-// tickets; /signin is where a mailed sign-in link lands.
+// event live to a signed-in attendee, where they buy, with their tickets;
+// /signin is where a mailed sign-in link lands.
 
 import htm from "../../vendor/htm.module.js";
 import {
@@ -12,7 +12,7 @@ import {
   translator,
 } from "../i18n.js";
 import { call, whoAmI } from "./api.js";
-import { LiveEvent, useOrg } from "./event.js";
+import { LiveEvent } from "./event.js";
 import { Landing, SignIn } from "./signin.js";
 import { MyTickets, forgetTickets } from "./tickets.js";
 
@@ -30,15 +30,6 @@ function LanguageSwitch({ t, language, onChange }) {
   </label>`;
 }
 
-function ThisEvent({ t, language, attendee, onBought }) {
-  const { org, error } = useOrg(eventId);
-  if (error) return html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`;
-  if (org === undefined) return null;
-  if (org === null) return html`<p data-testid="no-tickets">${t("attendee.event.not_holder")}</p>`;
-  return html`<${LiveEvent} t=${t} language=${language} eventId=${eventId} org=${org} attendee=${attendee}
-    onBought=${onBought} />`;
-}
-
 function SignedIn({ t, language, format, attendee, onSignedOut }) {
   const [bought, setBought] = useState(0); // purchases made here: my tickets reload after each
   async function signOut() {
@@ -50,7 +41,7 @@ function SignedIn({ t, language, format, attendee, onSignedOut }) {
       ${t("attendee.signed_in", { email: attendee.email })}
       ${" "}<button type="button" onClick=${signOut}>${t("attendee.signout")}</button>
     </p>
-    ${eventId !== null && html`<${ThisEvent} t=${t} language=${language} attendee=${attendee}
+    ${eventId !== null && html`<${LiveEvent} t=${t} language=${language} eventId=${eventId} attendee=${attendee}
       onBought=${() => setBought((n) => n + 1)} />`}
     <${MyTickets} t=${t} format=${format} attendee=${attendee} version=${bought} />`;
 }
