@@ -63,6 +63,8 @@ async def test_holds_the_best_available_confirms_and_sees_the_hold_run_out(
     await page.get_by_label("How many").fill("1")
     await page.get_by_role("button", name="Hold the best available").click()
     await expect(countdown).to_have_text(re.compile(r"^0:(10|0\d)$"), timeout=BROWSER_WAIT_MS)
+    # The hub's warning comes halfway through a hold this short (docs/allocation.md §Expiry).
+    await expect(page.get_by_test_id("expiring")).to_be_visible(timeout=BROWSER_WAIT_MS)
     await expect(page.get_by_test_id("hold-status")).to_have_text(
         "This hold has expired and the places are back on sale.", timeout=BROWSER_WAIT_MS
     )

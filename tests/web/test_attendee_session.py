@@ -8,6 +8,7 @@ act over their own sockets.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.async_api import Browser, expect
@@ -114,4 +115,52 @@ async def test_votes_once_asks_upvotes_and_reacts_live(
     await expect(poll.get_by_test_id("voted")).to_be_visible(timeout=BROWSER_WAIT_MS)
     await expect(poll.get_by_role("button", name="Vote")).to_have_count(0)
     await expect(poll.get_by_test_id("results")).to_contain_text("Second: 1 (100%)")
+    await assert_clean(watched, SIGNED_OUT)
+
+
+async def test_a_quiz_shows_the_right_answer_the_leaderboard_and_my_rank(
+    browser: Browser, stack: Stack, workers: Settings, aiohttp_client: Any, make_token: Any
+) -> None:
+    await bought(stack, await aiohttp_client(stack.server), make_token, EMAIL)
+    organizer = stack.organizer
+    session = ok(
+        await organizer.call("sessions.create", {"event_id": stack.event_id, "title": "Quiz"})
+    )
+    quiz = ok(
+        await organizer.call(
+            "polls.create",
+            {
+                "session_id": session["id"],
+                "question": "Which city hosts the festival?",
+                "kind": "quiz",
+                "options": ["Mostar", "Sarajevo"],
+                "correct": 1,
+                "time_limit_s": 600,
+            },
+        )
+    )
+    ok(await organizer.call("polls.open", {"poll_id": quiz["id"]}))
+
+    watched = await open_page(browser, stack.base_url)
+    page = watched.page
+    await sign_in_on_page(page, workers, stack, EMAIL)
+    card = page.locator(f'[data-poll="{quiz["id"]}"]')
+    await expect(card).to_contain_text("Answer within 600 seconds", timeout=BROWSER_WAIT_MS)
+    await card.get_by_label("Sarajevo").check()
+    await card.get_by_role("button", name="Vote").click()
+    await expect(card.get_by_test_id("voted")).to_be_visible(timeout=BROWSER_WAIT_MS)
+    await expect(card.get_by_text("✓ correct answer")).to_have_count(0)  # not while open
+
+    ok(await organizer.call("polls.close", {"poll_id": quiz["id"]}))
+    await expect(card.get_by_test_id("results")).to_contain_text(
+        "Sarajevo: 1 (100%) ✓ correct answer", timeout=BROWSER_WAIT_MS
+    )
+    board = page.get_by_test_id("leaderboard")
+    await expect(board).to_contain_text("Leaderboard (1 players)", timeout=BROWSER_WAIT_MS)
+    await expect(board.locator("li")).to_have_count(1)
+    await expect(board.locator("li")).to_contain_text("(you)")
+    await expect(page.get_by_test_id("my-rank")).to_have_text(
+        re.compile(r"You are number 1 of 1, with \d+ points\."), timeout=BROWSER_WAIT_MS
+    )
+    assert await serious_violations(page) == []
     await assert_clean(watched, SIGNED_OUT)

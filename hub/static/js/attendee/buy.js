@@ -29,7 +29,7 @@ function Remaining({ t, format, left }) {
   return t("attendee.buy.remaining", { count: format.number(left) });
 }
 
-export function Buy({ t, format, client, eventId, attendee, onBought }) {
+export function Buy({ t, format, client, feed, eventId, attendee, onBought }) {
   const [types, setTypes] = useState(null);
   const [typeId, setTypeId] = useState(null);
   const [quantity, setQuantity] = useState(1);
@@ -50,11 +50,11 @@ export function Buy({ t, format, client, eventId, attendee, onBought }) {
 
   const [mode, setMode] = useState("best"); // best, or pick (on a map with seated types)
   const [offered, setOffered] = useState(false);
-  useOffers(client, eventId, attendee, (offer) => {
+  useOffers(feed, eventId, (offer) => {
     setRejection(null);
     setOffered(true);
     setHold(offer);
-  }, setError);
+  });
 
   async function ask(params) {
     setRejection(null);
@@ -113,7 +113,7 @@ export function Buy({ t, format, client, eventId, attendee, onBought }) {
     </div>
     ${rejection && rejection.reason !== "limit_exceeded" && mode === "best" && html`<${JoinWaitlist} key=${`${typeId}:${quantity}`} t=${t} format=${format}
       client=${client} eventId=${eventId} typeId=${typeId} quantity=${quantity} />`}
-    ${hold && html`<${Hold} t=${t} format=${format} client=${client} hold=${hold} attendee=${attendee}
+    ${hold && html`<${Hold} t=${t} format=${format} client=${client} feed=${feed} hold=${hold} attendee=${attendee}
       onBought=${onBought} onEnd=${() => {
         setHold(null);
         setOffered(false);

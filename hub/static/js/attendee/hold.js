@@ -25,12 +25,24 @@ function clock(seconds) {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
 }
 
-export function Hold({ t, format, client, hold, attendee, onBought, onEnd }) {
+export function Hold({ t, format, client, feed, hold, attendee, onBought, onEnd }) {
   const left = useSecondsLeft(hold.expires_at);
+  const [warned, setWarned] = useState(false);
   const [holder, setHolder] = useState("");
   const [order, setOrder] = useState(null);
   const [outcome, setOutcome] = useState(null); // expired, released, or a BiltenError
   const expired = left === 0 || outcome === "expired";
+
+  // The hub's own word on this hold (docs/allocation.md §Expiry), beside the page's clock.
+  useEffect(
+    () =>
+      feed.listen((data) => {
+        if (data.hold_id !== hold.hold_id) return;
+        if (data.type === "hold.expiring") setWarned(true);
+        if (data.type === "hold.expired") setOutcome("expired");
+      }),
+    [feed, hold.hold_id],
+  );
 
   async function confirm() {
     try {
@@ -66,6 +78,7 @@ export function Hold({ t, format, client, hold, attendee, onBought, onEnd }) {
     <p>${t("attendee.buy.time_left")} <strong role="timer" data-testid="countdown">${clock(left)}</strong></p>
     <div role="status" aria-live="polite" data-testid="hold-status">
       ${expired && html`<p>${t("attendee.buy.expired")}</p>`}
+      ${warned && !expired && html`<p data-testid="expiring">${t("attendee.buy.expiring")}</p>`}
       ${outcome && outcome.code && html`<p class="error" data-code=${outcome.code}>${t("attendee.error", { code: outcome.code })}</p>`}
     </div>
     ${!expired && html`<p>${t("attendee.buy.no_payment")}</p>

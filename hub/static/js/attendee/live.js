@@ -56,3 +56,29 @@ export function useChannel(client, channel, handlers, onError) {
     };
   }, [client, channel]);
 }
+
+/**
+ * The attendee's own channel, `user.attendee-{id}` (the token's `sub`,
+ * protocol/attendees.py), subscribed once: `listen(fn)` calls `fn(data)` for
+ * each publication and returns a function that stops it.
+ */
+export function useUserFeed(client, attendee) {
+  const [feed] = useState(() => {
+    const listeners = new Set();
+    return {
+      listeners,
+      listen(fn) {
+        listeners.add(fn);
+        return () => listeners.delete(fn);
+      },
+    };
+  });
+  const [error, setError] = useState(null);
+  useChannel(
+    client,
+    `user.attendee-${attendee.id}`,
+    { onPublication: ({ data }) => feed.listeners.forEach((fn) => fn(data)) },
+    setError,
+  );
+  return { feed, error };
+}

@@ -7,6 +7,7 @@ import htm from "../../vendor/htm.module.js";
 import { useChannel } from "./live.js";
 import { PollResults } from "./pollresults.js";
 import { VoteForm } from "./pollvote.js";
+import { Leaderboard, useQuizRank } from "./quiz.js";
 import { done, remember } from "./remembered.js";
 
 const { createElement, useState } = window.React;
@@ -51,8 +52,10 @@ function Poll({ t, format, client, poll, attendee }) {
   </article>`;
 }
 
-export function Polls({ t, format, client, eventId, sessionId, attendee }) {
+export function Polls({ t, format, client, feed, eventId, sessionId, attendee }) {
   const [polls, setPolls] = useState(new Map());
+  const [boards, setBoards] = useState({}); // session id → its latest leaderboard
+  const rank = useQuizRank(feed, eventId, sessionId);
   const [error, setError] = useState(null);
   useChannel(
     client,
@@ -61,7 +64,10 @@ export function Polls({ t, format, client, eventId, sessionId, attendee }) {
       onSubscribed: ({ recovered, snapshot }) => {
         if (!recovered && snapshot) setPolls(new Map(snapshot.polls.map((p) => [p.id, p])));
       },
-      onPublication: ({ data }) => setPolls((now) => applyPolls(now, data)),
+      onPublication: ({ data }) => {
+        if (data.type === "leaderboard") setBoards((now) => ({ ...now, [data.session_id]: data }));
+        else setPolls((now) => applyPolls(now, data));
+      },
     },
     setError,
   );
@@ -72,6 +78,7 @@ export function Polls({ t, format, client, eventId, sessionId, attendee }) {
     <h3 id="polls-title">${t("attendee.polls.title")}</h3>
     ${error && html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`}
     ${shown.length === 0 && html`<p>${t("attendee.polls.none")}</p>`}
+    ${boards[sessionId] && html`<${Leaderboard} t=${t} format=${format} board=${boards[sessionId]} rank=${rank} attendee=${attendee} />`}
     ${shown.map((poll) => html`<${Poll} key=${poll.id} t=${t} format=${format} client=${client} poll=${poll} attendee=${attendee} />`)}
   </section>`;
 }

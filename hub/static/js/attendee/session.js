@@ -17,7 +17,7 @@ export function currentSession(sessions, now = Date.now()) {
   return (running ?? sessions[0])?.id ?? null;
 }
 
-export function LiveSession({ t, format, client, eventId, attendee }) {
+export function LiveSession({ t, format, client, feed, eventId, attendee }) {
   const [sessions, setSessions] = useState(null);
   const [chosen, setChosen] = useState(null);
   const [error, setError] = useState(null);
@@ -35,7 +35,7 @@ export function LiveSession({ t, format, client, eventId, attendee }) {
   if (error) return html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`;
   if (sessions === null) return null;
   if (chosen === null) return html`<p>${t("attendee.session.none")}</p>`;
-  const shared = { t, format, client, eventId, sessionId: chosen, attendee };
+  const shared = { t, format, client, feed, eventId, sessionId: chosen, attendee };
   return html`<section aria-labelledby="session-title">
     <h2 id="session-title">${t("attendee.session.title")}</h2>
     <label>${t("attendee.session.choose")}

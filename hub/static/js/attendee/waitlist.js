@@ -4,22 +4,17 @@
 // takes the offered hold as if the attendee had asked for it.
 
 import htm from "../../vendor/htm.module.js";
-import { useChannel } from "./live.js";
-
-const { createElement, useState } = window.React;
+const { createElement, useEffect, useState } = window.React;
 const html = htm.bind(createElement);
 
-/** The attendee's own channel: the token's `sub` is `attendee-{id}` (protocol/attendees.py). */
-export function useOffers(client, eventId, attendee, onOffer, onError) {
-  useChannel(
-    client,
-    `user.attendee-${attendee.id}`,
-    {
-      onPublication: ({ data }) => {
+/** Call `onOffer(hold)` for each hold the waiting list offers in this event (on `feed`). */
+export function useOffers(feed, eventId, onOffer) {
+  useEffect(
+    () =>
+      feed.listen((data) => {
         if (data.type === "hold.offered" && data.event_id === eventId) onOffer(data);
-      },
-    },
-    onError,
+      }),
+    [feed, eventId],
   );
 }
 
