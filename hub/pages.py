@@ -33,6 +33,8 @@ APP_MODULES = {
     "attendee": "js/attendee/main.js",
     "door": "js/status.js",
 }
+# The attendee pages' service worker, served at /e/sw.js (docs/web.md §Attendee page).
+ATTENDEE_WORKER = "js/attendee/sw.js"
 # A Host header we are willing to write into the policy: name or address, optional port.
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json"}
@@ -175,6 +177,14 @@ async def signin_page(request: web.Request) -> web.Response:
     return _page("attendee", None, request)
 
 
+async def attendee_worker(request: web.Request) -> web.Response:
+    """GET /e/sw.js: the attendee pages' service worker; served here, its scope is /e/."""
+    asset = request.app[ASSETS].files[ATTENDEE_WORKER]
+    response = web.Response(body=asset.body, headers={"Content-Type": asset.content_type})
+    response.headers["Cache-Control"] = REVALIDATE
+    return secured(response, request)
+
+
 async def attendee_page(request: web.Request) -> web.Response:
     """GET /e/{event_id}: an attendee's page of one event; an id no channel could name is 404."""
     raw = request.match_info["event_id"]
@@ -191,5 +201,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/static/{build}/{path:.+}", static_file)
     app.router.add_get("/organizer", organizer_page)
     app.router.add_get("/door", door_page)
+    app.router.add_get("/e/sw.js", attendee_worker)  # before /e/{event_id}, which would 404
     app.router.add_get("/e/{event_id}", attendee_page)
     app.router.add_get("/signin", signin_page)

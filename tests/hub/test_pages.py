@@ -102,6 +102,14 @@ async def test_what_is_not_there_is_not_found(client: Any, path: str) -> None:
     assert (await resp.json())["error"]["code"] == "not_found"
 
 
+async def test_the_attendee_service_worker_is_served_for_the_event_pages(client: Any) -> None:
+    resp = await client.get("/e/sw.js")
+    assert resp.status == 200 and resp.content_type == "text/javascript"
+    assert resp.headers["Cache-Control"] == REVALIDATE  # a new release replaces it at once
+    assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+    assert await resp.read() == (STATIC_DIR / "js" / "attendee" / "sw.js").read_bytes()
+
+
 async def test_a_browser_at_the_root_goes_to_the_organizer(client: Any) -> None:
     resp = await client.get("/", headers={"Accept": "text/html,*/*"}, allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"] == "/organizer"

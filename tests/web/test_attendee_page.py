@@ -151,3 +151,29 @@ async def test_a_first_buyer_follows_the_event_and_buys_then_a_used_link_says_so
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("heading", name="Sign in to your tickets")).to_be_visible()
     await assert_clean(watched, SIGNED_OUT, "status of 404 (Not Found)")
+
+
+async def test_a_page_opened_offline_shows_the_saved_tickets(
+    browser: Browser, stack: Stack, workers: Settings, aiohttp_client: Any, make_token: Any
+) -> None:
+    order = await bought(stack, await aiohttp_client(stack.server), make_token, EMAIL)
+    watched = await open_page(browser, stack.base_url)
+    page = watched.page
+    await sign_in_on_page(page, workers, stack, EMAIL)
+    tickets = page.get_by_test_id("ticket")
+    await expect(tickets).to_have_count(1, timeout=BROWSER_WAIT_MS)
+    await page.wait_for_function("navigator.serviceWorker.ready.then(() => true)")
+    await page.reload()  # now under the worker, which keeps the page as loaded
+    await page.wait_for_function("navigator.serviceWorker.controller !== null")
+    await expect(tickets).to_have_count(1, timeout=BROWSER_WAIT_MS)
+
+    await page.context.set_offline(True)
+    await stack.server.close()  # and the hub gone: nothing can come from the network
+    await page.reload()
+    await expect(tickets).to_have_count(1, timeout=BROWSER_WAIT_MS)
+    code = order["tickets"][0]["code"]
+    await expect(tickets).to_have_attribute("data-code", code)
+    assert await drawn_modules(page, 0) == await reference_modules(page, code)
+    await expect(page.get_by_test_id("tickets-status")).to_contain_text("You are offline")
+    await expect(page.get_by_text(f"Signed in as {EMAIL}.")).to_be_visible()
+    assert await watched.violations() == []

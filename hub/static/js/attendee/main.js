@@ -14,7 +14,7 @@ import {
 import { call, whoAmI } from "./api.js";
 import { LiveEvent } from "./event.js";
 import { Landing, SignIn } from "./signin.js";
-import { MyTickets, forgetTickets } from "./tickets.js";
+import { MyTickets, forgetTickets, savedAttendee } from "./tickets.js";
 
 const { createElement, useEffect, useState } = window.React;
 const html = htm.bind(createElement);
@@ -52,7 +52,15 @@ function Body({ t, language, format }) {
   const landing = location.pathname === "/signin";
 
   useEffect(() => {
-    if (!landing) whoAmI().then(setAttendee).catch(setError);
+    if (landing) return;
+    whoAmI()
+      .then(setAttendee)
+      .catch((failure) => {
+        // Offline (a page sw.js served from its cache): the tickets saved on this device.
+        const saved = failure.code === "unavailable" ? savedAttendee() : null;
+        if (saved) setAttendee(saved);
+        else setError(failure);
+      });
   }, []);
 
   if (landing && attendee === undefined) return html`<${Landing} t=${t} onSignedIn=${setAttendee} />`;
@@ -97,3 +105,7 @@ function Page() {
 }
 
 window.ReactDOM.createRoot(document.getElementById("root")).render(html`<${Page} />`);
+if (eventId !== null) {
+  // Offline reading is a bonus: a browser without service workers still has the page.
+  navigator.serviceWorker?.register("/e/sw.js", { scope: "/e/" }).catch(() => {});
+}

@@ -1,7 +1,7 @@
 // "My tickets": every ticket bought with the attendee's address, each with its
 // QR code. The list is saved in localStorage once loaded, so a page that loses
-// the network keeps showing it and a refresh that fails falls back to it.
-// Without a service worker, a page opened while offline does not load at all.
+// the network keeps showing it, a refresh that fails falls back to it, and a
+// page opened offline (served by sw.js) shows it for the attendee saved with it.
 
 import htm from "../../vendor/htm.module.js";
 import { everything } from "./api.js";
@@ -12,24 +12,33 @@ const html = htm.bind(createElement);
 const SAVED = "bilten.attendee.tickets";
 const FIELDS = ["id", "event_id", "event_name", "starts_at", "holder", "state", "code"];
 
-function load(attendeeId) {
+function saved() {
   try {
-    const saved = JSON.parse(localStorage.getItem(SAVED) ?? "null");
-    return saved?.attendee === attendeeId ? saved : null;
+    return JSON.parse(localStorage.getItem(SAVED) ?? "null");
   } catch {
     return null;
   }
 }
 
-function save(attendeeId, tickets) {
+function load(attendee) {
+  const found = saved();
+  return found?.attendee?.id === attendee.id ? found : null;
+}
+
+/** The attendee whose tickets this device saved (`{id, email}`), or null. */
+export function savedAttendee() {
+  return saved()?.attendee ?? null;
+}
+
+function save(attendee, tickets) {
   const kept = tickets.map((ticket) => Object.fromEntries(FIELDS.map((f) => [f, ticket[f]])));
-  const saved = { attendee: attendeeId, at: Date.now(), tickets: kept };
+  const record = { attendee: { id: attendee.id, email: attendee.email }, at: Date.now(), tickets: kept };
   try {
-    localStorage.setItem(SAVED, JSON.stringify(saved));
+    localStorage.setItem(SAVED, JSON.stringify(record));
   } catch {
     // storage full or refused: the list lasts for this page only
   }
-  return saved;
+  return record;
 }
 
 /** Forget the saved tickets (signing out). */
@@ -71,7 +80,7 @@ function Ticket({ t, format, ticket }) {
 
 /** The attendee's tickets; `version` changes when a purchase adds some. */
 export function MyTickets({ t, format, attendee, version }) {
-  const [shown, setShown] = useState(() => load(attendee.id));
+  const [shown, setShown] = useState(() => load(attendee));
   const [fresh, setFresh] = useState(false);
   const [error, setError] = useState(null);
   const online = useOnline();
@@ -79,7 +88,7 @@ export function MyTickets({ t, format, attendee, version }) {
   async function refresh() {
     setError(null);
     try {
-      setShown(save(attendee.id, await everything("tickets", 20)));
+      setShown(save(attendee, await everything("tickets", 20)));
       setFresh(true);
     } catch (failure) {
       setError(failure);
