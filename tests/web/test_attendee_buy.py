@@ -149,6 +149,9 @@ async def test_picks_seats_on_the_live_map_by_keyboard_and_click(
     await expect(page.get_by_test_id("hold")).to_contain_text(
         re.compile(r"Held for you: 2 for BAM\s80\.00\."), timeout=BROWSER_WAIT_MS
     )
+    await expect(page.get_by_test_id("held-seats")).to_have_text(
+        "Seats: Balkon, row 1, seat 2; Balkon, row 1, seat 3", timeout=BROWSER_WAIT_MS
+    )
     await page.get_by_role("button", name="Confirm the order").click()
     await expect(page.get_by_test_id("ticket")).to_have_count(3, timeout=BROWSER_WAIT_MS)
     await page.get_by_role("button", name="Buy more").click()

@@ -3,6 +3,7 @@
 // which is out of scope) or release.
 
 import htm from "../../vendor/htm.module.js";
+import { layout } from "./seatmap.js";
 
 const { createElement, useEffect, useState } = window.React;
 const html = htm.bind(createElement);
@@ -21,6 +22,27 @@ function useSecondsLeft(expiresAt) {
   return left;
 }
 
+/** The names of a hold's seats ("Balkon, row 1, seat 2"), read from the seat map. */
+function useSeatNames(t, client, hold) {
+  const [names, setNames] = useState([]);
+  useEffect(() => {
+    if (!hold.seat_ids?.length) return;
+    client
+      .rpc("seats.map", { event_id: hold.event_id })
+      .then((map) => {
+        const byId = new Map(layout(map).seats.map((seat) => [seat.id, seat]));
+        setNames(
+          hold.seat_ids
+            .map((id) => byId.get(id))
+            .filter(Boolean)
+            .map((seat) => t("attendee.seats.seat", { section: seat.section, row: seat.row, seat: seat.label })),
+        );
+      })
+      .catch(() => setNames([])); // the count and amount are still shown
+  }, [client, hold.hold_id]);
+  return names;
+}
+
 function clock(seconds) {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
 }
@@ -28,6 +50,7 @@ function clock(seconds) {
 export function Hold({ t, format, client, feed, hold, attendee, onBought, onEnd }) {
   const left = useSecondsLeft(hold.expires_at);
   const [warned, setWarned] = useState(false);
+  const seatNames = useSeatNames(t, client, hold);
   const [holder, setHolder] = useState("");
   const [order, setOrder] = useState(null);
   const [outcome, setOutcome] = useState(null); // expired, released, or a BiltenError
@@ -75,6 +98,7 @@ export function Hold({ t, format, client, feed, hold, attendee, onBought, onEnd 
   }
   return html`<div data-testid="hold">
     <p>${t("attendee.buy.held", { count: format.number(hold.quantity), amount: format.money(hold.amount_minor, hold.currency) })}</p>
+    ${seatNames.length > 0 && html`<p data-testid="held-seats">${t("attendee.buy.seats", { seats: seatNames.join("; ") })}</p>`}
     <p>${t("attendee.buy.time_left")} <strong role="timer" data-testid="countdown">${clock(left)}</strong></p>
     <div role="status" aria-live="polite" data-testid="hold-status">
       ${expired && html`<p>${t("attendee.buy.expired")}</p>`}
