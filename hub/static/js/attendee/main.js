@@ -32,8 +32,15 @@ function LanguageSwitch({ t, language, onChange }) {
 
 function SignedIn({ t, language, format, attendee, onSignedOut }) {
   const [bought, setBought] = useState(0); // purchases made here: my tickets reload after each
+  const [error, setError] = useState(null);
   async function signOut() {
-    await call("POST", "/api/v1/attendee/signout").catch(() => null);
+    setError(null);
+    try {
+      await call("POST", "/api/v1/attendee/signout");
+    } catch (failure) {
+      setError(failure); // still signed in on the hub: say so rather than pretend
+      return;
+    }
     forgetTickets();
     onSignedOut();
   }
@@ -41,6 +48,7 @@ function SignedIn({ t, language, format, attendee, onSignedOut }) {
       ${t("attendee.signed_in", { email: attendee.email })}
       ${" "}<button type="button" onClick=${signOut}>${t("attendee.signout")}</button>
     </p>
+    ${error && html`<p role="alert" class="error" data-code=${error.code}>${t("attendee.error", { code: error.code })}</p>`}
     ${eventId !== null && html`<${LiveEvent} t=${t} language=${language} eventId=${eventId} attendee=${attendee}
       onBought=${() => setBought((n) => n + 1)} />`}
     <${MyTickets} t=${t} format=${format} attendee=${attendee} version=${bought} />`;
