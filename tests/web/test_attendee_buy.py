@@ -145,6 +145,10 @@ async def test_picks_seats_on_the_live_map_by_keyboard_and_click(
     await expect(page.get_by_label("Seat 2a (free)")).to_be_enabled()
     assert await serious_violations(page) == []
 
+    await page.get_by_test_id("language").select_option("tr")
+    await expect(page.get_by_text("Bu sıradaki koltuklar")).to_be_visible()
+    assert "⟦" not in await page.inner_text("body")
+    await page.get_by_test_id("language").select_option("en")
     await page.get_by_role("button", name="Hold these seats").click()
     await expect(page.get_by_test_id("hold")).to_contain_text(
         re.compile(r"Held for you: 2 for BAM\s80\.00\."), timeout=BROWSER_WAIT_MS

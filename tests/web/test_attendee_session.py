@@ -115,6 +115,12 @@ async def test_votes_once_asks_upvotes_and_reacts_live(
     await expect(poll.get_by_test_id("voted")).to_be_visible(timeout=BROWSER_WAIT_MS)
     await expect(poll.get_by_role("button", name="Vote")).to_have_count(0)
     await expect(poll.get_by_test_id("results")).to_contain_text("Second: 1 (100%)")
+
+    await page.get_by_test_id("language").select_option("tr")
+    await expect(page.get_by_role("heading", name="Anketler")).to_be_visible()
+    await expect(poll.get_by_test_id("results")).to_contain_text("Second: 1 (%100)")
+    assert "⟦" not in await page.inner_text("body")  # every string has its Turkish
+    assert await serious_violations(page) == []
     await assert_clean(watched, SIGNED_OUT)
 
 
