@@ -58,7 +58,7 @@ async def test_signs_in_by_mail_and_follows_announcements_live(
     page = watched.page
     await page.goto(f"/e/{stack.event_id}")
     await expect(page.get_by_test_id("title")).to_have_text("Bilten event", timeout=BROWSER_WAIT_MS)
-    await expect(page.get_by_role("heading", name="Sign in to your tickets")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Sign in by e-mail")).to_be_visible()
     assert await serious_violations(page) == []
 
     await sign_in_on_page(page, workers, stack, EMAIL)
@@ -149,7 +149,7 @@ async def test_a_first_buyer_follows_the_event_and_buys_then_a_used_link_says_so
     )
     await page.goto(f"/e/{stack.event_id}")
     await page.get_by_role("button", name="Sign out").click()
-    await expect(page.get_by_role("heading", name="Sign in to your tickets")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Sign in by e-mail")).to_be_visible()
     await assert_clean(watched, SIGNED_OUT, "status of 404 (Not Found)")
 
 
