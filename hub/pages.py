@@ -134,6 +134,9 @@ async def static_file(request: web.Request) -> web.Response:
 def render_page(assets: Assets, app: str, event_id: int | None) -> str:
     """The HTML of an app page: no inline script, everything else comes from the catalogue."""
     event = "" if event_id is None else f' data-event="{event_id}"'
+    own = f"css/{app}.css"  # an app's own stylesheet, when it has one
+    link = f'\n<link rel="stylesheet" href="{html.escape(assets.url(own))}">'
+    styles = link if own in assets.files else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -141,7 +144,7 @@ def render_page(assets: Assets, app: str, event_id: int | None) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Bilten</title>
 <link rel="icon" href="{html.escape(assets.url("icon.svg"))}" type="image/svg+xml">
-<link rel="stylesheet" href="{html.escape(assets.url("css/bilten.css"))}">
+<link rel="stylesheet" href="{html.escape(assets.url("css/bilten.css"))}">{styles}
 <script defer src="{html.escape(assets.url("vendor/react.production.min.js"))}"></script>
 <script defer src="{html.escape(assets.url("vendor/react-dom.production.min.js"))}"></script>
 <script type="module" src="{html.escape(assets.url(APP_MODULES[app]))}"></script>

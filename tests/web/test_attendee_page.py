@@ -97,10 +97,16 @@ async def test_shows_my_tickets_as_qr_codes_and_keeps_them_offline(
     codes = [ticket["code"] for ticket in order["tickets"]]
     watched = await open_page(browser, stack.base_url)
     page = watched.page
+    devtools = await page.context.new_cdp_session(page)
+    await devtools.send("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
     await sign_in_on_page(page, workers, stack, EMAIL)
     tickets = page.get_by_test_id("ticket")
     await expect(tickets).to_have_count(2, timeout=BROWSER_WAIT_MS)
     assert [await t.get_attribute("data-code") for t in await tickets.all()] == codes
+    # 19:00 in Sarajevo is 2:00 the next day in the reader's Tokyo, and it says so.
+    await expect(tickets.first).to_contain_text(
+        re.compile(r"Jun 2, 2027, 2:00:00\sAM \(Asia/Tokyo time\)")
+    )
     for index, code in enumerate(codes):
         drawn = await drawn_modules(page, index)
         assert drawn and drawn == await reference_modules(page, code)

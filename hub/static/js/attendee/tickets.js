@@ -10,6 +10,8 @@ import { QrCode } from "./qr.js";
 const { createElement, useEffect, useState } = window.React;
 const html = htm.bind(createElement);
 const SAVED = "bilten.attendee.tickets";
+// Tickets span events in several zones and carry none: times are the reader's, zone named.
+const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 const FIELDS = ["id", "event_id", "event_name", "starts_at", "holder", "state", "code"];
 
 function saved() {
@@ -70,7 +72,7 @@ function Ticket({ t, format, ticket }) {
     <${QrCode} text=${ticket.code} label=${t("attendee.tickets.qr", { holder: ticket.holder })} />
     <div>
       <strong>${ticket.event_name}</strong>
-      <div>${format.date(ticket.starts_at)}</div>
+      <div>${t("attendee.tickets.when", { start: format.date(ticket.starts_at), zone: LOCAL_ZONE })}</div>
       <div>${t("attendee.tickets.holder", { holder: ticket.holder })}</div>
       <div>${ticket.state === "valid" ? t("attendee.tickets.valid") : t("attendee.tickets.revoked")}</div>
       <code class="code">${ticket.code}</code>
