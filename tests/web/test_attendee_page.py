@@ -153,6 +153,7 @@ async def test_a_first_buyer_follows_the_event_and_buys_then_a_used_link_says_so
     await expect(page.get_by_role("alert")).to_have_text(
         re.compile("This sign-in link has been used or has expired"), timeout=BROWSER_WAIT_MS
     )
+    assert await serious_violations(page) == []
     await page.goto(f"/e/{stack.event_id}")
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("heading", name="Sign in by e-mail")).to_be_visible()
