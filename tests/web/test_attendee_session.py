@@ -170,3 +170,63 @@ async def test_a_quiz_shows_the_right_answer_the_leaderboard_and_my_rank(
     )
     assert await serious_violations(page) == []
     await assert_clean(watched, SIGNED_OUT)
+
+
+async def test_each_kind_of_ballot_is_cast_and_its_results_shown(
+    browser: Browser, stack: Stack, workers: Settings, aiohttp_client: Any, make_token: Any
+) -> None:
+    await bought(stack, await aiohttp_client(stack.server), make_token, EMAIL)
+    organizer = stack.organizer
+    session = ok(
+        await organizer.call("sessions.create", {"event_id": stack.event_id, "title": "Panel"})
+    )
+    polls = {}
+    for kind, question, options in (
+        ("multiple", "Which sets?", ["Early", "Late", "Encore"]),
+        ("rating", "How was the sound?", None),
+        ("words", "One word for tonight?", None),
+        ("ranking", "Rank the bands", ["Alpha", "Beta", "Gamma"]),
+    ):
+        params = {"session_id": session["id"], "question": question, "kind": kind}
+        if options:
+            params["options"] = options
+        polls[kind] = ok(await organizer.call("polls.create", params))
+        ok(await organizer.call("polls.open", {"poll_id": polls[kind]["id"]}))
+
+    watched = await open_page(browser, stack.base_url)
+    page = watched.page
+    await sign_in_on_page(page, workers, stack, EMAIL)
+
+    def card(kind: str) -> Any:
+        return page.locator(f'[data-poll="{polls[kind]["id"]}"]')
+
+    await card("multiple").get_by_label("Early").check(timeout=BROWSER_WAIT_MS)
+    await card("multiple").get_by_label("Encore").check()
+    await card("multiple").get_by_role("button", name="Vote").click()
+    results = card("multiple").get_by_test_id("results")
+    await expect(results).to_contain_text("Early: 1 (100%)", timeout=BROWSER_WAIT_MS)
+    await expect(results).to_contain_text("Late: 0 (0%)")
+    await expect(results).to_contain_text("Encore: 1 (100%)")
+
+    await card("rating").get_by_label("4").check()
+    await card("rating").get_by_role("button", name="Vote").click()
+    await expect(card("rating").get_by_test_id("results")).to_contain_text(
+        "Average: 4", timeout=BROWSER_WAIT_MS
+    )
+
+    await card("words").get_by_label("A few words").fill("  Magical ")
+    await card("words").get_by_role("button", name="Vote").click()
+    await expect(card("words").get_by_test_id("results")).to_contain_text(
+        "magical: 1", timeout=BROWSER_WAIT_MS
+    )
+
+    ranking = card("ranking")
+    await ranking.get_by_role("button", name="Move Gamma up").click()
+    await ranking.get_by_role("button", name="Move Gamma up").click()  # Gamma, Alpha, Beta
+    await expect(ranking.get_by_role("button", name="Move Gamma up")).to_be_disabled()
+    await ranking.get_by_role("button", name="Vote").click()
+    await expect(ranking.get_by_test_id("results").locator("li")).to_have_text(
+        ["Gamma: 2 points", "Alpha: 1 points", "Beta: 0 points"], timeout=BROWSER_WAIT_MS
+    )
+    assert await serious_violations(page) == []
+    await assert_clean(watched, SIGNED_OUT)
