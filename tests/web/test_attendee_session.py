@@ -103,6 +103,28 @@ async def test_votes_once_asks_upvotes_and_reacts_live(
         "aria-pressed", "true"
     )
 
+    # Anonymous: stored without any asker. Then the limit, said with its wait.
+    ask_status = page.get_by_test_id("ask-status")
+    await page.get_by_label("Your question").fill("Who chose the encore?")
+    await page.get_by_label("Ask anonymously").check()
+    await page.get_by_role("button", name="Ask", exact=True).click()
+    await expect(ask_status).to_have_text("Your question is on the list.")
+    listed = ok(
+        await organizer.call("qa.list", {"event_id": stack.event_id, "session_id": session["id"]})
+    )
+    authors = {q["text"]: q["author"] for q in listed["questions"]}
+    assert authors["Who chose the encore?"] is None
+    assert authors["Will the slides be shared?"] is not None
+    for number in range(3, 7):  # five questions a minute: the sixth waits
+        await page.get_by_label("Your question").fill(f"Question {number}?")
+        await page.get_by_role("button", name="Ask", exact=True).click()
+        await expect(page.get_by_label("Your question")).to_have_value(
+            "" if number < 6 else f"Question {number}?"
+        )
+    await expect(ask_status).to_have_text(
+        re.compile(r"You asked a lot at once: try again in \d+ seconds\.")
+    )
+
     # Reactions: the room's counts come back on the channel.
     await page.get_by_role("button", name="🔥 0: send 🔥 to the room").click()
     await expect(page.get_by_role("button", name="🔥 1: send 🔥 to the room")).to_be_visible(
