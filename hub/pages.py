@@ -4,7 +4,7 @@ docs/web.md. Everything under hub/static/ is read once when the app is built
 and served from memory, so only files that were there are ever served (no
 path is joined at request time). Their URLs carry a build id, a digest of
 every file, so a browser may keep each one for a year: a new release has a
-new id and new URLs. The app pages (`/organizer`, `/e/{event_id}`, `/door`)
+new id and new URLs. The app pages (`/organizer`, `/e/{event_id}`, `/signin`, `/door`)
 name the current build's files and are never cached.
 """
 
@@ -30,9 +30,11 @@ REVALIDATE = "no-cache"
 # Each app's ES module; an app not yet built shows the status page (docs/web.md §Pages).
 APP_MODULES = {
     "organizer": "js/status.js",
-    "attendee": "js/status.js",
+    "attendee": "js/attendee/main.js",
     "door": "js/status.js",
 }
+# The attendee pages' service worker, served at /e/sw.js (docs/web.md §Attendee page).
+ATTENDEE_WORKER = "js/attendee/sw.js"
 # A Host header we are willing to write into the policy: name or address, optional port.
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json"}
@@ -132,6 +134,9 @@ async def static_file(request: web.Request) -> web.Response:
 def render_page(assets: Assets, app: str, event_id: int | None) -> str:
     """The HTML of an app page: no inline script, everything else comes from the catalogue."""
     event = "" if event_id is None else f' data-event="{event_id}"'
+    own = f"css/{app}.css"  # an app's own stylesheet, when it has one
+    link = f'\n<link rel="stylesheet" href="{html.escape(assets.url(own))}">'
+    styles = link if own in assets.files else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -139,7 +144,7 @@ def render_page(assets: Assets, app: str, event_id: int | None) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Bilten</title>
 <link rel="icon" href="{html.escape(assets.url("icon.svg"))}" type="image/svg+xml">
-<link rel="stylesheet" href="{html.escape(assets.url("css/bilten.css"))}">
+<link rel="stylesheet" href="{html.escape(assets.url("css/bilten.css"))}">{styles}
 <script defer src="{html.escape(assets.url("vendor/react.production.min.js"))}"></script>
 <script defer src="{html.escape(assets.url("vendor/react-dom.production.min.js"))}"></script>
 <script type="module" src="{html.escape(assets.url(APP_MODULES[app]))}"></script>
@@ -170,6 +175,19 @@ async def door_page(request: web.Request) -> web.Response:
     return _page("door", None, request)
 
 
+async def signin_page(request: web.Request) -> web.Response:
+    """GET /signin: where an attendee's mailed sign-in link lands (docs/accounts.md §Attendees)."""
+    return _page("attendee", None, request)
+
+
+async def attendee_worker(request: web.Request) -> web.Response:
+    """GET /e/sw.js: the attendee pages' service worker; served here, its scope is /e/."""
+    asset = request.app[ASSETS].files[ATTENDEE_WORKER]
+    response = web.Response(body=asset.body, headers={"Content-Type": asset.content_type})
+    response.headers["Cache-Control"] = REVALIDATE
+    return secured(response, request)
+
+
 async def attendee_page(request: web.Request) -> web.Response:
     """GET /e/{event_id}: an attendee's page of one event; an id no channel could name is 404."""
     raw = request.match_info["event_id"]
@@ -186,4 +204,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/static/{build}/{path:.+}", static_file)
     app.router.add_get("/organizer", organizer_page)
     app.router.add_get("/door", door_page)
+    app.router.add_get("/e/sw.js", attendee_worker)  # before /e/{event_id}, which would 404
     app.router.add_get("/e/{event_id}", attendee_page)
+    app.router.add_get("/signin", signin_page)

@@ -87,7 +87,7 @@ ATTENDEE_COMMANDS: tuple[Command, ...] = (
     ),
     _attendee(
         "attendee.token",
-        "An attendee connection token (minutes) for the organization's events one holds.",
+        "An attendee connection token (minutes): events one holds, or the listed ones.",
         "POST",
         "/api/v1/attendee/tokens",
         created=True,
@@ -100,7 +100,6 @@ ATTENDEE_COMMANDS: tuple[Command, ...] = (
                 "items": _ID,
             },
         },
-        required=("org",),
         result=TOKEN,
     ),
     _attendee(

@@ -28,7 +28,7 @@ from bilten.protocol.attendees import (
     attendee_sub,
 )
 from bilten.protocol.commands import CommandRequest
-from bilten.protocol.errors import Forbidden, NotFound, Unauthorized
+from bilten.protocol.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from bilten.protocol.mail import MAIL_REQUESTED, MailRequest, parse_email, resolve_locale
 from bilten.protocol.params import MAX_ID, parse_int
 from bilten.protocol.tokens import MAX_TOKEN_EVENTS
@@ -181,11 +181,16 @@ async def token_grant(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
     tickets for (or the asked ones among them), for the hub to mint.
 
     An organization where the attendee has no order is refused like any
-    other: the answer does not say whether it exists.
+    other: the answer does not say whether it exists. Without `org`, the
+    listed events are granted whether or not the attendee bought: an event's
+    page (`/e/{event_id}`) is where a buyer follows it and buys.
     """
-    org = request.params["org"]
+    org = request.params.get("org")
+    asked = request.params.get("events")
     async with ctx.pg.acquire() as conn:
         attendee = await signed_in(conn, request)
+        if org is None:
+            return await _event_grant(conn, attendee, asked)
         rows = await conn.fetch(
             """SELECT DISTINCT o.event_id FROM orders o JOIN events e ON e.id = o.event_id
                WHERE lower(o.email) = $1 AND e.org_id = $2 ORDER BY o.event_id DESC""",
@@ -195,7 +200,6 @@ async def token_grant(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
     held = [r["event_id"] for r in rows]
     if not held:
         raise Forbidden(f"no tickets in organization {org}", org=org)
-    asked = request.params.get("events")
     if asked is not None:
         outside = sorted(set(asked) - set(held))
         if outside:
@@ -206,6 +210,28 @@ async def token_grant(request: CommandRequest, ctx: WorkerContext) -> dict[str, 
         "role": "attendee",
         # The newest events, if someone holds tickets for more than a token may name.
         "events": asked if asked is not None else sorted(held[:MAX_TOKEN_EVENTS]),
+        "gates": None,
+    }
+
+
+async def _event_grant(
+    conn: Conn, attendee: asyncpg.Record, events: list[int] | None
+) -> dict[str, Any]:
+    """Claims for the listed events of one organization, bought from or not."""
+    if not events:
+        raise BadRequest("name the organization or the events", field="org")
+    rows = await conn.fetch("SELECT id, org_id FROM events WHERE id = ANY($1::bigint[])", events)
+    missing = sorted(set(events) - {r["id"] for r in rows})
+    if missing:
+        raise NotFound(f"no event {missing[0]}", field="events")
+    orgs = {r["org_id"] for r in rows}
+    if len(orgs) > 1:
+        raise BadRequest("the events belong to several organizations", field="events")
+    return {
+        "sub": attendee_sub(attendee["id"]),
+        "org": orgs.pop(),
+        "role": "attendee",
+        "events": sorted(set(events)),
         "gates": None,
     }
 

@@ -111,6 +111,43 @@ async def test_the_attendee_token_covers_the_events_one_holds_tickets_for(
     assert kino["sub"] == granted["sub"]
 
 
+async def test_the_attendee_token_reaches_listed_events_without_tickets(
+    workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """An event's page (/e/{event_id}) is where a first buyer follows it and buys."""
+    client = await aiohttp_client(hub_server)
+    jazz = await ga_event(client, make_token, "acme", "Sarajevo Jazz Night")
+    rock = await ga_event(client, make_token, "acme", "Rock Night")
+    film = await ga_event(client, make_token, "kino", "Film Festival")
+    browser = Browser(client)
+    me = await sign_in(browser, workers, "first.buyer@example.org")
+
+    granted = await browser.call("attendee.token", events=[rock[0], jazz[0]])
+    assert granted["role"] == "attendee" and granted["sub"] == attendee_sub(me["attendee"]["id"])
+    bearer = {"Authorization": f"Bearer {granted['token']}"}
+    for event_id in (jazz[0], rock[0]):
+        assert (await client.get(f"/api/v1/events/{event_id}", headers=bearer)).status == 200
+    assert (await client.get(f"/api/v1/events/{film[0]}", headers=bearer)).status == 403
+    held = await client.post(
+        f"/api/v1/events/{jazz[0]}/holds",
+        json={"ticket_type_id": jazz[1], "quantity": 1},
+        headers=bearer,
+    )
+    assert (await held.json())["status"] == "held"
+
+    for params, expected in (
+        ({"events": [jazz[0], film[0]]}, (400, "bad_request", "events")),
+        ({"events": [film[0] + 1000]}, (404, "not_found", "events")),
+        ({}, (400, "bad_request", "org")),
+        ({"events": None}, (400, "bad_request", "org")),
+    ):
+        status, error = await browser.error("attendee.token", **params)
+        assert (status, error["code"], error["details"]["field"]) == expected, params
+    # Naming the organization keeps its rule: only the events one holds tickets for.
+    status, error = await browser.error("attendee.token", org="acme", events=[jazz[0]])
+    assert (status, error["code"]) == (403, "forbidden")
+
+
 async def test_the_link_is_single_use_and_expires(
     workers: Settings, hub_server: Any, aiohttp_client: Any
 ) -> None:

@@ -25,7 +25,7 @@ from bilten.hub.pages import (
 from bilten.infra.settings import Settings
 from bilten.protocol.errors import HTTP_STATUS
 
-PAGES = ("/organizer", "/door", "/e/42")
+PAGES = ("/organizer", "/door", "/e/42", "/signin")
 
 
 def policy(header: str) -> dict[str, str]:
@@ -100,6 +100,23 @@ async def test_what_is_not_there_is_not_found(client: Any, path: str) -> None:
     resp = await client.get(path)
     assert resp.status == 404 and resp.content_type == "application/json"
     assert (await resp.json())["error"]["code"] == "not_found"
+
+
+async def test_an_app_with_its_own_stylesheet_links_it(client: Any) -> None:
+    build = client.server.app[ASSETS].build
+    own = f'<link rel="stylesheet" href="/static/{build}/css/attendee.css">'
+    for path in ("/e/42", "/signin"):
+        assert own in await (await client.get(path)).text(), path
+    assert "attendee.css" not in await (await client.get("/organizer")).text()
+    assert (await client.get(f"/static/{build}/css/attendee.css")).status == 200
+
+
+async def test_the_attendee_service_worker_is_served_for_the_event_pages(client: Any) -> None:
+    resp = await client.get("/e/sw.js")
+    assert resp.status == 200 and resp.content_type == "text/javascript"
+    assert resp.headers["Cache-Control"] == REVALIDATE  # a new release replaces it at once
+    assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+    assert await resp.read() == (STATIC_DIR / "js" / "attendee" / "sw.js").read_bytes()
 
 
 async def test_a_browser_at_the_root_goes_to_the_organizer(client: Any) -> None:

@@ -1,6 +1,6 @@
 """The status page in Chromium: the stack works under its policy, in English and Turkish.
 
-docs/web.md §Pages. A person's path: open the event's page, paste a token,
+docs/web.md §Pages. A person's path: open an app's page, paste a token,
 follow the channel, see publications arrive (as text, even when they look
 like markup), switch the language.
 """
@@ -21,16 +21,16 @@ async def test_follows_a_channel_live_and_switches_to_turkish(
     page = watched.page
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
-    response = await page.goto(f"/e/{stack.event_id}")
+    response = await page.goto("/door")
     assert response is not None
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     title = page.get_by_test_id("title")
-    await expect(title).to_have_text("Bilten event", timeout=BROWSER_WAIT_MS)
+    await expect(title).to_have_text("Bilten door", timeout=BROWSER_WAIT_MS)
     state = page.get_by_test_id("state")
     await expect(state).to_have_attribute("data-state", "idle")
 
     channel = f"event.{stack.event_id}.announcements"
-    await expect(page.get_by_test_id("channel")).to_have_value(channel)
+    await page.get_by_test_id("channel").fill(channel)
     await page.get_by_label("Access token").fill(
         make_token("attendee", sub="browser", events=[stack.event_id])
     )
@@ -47,7 +47,7 @@ async def test_follows_a_channel_live_and_switches_to_turkish(
     await expect(item).to_have_attribute("data-offset", "1")
 
     await page.get_by_test_id("language").select_option("tr")
-    await expect(title).to_have_text("Bilten etkinlik")
+    await expect(title).to_have_text("Bilten kapı")
     await expect(page.get_by_role("button", name="Bağlan ve izle")).to_be_visible()
     await expect(state).to_have_text("bağlı")
     assert await page.evaluate("document.documentElement.lang") == "tr"
