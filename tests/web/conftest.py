@@ -96,7 +96,14 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(hub_server: Any, aiohttp_client: Any, make_token: Any) -> Stack:
+async def stack(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> AsyncIterator[Stack]:
+    """The live hub for one test. Its pages and the organizer's socket are closed first,
+    so the hub's goodbye finds every client gone instead of waiting out each linger."""
     client = await aiohttp_client(hub_server)
     organizer = await connect(client, make_token("organizer"))
-    return Stack(hub_server, organizer, await create_event(organizer))
+    yield Stack(hub_server, organizer, await create_event(organizer))
+    for context in browser.contexts:
+        await context.close()
+    await organizer.ws.close()
