@@ -1,0 +1,87 @@
+"""The door app in Chromium: pairing, scanning online, verdicts, the live count.
+
+docs/web.md §Door. A door person's path: open /door, type the organizer's
+pairing code, pick a gate, scan (a keyboard-wedge scanner types the code and
+Enter), see a full-screen verdict with the reason and holder, switch to exit,
+see the inside count move with other doors' scans, unpair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Browser, expect
+
+from tests.web.conftest import BROWSER_WAIT_MS, open_page
+from tests.web.door_helpers import HOLDER, WATCH_SIGNALS, door_event, pair_at_gate, scan
+
+REFUSED_REDEMPTION = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+
+
+async def test_pairs_scans_and_shows_verdicts(
+    browser: Browser, hub_server: Any, aiohttp_client: Any
+) -> None:
+    door = await door_event(await aiohttp_client(hub_server))
+    watched = await open_page(browser, door.base_url)
+    page = watched.page
+    await page.add_init_script(WATCH_SIGNALS)
+    await page.goto("/door")
+    await expect(page.get_by_role("heading", name="Pair this device")).to_be_visible()
+
+    await page.get_by_label("Pairing code").fill("ZZZZ-ZZZZ-ZZZZ")
+    await page.get_by_role("button", name="Pair").click()
+    await expect(page.get_by_test_id("pair-error")).to_have_text(
+        "This code is unknown, used or expired: ask the organizer for a new one."
+    )
+    await page.get_by_label("Pairing code").fill(await door.pairing_code())
+    await page.get_by_role("button", name="Pair").click()
+    await expect(page.get_by_test_id("event")).to_have_text("Sarajevo Jazz Night")
+    await expect(page.get_by_test_id("connection")).to_have_text("Online: the hub decides.")
+    await expect(page.get_by_test_id("inside")).to_have_text("0")
+    await page.get_by_label("Gate").select_option("north")
+
+    verdict = page.get_by_test_id("verdict")
+    await scan(page, door.codes[0])
+    await expect(verdict).to_have_attribute("data-status", "ok")
+    await expect(page.get_by_test_id("verdict-title")).to_have_text("Admitted")
+    await expect(page.get_by_test_id("verdict-holder")).to_have_text(HOLDER)
+    await expect(verdict).to_have_attribute("role", "status")
+    await expect(page.get_by_test_id("inside")).to_have_text("1")
+    assert await page.evaluate("window.__vibrations") == [[80]]
+
+    await scan(page, door.codes[0])
+    await expect(verdict).to_have_attribute("data-status", "rejected")
+    await expect(page.get_by_test_id("verdict-title")).to_have_text("Refused")
+    await expect(page.get_by_test_id("verdict-reason")).to_have_text("Already inside.")
+    await expect(page.get_by_test_id("verdict-previous")).to_contain_text("north")
+    await expect(page.get_by_test_id("verdict-offline")).to_have_count(0)
+    assert await page.evaluate("window.__vibrations.length") == 2
+
+    await scan(page, "not-a-ticket")
+    await expect(page.get_by_test_id("verdict-reason")).to_have_text(
+        "Not a ticket of ours: the code is not valid."
+    )
+    await page.get_by_role("button", name="Next").click()
+    await expect(verdict).to_have_attribute("data-status", "")
+    await expect(page.get_by_label("Ticket code")).to_be_focused()
+
+    # Another door's scan moves the count live.
+    await door.scan_elsewhere(door.codes[1])
+    await expect(page.get_by_test_id("inside")).to_have_text("2", timeout=BROWSER_WAIT_MS)
+
+    await page.get_by_label("Exit").check()
+    await scan(page, door.codes[0])
+    await expect(page.get_by_test_id("verdict-title")).to_have_text("Exit recorded")
+    await expect(page.get_by_test_id("inside")).to_have_text("1")
+
+    # The pairing, gate and direction outlast a reload; unpairing forgets them.
+    await page.reload()
+    await expect(page.get_by_label("Gate")).to_have_value("north")
+    await expect(page.get_by_label("Exit")).to_be_checked()
+    await page.get_by_role("button", name="Unpair this device").click()
+    await expect(page.get_by_role("heading", name="Pair this device")).to_be_visible()
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Pair this device")).to_be_visible()
+    # The browser reports the refused redemption itself; nothing else went wrong.
+    assert watched.errors == [REFUSED_REDEMPTION]
+    assert await watched.violations() == []
