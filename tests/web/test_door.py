@@ -8,6 +8,7 @@ see the inside count move with other doors' scans, unpair.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.async_api import Browser, expect
@@ -25,6 +26,7 @@ async def test_pairs_scans_and_shows_verdicts(
     watched = await open_page(browser, door.base_url)
     page = watched.page
     await page.add_init_script(WATCH_SIGNALS)
+    await page.clock.install()
     await page.goto("/door")
     await expect(page.get_by_role("heading", name="Pair this device")).to_be_visible()
 
@@ -57,13 +59,18 @@ async def test_pairs_scans_and_shows_verdicts(
     await expect(page.get_by_test_id("verdict-offline")).to_have_count(0)
     assert await page.evaluate("window.__vibrations.length") == 2
 
+    # With the page's clock stopped, the verdict stays full screen until "Next".
+    await page.clock.pause_at(await page.evaluate("Date.now() / 1000 + 1"))
     await scan(page, "not-a-ticket")
     await expect(page.get_by_test_id("verdict-reason")).to_have_text(
         "Not a ticket of ours: the code is not valid."
     )
+    await expect(verdict).to_have_class(re.compile("verdict-full"))
     await page.get_by_role("button", name="Next").click()
-    await expect(verdict).to_have_attribute("data-status", "")
+    await expect(verdict).not_to_have_class(re.compile("verdict-full"))
+    await expect(verdict).to_contain_text("Refused")  # the last verdict stays, as a strip
     await expect(page.get_by_label("Ticket code")).to_be_focused()
+    await page.clock.resume()
 
     # Another door's scan moves the count live.
     await door.scan_elsewhere(door.codes[1])
@@ -72,6 +79,7 @@ async def test_pairs_scans_and_shows_verdicts(
     await page.get_by_label("Exit").check()
     await scan(page, door.codes[0])
     await expect(page.get_by_test_id("verdict-title")).to_have_text("Exit recorded")
+    await expect(verdict).not_to_have_class(re.compile("verdict-full"), timeout=BROWSER_WAIT_MS)
     await expect(page.get_by_test_id("inside")).to_have_text("1")
 
     # The pairing, gate and direction outlast a reload; unpairing forgets them.

@@ -12,7 +12,7 @@ import { Verdict, reasonText } from "./verdict.js";
 
 const { createElement, useEffect, useRef, useState } = window.React;
 const html = htm.bind(createElement);
-const VERDICT_MS = 4000; // then the screen is back for the next person
+const VERDICT_MS = 4000; // full screen this long, then a strip until the next scan
 
 function useStation(device) {
   const [view, setView] = useState(null);
@@ -89,14 +89,16 @@ export function DoorScreen({ t, format, device, onDevice, onUnpair }) {
   const [view, station] = useStation(device);
   const [code, setCode] = useState("");
   const [verdict, setVerdict] = useState(null);
+  const [full, setFull] = useState(false);
   const input = useRef(null);
   const shown = useRef(0);
 
   function show(next) {
-    setVerdict(next);
-    signal(next.status === "ok" ? "ok" : "refused");
     const mine = (shown.current += 1);
-    setTimeout(() => shown.current === mine && setVerdict(null), VERDICT_MS);
+    setVerdict({ ...next, count: mine });
+    setFull(true);
+    signal(next.status === "ok" ? "ok" : "refused");
+    setTimeout(() => shown.current === mine && setFull(false), VERDICT_MS);
   }
 
   async function submit(event) {
@@ -114,7 +116,7 @@ export function DoorScreen({ t, format, device, onDevice, onUnpair }) {
   }
 
   function dismiss() {
-    setVerdict(null);
+    setFull(false);
     input.current?.focus();
   }
 
@@ -129,7 +131,7 @@ export function DoorScreen({ t, format, device, onDevice, onUnpair }) {
       </label>
       <button type="submit" disabled=${!device.gate}>${t("door.check")}</button>
     </form>
-    <${Verdict} t=${t} format=${format} verdict=${verdict} onDismiss=${dismiss} />
+    <${Verdict} t=${t} format=${format} verdict=${verdict} full=${full} onDismiss=${dismiss} />
     <${Status} t=${t} format=${format} view=${view} />
     <${Conflicts} t=${t} format=${format} conflicts=${view.conflicts} />
     <section class="unpair" aria-labelledby="unpair-title">

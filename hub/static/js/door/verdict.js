@@ -36,13 +36,13 @@ function kindOf(verdict) {
   return verdict.status === "ok" ? "ok" : verdict.status === "error" ? "error" : "refused";
 }
 
-/** The live region, always in the page; full screen while a verdict is shown. */
-export function Verdict({ t, format, verdict, onDismiss }) {
+/** The live region, always in the page: the last verdict, full screen while `full`. */
+export function Verdict({ t, format, verdict, full, onDismiss }) {
   const kind = kindOf(verdict);
   const ticket = verdict?.ticket;
   const previous = verdict?.previous;
-  return html`<section class=${`verdict verdict-${kind}`} data-testid="verdict" data-status=${verdict?.status ?? ""}
-    role="status" aria-live="assertive" aria-atomic="true">
+  return html`<section class=${`verdict verdict-${kind}${full ? " verdict-full" : ""}`} data-testid="verdict"
+    data-status=${verdict?.status ?? ""} data-count=${verdict?.count ?? 0} role="status" aria-live="assertive" aria-atomic="true">
     ${verdict && html`
       <p class="verdict-icon" aria-hidden="true">${kind === "ok" ? "✓" : kind === "error" ? "!" : "✕"}</p>
       <p class="verdict-title" data-testid="verdict-title">${title(t, verdict)}</p>
@@ -53,7 +53,7 @@ export function Verdict({ t, format, verdict, onDismiss }) {
         ? t("door.verdict.previous_at", { gate: previous.gate, at: format.date(previous.at) })
         : t("door.verdict.previous", { gate: previous.gate })}</p>`}
       ${verdict.offline && html`<p class="verdict-offline" data-testid="verdict-offline">${t("door.verdict.offline")}</p>`}
-      <button type="button" onClick=${onDismiss} data-testid="dismiss">${t("door.verdict.next")}</button>
+      ${full && html`<button type="button" onClick=${onDismiss}>${t("door.verdict.next")}</button>`}
     `}
   </section>`;
 }
