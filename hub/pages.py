@@ -203,6 +203,15 @@ async def door_worker(request: web.Request) -> web.Response:
     return secured(response, request)
 
 
+async def pairing_link(request: web.Request) -> web.Response:
+    """GET /pair: where an organizer's pairing QR leads (docs/accounts.md §Door devices).
+
+    The code rides in the URL's fragment, which the browser keeps across the
+    redirect and never sends, so the door page reads it and pairs.
+    """
+    raise web.HTTPFound("/door")
+
+
 async def attendee_page(request: web.Request) -> web.Response:
     """GET /e/{event_id}: an attendee's page of one event; an id no channel could name is 404."""
     raw = request.match_info["event_id"]
@@ -220,4 +229,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/organizer", organizer_page)
     app.router.add_get("/door", door_page)
     app.router.add_get("/door/sw.js", door_worker)
+    app.router.add_get("/pair", pairing_link)
     app.router.add_get("/e/{event_id}", attendee_page)

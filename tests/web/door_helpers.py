@@ -85,11 +85,11 @@ async def pair_at_gate(page: Page, door: DoorEvent, gate: str = "north") -> None
     await expect(page.get_by_test_id("bundle")).to_be_visible(timeout=BROWSER_WAIT_MS)
 
 
-async def scan(page: Page, code: str) -> None:
+async def scan(page: Page, code: str, label: str = "Ticket code") -> None:
     """Type a code and Enter, as a keyboard-wedge scanner does; wait for its verdict."""
     verdict = page.get_by_test_id("verdict")
     before = int(await verdict.get_attribute("data-count") or 0)
-    await page.get_by_label("Ticket code").focus()
+    await page.get_by_label(label).focus()
     await page.keyboard.type(code)
     await page.keyboard.press("Enter")
     await expect(verdict).to_have_attribute("data-count", str(before + 1), timeout=BROWSER_WAIT_MS)

@@ -11,12 +11,29 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.web.conftest import BROWSER_WAIT_MS, open_page
+from tests.web.test_accessibility import AXE, SERIOUS, serious_violations
 from tests.web.door_helpers import HOLDER, WATCH_SIGNALS, door_event, pair_at_gate, scan
 
+PHONE = {"width": 390, "height": 844}
 REFUSED_REDEMPTION = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+
+
+async def violations_while_paused(page: Page) -> list[tuple[str, list[str]]]:
+    """axe's serious violations on a page whose clock is paused: its timers are stepped by hand."""
+    await page.evaluate(AXE)
+    await page.evaluate(
+        "() => { window.__axe = null; axe.run(document, {resultTypes: ['violations']})"
+        ".then((r) => { window.__axe = r.violations; }); }"
+    )
+    for _ in range(200):  # 10 ms of the page's time each: well within a verdict's 4 s
+        found: list[dict[str, Any]] | None = await page.evaluate("window.__axe")
+        if found is not None:
+            return [(v["id"], [n["target"][0] for n in v["nodes"]]) for v in found if v["impact"] in SERIOUS]
+        await page.clock.run_for(10)
+    raise AssertionError("axe did not finish")
 
 
 async def test_pairs_scans_and_shows_verdicts(
@@ -93,3 +110,44 @@ async def test_pairs_scans_and_shows_verdicts(
     # The browser reports the refused redemption itself; nothing else went wrong.
     assert watched.errors == [REFUSED_REDEMPTION]
     assert await watched.violations() == []
+
+
+async def test_pairs_from_the_qr_link_on_a_phone_in_turkish(
+    browser: Browser, hub_server: Any, aiohttp_client: Any
+) -> None:
+    door = await door_event(await aiohttp_client(hub_server))
+    watched = await open_page(browser, door.base_url, locale="tr-TR")
+    page = watched.page
+    await page.set_viewport_size(PHONE)
+    await page.goto("/door")
+    await expect(page.get_by_role("heading", name="Bu cihazı eşleştir")).to_be_visible()
+    assert await serious_violations(page) == []
+
+    # The organizer's QR holds /pair#code=…: opening it pairs, and the code leaves the URL.
+    await page.goto(f"/pair#code={await door.pairing_code()}")
+    gate = page.get_by_label("Kapı")
+    await expect(gate).to_be_visible(timeout=BROWSER_WAIT_MS)
+    assert page.url.endswith("/door")
+    await gate.select_option("south")
+    await expect(page.get_by_test_id("bundle")).to_be_visible(timeout=BROWSER_WAIT_MS)
+    assert await serious_violations(page) == []
+
+    await page.clock.install()
+    await page.clock.pause_at(await page.evaluate("Date.now() / 1000 + 1"))
+    await scan(page, door.codes[0], label="Bilet kodu")
+    verdict = page.get_by_test_id("verdict")
+    await expect(page.get_by_test_id("verdict-title")).to_have_text("Girebilir")
+    await expect(page.get_by_test_id("verdict-holder")).to_have_text(HOLDER)
+    box = await verdict.evaluate("(e) => e.getBoundingClientRect().toJSON()")
+    assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 844)  # the screen
+    assert await violations_while_paused(page) == []
+    await scan(page, door.codes[0], label="Bilet kodu")
+    await expect(page.get_by_test_id("verdict-reason")).to_have_text("Zaten içeride.")
+    assert await violations_while_paused(page) == []
+    await expect(verdict).to_have_class(re.compile("verdict-full"))  # checked full screen
+    await page.clock.resume()
+    await expect(page.get_by_test_id("inside")).to_have_text("1")
+    assert "⟦" not in await page.inner_text("body")  # no key without a Turkish string
+    # Nothing is wider than the phone.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await watched.assert_clean()
