@@ -158,7 +158,8 @@ def render_page(assets: Assets, app: str, event_id: int | None) -> str:
 <title>Bilten</title>
 <link rel="icon" href="{html.escape(assets.url("icon.svg"))}" type="image/svg+xml">
 <link rel="stylesheet" href="{html.escape(assets.url("css/bilten.css"))}">
-{_app_links(assets, app)}<script defer src="{html.escape(assets.url("vendor/react.production.min.js"))}"></script>
+{_app_links(assets, app)}\
+<script defer src="{html.escape(assets.url("vendor/react.production.min.js"))}"></script>
 <script defer src="{html.escape(assets.url("vendor/react-dom.production.min.js"))}"></script>
 <script type="module" src="{html.escape(assets.url(APP_MODULES[app]))}"></script>
 </head>

@@ -78,7 +78,7 @@ async def test_every_file_a_page_names_is_served_for_a_year(client: Any) -> None
 
 
 async def test_the_door_is_an_installable_app(client: Any) -> None:
-    """Its page names its stylesheet and manifest; its worker may control /door (docs/web.md §Door)."""
+    """It names its stylesheet and manifest; its worker may control /door (docs/web.md §Door)."""
     build = client.server.app[ASSETS].build
     page = await (await client.get("/door")).text()
     assert f'<link rel="stylesheet" href="/static/{build}/css/door.css">' in page

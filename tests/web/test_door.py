@@ -14,11 +14,13 @@ from typing import Any
 from playwright.async_api import Browser, Page, expect
 
 from tests.web.conftest import BROWSER_WAIT_MS, open_page
+from tests.web.door_helpers import HOLDER, WATCH_SIGNALS, door_event, scan
 from tests.web.test_accessibility import AXE, SERIOUS, serious_violations
-from tests.web.door_helpers import HOLDER, WATCH_SIGNALS, door_event, pair_at_gate, scan
 
 PHONE = {"width": 390, "height": 844}
-REFUSED_REDEMPTION = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+REFUSED_REDEMPTION = (
+    "Failed to load resource: the server responded with a status of 404 (Not Found)"
+)
 
 
 async def violations_while_paused(page: Page) -> list[tuple[str, list[str]]]:
@@ -31,7 +33,11 @@ async def violations_while_paused(page: Page) -> list[tuple[str, list[str]]]:
     for _ in range(200):  # 10 ms of the page's time each: well within a verdict's 4 s
         found: list[dict[str, Any]] | None = await page.evaluate("window.__axe")
         if found is not None:
-            return [(v["id"], [n["target"][0] for n in v["nodes"]]) for v in found if v["impact"] in SERIOUS]
+            return [
+                (v["id"], [n["target"][0] for n in v["nodes"]])
+                for v in found
+                if v["impact"] in SERIOUS
+            ]
         await page.clock.run_for(10)
     raise AssertionError("axe did not finish")
 
