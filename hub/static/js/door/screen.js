@@ -4,6 +4,7 @@
 // inside, scans waiting to sync and the conflicts a sync reported.
 
 import htm from "../../vendor/htm.module.js";
+import { Camera } from "./camera.js";
 import { saveDevice } from "./device.js";
 import { signal } from "./feedback.js";
 import { Station } from "./station.js";
@@ -101,12 +102,15 @@ export function DoorScreen({ t, format, device, onDevice, onUnpair }) {
     setTimeout(() => shown.current === mine && setFull(false), VERDICT_MS);
   }
 
-  async function submit(event) {
-    event.preventDefault();
-    const scanned = code.trim();
-    setCode("");
+  async function decide(scanned) {
     if (!scanned || !device.gate || !station.current) return;
     show(await station.current.scan(scanned, device.gate, device.direction ?? "in"));
+  }
+
+  function submit(event) {
+    event.preventDefault();
+    setCode("");
+    decide(code.trim());
   }
 
   function change(changes) {
@@ -131,6 +135,7 @@ export function DoorScreen({ t, format, device, onDevice, onUnpair }) {
       </label>
       <button type="submit" disabled=${!device.gate}>${t("door.check")}</button>
     </form>
+    ${device.gate && html`<${Camera} t=${t} onCode=${(read) => decide(read.trim())} />`}
     <${Verdict} t=${t} format=${format} verdict=${verdict} full=${full} onDismiss=${dismiss} />
     <${Status} t=${t} format=${format} view=${view} />
     <${Conflicts} t=${t} format=${format} conflicts=${view.conflicts} />

@@ -11,6 +11,7 @@ const MODULES = [
   "js/bilten.js",
   "js/i18n.js",
   "js/door/bundle.js",
+  "js/door/camera.js",
   "js/door/device.js",
   "js/door/feedback.js",
   "js/door/pair.js",
@@ -20,6 +21,7 @@ const MODULES = [
   "js/door/tickets.js",
   "js/door/verdict.js",
   "vendor/htm.module.js",
+  "vendor/jsQR.js",
   "i18n/en.json",
   "i18n/tr.json",
 ];
