@@ -29,6 +29,7 @@ export class Station {
     this.onChange = onChange;
     this.ledger = null;
     this.syncing = false;
+    this.refreshing = false;
     this.following = false;
     this.view = { eventName: null, connection: "idle", online: navigator.onLine, gates: null, inside: null, queued: 0, conflicts: [], bundleAt: null, error: null };
     this.client = new BiltenClient(socketUrl(), { token: () => device.token });
@@ -114,7 +115,8 @@ export class Station {
 
   /** While online: gates, the inside count, the queue synced, then a fresh bundle. */
   async refresh() {
-    if (!this.online()) return;
+    if (this.refreshing || !this.online()) return;
+    this.refreshing = true;
     try {
       const event_id = this.device.event_id;
       const [{ gates }, event] = await Promise.all([
@@ -130,6 +132,8 @@ export class Station {
       await this.useBundle(bundle, []);
     } catch (error) {
       if (!UNREACHABLE.has(error.code)) this.update({ error });
+    } finally {
+      this.refreshing = false;
     }
   }
 
