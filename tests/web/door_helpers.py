@@ -17,10 +17,18 @@ from tests.hub.helpers import EVENT
 from tests.web.conftest import BROWSER_WAIT_MS
 
 HOLDER = "Amra Hadžić"
-# Set before any page script runs: each vibration the page asks for is kept.
+# Set before any page script runs: each vibration and each tone the page starts is kept.
 WATCH_SIGNALS = """
 window.__vibrations = [];
 navigator.vibrate = (pattern) => { window.__vibrations.push(pattern); return true; };
+window.__tones = [];
+const createOscillator = BaseAudioContext.prototype.createOscillator;
+BaseAudioContext.prototype.createOscillator = function () {
+  const oscillator = createOscillator.call(this);
+  const start = oscillator.start.bind(oscillator);
+  oscillator.start = (when) => { window.__tones.push(oscillator.frequency.value); start(when); };
+  return oscillator;
+};
 """
 
 
@@ -45,6 +53,20 @@ class DoorEvent:
             "orgs.devices.pair", org=self.org, event_id=self.event_id, name="North door", **extra
         )
         return str(pairing["code"])
+
+    async def sync_elsewhere(self, code: str, scanned_at: str) -> dict[str, Any]:
+        """Another door's offline admission, synced through REST with the organizer's token."""
+        scan = {"code": code, "gate": "south", "scanned_at": scanned_at}
+        scan |= {"nonce": "elsewhere:000001", "verdict": "ok"}
+        reply: dict[str, Any] = await self.owner.call(
+            "checkin.sync",
+            bearer=self.bearer,
+            origin=None,
+            event_id=self.event_id,
+            device="elsewhere",
+            scans=[scan],
+        )
+        return reply
 
     async def scan_elsewhere(self, code: str, gate: str = "south") -> dict[str, Any]:
         """Another door's scan, through REST with the organizer's token."""

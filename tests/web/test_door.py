@@ -9,6 +9,7 @@ see the inside count move with other doors' scans, unpair.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.async_api import Browser, Page, expect
@@ -73,6 +74,7 @@ async def test_pairs_scans_and_shows_verdicts(
     await expect(verdict).to_have_attribute("role", "status")
     await expect(page.get_by_test_id("inside")).to_have_text("1")
     assert await page.evaluate("window.__vibrations") == [[80]]
+    assert await page.evaluate("window.__tones") == [880]  # one high note
 
     await scan(page, door.codes[0])
     await expect(verdict).to_have_attribute("data-status", "rejected")
@@ -80,7 +82,8 @@ async def test_pairs_scans_and_shows_verdicts(
     await expect(page.get_by_test_id("verdict-reason")).to_have_text("Already inside.")
     await expect(page.get_by_test_id("verdict-previous")).to_contain_text("north")
     await expect(page.get_by_test_id("verdict-offline")).to_have_count(0)
-    assert await page.evaluate("window.__vibrations.length") == 2
+    assert await page.evaluate("window.__vibrations") == [[80], [120, 60, 120]]
+    assert await page.evaluate("window.__tones") == [880, 220, 220]  # then two low ones
 
     # With the page's clock stopped, the verdict stays full screen until "Next".
     await page.clock.pause_at(await page.evaluate("Date.now() / 1000 + 1"))
@@ -104,6 +107,18 @@ async def test_pairs_scans_and_shows_verdicts(
     await expect(page.get_by_test_id("verdict-title")).to_have_text("Exit recorded")
     await expect(verdict).not_to_have_class(re.compile("verdict-full"), timeout=BROWSER_WAIT_MS)
     await expect(page.get_by_test_id("inside")).to_have_text("1")
+
+    # Another door syncs an earlier offline entry of a ticket this door let in:
+    # this door's entry is revised to a conflict, and the door lists it.
+    await page.get_by_label("Entry").check()
+    await scan(page, door.codes[2])
+    await expect(page.get_by_test_id("verdict-title")).to_have_text("Admitted")
+    earlier = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    await door.sync_elsewhere(door.codes[2], earlier)
+    conflicts = page.get_by_test_id("conflicts").locator("li")
+    await expect(conflicts).to_have_count(1, timeout=BROWSER_WAIT_MS)
+    await expect(conflicts).to_contain_text(f"{HOLDER} Already inside. at north")
+    await page.get_by_label("Exit").check()
 
     # The pairing, gate and direction outlast a reload; unpairing forgets them.
     await page.reload()

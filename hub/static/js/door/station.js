@@ -80,6 +80,7 @@ export class Station {
         onPublication: ({ data }) => {
           this.learn(data);
           this.update({ inside: data.inside });
+          if (data.status === "conflict" && data.nonce?.startsWith(`${deviceName(this.device)}:`)) this.conflict(data);
         },
         onError: (error) => this.update({ error }),
       })
@@ -106,6 +107,12 @@ export class Station {
     if (!this.ledger || verdict.status !== "ok") return;
     this.ledger.learn(verdict);
     this.store.addMove(verdict);
+  }
+
+  /** One of this door's scans became a conflict: a later sync (its own or another door's) revised it. */
+  async conflict(verdict) {
+    await this.store.addConflict(verdict);
+    this.update({ conflicts: await this.store.conflicts() });
   }
 
   async countInside() {
