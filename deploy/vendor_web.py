@@ -100,6 +100,16 @@ PACKAGES = (
         ),
     ),
     Package(
+        "jsqr-es6",
+        "1.2.0",
+        "Apache-2.0",
+        "sha512-6icCg61Jz8MCVOUtD8gHjw5rc6Tvmu7mPE1x7VsUMEtdKM2lSkZgEtUzfbOWpB6SEgl6zToNGVKx2rVyTa12Gw==",
+        (
+            ("package/dist/jsQR.js", f"{SERVED}/jsQR.js"),
+            ("package/LICENSE", f"{SERVED}/LICENSE.jsqr-es6"),
+        ),
+    ),
+    Package(
         "axe-core",
         "4.14.1",
         "MPL-2.0",

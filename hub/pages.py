@@ -31,13 +31,20 @@ REVALIDATE = "no-cache"
 APP_MODULES = {
     "organizer": "js/status.js",
     "attendee": "js/attendee/main.js",
-    "door": "js/status.js",
+    "door": "js/door.js",
 }
 # The attendee pages' service worker, served at /e/sw.js (docs/web.md §Attendee page).
 ATTENDEE_WORKER = "js/attendee/sw.js"
+# The door device's service worker: one stable URL whose scope may cover /door.
+DOOR_WORKER = "js/door/sw.js"
 # A Host header we are willing to write into the policy: name or address, optional port.
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
-_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json"}
+_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +138,20 @@ async def static_file(request: web.Request) -> web.Response:
     return secured(response, request)
 
 
+def _app_links(assets: Assets, app: str) -> str:
+    """An app's own stylesheet (`css/{app}.css`) and web app manifest, when it has them."""
+    links = []
+    if f"css/{app}.css" in assets.files:
+        links.append(f'<link rel="stylesheet" href="{html.escape(assets.url(f"css/{app}.css"))}">')
+    if f"manifest/{app}.webmanifest" in assets.files:
+        href = html.escape(assets.url(f"manifest/{app}.webmanifest"))
+        links.append(f'<link rel="manifest" href="{href}">')
+    return "".join(f"{link}\n" for link in links)
+
+
 def render_page(assets: Assets, app: str, event_id: int | None) -> str:
     """The HTML of an app page: no inline script, everything else comes from the catalogue."""
     event = "" if event_id is None else f' data-event="{event_id}"'
-    own = f"css/{app}.css"  # an app's own stylesheet, when it has one
-    link = f'\n<link rel="stylesheet" href="{html.escape(assets.url(own))}">'
-    styles = link if own in assets.files else ""
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -144,7 +159,8 @@ def render_page(assets: Assets, app: str, event_id: int | None) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Bilten</title>
 <link rel="icon" href="{html.escape(assets.url("icon.svg"))}" type="image/svg+xml">
-<link rel="stylesheet" href="{html.escape(assets.url("css/bilten.css"))}">{styles}
+<link rel="stylesheet" href="{html.escape(assets.url("css/bilten.css"))}">
+{_app_links(assets, app)}\
 <script defer src="{html.escape(assets.url("vendor/react.production.min.js"))}"></script>
 <script defer src="{html.escape(assets.url("vendor/react-dom.production.min.js"))}"></script>
 <script type="module" src="{html.escape(assets.url(APP_MODULES[app]))}"></script>
@@ -188,6 +204,30 @@ async def attendee_worker(request: web.Request) -> web.Response:
     return secured(response, request)
 
 
+async def door_worker(request: web.Request) -> web.Response:
+    """GET /door/sw.js: the door's service worker, allowed to control /door itself.
+
+    A worker's scope is at most its own directory, so one under /static/{build}/
+    could not control the page; this URL stays the same across builds (the
+    browser compares its bytes to update it) and `Service-Worker-Allowed`
+    widens its scope from /door/ to /door.
+    """
+    asset = request.app[ASSETS].files[DOOR_WORKER]
+    response = web.Response(body=asset.body, headers={"Content-Type": asset.content_type})
+    response.headers["Cache-Control"] = REVALIDATE
+    response.headers["Service-Worker-Allowed"] = "/door"
+    return secured(response, request)
+
+
+async def pairing_link(request: web.Request) -> web.Response:
+    """GET /pair: where an organizer's pairing QR leads (docs/accounts.md §Door devices).
+
+    The code rides in the URL's fragment, which the browser keeps across the
+    redirect and never sends, so the door page reads it and pairs.
+    """
+    raise web.HTTPFound("/door")
+
+
 async def attendee_page(request: web.Request) -> web.Response:
     """GET /e/{event_id}: an attendee's page of one event; an id no channel could name is 404."""
     raw = request.match_info["event_id"]
@@ -205,5 +245,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/organizer", organizer_page)
     app.router.add_get("/door", door_page)
     app.router.add_get("/e/sw.js", attendee_worker)  # before /e/{event_id}, which would 404
+    app.router.add_get("/door/sw.js", door_worker)
+    app.router.add_get("/pair", pairing_link)
     app.router.add_get("/e/{event_id}", attendee_page)
     app.router.add_get("/signin", signin_page)

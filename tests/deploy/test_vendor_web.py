@@ -58,6 +58,7 @@ def test_the_committed_files_match_their_recorded_hashes() -> None:
         ("htm", "Apache-2.0"),
         ("qrcode-generator", "MIT"),
         ("uplot", "MIT"),
+        ("jsqr-es6", "Apache-2.0"),
         ("axe-core", "MPL-2.0"),
     ]
     files = {p.name: {n: (ROOT / n).read_bytes() for _, n in p.files} for p in PACKAGES}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
@@ -74,6 +75,40 @@ async def test_every_file_a_page_names_is_served_for_a_year(client: Any) -> None
     js = await client.get(f"/static/{build}/js/bilten.js")
     assert js.headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert await js.read() == (STATIC_DIR / "js" / "bilten.js").read_bytes()
+
+
+async def test_the_door_is_an_installable_app(client: Any) -> None:
+    """It names its stylesheet and manifest; its worker may control /door (docs/web.md §Door)."""
+    build = client.server.app[ASSETS].build
+    page = await (await client.get("/door")).text()
+    assert f'<link rel="stylesheet" href="/static/{build}/css/door.css">' in page
+    found = re.search(r'<link rel="manifest" href="([^"]+)">', page)
+    assert found is not None and found[1] == f"/static/{build}/manifest/door.webmanifest"
+    resp = await client.get(found[1])
+    assert resp.headers["Content-Type"] == "application/manifest+json; charset=utf-8"
+    manifest = json.loads(await resp.text())
+    assert manifest["start_url"] == manifest["scope"] == "/door"
+    icon = await client.get(urljoin(found[1], manifest["icons"][0]["src"]))
+    assert icon.status == 200 and icon.headers["Content-Type"] == "image/svg+xml"
+
+    worker = await client.get("/door/sw.js")
+    assert worker.status == 200
+    assert worker.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert worker.headers["Service-Worker-Allowed"] == "/door"
+    assert worker.headers["Cache-Control"] == REVALIDATE  # a new release is a new worker
+    assert "frame-ancestors 'none'" in worker.headers["Content-Security-Policy"]
+    source = await worker.read()
+    assert source == (STATIC_DIR / "js" / "door" / "sw.js").read_bytes()
+    # It keeps every module of the door, so none is missing offline.
+    for module in (STATIC_DIR / "js" / "door").glob("*.js"):
+        assert module.name == "sw.js" or f'"js/door/{module.name}"'.encode() in source
+    # Only the door has a manifest.
+    assert 'rel="manifest"' not in await (await client.get("/organizer")).text()
+
+
+async def test_a_pairing_link_leads_to_the_door(client: Any) -> None:
+    resp = await client.get("/pair", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == "/door"
 
 
 async def test_another_build_is_served_but_not_kept(client: Any) -> None:
