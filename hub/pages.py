@@ -29,7 +29,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 # Each app's ES module; an app not yet built shows the status page (docs/web.md §Pages).
 APP_MODULES = {
-    "organizer": "js/status.js",
+    "organizer": "js/organizer/main.js",
     "attendee": "js/status.js",
     "door": "js/status.js",
 }

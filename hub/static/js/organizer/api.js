@@ -1,0 +1,47 @@
+// The organizer's REST calls that take the session cookie (docs/accounts.md):
+// sign up, in and out, the connection token for the WebSocket, door pairing.
+// Everything else goes over the WebSocket with `client.rpc`.
+
+import { BiltenError } from "../bilten.js";
+
+/** A JSON call under /api/v1; a refusal throws a BiltenError with the hub's code. */
+export async function call(method, path, body) {
+  let response;
+  try {
+    response = await fetch(`/api/v1${path}`, {
+      method,
+      credentials: "same-origin",
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new BiltenError("unavailable", "the hub could not be reached");
+  }
+  const answer = await response.json().catch(() => null);
+  if (!response.ok) throw BiltenError.fromWire(answer?.error);
+  return answer;
+}
+
+export const signUp = (email, password, organization) =>
+  call("POST", "/auth/signup", { email, password, organization });
+export const signIn = (email, password) => call("POST", "/auth/signin", { email, password });
+export const signOut = () => call("POST", "/auth/signout", {});
+
+/** The signed-in account and memberships, or null without a live session. */
+export async function me() {
+  try {
+    return await call("GET", "/auth/me");
+  } catch (error) {
+    if (error.code === "unauthorized") return null;
+    throw error;
+  }
+}
+
+/** A fresh five-minute connection token for `org`: the client asks before every connection. */
+export async function connectionToken(org) {
+  return (await call("POST", "/auth/tokens", { org })).token;
+}
+
+/** A one-time door pairing code of an event (docs/accounts.md §Door devices). */
+export const pairDevice = (org, eventId, name) =>
+  call("POST", `/orgs/${encodeURIComponent(org)}/devices/pairings`, { event_id: eventId, name });

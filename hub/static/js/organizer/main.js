@@ -1,0 +1,131 @@
+// The organizer's console (/organizer): sign in, the organization's events,
+// and each event's live dashboard and tools. docs/web.md §Organizer console.
+
+import { BiltenClient } from "../bilten.js";
+import { LANGUAGES, browserLanguage, loadCatalogue, rememberLanguage, translator } from "../i18n.js";
+import { connectionToken, me, signOut } from "./api.js";
+import { Auth } from "./auth.js";
+import { EventView } from "./event.js";
+import { Events } from "./events.js";
+import { ErrorNote, React, html, loadStyles, useRoute } from "./ui.js";
+
+const { i18n: i18nBase } = document.body.dataset;
+
+function socketUrl() {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+}
+
+function LanguageSwitch({ t, language, onChange }) {
+  return html`<label class="language">
+    ${t("language.label")}
+    <select value=${language} onChange=${(e) => onChange(e.target.value)} data-testid="language">
+      ${LANGUAGES.map((code) => html`<option key=${code} value=${code}>${t(`language.${code}`)}</option>`)}
+    </select>
+  </label>`;
+}
+
+/** The signed-in console of one organization: one WebSocket, tokens minted from the session. */
+function Console({ t, language, session, onSignedOut }) {
+  const memberships = session.memberships;
+  const [org, setOrg] = React.useState(memberships[0]?.org ?? null);
+  const [client, setClient] = React.useState(null);
+  const [state, setState] = React.useState("idle");
+  const [error, setError] = React.useState(null);
+  const route = useRoute();
+
+  React.useEffect(() => {
+    if (org === null) return undefined;
+    const live = new BiltenClient(socketUrl(), { token: () => connectionToken(org) });
+    const stop = live.onState(setState);
+    live.connect().catch(() => {}); // requests wait for the connection; its state is shown
+    setClient(live);
+    return () => {
+      stop();
+      live.close();
+    };
+  }, [org]);
+
+  async function leave() {
+    setError(null);
+    try {
+      await signOut();
+      onSignedOut();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+
+  const eventId = route[0] === "event" ? Number(route[1]) : null;
+  return html`<div class="console">
+    <div class="account">
+      <span data-testid="account">${t("organizer.account", { email: session.account.email })}</span>
+      ${memberships.length > 1 &&
+      html`<label>${t("organizer.organization")}
+        <select value=${org} onChange=${(e) => setOrg(e.target.value)}>
+          ${memberships.map((m) => html`<option key=${m.org} value=${m.org}>${m.name}</option>`)}
+        </select>
+      </label>`}
+      ${memberships.length === 1 && html`<span data-testid="organization">${memberships[0].name}</span>`}
+      <span role="status" aria-live="polite">
+        ${t("organizer.connection")} <strong data-testid="state" data-state=${state}>${t(`state.${state}`)}</strong>
+      </span>
+      <button type="button" onClick=${leave}>${t("organizer.signout")}</button>
+    </div>
+    <${ErrorNote} t=${t} error=${error} />
+    ${org === null && html`<p>${t("organizer.no_organization")}</p>`}
+    ${client && eventId === null && html`<${Events} t=${t} language=${language} client=${client} />`}
+    ${client &&
+    eventId !== null &&
+    html`<${EventView} key=${eventId} t=${t} language=${language} client=${client}
+      org=${org} eventId=${eventId} />`}
+  </div>`;
+}
+
+function Session({ t, language }) {
+  const [session, setSession] = React.useState(undefined);
+  const [error, setError] = React.useState(null);
+  React.useEffect(() => {
+    me().then(setSession, setError);
+  }, []);
+  if (error) return html`<${ErrorNote} t=${t} error=${error} />`;
+  if (session === undefined) return html`<p role="status">${t("organizer.loading")}</p>`;
+  if (session === null) return html`<${Auth} t=${t} onSignedIn=${setSession} />`;
+  return html`<${Console} key=${session.account.id} t=${t} language=${language} session=${session}
+    onSignedOut=${() => setSession(null)} />`;
+}
+
+function Page() {
+  const [language, setLanguage] = React.useState(browserLanguage);
+  const [catalogue, setCatalogue] = React.useState(null);
+  const [failed, setFailed] = React.useState(false);
+
+  React.useEffect(() => {
+    let current = true;
+    loadCatalogue(i18nBase, language)
+      .then((loaded) => current && setCatalogue({ language, strings: loaded }))
+      .catch(() => current && setFailed(true));
+    return () => {
+      current = false;
+    };
+  }, [language]);
+
+  if (failed) return html`<p role="alert">Bilten: the catalogue could not be loaded.</p>`;
+  if (catalogue === null) return null;
+  const t = translator(catalogue.strings);
+  document.documentElement.lang = catalogue.language;
+  document.title = t("app.organizer");
+
+  function choose(next) {
+    rememberLanguage(next);
+    setLanguage(next);
+  }
+
+  return html`<header>
+      <h1 data-testid="title">${t("app.organizer")}</h1>
+      <${LanguageSwitch} t=${t} language=${catalogue.language} onChange=${choose} />
+    </header>
+    <${Session} t=${t} language=${catalogue.language} />`;
+}
+
+loadStyles();
+window.ReactDOM.createRoot(document.getElementById("root")).render(html`<${Page} />`);
