@@ -25,6 +25,10 @@ class Console:
     backend: Raw  # an organizer of the account's organization, on its own socket
 
     @property
+    def base_url(self) -> str:
+        return str(self.page.url).split("/organizer", 1)[0]
+
+    @property
     def page(self) -> Page:
         return self.watched.page
 

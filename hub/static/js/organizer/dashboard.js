@@ -16,7 +16,7 @@ export function useLive(client, channel, apply) {
     client
       .subscribe(channel, {
         onSubscribed: ({ snapshot }) => snapshot && take({ snapshot }),
-        onPublication: ({ data }) => take({ data }),
+        onPublication: ({ data, offset }) => take({ data, offset }),
         onError: (failure) => current && setError(failure),
       })
       .then((made) => {

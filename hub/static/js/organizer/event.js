@@ -1,18 +1,27 @@
 // One event opened in the console: its heading and times in its own time
-// zone, then the live dashboard and the tools acting on it.
+// zone, then one view at a time, chosen in the URL's fragment: the live
+// dashboard, announcements, door devices.
 
 import { formatters } from "../i18n.js";
+import { Announcements } from "./announce.js";
 import { Dashboard } from "./dashboard.js";
+import { Pairing } from "./pairing.js";
 import { ErrorNote, React, html } from "./ui.js";
 
-export function EventView({ t, language, client, eventId }) {
+function views(t) {
+  return [
+    ["dashboard", t("organizer.view.dashboard"), Dashboard],
+    ["announce", t("organizer.view.announce"), Announcements],
+    ["doors", t("organizer.view.doors"), Pairing],
+  ];
+}
+
+export function EventView({ t, language, client, org, eventId, view }) {
   const [event, setEvent] = React.useState(null);
   const [error, setError] = React.useState(null);
 
   React.useEffect(() => {
     let current = true;
-    setEvent(null);
-    setError(null);
     client
       .rpc("events.get", { event_id: eventId })
       .then((found) => current && setEvent(found))
@@ -25,6 +34,8 @@ export function EventView({ t, language, client, eventId }) {
   if (error) return html`<${ErrorNote} t=${t} error=${error} />`;
   if (event === null) return html`<p role="status">${t("organizer.loading")}</p>`;
   const format = formatters(language, { timeZone: event.timezone });
+  const shown = views(t);
+  const [current, , View] = shown.find(([name]) => name === view) ?? shown[0];
   return html`<article aria-labelledby="event-title">
     <p><a href="#">${t("organizer.events.back")}</a></p>
     <h2 id="event-title" data-testid="event-name">${event.name}</h2>
@@ -35,6 +46,12 @@ export function EventView({ t, language, client, eventId }) {
         timezone: event.timezone,
       })}
     </p>
-    <${Dashboard} t=${t} format=${format} event=${event} client=${client} />
+    <nav aria-label=${t("organizer.view.label")} class="views">
+      ${shown.map(
+        ([name, label]) => html`<a key=${name} href=${`#event/${event.id}/${name}`}
+          aria-current=${name === current ? "page" : undefined}>${label}</a>`,
+      )}
+    </nav>
+    <${View} t=${t} format=${format} event=${event} client=${client} org=${org} />
   </article>`;
 }

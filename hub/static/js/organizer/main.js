@@ -77,7 +77,7 @@ function Console({ t, language, session, onSignedOut }) {
     ${client &&
     eventId !== null &&
     html`<${EventView} key=${eventId} t=${t} language=${language} client=${client}
-      org=${org} eventId=${eventId} />`}
+      org=${org} eventId=${eventId} view=${route[2]} />`}
   </div>`;
 }
 

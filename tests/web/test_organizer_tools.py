@@ -1,0 +1,78 @@
+"""The organizer console's tools on an event, in Chromium against the real backend:
+an announcement reaches the attendees' channel; a door device pairs with the code
+shown on screen.
+
+docs/web.md §Organizer console.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import segno
+from playwright.async_api import Browser, expect
+
+from bilten.infra.settings import Settings
+from tests.hub.helpers import connect
+from tests.web.conftest import BROWSER_WAIT_MS
+from tests.web.organizer import assert_clean, open_console
+
+
+async def test_an_announcement_reaches_the_attendees_channel(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page, event_id = console.page, console.event_id
+    channel = f"event.{event_id}.announcements"
+    attendee = await connect(
+        await aiohttp_client(hub_server),
+        make_token("attendee", org=console.org, sub="guest", events=[event_id]),
+    )
+    assert (await attendee.subscribe(channel))["op"] == "subscribed"
+
+    await page.get_by_role("link", name="Announcements").click()
+    await expect(page.get_by_role("link", name="Announcements")).to_have_attribute(
+        "aria-current", "page"
+    )
+    text = "<b>Doors open</b> at 19:00"
+    await page.get_by_label("Message to every attendee").fill(text)
+    await page.get_by_role("button", name="Send the announcement").click()
+    await expect(page.get_by_test_id("announce-status")).to_have_text(
+        "Sent (message #1).", timeout=BROWSER_WAIT_MS
+    )
+    publication = await attendee.until("pub")
+    assert (publication["channel"], publication["data"]) == (channel, {"text": text})
+    shown = page.get_by_test_id("announcements").locator("li")
+    await expect(shown).to_have_text([text])  # markup stays text
+    await expect(page.get_by_label("Message to every attendee")).to_have_value("")
+    await assert_clean(console.watched)
+
+
+async def test_a_door_device_pairs_with_the_code_on_screen(
+    browser: Browser, workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page = console.page
+    await page.get_by_role("link", name="Door devices").click()
+    await page.get_by_label("Device name (e.g. North door)").fill("North door")
+    await page.get_by_role("button", name="Create a pairing code").click()
+    code = page.get_by_test_id("pairing-code")
+    await expect(code).to_have_text(re.compile(r"^[2-9A-Z]{12}$"), timeout=BROWSER_WAIT_MS)
+    qr = page.get_by_role("img", name="QR code pairing the device North door")
+    await expect(qr).to_be_visible()
+
+    # The QR holds the pairing URL: the same size as another encoder's for that text.
+    shown = await code.inner_text()
+    url = f"{workers.public_url}/pair#code={shown}"
+    view_box = await qr.get_attribute("viewBox")
+    size = segno.make(url, error="m", boost_error=False).symbol_size(border=4)[0]
+    assert view_box == f"0 0 {size} {size}"
+
+    redeemed = await page.context.request.post(
+        "/api/v1/devices/redeem", data={"code": shown}, headers={"Origin": console.base_url}
+    )
+    assert redeemed.status == 201
+    device = await redeemed.json()
+    assert (device["org"], device["event_id"]) == (console.org, console.event_id)
+    await assert_clean(console.watched)
