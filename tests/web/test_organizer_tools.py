@@ -76,3 +76,54 @@ async def test_a_door_device_pairs_with_the_code_on_screen(
     device = await redeemed.json()
     assert (device["org"], device["event_id"]) == (console.org, console.event_id)
     await assert_clean(console.watched)
+
+
+async def test_a_poll_is_created_opened_and_its_results_move_live_on_the_presenter_view(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page, event_id = console.page, console.event_id
+    await page.get_by_role("link", name="Polls").click()
+    await page.get_by_label("New session title").fill("Opening set")
+    await page.get_by_role("button", name="Add the session").click()
+    await expect(page.get_by_role("combobox", name="Session", exact=True)).to_have_value(re.compile(r"^\d+$"))
+    await page.get_by_label("Question").fill("Best <i>tune</i>?")
+    await page.get_by_label("Options, one per line").fill("Take Five\nSo What\n\nBlue in Green")
+    await page.get_by_role("button", name="Create the poll").click()
+    poll = page.get_by_test_id("poll")
+    await expect(poll.get_by_test_id("poll-status")).to_have_text("Draft", timeout=BROWSER_WAIT_MS)
+    await expect(poll.get_by_role("heading")).to_have_text("Best <i>tune</i>?")
+    await poll.get_by_role("button", name="Open the poll").click()
+    await expect(poll.get_by_test_id("poll-status")).to_have_text("Open", timeout=BROWSER_WAIT_MS)
+
+    polls = (await console.call("polls.list", {"event_id": event_id}))["polls"]
+    assert [(p["options"], p["status"]) for p in polls] == [
+        (["Take Five", "So What", "Blue in Green"], "open")
+    ]
+    client = await aiohttp_client(hub_server)
+    for n, choice in enumerate([0, 0, 1]):
+        voter = await connect(
+            client, make_token("attendee", org=console.org, sub=f"v{n}", events=[event_id])
+        )
+        reply = await voter.call("polls.vote", {"poll_id": polls[0]["id"], "choice": choice})
+        assert reply["op"] == "result", reply
+    values = poll.get_by_test_id("bar-value")
+    await expect(values).to_have_text(["2 (67%)", "1 (33%)", "0 (0%)"], timeout=BROWSER_WAIT_MS)
+    await expect(poll.get_by_test_id("voters")).to_have_text("3 voters.")
+
+    await poll.get_by_role("link", name="Presenter view").click()
+    await expect(page.get_by_test_id("presenter-question")).to_have_text("Best <i>tune</i>?")
+    bars = page.get_by_test_id("bars").locator("li")
+    await expect(bars).to_have_count(3)
+    await expect(bars.first).to_have_attribute("data-label", "Take Five")
+    voter = await connect(
+        client, make_token("attendee", org=console.org, sub="late", events=[event_id])
+    )
+    await voter.call("polls.vote", {"poll_id": polls[0]["id"], "choice": 2})
+    await expect(page.get_by_test_id("bar-value")).to_have_text(
+        ["2 (50%)", "1 (25%)", "1 (25%)"], timeout=BROWSER_WAIT_MS
+    )
+    await page.get_by_role("link", name="Back to the polls").click()
+    await page.get_by_role("button", name="Close the poll").click()
+    await expect(page.get_by_test_id("poll-status")).to_have_text("Closed", timeout=BROWSER_WAIT_MS)
+    await assert_clean(console.watched)

@@ -1,11 +1,13 @@
 // One event opened in the console: its heading and times in its own time
 // zone, then one view at a time, chosen in the URL's fragment: the live
-// dashboard, announcements, door devices.
+// dashboard, announcements, door devices, polls; or a poll alone for a projector.
 
 import { formatters } from "../i18n.js";
 import { Announcements } from "./announce.js";
 import { Dashboard } from "./dashboard.js";
 import { Pairing } from "./pairing.js";
+import { Polls } from "./polls.js";
+import { Presenter } from "./presenter.js";
 import { ErrorNote, React, html } from "./ui.js";
 
 function views(t) {
@@ -13,10 +15,11 @@ function views(t) {
     ["dashboard", t("organizer.view.dashboard"), Dashboard],
     ["announce", t("organizer.view.announce"), Announcements],
     ["doors", t("organizer.view.doors"), Pairing],
+    ["polls", t("organizer.view.polls"), Polls],
   ];
 }
 
-export function EventView({ t, language, client, org, eventId, view }) {
+export function EventView({ t, language, client, org, eventId, view, detail }) {
   const [event, setEvent] = React.useState(null);
   const [error, setError] = React.useState(null);
 
@@ -34,6 +37,10 @@ export function EventView({ t, language, client, org, eventId, view }) {
   if (error) return html`<${ErrorNote} t=${t} error=${error} />`;
   if (event === null) return html`<p role="status">${t("organizer.loading")}</p>`;
   const format = formatters(language, { timeZone: event.timezone });
+  if (view === "present") {
+    return html`<${Presenter} t=${t} format=${format} event=${event} client=${client}
+      pollId=${Number(detail)} />`;
+  }
   const shown = views(t);
   const [current, , View] = shown.find(([name]) => name === view) ?? shown[0];
   return html`<article aria-labelledby="event-title">

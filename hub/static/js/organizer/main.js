@@ -77,7 +77,7 @@ function Console({ t, language, session, onSignedOut }) {
     ${client &&
     eventId !== null &&
     html`<${EventView} key=${eventId} t=${t} language=${language} client=${client}
-      org=${org} eventId=${eventId} view=${route[2]} />`}
+      org=${org} eventId=${eventId} view=${route[2]} detail=${route[3]} />`}
   </div>`;
 }
 
