@@ -50,7 +50,7 @@ async def test_sign_up_create_an_event_and_watch_its_dashboard_live(
     await expect(by_gate.locator("tr[data-name=south] td")).to_have_text("1")
     rejected = page.get_by_test_id("rejections").locator("tr[data-name=already_inside]")
     await expect(rejected).to_have_text("Already inside1")
-    await expect(page.get_by_test_id("scans-summary")).to_contain_text("3 scans in the last hour")
+    await expect(page.get_by_test_id("scans-summary")).to_contain_text("Scans in the last hour: 3;")
     await expect(page.get_by_test_id("scans-chart").locator("canvas")).to_have_count(1)
     online = page.get_by_test_id("online").locator("tr[data-name=organizer]")
     await expect(online).to_have_text("Organizers1")  # this page; the backend follows nothing

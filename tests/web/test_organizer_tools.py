@@ -109,7 +109,7 @@ async def test_a_poll_is_created_opened_and_its_results_move_live_on_the_present
         assert reply["op"] == "result", reply
     values = poll.get_by_test_id("bar-value")
     await expect(values).to_have_text(["2 (67%)", "1 (33%)", "0 (0%)"], timeout=BROWSER_WAIT_MS)
-    await expect(poll.get_by_test_id("voters")).to_have_text("3 voters.")
+    await expect(poll.get_by_test_id("voters")).to_have_text("Voters: 3.")
 
     await poll.get_by_role("link", name="Presenter view").click()
     await expect(page.get_by_test_id("presenter-question")).to_have_text("Best <i>tune</i>?")
@@ -126,4 +126,47 @@ async def test_a_poll_is_created_opened_and_its_results_move_live_on_the_present
     await page.get_by_role("link", name="Back to the polls").click()
     await page.get_by_role("button", name="Close the poll").click()
     await expect(page.get_by_test_id("poll-status")).to_have_text("Closed", timeout=BROWSER_WAIT_MS)
+    await assert_clean(console.watched)
+
+
+async def test_questions_wait_for_approval_and_are_moderated_from_the_queue(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page, event_id = console.page, console.event_id
+    await page.get_by_role("link", name="Questions").click()
+    approval = page.get_by_label("Questions wait for approval before the room sees them")
+    await expect(approval).to_be_enabled(timeout=BROWSER_WAIT_MS)
+    await approval.click()  # checked once the hub has stored it
+    await expect(approval).to_be_checked(timeout=BROWSER_WAIT_MS)
+    await page.get_by_label("New session title").fill("Opening set")
+    await page.get_by_role("button", name="Add the session").click()
+    summary = page.get_by_test_id("qa-summary")
+    await expect(summary).to_have_text("Questions: 0; waiting for approval: 0.")
+    settings = await console.call("qa.settings", {"event_id": event_id})
+    assert settings["require_approval"] is True
+
+    session_id = (await console.call("sessions.list", {"event_id": event_id}))["sessions"][0]["id"]
+    attendee = await connect(
+        await aiohttp_client(hub_server),
+        make_token("attendee", org=console.org, sub="guest", events=[event_id]),
+    )
+    assert (await attendee.subscribe(f"event.{event_id}.qa"))["op"] == "subscribed"
+    text = "Will the <b>slides</b> be shared?"
+    asked = await attendee.call(
+        "qa.ask", {"event_id": event_id, "session_id": session_id, "text": text}
+    )
+    assert asked["result"]["state"] == "pending", asked
+
+    question = page.get_by_test_id("question")
+    await expect(question).to_have_attribute("data-state", "pending", timeout=BROWSER_WAIT_MS)
+    await expect(summary).to_have_text("Questions: 1; waiting for approval: 1.")
+    await expect(question.locator(".question-text")).to_have_text(text)
+    await question.get_by_role("button", name="Approve").click()
+    await expect(question).to_have_attribute("data-state", "visible", timeout=BROWSER_WAIT_MS)
+    shown = await attendee.until("pub")
+    assert [q["text"] for q in shown["data"]["questions"]] == [text]
+    await question.get_by_role("button", name="Hide").click()
+    await expect(question).to_have_attribute("data-state", "hidden", timeout=BROWSER_WAIT_MS)
+    await expect(question.get_by_role("button", name="Approve")).to_be_visible()
     await assert_clean(console.watched)

@@ -1,6 +1,6 @@
 // One event opened in the console: its heading and times in its own time
 // zone, then one view at a time, chosen in the URL's fragment: the live
-// dashboard, announcements, door devices, polls; or a poll alone for a projector.
+// dashboard, announcements, door devices, polls, questions; or a poll alone for a projector.
 
 import { formatters } from "../i18n.js";
 import { Announcements } from "./announce.js";
@@ -8,6 +8,7 @@ import { Dashboard } from "./dashboard.js";
 import { Pairing } from "./pairing.js";
 import { Polls } from "./polls.js";
 import { Presenter } from "./presenter.js";
+import { Questions } from "./qa.js";
 import { ErrorNote, React, html } from "./ui.js";
 
 function views(t) {
@@ -16,6 +17,7 @@ function views(t) {
     ["announce", t("organizer.view.announce"), Announcements],
     ["doors", t("organizer.view.doors"), Pairing],
     ["polls", t("organizer.view.polls"), Polls],
+    ["qa", t("organizer.view.qa"), Questions],
   ];
 }
 

@@ -4,6 +4,7 @@
 
 import { useLive } from "./dashboard.js";
 import { Results } from "./results.js";
+import { SessionPicker, useSessions } from "./sessions.js";
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
 
 const WITH_OPTIONS = new Set(["single", "multiple", "ranking"]);
@@ -33,21 +34,6 @@ function statuses(t) {
     open: t("organizer.polls.status.open"),
     closed: t("organizer.polls.status.closed"),
   };
-}
-
-function NewSession({ t, event, client, onCreated }) {
-  const [title, setTitle] = React.useState("");
-  const { submit, error, busy } = useSubmit(async () => {
-    onCreated(await client.rpc("sessions.create", { event_id: event.id, title }));
-    setTitle("");
-  });
-  return html`<form onSubmit=${submit} class="inline">
-    <label>${t("organizer.polls.session_title")}
-      <input required maxlength="200" value=${title} onInput=${(e) => setTitle(e.target.value)} />
-    </label>
-    <${ErrorNote} t=${t} error=${error} />
-    <button type="submit" disabled=${busy}>${t("organizer.polls.add_session")}</button>
-  </form>`;
 }
 
 function NewPoll({ t, client, sessionId }) {
@@ -109,43 +95,14 @@ function Poll({ t, format, event, client, poll }) {
 }
 
 export function Polls({ t, format, event, client }) {
-  const [sessions, setSessions] = React.useState(null);
-  const [sessionId, setSessionId] = React.useState(null);
-  const [error, setError] = React.useState(null);
-  const { state: polls, error: followError } = useLive(client, `event.${event.id}.polls`, pollsById);
-
-  React.useEffect(() => {
-    let current = true;
-    client
-      .rpc("sessions.list", { event_id: event.id })
-      .then((found) => {
-        if (!current) return;
-        setSessions(found.sessions);
-        setSessionId(found.sessions[0]?.id ?? null);
-      })
-      .catch((failure) => current && setError(failure));
-    return () => {
-      current = false;
-    };
-  }, [client, event.id]);
-
-  function added(session) {
-    setSessions([...sessions, session]);
-    setSessionId(session.id);
-  }
-
+  const sessions = useSessions(client, event);
+  const { state: polls, error } = useLive(client, `event.${event.id}.polls`, pollsById);
+  const { sessionId } = sessions;
   const shown = [...(polls?.values() ?? [])].filter((poll) => poll.session_id === sessionId);
   return html`<section aria-labelledby="polls-title" class="card">
     <h2 id="polls-title">${t("organizer.polls.title")}</h2>
-    <${ErrorNote} t=${t} error=${error ?? followError} />
-    ${sessions === null && !error && html`<p role="status">${t("organizer.loading")}</p>`}
-    ${sessions?.length > 0 &&
-    html`<label>${t("organizer.polls.session")}
-      <select value=${sessionId ?? ""} onChange=${(e) => setSessionId(Number(e.target.value))}>
-        ${sessions.map((s) => html`<option key=${s.id} value=${s.id}>${s.title}</option>`)}
-      </select>
-    </label>`}
-    ${sessions !== null && html`<${NewSession} t=${t} event=${event} client=${client} onCreated=${added} />`}
+    <${ErrorNote} t=${t} error=${sessions.error ?? error} />
+    <${SessionPicker} t=${t} event=${event} client=${client} sessions=${sessions} />
     ${sessionId !== null &&
     html`<h3>${t("organizer.polls.new")}</h3>
       <${NewPoll} t=${t} client=${client} sessionId=${sessionId} />
