@@ -1,6 +1,6 @@
 // One event opened in the console: its heading and times in its own time
 // zone, then one view at a time, chosen in the URL's fragment: the live
-// dashboard, announcements, door devices, polls, questions; or a poll alone for a projector.
+// dashboard, the seat map, announcements, door devices, polls, questions; or a poll alone for a projector.
 
 import { formatters } from "../i18n.js";
 import { Announcements } from "./announce.js";
@@ -9,11 +9,13 @@ import { Pairing } from "./pairing.js";
 import { Polls } from "./polls.js";
 import { Presenter } from "./presenter.js";
 import { Questions } from "./qa.js";
+import { SeatMap } from "./seatmap.js";
 import { ErrorNote, React, html } from "./ui.js";
 
 function views(t) {
   return [
     ["dashboard", t("organizer.view.dashboard"), Dashboard],
+    ["seats", t("organizer.view.seats"), SeatMap],
     ["announce", t("organizer.view.announce"), Announcements],
     ["doors", t("organizer.view.doors"), Pairing],
     ["polls", t("organizer.view.polls"), Polls],
