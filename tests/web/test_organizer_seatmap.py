@@ -76,9 +76,7 @@ async def test_a_stadium_is_one_canvas_coloured_live_and_readable_from_the_keybo
     # Live: a hold elsewhere recolours its seat, and the seat under the cursor is told anew.
     last = plan[24]["rows"][39]["ids"][0][0] + 49
     await console.call("seats.hold", {"event_id": event_id, "seat_ids": [last]})
-    await expect(cursor).to_have_text(
-        "Section S24, row 40, seat 50: Held", timeout=BROWSER_WAIT_MS
-    )
+    await expect(cursor).to_have_text("Section S24, row 40, seat 50: Held", timeout=BROWSER_WAIT_MS)
     await expect(counts).to_have_text(["Available: 49,996", "Held: 2", "Sold: 2"])
     assert await serious_violations(page) == []
     await assert_clean(console.watched)

@@ -86,7 +86,9 @@ async def test_a_poll_is_created_opened_and_its_results_move_live_on_the_present
     await page.get_by_role("link", name="Polls").click()
     await page.get_by_label("New session title").fill("Opening set")
     await page.get_by_role("button", name="Add the session").click()
-    await expect(page.get_by_role("combobox", name="Session", exact=True)).to_have_value(re.compile(r"^\d+$"))
+    await expect(page.get_by_role("combobox", name="Session", exact=True)).to_have_value(
+        re.compile(r"^\d+$")
+    )
     await page.get_by_label("Question").fill("Best <i>tune</i>?")
     await page.get_by_label("Options, one per line").fill("Take Five\nSo What\n\nBlue in Green")
     await page.get_by_role("button", name="Create the poll").click()
