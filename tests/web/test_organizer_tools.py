@@ -172,3 +172,42 @@ async def test_questions_wait_for_approval_and_are_moderated_from_the_queue(
     await expect(question).to_have_attribute("data-state", "hidden", timeout=BROWSER_WAIT_MS)
     await expect(question.get_by_role("button", name="Approve")).to_be_visible()
     await assert_clean(console.watched)
+
+
+async def test_the_event_is_edited_and_gets_ticket_types_and_gates(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page, event_id = console.page, console.event_id
+    await page.get_by_role("link", name="Setup").click()
+    await expect(page.get_by_label("Starts")).to_have_value(
+        "2027-06-01T19:00", timeout=BROWSER_WAIT_MS
+    )
+    await page.get_by_label("Event name").fill("Sarajevo Jazz Night II")
+    await page.get_by_label("Starts").fill("2027-06-01T20:00")
+    await page.get_by_role("button", name="Save the event").click()
+    await expect(page.get_by_test_id("event-saved")).to_have_text("Saved.")
+    await expect(page.get_by_test_id("event-name")).to_have_text("Sarajevo Jazz Night II")
+    event = await console.call("events.get", {"event_id": event_id})
+    assert (event["name"], event["starts_at"]) == (
+        "Sarajevo Jazz Night II",
+        "2027-06-01T17:00:00+00:00",  # 20:00 in Istanbul
+    )
+
+    await expect(page.get_by_text("No ticket types yet.")).to_be_visible()
+    await page.get_by_label("Name", exact=True).fill("Standing")
+    await page.get_by_label("Price (TRY)").fill("25.50")
+    await page.get_by_label("Quota (leave empty: unlimited)").fill("300")
+    await page.get_by_role("button", name="Add the ticket type").click()
+    row = page.get_by_test_id("ticket-types").locator("tbody tr")
+    await expect(row).to_have_text("StandingTRY 25.503000300", timeout=BROWSER_WAIT_MS)
+    types = (await console.call("tickettypes.list", {"event_id": event_id}))["ticket_types"]
+    assert [(t["name"], t["price_minor"], t["quota"]) for t in types] == [("Standing", 2550, 300)]
+
+    await page.get_by_label("Gate names, separated by commas").fill("north, south")
+    await page.get_by_label("People who left may come back in").check()
+    await page.get_by_role("button", name="Save the gates").click()
+    await expect(page.get_by_test_id("gates-saved")).to_have_text("Saved: 2 gates.")
+    gates = await console.call("gates.list", {"event_id": event_id})
+    assert (gates["gates"], gates["allow_reentry"]) == (["north", "south"], True)
+    await assert_clean(console.watched)

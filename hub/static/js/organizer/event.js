@@ -1,6 +1,6 @@
 // One event opened in the console: its heading and times in its own time
 // zone, then one view at a time, chosen in the URL's fragment: the live
-// dashboard, the seat map, announcements, door devices, polls, questions; or a poll alone for a projector.
+// dashboard, the seat map, announcements, door devices, polls, questions, its setup (fields, ticket types, gates); or a poll alone for a projector.
 
 import { formatters } from "../i18n.js";
 import { Announcements } from "./announce.js";
@@ -10,6 +10,7 @@ import { Polls } from "./polls.js";
 import { Presenter } from "./presenter.js";
 import { Questions } from "./qa.js";
 import { SeatMap } from "./seatmap.js";
+import { Setup } from "./setup.js";
 import { ErrorNote, React, html } from "./ui.js";
 
 function views(t) {
@@ -20,6 +21,7 @@ function views(t) {
     ["doors", t("organizer.view.doors"), Pairing],
     ["polls", t("organizer.view.polls"), Polls],
     ["qa", t("organizer.view.qa"), Questions],
+    ["setup", t("organizer.view.setup"), Setup],
   ];
 }
 
@@ -63,6 +65,6 @@ export function EventView({ t, language, client, org, eventId, view, detail }) {
           aria-current=${name === current ? "page" : undefined}>${label}</a>`,
       )}
     </nav>
-    <${View} t=${t} format=${format} event=${event} client=${client} org=${org} />
+    <${View} t=${t} format=${format} event=${event} client=${client} org=${org} onChanged=${setEvent} />
   </article>`;
 }

@@ -21,3 +21,10 @@ export function zonedIso(local, timeZone) {
   const minutes = String(Math.abs(offset) % 60).padStart(2, "0");
   return `${local}:00${sign}${hours}:${minutes}`;
 }
+
+/** The inverse: an instant as `YYYY-MM-DDTHH:MM` on the wall clocks of `timeZone`. */
+export function wallClock(iso, timeZone) {
+  const utcMs = Date.parse(iso);
+  const shifted = new Date(utcMs + zoneOffset(utcMs, timeZone) * 60000);
+  return shifted.toISOString().slice(0, 16);
+}
