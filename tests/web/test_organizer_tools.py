@@ -8,6 +8,7 @@ docs/web.md §Organizer console.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import segno
@@ -210,4 +211,28 @@ async def test_the_event_is_edited_and_gets_ticket_types_and_gates(
     await expect(page.get_by_test_id("gates-saved")).to_have_text("Saved: 2 gates.")
     gates = await console.call("gates.list", {"event_id": event_id})
     assert (gates["gates"], gates["allow_reentry"]) == (["north", "south"], True)
+    await assert_clean(console.watched)
+
+
+async def test_an_export_downloads_with_a_token_from_the_session(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page, event_id = console.page, console.event_id
+    standing = await console.call(
+        "tickettypes.create", {"event_id": event_id, "name": "Standing", "price_minor": 2500}
+    )
+    await console.call(
+        "tickets.issue",
+        {"event_id": event_id, "ticket_type_id": standing["id"], "count": 2, "holder": "=Amra"},
+    )
+    await page.get_by_role("link", name="Exports").click()
+    async with page.expect_download() as waiting:
+        await page.get_by_role("button", name="Download Tickets as CSV").click()
+    download = await waiting.value
+    assert download.suggested_filename == f"event-{event_id}-tickets.csv"
+    path = await download.path()
+    lines = Path(path).read_text("utf-8").splitlines()
+    assert lines[0].startswith("ticket_id,ticket_type_id,ticket_type,holder,")
+    assert len(lines) == 3 and all(',"\'=Amra",' in line for line in lines[1:]), lines
     await assert_clean(console.watched)

@@ -1,10 +1,11 @@
 // One event opened in the console: its heading and times in its own time
 // zone, then one view at a time, chosen in the URL's fragment: the live
-// dashboard, the seat map, announcements, door devices, polls, questions, its setup (fields, ticket types, gates); or a poll alone for a projector.
+// dashboard, the seat map, announcements, door devices, polls, questions, its setup (fields, ticket types, gates), exports; or a poll alone for a projector.
 
 import { formatters } from "../i18n.js";
 import { Announcements } from "./announce.js";
 import { Dashboard } from "./dashboard.js";
+import { Exports } from "./exports.js";
 import { Pairing } from "./pairing.js";
 import { Polls } from "./polls.js";
 import { Presenter } from "./presenter.js";
@@ -22,6 +23,7 @@ function views(t) {
     ["polls", t("organizer.view.polls"), Polls],
     ["qa", t("organizer.view.qa"), Questions],
     ["setup", t("organizer.view.setup"), Setup],
+    ["exports", t("organizer.view.exports"), Exports],
   ];
 }
 
