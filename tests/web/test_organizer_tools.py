@@ -7,6 +7,7 @@ docs/web.md §Organizer console.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -232,7 +233,7 @@ async def test_an_export_downloads_with_a_token_from_the_session(
     download = await waiting.value
     assert download.suggested_filename == f"event-{event_id}-tickets.csv"
     path = await download.path()
-    lines = Path(path).read_text("utf-8").splitlines()
+    lines = (await asyncio.to_thread(Path(path).read_text, "utf-8")).splitlines()
     assert lines[0].startswith("ticket_id,ticket_type_id,ticket_type,holder,")
     assert len(lines) == 3 and all(',"\'=Amra",' in line for line in lines[1:]), lines
     await assert_clean(console.watched)
