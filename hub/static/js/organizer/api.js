@@ -1,5 +1,6 @@
 // The organizer's REST calls that take the session cookie (docs/accounts.md):
-// sign up, in and out, the connection token for the WebSocket, door pairing.
+// sign up, in and out, the connection token for the WebSocket, door pairing,
+// members and invitations, API keys.
 // Everything else goes over the WebSocket with `client.rpc`.
 
 import { BiltenError } from "../bilten.js";
@@ -43,5 +44,19 @@ export async function connectionToken(org) {
 }
 
 /** A one-time door pairing code of an event (docs/accounts.md §Door devices). */
-export const pairDevice = (org, eventId, name) =>
-  call("POST", `/orgs/${encodeURIComponent(org)}/devices/pairings`, { event_id: eventId, name });
+export const pairDevice = (id, eventId, name) =>
+  call("POST", `/orgs/${encodeURIComponent(id)}/devices/pairings`, { event_id: eventId, name });
+
+const orgPath = (id) => `/orgs/${encodeURIComponent(id)}`;
+
+/** The organization's members (owners only), and managing them (docs/accounts.md §Flows). */
+export const members = (id) => call("GET", `${orgPath(id)}/members`);
+export const updateMember = (id, accountId, role) => call("PATCH", `${orgPath(id)}/members/${accountId}`, { role });
+export const removeMember = (id, accountId) => call("DELETE", `${orgPath(id)}/members/${accountId}`, {});
+export const invite = (id, email, role, locale) =>
+  call("POST", `${orgPath(id)}/invitations`, { email, role, locale });
+
+/** The organization's API keys (owners only; docs/accounts.md §API keys). */
+export const apiKeys = (id) => call("GET", `${orgPath(id)}/api-keys`);
+export const createApiKey = (id, name, role) => call("POST", `${orgPath(id)}/api-keys`, { name, role });
+export const revokeApiKey = (id, keyId) => call("DELETE", `${orgPath(id)}/api-keys/${keyId}`, {});

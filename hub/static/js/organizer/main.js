@@ -1,12 +1,14 @@
 // The organizer's console (/organizer): sign in, the organization's events,
-// and each event's live dashboard and tools. docs/web.md §Organizer console.
+// team and API keys, and each event's live dashboard and tools. docs/web.md §Organizer console.
 
 import { BiltenClient } from "../bilten.js";
-import { LANGUAGES, browserLanguage, loadCatalogue, rememberLanguage, translator } from "../i18n.js";
+import { LANGUAGES, browserLanguage, formatters, loadCatalogue, rememberLanguage, translator } from "../i18n.js";
 import { connectionToken, me, signOut } from "./api.js";
+import { ApiKeys } from "./apikeys.js";
 import { Auth } from "./auth.js";
 import { EventView } from "./event.js";
 import { Events } from "./events.js";
+import { Members } from "./members.js";
 import { ErrorNote, React, html, loadStyles, useRoute } from "./ui.js";
 
 const { i18n: i18nBase } = document.body.dataset;
@@ -56,6 +58,12 @@ function Console({ t, language, session, onSignedOut }) {
   }
 
   const eventId = route[0] === "event" ? Number(route[1]) : null;
+  const page = eventId === null ? (route[0] ?? "events") : "event";
+  const sections = [
+    ["events", t("organizer.nav.events")],
+    ["team", t("organizer.nav.team")],
+    ["keys", t("organizer.nav.keys")],
+  ];
   return html`<div class="console">
     <div class="account">
       <span data-testid="account">${t("organizer.account", { email: session.account.email })}</span>
@@ -73,7 +81,16 @@ function Console({ t, language, session, onSignedOut }) {
     </div>
     <${ErrorNote} t=${t} error=${error} />
     ${org === null && html`<p>${t("organizer.no_organization")}</p>`}
-    ${client && eventId === null && html`<${Events} t=${t} language=${language} client=${client} />`}
+    ${org !== null &&
+    html`<nav aria-label=${t("organizer.nav.label")} class="views">
+      ${sections.map(([name, label]) => html`<a key=${name} href=${`#${name}`}
+        aria-current=${name === page ? "page" : undefined}>${label}</a>`)}
+    </nav>`}
+    ${client && page === "events" && html`<${Events} t=${t} language=${language} client=${client} />`}
+    ${org !== null && page === "team" &&
+    html`<${Members} t=${t} language=${language} org=${org} session=${session} />`}
+    ${org !== null && page === "keys" &&
+    html`<${ApiKeys} t=${t} format=${formatters(language)} org=${org} />`}
     ${client &&
     eventId !== null &&
     html`<${EventView} key=${eventId} t=${t} language=${language} client=${client}
