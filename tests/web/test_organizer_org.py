@@ -64,3 +64,30 @@ async def test_an_api_key_is_shown_once_works_and_stops_when_revoked(
     refused = await http.get("/api/v1/events", headers={"Authorization": f"Bearer {key}"})
     assert refused.status == 401
     await assert_clean(console.watched)
+
+
+async def test_a_webhook_is_registered_pinged_and_its_attempt_logged(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page = console.page
+    await page.get_by_role("link", name="Webhooks").click()
+    await expect(page.get_by_text("No webhooks yet.")).to_be_visible(timeout=BROWSER_WAIT_MS)
+    # A name that never resolves (RFC 2606): accepted, and every attempt fails.
+    await page.get_by_label("HTTPS address to post to").fill("https://crm.invalid/bilten")
+    await page.get_by_label("Description (optional)").fill("CRM")
+    await page.get_by_role("button", name="Add the webhook").click()
+    await expect(page.get_by_test_id("webhook-secret")).not_to_be_empty(timeout=BROWSER_WAIT_MS)
+    hook = page.get_by_test_id("webhook")
+    await expect(hook.get_by_role("heading")).to_have_text("https://crm.invalid/bilten")
+    await expect(hook.get_by_text("No deliveries yet.")).to_be_visible()
+    listed = await console.call("webhooks.list", {})
+    assert [(w["url"], w["kinds"]) for w in listed["webhooks"]] == [
+        ("https://crm.invalid/bilten", ["*"])
+    ]
+
+    await hook.get_by_role("button", name="Send a test ping").click()
+    attempt = hook.get_by_test_id("deliveries").locator("tbody tr")
+    await expect(attempt).to_have_attribute("data-outcome", "failed", timeout=BROWSER_WAIT_MS)
+    await expect(attempt.locator("td").nth(1)).to_have_text("webhooks.ping")
+    await assert_clean(console.watched)

@@ -1,5 +1,5 @@
 // The organizer's console (/organizer): sign in, the organization's events,
-// team and API keys, and each event's live dashboard and tools. docs/web.md §Organizer console.
+// team, API keys and webhooks, and each event's live dashboard and tools. docs/web.md §Organizer console.
 
 import { BiltenClient } from "../bilten.js";
 import { LANGUAGES, browserLanguage, formatters, loadCatalogue, rememberLanguage, translator } from "../i18n.js";
@@ -9,6 +9,7 @@ import { Auth } from "./auth.js";
 import { EventView } from "./event.js";
 import { Events } from "./events.js";
 import { Members } from "./members.js";
+import { Webhooks } from "./webhooks.js";
 import { ErrorNote, React, html, loadStyles, useRoute } from "./ui.js";
 
 const { i18n: i18nBase } = document.body.dataset;
@@ -63,6 +64,7 @@ function Console({ t, language, session, onSignedOut }) {
     ["events", t("organizer.nav.events")],
     ["team", t("organizer.nav.team")],
     ["keys", t("organizer.nav.keys")],
+    ["webhooks", t("organizer.nav.webhooks")],
   ];
   return html`<div class="console">
     <div class="account">
@@ -91,6 +93,8 @@ function Console({ t, language, session, onSignedOut }) {
     html`<${Members} t=${t} language=${language} org=${org} session=${session} />`}
     ${org !== null && page === "keys" &&
     html`<${ApiKeys} t=${t} format=${formatters(language)} org=${org} />`}
+    ${client && page === "webhooks" &&
+    html`<${Webhooks} t=${t} format=${formatters(language)} client=${client} />`}
     ${client &&
     eventId !== null &&
     html`<${EventView} key=${eventId} t=${t} language=${language} client=${client}
