@@ -80,3 +80,36 @@ async def test_a_stadium_is_one_canvas_coloured_live_and_readable_from_the_keybo
     await expect(counts).to_have_text(["Available: 49,996", "Held: 2", "Sold: 2"])
     assert await serious_violations(page) == []
     await assert_clean(console.watched)
+
+
+async def test_a_section_added_from_the_form_appears_on_the_live_map(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page, event_id = console.page, console.event_id
+    await console.call(
+        "tickettypes.create", {"event_id": event_id, "name": "Parter", "price_minor": 5000}
+    )
+    await page.get_by_role("link", name="Seat map").click()
+    await expect(page.get_by_text("This event has no seat map.")).to_be_visible(
+        timeout=BROWSER_WAIT_MS
+    )
+    await page.get_by_label("Section name").fill("Parter")
+    await page.get_by_role("combobox", name="Sold as").select_option(label="Parter")
+    await page.get_by_role("spinbutton", name="Rows").fill("3")
+    await page.get_by_role("spinbutton", name="Seats per row").fill("4")
+    await expect(page.get_by_role("img", name="Preview: 3 rows, 12 seats")).to_be_visible()
+    await page.get_by_role("button", name="Add the section").click()
+    await expect(page.get_by_test_id("section-added")).to_have_text("Added 12 seats.")
+
+    # The seats channel says the map changed: the map view loads it again by itself.
+    await expect(
+        page.get_by_role("img", name="Seat map of 12 seats, coloured by state")
+    ).to_be_visible(timeout=BROWSER_WAIT_MS)
+    counts = page.get_by_test_id("seat-counts").locator("li")
+    await expect(counts).to_have_text(["Available: 12", "Held: 0", "Sold: 0"])
+    plan = await console.call("seats.map", {"event_id": event_id})
+    rows = plan["sections"][0]["rows"]
+    assert [(r["name"], r["ids"][0][1]) for r in rows] == [("1", 4), ("2", 4), ("3", 4)]
+    assert plan["sections"][0]["rows"][0]["types"][0][1] == 4
+    await assert_clean(console.watched)

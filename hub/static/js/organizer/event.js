@@ -10,14 +10,20 @@ import { Pairing } from "./pairing.js";
 import { Polls } from "./polls.js";
 import { Presenter } from "./presenter.js";
 import { Questions } from "./qa.js";
+import { SeatEditor } from "./seateditor.js";
 import { SeatMap } from "./seatmap.js";
 import { Setup } from "./setup.js";
 import { ErrorNote, React, html } from "./ui.js";
 
+/** The live seat map, and the form adding sections to it (the map reloads by itself). */
+function Seats(props) {
+  return html`<${SeatMap} ...${props} /><${SeatEditor} ...${props} />`;
+}
+
 function views(t) {
   return [
     ["dashboard", t("organizer.view.dashboard"), Dashboard],
-    ["seats", t("organizer.view.seats"), SeatMap],
+    ["seats", t("organizer.view.seats"), Seats],
     ["announce", t("organizer.view.announce"), Announcements],
     ["doors", t("organizer.view.doors"), Pairing],
     ["polls", t("organizer.view.polls"), Polls],
