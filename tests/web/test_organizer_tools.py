@@ -237,3 +237,42 @@ async def test_an_export_downloads_with_a_token_from_the_session(
     assert lines[0].startswith("ticket_id,ticket_type_id,ticket_type,holder,")
     assert len(lines) == 3 and all(',"\'=Amra",' in line for line in lines[1:]), lines
     await assert_clean(console.watched)
+
+
+async def test_a_quiz_question_closes_into_a_leaderboard(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page, event_id = console.page, console.event_id
+    await page.get_by_role("link", name="Polls").click()
+    await page.get_by_label("New session title").fill("Quiz night")
+    await page.get_by_role("button", name="Add the session").click()
+    await page.get_by_role("combobox", name="Kind").select_option("quiz")
+    await page.get_by_label("Question").fill("Who wrote Take Five?")
+    await page.get_by_label("Options, one per line").fill("Paul Desmond\nMiles Davis")
+    await page.get_by_label("Number of the correct option").fill("1")
+    await page.get_by_label("Time limit (seconds)").fill("600")
+    await page.get_by_role("button", name="Create the poll").click()
+    poll = page.get_by_test_id("poll")
+    await poll.get_by_role("button", name="Open the poll").click()
+    await expect(poll.get_by_test_id("poll-status")).to_have_text("Open", timeout=BROWSER_WAIT_MS)
+
+    poll_id = (await console.call("polls.list", {"event_id": event_id}))["polls"][0]["id"]
+    client = await aiohttp_client(hub_server)
+    for sub, choice in [("amra", 0), ("emir", 1)]:
+        player = await connect(
+            client, make_token("attendee", org=console.org, sub=sub, events=[event_id])
+        )
+        reply = await player.call("polls.vote", {"poll_id": poll_id, "choice": choice})
+        assert reply["op"] == "result", reply
+    await expect(poll.get_by_test_id("voters")).to_have_text("Voters: 2.", timeout=BROWSER_WAIT_MS)
+    await poll.get_by_role("button", name="Close the poll").click()
+    board = page.get_by_test_id("leaderboard")
+    await expect(board.locator("tbody tr").first.locator("th")).to_have_text(
+        "amra", timeout=BROWSER_WAIT_MS
+    )
+    await expect(board.locator("caption")).to_have_text("Leaderboard (2 players)")
+    await expect(poll.locator("[data-label='Paul Desmond'] .bar-label")).to_have_text(
+        "Paul Desmond ✓ (correct)"
+    )
+    await assert_clean(console.watched)

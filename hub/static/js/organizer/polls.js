@@ -3,24 +3,32 @@
 // (docs/engagement.md §Channel); a presenter view shows one on a projector.
 
 import { useLive } from "./dashboard.js";
-import { Results } from "./results.js";
+import { Leaderboard, Results } from "./results.js";
 import { SessionPicker, useSessions } from "./sessions.js";
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
 
-const WITH_OPTIONS = new Set(["single", "multiple", "ranking"]);
+const WITH_OPTIONS = new Set(["single", "multiple", "ranking", "quiz"]);
 
-/** The event's polls by id, from the channel's snapshot and publications. */
-export function pollsById(shown, { snapshot, data }) {
-  if (snapshot) return new Map(snapshot.polls.map((poll) => [poll.id, poll]));
-  const polls = new Map(shown ?? []);
+/**
+ * The event's polls by id and the latest quiz leaderboard of each session, from
+ * the channel's snapshot and publications (the snapshot holds no leaderboard).
+ */
+export function pollFeed(shown, { snapshot, data }) {
+  if (snapshot) {
+    return { polls: new Map(snapshot.polls.map((poll) => [poll.id, poll])), boards: shown?.boards ?? new Map() };
+  }
+  const polls = new Map(shown?.polls ?? []);
+  const boards = new Map(shown?.boards ?? []);
   if (data?.type === "poll") polls.set(data.poll.id, data.poll);
   if (data?.type === "poll_deleted") polls.delete(data.poll_id);
-  return polls;
+  if (data?.type === "leaderboard") boards.set(data.session_id, data);
+  return { polls, boards };
 }
 
 function kinds(t) {
   return {
     single: t("organizer.polls.kind.single"),
+    quiz: t("organizer.polls.kind.quiz"),
     multiple: t("organizer.polls.kind.multiple"),
     rating: t("organizer.polls.kind.rating"),
     words: t("organizer.polls.kind.words"),
@@ -40,9 +48,12 @@ function NewPoll({ t, client, sessionId }) {
   const [question, setQuestion] = React.useState("");
   const [kind, setKind] = React.useState("single");
   const [options, setOptions] = React.useState("");
+  const [correct, setCorrect] = React.useState("1");
+  const [limit, setLimit] = React.useState("30");
   const { submit, error, busy } = useSubmit(async () => {
     const params = { session_id: sessionId, question, kind };
     if (WITH_OPTIONS.has(kind)) params.options = options.split("\n").map((o) => o.trim()).filter(Boolean);
+    if (kind === "quiz") Object.assign(params, { correct: Number(correct) - 1, time_limit_s: Number(limit) });
     await client.rpc("polls.create", params);
     setQuestion("");
     setOptions("");
@@ -61,6 +72,13 @@ function NewPoll({ t, client, sessionId }) {
     html`<label>${t("organizer.polls.options")}
       <textarea required rows="4" value=${options} onInput=${(e) => setOptions(e.target.value)}></textarea>
     </label>`}
+    ${kind === "quiz" &&
+    html`<label>${t("organizer.polls.correct")}
+        <input type="number" required min="1" max="20" value=${correct} onInput=${(e) => setCorrect(e.target.value)} />
+      </label>
+      <label>${t("organizer.polls.time_limit")}
+        <input type="number" required min="5" max="600" value=${limit} onInput=${(e) => setLimit(e.target.value)} />
+      </label>`}
     <${ErrorNote} t=${t} error=${error} />
     <button type="submit" disabled=${busy}>${t("organizer.polls.create")}</button>
   </form>`;
@@ -96,9 +114,10 @@ function Poll({ t, format, event, client, poll }) {
 
 export function Polls({ t, format, event, client }) {
   const sessions = useSessions(client, event);
-  const { state: polls, error } = useLive(client, `event.${event.id}.polls`, pollsById);
+  const { state: feed, error } = useLive(client, `event.${event.id}.polls`, pollFeed);
   const { sessionId } = sessions;
-  const shown = [...(polls?.values() ?? [])].filter((poll) => poll.session_id === sessionId);
+  const shown = [...(feed?.polls.values() ?? [])].filter((poll) => poll.session_id === sessionId);
+  const board = feed?.boards.get(sessionId);
   return html`<section aria-labelledby="polls-title" class="card">
     <h2 id="polls-title">${t("organizer.polls.title")}</h2>
     <${ErrorNote} t=${t} error=${sessions.error ?? error} />
@@ -106,6 +125,7 @@ export function Polls({ t, format, event, client }) {
     ${sessionId !== null &&
     html`<h3>${t("organizer.polls.new")}</h3>
       <${NewPoll} t=${t} client=${client} sessionId=${sessionId} />
+      ${board && html`<${Leaderboard} t=${t} format=${format} board=${board} />`}
       <ul class="polls" aria-live="polite">
         ${shown.map((poll) => html`<${Poll} key=${poll.id} t=${t} format=${format} event=${event}
           client=${client} poll=${poll} />`)}

@@ -1,22 +1,27 @@
-// One poll's results for a projector: the question and big bars, live from
+// One poll's results for a projector: the question and big bars (and, once a
+// quiz question closes, the session's leaderboard), live from
 // `event.{id}.polls`, full screen on request.
 
-import { pollsById } from "./polls.js";
+import { pollFeed } from "./polls.js";
 import { useLive } from "./dashboard.js";
-import { Results } from "./results.js";
+import { Leaderboard, Results } from "./results.js";
 import { ErrorNote, html } from "./ui.js";
 
 export function Presenter({ t, format, event, client, pollId }) {
-  const { state: polls, error } = useLive(client, `event.${event.id}.polls`, pollsById);
-  const poll = polls?.get(pollId);
+  const { state: feed, error } = useLive(client, `event.${event.id}.polls`, pollFeed);
+  const poll = feed?.polls.get(pollId);
+  const board = poll && feed.boards.get(poll.session_id);
   const wide = () => document.querySelector(".presenter")?.requestFullscreen().catch(() => {});
   return html`<section class="presenter" aria-labelledby="presenter-title">
     <${ErrorNote} t=${t} error=${error} />
-    ${polls === null && !error && html`<p role="status">${t("organizer.loading")}</p>`}
-    ${polls !== null && poll === undefined && html`<p>${t("organizer.presenter.gone")}</p>`}
+    ${feed === null && !error && html`<p role="status">${t("organizer.loading")}</p>`}
+    ${feed !== null && poll === undefined && html`<p>${t("organizer.presenter.gone")}</p>`}
     ${poll &&
     html`<h2 id="presenter-title" data-testid="presenter-question">${poll.question}</h2>
-      <div aria-live="polite"><${Results} t=${t} format=${format} poll=${poll} /></div>`}
+      <div aria-live="polite">
+        <${Results} t=${t} format=${format} poll=${poll} />
+        ${board?.poll_id === poll.id && html`<${Leaderboard} t=${t} format=${format} board=${board} />`}
+      </div>`}
     <p class="presenter-tools">
       <button type="button" onClick=${wide}>${t("organizer.presenter.fullscreen")}</button>
       <a href=${`#event/${event.id}/polls`}>${t("organizer.presenter.back")}</a>

@@ -1,5 +1,5 @@
 // A poll's results as people read them: bars for choices, ratings and
-// rankings, a word cloud for words. Every figure is also text, so the bars'
+// rankings, a word cloud for words, a quiz session's leaderboard. Every figure is also text, so the bars'
 // lengths are never the only way to read them.
 
 import { html } from "./ui.js";
@@ -21,7 +21,9 @@ function Bars({ t, format, poll }) {
     ${rows.map(([label, n], i) => {
       const percent = share(n, total);
       return html`<li key=${i} data-label=${label}>
-        <span class="bar-label">${label}</span>
+        <span class="bar-label">
+          ${label}${poll.kind === "quiz" && poll.correct === i && ` ✓ ${t("organizer.results.correct")}`}
+        </span>
         <span class="bar-track"><span class="bar" style=${{ width: `${percent}%` }}></span></span>
         <span class="bar-value" data-testid="bar-value">
           ${poll.kind === "ranking"
@@ -54,4 +56,21 @@ export function Results({ t, format, poll }) {
     </p>
     ${poll.kind === "words" ? html`<${Cloud} format=${format} poll=${poll} />` : html`<${Bars} t=${t} format=${format} poll=${poll} />`}
   </div>`;
+}
+
+/** A quiz session's leaderboard: the top players by points (equal points share a rank). */
+export function Leaderboard({ t, format, board }) {
+  return html`<table class="types leaderboard" data-testid="leaderboard">
+    <caption>${t("organizer.results.leaderboard", { players: format.number(board.players) })}</caption>
+    <thead><tr>
+      <th scope="col">${t("organizer.results.rank")}</th>
+      <th scope="col">${t("organizer.results.player")}</th>
+      <th scope="col">${t("organizer.results.score")}</th>
+    </tr></thead>
+    <tbody>
+      ${board.top.map((player) => html`<tr key=${player.sub}>
+        <td>${format.number(player.rank)}</td><th scope="row">${player.sub}</th><td>${format.number(player.score)}</td>
+      </tr>`)}
+    </tbody>
+  </table>`;
 }
