@@ -51,7 +51,7 @@ async def test_an_announcement_reaches_the_attendees_channel(
     await assert_clean(console.watched)
 
 
-async def test_a_door_device_pairs_with_the_code_on_screen(
+async def test_a_door_device_pairs_with_the_code_on_screen_and_is_revoked(
     browser: Browser, workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
 ) -> None:
     console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
@@ -77,6 +77,16 @@ async def test_a_door_device_pairs_with_the_code_on_screen(
     assert redeemed.status == 201
     device = await redeemed.json()
     assert (device["org"], device["event_id"]) == (console.org, console.event_id)
+
+    await page.get_by_role("button", name="Refresh the list").click()
+    paired = page.get_by_test_id("devices").locator("li")
+    await expect(paired).to_contain_text("North door", timeout=BROWSER_WAIT_MS)
+    await page.get_by_role("button", name="Revoke North door").click()
+    await expect(paired).to_have_attribute("data-revoked", "true", timeout=BROWSER_WAIT_MS)
+    refused = await page.context.request.get(
+        "/api/v1/events", headers={"Authorization": f"Bearer {device['token']}"}
+    )
+    assert refused.status == 401
     await assert_clean(console.watched)
 
 

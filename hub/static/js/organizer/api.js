@@ -60,3 +60,7 @@ export const invite = (id, email, role, locale) =>
 export const apiKeys = (id) => call("GET", `${orgPath(id)}/api-keys`);
 export const createApiKey = (id, name, role) => call("POST", `${orgPath(id)}/api-keys`, { name, role });
 export const revokeApiKey = (id, keyId) => call("DELETE", `${orgPath(id)}/api-keys/${keyId}`, {});
+
+/** The organization's paired door devices, and revoking one (docs/accounts.md §Door devices). */
+export const devices = (id) => call("GET", `${orgPath(id)}/devices`);
+export const revokeDevice = (id, deviceId) => call("DELETE", `${orgPath(id)}/devices/${deviceId}`, {});

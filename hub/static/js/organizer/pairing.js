@@ -1,9 +1,10 @@
 // Door device pairing (docs/accounts.md §Door devices): a one-time code for
 // this event, shown with a QR code of its pairing URL for a phone to scan off
-// the screen. The QR is drawn here, with the vendored encoder, as SVG elements.
+// the screen (the QR is drawn here, with the vendored encoder, as SVG
+// elements); and the event's paired devices, with their use, to revoke.
 
 import qrcode from "../../vendor/qrcode.mjs";
-import { pairDevice } from "./api.js";
+import { devices, pairDevice, revokeDevice } from "./api.js";
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
 
 const QUIET = 4; // modules of white around the code (ISO/IEC 18004 quiet zone)
@@ -32,7 +33,52 @@ function Qr({ text, label }) {
   </svg>`;
 }
 
+function Devices({ t, format, event, org }) {
+  const [list, setList] = React.useState(null);
+  const [error, setError] = React.useState(null);
+  const load = React.useCallback(() => {
+    setError(null);
+    devices(org).then((found) => setList(found.devices.filter((d) => d.event_id === event.id)), setError);
+  }, [org, event.id]);
+  React.useEffect(load, [load]);
+  async function revoke(id) {
+    setError(null);
+    try {
+      await revokeDevice(org, id);
+      load();
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+  return html`<section aria-labelledby="devices-title" class="card">
+    <h2 id="devices-title">${t("organizer.devices.title")}</h2>
+    <${ErrorNote} t=${t} error=${error} />
+    <button type="button" onClick=${load}>${t("organizer.devices.refresh")}</button>
+    ${list?.length === 0 && html`<p>${t("organizer.devices.none")}</p>`}
+    ${list?.length > 0 &&
+    html`<ul class="keys" data-testid="devices">
+      ${list.map((d) => html`<li key=${d.id} data-revoked=${String(d.revoked_at !== null)}>
+        <strong>${d.name}</strong> ·
+        ${t("organizer.devices.use", {
+          scans: format.number(d.scans),
+          seen: format.date(d.last_seen_at ?? d.paired_at),
+        })}
+        ${d.revoked_at
+          ? ` · ${t("organizer.devices.revoked")}`
+          : html` <button type="button" onClick=${() => revoke(d.id)}>
+              ${t("organizer.devices.revoke", { name: d.name })}
+            </button>`}
+      </li>`)}
+    </ul>`}
+  </section>`;
+}
+
 export function Pairing({ t, format, event, org }) {
+  return html`<${PairDevice} t=${t} format=${format} event=${event} org=${org} />
+    <${Devices} t=${t} format=${format} event=${event} org=${org} />`;
+}
+
+function PairDevice({ t, format, event, org }) {
   const [name, setName] = React.useState("");
   const [pairing, setPairing] = React.useState(null);
   const { submit, error, busy } = useSubmit(async () => {
