@@ -161,7 +161,7 @@ def _page(app: str, event_id: int | None, request: web.Request) -> web.Response:
 
 
 async def organizer_page(request: web.Request) -> web.Response:
-    """GET /organizer: the organizer's console."""
+    """GET /organizer (and /join, /reset: its mailed links): the organizer's console."""
     return _page("organizer", None, request)
 
 
@@ -185,5 +185,8 @@ def add_routes(app: web.Application) -> None:
     app[ASSETS] = load_assets()
     app.router.add_get("/static/{build}/{path:.+}", static_file)
     app.router.add_get("/organizer", organizer_page)
+    # The organizer's mailed links (docs/accounts.md §Flows) open the console.
+    app.router.add_get("/join", organizer_page)
+    app.router.add_get("/reset", organizer_page)
     app.router.add_get("/door", door_page)
     app.router.add_get("/e/{event_id}", attendee_page)

@@ -2,9 +2,10 @@
 // cookie, and the answer's account and memberships open the console.
 
 import { signIn, signUp } from "./api.js";
+import { Forgot } from "./links.js";
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
 
-export function Auth({ t, onSignedIn }) {
+export function Auth({ t, language, onSignedIn, notice = null }) {
   const [mode, setMode] = React.useState("signin");
   const [email, setEmail] = React.useState("");
   const [password, setPassword] = React.useState("");
@@ -14,7 +15,9 @@ export function Auth({ t, onSignedIn }) {
     onSignedIn(joining ? await signUp(email, password, organization) : await signIn(email, password));
   });
 
+  if (mode === "forgot") return html`<${Forgot} t=${t} language=${language} onBack=${() => setMode("signin")} />`;
   return html`<section aria-labelledby="auth-title" class="card auth">
+    ${notice && html`<p role="status" data-testid="notice">${notice}</p>`}
     <h2 id="auth-title">${joining ? t("organizer.auth.signup_title") : t("organizer.auth.signin_title")}</h2>
     <form onSubmit=${submit}>
       ${joining &&
@@ -37,8 +40,12 @@ export function Auth({ t, onSignedIn }) {
         ${joining ? t("organizer.auth.signup") : t("organizer.auth.signin")}
       </button>
     </form>
-    <button type="button" class="link" onClick=${() => setMode(joining ? "signin" : "signup")}>
-      ${joining ? t("organizer.auth.to_signin") : t("organizer.auth.to_signup")}
-    </button>
+    <p class="links">
+      <button type="button" class="link" onClick=${() => setMode(joining ? "signin" : "signup")}>
+        ${joining ? t("organizer.auth.to_signin") : t("organizer.auth.to_signup")}
+      </button>
+      ${!joining &&
+      html`<button type="button" class="link" onClick=${() => setMode("forgot")}>${t("organizer.auth.forgot")}</button>`}
+    </p>
   </section>`;
 }

@@ -1,4 +1,5 @@
-// The organizer's console (/organizer): sign in, the organization's events,
+// The organizer's console (/organizer, and /join and /reset for mailed links):
+// sign in, the organization's events,
 // team, API keys and webhooks, and each event's live dashboard and tools. docs/web.md §Organizer console.
 
 import { BiltenClient } from "../bilten.js";
@@ -8,6 +9,7 @@ import { ApiKeys } from "./apikeys.js";
 import { Auth } from "./auth.js";
 import { EventView } from "./event.js";
 import { Events } from "./events.js";
+import { Join, Reset } from "./links.js";
 import { Members } from "./members.js";
 import { Webhooks } from "./webhooks.js";
 import { ErrorNote, React, html, loadStyles, useRoute } from "./ui.js";
@@ -105,12 +107,31 @@ function Console({ t, language, session, onSignedOut }) {
 function Session({ t, language }) {
   const [session, setSession] = React.useState(undefined);
   const [error, setError] = React.useState(null);
+  const [link, setLink] = React.useState(() => location.pathname.slice(1)); // "join", "reset"
+  const [notice, setNotice] = React.useState(null);
   React.useEffect(() => {
     me().then(setSession, setError);
   }, []);
+  if (link === "join") {
+    const joined = (answer) => {
+      setLink(null);
+      setSession(answer);
+    };
+    return html`<${Join} t=${t} onSignedIn=${joined} />`;
+  }
+  if (link === "reset") {
+    const done = () => {
+      setLink(null);
+      setSession(null);
+      setNotice(t("organizer.reset.done"));
+    };
+    return html`<${Reset} t=${t} onDone=${done} />`;
+  }
   if (error) return html`<${ErrorNote} t=${t} error=${error} />`;
   if (session === undefined) return html`<p role="status">${t("organizer.loading")}</p>`;
-  if (session === null) return html`<${Auth} t=${t} onSignedIn=${setSession} />`;
+  if (session === null) {
+    return html`<${Auth} t=${t} language=${language} onSignedIn=${setSession} notice=${notice} />`;
+  }
   return html`<${Console} key=${session.account.id} t=${t} language=${language} session=${session}
     onSignedOut=${() => setSession(null)} />`;
 }
