@@ -10,6 +10,7 @@ from typing import Any
 
 from playwright.async_api import Browser, expect
 
+from bilten.hub.runtime import HUB
 from tests.web.conftest import BROWSER_WAIT_MS, open_page
 from tests.web.organizer import PASSWORD, assert_clean, open_console
 
@@ -119,3 +120,22 @@ async def test_a_turkish_organizer_signs_up_in_turkish(browser: Browser, hub_ser
     await expect(page.get_by_test_id("organization")).to_have_text("Caz Kulübü")
     assert "⟦" not in await page.inner_text("body")
     await assert_clean(watched, 400)
+
+
+async def test_a_session_ended_elsewhere_brings_back_the_sign_in(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page = console.page
+    await expect(page.get_by_test_id("state")).to_have_attribute("data-state", "open")
+    ended = await page.context.request.post(
+        "/api/v1/auth/signout-everywhere", headers={"Origin": console.base_url}
+    )
+    assert ended.status == 200
+    [socket] = [c for c in hub_server.app[HUB].connections if c.claims.sub.startswith("account-")]
+    socket.transport.abort()  # the next connection asks for a token: the session is gone
+    await expect(page.get_by_test_id("notice")).to_have_text(
+        "Your session has ended: sign in again.", timeout=BROWSER_WAIT_MS
+    )
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await assert_clean(console.watched)

@@ -38,9 +38,33 @@ export async function me() {
   }
 }
 
-/** A fresh five-minute connection token for `org`: the client asks before every connection. */
+const ENDED = new Set(["unauthorized", "forbidden"]); // the session, or the membership, is gone
+const TOKEN_RETRY_MAX_MS = 10000;
+
+/** A fresh five-minute connection token for `org`. */
 export async function connectionToken(org) {
   return (await call("POST", "/auth/tokens", { org })).token;
+}
+
+/**
+ * The WebSocket's token function: a fresh token before every connection. A hub
+ * out of reach is asked again (doubling waits up to 10 s); a session that ended
+ * calls `onEnded` and fails, which closes the client for good.
+ */
+export function tokenSource(org, onEnded) {
+  return async () => {
+    for (let wait = 500; ; wait = Math.min(2 * wait, TOKEN_RETRY_MAX_MS)) {
+      try {
+        return await connectionToken(org);
+      } catch (error) {
+        if (ENDED.has(error.code)) {
+          onEnded(error);
+          throw error;
+        }
+        await new Promise((resume) => setTimeout(resume, wait));
+      }
+    }
+  };
 }
 
 /** A one-time door pairing code of an event (docs/accounts.md §Door devices). */

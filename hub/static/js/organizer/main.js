@@ -4,7 +4,7 @@
 
 import { BiltenClient } from "../bilten.js";
 import { LANGUAGES, browserLanguage, formatters, loadCatalogue, rememberLanguage, translator } from "../i18n.js";
-import { connectionToken, me, signOut } from "./api.js";
+import { me, signOut, tokenSource } from "./api.js";
 import { ApiKeys } from "./apikeys.js";
 import { Auth } from "./auth.js";
 import { EventView } from "./event.js";
@@ -30,17 +30,19 @@ function LanguageSwitch({ t, language, onChange }) {
 }
 
 /** The signed-in console of one organization: one WebSocket, tokens minted from the session. */
-function Console({ t, language, session, onSignedOut }) {
+function Console({ t, language, session, onSignedOut, onEnded }) {
   const memberships = session.memberships;
   const [org, setOrg] = React.useState(memberships[0]?.org ?? null);
   const [client, setClient] = React.useState(null);
   const [state, setState] = React.useState("idle");
   const [error, setError] = React.useState(null);
   const route = useRoute();
+  const ended = React.useRef(onEnded);
+  ended.current = onEnded;
 
   React.useEffect(() => {
     if (org === null) return undefined;
-    const live = new BiltenClient(socketUrl(), { token: () => connectionToken(org) });
+    const live = new BiltenClient(socketUrl(), { token: tokenSource(org, () => ended.current()) });
     const stop = live.onState(setState);
     live.connect().catch(() => {}); // requests wait for the connection; its state is shown
     setClient(live);
@@ -110,7 +112,8 @@ function Session({ t, language }) {
   const [link, setLink] = React.useState(() => location.pathname.slice(1)); // "join", "reset"
   const [notice, setNotice] = React.useState(null);
   React.useEffect(() => {
-    me().then(setSession, setError);
+    // A link's sign-in (/join) may answer first: it wins over this older answer.
+    me().then((found) => setSession((current) => (current === undefined ? found : current)), setError);
   }, []);
   if (link === "join") {
     const joined = (answer) => {
@@ -129,11 +132,19 @@ function Session({ t, language }) {
   }
   if (error) return html`<${ErrorNote} t=${t} error=${error} />`;
   if (session === undefined) return html`<p role="status">${t("organizer.loading")}</p>`;
+  function ended() {
+    setSession(null);
+    setNotice(t("organizer.session_ended"));
+  }
   if (session === null) {
-    return html`<${Auth} t=${t} language=${language} onSignedIn=${setSession} notice=${notice} />`;
+    const signedIn = (answer) => {
+      setNotice(null);
+      setSession(answer);
+    };
+    return html`<${Auth} t=${t} language=${language} onSignedIn=${signedIn} notice=${notice} />`;
   }
   return html`<${Console} key=${session.account.id} t=${t} language=${language} session=${session}
-    onSignedOut=${() => setSession(null)} />`;
+    onSignedOut=${() => setSession(null)} onEnded=${ended} />`;
 }
 
 function Page() {
