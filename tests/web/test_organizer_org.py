@@ -12,7 +12,7 @@ from typing import Any
 from playwright.async_api import Browser, expect
 
 from tests.web.conftest import BROWSER_WAIT_MS
-from tests.web.organizer import assert_clean, open_console
+from tests.web.organizer import PASSWORD, assert_clean, open_console
 
 
 async def test_the_team_shows_the_owner_keeps_one_and_invites(
@@ -90,4 +90,31 @@ async def test_a_webhook_is_registered_pinged_and_its_attempt_logged(
     attempt = hook.get_by_test_id("deliveries").locator("tbody tr")
     await expect(attempt).to_have_attribute("data-outcome", "failed", timeout=BROWSER_WAIT_MS)
     await expect(attempt.locator("td").nth(1)).to_have_text("webhooks.ping")
+    await assert_clean(console.watched)
+
+
+async def test_the_account_changes_its_password_reads_the_audit_and_signs_out_everywhere(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page = console.page
+    await page.get_by_role("link", name="Account and audit").click()
+    audit = page.get_by_test_id("audit").locator("tbody tr")
+    await expect(audit.last).to_have_attribute("data-action", "signup", timeout=BROWSER_WAIT_MS)
+
+    await page.get_by_label("Current password").fill("not the password")
+    await page.get_by_label("New password").fill("a brand new plum tree")
+    await page.get_by_role("button", name="Change the password").click()
+    error = page.get_by_test_id("error")
+    await expect(error).to_have_attribute("data-code", "bad_credentials", timeout=BROWSER_WAIT_MS)
+    await page.get_by_label("Current password").fill(PASSWORD)
+    await page.get_by_role("button", name="Change the password").click()
+    await expect(page.get_by_test_id("password-changed")).to_have_text(
+        "Password changed; other sessions signed out: 0.", timeout=BROWSER_WAIT_MS
+    )
+
+    await page.get_by_role("button", name="Sign out on every device").click()
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=BROWSER_WAIT_MS)
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=BROWSER_WAIT_MS)
     await assert_clean(console.watched)

@@ -88,3 +88,12 @@ export const revokeApiKey = (id, keyId) => call("DELETE", `${orgPath(id)}/api-ke
 /** The organization's paired door devices, and revoking one (docs/accounts.md §Door devices). */
 export const devices = (id) => call("GET", `${orgPath(id)}/devices`);
 export const revokeDevice = (id, deviceId) => call("DELETE", `${orgPath(id)}/devices/${deviceId}`, {});
+
+/** The account's own: a new password (other sessions end), signing out everywhere. */
+export const changePassword = (password, newPassword) =>
+  call("POST", "/auth/password", { password, new_password: newPassword });
+export const signOutEverywhere = () => call("POST", "/auth/signout-everywhere", {});
+
+/** The organization's audit log, newest first (owners; docs/accounts.md §Flows). */
+export const audit = (id, before) =>
+  call("GET", `${orgPath(id)}/audit${before ? `?before=${before}` : ""}`);

@@ -1,10 +1,11 @@
 // The organizer's console (/organizer, and /join and /reset for mailed links):
 // sign in, the organization's events,
-// team, API keys and webhooks, and each event's live dashboard and tools. docs/web.md §Organizer console.
+// team, API keys, webhooks, the account and audit log, and each event's live dashboard and tools. docs/web.md §Organizer console.
 
 import { BiltenClient } from "../bilten.js";
 import { LANGUAGES, browserLanguage, formatters, loadCatalogue, rememberLanguage, translator } from "../i18n.js";
 import { me, signOut, tokenSource } from "./api.js";
+import { Account } from "./account.js";
 import { ApiKeys } from "./apikeys.js";
 import { Auth } from "./auth.js";
 import { EventView } from "./event.js";
@@ -69,6 +70,7 @@ function Console({ t, language, session, onSignedOut, onEnded }) {
     ["team", t("organizer.nav.team")],
     ["keys", t("organizer.nav.keys")],
     ["webhooks", t("organizer.nav.webhooks")],
+    ["account", t("organizer.nav.account")],
   ];
   return html`<div class="console">
     <div class="account">
@@ -97,6 +99,8 @@ function Console({ t, language, session, onSignedOut, onEnded }) {
     html`<${Members} t=${t} language=${language} org=${org} session=${session} />`}
     ${org !== null && page === "keys" &&
     html`<${ApiKeys} t=${t} format=${formatters(language)} org=${org} />`}
+    ${org !== null && page === "account" &&
+    html`<${Account} t=${t} format=${formatters(language)} org=${org} onSignedOut=${onSignedOut} />`}
     ${client && page === "webhooks" &&
     html`<${Webhooks} t=${t} format=${formatters(language)} client=${client} />`}
     ${client &&
