@@ -286,3 +286,40 @@ async def test_a_quiz_question_closes_into_a_leaderboard(
         "Paul Desmond ✓ (correct)"
     )
     await assert_clean(console.watched)
+
+
+async def test_a_hidden_poll_is_counted_for_the_organizer_revealed_and_deleted(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page, event_id = console.page, console.event_id
+    await page.get_by_role("link", name="Polls").click()
+    await page.get_by_label("New session title").fill("Opening set")
+    await page.get_by_role("button", name="Add the session").click()
+    await page.get_by_role("textbox", name="Question").fill("Encore?")
+    await page.get_by_label("Options, one per line").fill("Yes\nNo")
+    await page.get_by_label("Hide the results from the room until I reveal them").check()
+    await page.get_by_role("button", name="Create the poll").click()
+    poll = page.get_by_test_id("poll")
+    await poll.get_by_role("button", name="Open the poll").click(timeout=BROWSER_WAIT_MS)
+    await expect(poll.get_by_test_id("hidden-note")).to_be_visible(timeout=BROWSER_WAIT_MS)
+
+    [listed] = (await console.call("polls.list", {"event_id": event_id}))["polls"]
+    voter = await connect(
+        await aiohttp_client(hub_server),
+        make_token("attendee", org=console.org, sub="fan", events=[event_id]),
+    )
+    assert (await voter.call("polls.vote", {"poll_id": listed["id"], "choice": 0}))[
+        "op"
+    ] == "result"
+    values = poll.get_by_test_id("bar-value")
+    await expect(values).to_have_text(["1 (100%)", "0 (0%)"], timeout=BROWSER_WAIT_MS)
+    await poll.get_by_role("button", name="Reveal the results").click()
+    await expect(poll.get_by_test_id("hidden-note")).to_have_count(0, timeout=BROWSER_WAIT_MS)
+    await expect(values).to_have_text(["1 (100%)", "0 (0%)"])
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    await poll.get_by_role("button", name="Delete").click()
+    await expect(poll).to_have_count(0, timeout=BROWSER_WAIT_MS)
+    assert (await console.call("polls.list", {"event_id": event_id}))["polls"] == []
+    await assert_clean(console.watched)

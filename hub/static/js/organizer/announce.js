@@ -2,7 +2,7 @@
 // `announcements` channel, which every attendee's page follows. The data is
 // `{"text": …}` (docs/web.md §Organizer console).
 
-import { useLive } from "./dashboard.js";
+import { useLive } from "./live.js";
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
 
 const SHOWN = 20;

@@ -3,34 +3,8 @@
 // §Live dashboard), so the page shows the latest one it has.
 
 import { ScansChart } from "./chart.js";
-import { ErrorNote, React, html } from "./ui.js";
-
-/** Follow a stateful channel: its snapshot, then each publication's data, as one state. */
-export function useLive(client, channel, apply) {
-  const [state, setState] = React.useState(null);
-  const [error, setError] = React.useState(null);
-  React.useEffect(() => {
-    let subscription = null;
-    let current = true;
-    const take = (update) => current && setState((shown) => apply(shown, update));
-    client
-      .subscribe(channel, {
-        onSubscribed: ({ snapshot }) => snapshot && take({ snapshot }),
-        onPublication: ({ data, offset }) => take({ data, offset }),
-        onError: (failure) => current && setError(failure),
-      })
-      .then((made) => {
-        subscription = made;
-        if (!current) made.unsubscribe().catch(() => {});
-      })
-      .catch((failure) => current && setError(failure));
-    return () => {
-      current = false;
-      subscription?.unsubscribe().catch(() => {});
-    };
-  }, [client, channel]);
-  return { state, error };
-}
+import { useLive } from "./live.js";
+import { ErrorNote, html } from "./ui.js";
 
 const latest = (_, { snapshot, data }) => snapshot ?? data;
 

@@ -2,7 +2,7 @@
 // closing it, and the results moving live from `event.{id}.polls`
 // (docs/engagement.md §Channel); a presenter view shows one on a projector.
 
-import { useLive } from "./dashboard.js";
+import { useLive } from "./live.js";
 import { Leaderboard, Results } from "./results.js";
 import { SessionPicker, useSessions } from "./sessions.js";
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
@@ -50,8 +50,9 @@ function NewPoll({ t, client, sessionId }) {
   const [options, setOptions] = React.useState("");
   const [correct, setCorrect] = React.useState("1");
   const [limit, setLimit] = React.useState("30");
+  const [hidden, setHidden] = React.useState(false);
   const { submit, error, busy } = useSubmit(async () => {
-    const params = { session_id: sessionId, question, kind };
+    const params = { session_id: sessionId, question, kind, results: hidden ? "on_close" : "live" };
     if (WITH_OPTIONS.has(kind)) params.options = options.split("\n").map((o) => o.trim()).filter(Boolean);
     if (kind === "quiz") Object.assign(params, { correct: Number(correct) - 1, time_limit_s: Number(limit) });
     await client.rpc("polls.create", params);
@@ -79,13 +80,33 @@ function NewPoll({ t, client, sessionId }) {
       <label>${t("organizer.polls.time_limit")}
         <input type="number" required min="5" max="600" value=${limit} onInput=${(e) => setLimit(e.target.value)} />
       </label>`}
+    <label class="check">
+      <input type="checkbox" checked=${hidden} onChange=${(e) => setHidden(e.target.checked)} />
+      ${t("organizer.polls.on_close")}
+    </label>
     <${ErrorNote} t=${t} error=${error} />
     <button type="submit" disabled=${busy}>${t("organizer.polls.create")}</button>
   </form>`;
 }
 
+/** An organizer's own view of a poll whose results the room does not see yet. */
+function useCounts(client, poll) {
+  const [counted, setCounted] = React.useState(null);
+  const hidden = poll.tally === null && poll.status !== "draft";
+  React.useEffect(() => {
+    if (!hidden) return undefined;
+    let current = true;
+    client.rpc("polls.results", { poll_id: poll.id }).then((found) => current && setCounted(found), () => {});
+    return () => {
+      current = false;
+    };
+  }, [client, poll, hidden]);
+  return hidden ? counted : poll;
+}
+
 function Poll({ t, format, event, client, poll }) {
   const [error, setError] = React.useState(null);
+  const shown = useCounts(client, poll);
   async function change(method) {
     setError(null);
     try {
@@ -94,7 +115,11 @@ function Poll({ t, format, event, client, poll }) {
       setError(failure);
     }
   }
+  function remove() {
+    if (window.confirm(t("organizer.polls.delete_confirm", { question: poll.question }))) change("polls.delete");
+  }
   const status = statuses(t)[poll.status] ?? poll.status;
+  const hidden = poll.tally === null && poll.status !== "draft";
   return html`<li class="poll card" data-testid="poll" data-status=${poll.status}>
     <h4>${poll.question}</h4>
     <p>${kinds(t)[poll.kind] ?? poll.kind} · <strong data-testid="poll-status">${status}</strong></p>
@@ -105,10 +130,14 @@ function Poll({ t, format, event, client, poll }) {
       </button>`}
       ${poll.status === "open" &&
       html`<button type="button" onClick=${() => change("polls.close")}>${t("organizer.polls.close")}</button>`}
+      ${hidden &&
+      html`<button type="button" onClick=${() => change("polls.reveal")}>${t("organizer.polls.reveal")}</button>`}
       <a href=${`#event/${event.id}/present/${poll.id}`}>${t("organizer.polls.present")}</a>
+      <button type="button" onClick=${remove}>${t("organizer.polls.delete")}</button>
     </div>
     <${ErrorNote} t=${t} error=${error} />
-    ${poll.status !== "draft" && html`<${Results} t=${t} format=${format} poll=${poll} />`}
+    ${hidden && html`<p class="hint" data-testid="hidden-note">${t("organizer.polls.hidden_note")}</p>`}
+    ${shown && poll.status !== "draft" && html`<${Results} t=${t} format=${format} poll=${shown} />`}
   </li>`;
 }
 

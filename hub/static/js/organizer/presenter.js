@@ -3,7 +3,7 @@
 // `event.{id}.polls`, full screen on request.
 
 import { pollFeed } from "./polls.js";
-import { useLive } from "./dashboard.js";
+import { useLive } from "./live.js";
 import { Leaderboard, Results } from "./results.js";
 import { ErrorNote, html } from "./ui.js";
 

@@ -4,7 +4,7 @@
 // dashboard's count of open questions changes, since a question waiting for
 // approval changes only the latter (docs/engagement.md §Q&A).
 
-import { useLive } from "./dashboard.js";
+import { useLive } from "./live.js";
 import { SessionPicker, useSessions } from "./sessions.js";
 import { ErrorNote, React, html } from "./ui.js";
 
