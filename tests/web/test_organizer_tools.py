@@ -212,9 +212,17 @@ async def test_the_event_is_edited_and_gets_ticket_types_and_gates(
     await page.get_by_label("Quota (leave empty: unlimited)").fill("300")
     await page.get_by_role("button", name="Add the ticket type").click()
     row = page.get_by_test_id("ticket-types").locator("tbody tr")
-    await expect(row).to_have_text("StandingTRY 25.503000300", timeout=BROWSER_WAIT_MS)
+    await expect(row).to_have_text(
+        "StandingTRY 25.503000300Change Standing", timeout=BROWSER_WAIT_MS
+    )
     types = (await console.call("tickettypes.list", {"event_id": event_id}))["ticket_types"]
     assert [(t["name"], t["price_minor"], t["quota"]) for t in types] == [("Standing", 2550, 300)]
+    await page.get_by_role("button", name="Change Standing").click()
+    await page.get_by_label("Price (TRY)").first.fill("30")
+    await page.get_by_role("button", name="Save the ticket type").click()
+    await expect(row).to_have_text("StandingTRY 30.003000300Change Standing")
+    types = (await console.call("tickettypes.list", {"event_id": event_id}))["ticket_types"]
+    assert [(t["price_minor"], t["quota"]) for t in types] == [(3000, 300)]
 
     await page.get_by_label("Gate names, separated by commas").fill("north, south")
     await page.get_by_label("People who left may come back in").check()
@@ -222,6 +230,17 @@ async def test_the_event_is_edited_and_gets_ticket_types_and_gates(
     await expect(page.get_by_test_id("gates-saved")).to_have_text("Saved: 2 gates.")
     gates = await console.call("gates.list", {"event_id": event_id})
     assert (gates["gates"], gates["allow_reentry"]) == (["north", "south"], True)
+
+    # An event with tickets is not deleted, and the page says why.
+    await console.call(
+        "tickets.issue", {"event_id": event_id, "ticket_type_id": types[0]["id"], "holder": "Amra"}
+    )
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Delete this event").click()
+    await expect(page.get_by_test_id("error")).to_have_text(
+        "The event cannot be deleted while it has tickets (1), orders (0) or active holds (0).",
+        timeout=BROWSER_WAIT_MS,
+    )
     await assert_clean(console.watched)
 
 
@@ -322,4 +341,17 @@ async def test_a_hidden_poll_is_counted_for_the_organizer_revealed_and_deleted(
     await poll.get_by_role("button", name="Delete").click()
     await expect(poll).to_have_count(0, timeout=BROWSER_WAIT_MS)
     assert (await console.call("polls.list", {"event_id": event_id}))["polls"] == []
+    await assert_clean(console.watched)
+
+
+async def test_an_empty_event_is_deleted(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page = console.page
+    await page.get_by_role("link", name="Setup").click()
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Delete this event").click()
+    await expect(page.get_by_text("No events yet")).to_be_visible(timeout=BROWSER_WAIT_MS)
+    assert (await console.call("events.list", {}))["events"] == []
     await assert_clean(console.watched)

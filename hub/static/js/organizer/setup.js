@@ -1,14 +1,10 @@
-// Setting an event up: its own fields (events.update), its ticket types with
-// prices (tickettypes.list, tickettypes.create), its gates (gates.set).
+// Setting an event up: its own fields (events.update) or deleting it, its
+// ticket types (types.js), its gates (gates.set).
 
 import { EventForm } from "./events.js";
+import { TicketTypes } from "./types.js";
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
 import { wallClock } from "./zoned.js";
-
-/** Digits after the point in `currency` (ISO 4217 minor unit, as Intl knows it). */
-function digitsOf(currency) {
-  return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
-}
 
 function EditEvent({ t, event, client, onChanged }) {
   const [saved, setSaved] = React.useState(false);
@@ -33,67 +29,32 @@ function EditEvent({ t, event, client, onChanged }) {
   </section>`;
 }
 
-function TicketTypes({ t, format, event, client }) {
-  const [types, setTypes] = React.useState(null);
+/** Deleting the event: refused while it has tickets, orders or active holds (the counts are told). */
+function DeleteEvent({ t, event, client }) {
   const [error, setError] = React.useState(null);
-  const [name, setName] = React.useState("");
-  const [price, setPrice] = React.useState("");
-  const [quota, setQuota] = React.useState("");
-  const digits = digitsOf(event.currency);
-
-  const load = React.useCallback(() => {
-    client.rpc("tickettypes.list", { event_id: event.id }).then((found) => setTypes(found.ticket_types), setError);
-  }, [client, event.id]);
-  React.useEffect(load, [load]);
-
-  const { submit, error: refused, busy } = useSubmit(async () => {
-    const params = { event_id: event.id, name, price_minor: Math.round(Number(price) * 10 ** digits) };
-    if (quota !== "") params.quota = Number(quota);
-    await client.rpc("tickettypes.create", params);
-    setName("");
-    setPrice("");
-    setQuota("");
-    load();
-  });
-
-  return html`<section aria-labelledby="types-title" class="card">
-    <h2 id="types-title">${t("organizer.types.title")}</h2>
-    <${ErrorNote} t=${t} error=${error} />
-    ${types?.length === 0 && html`<p>${t("organizer.types.none")}</p>`}
-    ${types?.length > 0 &&
-    html`<table class="types" data-testid="ticket-types">
-      <thead><tr>
-        <th scope="col">${t("organizer.types.name")}</th>
-        <th scope="col">${t("organizer.types.price")}</th>
-        <th scope="col">${t("organizer.types.quota")}</th>
-        <th scope="col">${t("organizer.types.sold")}</th>
-        <th scope="col">${t("organizer.types.remaining")}</th>
-      </tr></thead>
-      <tbody>
-        ${types.map((type) => html`<tr key=${type.id}>
-          <th scope="row">${type.name}</th>
-          <td>${format.money(type.price_minor, type.currency)}</td>
-          <td>${type.seated ? t("organizer.types.seated") : type.quota === null ? "∞" : format.number(type.quota)}</td>
-          <td>${format.number(type.sold)}</td>
-          <td>${type.remaining === null ? "∞" : format.number(type.remaining)}</td>
-        </tr>`)}
-      </tbody>
-    </table>`}
-    <h3>${t("organizer.types.new")}</h3>
-    <form onSubmit=${submit}>
-      <label>${t("organizer.types.name")}
-        <input required maxlength="200" value=${name} onInput=${(e) => setName(e.target.value)} />
-      </label>
-      <label>${t("organizer.types.price_in", { currency: event.currency })}
-        <input type="number" required min="0" step=${10 ** -digits} value=${price}
-          onInput=${(e) => setPrice(e.target.value)} />
-      </label>
-      <label>${t("organizer.types.quota_optional")}
-        <input type="number" min="0" step="1" value=${quota} onInput=${(e) => setQuota(e.target.value)} />
-      </label>
-      <${ErrorNote} t=${t} error=${refused} />
-      <button type="submit" disabled=${busy}>${t("organizer.types.create")}</button>
-    </form>
+  async function remove() {
+    if (!window.confirm(t("organizer.setup.delete_confirm", { name: event.name }))) return;
+    setError(null);
+    try {
+      await client.rpc("events.delete", { event_id: event.id });
+      location.hash = "#events";
+    } catch (failure) {
+      setError(failure);
+    }
+  }
+  const busy = error?.code === "conflict" && error.details?.reason === "not_empty";
+  return html`<section aria-labelledby="delete-title" class="card">
+    <h2 id="delete-title">${t("organizer.setup.delete_title")}</h2>
+    ${busy
+      ? html`<p role="alert" class="error" data-testid="error" data-code="conflict">
+          ${t("organizer.setup.not_empty", {
+            tickets: error.details.tickets ?? 0,
+            orders: error.details.orders ?? 0,
+            holds: error.details.active_holds ?? 0,
+          })}
+        </p>`
+      : html`<${ErrorNote} t=${t} error=${error} />`}
+    <button type="button" onClick=${remove}>${t("organizer.setup.delete")}</button>
   </section>`;
 }
 
@@ -139,5 +100,6 @@ export function Setup({ t, format, event, client, onChanged }) {
     <${EditEvent} t=${t} event=${event} client=${client} onChanged=${onChanged} />
     <${TicketTypes} t=${t} format=${format} event=${event} client=${client} />
     <${Gates} t=${t} event=${event} client=${client} />
+    <${DeleteEvent} t=${t} event=${event} client=${client} />
   </div>`;
 }
