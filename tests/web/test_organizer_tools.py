@@ -355,3 +355,22 @@ async def test_an_empty_event_is_deleted(
     await expect(page.get_by_text("No events yet")).to_be_visible(timeout=BROWSER_WAIT_MS)
     assert (await console.call("events.list", {}))["events"] == []
     await assert_clean(console.watched)
+
+
+async def test_the_block_list_is_shown_as_the_worker_stored_it(
+    browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
+    page, event_id = console.page, console.event_id
+    await page.get_by_role("link", name="Polls").click()
+    await page.get_by_text("Words refused in answers").click()
+    await expect(page.get_by_test_id("blocklist-count")).to_have_text(
+        "Words on the list: 0.", timeout=BROWSER_WAIT_MS
+    )
+    await page.get_by_label("One word or phrase per line").fill("Darn\n  heck \n")
+    await page.get_by_role("button", name="Save the list").click()
+    await expect(page.get_by_test_id("blocklist-count")).to_have_text("Words on the list: 2.")
+    await expect(page.get_by_label("One word or phrase per line")).to_have_value("darn\nheck")
+    stored = await console.call("polls.blocklist", {"event_id": event_id})
+    assert stored["words"] == ["darn", "heck"]
+    await assert_clean(console.watched)

@@ -3,6 +3,7 @@
 // (docs/engagement.md §Channel); a presenter view shows one on a projector.
 
 import { useLive } from "./live.js";
+import { Blocklist } from "./blocklist.js";
 import { Leaderboard, Results } from "./results.js";
 import { SessionPicker, useSessions } from "./sessions.js";
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
@@ -159,5 +160,6 @@ export function Polls({ t, format, event, client }) {
         ${shown.map((poll) => html`<${Poll} key=${poll.id} t=${t} format=${format} event=${event}
           client=${client} poll=${poll} />`)}
       </ul>`}
+    <${Blocklist} t=${t} event=${event} client=${client} />
   </section>`;
 }
