@@ -5,6 +5,7 @@
 // and the seat under the pointer or the keyboard cursor is named with its state.
 
 import { Resync, SeatStates } from "./seatstate.js";
+import { subscribeWhenFree } from "./live.js";
 import { layout, rowStep, seatAt, seatName } from "./seatlayout.js";
 import { ErrorNote, React, html } from "./ui.js";
 
@@ -92,7 +93,7 @@ export function SeatMap({ t, format, event, client }) {
       const drawn = layout(map, WIDTH, MAX_HEIGHT);
       live.current = { plan: drawn, states: new SeatStates(drawn.index) };
       setPlan(drawn);
-      subscription = await client.subscribe(`event.${event.id}.seats`, {
+      const handlers = {
         onSubscribed: ({ snapshot }) =>
           snapshot && take(() => {
             live.current.states.fromSnapshot(snapshot);
@@ -101,7 +102,8 @@ export function SeatMap({ t, format, event, client }) {
         onPublication: ({ data, offset, epoch }) =>
           take(() => redraw(live.current.states.apply(data, offset, epoch))),
         onError: (failure) => current && setError(failure),
-      });
+      };
+      subscription = await subscribeWhenFree(client, `event.${event.id}.seats`, handlers, () => current);
       if (!current) subscription.unsubscribe().catch(() => {});
     })().catch((failure) => current && setError(failure));
     return () => {
