@@ -8,7 +8,7 @@ const WIDTH = 640;
 const HEIGHT = 200;
 
 /** The chart's x (minute starts, seconds) and y from the dashboard's 60 counts. */
-export function series(minute, counts) {
+function series(minute, counts) {
   const last = Date.parse(minute) / 1000;
   return [counts.map((_, i) => last - (counts.length - 1 - i) * 60), counts.slice()];
 }

@@ -7,7 +7,7 @@ import { call } from "./api.js";
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
 
 /** The one-time token of a mailed link: `#token=…`, or "". */
-export function linkToken() {
+function linkToken() {
   return new URLSearchParams(location.hash.slice(1)).get("token") ?? "";
 }
 

@@ -10,7 +10,7 @@ import { ErrorNote, React, html, useSubmit } from "./ui.js";
 const QUIET = 4; // modules of white around the code (ISO/IEC 18004 quiet zone)
 
 /** The dark modules of `text`'s QR code as one SVG path, and the code's size in modules. */
-export function qrPath(text) {
+function qrPath(text) {
   const code = qrcode(0, "M");
   code.addData(text);
   code.make();

@@ -11,7 +11,7 @@ const MAX_ROWS = 2000;
 const MAX_SEATS = 1000;
 
 /** The section as `seats.create` takes it. */
-export function sectionOf({ name, ticketTypeId, rows, seats }) {
+function sectionOf({ name, ticketTypeId, rows, seats }) {
   const section = {
     name,
     rows: Array.from({ length: rows }, (_, r) => ({ name: String(r + 1), seats })),

@@ -3,9 +3,9 @@
 // map order so 50,000 seats cost a few hundred kilobytes. The rules are those
 // of protocol/seats.py `from_snapshot` and `apply`.
 
-export const AVAILABLE = 0;
-export const HELD = 1;
-export const SOLD = 2;
+const AVAILABLE = 0;
+const HELD = 1;
+const SOLD = 2;
 const CODES = { a: AVAILABLE, h: HELD, s: SOLD };
 const RUN = /(\d*)([ahs])/g;
 
@@ -13,12 +13,12 @@ const RUN = /(\d*)([ahs])/g;
 export class Resync extends Error {}
 
 /** Each seat id of `[first, count]` ranges, in order. */
-export function* idsOf(ranges) {
+function* idsOf(ranges) {
   for (const [first, count] of ranges) for (let k = 0; k < count; k += 1) yield first + k;
 }
 
 /** `"3a2h"` → [0, 0, 0, 1, 1]. */
-export function decodeStates(text) {
+function decodeStates(text) {
   const states = [];
   for (const [, count, code] of text.matchAll(RUN)) {
     for (let k = 0; k < Number(count || 1); k += 1) states.push(CODES[code]);

@@ -2,7 +2,7 @@
 // force then, as events.create wants it (docs/protocol.md §Events).
 
 /** Minutes `timeZone` is ahead of UTC at the instant `utcMs`. */
-export function zoneOffset(utcMs, timeZone) {
+function zoneOffset(utcMs, timeZone) {
   const parts = new Intl.DateTimeFormat("en-US", {
     timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", second: "2-digit",
