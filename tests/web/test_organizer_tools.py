@@ -307,7 +307,7 @@ async def test_a_quiz_question_closes_into_a_leaderboard(
     await assert_clean(console.watched)
 
 
-async def test_a_hidden_poll_is_counted_for_the_organizer_revealed_and_deleted(
+async def test_a_hidden_poll_is_counted_for_the_organizer_revealed_reset_and_deleted(
     browser: Browser, hub_server: Any, aiohttp_client: Any, make_token: Any
 ) -> None:
     console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
@@ -338,9 +338,17 @@ async def test_a_hidden_poll_is_counted_for_the_organizer_revealed_and_deleted(
     await expect(values).to_have_text(["1 (100%)", "0 (0%)"])
 
     page.on("dialog", lambda dialog: dialog.accept())
-    await poll.get_by_role("button", name="Delete").click()
+    await poll.get_by_role("button", name="Reset (delete the votes)").click()
+    await expect(poll.get_by_test_id("poll-status")).to_have_text("Draft", timeout=BROWSER_WAIT_MS)
+    await expect(values).to_have_count(0)
+    await poll.get_by_role("button", name="Delete", exact=True).click()
     await expect(poll).to_have_count(0, timeout=BROWSER_WAIT_MS)
     assert (await console.call("polls.list", {"event_id": event_id}))["polls"] == []
+    await page.get_by_role("button", name="Delete the session Opening set").click()
+    await expect(page.get_by_role("combobox", name="Session", exact=True)).to_have_count(
+        0, timeout=BROWSER_WAIT_MS
+    )
+    assert (await console.call("sessions.list", {"event_id": event_id}))["sessions"] == []
     await assert_clean(console.watched)
 
 

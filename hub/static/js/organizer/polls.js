@@ -119,6 +119,9 @@ function Poll({ t, format, event, client, poll }) {
   function remove() {
     if (window.confirm(t("organizer.polls.delete_confirm", { question: poll.question }))) change("polls.delete");
   }
+  function reset() {
+    if (window.confirm(t("organizer.polls.reset_confirm", { question: poll.question }))) change("polls.reset");
+  }
   const status = statuses(t)[poll.status] ?? poll.status;
   const hidden = poll.tally === null && poll.status !== "draft";
   return html`<li class="poll card" data-testid="poll" data-status=${poll.status}>
@@ -134,6 +137,8 @@ function Poll({ t, format, event, client, poll }) {
       ${hidden &&
       html`<button type="button" onClick=${() => change("polls.reveal")}>${t("organizer.polls.reveal")}</button>`}
       <a href=${`#event/${event.id}/present/${poll.id}`}>${t("organizer.polls.present")}</a>
+      ${poll.status !== "draft" &&
+      html`<button type="button" onClick=${reset}>${t("organizer.polls.reset")}</button>`}
       <button type="button" onClick=${remove}>${t("organizer.polls.delete")}</button>
     </div>
     <${ErrorNote} t=${t} error=${error} />

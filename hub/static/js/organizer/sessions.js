@@ -1,9 +1,13 @@
 // An event's sessions (talks, slots), which polls and questions belong to:
-// the list, the one chosen, and a form adding one (docs/engagement.md §Sessions).
+// the list, the one chosen, a form adding one, and deleting the chosen one
+// with its polls (docs/engagement.md §Sessions).
 
 import { ErrorNote, React, html, useSubmit } from "./ui.js";
 
-/** The event's sessions and the chosen one's id; `added` takes a new session and chooses it. */
+/**
+ * The event's sessions and the chosen one's id; `added` takes a new session and
+ * chooses it, `removed` drops a deleted one.
+ */
 export function useSessions(client, event) {
   const [sessions, setSessions] = React.useState(null);
   const [sessionId, setSessionId] = React.useState(null);
@@ -26,7 +30,12 @@ export function useSessions(client, event) {
     setSessions((known) => [...known, session]);
     setSessionId(session.id);
   }
-  return { sessions, sessionId, setSessionId, added, error };
+  function removed(id) {
+    const left = sessions.filter((session) => session.id !== id);
+    setSessions(left);
+    setSessionId(left[0]?.id ?? null);
+  }
+  return { sessions, sessionId, setSessionId, added, removed, error };
 }
 
 /** The session chooser and the form adding a session. */
@@ -36,6 +45,18 @@ export function SessionPicker({ t, event, client, sessions }) {
     sessions.added(await client.rpc("sessions.create", { event_id: event.id, title }));
     setTitle("");
   });
+  const [refused, setRefused] = React.useState(null);
+  const chosen = sessions.sessions?.find((s) => s.id === sessions.sessionId);
+  async function remove() {
+    if (!window.confirm(t("organizer.sessions.delete_confirm", { title: chosen.title }))) return;
+    setRefused(null);
+    try {
+      await client.rpc("sessions.delete", { session_id: chosen.id });
+      sessions.removed(chosen.id);
+    } catch (failure) {
+      setRefused(failure);
+    }
+  }
   if (sessions.sessions === null) {
     return sessions.error ? null : html`<p role="status">${t("organizer.loading")}</p>`;
   }
@@ -45,7 +66,9 @@ export function SessionPicker({ t, event, client, sessions }) {
       <select value=${sessions.sessionId ?? ""} onChange=${(e) => sessions.setSessionId(Number(e.target.value))}>
         ${sessions.sessions.map((s) => html`<option key=${s.id} value=${s.id}>${s.title}</option>`)}
       </select>
-    </label>`}
+    </label>
+    <button type="button" onClick=${remove}>${t("organizer.sessions.delete", { title: chosen?.title ?? "" })}</button>
+    <${ErrorNote} t=${t} error=${refused} />`}
     <form onSubmit=${submit} class="inline">
       <label>${t("organizer.sessions.title")}
         <input required maxlength="200" value=${title} onInput=${(e) => setTitle(e.target.value)} />
