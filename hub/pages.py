@@ -29,7 +29,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 # Each app's ES module; an app not yet built shows the status page (docs/web.md §Pages).
 APP_MODULES = {
-    "organizer": "js/status.js",
+    "organizer": "js/organizer/main.js",
     "attendee": "js/attendee/main.js",
     "door": "js/door.js",
 }
@@ -182,7 +182,7 @@ def _page(app: str, event_id: int | None, request: web.Request) -> web.Response:
 
 
 async def organizer_page(request: web.Request) -> web.Response:
-    """GET /organizer: the organizer's console."""
+    """GET /organizer (and /join, /reset: its mailed links): the organizer's console."""
     return _page("organizer", None, request)
 
 
@@ -243,6 +243,9 @@ def add_routes(app: web.Application) -> None:
     app[ASSETS] = load_assets()
     app.router.add_get("/static/{build}/{path:.+}", static_file)
     app.router.add_get("/organizer", organizer_page)
+    # The organizer's mailed links (docs/accounts.md §Flows) open the console.
+    app.router.add_get("/join", organizer_page)
+    app.router.add_get("/reset", organizer_page)
     app.router.add_get("/door", door_page)
     app.router.add_get("/e/sw.js", attendee_worker)  # before /e/{event_id}, which would 404
     app.router.add_get("/door/sw.js", door_worker)

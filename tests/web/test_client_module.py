@@ -12,17 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from playwright.async_api import Browser
+from playwright.async_api import Browser, expect
 
 from bilten.infra.settings import Settings
 from tests.waiting import wait_for
-from tests.web.conftest import Stack, Watched, open_page
+from tests.web.conftest import BROWSER_WAIT_MS, Stack, Watched, open_page
 
 SETUP = """
 async ([token, backoff]) => {
   // With a backoff given, the token comes from a function behind the gate; else fixed.
-  const src = document.querySelector('script[type="module"]').src;
-  const module = await import(new URL("bilten.js", src).href);
+  // js/ beside the catalogue's i18n/: whichever app module the page runs.
+  const src = new URL("../js/bilten.js", new URL(document.body.dataset.i18n, location.href));
+  const module = await import(src.href);
   const t = (window.t = { module, pubs: [], subscribed: [], states: [], errors: [], tokens: 0 });
   t.gate = Promise.resolve();
   t.hold = () => { t.gate = new Promise((open) => { t.release = open; }); };
@@ -43,6 +44,11 @@ async ([token, backoff]) => {
 async def client_page(browser: Browser, stack: Stack, token: str, backoff: Any = None) -> Watched:
     watched = await open_page(browser, stack.base_url)
     await watched.page.goto("/organizer")
+    # The console asks whether someone is signed in: its 401 is the page's, not the module's.
+    await expect(watched.page.get_by_role("heading", name="Sign in")).to_be_visible(
+        timeout=BROWSER_WAIT_MS
+    )
+    watched.errors.clear()
     await watched.page.evaluate(SETUP, [token, backoff])
     return watched
 

@@ -15,8 +15,9 @@ from tests.web.conftest import open_page
 
 RUN = """
 async () => {
-  const src = document.querySelector('script[type="module"]').src;
-  const m = await import(new URL("i18n.js", src).href);
+  // js/ beside the catalogue's i18n/: whichever app module the page runs.
+  const src = new URL("../js/i18n.js", new URL(document.body.dataset.i18n, location.href));
+  const m = await import(src.href);
   const t = m.translator({ hello: "Merhaba {name}, {count} yeni", plain: "Dil" });
   const tr = m.formatters("tr", { timeZone: "Europe/Istanbul" });
   const en = m.formatters("en", { timeZone: "America/New_York" });

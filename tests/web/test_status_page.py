@@ -78,7 +78,7 @@ async def test_a_refused_subscription_is_shown_with_its_code(
 ) -> None:
     watched = await open_page(browser, stack.base_url)
     page = watched.page
-    await page.goto("/organizer")
+    await page.goto("/door")  # /organizer is the console now (docs/web.md §Organizer console)
     await page.get_by_label("Access token").fill(
         make_token("attendee", sub="browser", events=[stack.event_id])
     )
