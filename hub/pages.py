@@ -27,7 +27,7 @@ from bilten.protocol.errors import BadChannel
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-# Each app's ES module; an app not yet built shows the status page (docs/web.md §Pages).
+# Each app's ES module (docs/web.md §Pages).
 APP_MODULES = {
     "organizer": "js/organizer/main.js",
     "attendee": "js/attendee/main.js",

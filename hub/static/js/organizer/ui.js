@@ -6,9 +6,10 @@ import htm from "../../vendor/htm.module.js";
 export const React = window.React;
 export const html = htm.bind(React.createElement);
 
-/** Add the console's stylesheets (by URL: the policy refuses inline styles). */
+/** Add the chart library's stylesheet (by URL: the policy refuses inline styles); the
+ * console's own, css/organizer.css, is linked by the page (hub/pages.py). */
 export function loadStyles() {
-  for (const path of ["../../css/organizer.css", "../../vendor/uPlot.min.css"]) {
+  for (const path of ["../../vendor/uPlot.min.css"]) {
     const link = document.createElement("link");
     link.rel = "stylesheet";
     link.href = new URL(path, import.meta.url).href;
