@@ -10,13 +10,17 @@ the benchmarks' smoke tests run the picows baseline too. The whole stack needs
 the `analytics` extra (the analytics worker's ClickHouse); `test` includes it.
 
 Everything goes into ./.venv (created on first use); the install step is
-skipped when pyproject.toml has not changed since the last one.
+skipped when pyproject.toml has not changed since the last one. The browser
+tests drive the machine's own Chromium: `test` installs Debian's `chromium`
+package when it is missing and this runs as root with apt-get (Playwright
+never downloads a browser); elsewhere those tests skip, saying why.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -54,6 +58,25 @@ def ensure_env(extras: str) -> None:
         check=True,
     )
     stamp.write_text(digest)
+
+
+def ensure_browser() -> None:
+    """Install Debian's Chromium for the browser tests when it is missing and we may."""
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        print("no Chromium, and no root apt-get to install it: the browser tests skip", flush=True)
+        return
+    print("installing Debian's chromium package for the browser tests", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt_get(*args: str) -> int:
+        return subprocess.run([apt, *args], env=env, stdout=subprocess.DEVNULL).returncode
+
+    install = ("install", "-y", "-q", "--no-install-recommends", "chromium")
+    if apt_get(*install) != 0 and (apt_get("update", "-q") != 0 or apt_get(*install) != 0):
+        print("could not install chromium: the browser tests skip", flush=True)
 
 
 DEV_EXTRAS = "test,bench"
@@ -96,6 +119,7 @@ def main() -> int:
         ensure_env(DEV_EXTRAS)
         return run(["python", "-m", "benchmarks", *rest])
     ensure_env(DEV_EXTRAS)
+    ensure_browser()
     gates = (
         ("ruff check", lambda: run(["ruff", "check", "."])),
         ("ruff format", lambda: run(["ruff", "format", "--check", "."])),
