@@ -33,7 +33,8 @@ def told(msg: Msg, ctx: WorkerContext) -> list[tuple[bytes, str]]:
     event_id = parse_channel(channel).event_id
     headers = msg.headers or {}
     epoch, first = headers.get(HDR_EPOCH), headers.get(HDR_OFFSET, "")
-    if event_id is None or not epoch or not first.isdigit():
+    # str.isdigit takes '²' too, which int() refuses: only ASCII digits are an offset.
+    if event_id is None or not epoch or not (first.isascii() and first.isdigit()):
         raise BadRequest(f"{msg.subject} is not a stored announcement")
     count = len(publications(msg.data, headers.get(HDR_COUNT)))
     kind, payload = announcement_sent(event_id, msg.metadata.timestamp or datetime.now(UTC))

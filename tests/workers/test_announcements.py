@@ -18,7 +18,7 @@ from bilten.infra.deps import open_deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.infra.streams import StreamLimits, declare
-from bilten.protocol.subjects import HDR_MSG_ID
+from bilten.protocol.subjects import HDR_EPOCH, HDR_MSG_ID, HDR_OFFSET
 from bilten.workers.announcements import tell
 from bilten.workers.context import WorkerContext
 from tests.waiting import WAIT_S
@@ -86,3 +86,21 @@ async def test_a_redelivered_batch_is_told_once_and_what_is_no_announcement_is_r
         )
         told = await events.fetch(10, timeout=WAIT_S)
         assert sorted((m.headers or {})[HDR_MSG_ID].rsplit(":", 1)[1] for m in told) == ["1", "2"]
+
+
+async def test_an_offset_of_unicode_digits_is_refused_and_the_next_announcement_told(
+    workers: Settings,
+) -> None:
+    """`²` is a digit to str.isdigit but not to int: a message headed with it is no stored
+    announcement (terminated), not a batch failure redelivered for ever ahead of every
+    event's announcements."""
+    async with open_deps(workers, "test") as deps:
+        hostile = {HDR_EPOCH: "e1", HDR_OFFSET: "²"}
+        subject = deps.subjects.publish("event.11.announcements")
+        await deps.js.publish(subject, b'{"text":"x"}', headers=hostile)
+        after = await deps.channels.publish("event.12.announcements", b'{"text":"real"}')
+        await settled_log(workers)
+        told = await deps.pg.fetch("SELECT msg_id FROM event_log WHERE kind = 'announcements.sent'")
+    assert [r["msg_id"] for r in told] == [
+        f"announcements.sent:event.12.announcements:{after.epoch}:{after.offset}"
+    ]
