@@ -9,6 +9,7 @@ persistence worker writes what the events stream holds, shows what was told.
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import orjson
 import pytest
@@ -88,14 +89,24 @@ async def test_a_redelivered_batch_is_told_once_and_what_is_no_announcement_is_r
         assert sorted((m.headers or {})[HDR_MSG_ID].rsplit(":", 1)[1] for m in told) == ["1", "2"]
 
 
-async def test_an_offset_of_unicode_digits_is_refused_and_the_next_announcement_told(
-    workers: Settings,
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        # '²' is a digit to str.isdigit, not to int().
+        {HDR_EPOCH: "e1", HDR_OFFSET: "²"},
+        # The epoch and the offset go into the told event's key, which the event log
+        # indexes: no index row takes thousands of characters.
+        {HDR_EPOCH: secrets.token_urlsafe(6000), HDR_OFFSET: "1"},
+        {HDR_EPOCH: "e1", HDR_OFFSET: "".join(secrets.choice("0123456789") for _ in range(4000))},
+    ],
+    ids=["unicode_digit", "long_epoch", "long_offset"],
+)
+async def test_a_message_headed_as_no_publisher_heads_one_is_refused_and_the_next_told(
+    workers: Settings, hostile: dict[str, str]
 ) -> None:
-    """`²` is a digit to str.isdigit but not to int: a message headed with it is no stored
-    announcement (terminated), not a batch failure redelivered for ever ahead of every
-    event's announcements."""
+    """Terminated as no stored announcement, not a batch failure redelivered for ever
+    ahead of every event's announcements, or of every domain event in the event log."""
     async with open_deps(workers, "test") as deps:
-        hostile = {HDR_EPOCH: "e1", HDR_OFFSET: "²"}
         subject = deps.subjects.publish("event.11.announcements")
         await deps.js.publish(subject, b'{"text":"x"}', headers=hostile)
         after = await deps.channels.publish("event.12.announcements", b'{"text":"real"}')
