@@ -22,8 +22,11 @@ from bilten.protocol.batch import publications
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.domain_events import ANNOUNCEMENT_SENT, announcement_sent
 from bilten.protocol.errors import BadChannel, BadRequest
+from bilten.protocol.frames import MAX_EPOCH_LENGTH, MAX_OFFSET
 from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_MSG_ID, HDR_OFFSET
 from bilten.workers.context import WorkerContext
+
+_OFFSET_DIGITS = len(str(MAX_OFFSET))
 
 
 def told(msg: Msg, ctx: WorkerContext) -> list[tuple[bytes, str]]:
@@ -33,7 +36,15 @@ def told(msg: Msg, ctx: WorkerContext) -> list[tuple[bytes, str]]:
     event_id = parse_channel(channel).event_id
     headers = msg.headers or {}
     epoch, first = headers.get(HDR_EPOCH), headers.get(HDR_OFFSET, "")
-    if event_id is None or not epoch or not first.isdigit():
+    # str.isdigit takes '²' too, which int() refuses: only ASCII digits are an offset.
+    # The epoch and the offset go into the event's key, which the event log indexes
+    # (an index row takes 2704 bytes at most): no longer than the protocol allows.
+    if (
+        event_id is None
+        or not epoch
+        or len(epoch) > MAX_EPOCH_LENGTH
+        or not (first.isascii() and first.isdigit() and len(first) <= _OFFSET_DIGITS)
+    ):
         raise BadRequest(f"{msg.subject} is not a stored announcement")
     count = len(publications(msg.data, headers.get(HDR_COUNT)))
     kind, payload = announcement_sent(event_id, msg.metadata.timestamp or datetime.now(UTC))

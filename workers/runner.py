@@ -29,7 +29,6 @@ logged once. Every call has a timeout and the number in flight is bounded.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,6 +39,7 @@ from nats.errors import Error as NatsError
 
 from bilten.infra.faults import translate
 from bilten.infra.loops import Outage, every, unless_stopped
+from bilten.infra.pull import BatchPuller
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import COMMANDS, CommandRequest, decode_request, encode_reply
 from bilten.protocol.errors import BadChannel, BiltenError, Internal, Timeout, UnknownMethod
@@ -265,23 +265,23 @@ async def consume(
     `every`; messages not acked are redelivered by JetStream.
     """
     stream = ctx.subjects.events_stream
-    sub = await ctx.deps.js.pull_subscribe_bind(durable=durable, stream=stream)
+    # Not nats-py's fetch: cancelled by a stop, it drops the messages it has collected
+    # while it waits for the rest, unacked until the ack wait. What a BatchPuller was
+    # delivered stays in its buffer, and closing it hands that back.
+    puller = BatchPuller(ctx.deps.nc, stream, durable)
+    await puller.open()
     log.info("worker %s consuming %s/%s", worker, stream, durable)
     outage = Outage(f"worker {worker} handling {durable}")
 
     async def fetch_and_handle() -> None:
-        try:
-            msgs = await unless_stopped(stop, sub.fetch(batch, timeout=1.0))
-        except TimeoutError:  # nats-py raises it when idle
-            return
+        msgs = await unless_stopped(stop, puller.fetch(batch, wait_s=1.0))
         for msg in msgs or ():
             await _handle_one(msg, ctx, worker, handler, timeout_s, outage)
 
     try:
         await every(0.0, fetch_and_handle, stop, name=f"worker {worker} consuming {durable}")
     finally:
-        with contextlib.suppress(NatsError):  # NATS is gone: so is the subscription
-            await sub.unsubscribe()
+        await puller.close()
 
 
 async def _handle_one(

@@ -184,3 +184,28 @@ async def test_a_page_opened_offline_shows_the_saved_tickets(
     await expect(page.get_by_test_id("tickets-status")).to_contain_text("You are offline")
     await expect(page.get_by_text(f"Signed in as {EMAIL}.")).to_be_visible()
     assert await watched.violations() == []
+
+
+async def test_signing_out_where_another_tab_already_did_shows_the_visitor_signed_out(
+    browser: Browser, stack: Stack, workers: Settings, aiohttp_client: Any, make_token: Any
+) -> None:
+    """Signing out in one tab clears the cookie for all: the other tab's sign-out is then
+    `unauthorized`, which means signed out, not "still signed in on the hub"."""
+    await bought(stack, await aiohttp_client(stack.server), make_token, EMAIL)
+    watched = await open_page(browser, stack.base_url)
+    page = watched.page
+    await sign_in_on_page(page, workers, stack, EMAIL)
+    other = await page.context.new_page()
+    await other.goto(f"/e/{stack.event_id}")
+    await expect(other.get_by_test_id("ticket")).to_have_count(1, timeout=BROWSER_WAIT_MS)
+
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Sign in by e-mail")).to_be_visible()
+    await other.get_by_role("button", name="Sign out").click()
+    await expect(other.get_by_role("heading", name="Sign in by e-mail")).to_be_visible(
+        timeout=BROWSER_WAIT_MS
+    )
+    await expect(other.get_by_role("alert")).to_have_count(0)
+    await expect(other.get_by_test_id("ticket")).to_have_count(0)
+    await other.close()
+    await assert_clean(watched, SIGNED_OUT)

@@ -9,6 +9,7 @@ persistence worker writes what the events stream holds, shows what was told.
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import orjson
 import pytest
@@ -18,7 +19,7 @@ from bilten.infra.deps import open_deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.infra.streams import StreamLimits, declare
-from bilten.protocol.subjects import HDR_MSG_ID
+from bilten.protocol.subjects import HDR_EPOCH, HDR_MSG_ID, HDR_OFFSET
 from bilten.workers.announcements import tell
 from bilten.workers.context import WorkerContext
 from tests.waiting import WAIT_S
@@ -86,3 +87,31 @@ async def test_a_redelivered_batch_is_told_once_and_what_is_no_announcement_is_r
         )
         told = await events.fetch(10, timeout=WAIT_S)
         assert sorted((m.headers or {})[HDR_MSG_ID].rsplit(":", 1)[1] for m in told) == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        # '²' is a digit to str.isdigit, not to int().
+        {HDR_EPOCH: "e1", HDR_OFFSET: "²"},
+        # The epoch and the offset go into the told event's key, which the event log
+        # indexes: no index row takes thousands of characters.
+        {HDR_EPOCH: secrets.token_urlsafe(6000), HDR_OFFSET: "1"},
+        {HDR_EPOCH: "e1", HDR_OFFSET: "".join(secrets.choice("0123456789") for _ in range(4000))},
+    ],
+    ids=["unicode_digit", "long_epoch", "long_offset"],
+)
+async def test_a_message_headed_as_no_publisher_heads_one_is_refused_and_the_next_told(
+    workers: Settings, hostile: dict[str, str]
+) -> None:
+    """Terminated as no stored announcement, not a batch failure redelivered for ever
+    ahead of every event's announcements, or of every domain event in the event log."""
+    async with open_deps(workers, "test") as deps:
+        subject = deps.subjects.publish("event.11.announcements")
+        await deps.js.publish(subject, b'{"text":"x"}', headers=hostile)
+        after = await deps.channels.publish("event.12.announcements", b'{"text":"real"}')
+        await settled_log(workers)
+        told = await deps.pg.fetch("SELECT msg_id FROM event_log WHERE kind = 'announcements.sent'")
+    assert [r["msg_id"] for r in told] == [
+        f"announcements.sent:event.12.announcements:{after.epoch}:{after.offset}"
+    ]

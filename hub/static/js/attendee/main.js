@@ -38,8 +38,11 @@ function SignedIn({ t, language, format, attendee, onSignedOut }) {
     try {
       await call("POST", "/api/v1/attendee/signout");
     } catch (failure) {
-      setError(failure); // still signed in on the hub: say so rather than pretend
-      return;
+      // `unauthorized`: no session left (signed out in another tab, or it ended) — signed out.
+      if (failure.code !== "unauthorized") {
+        setError(failure); // still signed in on the hub: say so rather than pretend
+        return;
+      }
     }
     forgetTickets();
     onSignedOut();
