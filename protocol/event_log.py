@@ -84,6 +84,18 @@ def parse_domain_event(data: bytes) -> LogEntry:
     return LogEntry(kind, event_id if is_id else None, body, redacted)
 
 
+# A message id is part of unique keys (the event log's, a webhook's deliveries'), and a
+# PostgreSQL index entry holds 2704 bytes at most: ours are far shorter than this.
+MAX_MSG_ID_BYTES = 512
+
+
+def checked_msg_id(msg_id: str | None) -> str | None:
+    """A domain event's message id, or `BadRequest` when it is too long to be keyed by."""
+    if msg_id is not None and len(msg_id.encode()) > MAX_MSG_ID_BYTES:
+        raise BadRequest(f"message id of {len(msg_id.encode())} bytes (at most {MAX_MSG_ID_BYTES})")
+    return msg_id
+
+
 def _has_nul(value: object) -> bool:
     """Whether a NUL character is in any string of a decoded JSON value."""
     if isinstance(value, str):

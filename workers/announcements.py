@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import orjson
 from nats.aio.msg import Msg
 
+from bilten.infra.channel_log import MAX_BATCH
 from bilten.protocol.batch import publications
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.domain_events import ANNOUNCEMENT_SENT, announcement_sent
@@ -47,6 +48,8 @@ def told(msg: Msg, ctx: WorkerContext) -> list[tuple[bytes, str]]:
     ):
         raise BadRequest(f"{msg.subject} is not a stored announcement")
     count = len(publications(msg.data, headers.get(HDR_COUNT)))
+    if count > MAX_BATCH:  # more than any publisher stores in one message
+        raise BadRequest(f"{msg.subject} claims {count} publications (at most {MAX_BATCH})")
     kind, payload = announcement_sent(event_id, msg.metadata.timestamp or datetime.now(UTC))
     body = orjson.dumps({"kind": kind, **payload})
     return [(body, f"{kind}:{channel}:{epoch}:{int(first) + n}") for n in range(count)]

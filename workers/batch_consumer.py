@@ -26,7 +26,8 @@ from bilten.infra.faults import translate
 from bilten.infra.loops import Outage, every, unless_stopped
 from bilten.infra.pull import BatchPuller
 from bilten.protocol.errors import BadRequest
-from bilten.protocol.event_log import LogEntry, parse_domain_event
+from bilten.protocol.event_log import LogEntry, checked_msg_id, parse_domain_event
+from bilten.protocol.subjects import HDR_MSG_ID
 from bilten.workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def domain_events(msgs: Sequence[Msg]) -> tuple[list[tuple[Msg, LogEntry]], list
     refused: list[Msg] = []
     for msg in msgs:
         try:
+            checked_msg_id((msg.headers or {}).get(HDR_MSG_ID))
             parsed.append((msg, parse_domain_event(msg.data)))
         except BadRequest:
             refused.append(msg)

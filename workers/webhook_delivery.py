@@ -33,7 +33,7 @@ import asyncpg
 from nats.aio.msg import Msg
 
 from bilten.infra.loops import Outage, every
-from bilten.protocol.event_log import parse_domain_event
+from bilten.protocol.event_log import checked_msg_id, parse_domain_event
 from bilten.protocol.subjects import HDR_MSG_ID
 from bilten.protocol.webhook_signature import (
     HDR_ATTEMPT,
@@ -82,7 +82,8 @@ async def record(msg: Msg, ctx: WorkerContext) -> None:
     if entry.kind in PRIVATE_KINDS:
         return
     meta = msg.metadata
-    source = (msg.headers or {}).get(HDR_MSG_ID) or f"{meta.stream}:{meta.sequence.stream}"
+    given = checked_msg_id((msg.headers or {}).get(HDR_MSG_ID))  # BadRequest: terminated
+    source = given or f"{meta.stream}:{meta.sequence.stream}"
     occurred = meta.timestamp or datetime.now(UTC)
     org = entry.payload.get("org_id")
     body = encode_body(source, entry.kind, entry.event_id, occurred.isoformat(), entry.payload)

@@ -15,11 +15,13 @@ import orjson
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from bilten.infra.channel_log import MAX_BATCH
 from bilten.infra.deps import open_deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.settings import Settings
 from bilten.infra.streams import StreamLimits, declare
-from bilten.protocol.subjects import HDR_EPOCH, HDR_MSG_ID, HDR_OFFSET
+from bilten.protocol.batch import pack
+from bilten.protocol.subjects import HDR_COUNT, HDR_EPOCH, HDR_MSG_ID, HDR_OFFSET
 from bilten.workers.announcements import tell
 from bilten.workers.context import WorkerContext
 from tests.waiting import WAIT_S
@@ -98,8 +100,11 @@ async def test_a_redelivered_batch_is_told_once_and_what_is_no_announcement_is_r
         # indexes: no index row takes thousands of characters.
         {HDR_EPOCH: secrets.token_urlsafe(6000), HDR_OFFSET: "1"},
         {HDR_EPOCH: "e1", HDR_OFFSET: "".join(secrets.choice("0123456789") for _ in range(4000))},
+        # No publisher stores more than MAX_BATCH in one message: a claim of 262,144
+        # empty ones would have the worker publish them all in one batch.
+        {HDR_EPOCH: "e1", HDR_OFFSET: "1", HDR_COUNT: str(MAX_BATCH + 1)},
     ],
-    ids=["unicode_digit", "long_epoch", "long_offset"],
+    ids=["unicode_digit", "long_epoch", "long_offset", "too_many"],
 )
 async def test_a_message_headed_as_no_publisher_heads_one_is_refused_and_the_next_told(
     workers: Settings, hostile: dict[str, str]
@@ -108,7 +113,9 @@ async def test_a_message_headed_as_no_publisher_heads_one_is_refused_and_the_nex
     ahead of every event's announcements, or of every domain event in the event log."""
     async with open_deps(workers, "test") as deps:
         subject = deps.subjects.publish("event.11.announcements")
-        await deps.js.publish(subject, b'{"text":"x"}', headers=hostile)
+        count = int(hostile.get(HDR_COUNT, "1"))
+        data = pack([b"{}"] * count) if HDR_COUNT in hostile else b'{"text":"x"}'
+        await deps.js.publish(subject, data, headers=hostile)
         after = await deps.channels.publish("event.12.announcements", b'{"text":"real"}')
         await settled_log(workers)
         told = await deps.pg.fetch("SELECT msg_id FROM event_log WHERE kind = 'announcements.sent'")

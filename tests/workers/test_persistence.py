@@ -24,6 +24,7 @@ import pytest
 from bilten.infra.deps import Deps, open_deps
 from bilten.infra.settings import Settings, settings_env
 from bilten.infra.streams import StreamLimits, declare
+from bilten.protocol.event_log import MAX_MSG_ID_BYTES
 from bilten.protocol.subjects import HDR_MSG_ID, PERSISTENCE_CONSUMER
 from bilten.workers.main import run_workers
 from bilten.workers.persistence import insert_rows
@@ -174,3 +175,21 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
         assert {r["c"] for r in numbers} == {1}
         # What the killed worker had committed stayed; the rest came after its restart.
         assert 0 < killed_at <= total
+
+
+async def test_an_event_with_a_message_id_too_long_to_key_is_refused_not_retried(
+    workers: Settings,
+) -> None:
+    """A message id over MAX_MSG_ID_BYTES cannot go into the log's unique index: the
+    event is terminated, and the events after it are logged, not held up for ever."""
+    async with open_deps(workers, "test") as deps:
+        body = orjson.dumps({"kind": "checkin.decided", "event_id": 5, "scan": {}})
+        subject = deps.subjects.events("checkin.decided")
+        await deps.js.publish(subject, body, headers={HDR_MSG_ID: "x" * (MAX_MSG_ID_BYTES + 1)})
+        await deps.js.publish(subject, body, headers={HDR_MSG_ID: "after"})
+
+        async def logged() -> list[str]:
+            rows = await deps.pg.fetch("SELECT msg_id FROM event_log WHERE event_id = 5")
+            return [r["msg_id"] for r in rows]
+
+        assert await wait_for(logged, what="the event after the refused one logged") == ["after"]
