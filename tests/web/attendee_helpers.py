@@ -33,9 +33,14 @@ async def bought(
 
 
 async def sign_in_on_page(page: Page, settings: Settings, stack: Stack, email: str) -> None:
+    """Ask for a link on the stack's event page, then follow the mailed link."""
+    await sign_in_by_link(page, settings, stack.event_id, email)
+
+
+async def sign_in_by_link(page: Page, settings: Settings, event_id: int, email: str) -> None:
     """Ask for a link on the event page, then follow the mailed link as the reader would."""
     before = len(await mails_to(settings, email, "signin_link"))
-    await page.goto(f"/e/{stack.event_id}")
+    await page.goto(f"/e/{event_id}")
     await page.get_by_label("E-mail address").fill(email)
     await page.keyboard.press("Enter")  # the form works from the keyboard
     await expect(page.get_by_test_id("signin-status")).to_contain_text(
@@ -43,7 +48,7 @@ async def sign_in_on_page(page: Page, settings: Settings, stack: Stack, email: s
     )
     token = await link_for(settings, email, before + 1)
     await page.goto(f"/signin#token={token}")
-    await page.wait_for_url(f"**/e/{stack.event_id}", timeout=BROWSER_WAIT_MS)
+    await page.wait_for_url(f"**/e/{event_id}", timeout=BROWSER_WAIT_MS)
 
 
 async def assert_clean(watched: Watched, *expected: str) -> None:
