@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from bilten.hub.runtime import HUB
 from tests.hub.helpers import Raw, connect, create_event
@@ -25,6 +25,9 @@ document.addEventListener("securitypolicyviolation", (e) =>
   window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
 """
 BROWSER_WAIT_MS = 60_000  # a hang's bound, as tests/waiting.py WAIT_S
+# Every `expect` in these tests waits on live servers on a machine that may be busy:
+# the same generous bound as every other wait, not Playwright's 5 s.
+expect.set_options(timeout=BROWSER_WAIT_MS)
 
 
 @pytest.fixture
@@ -57,9 +60,12 @@ class Watched:
         assert self.errors == []
 
 
-async def open_page(browser: Browser, base_url: str, locale: str = "en-US") -> Watched:
-    """A fresh context and page in `locale`, watched for errors and CSP violations."""
-    context = await browser.new_context(base_url=base_url, locale=locale)
+async def open_page(
+    browser: Browser, base_url: str, locale: str = "en-US", timezone_id: str | None = None
+) -> Watched:
+    """A fresh context and page in `locale` (and the browser's clock in `timezone_id`),
+    watched for errors and CSP violations."""
+    context = await browser.new_context(base_url=base_url, locale=locale, timezone_id=timezone_id)
     context.set_default_timeout(BROWSER_WAIT_MS)
     page = await context.new_page()
     await page.add_init_script(WATCH_VIOLATIONS)

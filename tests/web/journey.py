@@ -9,14 +9,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from playwright.async_api import Expect, Page
+from playwright.async_api import Page, expect
 
-from tests.web.conftest import BROWSER_WAIT_MS
 from tests.web.door_helpers import scan
-
-# Every wait of the journey is on live servers: each gets the generous bound, not 5 s.
-expect = Expect()
-expect.set_options(timeout=BROWSER_WAIT_MS)
 
 Role = Literal["link", "heading", "combobox"]
 EMAIL = "amra@example.org"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import Browser, Page, expect
 
@@ -47,7 +48,8 @@ async def test_pairs_scans_and_shows_verdicts(
     browser: Browser, hub_server: Any, aiohttp_client: Any
 ) -> None:
     door = await door_event(await aiohttp_client(hub_server))
-    watched = await open_page(browser, door.base_url)
+    # Far from the event's zone (Europe/Sarajevo): times must be shown in the event's.
+    watched = await open_page(browser, door.base_url, timezone_id="Pacific/Kiritimati")
     page = watched.page
     await page.add_init_script(WATCH_SIGNALS)
     await page.clock.install()
@@ -81,6 +83,12 @@ async def test_pairs_scans_and_shows_verdicts(
     await expect(page.get_by_test_id("verdict-title")).to_have_text("Refused")
     await expect(page.get_by_test_id("verdict-reason")).to_have_text("Already inside.")
     await expect(page.get_by_test_id("verdict-previous")).to_contain_text("north")
+    previous = await page.get_by_test_id("verdict-previous").inner_text()
+    shown = re.search(r"(\d{1,2}):\d{2}:\d{2}\W*([AP]M)", previous)
+    assert shown is not None
+    hour = int(shown[1]) % 12 + (12 if shown[2] == "PM" else 0)
+    there = datetime.now(ZoneInfo("Europe/Sarajevo"))  # the entry was made moments ago
+    assert hour in {there.hour, (there - timedelta(hours=1)).hour}, shown[0]
     await expect(page.get_by_test_id("verdict-offline")).to_have_count(0)
     assert await page.evaluate("window.__vibrations") == [[80], [120, 60, 120]]
     assert await page.evaluate("window.__tones") == [880, 220, 220]  # then two low ones

@@ -7,7 +7,7 @@ import htm from "../vendor/htm.module.js";
 import { forgetDevice, loadDevice, saveDevice } from "./door/device.js";
 import { PairForm } from "./door/pair.js";
 import { DoorScreen } from "./door/screen.js";
-import { LANGUAGES, browserLanguage, formatters, loadCatalogue, rememberLanguage, translator } from "./i18n.js";
+import { LANGUAGES, browserLanguage, loadCatalogue, rememberLanguage, translator } from "./i18n.js";
 
 const { createElement, useEffect, useState } = window.React;
 const html = htm.bind(createElement);
@@ -41,7 +41,6 @@ function Page() {
   if (failed) return html`<p role="alert">Bilten: the catalogue could not be loaded.</p>`;
   if (catalogue === null) return null;
   const t = translator(catalogue.strings);
-  const format = formatters(catalogue.language);
   document.documentElement.lang = catalogue.language;
   document.title = t("app.door");
 
@@ -65,7 +64,7 @@ function Page() {
       <${LanguageSwitch} t=${t} language=${catalogue.language} onChange=${choose} />
     </header>
     ${device
-      ? html`<${DoorScreen} t=${t} format=${format} device=${device} onDevice=${setDevice} onUnpair=${unpaired} />`
+      ? html`<${DoorScreen} t=${t} language=${catalogue.language} device=${device} onDevice=${setDevice} onUnpair=${unpaired} />`
       : html`<${PairForm} t=${t} onPaired=${paired} />`}`;
 }
 

@@ -4,6 +4,7 @@
 // inside, scans waiting to sync and the conflicts a sync reported.
 
 import htm from "../../vendor/htm.module.js";
+import { formatters } from "../i18n.js";
 import { Camera } from "./camera.js";
 import { saveDevice } from "./device.js";
 import { signal } from "./feedback.js";
@@ -11,7 +12,7 @@ import { Station } from "./station.js";
 import { DoorStore } from "./store.js";
 import { Verdict, reasonText } from "./verdict.js";
 
-const { createElement, useEffect, useRef, useState } = window.React;
+const { createElement, useEffect, useMemo, useRef, useState } = window.React;
 const html = htm.bind(createElement);
 const VERDICT_MS = 4000; // full screen this long, then a strip until the next scan
 
@@ -86,8 +87,13 @@ function Status({ t, format, view }) {
   </div>`;
 }
 
-export function DoorScreen({ t, format, device, onDevice, onUnpair }) {
+export function DoorScreen({ t, language, device, onDevice, onUnpair }) {
   const [view, station] = useStation(device);
+  // Times in the event's zone once the hub has told it, as every page shows them.
+  const format = useMemo(
+    () => formatters(language, view?.timeZone ? { timeZone: view.timeZone } : {}),
+    [language, view?.timeZone],
+  );
   const [code, setCode] = useState("");
   const [verdict, setVerdict] = useState(null);
   const [full, setFull] = useState(false);

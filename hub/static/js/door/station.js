@@ -31,7 +31,7 @@ export class Station {
     this.syncing = false;
     this.refreshing = false;
     this.following = false;
-    this.view = { eventName: null, connection: "idle", online: navigator.onLine, gates: null, inside: null, queued: 0, conflicts: [], bundleAt: null, error: null };
+    this.view = { eventName: null, timeZone: null, connection: "idle", online: navigator.onLine, gates: null, inside: null, queued: 0, conflicts: [], bundleAt: null, error: null };
     this.client = new BiltenClient(socketUrl(), { token: () => device.token });
     this.timers = [];
     this.listeners = [];
@@ -130,7 +130,7 @@ export class Station {
         this.client.rpc("gates.list", { event_id }),
         this.client.rpc("events.get", { event_id }),
       ]);
-      this.update({ gates, eventName: event.name, error: null });
+      this.update({ gates, eventName: event.name, timeZone: event.timezone, error: null });
       await this.countInside();
       await this.sync();
       if (this.view.queued) return; // the bundle would not show the scans still queued
