@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bilten.deploy.embedded import die_with_parent
@@ -87,8 +88,15 @@ class Child:
         return self.process.poll()
 
 
-async def supervise(children: list[Child], stop: asyncio.Event) -> None:
-    """Restart crashed children until `stop` is set; a restart waits out its backoff."""
+async def supervise(
+    children: list[Child],
+    stop: asyncio.Event,
+    on_restart: Callable[[], None] = lambda: None,
+) -> None:
+    """Restart crashed children until `stop` is set; a restart waits out its backoff.
+
+    `on_restart` runs after each restart (`bilten up` records the new pid).
+    """
     due: dict[str, float] = {}  # child name -> monotonic time of its restart
     while not stop.is_set():
         now = time.monotonic()
@@ -125,6 +133,7 @@ async def supervise(children: list[Child], stop: asyncio.Event) -> None:
                     child.process.pid,
                     extra={"ctx": {"child": child.name, "restarts": child.restarts}},
                 )
+                on_restart()
         try:
             await asyncio.wait_for(stop.wait(), POLL_S)
         except TimeoutError:

@@ -3,9 +3,11 @@
 Starts whichever of NATS, PostgreSQL and Redis has no URL (embedded, data in
 BILTEN_DATA_DIR), and a mail server keeping messages for the development
 mailbox page when BILTEN_SMTP_URL is not set (deploy/embedded_mail.py);
-applies migrations, declares streams, runs one hub and every worker as child
-processes, waits for /readyz (which needs every command's worker to answer),
-prints the URLs and `ready`. From then on a crashed child is restarted
+applies migrations, declares streams, runs the hubs (`--hubs N`, sharing the
+port) and every worker (`--workers M` processes of each) as child processes,
+waits for /readyz (which needs every command's worker to answer), prints the
+URLs and `ready`, and keeps `up.json` in the data directory up to date for
+`bilten status` (deploy/up_state.py). From then on a crashed child is restarted
 (deploy/supervisor.py). One stack per data directory: `up.lock` there is held
 while it runs. The first SIGINT/SIGTERM shuts down in order (hub and
 workers drain, then the embedded servers stop); a second one kills everything
@@ -35,6 +37,7 @@ from bilten.deploy.embedded import EmbeddedStack
 from bilten.deploy.embedded_mail import EmbeddedMail
 from bilten.deploy.secret import resolve_secret
 from bilten.deploy.supervisor import Child, kill, supervise, terminate
+from bilten.deploy.up_state import ProcessState, StackState, remove_state, write_state
 from bilten.infra.bootstrap import prepare
 from bilten.infra.settings import Settings, SettingsError
 
@@ -131,6 +134,8 @@ async def _run_stack(
     children: list[Child],
     stop: asyncio.Event,
     demo_event: bool,
+    hubs: int,
+    workers: int,
 ) -> int:
     if not settings.nats_url:
         settings = settings.replace(nats_url=await asyncio.to_thread(stack.start_nats))
@@ -145,21 +150,36 @@ async def _run_stack(
     # (docs/webhooks.md §Settings); `bilten worker` keeps refusing both unless told.
     settings = resolve_secret(settings).replace(webhook_allow_http=True, webhook_allow_private=True)
     await prepare(settings)
-    worker_metrics = _free_port(settings.host)
-    children.append(
-        Child("workers", ["worker", "all", "--metrics-port", str(worker_metrics)], settings)
-    )
-    children.append(Child("hub", ["hub"], settings))
     base = f"http://{settings.host}:{settings.port}"
+    processes = _start_children(settings, children, hubs, workers)
+
+    def record() -> None:
+        write_state(
+            settings.data_dir,
+            StackState(
+                pid=os.getpid(),
+                hub=base,
+                nats_url=settings.nats_url or "",
+                namespace=settings.namespace,
+                processes=tuple(
+                    ProcessState(child.name, role, child.process.pid, url)
+                    for child, (role, url) in zip(children, processes, strict=True)
+                ),
+            ),
+        )
+
+    record()
     await _wait_ready(base, children)
     lines = [
         f"hub        {base}",
         f"websocket  {base.replace('http', 'ws', 1)}/ws",
         f"readiness  {base}/readyz",
         f"metrics    {base}/metrics",
-        f"workers    http://{settings.host}:{worker_metrics}/metrics",
-        f"openapi    {base}/api/v1/openapi.json",
     ]
+    for child, (role, url) in zip(children, processes, strict=True):
+        if role == "workers" or url != base:
+            lines.append(f"{child.name:10} {url}/metrics")
+    lines.append(f"openapi    {base}/api/v1/openapi.json")
     for server in stack.servers():
         lines.append(f"{server.name:10} {server.url} (embedded)")
     if mail.mailbox_url:
@@ -169,17 +189,44 @@ async def _run_stack(
         lines.extend(await demo.create(settings, base, bilten_command()))
     print("\n".join(lines), flush=True)
     print("ready", flush=True)
-    await supervise(children, stop)
+    await supervise(children, stop, record)
     return 0
 
 
-def main(settings: Settings, *, demo: bool) -> int:
+def _start_children(
+    settings: Settings, children: list[Child], hubs: int, workers: int
+) -> list[tuple[str, str]]:
+    """Start the workers, then the hubs; (role, URL of the process's own port) of each.
+
+    Every worker process runs every worker (`worker all`) with a metrics port
+    of its own. One hub has the stack's port to itself; several share it
+    (SO_REUSEPORT) and each also serves a port of its own.
+    """
+    processes: list[tuple[str, str]] = []
+    for i in range(1, workers + 1):
+        port = _free_port(settings.host)
+        name = "workers" if workers == 1 else f"workers-{i}"
+        children.append(Child(name, ["worker", "all", "--metrics-port", str(port)], settings))
+        processes.append(("workers", f"http://{settings.host}:{port}"))
+    for i in range(1, hubs + 1):
+        if hubs == 1:
+            children.append(Child("hub", ["hub"], settings))
+            processes.append(("hub", f"http://{settings.host}:{settings.port}"))
+            continue
+        port = _free_port(settings.host)
+        args = ["hub", "--reuse-port", "--own-port", str(port)]
+        children.append(Child(f"hub-{i}", args, settings))
+        processes.append(("hub", f"http://{settings.host}:{port}"))
+    return processes
+
+
+def main(settings: Settings, *, demo: bool, hubs: int = 1, workers: int = 1) -> int:
     """Run the stack until interrupted; returns the process exit code."""
     with data_dir_lock(settings.data_dir, f"http://{settings.host}:{settings.port}"):
-        return _main(settings, demo)
+        return _main(settings, demo, hubs, workers)
 
 
-def _main(settings: Settings, demo: bool) -> int:
+def _main(settings: Settings, demo: bool, hubs: int, workers: int) -> int:
     stack = EmbeddedStack(settings.data_dir)
     mail = EmbeddedMail()  # loopback only, whatever the hub's host: it shows sign-in links
     children: list[Child] = []
@@ -206,7 +253,9 @@ def _main(settings: Settings, demo: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal(stop))
-        task = asyncio.create_task(_run_stack(settings, stack, mail, children, stop, demo))
+        task = asyncio.create_task(
+            _run_stack(settings, stack, mail, children, stop, demo, hubs, workers)
+        )
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
@@ -227,6 +276,7 @@ def _main(settings: Settings, demo: bool) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda _sig, _frame: force())
         terminate(children, DRAIN_TIMEOUT_S)
+        remove_state(settings.data_dir)
         mail.stop()
         stack.stop()
     log.info("stopped")
