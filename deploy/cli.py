@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--hubs", type=_count, default=1, help="hub processes, sharing the port (SO_REUSEPORT)"
     )
     up.add_argument("--workers", type=_count, default=1, help="processes of every worker")
+    up.add_argument(
+        "--nats-cluster",
+        type=int,
+        choices=[3, 5],
+        default=0,
+        help="embedded NATS as a cluster of this many nodes, every stream on each",
+    )
 
     status = command("status", "every process of the running `bilten up`: health, connections, lag")
     _setting(status, "data_dir", "data directory of the `bilten up` to show")
@@ -249,8 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_format, settings.log_level)
         if args.command == "up":
             from bilten.deploy import up
+            from bilten.deploy.up_processes import Scale
 
-            return up.main(settings, demo=args.demo, hubs=args.hubs, workers=args.workers)
+            scale = Scale(args.hubs, args.workers, args.nats_cluster)
+            return up.main(settings, demo=args.demo, scale=scale)
         if args.command == "status":
             from bilten.deploy import status
 

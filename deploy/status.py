@@ -2,7 +2,8 @@
 
 Reads `up.json` in the data directory (deploy/up_state.py), then asks each
 process on its own port: /readyz for its health, /metrics for a hub's open
-WebSocket connections and the restarts. From NATS it shows each stream's
+WebSocket connections; a NATS cluster node's monitoring port for its health
+and client connections; restarts are counted by `bilten up`. From NATS it shows each stream's
 leader and replicas, and each durable consumer's lag: messages not yet
 delivered (pending) and delivered but not acknowledged (ack pending). The exit
 status is 0 when every process is ready, 1 otherwise.
@@ -35,23 +36,39 @@ def _sample(metrics: str, name: str) -> str:
     return "-"
 
 
+async def _health(http: aiohttp.ClientSession, process: ProcessState) -> tuple[str, str]:
+    """(health, connections): a NATS node's /healthz and client count, else /readyz and,
+    on a hub, its open WebSocket connections."""
+    nats_node = process.role == "nats"
+    async with http.get(f"{process.url}/{'healthz' if nats_node else 'readyz'}") as resp:
+        health = "ready" if resp.status == 200 else "not-ready"
+    if nats_node:
+        async with http.get(f"{process.url}/varz") as resp:
+            return health, str((await resp.json())["connections"])
+    if process.role != "hub":
+        return health, "-"
+    async with http.get(f"{process.url}/metrics") as resp:
+        return health, _sample(await resp.text(), "bilten_ws_connections")
+
+
 async def _process_row(http: aiohttp.ClientSession, process: ProcessState) -> list[str]:
     try:
-        async with http.get(f"{process.url}/readyz") as resp:
-            health = "ready" if resp.status == 200 else "not-ready"
-        async with http.get(f"{process.url}/metrics") as resp:
-            metrics = await resp.text()
-    except (aiohttp.ClientError, TimeoutError):
-        return [process.name, process.role, str(process.pid), "down", "-", "-"]
-    connections = _sample(metrics, "bilten_ws_connections") if process.role == "hub" else "-"
-    restarts = _sample(metrics, "bilten_process_restarts_total")
-    return [process.name, process.role, str(process.pid), health, connections, restarts]
+        health, connections = await _health(http, process)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        health, connections = "down", "-"
+    return [
+        *(process.name, process.role, str(process.pid)),
+        *(health, connections, str(process.restarts)),
+    ]
 
 
 async def _jetstream_rows(state: StackState) -> tuple[list[list[str]], list[list[str]]]:
     """(streams, consumers) rows; a stream not declared yet is left out."""
     nc = await nats.connect(
-        state.nats_url, name="bilten-status", connect_timeout=TIMEOUT_S, allow_reconnect=False
+        state.nats_url.split(","),
+        name="bilten-status",
+        connect_timeout=TIMEOUT_S,
+        allow_reconnect=False,
     )
     streams: list[list[str]] = []
     consumers: list[list[str]] = []

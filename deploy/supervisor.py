@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bilten.deploy.embedded import die_with_parent
 from bilten.infra.settings import Settings, settings_env
@@ -58,11 +59,17 @@ def exit_status(returncode: int) -> dict[str, int | str | None]:
 
 @dataclass(slots=True)
 class Child:
-    """A hub or worker process of `bilten up`, and its restart history."""
+    """A hub or worker process of `bilten up`, and its restart history.
+
+    With `program` it runs that command line instead of `bilten ARGS` (an
+    embedded server of the stack), its output appended to `log`.
+    """
 
     name: str
     args: list[str]
     settings: Settings
+    program: list[str] = field(default_factory=list)
+    log: Path | None = None
     process: subprocess.Popen[bytes] = field(init=False)
     started: float = field(init=False)
     restarts: int = 0
@@ -73,14 +80,25 @@ class Child:
 
     def start(self) -> None:
         """Start (or start again) the process, with its restart count in its environment."""
-        settings = self.settings.replace(restart_count=self.restarts)
-        env = {**os.environ, **settings_env(settings)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bilten.deploy.cli", *self.args],
-            env=env,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        if self.program:
+            assert self.log is not None
+            with self.log.open("ab") as output:
+                self.process = subprocess.Popen(
+                    self.program,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=output,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent,
+                )
+        else:
+            settings = self.settings.replace(restart_count=self.restarts)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bilten.deploy.cli", *self.args],
+                env={**os.environ, **settings_env(settings)},
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
         self.started = time.monotonic()
 
     def exited(self) -> int | None:

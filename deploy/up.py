@@ -23,7 +23,6 @@ import logging
 import os
 import shlex
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +36,7 @@ from bilten.deploy.embedded import EmbeddedStack
 from bilten.deploy.embedded_mail import EmbeddedMail
 from bilten.deploy.secret import resolve_secret
 from bilten.deploy.supervisor import Child, kill, supervise, terminate
+from bilten.deploy.up_processes import Member, Scale, start_apps, start_nats_cluster
 from bilten.deploy.up_state import ProcessState, StackState, remove_state, write_state
 from bilten.infra.bootstrap import prepare
 from bilten.infra.settings import Settings, SettingsError
@@ -103,13 +103,6 @@ def bilten_command() -> str:
     return f"{shlex.quote(sys.executable)} -m bilten.deploy.cli"
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def _wait_ready(url: str, children: list[Child]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     async with aiohttp.ClientSession() as http:
@@ -131,13 +124,15 @@ async def _run_stack(
     settings: Settings,
     stack: EmbeddedStack,
     mail: EmbeddedMail,
-    children: list[Child],
+    members: list[Member],
     stop: asyncio.Event,
     demo_event: bool,
-    hubs: int,
-    workers: int,
+    scale: Scale,
 ) -> int:
-    if not settings.nats_url:
+    if scale.nats_cluster:
+        nodes, settings = await start_nats_cluster(settings, scale.nats_cluster)
+        members.extend(nodes)
+    elif not settings.nats_url:
         settings = settings.replace(nats_url=await asyncio.to_thread(stack.start_nats))
     if not settings.database_url:
         settings = settings.replace(database_url=await asyncio.to_thread(stack.start_postgres))
@@ -151,7 +146,7 @@ async def _run_stack(
     settings = resolve_secret(settings).replace(webhook_allow_http=True, webhook_allow_private=True)
     await prepare(settings)
     base = f"http://{settings.host}:{settings.port}"
-    processes = _start_children(settings, children, hubs, workers)
+    members.extend(start_apps(settings, scale))
 
     def record() -> None:
         write_state(
@@ -162,23 +157,25 @@ async def _run_stack(
                 nats_url=settings.nats_url or "",
                 namespace=settings.namespace,
                 processes=tuple(
-                    ProcessState(child.name, role, child.process.pid, url)
-                    for child, (role, url) in zip(children, processes, strict=True)
+                    ProcessState(m.child.name, m.role, m.child.process.pid, m.url, m.child.restarts)
+                    for m in members
                 ),
             ),
         )
 
     record()
-    await _wait_ready(base, children)
+    await _wait_ready(base, [m.child for m in members])
     lines = [
         f"hub        {base}",
         f"websocket  {base.replace('http', 'ws', 1)}/ws",
         f"readiness  {base}/readyz",
         f"metrics    {base}/metrics",
     ]
-    for child, (role, url) in zip(children, processes, strict=True):
-        if role == "workers" or url != base:
-            lines.append(f"{child.name:10} {url}/metrics")
+    for m in members:
+        if m.role == "nats":
+            lines.append(f"{m.child.name:10} {m.url} (embedded, monitoring)")
+        elif m.url != base:
+            lines.append(f"{m.child.name:10} {m.url}/metrics")
     lines.append(f"openapi    {base}/api/v1/openapi.json")
     for server in stack.servers():
         lines.append(f"{server.name:10} {server.url} (embedded)")
@@ -189,51 +186,26 @@ async def _run_stack(
         lines.extend(await demo.create(settings, base, bilten_command()))
     print("\n".join(lines), flush=True)
     print("ready", flush=True)
-    await supervise(children, stop, record)
+    await supervise([m.child for m in members], stop, record)
     return 0
 
 
-def _start_children(
-    settings: Settings, children: list[Child], hubs: int, workers: int
-) -> list[tuple[str, str]]:
-    """Start the workers, then the hubs; (role, URL of the process's own port) of each.
-
-    Every worker process runs every worker (`worker all`) with a metrics port
-    of its own. One hub has the stack's port to itself; several share it
-    (SO_REUSEPORT) and each also serves a port of its own.
-    """
-    processes: list[tuple[str, str]] = []
-    for i in range(1, workers + 1):
-        port = _free_port(settings.host)
-        name = "workers" if workers == 1 else f"workers-{i}"
-        children.append(Child(name, ["worker", "all", "--metrics-port", str(port)], settings))
-        processes.append(("workers", f"http://{settings.host}:{port}"))
-    for i in range(1, hubs + 1):
-        if hubs == 1:
-            children.append(Child("hub", ["hub"], settings))
-            processes.append(("hub", f"http://{settings.host}:{settings.port}"))
-            continue
-        port = _free_port(settings.host)
-        args = ["hub", "--reuse-port", "--own-port", str(port)]
-        children.append(Child(f"hub-{i}", args, settings))
-        processes.append(("hub", f"http://{settings.host}:{port}"))
-    return processes
-
-
-def main(settings: Settings, *, demo: bool, hubs: int = 1, workers: int = 1) -> int:
+def main(settings: Settings, *, demo: bool, scale: Scale) -> int:
     """Run the stack until interrupted; returns the process exit code."""
+    if scale.nats_cluster and settings.nats_url:
+        raise SettingsError("--nats-cluster", "starts NATS embedded; BILTEN_NATS_URL is set")
     with data_dir_lock(settings.data_dir, f"http://{settings.host}:{settings.port}"):
-        return _main(settings, demo, hubs, workers)
+        return _main(settings, demo, scale)
 
 
-def _main(settings: Settings, demo: bool, hubs: int, workers: int) -> int:
+def _main(settings: Settings, demo: bool, scale: Scale) -> int:
     stack = EmbeddedStack(settings.data_dir)
     mail = EmbeddedMail()  # loopback only, whatever the hub's host: it shows sign-in links
-    children: list[Child] = []
+    members: list[Member] = []
     signals_seen = 0
 
     def force() -> None:
-        kill(children)
+        kill([m.child for m in members])
         stack.kill()
         os._exit(130)
 
@@ -253,9 +225,7 @@ def _main(settings: Settings, demo: bool, hubs: int, workers: int) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal(stop))
-        task = asyncio.create_task(
-            _run_stack(settings, stack, mail, children, stop, demo, hubs, workers)
-        )
+        task = asyncio.create_task(_run_stack(settings, stack, mail, members, stop, demo, scale))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
@@ -275,7 +245,9 @@ def _main(settings: Settings, demo: bool, hubs: int, workers: int) -> int:
         # The orderly stop goes on outside the event loop: Ctrl-C again still forces it.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda _sig, _frame: force())
-        terminate(children, DRAIN_TIMEOUT_S)
+        # Hubs and workers drain while NATS still runs; its nodes stop last.
+        terminate([m.child for m in members if m.role != "nats"], DRAIN_TIMEOUT_S)
+        terminate([m.child for m in members if m.role == "nats"], DRAIN_TIMEOUT_S)
         remove_state(settings.data_dir)
         mail.stop()
         stack.stop()

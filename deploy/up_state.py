@@ -2,8 +2,9 @@
 
 Rewritten whenever a child starts again (its pid changes) and removed when the
 stack stops. It names the stack's own pid, its NATS URL and namespace, and
-each hub and worker process: name, role, pid and the port that process alone
-serves /healthz and /metrics on.
+each supervised process (hubs, workers, NATS cluster nodes): name, role, pid,
+restarts and the URL that process alone answers on (/healthz and /metrics, or
+NATS's monitoring port).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class ProcessState:
     role: str
     pid: int
     url: str
+    restarts: int
 
 
 @dataclass(frozen=True, slots=True)

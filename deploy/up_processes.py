@@ -1,0 +1,83 @@
+"""The processes `bilten up` supervises, by role: hubs, workers and NATS cluster nodes.
+
+`Scale` says how many of each (`--hubs`, `--workers`, `--nats-cluster`); a
+`Member` is one started child with its role and the URL that process alone
+answers on (/healthz and /metrics, or NATS's monitoring port), which
+`bilten status` asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+
+from bilten.deploy import embedded_nats_cluster as cluster
+from bilten.deploy.supervisor import Child
+from bilten.infra.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """How many processes of each kind; `nats_cluster` 0 is one embedded server (or none)."""
+
+    hubs: int = 1
+    workers: int = 1
+    nats_cluster: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A supervised child, its role and the URL of its own port."""
+
+    child: Child
+    role: str
+    url: str
+
+
+def free_port(host: str) -> int:
+    """A port free on `host` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_apps(settings: Settings, scale: Scale) -> list[Member]:
+    """Start the workers, then the hubs.
+
+    Every worker process runs every worker (`worker all`) with a metrics port
+    of its own. One hub has the stack's port to itself; several share it
+    (SO_REUSEPORT) and each also serves a port of its own.
+    """
+    members: list[Member] = []
+    for i in range(1, scale.workers + 1):
+        port = free_port(settings.host)
+        name = "workers" if scale.workers == 1 else f"workers-{i}"
+        child = Child(name, ["worker", "all", "--metrics-port", str(port)], settings)
+        members.append(Member(child, "workers", f"http://{settings.host}:{port}"))
+    for i in range(1, scale.hubs + 1):
+        if scale.hubs == 1:
+            child = Child("hub", ["hub"], settings)
+            members.append(Member(child, "hub", f"http://{settings.host}:{settings.port}"))
+            continue
+        port = free_port(settings.host)
+        child = Child(f"hub-{i}", ["hub", "--reuse-port", "--own-port", str(port)], settings)
+        members.append(Member(child, "hub", f"http://{settings.host}:{port}"))
+    return members
+
+
+async def start_nats_cluster(settings: Settings, size: int) -> tuple[list[Member], Settings]:
+    """Start the cluster's nodes and wait until each is healthy.
+
+    Returns them and the settings every process gets: every node's URL, and
+    every stream replicated on all of them.
+    """
+    nodes = cluster.plan(settings.data_dir, size)
+    children = cluster.start(nodes, settings)
+    members = [
+        Member(child, "nats", node.monitor_url) for node, child in zip(nodes, children, strict=True)
+    ]
+    await asyncio.to_thread(cluster.wait_healthy, nodes, children)
+    urls = ",".join(node.url for node in nodes)
+    return members, settings.replace(nats_url=urls, stream_replicas=size)
