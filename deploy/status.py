@@ -25,6 +25,11 @@ from bilten.infra.streams import StreamLimits, stream_configs
 from bilten.protocol.subjects import Subjects
 
 TIMEOUT_S = 2.0
+NATS_DEADLINE_S = 5.0
+
+
+async def _quiet(_error: Exception) -> None:
+    """Connection errors are the answer (`unreachable`), not log lines."""
 
 
 def _sample(metrics: str, name: str) -> str:
@@ -64,11 +69,16 @@ async def _process_row(http: aiohttp.ClientSession, process: ProcessState) -> li
 
 async def _jetstream_rows(state: StackState) -> tuple[list[list[str]], list[list[str]]]:
     """(streams, consumers) rows; a stream not declared yet is left out."""
-    nc = await nats.connect(
-        state.nats_url.split(","),
-        name="bilten-status",
-        connect_timeout=TIMEOUT_S,
-        allow_reconnect=False,
+    nc = await asyncio.wait_for(
+        nats.connect(
+            state.nats_url.split(","),
+            name="bilten-status",
+            connect_timeout=TIMEOUT_S,
+            allow_reconnect=False,
+            error_cb=_quiet,
+        ),
+        # nats-py goes on trying the servers of a first connection: the deadline is ours.
+        NATS_DEADLINE_S,
     )
     streams: list[list[str]] = []
     consumers: list[list[str]] = []
@@ -120,7 +130,8 @@ async def main(settings: Settings) -> int:
     try:
         streams, consumers = await _jetstream_rows(state)
     except (NatsError, OSError, TimeoutError) as error:
-        lines += ["", f"nats {state.nats_url}: unreachable ({error or type(error).__name__})"]
+        reason = str(error) or type(error).__name__
+        lines += ["", f"nats {state.nats_url}: unreachable ({reason})"]
     else:
         lines += ["", *_table(["stream", "leader", "replicas", "messages"], streams)]
         lines += ["", *_table(["consumer", "stream", "pending", "ack_pending"], consumers)]
