@@ -169,3 +169,16 @@ def test_up_on_an_unusable_data_dir_says_so(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"BILTEN_DATA_DIR: cannot use {blocker / 'data'}: Not a directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_up_refuses_a_nats_cluster_beside_a_nats_url_and_bad_counts(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin", "BILTEN_DATA_DIR": str(tmp_path)}
+    result = bilten("up", "--nats-cluster", "3", "--nats-url", "nats://127.0.0.1:4222", env=env)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "bilten: --nats-cluster: starts NATS embedded; BILTEN_NATS_URL is set\n",
+    )
+    assert not list(tmp_path.iterdir())  # refused before anything started
+    for flag, value in (("--hubs", "0"), ("--workers", "33"), ("--nats-cluster", "2")):
+        result = bilten("up", flag, value, env=env)
+        assert result.returncode == 2 and flag in result.stderr, result.stderr
