@@ -46,11 +46,11 @@ class NatsNode:
         return f"http://127.0.0.1:{self.monitor_port}"
 
 
-def plan(data_dir: Path, size: int) -> list[NatsNode]:
+def plan(data_dir: Path, size: int, hub_port: int) -> list[NatsNode]:
     """The nodes of a cluster of `size`, on free ports, with their directories made."""
     base = data_dir.absolute()
     (base / "logs").mkdir(parents=True, exist_ok=True)
-    taken: set[int] = set()
+    taken = {hub_port}  # free now, but the hubs' once they start
 
     def port() -> int:
         while (found := free_port()) in taken:

@@ -35,12 +35,19 @@ class Member:
     url: str
 
 
-def free_port(host: str) -> int:
-    """A port free on `host` now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_port(host: str, taken: set[int]) -> int:
+    """A port free on `host` now and not in `taken`, which it joins.
+
+    `taken` starts with the hub's port: before the hubs bind it, the kernel
+    may well offer it as free.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
 
 
 def start_apps(settings: Settings, scale: Scale) -> list[Member]:
@@ -51,8 +58,9 @@ def start_apps(settings: Settings, scale: Scale) -> list[Member]:
     (SO_REUSEPORT) and each also serves a port of its own.
     """
     members: list[Member] = []
+    taken = {settings.port}
     for i in range(1, scale.workers + 1):
-        port = free_port(settings.host)
+        port = free_port(settings.host, taken)
         name = "workers" if scale.workers == 1 else f"workers-{i}"
         child = Child(name, ["worker", "all", "--metrics-port", str(port)], settings)
         members.append(Member(child, "workers", f"http://{settings.host}:{port}"))
@@ -61,7 +69,7 @@ def start_apps(settings: Settings, scale: Scale) -> list[Member]:
             child = Child("hub", ["hub"], settings)
             members.append(Member(child, "hub", f"http://{settings.host}:{settings.port}"))
             continue
-        port = free_port(settings.host)
+        port = free_port(settings.host, taken)
         child = Child(f"hub-{i}", ["hub", "--reuse-port", "--own-port", str(port)], settings)
         members.append(Member(child, "hub", f"http://{settings.host}:{port}"))
     return members
@@ -73,7 +81,7 @@ async def start_nats_cluster(settings: Settings, size: int) -> tuple[list[Member
     Returns them and the settings every process gets: every node's URL, and
     every stream replicated on all of them.
     """
-    nodes = cluster.plan(settings.data_dir, size)
+    nodes = cluster.plan(settings.data_dir, size, settings.port)
     children = cluster.start(nodes, settings)
     members = [
         Member(child, "nats", node.monitor_url) for node, child in zip(nodes, children, strict=True)
