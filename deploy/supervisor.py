@@ -1,11 +1,12 @@
 """The children of `bilten up`: started, restarted after a crash, stopped in order.
 
-A hub or worker process that dies while the stack runs is started again after
+A hub, worker or NATS cluster node that dies while the stack runs is started again after
 a delay that doubles with each crash in a row (`restart_delay`), so a child
 that cannot start does not spin, and resets once it has run healthily for
 `HEALTHY_AFTER_S`. Each restart is logged with the child, its exit status,
-the attempt and the delay, and the new process gets its restart count in
-BILTEN_RESTART_COUNT, which it exports as `bilten_process_restarts_total`.
+the attempt and the delay, and a new hub or worker process gets its restart
+count in BILTEN_RESTART_COUNT, which it exports as
+`bilten_process_restarts_total`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def exit_status(returncode: int) -> dict[str, int | str | None]:
 
 @dataclass(slots=True)
 class Child:
-    """A hub or worker process of `bilten up`, and its restart history.
+    """A hub, worker or NATS node process of `bilten up`, and its restart history.
 
     With `program` it runs that command line instead of `bilten ARGS` (an
     embedded server of the stack), its output appended to `log`.

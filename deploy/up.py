@@ -7,11 +7,12 @@ applies migrations, declares streams, runs the hubs (`--hubs N`, sharing the
 port) and every worker (`--workers M` processes of each) as child processes,
 waits for /readyz (which needs every command's worker to answer), prints the
 URLs and `ready`, and keeps `up.json` in the data directory up to date for
-`bilten status` (deploy/up_state.py). From then on a crashed child is restarted
-(deploy/supervisor.py). One stack per data directory: `up.lock` there is held
-while it runs. The first SIGINT/SIGTERM shuts down in order (hub and
-workers drain, then the embedded servers stop); a second one kills everything
-at once.
+`bilten status` (deploy/up_state.py). With `--nats-cluster 3` NATS is three
+supervised nodes instead (deploy/embedded_nats_cluster.py). From then on a
+crashed child is restarted (deploy/supervisor.py). One stack per data
+directory: `up.lock` there is held while it runs. The first SIGINT/SIGTERM
+shuts down in order (hubs and workers drain, then NATS nodes and the embedded
+servers stop); a second one kills everything at once.
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ from bilten.deploy.embedded import EmbeddedStack
 from bilten.deploy.embedded_mail import EmbeddedMail
 from bilten.deploy.secret import resolve_secret
 from bilten.deploy.supervisor import Child, kill, supervise, terminate
-from bilten.deploy.up_processes import Member, Scale, start_apps, start_nats_cluster
+from bilten.deploy.up_processes import (
+    Member,
+    Scale,
+    check_hub_port,
+    start_apps,
+    start_nats_cluster,
+)
 from bilten.deploy.up_state import ProcessState, StackState, remove_state, write_state
 from bilten.infra.bootstrap import prepare
 from bilten.infra.settings import Settings, SettingsError
@@ -195,6 +202,7 @@ def main(settings: Settings, *, demo: bool, scale: Scale) -> int:
     if scale.nats_cluster and settings.nats_url:
         raise SettingsError("--nats-cluster", "starts NATS embedded; BILTEN_NATS_URL is set")
     with data_dir_lock(settings.data_dir, f"http://{settings.host}:{settings.port}"):
+        check_hub_port(settings)
         return _main(settings, demo, scale)
 
 

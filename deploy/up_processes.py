@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bilten.deploy import embedded_nats_cluster as cluster
 from bilten.deploy.supervisor import Child
-from bilten.infra.settings import Settings
+from bilten.infra.settings import Settings, SettingsError
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,23 @@ def free_port(host: str, taken: set[int]) -> int:
         if port not in taken:
             taken.add(port)
             return port
+
+
+def check_hub_port(settings: Settings) -> None:
+    """Refuse a hub port something already listens on, before anything starts.
+
+    Hubs sharing the port with SO_REUSEPORT would otherwise join any listener
+    of the same user on it, another stack's hubs included, and share its
+    connections.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no listener
+        try:
+            sock.bind((settings.host, settings.port))
+        except OSError as error:
+            raise SettingsError(
+                "BILTEN_PORT", f"cannot listen on {settings.host}:{settings.port}: {error.strerror}"
+            ) from None
 
 
 def start_apps(settings: Settings, scale: Scale) -> list[Member]:
