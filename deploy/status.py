@@ -1,12 +1,12 @@
 """`bilten status`: every process of the running `bilten up`, and JetStream's view of it.
 
 Reads `up.json` in the data directory (deploy/up_state.py), then asks each
-process on its own port: /readyz for its health, /metrics for a hub's open
-WebSocket connections; a NATS cluster node's monitoring port for its health
-and client connections; restarts are counted by `bilten up`. From NATS it shows each stream's
-leader and replicas, and each durable consumer's lag: messages not yet
-delivered (pending) and delivered but not acknowledged (ack pending). The exit
-status is 0 when every process is ready, 1 otherwise.
+process on its own port: a hub's or worker's /readyz for its health and a
+hub's /metrics for its open WebSocket connections; a NATS cluster node's
+/healthz and /varz (clients). Restarts are as `bilten up` counted them. From
+NATS it shows each stream's leader and replicas, and each durable consumer's
+lag: messages not yet delivered (pending) and delivered but not acknowledged
+(ack pending). The exit status is 0 when every process is ready, 1 otherwise.
 """
 
 from __future__ import annotations

@@ -137,8 +137,7 @@ async def _run_stack(
     scale: Scale,
 ) -> int:
     if scale.nats_cluster:
-        nodes, settings = await start_nats_cluster(settings, scale.nats_cluster)
-        members.extend(nodes)
+        settings = await start_nats_cluster(settings, scale.nats_cluster, members)
     elif not settings.nats_url:
         settings = settings.replace(nats_url=await asyncio.to_thread(stack.start_nats))
     if not settings.database_url:

@@ -92,17 +92,17 @@ def start_apps(settings: Settings, scale: Scale) -> list[Member]:
     return members
 
 
-async def start_nats_cluster(settings: Settings, size: int) -> tuple[list[Member], Settings]:
-    """Start the cluster's nodes and wait until each is healthy.
+async def start_nats_cluster(settings: Settings, size: int, members: list[Member]) -> Settings:
+    """Start the cluster's nodes into `members` and wait until each is healthy.
 
-    Returns them and the settings every process gets: every node's URL, and
-    every stream replicated on all of them.
+    Returns the settings every process gets: every node's URL, and every
+    stream replicated on all of them. The nodes join `members` before the
+    wait, so they are stopped with the rest when it fails.
     """
     nodes = cluster.plan(settings.data_dir, size, settings.port)
     children = cluster.start(nodes, settings)
-    members = [
-        Member(child, "nats", node.monitor_url) for node, child in zip(nodes, children, strict=True)
-    ]
+    for node, child in zip(nodes, children, strict=True):
+        members.append(Member(child, "nats", node.monitor_url))
     await asyncio.to_thread(cluster.wait_healthy, nodes, children)
     urls = ",".join(node.url for node in nodes)
-    return members, settings.replace(nats_url=urls, stream_replicas=size)
+    return settings.replace(nats_url=urls, stream_replicas=size)
