@@ -1,4 +1,4 @@
-"""The `bilten` command: up, hub, worker, migrate, replay, analytics, token, scan, version.
+"""The `bilten` command: up, status, hub, worker, migrate, replay, analytics, token, scan, version.
 
 The entry point is the one place that reads the environment, configures
 logging and installs uvloop; everything below gets a `Settings`.
@@ -53,6 +53,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     _setting(parser, "log_format", "log format", choices=["text", "json"])
 
 
+def _count(raw: str) -> int:
+    """A number of processes for `bilten up`: 1 to 32."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {raw!r}") from None
+    if not 1 <= value <= 32:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 32, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -71,11 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="create a demo event and print links")
     _setting(up, "host", "hub address")
     _setting(up, "port", "hub port")
+    up.add_argument(
+        "--hubs", type=_count, default=1, help="hub processes, sharing the port (SO_REUSEPORT)"
+    )
+    up.add_argument("--workers", type=_count, default=1, help="processes of every worker")
+    up.add_argument(
+        "--nats-cluster",
+        type=int,
+        choices=[3, 5],
+        default=0,
+        help="embedded NATS as a cluster of this many nodes, every stream on each",
+    )
+
+    status = command("status", "every process of the running `bilten up`: health, connections, lag")
+    _setting(status, "data_dir", "data directory of the `bilten up` to show")
 
     hub = command("hub", "run one hub")
     _common(hub)
     _setting(hub, "host", "address to listen on")
     _setting(hub, "port", "port to listen on")
+    hub.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with other hubs (SO_REUSEPORT, Linux)",
+    )
+    hub.add_argument("--own-port", type=int, help="also serve on this port, of this process alone")
 
     worker = command("worker", "run a worker (or `all`)")
     _common(worker)
@@ -225,13 +256,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_format, settings.log_level)
         if args.command == "up":
             from bilten.deploy import up
+            from bilten.deploy.up_processes import Scale
 
-            return up.main(settings, demo=args.demo)
+            scale = Scale(args.hubs, args.workers, args.nats_cluster)
+            return up.main(settings, demo=args.demo, scale=scale)
+        if args.command == "status":
+            from bilten.deploy import status
+
+            return int(_run(status.main(settings)))
         settings = resolve_secret(settings)
         if args.command == "hub":
             from bilten.hub import main as hub_main
 
-            _run(hub_main.main(settings))
+            _run(hub_main.main(settings, reuse_port=args.reuse_port, own_port=args.own_port))
         elif args.command == "worker":
             from bilten.workers import main as worker_main
             from bilten.workers.registry import WORKERS

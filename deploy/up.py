@@ -3,13 +3,16 @@
 Starts whichever of NATS, PostgreSQL and Redis has no URL (embedded, data in
 BILTEN_DATA_DIR), and a mail server keeping messages for the development
 mailbox page when BILTEN_SMTP_URL is not set (deploy/embedded_mail.py);
-applies migrations, declares streams, runs one hub and every worker as child
-processes, waits for /readyz (which needs every command's worker to answer),
-prints the URLs and `ready`. From then on a crashed child is restarted
-(deploy/supervisor.py). One stack per data directory: `up.lock` there is held
-while it runs. The first SIGINT/SIGTERM shuts down in order (hub and
-workers drain, then the embedded servers stop); a second one kills everything
-at once.
+applies migrations, declares streams, runs the hubs (`--hubs N`, sharing the
+port) and every worker (`--workers M` processes of each) as child processes,
+waits for /readyz (which needs every command's worker to answer), prints the
+URLs and `ready`, and keeps `up.json` in the data directory up to date for
+`bilten status` (deploy/up_state.py). With `--nats-cluster 3` NATS is three
+supervised nodes instead (deploy/embedded_nats_cluster.py). From then on a
+crashed child is restarted (deploy/supervisor.py). One stack per data
+directory: `up.lock` there is held while it runs. The first SIGINT/SIGTERM
+shuts down in order (hubs and workers drain, then NATS nodes and the embedded
+servers stop); a second one kills everything at once.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import logging
 import os
 import shlex
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +37,14 @@ from bilten.deploy.embedded import EmbeddedStack
 from bilten.deploy.embedded_mail import EmbeddedMail
 from bilten.deploy.secret import resolve_secret
 from bilten.deploy.supervisor import Child, kill, supervise, terminate
+from bilten.deploy.up_processes import (
+    Member,
+    Scale,
+    check_hub_port,
+    start_apps,
+    start_nats_cluster,
+)
+from bilten.deploy.up_state import ProcessState, StackState, remove_state, write_state
 from bilten.infra.bootstrap import prepare
 from bilten.infra.settings import Settings, SettingsError
 
@@ -100,13 +110,6 @@ def bilten_command() -> str:
     return f"{shlex.quote(sys.executable)} -m bilten.deploy.cli"
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def _wait_ready(url: str, children: list[Child]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     async with aiohttp.ClientSession() as http:
@@ -128,11 +131,14 @@ async def _run_stack(
     settings: Settings,
     stack: EmbeddedStack,
     mail: EmbeddedMail,
-    children: list[Child],
+    members: list[Member],
     stop: asyncio.Event,
     demo_event: bool,
+    scale: Scale,
 ) -> int:
-    if not settings.nats_url:
+    if scale.nats_cluster:
+        settings = await start_nats_cluster(settings, scale.nats_cluster, members)
+    elif not settings.nats_url:
         settings = settings.replace(nats_url=await asyncio.to_thread(stack.start_nats))
     if not settings.database_url:
         settings = settings.replace(database_url=await asyncio.to_thread(stack.start_postgres))
@@ -145,21 +151,38 @@ async def _run_stack(
     # (docs/webhooks.md §Settings); `bilten worker` keeps refusing both unless told.
     settings = resolve_secret(settings).replace(webhook_allow_http=True, webhook_allow_private=True)
     await prepare(settings)
-    worker_metrics = _free_port(settings.host)
-    children.append(
-        Child("workers", ["worker", "all", "--metrics-port", str(worker_metrics)], settings)
-    )
-    children.append(Child("hub", ["hub"], settings))
     base = f"http://{settings.host}:{settings.port}"
-    await _wait_ready(base, children)
+    members.extend(start_apps(settings, scale))
+
+    def record() -> None:
+        write_state(
+            settings.data_dir,
+            StackState(
+                pid=os.getpid(),
+                hub=base,
+                nats_url=settings.nats_url or "",
+                namespace=settings.namespace,
+                processes=tuple(
+                    ProcessState(m.child.name, m.role, m.child.process.pid, m.url, m.child.restarts)
+                    for m in members
+                ),
+            ),
+        )
+
+    record()
+    await _wait_ready(base, [m.child for m in members])
     lines = [
         f"hub        {base}",
         f"websocket  {base.replace('http', 'ws', 1)}/ws",
         f"readiness  {base}/readyz",
         f"metrics    {base}/metrics",
-        f"workers    http://{settings.host}:{worker_metrics}/metrics",
-        f"openapi    {base}/api/v1/openapi.json",
     ]
+    for m in members:
+        if m.role == "nats":
+            lines.append(f"{m.child.name:10} {m.url} (embedded, monitoring)")
+        elif m.url != base:
+            lines.append(f"{m.child.name:10} {m.url}/metrics")
+    lines.append(f"openapi    {base}/api/v1/openapi.json")
     for server in stack.servers():
         lines.append(f"{server.name:10} {server.url} (embedded)")
     if mail.mailbox_url:
@@ -169,24 +192,27 @@ async def _run_stack(
         lines.extend(await demo.create(settings, base, bilten_command()))
     print("\n".join(lines), flush=True)
     print("ready", flush=True)
-    await supervise(children, stop)
+    await supervise([m.child for m in members], stop, record)
     return 0
 
 
-def main(settings: Settings, *, demo: bool) -> int:
+def main(settings: Settings, *, demo: bool, scale: Scale) -> int:
     """Run the stack until interrupted; returns the process exit code."""
+    if scale.nats_cluster and settings.nats_url:
+        raise SettingsError("--nats-cluster", "starts NATS embedded; BILTEN_NATS_URL is set")
     with data_dir_lock(settings.data_dir, f"http://{settings.host}:{settings.port}"):
-        return _main(settings, demo)
+        check_hub_port(settings)
+        return _main(settings, demo, scale)
 
 
-def _main(settings: Settings, demo: bool) -> int:
+def _main(settings: Settings, demo: bool, scale: Scale) -> int:
     stack = EmbeddedStack(settings.data_dir)
     mail = EmbeddedMail()  # loopback only, whatever the hub's host: it shows sign-in links
-    children: list[Child] = []
+    members: list[Member] = []
     signals_seen = 0
 
     def force() -> None:
-        kill(children)
+        kill([m.child for m in members])
         stack.kill()
         os._exit(130)
 
@@ -206,7 +232,7 @@ def _main(settings: Settings, demo: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal(stop))
-        task = asyncio.create_task(_run_stack(settings, stack, mail, children, stop, demo))
+        task = asyncio.create_task(_run_stack(settings, stack, mail, members, stop, demo, scale))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
@@ -226,7 +252,10 @@ def _main(settings: Settings, demo: bool) -> int:
         # The orderly stop goes on outside the event loop: Ctrl-C again still forces it.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda _sig, _frame: force())
-        terminate(children, DRAIN_TIMEOUT_S)
+        # Hubs and workers drain while NATS still runs; its nodes stop last.
+        terminate([m.child for m in members if m.role != "nats"], DRAIN_TIMEOUT_S)
+        terminate([m.child for m in members if m.role == "nats"], DRAIN_TIMEOUT_S)
+        remove_state(settings.data_dir)
         mail.stop()
         stack.stop()
     log.info("stopped")

@@ -47,6 +47,8 @@ class Deps:
 async def connect_nats(url: str, name: str, timeout: float = 5.0) -> NATS:
     """A NATS connection that reconnects forever and logs its state changes.
 
+    `url` may name several servers of one cluster, comma-separated.
+
     An outage is logged once: a warning when the connection drops and an info
     when it is back; the errors of each reconnect attempt in between are debug.
     """
@@ -72,7 +74,7 @@ async def connect_nats(url: str, name: str, timeout: float = 5.0) -> NATS:
         log.info("nats reconnected")
 
     nc: NATS = await nats.connect(
-        url,
+        url.split(","),
         name=name,
         connect_timeout=timeout,
         max_reconnect_attempts=-1,

@@ -103,6 +103,18 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
     return parse
 
 
+def _urls(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
+    """Comma-separated URLs of one cluster's servers, each checked like `_url`'s."""
+    one = _url(schemes)
+
+    def parse(name: str, raw: str) -> str:
+        for part in raw.split(","):
+            one(name, part)
+        return raw
+
+    return parse
+
+
 def _int(low: int, high: int) -> Callable[[str, str], int]:
     def parse(name: str, raw: str) -> int:
         try:
@@ -227,7 +239,8 @@ def _origins(name: str, raw: str) -> tuple[str, ...]:
 
 # field name -> (environment variable, parser)
 _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
-    "nats_url": ("BILTEN_NATS_URL", _url(("nats", "tls"))),
+    # Several servers of one cluster comma-separated: a client tries each (infra/deps.py).
+    "nats_url": ("BILTEN_NATS_URL", _urls(("nats", "tls"))),
     "database_url": ("BILTEN_DATABASE_URL", _url(("postgres", "postgresql"))),
     "redis_url": ("BILTEN_REDIS_URL", _url(("redis", "rediss", "unix"))),
     "smtp_url": ("BILTEN_SMTP_URL", _smtp),

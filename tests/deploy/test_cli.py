@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -169,3 +170,31 @@ def test_up_on_an_unusable_data_dir_says_so(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"BILTEN_DATA_DIR: cannot use {blocker / 'data'}: Not a directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_up_refuses_a_nats_cluster_beside_a_nats_url_and_bad_counts(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin", "BILTEN_DATA_DIR": str(tmp_path)}
+    result = bilten("up", "--nats-cluster", "3", "--nats-url", "nats://127.0.0.1:4222", env=env)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "bilten: --nats-cluster: starts NATS embedded; BILTEN_NATS_URL is set\n",
+    )
+    assert not list(tmp_path.iterdir())  # refused before anything started
+    for flag, value in (("--hubs", "0"), ("--workers", "33"), ("--nats-cluster", "2")):
+        result = bilten("up", flag, value, env=env)
+        assert result.returncode == 2 and flag in result.stderr, result.stderr
+
+
+def test_up_refuses_a_hub_port_in_use_even_with_reuse_port(tmp_path: Path) -> None:
+    """Hubs sharing a port must not join another listener on it (another stack's hubs)."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {"PATH": "/usr/bin", "BILTEN_DATA_DIR": str(tmp_path)}
+        result = bilten("up", "--hubs", "2", "--port", str(port), env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"bilten: BILTEN_PORT: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )

@@ -123,14 +123,17 @@ def _free_port() -> int:
 
 
 class Up:
-    """`bilten up --demo` as a child process, read until `ready`."""
+    """`bilten up --demo` (and `args`) as a child process, read until `ready`."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str], args: tuple[str, ...] = ()) -> None:
         self.port = _free_port()
         self.log_path = data_dir / "up.log"
         self.log = open(data_dir / "up.log", "w+")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bilten.deploy.cli", "up", "--demo", "--port", str(self.port)],
+            [
+                *(sys.executable, "-m", "bilten.deploy.cli", "up", "--demo"),
+                *("--port", str(self.port), *args),
+            ],
             env={**env, "BILTEN_DATA_DIR": str(data_dir), "PATH": os.environ["PATH"]},
             stdout=subprocess.PIPE,
             stderr=self.log,

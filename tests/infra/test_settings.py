@@ -49,6 +49,11 @@ def test_stream_replicas_reach_the_stream_limits() -> None:
     assert stream_limits(load_settings({"BILTEN_STREAM_REPLICAS": "3"})).replicas == 3
 
 
+def test_nats_url_may_name_every_server_of_a_cluster() -> None:
+    urls = "nats://127.0.0.1:4222,nats://127.0.0.1:4223,tls://127.0.0.1:4224"
+    assert load_settings({"BILTEN_NATS_URL": urls}).nats_url == urls
+
+
 def test_flags_override_environment() -> None:
     settings = load_settings(
         {"BILTEN_PORT": "9000", "BILTEN_HOST": "0.0.0.0"}, port="7000", host=None
@@ -63,6 +68,7 @@ def test_flags_override_environment() -> None:
         ("BILTEN_PORT", "eighty", "integer"),
         ("BILTEN_PORT", "70000", "between"),
         ("BILTEN_NATS_URL", "http://localhost:4222", "nats"),
+        ("BILTEN_NATS_URL", "nats://a:4222,http://b:4222", "nats"),
         ("BILTEN_DATABASE_URL", "mysql://x/y", "postgres"),
         ("BILTEN_REDIS_URL", "localhost:6379", "redis"),
         ("BILTEN_LOG_FORMAT", "xml", "text, json"),
