@@ -115,8 +115,11 @@ export function DoorScreen({ t, language, device, onDevice, onUnpair }) {
 
   function submit(event) {
     event.preventDefault();
+    // What the field holds now: a wedge scanner types a code and Enter faster than a
+    // busy phone re-renders, and the rendered `code` may still be the previous scan's.
+    const typed = input.current?.value ?? code;
     setCode("");
-    decide(code.trim());
+    decide(typed.trim());
   }
 
   function change(changes) {
