@@ -3,14 +3,8 @@
 // /signin is where a mailed sign-in link lands.
 
 import htm from "../../vendor/htm.module.js";
-import {
-  LANGUAGES,
-  browserLanguage,
-  formatters,
-  loadCatalogue,
-  rememberLanguage,
-  translator,
-} from "../i18n.js";
+import { formatters } from "../i18n.js";
+import { Shell } from "../shell.js";
 import { call, whoAmI } from "./api.js";
 import { LiveEvent } from "./event.js";
 import { Landing, SignIn } from "./signin.js";
@@ -18,17 +12,9 @@ import { MyTickets, forgetTickets, savedAttendee } from "./tickets.js";
 
 const { createElement, useEffect, useState } = window.React;
 const html = htm.bind(createElement);
-const { event: eventParam, i18n: i18nBase } = document.body.dataset;
+const { event: eventParam } = document.body.dataset;
 const eventId = eventParam ? Number(eventParam) : null;
 
-function LanguageSwitch({ t, language, onChange }) {
-  return html`<label class="language">
-    ${t("language.label")}
-    <select value=${language} onChange=${(e) => onChange(e.target.value)} data-testid="language">
-      ${LANGUAGES.map((code) => html`<option key=${code} value=${code}>${t(`language.${code}`)}</option>`)}
-    </select>
-  </label>`;
-}
 
 function SignedIn({ t, language, format, attendee, onSignedOut }) {
   const [bought, setBought] = useState(0); // purchases made here: my tickets reload after each
@@ -82,40 +68,11 @@ function Body({ t, language, format }) {
     onSignedOut=${() => setAttendee(null)} />`;
 }
 
-function Page() {
-  const [language, setLanguage] = useState(browserLanguage);
-  const [catalogue, setCatalogue] = useState(null);
-  const [failed, setFailed] = useState(false);
-
-  useEffect(() => {
-    let current = true;
-    loadCatalogue(i18nBase, language)
-      .then((loaded) => current && setCatalogue({ language, strings: loaded }))
-      .catch(() => current && setFailed(true));
-    return () => {
-      current = false;
-    };
-  }, [language]);
-
-  if (failed) return html`<p role="alert">Bilten: the catalogue could not be loaded.</p>`;
-  if (catalogue === null) return null;
-  const t = translator(catalogue.strings);
-  document.documentElement.lang = catalogue.language;
-  document.title = t("app.attendee");
-
-  function choose(next) {
-    rememberLanguage(next);
-    setLanguage(next);
-  }
-
-  return html`<header>
-      <h1 data-testid="title">${t("app.attendee")}</h1>
-      <${LanguageSwitch} t=${t} language=${catalogue.language} onChange=${choose} />
-    </header>
-    <${Body} t=${t} language=${catalogue.language} format=${formatters(catalogue.language)} />`;
+function page(t, language) {
+  return html`<${Body} t=${t} language=${language} format=${formatters(language)} />`;
 }
 
-window.ReactDOM.createRoot(document.getElementById("root")).render(html`<${Page} />`);
+window.ReactDOM.createRoot(document.getElementById("root")).render(html`<${Shell} app="attendee" render=${page} />`);
 if (eventId !== null) {
   // Offline reading is a bonus: a browser without service workers still has the page.
   navigator.serviceWorker?.register("/e/sw.js", { scope: "/e/" }).catch(() => {});

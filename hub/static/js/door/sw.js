@@ -10,6 +10,7 @@ const PAGE = "/door";
 const MODULES = [
   "js/bilten.js",
   "js/i18n.js",
+  "js/shell.js",
   "js/door/bundle.js",
   "js/door/camera.js",
   "js/door/device.js",

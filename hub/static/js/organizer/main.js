@@ -3,7 +3,8 @@
 // team, API keys, webhooks, the account and audit log, and each event's live dashboard and tools. docs/web.md §Organizer console.
 
 import { BiltenClient } from "../bilten.js";
-import { LANGUAGES, browserLanguage, formatters, loadCatalogue, rememberLanguage, translator } from "../i18n.js";
+import { formatters } from "../i18n.js";
+import { Shell } from "../shell.js";
 import { me, signOut, tokenSource } from "./api.js";
 import { Account } from "./account.js";
 import { ApiKeys } from "./apikeys.js";
@@ -15,20 +16,11 @@ import { Members } from "./members.js";
 import { Webhooks } from "./webhooks.js";
 import { ErrorNote, React, html, loadStyles, useRoute } from "./ui.js";
 
-const { i18n: i18nBase } = document.body.dataset;
 
 function socketUrl() {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
 }
 
-function LanguageSwitch({ t, language, onChange }) {
-  return html`<label class="language">
-    ${t("language.label")}
-    <select value=${language} onChange=${(e) => onChange(e.target.value)} data-testid="language">
-      ${LANGUAGES.map((code) => html`<option key=${code} value=${code}>${t(`language.${code}`)}</option>`)}
-    </select>
-  </label>`;
-}
 
 /** The signed-in console of one organization: one WebSocket, tokens minted from the session. */
 function Console({ t, language, session, onSignedOut, onEnded }) {
@@ -151,38 +143,9 @@ function Session({ t, language }) {
     onSignedOut=${() => setSession(null)} onEnded=${ended} />`;
 }
 
-function Page() {
-  const [language, setLanguage] = React.useState(browserLanguage);
-  const [catalogue, setCatalogue] = React.useState(null);
-  const [failed, setFailed] = React.useState(false);
-
-  React.useEffect(() => {
-    let current = true;
-    loadCatalogue(i18nBase, language)
-      .then((loaded) => current && setCatalogue({ language, strings: loaded }))
-      .catch(() => current && setFailed(true));
-    return () => {
-      current = false;
-    };
-  }, [language]);
-
-  if (failed) return html`<p role="alert">Bilten: the catalogue could not be loaded.</p>`;
-  if (catalogue === null) return null;
-  const t = translator(catalogue.strings);
-  document.documentElement.lang = catalogue.language;
-  document.title = t("app.organizer");
-
-  function choose(next) {
-    rememberLanguage(next);
-    setLanguage(next);
-  }
-
-  return html`<header>
-      <h1 data-testid="title">${t("app.organizer")}</h1>
-      <${LanguageSwitch} t=${t} language=${catalogue.language} onChange=${choose} />
-    </header>
-    <${Session} t=${t} language=${catalogue.language} />`;
+function page(t, language) {
+  return html`<${Session} t=${t} language=${language} />`;
 }
 
 loadStyles();
-window.ReactDOM.createRoot(document.getElementById("root")).render(html`<${Page} />`);
+window.ReactDOM.createRoot(document.getElementById("root")).render(html`<${Shell} app="organizer" render=${page} />`);
