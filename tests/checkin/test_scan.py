@@ -66,7 +66,8 @@ async def test_forged_garbled_unknown_revoked_and_wrong_event(
         Ed25519PrivateKey.generate(), TicketRef(door.event_id, door.tickets[0]["id"])
     )
     assert (await scan(staff, door.event_id, forged))["reason"] == "invalid"
-    garbled = door.tickets[0]["code"][:-3] + "xyz"
+    code = door.tickets[0]["code"]
+    garbled = code[:-3] + ("xyz" if code[-3:] != "xyz" else "abc")
     assert (await scan(staff, door.event_id, garbled))["reason"] == "invalid"
     assert (await scan(staff, door.event_id, "hello world"))["reason"] == "invalid"
     wrong = await scan(staff, door.event_id, other.tickets[0]["code"])

@@ -107,6 +107,16 @@ async def pair_at_gate(page: Page, door: DoorEvent, gate: str = "north") -> None
     await expect(page.get_by_test_id("bundle")).to_be_visible(timeout=BROWSER_WAIT_MS)
 
 
+def spoiled(code: str) -> str:
+    """`code` with one character of its signature changed: certainly not a ticket.
+
+    (Overwriting its tail with fixed characters leaves it unchanged when it
+    already ends in them, a one-in-a-few-hundred chance.)
+    """
+    at = len(code) - 10
+    return code[:at] + ("B" if code[at] == "A" else "A") + code[at + 1 :]
+
+
 async def scan(page: Page, code: str, label: str = "Ticket code") -> None:
     """Type a code and Enter, as a keyboard-wedge scanner does; wait for its verdict."""
     verdict = page.get_by_test_id("verdict")

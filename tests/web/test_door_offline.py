@@ -11,7 +11,7 @@ from typing import Any
 from playwright.async_api import Browser, expect
 
 from tests.web.conftest import BROWSER_WAIT_MS, open_page
-from tests.web.door_helpers import HOLDER, door_event, pair_at_gate, scan
+from tests.web.door_helpers import HOLDER, door_event, pair_at_gate, scan, spoiled
 
 # Resolves once the door's service worker controls the page.
 CONTROLLED = """() => new Promise((resolve) => navigator.serviceWorker.controller
@@ -40,7 +40,7 @@ async def test_decides_offline_queues_and_reports_conflicts_after_sync(
     await scan(page, door.codes[0])
     await expect(page.get_by_test_id("verdict-reason")).to_have_text("Already inside.")
     await expect(page.get_by_test_id("verdict-offline")).to_be_visible()
-    await scan(page, door.codes[0][:-2] + "AA")
+    await scan(page, spoiled(door.codes[0]))
     await expect(page.get_by_test_id("verdict-reason")).to_have_text(
         "Not a ticket of ours: the code is not valid."
     )
