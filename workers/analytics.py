@@ -42,7 +42,7 @@ from bilten.protocol.event_log import (
 from bilten.protocol.events import parse_event_id
 from bilten.protocol.subjects import ANALYTICS_CONSUMER, HDR_MSG_ID
 from bilten.workers import analytics_sql as sql
-from bilten.workers.analytics_store import EXTRA, MODULES
+from bilten.workers.analytics_store import EXTRA, MODULES, embedded_lock
 from bilten.workers.batch_consumer import domain_events
 from bilten.workers.context import WorkerContext
 from bilten.workers.shape import BatchConsumer, Worker
@@ -238,6 +238,7 @@ WORKER = Worker(
     commands={"stats.event": event_stats, "stats.org": org_stats, "stats.rebuild": rebuild},
     consumers=(BatchConsumer(ANALYTICS_CONSUMER, write),),
     lifespan=lifespan,
+    alone=embedded_lock,
     extra=EXTRA,
     imports=MODULES,
 )

@@ -131,6 +131,12 @@ class StoreHolder:
                 self._store = None
 
 
+def embedded_lock(settings: Settings) -> Path | None:
+    """The lock file of the embedded store's directory, which one process alone may
+    open; None with a ClickHouse server, which takes any number of workers."""
+    return None if settings.clickhouse_url else Path(settings.data_dir) / "analytics.lock"
+
+
 @asynccontextmanager
 async def embedded_store(settings: Settings) -> AsyncIterator[AnalyticsStore]:
     """chdb with its data in `<data dir>/analytics`, closed on exit."""

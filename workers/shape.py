@@ -14,8 +14,10 @@ import importlib.util
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from bilten.infra.file_lock import held_alone
 from bilten.infra.settings import Settings, variable_for
 from bilten.workers.batch_consumer import BatchHandler, consume_batches
 from bilten.workers.batching import Batched
@@ -79,6 +81,9 @@ class Worker:
     needs: tuple[str, ...] = ()
     # Resources held while it runs (the analytics store), around everything it serves.
     lifespan: Callable[[WorkerContext], AbstractAsyncContextManager[None]] | None = None
+    # A lock file it must hold to run, for resources one process alone may open (the
+    # embedded analytics store): a second process running it stands by until the first exits.
+    alone: Callable[[Settings], Path | None] | None = None
     # The install extra its dependencies come with (`bilten[analytics]`), and their
     # import names: without them it is not started.
     extra: str | None = None
@@ -96,7 +101,18 @@ class Worker:
 
 
 async def run_worker(worker: Worker, ctx: WorkerContext, stop: asyncio.Event) -> None:
-    """Serve everything `worker` declares until `stop`, then drain (and close its lifespan)."""
+    """Serve everything `worker` declares until `stop`, then drain (and close its lifespan);
+    a worker that must run `alone` first waits for its lock."""
+    lock = worker.alone(ctx.settings) if worker.alone else None
+    if lock is None:
+        await _serve(worker, ctx, stop)
+        return
+    async with held_alone(lock, stop, what=f"worker {worker.name}") as held:
+        if held:
+            await _serve(worker, ctx, stop)
+
+
+async def _serve(worker: Worker, ctx: WorkerContext, stop: asyncio.Event) -> None:
     held = worker.lifespan(ctx) if worker.lifespan else nullcontext()
     async with held, asyncio.TaskGroup() as group:
         if worker.commands:
