@@ -3,6 +3,7 @@
 
     python3 dev.py up [bilten up flags]   install (+ analytics) into .venv, run `bilten up --demo`
     python3 dev.py test [pytest args]     install with test extras, lint, run the suite
+    python3 dev.py test --faults          the same, only the fault tests (marker `faults`)
     python3 dev.py bench [names]          install, run the benchmark suite
 
 Tests and benchmarks share one environment with the `test` and `bench` extras:
@@ -112,6 +113,9 @@ def main() -> int:
         print(__doc__)
         return 2
     command, rest = sys.argv[1], sys.argv[2:]
+    if command == "test" and "--faults" in rest:
+        # The whole suite, CI's run, includes them; the flag runs them alone.
+        rest = [arg for arg in rest if arg != "--faults"] + ["-m", "faults"]
     if command == "up":
         ensure_env(RUN_EXTRAS)
         os.execv(str(BIN / "bilten"), [str(BIN / "bilten"), "up", "--demo", *rest])

@@ -77,11 +77,16 @@ REQUEST_TIMEOUT_S = 30.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the `request_timeout` marker (markers are strict)."""
+    """Register the `request_timeout` and `faults` markers (markers are strict)."""
     config.addinivalue_line(
         "markers",
         "request_timeout(seconds): a larger command budget for a test's hubs and"
         " workers, for work that grows (a 50,000-seat map)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "faults: a process killed or a network cut under load; in the whole suite, and"
+        " alone with `python3 dev.py test --faults`",
     )
 
 

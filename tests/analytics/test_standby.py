@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bilten.hub.app import create_app
 from bilten.infra import outbox
@@ -22,6 +23,8 @@ from bilten.workers.registry import WORKERS
 from tests.hub.helpers import connect, create_event
 from tests.ready import free_port, spawn_worker, workers_answer
 from tests.waiting import arrives, wait_for
+
+pytestmark = pytest.mark.faults
 
 
 async def _order(deps: Deps, event_id: int, order_id: int, tickets: int) -> None:

@@ -17,6 +17,8 @@ from tests.hub.helpers import connect
 from tests.ready import free_port, processes_answer, spawn_worker, workers_answer
 from tests.waiting import WAIT_S, allowance, arrives
 
+pytestmark = pytest.mark.faults
+
 STORM = allowance(120)
 
 

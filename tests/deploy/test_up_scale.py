@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bilten.deploy.up_state import STATE_FILE
@@ -58,6 +59,7 @@ async def _status_while_connected(ws_url: str, data_dir: Path) -> tuple[int, dic
         return await asyncio.to_thread(_status, data_dir)
 
 
+@pytest.mark.faults
 def test_two_hubs_share_the_port_and_survive_a_killed_one(
     data_dir: Path, servers: ServerURLs
 ) -> None:
@@ -113,6 +115,7 @@ def test_two_hubs_share_the_port_and_survive_a_killed_one(
             up.close()
 
 
+@pytest.mark.faults
 def test_nats_cluster_keeps_serving_when_a_node_dies(data_dir: Path, servers: ServerURLs) -> None:
     """Three nodes, every stream on all three: SIGKILL the events stream's leader, and a
     command through the hub still succeeds while the node is restarted and rejoins."""

@@ -23,7 +23,7 @@ from tests.faults.test_outages import Outage, kill_and_restart, stop_and_start
 from tests.waiting import wait_for
 from tests.workers.test_persistence import _spawn, publish_events
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
 BEFORE, AFTER = 20_000, 1_000
 OUTAGES: dict[str, Outage] = {

@@ -42,7 +42,7 @@ from tests.allocation.helpers import make_venue
 from tests.checkin.helpers import door_setup
 from tests.hub.helpers import Raw
 
-pytestmark = pytest.mark.timeout(100)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(100)]
 
 RETRYABLE = {503: "unavailable", 504: "timeout"}
 DEADLINE_S = 60.0  # generous: the machine is shared; nothing here measures speed

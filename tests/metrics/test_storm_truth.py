@@ -33,6 +33,8 @@ from tests.metrics.helpers import Stage, figures, flush, ground_truth, set_stage
 from tests.ready import free_port, spawn_worker, workers_answer
 from tests.waiting import WAIT_S, allowance, arrives, wait_for
 
+pytestmark = pytest.mark.faults
+
 TICKETS = 60
 BUYERS = 8
 VOTERS = 40
