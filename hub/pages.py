@@ -14,7 +14,7 @@ import hashlib
 import html
 import mimetypes
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -196,27 +196,26 @@ async def signin_page(request: web.Request) -> web.Response:
     return _page("attendee", None, request)
 
 
-async def attendee_worker(request: web.Request) -> web.Response:
-    """GET /e/sw.js: the attendee pages' service worker; served here, its scope is /e/."""
-    asset = request.app[ASSETS].files[ATTENDEE_WORKER]
-    response = web.Response(body=asset.body, headers={"Content-Type": asset.content_type})
-    response.headers["Cache-Control"] = REVALIDATE
-    return secured(response, request)
-
-
-async def door_worker(request: web.Request) -> web.Response:
-    """GET /door/sw.js: the door's service worker, allowed to control /door itself.
+def service_worker(
+    path: str, allowed: str | None = None
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A handler serving the service worker at `path` from a URL outside /static/.
 
     A worker's scope is at most its own directory, so one under /static/{build}/
-    could not control the page; this URL stays the same across builds (the
-    browser compares its bytes to update it) and `Service-Worker-Allowed`
-    widens its scope from /door/ to /door.
+    could not control the pages; its URL stays the same across builds (the
+    browser compares its bytes to update it). `allowed`, as
+    `Service-Worker-Allowed`, widens the scope beyond the URL's directory.
     """
-    asset = request.app[ASSETS].files[DOOR_WORKER]
-    response = web.Response(body=asset.body, headers={"Content-Type": asset.content_type})
-    response.headers["Cache-Control"] = REVALIDATE
-    response.headers["Service-Worker-Allowed"] = "/door"
-    return secured(response, request)
+
+    async def serve(request: web.Request) -> web.Response:
+        asset = request.app[ASSETS].files[path]
+        response = web.Response(body=asset.body, headers={"Content-Type": asset.content_type})
+        response.headers["Cache-Control"] = REVALIDATE
+        if allowed is not None:
+            response.headers["Service-Worker-Allowed"] = allowed
+        return secured(response, request)
+
+    return serve
 
 
 async def pairing_link(request: web.Request) -> web.Response:
@@ -247,8 +246,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/join", organizer_page)
     app.router.add_get("/reset", organizer_page)
     app.router.add_get("/door", door_page)
-    app.router.add_get("/e/sw.js", attendee_worker)  # before /e/{event_id}, which would 404
-    app.router.add_get("/door/sw.js", door_worker)
+    # Before /e/{event_id}, which would 404; the attendee worker's scope is /e/, the door's /door.
+    app.router.add_get("/e/sw.js", service_worker(ATTENDEE_WORKER))
+    app.router.add_get("/door/sw.js", service_worker(DOOR_WORKER, allowed="/door"))
     app.router.add_get("/pair", pairing_link)
     app.router.add_get("/e/{event_id}", attendee_page)
     app.router.add_get("/signin", signin_page)

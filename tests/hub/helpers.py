@@ -66,7 +66,7 @@ class Raw:
     async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         req = await self.send(op="rpc", method=method, params=params or {})
         reply = await self.recv()
-        assert reply["id"] == req, reply
+        assert reply.get("id") == req, reply
         return reply
 
     async def subscribe(self, channel: str, since: dict[str, Any] | None = None) -> dict[str, Any]:

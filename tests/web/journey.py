@@ -12,6 +12,7 @@ from typing import Literal
 from playwright.async_api import Page, expect
 
 from tests.web.door_helpers import scan
+from tests.web.organizer import add_session, open_new_poll
 
 Role = Literal["link", "heading", "combobox"]
 EMAIL = "amra@example.org"
@@ -40,18 +41,8 @@ async def prepare_the_event(page: Page) -> None:
         page.get_by_role("img", name="Seat map of 8 seats, coloured by state")
     ).to_be_visible()
 
-    await page.get_by_role("link", name="Polls").click()
-    await page.get_by_label("New session title").fill("Opening set")
-    await page.get_by_role("button", name="Add the session").click()
-    await expect(page.get_by_role("combobox", name="Session", exact=True)).to_have_value(
-        re.compile(r"^\d+$")
-    )
-    await page.get_by_label("Question").fill("Best tune?")
-    await page.get_by_label("Options, one per line").fill("Take Five\nSo What")
-    await page.get_by_role("button", name="Create the poll").click()
-    poll = page.get_by_test_id("poll")
-    await poll.get_by_role("button", name="Open the poll").click()
-    await expect(poll.get_by_test_id("poll-status")).to_have_text("Open")
+    await add_session(page, "Opening set")
+    await open_new_poll(page, "Best tune?", "Take Five\nSo What")
 
 
 async def pairing_code(page: Page) -> str:

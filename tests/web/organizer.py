@@ -4,12 +4,13 @@ the way box office and door devices would."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.hub.helpers import Raw, connect
+from tests.hub.helpers import connect
 from tests.web.conftest import BROWSER_WAIT_MS, Watched, open_page
 
 PASSWORD = "plum tree at dawn"
@@ -22,7 +23,8 @@ class Console:
     watched: Watched
     org: str
     event_id: int
-    backend: Raw  # an organizer of the account's organization, on its own socket
+    client: Any  # the hub's test client, for the backend's sockets
+    token: str  # an organizer of the account's organization
 
     @property
     def base_url(self) -> str:
@@ -33,7 +35,14 @@ class Console:
         return self.watched.page
 
     async def call(self, method: str, params: dict[str, Any]) -> Any:
-        reply = await self.backend.call(method, params)
+        """A command as the organizer, on a socket of its own: one kept idle while the
+        browser works would not answer the hub's pings (aiohttp answers them only while
+        reading) and be cut with `ping_timeout`."""
+        backend = await connect(self.client, self.token)
+        try:
+            reply = await backend.call(method, params)
+        finally:
+            await backend.ws.close()
         assert reply["op"] == "result", reply
         return reply["result"]
 
@@ -85,5 +94,26 @@ async def open_console(
     me = await (await watched.page.context.request.get("/api/v1/auth/me")).json()
     org = me["memberships"][0]["org"]
     client = await aiohttp_client(server)
-    backend = await connect(client, make_token("organizer", org=org, sub="box-office"))
-    return Console(watched, org, event_id, backend)
+    token = make_token("organizer", org=org, sub="box-office")
+    return Console(watched, org, event_id, client, token)
+
+
+async def add_session(page: Page, title: str) -> None:
+    """On the Polls page, add a session; the form selects it once the hub has stored it."""
+    await page.get_by_role("link", name="Polls").click()
+    await page.get_by_label("New session title").fill(title)
+    await page.get_by_role("button", name="Add the session").click()
+    await expect(page.get_by_role("combobox", name="Session", exact=True)).to_have_value(
+        re.compile(r"^\d+$"), timeout=BROWSER_WAIT_MS
+    )
+
+
+async def open_new_poll(page: Page, question: str, options: str) -> Locator:
+    """Create a poll in the selected session with what the form holds besides, and open it."""
+    await page.get_by_role("textbox", name="Question", exact=True).fill(question)
+    await page.get_by_label("Options, one per line").fill(options)
+    await page.get_by_role("button", name="Create the poll").click()
+    poll = page.get_by_test_id("poll")
+    await poll.get_by_role("button", name="Open the poll").click(timeout=BROWSER_WAIT_MS)
+    await expect(poll.get_by_test_id("poll-status")).to_have_text("Open", timeout=BROWSER_WAIT_MS)
+    return poll

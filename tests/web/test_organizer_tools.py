@@ -18,7 +18,7 @@ from playwright.async_api import Browser, expect
 from bilten.infra.settings import Settings
 from tests.hub.helpers import connect
 from tests.web.conftest import BROWSER_WAIT_MS
-from tests.web.organizer import assert_clean, open_console
+from tests.web.organizer import add_session, assert_clean, open_console, open_new_poll
 
 
 async def test_an_announcement_reaches_the_attendees_channel(
@@ -95,12 +95,7 @@ async def test_a_poll_is_created_opened_and_its_results_move_live_on_the_present
 ) -> None:
     console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
     page, event_id = console.page, console.event_id
-    await page.get_by_role("link", name="Polls").click()
-    await page.get_by_label("New session title").fill("Opening set")
-    await page.get_by_role("button", name="Add the session").click()
-    await expect(page.get_by_role("combobox", name="Session", exact=True)).to_have_value(
-        re.compile(r"^\d+$")
-    )
+    await add_session(page, "Opening set")
     await page.get_by_label("Question").fill("Best <i>tune</i>?")
     await page.get_by_label("Options, one per line").fill("Take Five\nSo What\n\nBlue in Green")
     await page.get_by_role("button", name="Create the poll").click()
@@ -273,18 +268,11 @@ async def test_a_quiz_question_closes_into_a_leaderboard(
 ) -> None:
     console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
     page, event_id = console.page, console.event_id
-    await page.get_by_role("link", name="Polls").click()
-    await page.get_by_label("New session title").fill("Quiz night")
-    await page.get_by_role("button", name="Add the session").click()
+    await add_session(page, "Quiz night")
     await page.get_by_role("combobox", name="Kind").select_option("quiz")
-    await page.get_by_label("Question").fill("Who wrote Take Five?")
-    await page.get_by_label("Options, one per line").fill("Paul Desmond\nMiles Davis")
     await page.get_by_label("Number of the correct option").fill("1")
     await page.get_by_label("Time limit (seconds)").fill("600")
-    await page.get_by_role("button", name="Create the poll").click()
-    poll = page.get_by_test_id("poll")
-    await poll.get_by_role("button", name="Open the poll").click()
-    await expect(poll.get_by_test_id("poll-status")).to_have_text("Open", timeout=BROWSER_WAIT_MS)
+    poll = await open_new_poll(page, "Who wrote Take Five?", "Paul Desmond\nMiles Davis")
 
     poll_id = (await console.call("polls.list", {"event_id": event_id}))["polls"][0]["id"]
     client = await aiohttp_client(hub_server)
@@ -312,15 +300,9 @@ async def test_a_hidden_poll_is_counted_for_the_organizer_revealed_reset_and_del
 ) -> None:
     console = await open_console(browser, hub_server, aiohttp_client, make_token, "ana@example.org")
     page, event_id = console.page, console.event_id
-    await page.get_by_role("link", name="Polls").click()
-    await page.get_by_label("New session title").fill("Opening set")
-    await page.get_by_role("button", name="Add the session").click()
-    await page.get_by_role("textbox", name="Question").fill("Encore?")
-    await page.get_by_label("Options, one per line").fill("Yes\nNo")
+    await add_session(page, "Opening set")
     await page.get_by_label("Hide the results from the room until I reveal them").check()
-    await page.get_by_role("button", name="Create the poll").click()
-    poll = page.get_by_test_id("poll")
-    await poll.get_by_role("button", name="Open the poll").click(timeout=BROWSER_WAIT_MS)
+    poll = await open_new_poll(page, "Encore?", "Yes\nNo")
     await expect(poll.get_by_test_id("hidden-note")).to_be_visible(timeout=BROWSER_WAIT_MS)
 
     [listed] = (await console.call("polls.list", {"event_id": event_id}))["polls"]

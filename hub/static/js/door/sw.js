@@ -1,5 +1,5 @@
 // The door's service worker, served at /door/sw.js with its scope widened to
-// /door (hub/pages.py `door_worker`): it keeps the page and every file it
+// /door (hub/pages.py `service_worker`): it keeps the page and every file it
 // loads, so a door opens and decides scans without a network. The page is
 // fetched fresh when the network answers; static files are immutable by URL
 // (their build id), so a kept copy is always right. docs/web.md §Door.
