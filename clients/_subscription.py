@@ -75,6 +75,7 @@ class Subscription:
         self.snapshot: Any = None  # from the first `subscribed`; later ones come in RecoveryFailed
         self.request_id: int | None = None  # of the latest `subscribe` sent for it
         self.active = False  # confirmed once by the hub: resubscribe it after a reconnect
+        self.recoveries = 0  # resubscribes the hub answered `recovered: true`: nothing lost
         self._epoch = ""
         self._offset = 0
         self._maxsize = maxsize
@@ -135,6 +136,7 @@ class Subscription:
         position = after_subscribed(self.position, frame.epoch, frame.offset, frame.recovered)
         self._epoch, self._offset = position.epoch, position.offset
         if frame.recovered:
+            self.recoveries += 1
             return None
         if first:
             self.snapshot = frame.snapshot
@@ -293,7 +295,7 @@ class Session:
             future.set_result(frame)
 
     def connection_lost(self, error: errors.BiltenError) -> None:
-        """Fail every request awaiting a reply with `error`; they are never re-sent."""
+        """Fail every request awaiting a reply with `error` (the client may send it again)."""
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(error)

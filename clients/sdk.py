@@ -3,10 +3,11 @@
 docs/protocol.md is the contract; protocol.frames encodes and decodes every
 frame. One supervisor task per client owns the socket: it feeds each frame to
 the `Session` (clients/_subscription.py), and when the connection is lost it
-fails the requests in flight with `Unavailable`, backs off, connects again and
-resubscribes with `since`. A full subscription queue stops the reader, so the
-hub sees a slow reader (backpressure, never silent drops): consume each
-subscription in its own task.
+fails the requests in flight with `Unavailable` (or, when the hub said
+`reconnect`, which it says only with nothing read left unanswered, has them
+sent again), backs off, connects again and resubscribes with `since`. A full
+subscription queue stops the reader, so the hub sees a slow reader
+(backpressure, never silent drops): consume each subscription in its own task.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class ConnectionClosed(errors.BiltenError):
     def __init__(self, message: str, *, disconnect: str | None = None) -> None:
         super().__init__(message, **({"disconnect": disconnect} if disconnect else {}))
         self.disconnect = disconnect  # the hub's disconnect code, when it gave one
+
+
+class _Unread(errors.Unavailable):
+    """Internal: the hub said `reconnect` without answering a request, so it never read it."""
 
 
 class SessionExpired(ConnectionClosed, errors.TokenExpired):
@@ -194,10 +199,14 @@ class BiltenClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> Any:
-        """Call a command: its result, or the hub's error raised. Never re-sent by the SDK.
+        """Call a command: its result, or the hub's error raised.
 
-        `Timeout`: no answer in time (the command may have run). `Unavailable`:
-        the connection was lost, or not back in time to send it.
+        Re-sent only when the hub certainly did not read it: the hub said
+        `reconnect` before answering (docs/protocol.md §Disconnect codes); it
+        goes again on the next connection, within `timeout`. `Timeout`: no
+        answer in time (the command may have run). `Unavailable`: the
+        connection was lost otherwise (it may have run), or not back in time
+        to send it.
         """
         reply = await self._request(lambda i: frames.encode_rpc(i, method, params), timeout, method)
         if not isinstance(reply, frames.Result):
@@ -226,21 +235,25 @@ class BiltenClient:
     ) -> frames.ServerFrame:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        ws = await self._connection(deadline)
-        req_id = next(self._ids)
-        future = self._session.expect(req_id)
-        if sent is not None:
-            sent(req_id)
-        try:
-            async with asyncio.timeout_at(deadline):
-                await ws.send(encode(req_id), text=True)
-                reply = await future
-        except WebSocketClosed:
-            raise errors.Unavailable(f"the connection was lost before {what} was sent") from None
-        except TimeoutError:
-            raise errors.Timeout(f"{what} got no answer within {timeout} s") from None
-        finally:
-            self._session.forget(req_id)
+        while True:
+            ws = await self._connection(deadline)
+            req_id = next(self._ids)
+            future = self._session.expect(req_id)
+            if sent is not None:
+                sent(req_id)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    # A lost connection settles the future (`_detach`), sent or not.
+                    with contextlib.suppress(WebSocketClosed):
+                        await ws.send(encode(req_id), text=True)
+                    reply = await future
+                break
+            except _Unread:
+                log.debug("%s was not read before the hub said reconnect; sending it again", what)
+            except TimeoutError:
+                raise errors.Timeout(f"{what} got no answer within {timeout} s") from None
+            finally:
+                self._session.forget(req_id)
         if isinstance(reply, frames.Error):
             raise reply.error
         return reply
@@ -313,7 +326,11 @@ class BiltenClient:
     def _detach(self) -> None:
         self._ws = None
         self._settled.clear()
-        self._session.connection_lost(errors.Unavailable("the connection to the hub was lost"))
+        last = self._session.disconnect
+        if last is not None and last.code == "reconnect":
+            self._session.connection_lost(_Unread("the hub said reconnect before reading it"))
+        else:
+            self._session.connection_lost(errors.Unavailable("the connection to the hub was lost"))
 
     def _terminate(self, error: ConnectionClosed, *, by_owner: bool = False) -> None:
         """Close for good: waiting calls get `error`; iterators end, or raise it."""

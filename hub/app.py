@@ -14,6 +14,7 @@ from nats.errors import Error as NatsError
 
 from bilten.hub import pages, rest
 from bilten.hub.connection import LINGER_S
+from bilten.hub.goodbye import GOODBYE_POLL_S, say_reconnect
 from bilten.hub.keepalive import keep_alive
 from bilten.hub.revocation import REVOCATIONS, Revocations
 from bilten.hub.runtime import HUB, build_hub
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SWEEP_INTERVAL_S = 0.5
-GOODBYE_POLL_S = 0.02  # how often shutdown looks whether every client has closed
 WS_PATH = "/ws"
 
 
@@ -158,25 +158,15 @@ def create_app(settings: Settings, *, name: str = "bilten-hub") -> web.Applicati
     async def goodbye(app: web.Application) -> None:
         """On shutdown, ask every client to reconnect (to another hub), and let them go.
 
-        A client is told as soon as it has no request in flight and its replies
-        are written, so it loses no answer; one still waiting after the request
-        timeout (its worker is stuck) is told anyway. The sockets are the hub's,
+        A client is told as soon as it has answered what it read
+        (hub/goodbye.py), so it loses no answer. The sockets are the hub's,
         not aiohttp's (hub/ws.py), so aiohttp does not wait for them: each gets
         `LINGER_S` to read its `disconnect` and close, as any disconnect does,
         and is cut after that.
         """
         hub = app[HUB]
+        await say_reconnect(hub.connections, "hub shutting down", hub.settings.request_timeout_s)
         loop = asyncio.get_running_loop()
-        answered_by = loop.time() + hub.settings.request_timeout_s
-        waiting = list(hub.connections)
-        while waiting:
-            late = loop.time() >= answered_by
-            for conn in waiting:
-                if late or conn.idle:
-                    conn.disconnect("reconnect", "hub shutting down")
-            waiting = [conn for conn in waiting if not conn.closed]
-            if waiting:
-                await asyncio.sleep(GOODBYE_POLL_S)
         deadline = loop.time() + LINGER_S
         while hub.connections and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(GOODBYE_POLL_S)

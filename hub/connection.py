@@ -78,6 +78,7 @@ class Connection:
     subs: dict[str, SubState] = field(default_factory=dict)
     linger: asyncio.TimerHandle | None = None  # aborts the socket if the close never completes
     requests: int = 0  # requests of this client being worked on (hub/session.py)
+    leaving: bool = False  # told to go (hub/goodbye.py): what it sends now is not run
 
     @property
     def idle(self) -> bool:

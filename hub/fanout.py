@@ -26,6 +26,7 @@ from nats.aio.subscription import Subscription
 
 from bilten.hub.connection import Connection, Flusher, SubState
 from bilten.hub.delivery import Delivery
+from bilten.hub.goodbye import say_reconnect
 from bilten.infra.channel_history import Position, Stored
 from bilten.infra.channel_log import ChannelLog
 from bilten.infra.faults import faults_as_errors
@@ -320,7 +321,7 @@ class Fanout:
             log.warning(
                 "gap repair on %s failed: %s", name, error, extra={"ctx": {"conn": conn.id}}
             )
-            conn.disconnect("reconnect", "could not recover missed publications")
+            await say_reconnect([conn], "could not recover missed publications", self._timeout)
             return
         if conn.subs.get(name) is state:
             self._drain_buffer(conn, name, state)

@@ -117,8 +117,8 @@ class Session:
                 self._invalid(None, error)
             return
         for item in items:
-            if self.conn.closed or not self._admit(item.id):
-                continue
+            if self.conn.closed or self.conn.leaving or not self._admit(item.id):
+                continue  # leaving: unread, so the client sends it again elsewhere
             if isinstance(item, Rejected):
                 self._invalid(item.id, item.error)
                 continue

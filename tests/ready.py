@@ -1,4 +1,4 @@
-"""Workers are ready when they answer: probes for tests that start workers.
+"""Workers and hubs are ready when they answer: probes for tests that start them.
 
 Starting a worker (in this process or as a subprocess) takes a moment that
 grows without bound on a busy machine, so tests do not sleep after starting
@@ -102,12 +102,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def spawn_worker(settings: Settings, worker: str, metrics_port: int) -> subprocess.Popen[bytes]:
-    """`bilten worker WORKER` as a process of its own (for SIGKILL tests), metrics on a port."""
-    command = ["worker", worker, "--metrics-port", str(metrics_port)]
+def _spawn(settings: Settings, command: Sequence[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "bilten.deploy.cli", *command],
         env={**os.environ, **settings_env(settings)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def spawn_worker(settings: Settings, worker: str, metrics_port: int) -> subprocess.Popen[bytes]:
+    """`bilten worker WORKER` as a process of its own (for SIGKILL tests), metrics on a port."""
+    return _spawn(settings, ["worker", worker, "--metrics-port", str(metrics_port)])
+
+
+def spawn_hub(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
+    """`bilten hub ARGS` as a process of its own (uvloop, its own signal handling), on
+    `settings.port`: for tests that signal it."""
+    return _spawn(settings, ["hub", *args])
+
+
+async def hub_answers(hub: subprocess.Popen[bytes], url: str) -> None:
+    """Until the hub process answers `url` (its /healthz or /readyz) with 200; fails if it exits."""
+    async with aiohttp.ClientSession() as http:
+
+        async def answered() -> bool:
+            assert hub.poll() is None, f"the hub exited with {hub.returncode}"
+            with contextlib.suppress(aiohttp.ClientConnectionError):
+                async with http.get(url) as resp:
+                    return resp.status == 200
+            return False
+
+        await wait_for(answered, what=f"the hub process answering {url}")

@@ -28,6 +28,7 @@ from bilten.protocol.errors import (
     UnknownMethod,
 )
 from bilten.protocol.frames import Pub, Since, Subscribed
+from tests.hub.helpers import frames_in
 from tests.waiting import WAIT_S, arrives, wait_for
 
 EVENT = {
@@ -272,6 +273,24 @@ async def test_rpc_in_flight_fails_with_unavailable_when_the_connection_drops(
     assert (
         await organizer.rpc("events.get", {"event_id": int(channel.split(".")[1])}, timeout=PATIENT)
     )["id"]
+
+
+async def test_a_call_the_hub_did_not_read_before_reconnect_is_sent_again(
+    hub_server: Any, organizer: BiltenClient, channel: str
+) -> None:
+    """docs/protocol.md §Disconnect codes: a leaving connection's requests are not run, so
+    after `reconnect` the SDK sends them on its next connection and the call succeeds."""
+    conn = _hub_side(hub_server, "organizer-1")
+    conn.leaving = True  # as during a goodbye: the hub reads on and runs nothing
+    before = frames_in(hub_server)
+    event_id = int(channel.split(".")[1])
+    call = asyncio.get_running_loop().create_task(
+        organizer.rpc("events.get", {"event_id": event_id}, timeout=PATIENT)
+    )
+    await wait_for(lambda: frames_in(hub_server) > before, what="the hub to read the call")
+    conn.disconnect("reconnect", "test")
+    assert (await arrives(call, what="the call's result"))["id"] == event_id
+    assert organizer.reconnects == 1
 
 
 async def test_full_queue_pauses_reading_instead_of_dropping(

@@ -87,3 +87,10 @@ async def create_event(raw: Raw, **fields: Any) -> int:
     reply = await raw.call("events.create", {**EVENT, **fields})
     assert reply["op"] == "result", reply
     return int(reply["result"]["id"])
+
+
+def frames_in(server: Any) -> float:
+    """How many WebSocket frames the hub of a pytest-aiohttp server has read from clients."""
+    from bilten.hub.runtime import HUB
+
+    return server.app[HUB].metrics.registry.get_sample_value("bilten_ws_frames_in_total") or 0.0

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import signal
 import struct
-import subprocess
-import sys
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -26,11 +23,11 @@ import orjson
 from websockets.frames import Opcode
 
 from bilten.hub.app import create_app
-from bilten.infra.settings import Settings, settings_env
+from bilten.infra.settings import Settings
 from bilten.protocol.tokens import encode_token, mint_claims
 from tests.hub.peers import Peer, answer, masked, opened, ping_op, upgrade
-from tests.ready import free_port
-from tests.waiting import arrives, wait_for
+from tests.ready import free_port, hub_answers, spawn_hub
+from tests.waiting import arrives
 
 
 async def test_handshakes_that_are_not_quite_websocket_upgrades(
@@ -153,26 +150,11 @@ async def test_sigterm_on_a_hub_process_says_reconnect_to_every_socket(
     taken-over socket `disconnect reconnect` and 4009, mid-message or not, and the process
     ends, cutting a client that never answers after the linger."""
     port = free_port()
-    env = {**os.environ, **settings_env(migrated.replace(port=port))}
-    hub = subprocess.Popen(
-        [sys.executable, "-m", "bilten.deploy.cli", "hub"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    hub = spawn_hub(migrated.replace(port=port))
     server = SimpleNamespace(host="127.0.0.1", port=port)
     peers: list[Peer] = []
     try:
-        async with aiohttp.ClientSession() as http:
-
-            async def ready() -> bool:
-                assert hub.poll() is None, "the hub exited"
-                with contextlib.suppress(aiohttp.ClientConnectionError):
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                        return resp.status == 200
-                return False
-
-            await wait_for(ready, what="the hub process to answer")
+        await hub_answers(hub, f"http://127.0.0.1:{port}/healthz")
         token = make_token("organizer")
         for n in range(3):
             peer = await opened(server, token)

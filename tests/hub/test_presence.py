@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -17,9 +13,9 @@ from bilten.hub.app import create_app
 from bilten.hub.presence import MEMBERS_PER_COMMAND, Presence
 from bilten.hub.runtime import HUB
 from bilten.infra.keys import RedisKeys
-from bilten.infra.settings import Settings, settings_env
+from bilten.infra.settings import Settings
 from tests.hub.helpers import Raw, connect, create_event
-from tests.ready import free_port
+from tests.ready import free_port, hub_answers, spawn_hub
 from tests.waiting import WAIT_S, wait_for
 
 
@@ -82,26 +78,12 @@ async def test_a_killed_hubs_users_expire(
 ) -> None:
     """SIGKILL a hub process: nobody cleans up, yet its users age out of the counts."""
     port = free_port()
-    env = {**os.environ, **settings_env(workers.replace(port=port))}
-    hub = subprocess.Popen(
-        [sys.executable, "-m", "bilten.deploy.cli", "hub"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    hub = spawn_hub(workers.replace(port=port))
     redis_client = aioredis.from_url(workers.redis_url or "")
     try:
         async with aiohttp.ClientSession() as http:
-
-            async def ready() -> bool:
-                assert hub.poll() is None, "the hub exited"
-                with contextlib.suppress(aiohttp.ClientConnectionError):
-                    async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                        return resp.status == 200
-                return False
-
-            await wait_for(ready, what="the hub process to be ready")
             base = f"http://127.0.0.1:{port}"
+            await hub_answers(hub, f"{base}/readyz")
             organizer = Raw(await http.ws_connect(f"{base}/ws?token={make_token('organizer')}"))
             event_id = await create_event(organizer)
             token = make_token("attendee", events=[event_id], sub="ghost")
