@@ -34,10 +34,14 @@ Minter = Callable[[Role, str, int, tuple[str, ...] | None], Awaitable[str]]
 DOORS_PER_GATE = 2
 SETTLE_S = 30.0
 MINT_CONCURRENCY = 8
-# Idempotent commands sent again after a timeout or a lost connection, up to RETRIES times:
-# holds and scans by their nonce, confirms by their hold, votes by the ballot.
+# Idempotent commands sent again after a timeout or a lost connection until answered, for up
+# to RETRY_FOR_S: holds and scans by their nonce, confirms by their hold, votes by the ballot.
+# A client that gave up early would leave an order or an entry it never heard of, and the
+# truths would judge the client's patience rather than the stack.
 RETRIED = frozenset({"seats.hold", "seats.confirm", "checkin.scan", "polls.vote"})
-RETRIES = 2
+RETRY_FOR_S = 60.0
+RETRY_PAUSE_S = 0.5
+RETRY_PAUSE_MAX_S = 8.0
 ISSUE_BATCH = 1000
 EVENT = {
     "name": "Bilten simulated day",
@@ -134,8 +138,8 @@ class _Day:
         as None. A command `RETRIED` is sent again after a timeout or a lost connection, as
         a careful client would (each is idempotent: docs/simulate.md §The day); a vote
         resent and answered `already_voted` was stored the first time."""
-        attempts = 1 + RETRIES if method in RETRIED else 1
         started = time.perf_counter_ns()
+        give_up = time.monotonic() + (RETRY_FOR_S if method in RETRIED else 0.0)
         sent = 0
         while True:
             sent += 1
@@ -148,8 +152,12 @@ class _Day:
                 result = {"poll_id": params["poll_id"], "voted": True}
             except (errors.Timeout, errors.Unavailable) as error:
                 self.stats.failed(error.code)
-                if sent < attempts:
+                pause = min(RETRY_PAUSE_MAX_S, RETRY_PAUSE_S * 2 ** (sent - 1))
+                if time.monotonic() + pause < give_up:
+                    await asyncio.sleep(pause)  # backing off: a storm of resends feeds itself
                     continue
+                if method in RETRIED:
+                    self.stats.outcomes[f"unanswered_{method}"] += 1
                 return None
             except errors.BiltenError as error:
                 self.stats.failed(error.code)
