@@ -29,10 +29,10 @@ from benchmarks.infra import Infra, free_port, token
 from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from bilten.clients.sim_driver import DayResult, Target, run_day
-from bilten.clients.sim_plan import DayConfig, DayPlan, plan_day
+from bilten.clients.sim_plan import DayPlan, plan_day
 from bilten.clients.sim_report import build_report
 from bilten.clients.sim_stats import DayStats
-from bilten.deploy.simulate_cli import local_minter, ws_url
+from bilten.deploy.simulate_cli import config_from, local_minter, ws_url
 from bilten.infra.settings import settings_env
 from bilten.protocol.commands import COMMANDS
 
@@ -92,13 +92,7 @@ def _table(day: dict[str, Any], alone: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the scans alone, then the day; print the table."""
-    config = DayConfig(
-        attendees=args.attendees,
-        gates=args.gates,
-        duration_s=args.duration,
-        polls=args.polls,
-        seed=args.seed,
-    )
+    config = config_from(args)  # the same flags as `bilten simulate`
     plan = plan_day(config)
     with (
         tempfile.TemporaryDirectory(prefix="bilten-bench-") as tmp,

@@ -32,14 +32,18 @@ from bilten.protocol.tokens import Role, encode_token, mint_claims
 TOKEN_TTL_S = 6 * 3600
 
 
-def _positive(kind: type[int] | type[float]) -> argparse._ActionType:
+def _number(kind: type[int] | type[float], *, zero: bool = False) -> argparse._ActionType:
+    """A flag's number: positive, or with `zero` at least 0."""
+
     def parse(raw: str) -> int | float:
         try:
             value = kind(raw)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {raw!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {raw}")
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(
+                f"must be {'at least 0' if zero else 'positive'}, got {raw}"
+            )
         return value
 
     return parse
@@ -49,19 +53,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The day's size and the report's place, shared by `simulate` and `up --simulate`."""
     defaults = DayConfig()
     parser.add_argument(
-        "--attendees", type=_positive(int), default=defaults.attendees, help="ticket buyers"
+        "--attendees", type=_number(int), default=defaults.attendees, help="ticket buyers"
     )
-    parser.add_argument("--gates", type=_positive(int), default=defaults.gates, help="entrances")
+    parser.add_argument("--gates", type=_number(int), default=defaults.gates, help="entrances")
     parser.add_argument(
         "--duration",
-        type=_positive(float),
+        type=_number(float),
         default=defaults.duration_s,
         help="seconds the whole day is compressed into",
     )
-    parser.add_argument("--polls", type=int, default=defaults.polls, help="sessions, a poll each")
+    parser.add_argument(
+        "--polls",
+        type=_number(int, zero=True),
+        default=defaults.polls,
+        help="sessions, a poll each",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="the plan's random seed")
     parser.add_argument(
-        "--report-dir", type=Path, help="where simulation.json and simulation.html go"
+        "--report-dir",
+        type=Path,
+        help="where simulation.json and simulation.html go "
+        "(default: the current directory; `up`: the data directory)",
     )
 
 
@@ -84,7 +96,7 @@ def config_from(args: argparse.Namespace) -> DayConfig:
         attendees=args.attendees,
         gates=args.gates,
         duration_s=args.duration,
-        polls=max(0, args.polls),
+        polls=args.polls,
         seed=args.seed,
     )
 

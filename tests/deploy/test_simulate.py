@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,22 +26,6 @@ def data_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="bilten-sim-") as tmp:
         os.chmod(tmp, 0o755)
         yield Path(tmp)
-
-
-def _after_ready(up: Up, last: str, timeout: float) -> list[str]:
-    """Lines `bilten up` prints after `ready`, up to one starting with `last`."""
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while (remaining := deadline - time.monotonic()) > 0:
-        try:
-            line = up.output.get(timeout=remaining)
-        except queue.Empty:
-            break
-        assert line, f"bilten up exited; printed {lines}"
-        lines.append(line.rstrip("\n"))
-        if line.startswith(last):
-            return lines
-    raise AssertionError(f"no {last!r} line in {timeout:.0f} s; printed: {lines}")
 
 
 def _report(directory: Path) -> dict[str, Any]:
@@ -89,7 +71,9 @@ def test_up_demo_simulate_then_simulate_with_an_organizer_token(
         )
         try:
             lines = up.wait_ready()
-            printed = _after_ready(up, "simulation:", allowance(4 * ATTENDEES))
+            printed = up.read_until(
+                lambda line: line.startswith("simulation:"), "simulated", allowance(4 * ATTENDEES)
+            )
             assert printed[-1] == "simulation: ok", printed
             assert any(line.startswith("  truth") for line in printed)
             _assert_day_held(_report(data_dir / "up-report"), ATTENDEES)
@@ -125,3 +109,15 @@ def test_simulate_needs_a_token_or_the_stacks_secret(tmp_path: Path) -> None:
     )
     assert ran.returncode == 2 and "BILTEN_SECRET" in ran.stderr, ran.stderr
     assert not list(tmp_path.iterdir())  # no report, no secret made up
+
+
+def test_up_simulate_needs_the_demo(tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "bilten.deploy.cli", "up", "--simulate"],
+        env={"PATH": os.environ["PATH"], "BILTEN_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 2 and "add --demo" in ran.stderr, ran.stderr
+    assert not list(tmp_path.iterdir())  # refused before anything started
