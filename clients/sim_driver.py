@@ -9,8 +9,9 @@ the announcements and polls channels, holds a place, confirms it, is scanned
 at the door with the ticket's code and votes. Every answer and delivery goes
 into a `DayStats`. After the last step the day settles: the organizers'
 dashboard must show as many people inside as the doors admitted and as many
-tickets sold as were confirmed, and each poll as many voters as votes were
-acknowledged; these are the day's `truths`.
+tickets sold as were confirmed, every second scan must have been refused,
+and the polls must count as many voters as votes were acknowledged: the
+day's `truths`.
 """
 
 from __future__ import annotations
@@ -19,21 +20,18 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from bilten.clients.sdk import BiltenClient, Publication, Subscription
-from bilten.clients.sim_plan import POLL_OPTIONS, DayPlan, Step
+from bilten.clients.sim_plan import DayPlan, Step
+from bilten.clients.sim_setup import Minter, box_office, mint_attendees, set_up
 from bilten.clients.sim_stats import DayStats, Latency
 from bilten.protocol import errors
-from bilten.protocol.tokens import Role
 
-# Mints a token for the simulated event: role, sub, event id, gates (staff) or None.
-Minter = Callable[[Role, str, int, tuple[str, ...] | None], Awaitable[str]]
 DOORS_PER_GATE = 2
 SETTLE_S = 30.0
-MINT_CONCURRENCY = 8
 # Idempotent commands sent again after a timeout or a lost connection until answered, for up
 # to RETRY_FOR_S: holds and scans by their nonce, confirms by their hold, votes by the ballot.
 # A client that gave up early would leave an order or an entry it never heard of, and the
@@ -42,15 +40,6 @@ RETRIED = frozenset({"seats.hold", "seats.confirm", "checkin.scan", "polls.vote"
 RETRY_FOR_S = 60.0
 RETRY_PAUSE_S = 0.5
 RETRY_PAUSE_MAX_S = 8.0
-ISSUE_BATCH = 1000
-EVENT = {
-    "name": "Bilten simulated day",
-    "starts_at": "2030-06-01T08:00:00+00:00",
-    "ends_at": "2030-06-01T23:00:00+00:00",
-    "timezone": "UTC",
-    "locale": "en",
-    "currency": "EUR",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +316,9 @@ class _Day:
         return tuple(found)
 
     async def aclose(self) -> None:
-        for client in self.clients:
-            await client.aclose()
+        """Close every client at once: one by one, a thousand take a while."""
+        await asyncio.gather(*(client.aclose() for client in self.clients))
+        for _ in self.clients:
             self.stats.disconnected()
 
 
@@ -353,7 +343,7 @@ async def run_day(
     """Run `plan` against the hub; `scans_only`: the same scans alone (the benchmark's
     baseline), the tickets issued by the box office before the day starts."""
     async with BiltenClient(target.ws_url, target.organizer) as organizer:
-        event_id, type_id, polls = await _set_up(organizer, plan, scans_only)
+        event_id, type_id, polls = await set_up(organizer, plan, scans_only=scans_only)
         buyers = [_Buyer() for _ in range(plan.config.attendees)]
         sessions = [_Poll(poll_id) for poll_id in polls]
         async with asyncio.TaskGroup() as tasks:
@@ -367,12 +357,12 @@ async def run_day(
 async def _run(day: _Day, scans_only: bool) -> DayResult:
     plan, target = day.plan, day.target
     if scans_only:
-        for buyer, code in zip(day.buyers, await _box_office(day), strict=True):
+        codes = await box_office(day.organizer, day.event_id, day.ticket_type_id, len(day.buyers))
+        for buyer, code in zip(day.buyers, codes, strict=True):
             buyer.code.set_result(code)
     else:
-        tokens = await _mint_all(
-            [(f"sim-{day.event_id}-a{n}", "attendee") for n in range(len(day.buyers))], day
-        )
+        subs = [f"sim-{day.event_id}-a{n}" for n in range(len(day.buyers))]
+        tokens = await mint_attendees(target.mint, day.event_id, subs)
         for buyer, token in zip(day.buyers, tokens, strict=True):
             buyer.token = token
     for gate in plan.gates:
@@ -399,84 +389,3 @@ async def _run(day: _Day, scans_only: bool) -> DayResult:
             running.create_task(day.start(step))
     day.stats.finish()
     return DayResult(day.event_id, await day.truths(), day.dashboard)
-
-
-async def _mint_all(who: list[tuple[str, Role]], day: _Day) -> list[str]:
-    limit = asyncio.Semaphore(MINT_CONCURRENCY)
-
-    async def one(sub: str, role: Role) -> str:
-        async with limit:
-            return await day.target.mint(role, sub, day.event_id, None)
-
-    return list(await asyncio.gather(*(one(sub, role) for sub, role in who)))
-
-
-async def _set_up(
-    organizer: BiltenClient, plan: DayPlan, scans_only: bool
-) -> tuple[int, int, list[int]]:
-    """The event, its gates, the ticket type and (unless `scans_only`) a poll per session."""
-    event = await organizer.rpc("events.create", EVENT)
-    event_id = int(event["id"])
-    await organizer.rpc("gates.set", {"event_id": event_id, "gates": list(plan.gates)})
-    kind = await organizer.rpc(
-        "tickettypes.create",
-        {
-            "event_id": event_id,
-            "name": "Day pass",
-            "price_minor": 2500,
-            "quota": plan.config.attendees,
-        },
-    )
-    polls: list[int] = []
-    for n in range(0 if scans_only else plan.config.polls):
-        session = await organizer.rpc(
-            "sessions.create", {"event_id": event_id, "title": f"Session {n + 1}", "room": "Hall"}
-        )
-        poll = await organizer.rpc(
-            "polls.create",
-            {
-                "session_id": session["id"],
-                "question": f"What did you like best so far? ({n + 1})",
-                "kind": "single",
-                "options": list(POLL_OPTIONS),
-                "results": "live",
-            },
-        )
-        polls.append(int(poll["id"]))
-    return event_id, int(kind["id"]), polls
-
-
-async def _box_office(day: _Day) -> list[str]:
-    """Every planned buyer's ticket issued at once: the scans-alone run sells nothing."""
-    codes: list[str] = []
-    while len(codes) < len(day.buyers):
-        issued = await day.organizer.rpc(
-            "tickets.issue",
-            {
-                "event_id": day.event_id,
-                "ticket_type_id": day.ticket_type_id,
-                "count": min(ISSUE_BATCH, len(day.buyers) - len(codes)),
-                "holder": "Box office guest",
-            },
-        )
-        codes += [ticket["code"] for ticket in issued["tickets"]]
-    return codes
-
-
-@contextlib.asynccontextmanager
-async def minting_client(ws_url: str, organizer: str) -> AsyncIterator[Minter]:
-    """A `Minter` asking the hub (`tokens.create`) with the organizer's token: for a stack
-    whose secret is not at hand. `rate_limited` answers are waited out."""
-    async with BiltenClient(ws_url, organizer) as client:
-
-        async def mint(role: Role, sub: str, event_id: int, gates: tuple[str, ...] | None) -> str:
-            params: dict[str, Any] = {"role": role, "sub": sub, "events": [event_id]}
-            if gates is not None:
-                params["gates"] = list(gates)
-            while True:
-                try:
-                    return str((await client.rpc("tokens.create", params))["token"])
-                except errors.RateLimited:
-                    await asyncio.sleep(0.5)
-
-        yield mint

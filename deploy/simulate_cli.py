@@ -24,8 +24,9 @@ from typing import Any
 from rich.console import Console
 
 from bilten.clients import sim_report, sim_view
-from bilten.clients.sim_driver import Minter, Target, minting_client, run_day
+from bilten.clients.sim_driver import Target, run_day
 from bilten.clients.sim_plan import DayConfig, plan_day
+from bilten.clients.sim_setup import Minter, minting_client
 from bilten.clients.sim_stats import DayStats
 from bilten.protocol.tokens import Role, encode_token, mint_claims
 
