@@ -30,7 +30,7 @@ from benchmarks.procs import Children, wait_http_ok
 from benchmarks.report import ratio_row
 from bilten.clients.sim_driver import DayResult, Target, run_day
 from bilten.clients.sim_plan import DayPlan, plan_day
-from bilten.clients.sim_report import build_report
+from bilten.clients.sim_report import build_report, expected
 from bilten.clients.sim_stats import DayStats
 from bilten.deploy.simulate_cli import config_from, local_minter, ws_url
 from bilten.infra.settings import settings_env
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: errors {report['errors'] or 'none'}; outcomes {report['outcomes']}")
         for truth in report["truths"]:
             state = "holds" if truth["holds"] else "MISMATCH"
-            print(f"  truth: {truth['name']}: {truth['observed']} of {truth['expected']} ({state})")
+            print(f"  truth: {truth['name']}: {truth['observed']} of {expected(truth)} ({state})")
     if args.json:
         Path(args.json).write_bytes(orjson.dumps({"day": day, "alone": alone}))
     # Timeouts are figures of a loaded stack (the commands are resent until answered); any

@@ -11,7 +11,8 @@ time below is seconds from the run's start. The shape of the day:
   that peaks before the show (triangular), the first gates busier than the
   last; a few are scanned twice (a second, refused entry scan);
 - sessions follow, each with a poll open for most of its slot: attendees
-  already inside vote in it, the first options more popular;
+  already inside vote in it, the first options more popular, and some
+  react (applause, laughter) a few times during the session;
 - organizers post announcements through the day (the fan-out probe).
 """
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from typing import Literal
+
+from bilten.protocol.qa import REACTIONS
 
 # Shares of the day: (start, end) as fractions of `duration_s`.
 SALE = (0.0, 0.3)
@@ -31,7 +34,9 @@ ARRIVAL_GAP = 0.02
 RESCAN_AFTER = 0.02
 POLL_OPTIONS = ("Main stage", "Workshops", "Food court", "Meeting people")
 
-StepKind = Literal["purchase", "scan", "poll_open", "poll_close", "vote", "announce"]
+StepKind = Literal["purchase", "scan", "poll_open", "poll_close", "vote", "react", "announce"]
+# At most this many reactions by one attendee in a session (the hub allows 20 per 10 s).
+MAX_REACTIONS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +52,15 @@ class DayConfig:
     announcements: int = 10
     rescan_share: float = 0.05
     vote_share: float = 0.6
+    react_share: float = 0.3
 
     def __post_init__(self) -> None:
         if self.attendees < 1 or self.gates < 1 or self.polls < 0 or self.organizers < 1:
             raise ValueError("attendees, gates and organizers are at least 1, polls at least 0")
         if self.duration_s <= 0 or self.announcements < 0:
             raise ValueError("the duration is positive, announcements at least 0")
-        if not (0 <= self.rescan_share <= 1 and 0 <= self.vote_share <= 1):
+        shares = (self.rescan_share, self.vote_share, self.react_share)
+        if not all(0 <= share <= 1 for share in shares):
             raise ValueError("shares are between 0 and 1")
 
 
@@ -61,8 +68,10 @@ class DayConfig:
 class Step:
     """One thing that happens at `at`: `subject` is a buyer, poll or announcement index.
 
-    `gate` is set on scans, `poll` and `choice` on votes; `again` marks the
-    second scan of a ticket (the hub must refuse it: `already_inside`).
+    `gate` is set on scans, `poll` (the session's index) on votes and
+    reactions, `choice` on votes (an option) and reactions (a reaction);
+    `again` marks the second scan of a ticket (the hub must refuse it:
+    `already_inside`).
     """
 
     at: float
@@ -112,7 +121,15 @@ def plan_day(config: DayConfig) -> DayPlan:
     steps.extend(_sessions(rng, config, arrived))
     for n in range(config.announcements):
         steps.append(Step((n + 0.5) * d / config.announcements, "announce", n))
-    order = {"poll_open": 0, "announce": 1, "purchase": 2, "scan": 3, "vote": 4, "poll_close": 5}
+    order = {
+        "poll_open": 0,
+        "announce": 1,
+        "purchase": 2,
+        "scan": 3,
+        "vote": 4,
+        "react": 5,
+        "poll_close": 6,
+    }
     steps.sort(key=lambda s: (s.at, order[s.kind], s.subject))
     return DayPlan(config, gates, tuple(steps))
 
@@ -131,7 +148,8 @@ def _door_time(rng: random.Random, d: float) -> float:
 
 
 def _sessions(rng: random.Random, config: DayConfig, arrived: list[float]) -> list[Step]:
-    """A poll per session, each open for most of its slot; votes from people inside."""
+    """A poll per session, each open for most of its slot; votes and reactions from people
+    inside, within the poll's opening."""
     if not config.polls:
         return []
     d = config.duration_s
@@ -149,4 +167,12 @@ def _sessions(rng: random.Random, config: DayConfig, arrived: list[float]) -> li
             if at < opens + 0.7 * slot:  # leave the vote time to land before the close
                 choice = rng.choices(range(len(POLL_OPTIONS)), weights)[0]
                 steps.append(Step(at, "vote", buyer, poll=poll, choice=choice))
+        for buyer, door_at in enumerate(arrived):
+            if rng.random() >= config.react_share:
+                continue
+            for _ in range(rng.randint(1, MAX_REACTIONS)):
+                at = max(rng.uniform(opens, opens + 0.7 * slot), door_at + ARRIVAL_GAP * d)
+                if at < closes:
+                    reaction = rng.randrange(len(REACTIONS))
+                    steps.append(Step(at, "react", buyer, poll=poll, choice=reaction))
     return steps

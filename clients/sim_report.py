@@ -25,7 +25,13 @@ WIDTH, HEIGHT, PAD = 720, 240, 40
 def build_report(plan: DayPlan, stats: DayStats, result: DayResult) -> dict[str, Any]:
     """The JSON document: configuration, figures, errors, series and the truths."""
     truths = [
-        {"name": t.name, "expected": t.expected, "observed": t.observed, "holds": t.holds}
+        {
+            "name": t.name,
+            "expected": t.expected,
+            "unknown": t.unknown,
+            "observed": t.observed,
+            "holds": t.holds,
+        }
         for t in result.truths
     ]
     return {
@@ -78,7 +84,7 @@ def write_html(path: Path, report: dict[str, Any]) -> None:
     figures = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in rows)
     truths = "".join(
         f"<tr class={'ok' if t['holds'] else 'bad'}><td>{html.escape(t['name'])}</td>"
-        f"<td>{t['expected']}</td><td>{t['observed']}</td>"
+        f"<td>{expected(t)}</td><td>{t['observed']}</td>"
         f"<td>{'holds' if t['holds'] else 'MISMATCH'}</td></tr>"
         for t in report["truths"]
     )
@@ -99,6 +105,12 @@ font-weight:bold}}svg{{border:1px solid #ddd}}</style></head><body>
 </body></html>
 """
     path.write_text(page, encoding="utf-8")
+
+
+def expected(truth: dict[str, Any]) -> str:
+    """A truth's expected figure, with how many more it may be when some are unknown."""
+    unknown = f" (up to {truth['unknown']} more)" if truth["unknown"] else ""
+    return f"{truth['expected']}{unknown}"
 
 
 def _pair(latency: dict[str, Any]) -> str:

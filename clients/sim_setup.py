@@ -46,9 +46,9 @@ async def mint_attendees(mint: Minter, event_id: int, subs: list[str]) -> list[s
 
 async def set_up(
     organizer: BiltenClient, plan: DayPlan, *, scans_only: bool
-) -> tuple[int, int, list[int]]:
+) -> tuple[int, int, list[tuple[int, int]]]:
     """The event, its gates, the ticket type and (unless `scans_only`) a poll per session:
-    the event's id, the ticket type's and the polls'."""
+    the event's id, the ticket type's and each session's with its poll's."""
     event = await organizer.rpc("events.create", EVENT)
     event_id = int(event["id"])
     await organizer.rpc("gates.set", {"event_id": event_id, "gates": list(plan.gates)})
@@ -61,7 +61,7 @@ async def set_up(
             "quota": plan.config.attendees,
         },
     )
-    polls: list[int] = []
+    polls: list[tuple[int, int]] = []
     for n in range(0 if scans_only else plan.config.polls):
         session = await organizer.rpc(
             "sessions.create", {"event_id": event_id, "title": f"Session {n + 1}", "room": "Hall"}
@@ -76,7 +76,7 @@ async def set_up(
                 "results": "live",
             },
         )
-        polls.append(int(poll["id"]))
+        polls.append((int(session["id"]), int(poll["id"])))
     return event_id, int(kind["id"]), polls
 
 

@@ -195,7 +195,8 @@ def summary(report: dict[str, Any], report_dir: Path) -> list[str]:
     for truth in report["truths"]:
         state = "holds" if truth["holds"] else "MISMATCH"
         lines.append(
-            f"  truth      {truth['name']}: {truth['observed']} of {truth['expected']} ({state})"
+            f"  truth      {truth['name']}: {truth['observed']} of "
+            f"{sim_report.expected(truth)} ({state})"
         )
     lines.append(f"  report     {report_dir / 'simulation.html'} and simulation.json")
     lines.append("simulation: ok" if report["ok"] else "simulation: MISMATCH")

@@ -7,7 +7,16 @@ from collections import Counter
 
 import pytest
 
-from bilten.clients.sim_plan import DOORS, SALE, SESSIONS, DayConfig, gate_names, plan_day
+from bilten.clients.sim_plan import (
+    DOORS,
+    MAX_REACTIONS,
+    SALE,
+    SESSIONS,
+    DayConfig,
+    gate_names,
+    plan_day,
+)
+from bilten.protocol.qa import REACTIONS
 
 
 def test_the_same_config_gives_the_same_plan_and_another_seed_another() -> None:
@@ -65,6 +74,23 @@ def test_polls_open_in_turn_and_votes_land_inside_their_poll_from_people_inside(
     assert len({(v.subject, v.poll) for v in votes}) == len(votes)  # one ballot each
 
 
+def test_reactions_come_in_sessions_from_people_inside_a_few_each() -> None:
+    d = 60.0
+    plan = plan_day(DayConfig(attendees=400, duration_s=d, polls=2, react_share=0.5))
+    opens = {s.subject: s.at for s in plan.steps if s.kind == "poll_open"}
+    closes = {s.subject: s.at for s in plan.steps if s.kind == "poll_close"}
+    arrived = {s.subject: s.at for s in plan.steps if s.kind == "scan" and not s.again}
+    reactions = [s for s in plan.steps if s.kind == "react"]
+    assert reactions
+    for reaction in reactions:
+        assert reaction.poll is not None and reaction.choice in range(len(REACTIONS))
+        assert opens[reaction.poll] <= reaction.at < closes[reaction.poll]
+        assert reaction.at > arrived[reaction.subject]
+    per_person = Counter((r.subject, r.poll) for r in reactions)
+    assert max(per_person.values()) <= MAX_REACTIONS
+    assert len({subject for subject, _ in per_person}) < 400  # only some react
+
+
 def test_steps_are_in_time_order_and_announcements_spread_over_the_day() -> None:
     plan = plan_day(DayConfig(attendees=50, duration_s=10, announcements=5))
     times = [s.at for s in plan.steps]
@@ -75,7 +101,7 @@ def test_steps_are_in_time_order_and_announcements_spread_over_the_day() -> None
 
 def test_no_polls_means_no_votes() -> None:
     plan = plan_day(DayConfig(attendees=50, polls=0))
-    assert not {"poll_open", "poll_close", "vote"} & {s.kind for s in plan.steps}
+    assert not {"poll_open", "poll_close", "vote", "react"} & {s.kind for s in plan.steps}
 
 
 @pytest.mark.parametrize(
@@ -86,6 +112,7 @@ def test_no_polls_means_no_votes() -> None:
         {"duration_s": 0},
         {"polls": -1},
         {"vote_share": 1.5},
+        {"react_share": -0.1},
         {"announcements": -1},
     ],
 )

@@ -44,6 +44,7 @@ def _assert_day_held(report: dict[str, Any], attendees: int) -> None:
         "sold on the dashboard = confirmed holds",
         "second scans refused as already inside",
         "poll voters = acknowledged votes",
+        "reactions on the channel = acknowledged reactions",
     }
     # A busy machine may time a command out: the day sends it again (idempotent), and the
     # truths still hold; any other error is a fault.
@@ -53,6 +54,7 @@ def _assert_day_held(report: dict[str, Any], attendees: int) -> None:
     assert report["dashboard"]["inside"] == attendees
     assert report["latency_ms"]["verdict"]["count"] >= attendees
     assert report["latency_ms"]["fanout"]["count"] > 0
+    assert report["outcomes"]["reactions"] > 0
     assert report["connections"]["peak"] > attendees  # buyers, doors and organizers
 
 
