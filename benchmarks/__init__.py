@@ -23,4 +23,5 @@ BENCHMARKS: tuple[str, ...] = (
     "engagement",
     "eventlog",
     "dashboard",
+    "eventday",
 )

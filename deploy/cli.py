@@ -1,4 +1,5 @@
-"""The `bilten` command: up, status, hub, worker, migrate, replay, analytics, token, scan, version.
+"""The `bilten` command: up, status, hub, worker, migrate, replay, analytics, token, scan,
+simulate, version.
 
 The entry point is the one place that reads the environment, configures
 logging and installs uvloop; everything below gets a `Settings`.
@@ -13,8 +14,10 @@ import sys
 import time
 from collections.abc import Sequence
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any
 
+from bilten.deploy import simulate_cli
 from bilten.deploy.secret import find_secret, resolve_secret
 from bilten.infra.logs import configure_logging
 from bilten.infra.settings import (
@@ -93,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="embedded NATS as a cluster of this many nodes, every stream on each",
     )
+    up.add_argument(
+        "--simulate",
+        action="store_true",
+        help="with --demo: once ready, run a simulated event day against the stack",
+    )
+    simulate_cli.add_arguments(up)
 
     status = command("status", "every process of the running `bilten up`: health, connections, lag")
     _setting(status, "data_dir", "data directory of the `bilten up` to show")
@@ -191,6 +200,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="at the end of input, seconds to keep trying to sync the queue",
     )
 
+    simulate = command(
+        "simulate", "run a simulated event day through a running stack (docs/simulate.md)"
+    )
+    simulate.add_argument("--url", required=True, help="hub URL, e.g. http://127.0.0.1:8080")
+    simulate.add_argument(
+        "--token",
+        help="an organizer token (default: one signed with the stack's secret, for --org)",
+    )
+    simulate.add_argument("--org", default="demo", help="organization, without --token")
+    _setting(
+        simulate,
+        "data_dir",
+        "data directory of the `bilten up` whose secret signs, unless BILTEN_SECRET is set",
+    )
+    simulate.add_argument("--no-live", action="store_true", help="no live terminal view")
+    simulate_cli.add_arguments(simulate)
+
     command("version", "print the version")
     return parser
 
@@ -229,6 +255,24 @@ def _token(args: argparse.Namespace, settings: Settings) -> str:
     return encode_token(claims, find_secret(settings))
 
 
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    secret = None if args.token else find_secret(settings)
+    organizer = args.token or simulate_cli.organizer_token(find_secret(settings), args.org)
+    code, lines = _run(
+        simulate_cli.simulate(
+            args.url,
+            organizer,
+            simulate_cli.config_from(args),
+            args.report_dir or Path.cwd(),
+            secret=secret,
+            org=args.org,
+            live=not args.no_live,
+        )
+    )
+    print("\n".join(lines))
+    return int(code)
+
+
 def _run(coro_main: object) -> Any:
     try:
         import uvloop
@@ -253,13 +297,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "token":
             print(_token(args, settings))
             return 0
+        if args.command == "simulate":
+            return _simulate(args, settings)
         configure_logging(settings.log_format, settings.log_level)
         if args.command == "up":
             from bilten.deploy import up
             from bilten.deploy.up_processes import Scale
 
+            if args.simulate and not args.demo:
+                raise SettingsError("--simulate", "runs on the demo stack: add --demo")
             scale = Scale(args.hubs, args.workers, args.nats_cluster)
-            return up.main(settings, demo=args.demo, scale=scale)
+            day = simulate_cli.Simulation.from_args(args) if args.simulate else None
+            return up.main(settings, demo=args.demo, scale=scale, simulation=day)
         if args.command == "status":
             from bilten.deploy import status
 

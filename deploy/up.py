@@ -36,6 +36,7 @@ from bilten.deploy import demo
 from bilten.deploy.embedded import EmbeddedStack
 from bilten.deploy.embedded_mail import EmbeddedMail
 from bilten.deploy.secret import resolve_secret
+from bilten.deploy.simulate_cli import Simulation, organizer_token, simulate
 from bilten.deploy.supervisor import Child, kill, supervise, terminate
 from bilten.deploy.up_processes import (
     Member,
@@ -47,6 +48,7 @@ from bilten.deploy.up_processes import (
 from bilten.deploy.up_state import ProcessState, StackState, remove_state, write_state
 from bilten.infra.bootstrap import prepare
 from bilten.infra.settings import Settings, SettingsError
+from bilten.protocol.errors import BiltenError
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,7 @@ async def _run_stack(
     stop: asyncio.Event,
     demo_event: bool,
     scale: Scale,
+    simulation: Simulation | None,
 ) -> int:
     if scale.nats_cluster:
         settings = await start_nats_cluster(settings, scale.nats_cluster, members)
@@ -192,20 +195,50 @@ async def _run_stack(
         lines.extend(await demo.create(settings, base, bilten_command()))
     print("\n".join(lines), flush=True)
     print("ready", flush=True)
-    await supervise([m.child for m in members], stop, record)
+    day = None
+    if simulation is not None:
+        day = asyncio.create_task(_simulate(settings, base, simulation))
+    try:
+        await supervise([m.child for m in members], stop, record)
+    finally:
+        if day is not None:
+            day.cancel()
+            await asyncio.wait([day])
     return 0
 
 
-def main(settings: Settings, *, demo: bool, scale: Scale) -> int:
+async def _simulate(settings: Settings, base: str, simulation: Simulation) -> None:
+    """`--simulate`: the day against the demo stack, its summary printed after `ready`.
+    The stack stays up whatever the day shows, for a look at the dashboard."""
+    secret = settings.require_secret()
+    try:
+        _code, lines = await simulate(
+            base,
+            organizer_token(secret, demo.DEMO_ORG),
+            simulation.config,
+            simulation.report_dir or settings.data_dir,
+            secret=secret,
+            org=demo.DEMO_ORG,
+        )
+    except BiltenError as error:
+        log.error("the simulation failed: %s", error)
+        print(f"simulation failed: {error.message}", flush=True)
+        return
+    print("\n".join(lines), flush=True)
+
+
+def main(
+    settings: Settings, *, demo: bool, scale: Scale, simulation: Simulation | None = None
+) -> int:
     """Run the stack until interrupted; returns the process exit code."""
     if scale.nats_cluster and settings.nats_url:
         raise SettingsError("--nats-cluster", "starts NATS embedded; BILTEN_NATS_URL is set")
     with data_dir_lock(settings.data_dir, f"http://{settings.host}:{settings.port}"):
         check_hub_port(settings)
-        return _main(settings, demo, scale)
+        return _main(settings, demo, scale, simulation)
 
 
-def _main(settings: Settings, demo: bool, scale: Scale) -> int:
+def _main(settings: Settings, demo: bool, scale: Scale, simulation: Simulation | None) -> int:
     stack = EmbeddedStack(settings.data_dir)
     mail = EmbeddedMail()  # loopback only, whatever the hub's host: it shows sign-in links
     members: list[Member] = []
@@ -232,7 +265,9 @@ def _main(settings: Settings, demo: bool, scale: Scale) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal(stop))
-        task = asyncio.create_task(_run_stack(settings, stack, mail, members, stop, demo, scale))
+        task = asyncio.create_task(
+            _run_stack(settings, stack, mail, members, stop, demo, scale, simulation)
+        )
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():

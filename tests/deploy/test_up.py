@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,12 @@ class Up:
         self.output.put("")
 
     def wait_ready(self, timeout: float = WAIT_S) -> list[str]:
+        self.read_until(lambda line: line.strip() == "ready", "ready", timeout)
+        return self.lines
+
+    def read_until(self, last: Callable[[str], bool], what: str, timeout: float) -> list[str]:
+        """The lines printed from now up to the `last` one, included (also kept in `lines`)."""
+        read: list[str] = []
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             try:
@@ -163,10 +169,11 @@ class Up:
             if not line:
                 self.log.seek(0)
                 raise AssertionError(f"bilten up exited: {self.log.read()[-3000:]}")
-            self.lines.append(line.rstrip("\n"))
-            if line.strip() == "ready":
-                return self.lines
-        raise AssertionError(f"not ready in {timeout:.0f} s; printed: {self.lines}")
+            read.append(line.rstrip("\n"))
+            self.lines.append(read[-1])
+            if last(line):
+                return read
+        raise AssertionError(f"not {what} in {timeout:.0f} s; printed: {self.lines}")
 
     def close(self) -> None:
         if self.process.poll() is None:
