@@ -27,14 +27,24 @@ class Crowd:
     def __init__(self, patience: float = WAIT_S) -> None:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.patience = patience
+        self.rests: list[aiohttp.ClientSession] = []
 
     async def connect(self, server: Any, token: str) -> Raw:
         return Raw(
             await self.session.ws_connect(server.make_url(f"/ws?token={token}")), self.patience
         )
 
+    def rest(self, server: Any) -> aiohttp.ClientSession:
+        """A session to one hub's REST API (paths relative to the hub), closed with the crowd."""
+        session = aiohttp.ClientSession(
+            base_url=server.make_url("/"), connector=aiohttp.TCPConnector(limit=0)
+        )
+        self.rests.append(session)
+        return session
+
     async def close(self) -> None:
-        await self.session.close()
+        for session in [self.session, *self.rests]:
+            await session.close()
 
 
 def ok(reply: dict[str, Any]) -> Any:
