@@ -16,7 +16,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
 import nats
@@ -26,7 +26,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from bilten.infra.settings import Settings, settings_env
 from bilten.protocol.commands import COMMANDS
 from bilten.protocol.subjects import Subjects
-from tests.waiting import WAIT_S, wait_for
+from bilten.workers.main import run_workers
+from tests.waiting import WAIT_S, arrives, wait_for
 
 PROBE = b"{}"  # not a command request: every worker answers bad_request and does nothing
 
@@ -66,6 +67,19 @@ async def workers_answer(
             await wait_for(answered, what=f"a worker answering {subject}")
     finally:
         await nc.close()
+
+
+@contextlib.asynccontextmanager
+async def workers_running(settings: Settings, names: Sequence[str]) -> AsyncIterator[None]:
+    """The named workers in this process, answering, for the block; stopped after it."""
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(run_workers(settings, names, stop))
+    try:
+        await workers_answer(settings, names, running=task)
+        yield
+    finally:
+        stop.set()
+        await arrives(task, what="the in-process workers to stop")
 
 
 async def _metrics(http: aiohttp.ClientSession, port: int) -> str:
@@ -134,3 +148,14 @@ async def hub_answers(hub: subprocess.Popen[bytes], url: str) -> None:
             return False
 
         await wait_for(answered, what=f"the hub process answering {url}")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a spawned worker: SIGTERM and its orderly shutdown, SIGKILL if that hangs."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(WAIT_S)

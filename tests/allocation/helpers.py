@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,14 +27,24 @@ class Crowd:
     def __init__(self, patience: float = WAIT_S) -> None:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.patience = patience
+        self.rests: list[aiohttp.ClientSession] = []
 
     async def connect(self, server: Any, token: str) -> Raw:
         return Raw(
             await self.session.ws_connect(server.make_url(f"/ws?token={token}")), self.patience
         )
 
+    def rest(self, server: Any) -> aiohttp.ClientSession:
+        """A session to one hub's REST API (paths relative to the hub), closed with the crowd."""
+        session = aiohttp.ClientSession(
+            base_url=server.make_url("/"), connector=aiohttp.TCPConnector(limit=0)
+        )
+        self.rests.append(session)
+        return session
+
     async def close(self) -> None:
-        await self.session.close()
+        for session in [self.session, *self.rests]:
+            await session.close()
 
 
 def ok(reply: dict[str, Any]) -> Any:
@@ -209,3 +221,85 @@ async def db_state(
         {r["id"]: r["status"] for r in seats},
         {r["ticket_type_id"]: (r["held"], r["sold"]) for r in ga},
     )
+
+
+async def check_holds(
+    settings: Settings,
+    venue: Venue,
+    log: Sequence[dict[str, Any]],
+    quota: int,
+    *,
+    issued: int = 0,
+) -> None:
+    """The database agrees with every answer, and nothing is sold or held twice.
+
+    `log` holds an entry per hold asked: `kind` (chosen, best, ga), `ask`, `answer` and
+    its `end` (kept, confirmed, released); `issued` GA tickets came from tickets.issue.
+    """
+    where = {s: (row, i) for row, ids in venue.rows.items() for i, s in enumerate(ids)}
+    live: dict[int, dict[str, Any]] = {}
+    for entry in log:
+        answer = entry["answer"]
+        if answer["status"] != "held":
+            continue
+        ask = entry["ask"]
+        if entry["kind"] == "chosen":
+            assert sorted(answer["seat_ids"]) == sorted(ask["seat_ids"])
+        elif entry["kind"] == "best":
+            seats = answer["seat_ids"]
+            assert len(seats) == ask["quantity"]
+            spots = [where[s] for s in seats]
+            assert len({row for row, _ in spots}) == 1, spots  # together: one row…
+            assert [i for _, i in spots] == list(range(spots[0][1], spots[0][1] + len(seats)))
+        else:
+            assert answer["seat_ids"] == [] and answer["quantity"] == ask["quantity"]
+        if entry["end"] != "released":
+            live[answer["hold_id"]] = entry
+    taken = Counter(s for e in live.values() for s in e["answer"]["seat_ids"])
+    assert not [s for s, n in taken.items() if n > 1], "a seat in two live holds or orders"
+
+    holds = {
+        r["id"]: r
+        for r in await db(settings, "SELECT * FROM holds WHERE event_id = $1", venue.event_id)
+    }
+    answered = {e["answer"]["hold_id"] for e in log if e["answer"]["status"] == "held"}
+    assert set(holds) == answered  # no hold the buyers were not told about (retries!)
+    for hold_id, entry in live.items():
+        assert holds[hold_id]["state"] == ("confirmed" if entry["end"] == "confirmed" else "active")
+    seats = await db(
+        settings,
+        "SELECT id, status, hold_id, ticket_id FROM seats WHERE event_id = $1",
+        venue.event_id,
+    )
+    for seat in seats:
+        if seat["status"] == "held":
+            assert seat["id"] in holds[seat["hold_id"]]["seat_ids"]
+            assert holds[seat["hold_id"]]["state"] == "active"
+        elif seat["status"] == "sold":
+            assert holds[seat["hold_id"]]["state"] == "confirmed"
+        else:
+            assert seat["id"] not in taken
+    assert {s["id"] for s in seats if s["status"] != "available"} == set(taken)
+    tickets = await db(
+        settings, "SELECT id, ticket_type_id FROM tickets WHERE event_id = $1", venue.event_id
+    )
+    sold_seats = [s for s in seats if s["status"] == "sold"]
+    assert len({s["ticket_id"] for s in sold_seats}) == len(sold_seats)
+    ga_live = [h for h in holds.values() if h["ticket_type_id"] == venue.ga]
+    held = sum(h["quantity"] for h in ga_live if h["state"] == "active")
+    sold = sum(h["quantity"] for h in ga_live if h["state"] == "confirmed")
+    counter = (
+        await db(settings, "SELECT held, sold FROM ga_counters WHERE ticket_type_id = $1", venue.ga)
+    )[0]
+    assert (counter["held"], counter["sold"]) == (held, sold + issued)
+    assert held + sold + issued <= quota
+    assert Counter(t["ticket_type_id"] for t in tickets)[venue.ga] == sold + issued
+    assert len(tickets) == sold + issued + len(sold_seats)
+    orders = await db(settings, "SELECT hold_id FROM orders WHERE event_id = $1", venue.event_id)
+    confirmed = [h for h, entry in live.items() if entry["end"] == "confirmed"]
+    assert sorted(o["hold_id"] for o in orders) == sorted(confirmed)  # one order each
+    per_buyer: Counter[str] = Counter()
+    for h in holds.values():
+        if h["state"] in ("active", "confirmed"):
+            per_buyer[h["owner_sub"]] += h["quantity"]
+    assert max(per_buyer.values()) <= 10  # the default per-attendee cap

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import subprocess
 import time
 from collections import Counter
 from typing import Any
@@ -19,9 +18,17 @@ from bilten.infra.settings import Settings
 from bilten.protocol.seats import counts
 from bilten.workers.main import run_workers
 from bilten.workers.registry import WORKERS
-from tests.allocation.helpers import Crowd, SeatWatcher, Venue, db, hold, make_venue, ok
+from tests.allocation.helpers import (
+    Crowd,
+    SeatWatcher,
+    Venue,
+    check_holds,
+    hold,
+    make_venue,
+    ok,
+)
 from tests.hub.helpers import Raw, connect
-from tests.ready import free_port, processes_answer, spawn_worker, workers_answer
+from tests.ready import free_port, processes_answer, spawn_worker, stop_process, workers_answer
 from tests.waiting import WAIT_S, allowance, arrives
 
 # Deadlines that grow with the work, and a pytest limit above them: the whole storm, and
@@ -83,73 +90,6 @@ async def _buyer(raw: Raw, venue: Venue, n: int, rounds: int, log: Log) -> None:
             entry["end"] = "released"
 
 
-async def _check_invariants(settings: Settings, venue: Venue, log: Log, quota: int) -> None:
-    """The database agrees with every answer, and nothing is sold or held twice."""
-    where = {s: (row, i) for row, ids in venue.rows.items() for i, s in enumerate(ids)}
-    live: dict[int, dict[str, Any]] = {}
-    for entry in log:
-        answer = entry["answer"]
-        if answer["status"] != "held":
-            continue
-        ask = entry["ask"]
-        if entry["kind"] == "chosen":
-            assert sorted(answer["seat_ids"]) == sorted(ask["seat_ids"])
-        elif entry["kind"] == "best":
-            seats = answer["seat_ids"]
-            assert len(seats) == ask["quantity"]
-            spots = [where[s] for s in seats]
-            assert len({row for row, _ in spots}) == 1, spots  # together: one row…
-            assert [i for _, i in spots] == list(range(spots[0][1], spots[0][1] + len(seats)))
-        else:
-            assert answer["seat_ids"] == [] and answer["quantity"] == ask["quantity"]
-        if entry["end"] != "released":
-            live[answer["hold_id"]] = entry
-    taken = Counter(s for e in live.values() for s in e["answer"]["seat_ids"])
-    assert not [s for s, n in taken.items() if n > 1], "a seat in two live holds or orders"
-
-    holds = {
-        r["id"]: r
-        for r in await db(settings, "SELECT * FROM holds WHERE event_id = $1", venue.event_id)
-    }
-    answered = {e["answer"]["hold_id"] for e in log if e["answer"]["status"] == "held"}
-    assert set(holds) == answered  # no hold the buyers were not told about (retries!)
-    for hold_id, entry in live.items():
-        assert holds[hold_id]["state"] == ("confirmed" if entry["end"] == "confirmed" else "active")
-    seats = await db(
-        settings,
-        "SELECT id, status, hold_id, ticket_id FROM seats WHERE event_id = $1",
-        venue.event_id,
-    )
-    for seat in seats:
-        if seat["status"] == "held":
-            assert seat["id"] in holds[seat["hold_id"]]["seat_ids"]
-            assert holds[seat["hold_id"]]["state"] == "active"
-        elif seat["status"] == "sold":
-            assert holds[seat["hold_id"]]["state"] == "confirmed"
-        else:
-            assert seat["id"] not in taken
-    assert {s["id"] for s in seats if s["status"] != "available"} == set(taken)
-    tickets = await db(
-        settings, "SELECT id, ticket_type_id FROM tickets WHERE event_id = $1", venue.event_id
-    )
-    sold_seats = [s for s in seats if s["status"] == "sold"]
-    assert len({s["ticket_id"] for s in sold_seats}) == len(sold_seats)
-    ga_live = [h for h in holds.values() if h["ticket_type_id"] == venue.ga]
-    held = sum(h["quantity"] for h in ga_live if h["state"] == "active")
-    sold = sum(h["quantity"] for h in ga_live if h["state"] == "confirmed")
-    counter = (
-        await db(settings, "SELECT held, sold FROM ga_counters WHERE ticket_type_id = $1", venue.ga)
-    )[0]
-    assert (counter["held"], counter["sold"]) == (held, sold) and held + sold <= quota
-    assert Counter(t["ticket_type_id"] for t in tickets)[venue.ga] == sold
-    assert len(tickets) == sold + len(sold_seats)
-    per_buyer = Counter()
-    for h in holds.values():
-        if h["state"] in ("active", "confirmed"):
-            per_buyer[h["owner_sub"]] += h["quantity"]
-    assert max(per_buyer.values()) <= 10  # the default per-attendee cap
-
-
 @pytest.mark.request_timeout(STORM_COMMAND)
 @pytest.mark.timeout(STORM + 3 * WAIT_S)
 async def test_storm_two_hubs_two_workers(
@@ -193,7 +133,7 @@ async def test_storm_two_hubs_two_workers(
         assert len(log) == 600
         outcomes = Counter(e["answer"].get("reason", "held") for e in log)
         assert outcomes["held"] > 100 and outcomes["unavailable"] > 0, outcomes
-        await _check_invariants(workers, venue, log, quota=100)
+        await check_holds(workers, venue, log, quota=100)
         for watcher in watchers:
             await watcher.until_equal(workers, venue.event_id)
         elapsed = time.perf_counter() - started
@@ -313,18 +253,12 @@ async def test_allocation_worker_killed_mid_storm(
         )
         assert 60 <= killed_at < 200 and len(log) == 240
         assert victims[0].wait(WAIT_S) == -signal.SIGKILL
-        await _check_invariants(migrated, venue, log, quota=60)
+        await check_holds(migrated, venue, log, quota=60)
         await watcher.until_equal(migrated, venue.event_id)
     finally:
         if watcher is not None:
             await watcher.close()
         for victim in victims:
-            if victim.poll() is None:
-                victim.terminate()
-            try:
-                victim.wait(10)
-            except subprocess.TimeoutExpired:
-                victim.kill()
-                victim.wait(WAIT_S)
+            stop_process(victim)
         stop.set()
         await arrives(others, what="the in-process workers to stop")

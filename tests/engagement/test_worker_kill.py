@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from bilten.workers.registry import WORKERS
 from tests.engagement.helpers import PollsView, make_poll, make_session
 from tests.engagement.storm import Tally, check_answers, settles, voter
 from tests.hub.helpers import connect
-from tests.ready import free_port, processes_answer, spawn_worker, workers_answer
+from tests.ready import free_port, processes_answer, spawn_worker, stop_process, workers_answer
 from tests.waiting import WAIT_S, allowance, arrives
 
 VOTERS = 300
@@ -82,12 +81,6 @@ async def test_sigkill_of_an_engagement_worker_loses_no_vote(
         await settles(migrated, organizer, watcher, poll["id"], VOTERS, 3)
     finally:
         for proc in victims:
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(WAIT_S)
+            stop_process(proc)
         stop.set()
         await arrives(others, what="the in-process workers to stop")

@@ -1,14 +1,12 @@
 """Watching the dashboard in tests: a subscriber, the ground truth counted from PostgreSQL
-by other queries than the worker's, when JetStream stored each publication, a Redis
-flush, and a storm of scans, holds and votes on a stage set for it."""
+by other queries than the worker's, when JetStream stored each publication, and a Redis
+flush. The storm it watches is tests/storm.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +18,7 @@ from bilten.infra.keys import RedisKeys
 from bilten.infra.settings import Settings
 from bilten.protocol.dashboard import per_minute, series_start
 from bilten.protocol.subjects import Subjects
-from tests.allocation.helpers import Crowd, Venue, db, hold, make_venue, ok
-from tests.engagement.helpers import make_poll
+from tests.allocation.helpers import db
 from tests.hub.helpers import Raw
 
 
@@ -158,160 +155,17 @@ def figures(dashboard: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in dashboard.items() if k not in ("type", "event_id", "minute", "online")}
 
 
+async def tells_the_truth(settings: Settings, view: DashboardView, event_id: int) -> bool:
+    """Whether the latest dashboard's figures equal PostgreSQL's (else AssertionError: how)."""
+    latest = view.latest
+    truth = await ground_truth(settings, event_id, datetime.fromisoformat(latest["minute"]))
+    assert figures(latest) == truth, (latest, truth)
+    return True
+
+
 async def until(raw: Raw, first: dict[str, Any] | None, done: Any) -> dict[str, Any]:
     """The first dashboard (`first`, then each publication) for which `done` holds."""
     dashboard = first
     while dashboard is None or not done(dashboard):
         dashboard = (await raw.until("pub"))["data"]
     return dashboard
-
-
-async def scanner(staff: Raw, event_id: int, codes: list[str], rng: random.Random) -> None:
-    """Entries, exits, re-entries at two gates, doubles (already_inside) and forgeries."""
-    for code in codes:
-        for gate, direction in rng.choice(
-            [
-                [("north", "in")],
-                [("south", "in"), ("south", "in")],
-                [("north", "in"), ("north", "out")],
-            ]
-        ):
-            ok(
-                await staff.call(
-                    "checkin.scan",
-                    {"event_id": event_id, "code": code, "gate": gate, "direction": direction},
-                )
-            )
-    ok(
-        await staff.call(
-            "checkin.scan",
-            {"event_id": event_id, "code": "forged", "gate": "north", "direction": "in"},
-        )
-    )
-
-
-async def buyer(raw: Raw, venue: Venue, rng: random.Random) -> None:
-    """Holds of seats and GA places, each then confirmed, released or kept."""
-    for _ in range(6):
-        if rng.random() < 0.5:
-            answer = await hold(
-                raw, venue.event_id, ticket_type_id=venue.parter, quantity=rng.randint(1, 3)
-            )
-        else:
-            answer = await hold(
-                raw, venue.event_id, ticket_type_id=venue.ga, quantity=rng.randint(1, 2)
-            )
-        if answer["status"] != "held":
-            continue
-        then = rng.random()
-        if then < 0.5:
-            ok(await raw.call("seats.confirm", {"hold_id": answer["hold_id"]}))
-        elif then < 0.75:
-            ok(await raw.call("seats.release", {"hold_id": answer["hold_id"]}))
-
-
-async def vote_all(
-    crowd: Crowd, server: Any, make_token: Any, event_id: int, poll_id: int, subs: range
-) -> None:
-    """Attendees `voter-{i}` for i in `subs`, each voting once (A or B by turns)."""
-    for i in subs:
-        voter = await crowd.connect(
-            server, make_token("attendee", sub=f"voter-{i}", events=[event_id])
-        )
-        ok(await voter.call("polls.vote", {"poll_id": poll_id, "choice": i % 2}))
-
-
-@dataclass(slots=True)
-class Stage:
-    """An event set up for a storm: its venue, tickets, an open poll, the people, the screen."""
-
-    venue: Venue
-    codes: list[str]
-    poll_id: int
-    staff: Raw
-    buyers: list[Raw]
-    audience: list[Raw]  # kept: three attendees online on the dashboard
-    view: DashboardView
-
-    @property
-    def event_id(self) -> int:
-        return self.venue.event_id
-
-
-async def set_stage(
-    crowd: Crowd, server: Any, make_token: Any, *, tickets: int, buyers: int
-) -> Stage:
-    """Two gates, `tickets` GA tickets, two open polls, three questions (one answered),
-    three attendees on the polls channel, a door, `buyers` buyers and an organizer's
-    screen already watching the dashboard."""
-    organizer = await crowd.connect(server, make_token("organizer"))
-    venue = await make_venue(organizer, rows=3, seats=10, ga_quota=tickets + 12)
-    event_id = venue.event_id
-    ok(await organizer.call("gates.set", {"event_id": event_id, "gates": ["north", "south"]}))
-    issued = ok(
-        await organizer.call(
-            "tickets.issue",
-            {
-                "event_id": event_id,
-                "ticket_type_id": venue.ga,
-                "count": tickets,
-                "holder": "Amra H.",
-            },
-        )
-    )
-    session = ok(
-        await organizer.call("sessions.create", {"event_id": event_id, "title": "Keynote"})
-    )
-    poll = await make_poll(organizer, session["id"], "single", options=["A", "B"])
-    await make_poll(organizer, session["id"], "single", options=["C", "D"])
-    asker = await crowd.connect(server, make_token("attendee", sub="asker", events=[event_id]))
-    asked = [
-        ok(
-            await asker.call(
-                "qa.ask", {"event_id": event_id, "session_id": session["id"], "text": q}
-            )
-        )
-        for q in ("Why?", "How?", "When?")
-    ]
-    ok(
-        await organizer.call(
-            "qa.moderate",
-            {"event_id": event_id, "question_id": asked[0]["id"], "action": "answered"},
-        )
-    )
-    audience = [
-        await crowd.connect(server, make_token("attendee", sub=f"fan-{i}", events=[event_id]))
-        for i in range(3)
-    ]
-    for fan in audience:
-        assert (await fan.subscribe(f"event.{event_id}.polls"))["op"] == "subscribed"
-    staff = await crowd.connect(server, make_token("staff", events=[event_id]))
-    people = [
-        await crowd.connect(server, make_token("attendee", sub=f"buyer-{i}", events=[event_id]))
-        for i in range(buyers)
-    ]
-    screen = await crowd.connect(server, make_token("organizer", sub="screen"))
-    view = DashboardView(screen, event_id, crowd.patience)
-    await view.start()
-    codes = [t["code"] for t in issued["tickets"]]
-    return Stage(venue, codes, poll["id"], staff, people, audience, view)
-
-
-async def storm_part(
-    stage: Stage,
-    crowd: Crowd,
-    server: Any,
-    make_token: Any,
-    part: int,
-    rng: random.Random,
-    *,
-    voters: int,
-) -> None:
-    """Half the storm (`part` 0 or 1): half the tickets scanned, half the buyers and half
-    the voters, all at once."""
-    half = len(stage.codes) // 2
-    await asyncio.gather(
-        scanner(stage.staff, stage.event_id, stage.codes[part * half : (part + 1) * half], rng),
-        *(buyer(b, stage.venue, rng) for b in stage.buyers[part::2]),
-        vote_all(crowd, server, make_token, stage.event_id, stage.poll_id, range(part, voters, 2)),
-    )

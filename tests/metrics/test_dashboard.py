@@ -17,17 +17,9 @@ from bilten.workers.main import run_workers
 from bilten.workers.registry import WORKERS
 from tests.allocation.helpers import Crowd, make_venue, ok
 from tests.hub.helpers import connect
-from tests.metrics.helpers import (
-    Stage,
-    figures,
-    flush,
-    ground_truth,
-    set_stage,
-    stored_at,
-    storm_part,
-    until,
-)
+from tests.metrics.helpers import figures, flush, ground_truth, stored_at, tells_the_truth, until
 from tests.ready import workers_answer
+from tests.storm import Stage, set_stage, storm_part
 from tests.waiting import WAIT_S, allowance, arrives, wait_for
 
 TICKETS = 40
@@ -71,11 +63,9 @@ async def test_the_dashboard_equals_postgresql_after_a_storm_with_a_restart_and_
 
         async def equal() -> bool:
             assert not metrics.done()
-            latest = view.latest
-            truth = await ground_truth(migrated, event_id, datetime.fromisoformat(latest["minute"]))
-            assert figures(latest) == truth, (latest, truth)
-            assert latest["online"] == {"attendee": 3, "staff": 0, "organizer": 1}, latest["online"]
-            return True
+            online = view.latest["online"]
+            assert online == {"attendee": 3, "staff": 0, "organizer": 1}, online
+            return await tells_the_truth(migrated, view, event_id)
 
         await wait_for(equal, what="the dashboard to equal PostgreSQL", timeout=2 * WAIT_S)
         # At most one publication a second, as JetStream stored them.

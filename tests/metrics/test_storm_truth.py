@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import subprocess
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -29,8 +27,9 @@ from bilten.workers.main import run_workers
 from bilten.workers.registry import WORKERS
 from tests.allocation.helpers import Crowd, db
 from tests.exports.helpers import as_csv, download, expected
-from tests.metrics.helpers import Stage, figures, flush, ground_truth, set_stage, storm_part
-from tests.ready import free_port, spawn_worker, workers_answer
+from tests.metrics.helpers import flush, tells_the_truth
+from tests.ready import free_port, spawn_worker, stop_process, workers_answer
+from tests.storm import Stage, set_stage, storm_part
 from tests.waiting import WAIT_S, allowance, arrives, wait_for
 
 pytestmark = pytest.mark.faults
@@ -41,16 +40,6 @@ VOTERS = 40
 STORM = allowance(TICKETS * 3 + BUYERS * 6 + VOTERS)
 PROCESSES = ("allocation", "checkin", "engagement", "exports", "metrics", "persistence")
 EXPORTS = ("tickets", "checkins", "orders")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(WAIT_S)
 
 
 async def _scans(settings: Settings, event_id: int) -> int:
@@ -124,10 +113,7 @@ async def test_after_a_storm_with_metrics_killed_and_redis_emptied_all_figures_a
 
         async def dashboard_true() -> bool:
             assert procs["metrics"].poll() is None, "the metrics worker stopped"
-            latest = view.latest
-            truth = await ground_truth(migrated, event_id, datetime.fromisoformat(latest["minute"]))
-            assert figures(latest) == truth, (latest, truth)
-            return True
+            return await tells_the_truth(migrated, view, event_id)
 
         await wait_for(dashboard_true, what="the dashboard to equal PostgreSQL", timeout=STORM)
         assert view.latest["inside"] > 0 and view.latest["sales"]["orders"] > 0
@@ -156,6 +142,6 @@ async def test_after_a_storm_with_metrics_killed_and_redis_emptied_all_figures_a
             await stage.view.close()
         await crowd.close()
         for proc in procs.values():
-            _stop(proc)
+            stop_process(proc)
         stop.set()
         await arrives(others, what="the in-process workers to stop")

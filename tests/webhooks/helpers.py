@@ -8,7 +8,7 @@ import datetime
 import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from bilten.hub.app import create_app
 from bilten.infra.settings import Settings
-from bilten.workers.main import run_workers
-from tests.ready import workers_answer
-from tests.waiting import arrives
+from tests.ready import workers_running
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -117,17 +115,9 @@ async def receiving(cert: Path, key: Path) -> AsyncIterator[Receiver]:
 WORKERS = ["checkin", "events", "tickets", "webhooks"]
 
 
-@asynccontextmanager
-async def running(settings: Settings, names: list[str] = WORKERS) -> AsyncIterator[None]:
+def running(settings: Settings, names: list[str] = WORKERS) -> AbstractAsyncContextManager[None]:
     """The named workers with `settings`, in this process, until the block ends."""
-    stop = asyncio.Event()
-    task = asyncio.get_running_loop().create_task(run_workers(settings, names, stop))
-    try:
-        await workers_answer(settings, names, running=task)
-        yield
-    finally:
-        stop.set()
-        await arrives(task, what="the workers to stop")
+    return workers_running(settings, names)
 
 
 class Api:
