@@ -9,6 +9,7 @@ two-minute sync).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -52,6 +53,11 @@ REPLAY_RETENTION_S = 86400.0
 RETIRED_DURABLES = ("audit",)
 # JetStream's error code for "stream name already in use with a different configuration".
 _STREAM_NAME_IN_USE = 10058
+# "subjects overlap with an existing stream": also what a create gets while another
+# process creates the same stream (its subjects are taken before its name is).
+_SUBJECTS_OVERLAP = 10065
+_CREATE_ATTEMPTS = 20
+_CREATE_RETRY_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,16 +178,27 @@ def consumer_decls(subjects: Subjects) -> list[ConsumerDecl]:
     ]
 
 
+async def _declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream, or update it to `config`; another process declaring it at the
+    same moment is waited out (workers and hubs start together)."""
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            await js.add_stream(config)
+            return
+        except BadRequestError as error:
+            if error.err_code == _STREAM_NAME_IN_USE:
+                await js.update_stream(config)
+                log.info("stream %s updated", config.name)
+                return
+            if error.err_code != _SUBJECTS_OVERLAP or attempt == _CREATE_ATTEMPTS:
+                raise
+        await asyncio.sleep(_CREATE_RETRY_S * attempt)
+
+
 async def declare(js: JetStreamContext, subjects: Subjects, limits: StreamLimits) -> None:
     """Create or update every stream and consumer; safe to run any number of times."""
     for config in stream_configs(subjects, limits):
-        try:
-            await js.add_stream(config)
-        except BadRequestError as error:
-            if error.err_code != _STREAM_NAME_IN_USE:
-                raise
-            await js.update_stream(config)
-            log.info("stream %s updated", config.name)
+        await _declare_stream(js, config)
     for decl in consumer_decls(subjects):
         consumer = ConsumerConfig(
             durable_name=decl.durable,

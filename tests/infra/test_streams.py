@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import nats
 
 from bilten.infra.settings import Settings
@@ -35,3 +37,27 @@ async def test_declare_twice_then_change_limits(settings: Settings) -> None:
         assert replay.config.subjects == [subjects.replay(">", ">")]
     finally:
         await nc.close()
+
+
+async def test_processes_declaring_at_once_all_succeed(settings: Settings) -> None:
+    """Workers and hubs start together: a create racing another's create of the same stream
+    is told its subjects overlap, and must wait it out (without: about 1 try in 15 of 4)."""
+    assert settings.nats_url
+    connections = [await nats.connect(settings.nats_url) for _ in range(4)]
+    js = connections[0].jetstream()
+    try:
+        for attempt in range(40):
+            subjects = Subjects(f"{settings.namespace}r{attempt}")
+            try:
+                await asyncio.gather(
+                    *(declare(nc.jetstream(), subjects, StreamLimits()) for nc in connections)
+                )
+                info = await js.stream_info(subjects.events_stream)
+                assert info.config.subjects == [subjects.events(">")]
+            finally:
+                for stream in await js.streams_info():
+                    if stream.config.name.startswith(f"{subjects.prefix.upper()}_"):
+                        await js.delete_stream(stream.config.name)
+    finally:
+        for nc in connections:
+            await nc.close()
