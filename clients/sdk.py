@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Its own generator for reconnect jitter: the `random` module's shared one is the
+# application's (and a test framework's), not ours to move.
+_JITTER = random.Random()
 
 TokenProvider = Callable[[], Awaitable[str]]
 DEFAULT_TIMEOUT_S = 10.0
@@ -99,7 +102,7 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         """Seconds to wait before reconnect attempt `attempt` (0 for the first)."""
         cap = min(self.max_s, self.min_s * 2 ** min(attempt + 1, 32))
-        return random.uniform(self.min_s, cap)
+        return _JITTER.uniform(self.min_s, cap)
 
 
 class BiltenClient:

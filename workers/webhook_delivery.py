@@ -46,6 +46,9 @@ from bilten.workers.context import Conn, WorkerContext
 from bilten.workers.webhook_http import Outcome, Sender, open_sender
 
 log = logging.getLogger(__name__)
+# Its own generator for retry jitter: the `random` module's shared one is the
+# application's (and a test framework's), not ours to move.
+_JITTER = random.Random()
 
 TICK_S = 0.25
 # Settled deliveries (and their attempts) are kept this long for `webhooks.deliveries`.
@@ -198,7 +201,7 @@ async def settle(ctx: WorkerContext, job: Claimed, outcome: Outcome) -> None:
     next_at: datetime | None = None
     if not outcome.delivered:
         age_s = (now - job.created_at).total_seconds()
-        delay = next_attempt_in(job.attempt, age_s, retry_policy(ctx), random.random())
+        delay = next_attempt_in(job.attempt, age_s, retry_policy(ctx), _JITTER.random())
         next_at = None if delay is None else now + timedelta(seconds=delay)
     status = "delivered" if outcome.delivered else ("pending" if next_at else "failed")
     log_ctx = {"webhook_id": job.webhook_id, "delivery_id": job.delivery_id, "attempt": job.attempt}
