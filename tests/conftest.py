@@ -74,6 +74,7 @@ def with_search_path(url: str, schema: str) -> str:
 # The hub's and workers' budget for one command in tests: far beyond any healthy answer,
 # so a busy machine slows tests down but never turns a slow reply into a `timeout` error.
 REQUEST_TIMEOUT_S = 30.0
+PING_INTERVAL_S = 3600.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -110,6 +111,10 @@ async def settings(
             port=0,
             data_dir=Path(tempfile.gettempdir()) / tag,
             request_timeout_s=float(budget.args[0]) if budget else REQUEST_TIMEOUT_S,
+            # A test's raw sockets sit unread while it works elsewhere, and aiohttp answers
+            # pings only while reading: at the default 25 s a slow run would see them cut
+            # with `ping_timeout`. The keepalive's own tests set short intervals.
+            ping_interval_s=PING_INTERVAL_S,
         )
     finally:
         await admin.close()
