@@ -1,17 +1,20 @@
 """Runs a `DayPlan` through a real hub with SDK clients (docs/simulate.md).
 
 One organizer client sets the event up (gates, a general-admission ticket
-type with a quota of one place per planned buyer, a session with a poll per
-planned poll) and runs the organizer's steps; `organizers` more watch the
-dashboard; each gate has door devices (staff tokens limited to that gate);
-each buyer connects when the plan says they buy, stays connected, listens to
-the announcements and polls channels, holds a place, confirms it, is scanned
-at the door with the ticket's code, votes and reacts. Every answer and delivery goes
-into a `DayStats`. After the last step the day settles: the organizers'
-dashboard must show as many people inside as the doors admitted and as many
-tickets sold as were confirmed, every second scan must have been refused,
-the polls must count as many voters as votes were acknowledged and the
-reactions channel as many reactions: the day's `truths`.
+type with a quota of one place per planned buyer, a session with a poll or
+quiz question per planned poll, Q&A without approval) and runs the
+organizer's steps; `organizers` more watch the dashboard; each gate has door
+devices (staff tokens limited to that gate); each buyer connects when the
+plan says they buy, stays connected, listens to the announcements and polls
+channels, holds a place, confirms it, is scanned at the door with the
+ticket's code, votes, reacts, asks and upvotes questions. Every answer and
+delivery goes into a `DayStats`. After the last step the day settles: the
+organizers' dashboard must show as many people inside as the doors admitted
+and as many tickets sold as were confirmed, every second scan must have been
+refused, the polls must count as many voters as votes were acknowledged, the
+quizzes as many right answers, the reactions channel as many reactions,
+the sessions as many questions and each question as many upvotes: the
+day's `truths`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,10 +38,11 @@ from bilten.protocol.qa import REACTIONS
 DOORS_PER_GATE = 2
 SETTLE_S = 30.0
 # Idempotent commands sent again after a timeout or a lost connection until answered, for up
-# to RETRY_FOR_S: holds and scans by their nonce, confirms by their hold, votes by the ballot.
+# to RETRY_FOR_S: holds and scans by their nonce, confirms by their hold, votes by the ballot,
+# upvotes by the upvote (one per attendee and question).
 # A client that gave up early would leave an order or an entry it never heard of, and the
 # truths would judge the client's patience rather than the stack.
-RETRIED = frozenset({"seats.hold", "seats.confirm", "checkin.scan", "polls.vote"})
+RETRIED = frozenset({"seats.hold", "seats.confirm", "checkin.scan", "polls.vote", "qa.upvote"})
 RETRY_FOR_S = 60.0
 RETRY_PAUSE_S = 0.5
 RETRY_PAUSE_MAX_S = 8.0
@@ -57,7 +62,7 @@ class Truth:
     """A figure the stack must agree on once the day is quiet.
 
     `unknown` is how many more it may show: commands that were never
-    answered and cannot be resent safely (a reaction), which the stack may
+    answered and cannot be resent safely (a reaction, a question), which the stack may
     or may not have counted.
     """
 
@@ -94,12 +99,24 @@ class _Buyer:
 
 @dataclass(slots=True)
 class _Poll:
-    """A session's poll: votes wait until it is open, its close until they are answered."""
+    """A session and its poll: votes wait until it is open, its close until they are
+    answered; `correct` is a quiz question's correct option. Upvotes wait for their
+    question's id (None: the question was not acknowledged), by its number in the plan."""
 
     session_id: int
     id: int
+    correct: int | None = None
     opened: asyncio.Event = field(default_factory=asyncio.Event)
+    opened_at: float = 0.0
     ballots: list[asyncio.Future[None]] = field(default_factory=list)
+    questions: dict[int, asyncio.Future[int | None]] = field(default_factory=dict)
+    upvotes: Counter[int] = field(default_factory=Counter)  # acknowledged, by question id
+
+    def question(self, number: int) -> asyncio.Future[int | None]:
+        """The id of the session's question `number`, once its asking is answered."""
+        if number not in self.questions:
+            self.questions[number] = asyncio.get_running_loop().create_future()
+        return self.questions[number]
 
 
 @dataclass(slots=True)
@@ -121,6 +138,7 @@ class _Day:
     reacted: int = 0  # reactions counted on the channel
     shown: asyncio.Event = field(default_factory=asyncio.Event)  # a new dashboard or window
     nonces: itertools.count[int] = field(default_factory=itertools.count)
+    lost: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # never answered
 
     async def connect(self, token: str) -> BiltenClient:
         """A connected client, counted, closed with the day."""
@@ -135,8 +153,9 @@ class _Day:
     ) -> Any:
         """One rpc, timed as `kind` (None: not measured); a refusal is counted and returned
         as None. A command `RETRIED` is sent again after a timeout or a lost connection, as
-        a careful client would (each is idempotent: docs/simulate.md §The day); a vote
-        resent and answered `already_voted` was stored the first time."""
+        a careful client would (each is idempotent: docs/simulate.md §The day); a vote or
+        upvote resent and answered `already_voted` or `already_upvoted` was stored the first
+        time."""
         started = time.perf_counter_ns()
         give_up = time.monotonic() + (RETRY_FOR_S if method in RETRIED else 0.0)
         sent = 0
@@ -144,11 +163,11 @@ class _Day:
             sent += 1
             try:
                 result = await client.rpc(method, params)
-            except errors.AlreadyVoted as error:
+            except (errors.AlreadyVoted, errors.AlreadyUpvoted) as error:
                 if sent == 1:
                     self.stats.failed(error.code)
                     return None
-                result = {"poll_id": params["poll_id"], "voted": True}
+                result = {"stored_before": True}
             except (errors.Timeout, errors.Unavailable) as error:
                 self.stats.failed(error.code)
                 pause = min(RETRY_PAUSE_MAX_S, RETRY_PAUSE_S * 2 ** (sent - 1))
@@ -156,6 +175,7 @@ class _Day:
                     await asyncio.sleep(pause)  # backing off: a storm of resends feeds itself
                     continue
                 self.stats.outcomes[f"unanswered_{method}"] += 1  # done, or not
+                self.lost.append((method, params))
                 return None
             except errors.BiltenError as error:
                 self.stats.failed(error.code)
@@ -185,6 +205,10 @@ class _Day:
             return self.announce(step.subject)
         if step.kind == "react":
             return self.react(step)
+        if step.kind == "ask":
+            return self.ask(step)
+        if step.kind == "upvote":
+            return self.upvote(step)
         if step.kind == "vote":
             assert step.poll is not None
             answered = asyncio.get_running_loop().create_future()
@@ -196,10 +220,15 @@ class _Day:
         poll = self.polls[step.subject]
         if step.kind == "poll_open":
             await self.command(None, self.organizer, "polls.open", poll_id=poll.id)
+            poll.opened_at = time.monotonic()
             poll.opened.set()  # a failed open is seen in the votes' errors
         else:
             if poll.ballots:
                 await asyncio.wait(poll.ballots)
+            if poll.correct is not None and (
+                time.monotonic() - poll.opened_at >= self.plan.quiz_limit_s
+            ):
+                return  # the quiz question closed itself when its time was up
             await self.command(None, self.organizer, "polls.close", poll_id=poll.id)
 
     async def purchase(self, n: int) -> None:
@@ -281,6 +310,9 @@ class _Day:
         if voted is not None:
             self.stats.outcomes["votes"] += 1
             self.stats.tick("votes")
+            if poll.correct is not None:
+                self.stats.outcomes["quiz_answers"] += 1
+                self.stats.outcomes["quiz_right"] += step.choice == poll.correct
 
     async def react(self, step: Step) -> None:
         assert step.poll is not None and step.choice is not None
@@ -291,6 +323,33 @@ class _Day:
         params = {"event_id": self.event_id, "session_id": poll.session_id, "emoji": emoji}
         if await self.command(None, buyer.client, "reactions.send", **params) is not None:
             self.stats.outcomes["reactions"] += 1
+
+    async def ask(self, step: Step) -> None:
+        """A question, never resent (a second one would be a second question)."""
+        assert step.poll is not None and step.choice is not None
+        poll, buyer = self.polls[step.poll], self.buyers[step.subject]
+        asked = poll.question(step.choice)
+        question = None
+        try:
+            if buyer.client is not None:  # else never connected
+                text = f"Question {step.choice + 1} from attendee {step.subject}?"
+                params = {"event_id": self.event_id, "session_id": poll.session_id, "text": text}
+                question = await self.command("ask", buyer.client, "qa.ask", **params)
+        finally:
+            asked.set_result(None if question is None else int(question["id"]))
+        if question is not None:
+            self.stats.outcomes["questions"] += 1
+
+    async def upvote(self, step: Step) -> None:
+        assert step.poll is not None and step.choice is not None
+        poll, buyer = self.polls[step.poll], self.buyers[step.subject]
+        question_id = await poll.question(step.choice)
+        if question_id is None or buyer.client is None:
+            return  # no question to upvote, or never connected
+        params = {"event_id": self.event_id, "question_id": question_id}
+        if await self.command("upvote", buyer.client, "qa.upvote", **params) is not None:
+            self.stats.outcomes["upvotes"] += 1
+            poll.upvotes[question_id] += 1
 
     def count_reactions(self, publication: Publication) -> None:
         """A window of reactions on the event's channel, as an organizer sees it."""
@@ -334,14 +393,9 @@ class _Day:
                 self.stats.outcomes["refused_already_inside"],
             ),
         ]
-        voters = 0
-        for each in self.polls:
-            poll = await self.command(None, self.organizer, "polls.results", poll_id=each.id)
-            voters += poll["tally"]["voters"] if poll else 0
         if self.polls:
-            found.append(
-                Truth("poll voters = acknowledged votes", self.stats.outcomes["votes"], voters)
-            )
+            found += await self.poll_truths()
+            found += await self.qa_truths()
             found.append(
                 Truth(
                     "reactions on the channel = acknowledged reactions",
@@ -351,6 +405,58 @@ class _Day:
                 )
             )
         return tuple(found)
+
+    async def poll_truths(self) -> list[Truth]:
+        """Every poll's voters against the votes acknowledged; the quiz questions' answers,
+        and right answers, against those acknowledged."""
+        voters = answers = right = 0
+        for each in self.polls:
+            poll = await self.command(None, self.organizer, "polls.results", poll_id=each.id)
+            if poll is None:
+                continue  # refused: its ballots are missing from the figures, which then differ
+            voters += poll["tally"]["voters"]
+            if each.correct is not None:
+                answers += poll["tally"]["voters"]
+                right += poll["tally"]["counts"][each.correct]
+        outcomes = self.stats.outcomes
+        found = [Truth("poll voters = acknowledged votes", outcomes["votes"], voters)]
+        if any(each.correct is not None for each in self.polls):
+            found += [
+                Truth("quiz answers = acknowledged answers", outcomes["quiz_answers"], answers),
+                Truth(
+                    "right quiz answers = acknowledged right answers", outcomes["quiz_right"], right
+                ),
+            ]
+        return found
+
+    async def qa_truths(self) -> list[Truth]:
+        """The questions stored against those acknowledged (plus at most those unanswered),
+        and each acknowledged question's upvotes against its acknowledged upvotes (plus at
+        most its upvotes left unanswered), read as the organizer's `qa.list`."""
+        unsure = Counter(
+            params["question_id"] for method, params in self.lost if method == "qa.upvote"
+        )
+        stored = matching = known = 0
+        for poll in self.polls:
+            listed = await self.command(
+                None, self.organizer, "qa.list", event_id=self.event_id, session_id=poll.session_id
+            )
+            votes = {q["id"]: q["votes"] for q in (listed["questions"] if listed else [])}
+            stored += len(votes)
+            asked = [q for f in poll.questions.values() if (q := f.result()) is not None]
+            known += len(asked)
+            matching += sum(
+                Truth("upvotes", poll.upvotes[q], votes.get(q), unsure[q]).holds for q in asked
+            )
+        return [
+            Truth(
+                "questions stored = acknowledged questions",
+                self.stats.outcomes["questions"],
+                stored,
+                self.stats.outcomes["unanswered_qa.ask"],
+            ),
+            Truth("questions with their acknowledged upvotes", known, matching),
+        ]
 
     async def aclose(self) -> None:
         """Close every client at once: one by one, a thousand take a while."""
@@ -382,7 +488,10 @@ async def run_day(
     async with BiltenClient(target.ws_url, target.organizer) as organizer:
         event_id, type_id, polls = await set_up(organizer, plan, scans_only=scans_only)
         buyers = [_Buyer() for _ in range(plan.config.attendees)]
-        sessions = [_Poll(session_id, poll_id) for session_id, poll_id in polls]
+        sessions = [
+            _Poll(session_id, poll_id, correct)
+            for (session_id, poll_id), correct in zip(polls, plan.quizzes, strict=False)
+        ]
         async with asyncio.TaskGroup() as tasks:
             day = _Day(target, plan, stats, tasks, organizer, event_id, type_id, sessions, buyers)
             try:

@@ -2,7 +2,8 @@
 
 The organizer's client creates the event, its gates, a general-admission
 ticket type with a place per planned buyer and a session with a poll per
-planned poll; the box office issues tickets for the scans-alone baseline of
+planned poll (a quiz question where the plan says so), with Q&A that needs no
+approval; the box office issues tickets for the scans-alone baseline of
 benchmarks/eventday.py. Tokens come from a `Minter`: signed with the stack's
 secret (deploy/simulate_cli.py), or asked of the hub (`minting_client`).
 """
@@ -62,21 +63,24 @@ async def set_up(
         },
     )
     polls: list[tuple[int, int]] = []
+    if plan.config.polls and not scans_only:  # questions shown at once, so the room upvotes
+        await organizer.rpc("qa.settings", {"event_id": event_id, "require_approval": False})
     for n in range(0 if scans_only else plan.config.polls):
         session = await organizer.rpc(
             "sessions.create", {"event_id": event_id, "title": f"Session {n + 1}", "room": "Hall"}
         )
-        poll = await organizer.rpc(
-            "polls.create",
-            {
-                "session_id": session["id"],
-                "question": f"What did you like best so far? ({n + 1})",
-                "kind": "single",
-                "options": list(POLL_OPTIONS),
-                "results": "live",
-            },
-        )
-        polls.append((int(session["id"]), int(poll["id"])))
+        poll: dict[str, Any] = {
+            "session_id": session["id"],
+            "question": f"What did you like best so far? ({n + 1})",
+            "kind": "single",
+            "options": list(POLL_OPTIONS),
+            "results": "live",
+        }
+        correct = plan.quizzes[n]
+        if correct is not None:
+            poll |= {"kind": "quiz", "correct": correct, "time_limit_s": plan.quiz_limit_s}
+        created = await organizer.rpc("polls.create", poll)
+        polls.append((int(session["id"]), int(created["id"])))
     return event_id, int(kind["id"]), polls
 
 

@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-Latency = Literal["verdict", "hold", "confirm", "vote", "fanout"]
+Latency = Literal["verdict", "hold", "confirm", "vote", "ask", "upvote", "fanout"]
 Series = Literal["sales", "scans", "votes", "deliveries"]
-LATENCIES: tuple[Latency, ...] = ("verdict", "hold", "confirm", "vote", "fanout")
+LATENCIES: tuple[Latency, ...] = ("verdict", "hold", "confirm", "vote", "ask", "upvote", "fanout")
 SERIES: tuple[Series, ...] = ("sales", "scans", "votes", "deliveries")
 
 

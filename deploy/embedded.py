@@ -393,11 +393,11 @@ def _nats_config(port: int, monitor_port: int, store: Path) -> str:
     )
 
 
-def nats_healthy(monitor_port: int) -> bool:
+def nats_healthy(monitor_port: int, host: str = "127.0.0.1") -> bool:
     # No proxies: an http_proxy in the environment must not see loopback health checks.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(f"http://127.0.0.1:{monitor_port}/healthz", timeout=1.0) as response:
+        with opener.open(f"http://{host}:{monitor_port}/healthz", timeout=1.0) as response:
             return bool(response.status == 200)
     except urllib.error.HTTPError as error:
         error.close()

@@ -6,12 +6,17 @@ the single embedded server), and routes to every node. The nodes are children
 of `bilten up` (deploy/supervisor.py), so one that dies is started again with
 the same configuration and store, and rejoins. Clients get every node's URL,
 comma-separated (infra/deps.py).
+
+A node binds its ports on loopback unless `plan` is given other hosts: the
+partition test (tests/faults/test_nats_cluster.py) runs one node in a network
+namespace of its own, reachable over a veth pair, under `ip netns exec`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +31,7 @@ READY_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True, slots=True)
 class NatsNode:
-    """One node: its name, ports and files."""
+    """One node: its name, the address its ports are bound to, its ports and files."""
 
     name: str
     port: int
@@ -34,20 +39,26 @@ class NatsNode:
     route_port: int
     store: Path
     log: Path
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
         """The client URL."""
-        return f"nats://127.0.0.1:{self.port}"
+        return f"nats://{self.host}:{self.port}"
 
     @property
     def monitor_url(self) -> str:
         """The monitoring endpoint (/healthz, /varz)."""
-        return f"http://127.0.0.1:{self.monitor_port}"
+        return f"http://{self.host}:{self.monitor_port}"
 
 
-def plan(data_dir: Path, size: int, hub_port: int) -> list[NatsNode]:
-    """The nodes of a cluster of `size`, on free ports, with their directories made."""
+def plan(data_dir: Path, size: int, hub_port: int, hosts: Sequence[str] = ()) -> list[NatsNode]:
+    """The nodes of a cluster of `size`, on free ports, with their directories made.
+
+    Node i binds to `hosts[i]` (loopback when none are given). Ports are picked
+    free on loopback; a namespace of its own has none taken, and no other
+    process of this machine binds the addresses a test gives its nodes.
+    """
     base = data_dir.absolute()
     (base / "logs").mkdir(parents=True, exist_ok=True)
     taken = {hub_port}  # free now, but the hubs' once they start
@@ -63,26 +74,27 @@ def plan(data_dir: Path, size: int, hub_port: int) -> list[NatsNode]:
         store = base / "nats-cluster" / f"nats-{i}"
         store.mkdir(parents=True, exist_ok=True)
         log = base / "logs" / f"nats-{i}.log"
-        nodes.append(NatsNode(f"nats-{i}", port(), port(), port(), store, log))
+        host = hosts[i - 1] if hosts else "127.0.0.1"
+        nodes.append(NatsNode(f"nats-{i}", port(), port(), port(), store, log, host))
     return nodes
 
 
 def config(node: NatsNode, nodes: list[NatsNode]) -> str:
     """The node's configuration file: JetStream syncing every write, routes to every node."""
-    routes = ", ".join(json.dumps(f"nats-route://127.0.0.1:{n.route_port}") for n in nodes)
+    routes = ", ".join(json.dumps(f"nats-route://{n.host}:{n.route_port}") for n in nodes)
     return "\n".join(
         [
             "# Written by bilten.deploy.embedded_nats_cluster at every start; edits are lost.",
             f'server_name: "bilten-{node.name}"',
-            f'listen: "127.0.0.1:{node.port}"',
-            f'http: "127.0.0.1:{node.monitor_port}"',
+            f'listen: "{node.host}:{node.port}"',
+            f'http: "{node.host}:{node.monitor_port}"',
             "jetstream {",
             f"  store_dir: {json.dumps(str(node.store))}",
             "  sync_interval: always",
             "}",
             "cluster {",
             f'  name: "{CLUSTER_NAME}"',
-            f'  listen: "127.0.0.1:{node.route_port}"',
+            f'  listen: "{node.host}:{node.route_port}"',
             f"  routes: [{routes}]",
             "}",
             "",
@@ -90,14 +102,21 @@ def config(node: NatsNode, nodes: list[NatsNode]) -> str:
     )
 
 
-def start(nodes: list[NatsNode], settings: Settings) -> list[Child]:
-    """Start every node as a supervised child (configuration written first)."""
+def start(
+    nodes: list[NatsNode], settings: Settings, launchers: Mapping[str, Sequence[str]] | None = None
+) -> list[Child]:
+    """Start every node as a supervised child (configuration written first).
+
+    A node named in `launchers` runs under that command (`ip netns exec NS`).
+    """
     binary = str(nats_binary())
     children = []
     for node in nodes:
         path = node.store / "nats-server.conf"
         path.write_text(config(node, nodes), encoding="utf-8")
-        children.append(Child(node.name, [], settings, [binary, "-c", str(path)], node.log))
+        launcher = list((launchers or {}).get(node.name, ()))
+        program = [*launcher, binary, "-c", str(path)]
+        children.append(Child(node.name, [], settings, program, node.log))
     return children
 
 
@@ -111,7 +130,7 @@ def wait_healthy(nodes: list[NatsNode], children: list[Child]) -> None:
                 raise EmbeddedServerError(
                     node.name, f"exited with status {child.process.returncode}", log_tail(node.log)
                 )
-        waiting = [(n, c) for n, c in waiting if not nats_healthy(n.monitor_port)]
+        waiting = [(n, c) for n, c in waiting if not nats_healthy(n.monitor_port, n.host)]
         if not waiting:
             return
         if time.monotonic() > deadline:

@@ -23,6 +23,10 @@ from bilten.protocol.errors import BiltenError, Timeout, Unavailable
 
 # A JetStream API error with a status of this or above is the server's, not ours.
 _JS_SERVER_STATUS = 500
+# JetStream's "duplicate message id is in process" (status 409): an earlier publish with
+# the same Nats-Msg-Id is still being replicated, say one that a partition held back and
+# that went through once it healed. Once stored, a retry is answered as its duplicate.
+_JS_MSG_ID_IN_PROCESS = 10158
 
 # Checked in order: the timeouts first, since some of them are also OSErrors.
 _TIMEOUTS: tuple[type[BaseException], ...] = (
@@ -63,7 +67,9 @@ def translate(error: BaseException) -> BiltenError | None:
         return Timeout(f"a dependency did not answer in time ({type(error).__name__})")
     if isinstance(error, _UNAVAILABLE):
         return Unavailable(f"a dependency cannot serve now ({type(error).__name__})")
-    if isinstance(error, nats.js.errors.APIError) and (error.code or 0) >= _JS_SERVER_STATUS:
+    if isinstance(error, nats.js.errors.APIError) and (
+        (error.code or 0) >= _JS_SERVER_STATUS or error.err_code == _JS_MSG_ID_IN_PROCESS
+    ):
         return Unavailable(f"JetStream cannot serve now: {error.description}")
     return None
 

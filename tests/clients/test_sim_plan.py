@@ -9,12 +9,16 @@ import pytest
 
 from bilten.clients.sim_plan import (
     DOORS,
+    MAX_QUESTIONS,
     MAX_REACTIONS,
+    MAX_UPVOTES,
+    POLL_OPTIONS,
     SALE,
     SESSIONS,
     DayConfig,
     gate_names,
     plan_day,
+    quiz_limit,
 )
 from bilten.protocol.qa import REACTIONS
 
@@ -101,7 +105,9 @@ def test_steps_are_in_time_order_and_announcements_spread_over_the_day() -> None
 
 def test_no_polls_means_no_votes() -> None:
     plan = plan_day(DayConfig(attendees=50, polls=0))
-    assert not {"poll_open", "poll_close", "vote", "react"} & {s.kind for s in plan.steps}
+    kinds = {s.kind for s in plan.steps}
+    assert not {"poll_open", "poll_close", "vote", "react", "ask", "upvote"} & kinds
+    assert plan.quizzes == ()
 
 
 @pytest.mark.parametrize(
@@ -113,9 +119,61 @@ def test_no_polls_means_no_votes() -> None:
         {"polls": -1},
         {"vote_share": 1.5},
         {"react_share": -0.1},
+        {"ask_share": 2},
+        {"upvote_share": -1},
+        {"quiz_every": -1},
         {"announcements": -1},
     ],
 )
 def test_a_config_that_describes_no_day_is_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         DayConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_every_second_poll_is_a_quiz_whose_answers_land_within_its_time_limit() -> None:
+    d = 60.0
+    plan = plan_day(DayConfig(attendees=300, duration_s=d, polls=4, vote_share=0.8))
+    assert [correct is None for correct in plan.quizzes] == [True, False, True, False]
+    assert all(c in range(len(POLL_OPTIONS)) for c in plan.quizzes if c is not None)
+    assert plan.quiz_limit_s == quiz_limit(plan.config) == 8  # a slot of 7.5 s, rounded up
+    opens = {s.subject: s.at for s in plan.steps if s.kind == "poll_open"}
+    answers = [s for s in plan.steps if s.kind == "vote" and plan.quizzes[s.poll or 0] is not None]
+    assert answers
+    for answer in answers:
+        assert answer.poll is not None
+        assert answer.at < opens[answer.poll] + 0.7 * plan.quiz_limit_s
+    assert [c is None for c in plan_day(DayConfig(polls=3, quiz_every=0)).quizzes] == [True] * 3
+    assert [c is None for c in plan_day(DayConfig(polls=3, quiz_every=1)).quizzes] == [False] * 3
+
+
+@pytest.mark.parametrize(("duration", "limit"), [(1.0, 5), (60.0, 15), (10_000.0, 600)])
+def test_a_quiz_time_limit_is_its_slot_within_the_hubs_bounds(duration: float, limit: int) -> None:
+    assert quiz_limit(DayConfig(duration_s=duration, polls=2)) == limit
+
+
+def test_questions_are_asked_in_sessions_by_a_few_and_upvoted_later_by_others() -> None:
+    d = 60.0
+    config = DayConfig(attendees=400, duration_s=d, polls=3, ask_share=0.1, upvote_share=0.4)
+    plan = plan_day(config)
+    opens = {s.subject: s.at for s in plan.steps if s.kind == "poll_open"}
+    closes = {s.subject: s.at for s in plan.steps if s.kind == "poll_close"}
+    arrived = {s.subject: s.at for s in plan.steps if s.kind == "scan" and not s.again}
+    asks = {(s.poll, s.choice): s for s in plan.steps if s.kind == "ask"}
+    assert len(asks) == plan.count("ask")  # each question numbered once in its session
+    for (poll, number), ask in asks.items():
+        assert poll is not None and opens[poll] <= ask.at < closes[poll]
+        assert ask.at > arrived[ask.subject]
+        assert number in range(sum(1 for p, _ in asks if p == poll))
+    per_person = Counter(ask.subject for ask in asks.values())
+    assert 0 < len(per_person) < 400 / 2 and max(per_person.values()) <= MAX_QUESTIONS
+    upvotes = [s for s in plan.steps if s.kind == "upvote"]
+    assert upvotes
+    for upvote in upvotes:
+        question = asks[(upvote.poll, upvote.choice)]
+        assert question.at <= upvote.at < closes[question.poll or 0]
+        assert upvote.at > arrived[upvote.subject] and upvote.subject != question.subject
+    ballots = Counter((u.subject, u.poll, u.choice) for u in upvotes)
+    assert max(ballots.values()) == 1  # one upvote per person and question
+    assert max(Counter((u.subject, u.poll) for u in upvotes).values()) <= MAX_UPVOTES
+    quiet = plan_day(DayConfig(attendees=400, duration_s=d, polls=3, ask_share=0))
+    assert not {"ask", "upvote"} & {s.kind for s in quiet.steps}

@@ -44,8 +44,13 @@ def _assert_day_held(report: dict[str, Any], attendees: int) -> None:
         "sold on the dashboard = confirmed holds",
         "second scans refused as already inside",
         "poll voters = acknowledged votes",
+        "quiz answers = acknowledged answers",
+        "right quiz answers = acknowledged right answers",
+        "questions stored = acknowledged questions",
+        "questions with their acknowledged upvotes",
         "reactions on the channel = acknowledged reactions",
     }
+    figures = {t["name"]: t for t in report["truths"]}
     # A busy machine may time a command out: the day sends it again (idempotent), and the
     # truths still hold; any other error is a fault.
     assert set(report["errors"]) <= {"timeout", "unavailable"}, report["errors"]
@@ -54,7 +59,12 @@ def _assert_day_held(report: dict[str, Any], attendees: int) -> None:
     assert report["dashboard"]["inside"] == attendees
     assert report["latency_ms"]["verdict"]["count"] >= attendees
     assert report["latency_ms"]["fanout"]["count"] > 0
-    assert report["outcomes"]["reactions"] > 0
+    assert outcomes["reactions"] > 0 and outcomes["quiz_answers"] > 0, outcomes
+    assert outcomes["questions"] > 0 and outcomes["upvotes"] > 0, outcomes
+    assert figures["questions stored = acknowledged questions"]["observed"] > 0
+    assert figures["questions with their acknowledged upvotes"]["expected"] > 0
+    assert report["latency_ms"]["ask"]["count"] == outcomes["questions"]
+    assert report["latency_ms"]["upvote"]["count"] == outcomes["upvotes"]
     assert report["connections"]["peak"] > attendees  # buyers, doors and organizers
 
 
@@ -67,7 +77,7 @@ def test_up_demo_simulate_then_simulate_with_an_organizer_token(
             env,
             (
                 "--simulate",
-                *("--attendees", str(ATTENDEES), "--duration", "6", "--polls", "1"),
+                *("--attendees", str(ATTENDEES), "--duration", "6", "--polls", "2"),
                 *("--report-dir", str(data_dir / "up-report")),
             ),
         )

@@ -32,6 +32,12 @@ FAULTS: list[tuple[BaseException, type[Exception]]] = [
     ),
     (nats.js.errors.ServerError(code=500, description="raft"), Unavailable),
     (nats.js.errors.ServiceUnavailableError(), Unavailable),  # as a pull fetch raises it
+    (  # the same Nats-Msg-Id's first publish not yet stored (a healed partition)
+        nats.js.errors.APIError(
+            code=409, err_code=10158, description="duplicate message id is in process"
+        ),
+        Unavailable,
+    ),
     (PullRefused("409", "Server Shutdown"), Unavailable),  # a batch pull while NATS stops
     (asyncpg.exceptions.InterfaceError("connection is closed"), Unavailable),
     (asyncpg.exceptions.ConnectionDoesNotExistError("lost"), Unavailable),
@@ -55,6 +61,7 @@ BUGS: list[BaseException] = [
     asyncpg.exceptions.UndefinedColumnError("no column"),
     nats.js.errors.NotFoundError(code=404, description="no message"),
     nats.js.errors.BadRequestError(code=400, description="bad"),
+    nats.js.errors.APIError(code=400, err_code=10071, description="wrong last sequence"),
     nats.errors.BadSubjectError(),
     redis.exceptions.ResponseError("WRONGTYPE"),
 ]
