@@ -164,9 +164,9 @@ async def forward(
     method = command.method
     if command.retry and "nonce" not in params:
         params = {**params, "nonce": f"hub:{uuid.uuid4().hex}"}
-    payload = encode_request(CommandRequest(method, claims, params, session, address))
     attempts = RETRY_ATTEMPTS if command.retry else 1
     budget = max(command.timeout_s or 0.0, hub.settings.request_timeout_s) / attempts
+    payload = encode_request(CommandRequest(method, claims, params, session, address, budget))
     failure: BiltenError = Timeout(f"{method} did not complete in time")
     for _ in range(attempts):
         if isinstance(failure, Unavailable):

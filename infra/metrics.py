@@ -94,7 +94,7 @@ class Metrics:
         )
         self.worker_queued = Gauge(
             "bilten_worker_queued",
-            "Requests of batched commands waiting for their batch (workers/batching.py)",
+            "Requests received and waiting for their turn (workers/runner.py, workers/batching.py)",
             ["worker"],
             registry=r,
         )

@@ -632,6 +632,9 @@ class CommandRequest:
     Session and public commands (`Command.auth`) carry `ANONYMOUS` claims, the
     SHA-256 of the caller's session cookie (if any) and the client's address
     (for rate limits), never the cookie itself.
+
+    `budget_s` is how long the asker waits for the answer: a worker that
+    reaches the request only after that runs nothing and answers `timeout`.
     """
 
     method: str
@@ -639,6 +642,7 @@ class CommandRequest:
     params: dict[str, Any]
     session: str | None = None
     address: str | None = None
+    budget_s: float | None = None
 
 
 # The claims of a call made without a token: they reach nothing.
@@ -662,6 +666,8 @@ def encode_request(request: CommandRequest) -> bytes:
         body["session"] = request.session
     if request.address is not None:
         body["address"] = request.address
+    if request.budget_s is not None:
+        body["budget_ms"] = round(request.budget_s * 1000)
     return orjson.dumps(body)
 
 
@@ -686,9 +692,13 @@ def decode_request(data: bytes) -> CommandRequest:
         session, address = body.get("session"), body.get("address")
         if not isinstance(session, str | None) or not isinstance(address, str | None):
             raise TypeError("session and address must be strings")
+        budget_ms = body.get("budget_ms")
+        if budget_ms is not None and (type(budget_ms) is not int or budget_ms <= 0):
+            raise TypeError("budget_ms must be a positive integer")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise BadRequest(f"malformed command request: {error}") from None
-    return CommandRequest(body["method"], claims, params, session, address)
+    budget_s = None if budget_ms is None else budget_ms / 1000
+    return CommandRequest(body["method"], claims, params, session, address, budget_s)
 
 
 def encode_reply(result: Any = None, error: BiltenError | None = None) -> bytes:

@@ -16,6 +16,12 @@ with another worker), each of its requests is decided again alone. A fault
 (`infra/faults.py`) or the budget running out answers every request of the
 batch `unavailable` or `timeout`, exactly as for a plain command.
 
+A request that waited in the queue longer than its asker waits
+(`CommandRequest.budget_s`, else the command's budget) is not decided: it is
+answered `timeout` at once, so a backlog of requests whose askers gave up
+(and sent them again) is not worked off at the expense of those still
+awaited.
+
 `BILTEN_BATCH_MAX=1` turns batching off: every request is its own
 transaction, up to `concurrency` at once, which is the baseline the
 benchmarks measure batching against.
@@ -80,15 +86,15 @@ async def serve_batched(
     """Answer `method` requests in batches until `stop`, then decide what is queued and return."""
     max_batch = min(ctx.settings.batch_max, batched.most or ctx.settings.batch_max)
     lanes = concurrency if max_batch == 1 else batched.lanes
-    queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=max(lanes, 4) * max_batch)
+    queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # what waits longer is shed
     outage = Outage(f"worker {worker}")
     metrics = ctx.metrics
     queued = metrics.worker_queued.labels(worker)
     sizes = metrics.worker_batch_size.labels(worker)
 
-    async def answer(item: _Pending, outcome: Any) -> None:
+    async def answer(item: _Pending, outcome: Any, label: str | None = None) -> None:
         if isinstance(outcome, BiltenError):
-            label, body = outcome.code, encode_reply(error=outcome)
+            label, body = label or outcome.code, encode_reply(error=outcome)
         else:
             label, body = "ok", encode_reply(outcome)
         metrics.worker_messages.labels(worker, label).inc()
@@ -129,9 +135,19 @@ async def serve_batched(
                     break
                 batch.append(item)
             queued.dec(len(batch))
-            sizes.observe(len(batch))
-            outcomes = await decide(batch)
-            await asyncio.gather(*(answer(i, o) for i, o in zip(batch, outcomes, strict=True)))
+            now = time.perf_counter()
+            fresh: list[_Pending] = []
+            stale: list[_Pending] = []
+            for item in batch:
+                waited = now - item.started
+                (fresh if waited < (item.request.budget_s or budget_s) else stale).append(item)
+            if stale:
+                gone = Timeout(f"{worker} reached it after its asker left")
+                await asyncio.gather(*(answer(i, gone, "shed") for i in stale))
+            if fresh:
+                sizes.observe(len(fresh))
+                outcomes = await decide(fresh)
+                await asyncio.gather(*(answer(i, o) for i, o in zip(fresh, outcomes, strict=True)))
             if last:
                 return
 
@@ -144,7 +160,7 @@ async def serve_batched(
             if msg.reply:
                 await reply(msg.reply, encode_reply(error=error))
             return
-        await queue.put(_Pending(msg, request, started))
+        queue.put_nowait(_Pending(msg, request, started))
         queued.inc()
 
     sub = await ctx.nc.subscribe(

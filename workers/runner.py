@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -52,8 +53,9 @@ CommandHandler = Callable[[CommandRequest, WorkerContext], Awaitable[Any]]
 SnapshotHandler = Callable[[int, WorkerContext], Awaitable[Any]]
 ConsumerHandler = Callable[[Msg, WorkerContext], Awaitable[None]]
 Job = Callable[[WorkerContext], Awaitable[object]]
-# A request made ready to run: the call, and the budget it gets.
-Prepared = tuple[Callable[[], Awaitable[Any]], float]
+# A request made ready to run: the call, the budget it gets, and how long its asker waits
+# (None: as long as the budget).
+Prepared = tuple[Callable[[], Awaitable[Any]], float, float | None]
 
 
 class Retry(Exception):
@@ -119,7 +121,7 @@ async def serve_commands(
         handler = handlers.get(request.method)
         if handler is None or isinstance(handler, Batched):  # a KeyError of a handler's is a bug
             raise UnknownMethod(f"{worker} has no handler for {request.method}")
-        return lambda: handler(request, ctx), budget_of(request.method)
+        return lambda: handler(request, ctx), budget_of(request.method), request.budget_s
 
     subjects = [ctx.subjects.command(method) for method in handlers]
     log.info("worker %s serving %s", worker, ", ".join(handlers))
@@ -154,7 +156,7 @@ async def serve_snapshots(
         if handler is None or channel.event_id is None:
             raise BadChannel(f"{worker} has no snapshot of {channel.name}")
         event_id = channel.event_id
-        return lambda: handler(event_id, ctx), budget
+        return lambda: handler(event_id, ctx), budget, None
 
     subjects = [ctx.subjects.snapshot(f"event.*.{topic}") for topic in handlers]
     log.info("worker %s serving snapshots of %s", worker, ", ".join(handlers))
@@ -181,23 +183,38 @@ async def _serve(
     concurrency: int,
     default_budget: float,
 ) -> None:
-    """Answer requests on `subjects` in the worker's queue group until `stop`, then drain."""
-    limit = asyncio.Semaphore(concurrency)
+    """Answer requests on `subjects` in the worker's queue group until `stop`, then drain.
+
+    Requests wait their turn in arrival order, up to `concurrency` running at
+    once. One that waited longer than its asker waits runs nothing and is
+    answered `timeout` (its asker has given up, and the hub or client sends it
+    again): under a rush the worker spends itself on requests someone still
+    waits for, not on a backlog of abandoned ones. What is left of the asker's
+    wait bounds the run.
+    """
+    waiting: deque[tuple[Msg, float]] = deque()
+    running = 0
     tasks: set[asyncio.Task[None]] = set()
     outage = Outage(f"worker {worker}")
     metrics = ctx.metrics
+    queued = metrics.worker_queued.labels(worker)
 
-    async def answer(msg: Msg) -> None:
-        started = time.perf_counter()
+    async def answer(msg: Msg, arrived: float) -> None:
         outcome = "ok"
         budget = default_budget
         try:
-            call, budget = prepare(msg)
-            reply = encode_reply(await asyncio.wait_for(call(), budget))
-            outage.succeeded()
+            call, budget, asker = prepare(msg)
+            left = (asker or budget) - (time.perf_counter() - arrived)
+            if left <= 0:
+                outcome = "shed"
+                reply = encode_reply(error=Timeout(f"{worker} reached it after its asker left"))
+            else:
+                budget = min(budget, left)
+                reply = encode_reply(await asyncio.wait_for(call(), budget))
+                outage.succeeded()
         except TimeoutError:  # the budget, or a dependency's own timeout
             outcome = "timeout"
-            reply = encode_reply(error=Timeout(f"{worker} took longer than {budget}s"))
+            reply = encode_reply(error=Timeout(f"{worker} took longer than {budget:.3g}s"))
         except BiltenError as error:
             outcome = error.code
             reply = encode_reply(error=error)
@@ -213,18 +230,29 @@ async def _serve(
                 outcome = fault.code
                 outage.failed(error)
             reply = encode_reply(error=fault)
-        finally:
-            limit.release()
         metrics.worker_messages.labels(worker, outcome).inc()
-        metrics.worker_latency.labels(worker).observe(time.perf_counter() - started)
+        metrics.worker_latency.labels(worker).observe(time.perf_counter() - arrived)
         if msg.reply:
             await _send_reply(ctx, worker, msg.reply, reply)
 
+    async def drain() -> None:
+        nonlocal running
+        try:
+            while waiting:
+                queued.dec()
+                await answer(*waiting.popleft())
+        finally:
+            running -= 1
+
     async def on_message(msg: Msg) -> None:
-        await limit.acquire()
-        task = asyncio.get_running_loop().create_task(answer(msg))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        nonlocal running
+        waiting.append((msg, time.perf_counter()))
+        queued.inc()
+        if running < concurrency:
+            running += 1
+            task = asyncio.get_running_loop().create_task(drain())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     queue = ctx.subjects.queue_group(worker)
     subs = [await ctx.nc.subscribe(subject, queue=queue, cb=on_message) for subject in subjects]

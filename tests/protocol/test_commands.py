@@ -55,6 +55,8 @@ NO_EVENTS = Claims("a-1", "acme", "attendee", (), (), 1_800_000_600, 1_800_000_0
         CommandRequest("seats.hold", NO_EVENTS, {}),
         # A session command: the cookie's digest and the client's address travel along.
         CommandRequest("auth.me", ANONYMOUS, {}, session="ab" * 32, address="192.0.2.7"),
+        # How long the hub waits for this answer: a worker reaching it later does not run it.
+        CommandRequest("seats.confirm", STAFF, {"hold_id": "h"}, budget_s=1.667),
         CommandRequest(
             "events.update",
             ORGANIZER,
@@ -128,6 +130,11 @@ def _request_with(**changes: Any) -> bytes:
         _request_with(claims={"exp": "soon"}),
         _request_with(claims={"iat": None}),
         _request_with(claims={"role": _DROP}),
+        _request_with(budget_ms=0),
+        _request_with(budget_ms=-5),
+        _request_with(budget_ms=1.5),
+        _request_with(budget_ms="soon"),
+        _request_with(budget_ms=True),
     ],
 )
 def test_malformed_request_is_bad_request(data: bytes) -> None:
