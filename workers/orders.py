@@ -125,8 +125,24 @@ async def confirm(request: CommandRequest, ctx: WorkerContext) -> dict[str, Any]
             mail = await _confirmation_mail(conn, hold, body)
             rows.append((MAIL_REQUESTED, mail.to_payload()))
         ids = await outbox.enqueue_many(conn, rows)
+        if hold["ticket_type_id"] is not None:
+            await _count_sold(conn, hold)
     await outbox.flush(ctx.deps, ids)
     return body
+
+
+async def _count_sold(conn: Conn, hold: asyncpg.Record) -> None:
+    """Move a general-admission hold's places from held to sold on its type's counter.
+
+    The transaction's last statement: every hold and confirm of the type locks
+    this one row, so it is locked only for the commit, not for the order's writes.
+    """
+    await conn.execute(
+        f"UPDATE ga_counters SET held = held - $2, sold = sold + $2, {CHANGE}"
+        " WHERE ticket_type_id = $1",
+        hold["ticket_type_id"],
+        hold["quantity"],
+    )
 
 
 def sold_events(owner_sub: str, order: dict[str, Any]) -> list[Row]:
@@ -206,13 +222,6 @@ async def _sell(
                 WHERE seats.id = x.seat_id""",
             [s["id"] for s in seats],
             [by_type[s["ticket_type_id"]].pop() for s in seats],
-        )
-    else:
-        await conn.execute(
-            f"UPDATE ga_counters SET held = held - $2, sold = sold + $2, {CHANGE}"
-            " WHERE ticket_type_id = $1",
-            hold["ticket_type_id"],
-            hold["quantity"],
         )
     order = await conn.fetchrow(
         """INSERT INTO orders
