@@ -32,7 +32,8 @@ from bilten.clients.sim_driver import DayResult, Target, run_day
 from bilten.clients.sim_plan import DayPlan, plan_day
 from bilten.clients.sim_report import build_report, expected
 from bilten.clients.sim_stats import DayStats
-from bilten.deploy.simulate_cli import config_from, local_minter, ws_url
+from bilten.deploy.simulate_args import config_from
+from bilten.deploy.simulate_cli import local_minter, ws_url
 from bilten.infra.settings import settings_env
 from bilten.protocol.commands import COMMANDS
 

@@ -17,7 +17,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from bilten.deploy import simulate_cli
+from bilten.deploy import simulate_args
 from bilten.deploy.secret import find_secret, resolve_secret
 from bilten.infra.logs import configure_logging
 from bilten.infra.settings import (
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --demo: once ready, run a simulated event day against the stack",
     )
-    simulate_cli.add_arguments(up)
+    simulate_args.add_arguments(up)
 
     status = command("status", "every process of the running `bilten up`: health, connections, lag")
     _setting(status, "data_dir", "data directory of the `bilten up` to show")
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "data directory of the `bilten up` whose secret signs, unless BILTEN_SECRET is set",
     )
     simulate.add_argument("--no-live", action="store_true", help="no live terminal view")
-    simulate_cli.add_arguments(simulate)
+    simulate_args.add_arguments(simulate)
 
     command("version", "print the version")
     return parser
@@ -256,13 +256,15 @@ def _token(args: argparse.Namespace, settings: Settings) -> str:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from bilten.deploy import simulate_cli
+
     secret = None if args.token else find_secret(settings)
-    organizer = args.token or simulate_cli.organizer_token(find_secret(settings), args.org)
+    organizer = args.token or simulate_args.organizer_token(find_secret(settings), args.org)
     code, lines = _run(
         simulate_cli.simulate(
             args.url,
             organizer,
-            simulate_cli.config_from(args),
+            simulate_args.config_from(args),
             args.report_dir or Path.cwd(),
             secret=secret,
             org=args.org,
@@ -307,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.simulate and not args.demo:
                 raise SettingsError("--simulate", "runs on the demo stack: add --demo")
             scale = Scale(args.hubs, args.workers, args.nats_cluster)
-            day = simulate_cli.Simulation.from_args(args) if args.simulate else None
+            day = simulate_args.Simulation.from_args(args) if args.simulate else None
             return up.main(settings, demo=args.demo, scale=scale, simulation=day)
         if args.command == "status":
             from bilten.deploy import status

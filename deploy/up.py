@@ -36,7 +36,7 @@ from bilten.deploy import demo
 from bilten.deploy.embedded import EmbeddedStack
 from bilten.deploy.embedded_mail import EmbeddedMail
 from bilten.deploy.secret import resolve_secret
-from bilten.deploy.simulate_cli import Simulation, organizer_token, simulate
+from bilten.deploy.simulate_args import Simulation, organizer_token
 from bilten.deploy.supervisor import Child, kill, supervise, terminate
 from bilten.deploy.up_processes import (
     Member,
@@ -210,6 +210,8 @@ async def _run_stack(
 async def _simulate(settings: Settings, base: str, simulation: Simulation) -> None:
     """`--simulate`: the day against the demo stack, its summary printed after `ready`.
     The stack stays up whatever the day shows, for a look at the dashboard."""
+    from bilten.deploy.simulate_cli import simulate
+
     secret = settings.require_secret()
     try:
         _code, lines = await simulate(

@@ -198,3 +198,17 @@ def test_up_refuses_a_hub_port_in_use_even_with_reuse_port(tmp_path: Path) -> No
     assert result.stderr == (
         f"bilten: BILTEN_PORT: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+def test_starting_a_command_does_not_load_the_simulation() -> None:
+    """Every hub and worker process starts through this parser: the simulation's driver, SDK
+    and live view load only when a day runs."""
+    probe = (
+        "import sys, bilten.deploy.cli as cli; cli.build_parser(); "
+        "print(sorted(m for m in ('rich', 'bilten.clients.sdk', 'bilten.deploy.simulate_cli')"
+        " if m in sys.modules))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert shown.stdout.strip() == "[]"
