@@ -2,8 +2,8 @@
 // reconnects, and rpc. docs/protocol.md is the contract and docs/web.md §Client
 // module the API; the behaviour mirrors the Python SDK (clients/sdk.py,
 // clients/_subscription.py): full-jitter backoff, resubscribing with `since`,
-// dropping publications already seen, requests failed (never re-sent) when the
-// connection is lost.
+// dropping publications already seen, requests the hub never read sent again after
+// `reconnect` and failed (never re-sent) when the connection is lost otherwise.
 
 const DEFAULT_TIMEOUT_MS = 10000;
 // docs/protocol.md §Disconnect codes: the close code of each disconnect code.
@@ -212,7 +212,7 @@ export class BiltenClient {
     return sub;
   }
 
-  /** Call a command: its result, or a BiltenError with the hub's code. Never re-sent. */
+  /** Call a command: its result, or a BiltenError with the hub's code. Re-sent only unread. */
   async rpc(method, params = {}, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
     const reply = await this._request({ op: "rpc", method, params }, timeoutMs, method);
     return reply.result;
@@ -254,8 +254,9 @@ export class BiltenClient {
         this._pending.delete(id);
         reject(new BiltenError("timeout", `${what} got no answer within ${timeoutMs} ms`));
       }, Math.max(0, deadline - Date.now()));
-      this._pending.set(id, { resolve, reject, timer });
-      if (!this._send({ ...message, id })) {
+      const frame = { ...message, id };
+      this._pending.set(id, { resolve, reject, timer, frame });
+      if (!this._send(frame)) {
         this._settle(id, null, new BiltenError("unavailable", `the connection was lost before ${what} was sent`));
       }
     });
@@ -355,7 +356,7 @@ export class BiltenClient {
         if (ws.onclose === null) return;
         ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
         clearInterval(pinger);
-        if (this._ws === ws) this._detach();
+        if (this._ws === ws) this._detach(disconnect ?? disconnectCode(closeCode));
         resolve({ open, closeCode, disconnect });
       };
       ws.onopen = () => {
@@ -363,6 +364,7 @@ export class BiltenClient {
         this._ws = ws;
         this._setState("open");
         this._resubscribe();
+        this._resend();
         pinger = setInterval(() => {
           this.ping({ timeoutMs: this._pingTimeoutMs }).catch((error) => {
             if (error.code === "timeout") {
@@ -403,6 +405,11 @@ export class BiltenClient {
     }
   }
 
+  // Send again, same id, the requests kept by `_detach`: all that is pending as a socket opens.
+  _resend() {
+    for (const pending of this._pending.values()) this._send(pending.frame);
+  }
+
   // Apply one frame; "reconnect" when a resubscribe failed in a way a new connection may not.
   _onFrame(frame) {
     const sub = this._subs.get(frame?.channel);
@@ -431,10 +438,14 @@ export class BiltenClient {
     return null;
   }
 
-  _detach() {
+  // docs/protocol.md §Disconnect codes: the hub says `reconnect` only once it has answered
+  // every request it read, so what is still pending then never ran and is kept for `_resend`
+  // (each within its own timeout). After any other loss a request may have run: it fails.
+  _detach(code) {
     this._ws = null;
     this._closeSocket = null;
     this._resubscribing.clear();
+    if (code === "reconnect") return;
     const lost = new BiltenError("unavailable", "the connection to the hub was lost");
     for (const id of [...this._pending.keys()]) this._settle(id, null, lost);
   }
