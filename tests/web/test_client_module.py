@@ -15,6 +15,7 @@ import asyncpg
 from playwright.async_api import Browser, expect
 
 from bilten.infra.settings import Settings
+from tests.hub.helpers import frames_in
 from tests.waiting import wait_for
 from tests.web.conftest import BROWSER_WAIT_MS, Stack, Watched, open_page
 
@@ -246,4 +247,71 @@ async def test_a_stateful_channel_gives_its_snapshot_and_reconnect_comes_back_at
     again = await page.evaluate("t.subscribed[1]")
     assert (again["recovered"], again["snapshot"]) == (True, None)
     assert await page.evaluate("[t.client.reconnects, t.errors]") == [1, []]
+    await watched.assert_clean()
+
+
+# A call kept in `t[name]` as ["ok", offset] or ["error", code], so no rejection goes unhandled.
+PUBLISH = """
+([name, channel, timeoutMs]) => {
+  t[name] = t.client.rpc("channels.publish", {channel, data: {text: name}}, {timeoutMs})
+    .then((r) => ["ok", r.offset], (e) => ["error", e.code]);
+}
+"""
+
+
+async def unrun_calls(
+    browser: Browser, stack: Stack, make_token: Any, calls: dict[str, int]
+) -> tuple[Watched, Any]:
+    """A page whose calls (name: timeout in ms) publish to the event's announcements; the hub
+    has read them and holds them unrun, as during a goodbye (hub/goodbye.py). Its connection."""
+    watched = await client_page(
+        browser, stack, make_token("organizer", sub="browser"), {"minMs": 20, "maxMs": 100}
+    )
+    [conn] = stack.connections_of("browser")
+    conn.leaving = True  # the hub reads on and runs nothing
+    before = frames_in(stack.server)
+    for name, timeout_ms in calls.items():
+        await watched.page.evaluate(PUBLISH, [name, announcements(stack), timeout_ms])
+    await wait_for(
+        lambda: frames_in(stack.server) >= before + len(calls), what="the hub to read the calls"
+    )
+    return watched, conn
+
+
+def announcements(stack: Stack) -> str:
+    return f"event.{stack.event_id}.announcements"
+
+
+async def test_calls_the_hub_did_not_read_before_reconnect_go_again_within_their_timeout(
+    browser: Browser, stack: Stack, make_token: Any
+) -> None:
+    """docs/web.md §Client module, Re-sending: `reconnect` means unread, so sent again."""
+    calls = {"kept": BROWSER_WAIT_MS, "late": 1000}
+    watched, conn = await unrun_calls(browser, stack, make_token, calls)
+    page = watched.page
+    await page.evaluate("t.hold()")  # the next connection waits for its token
+    conn.disconnect("reconnect", "hub shutting down")
+    await page.wait_for_function("() => t.tokens === 2")
+    # Kept, not failed: only its own timeout ends the call while the client is away.
+    assert await page.evaluate("t.late") == ["error", "timeout"]
+    assert await page.evaluate("t.client.state") == "reconnecting"
+    await page.evaluate("t.release()")
+    assert await page.evaluate("t.kept") == ["ok", 1]
+    # The kept call ran once, the late one never.
+    assert await stack.publish(announcements(stack), {"text": "after"}) == 2
+    assert await page.evaluate("[t.client.reconnects, t.client.state]") == [1, "open"]
+    await watched.assert_clean()
+
+
+async def test_a_call_pending_when_the_connection_drops_fails_unavailable(
+    browser: Browser, stack: Stack, make_token: Any
+) -> None:
+    """Lost without `reconnect`, a call may have run: it fails `unavailable`, as before."""
+    watched, conn = await unrun_calls(browser, stack, make_token, {"lost": BROWSER_WAIT_MS})
+    page = watched.page
+    conn.transport.abort()  # the network drops the socket
+    assert await page.evaluate("t.lost") == ["error", "unavailable"]
+    await page.evaluate(PUBLISH, ["again", announcements(stack), BROWSER_WAIT_MS])
+    assert await page.evaluate("t.again") == ["ok", 1]  # on the next connection
+    assert await page.evaluate("[t.client.reconnects, t.client.state]") == [1, "open"]
     await watched.assert_clean()
