@@ -18,7 +18,6 @@ servers stop); a second one kills everything at once.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import logging
 import os
@@ -47,6 +46,7 @@ from bilten.deploy.up_processes import (
 )
 from bilten.deploy.up_state import ProcessState, StackState, remove_state, write_state
 from bilten.infra.bootstrap import prepare
+from bilten.infra.file_lock import try_lock
 from bilten.infra.settings import Settings, SettingsError
 from bilten.protocol.errors import BiltenError
 
@@ -73,9 +73,7 @@ def data_dir_lock(data_dir: Path, hub_url: str) -> Iterator[None]:
             "BILTEN_DATA_DIR", f"cannot use {data_dir.absolute()}: {error.strerror}"
         ) from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(fd):
             holder = _lock_holder(fd)
             raise SettingsError(
                 "BILTEN_DATA_DIR",
@@ -84,7 +82,7 @@ def data_dir_lock(data_dir: Path, hub_url: str) -> Iterator[None]:
                     f"{holder.get('hub', '?')}, pid {holder.get('pid', '?')}); stop it, or give "
                     "this one another data directory"
                 ),
-            ) from None
+            )
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "hub": hub_url}).encode())
         yield

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 POLL_S = 0.5
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
+    """Take the exclusive lock on open file `fd` if no other process holds it."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -36,13 +37,13 @@ async def held_alone(path: Path, stop: asyncio.Event, *, what: str) -> AsyncIter
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        held = _try_lock(fd)
+        held = try_lock(fd)
         if not held:
             log.info("%s standing by: another process holds %s", what, path)
         while not held and not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), POLL_S)
-            held = _try_lock(fd)
+            held = try_lock(fd)
         if held:
             log.info("%s holds %s", what, path)
         yield held
