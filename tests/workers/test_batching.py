@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from bilten.protocol.errors import BadRequest, BiltenError, Internal, Unavailabl
 from bilten.protocol.tokens import mint_claims
 from bilten.workers.batching import Batched
 from bilten.workers.context import WorkerContext
-from bilten.workers.runner import serve_commands
+from bilten.workers.runner import CommandHandler, serve_commands
 from tests.waiting import WAIT_S, wait_for
 
 CLAIMS = mint_claims(
@@ -51,38 +51,40 @@ class Probe:
 
 
 @asynccontextmanager
-async def serving(
-    settings: Settings, probe: Probe, lanes: int = 1, most: int | None = None
+async def serving_command(
+    settings: Settings, method: str, handler: CommandHandler | Batched, **options: Any
 ) -> AsyncIterator[tuple[Deps, Metrics]]:
+    """`method` served by `handler` (`serve_commands` with `options`) until the block ends."""
     stop = asyncio.Event()
     metrics = Metrics()
     async with open_deps(settings, "test") as deps:
         task = asyncio.get_running_loop().create_task(
             serve_commands(
-                WorkerContext(deps, metrics),
-                "probe",
-                {"probe.batch": Batched(probe, lanes=lanes, most=most)},
-                stop,
+                WorkerContext(deps, metrics), "probe", {method: handler}, stop, **options
             )
         )
 
         async def subscribed() -> bool:
             try:
-                await request(
-                    deps.nc, deps.subjects.command("probe.batch"), b"", timeout=WAIT_S, what="p"
-                )
+                await request(deps.nc, deps.subjects.command(method), b"", timeout=WAIT_S, what="p")
             except Unavailable:
                 return False
             except BiltenError:  # an empty request is refused: someone answers
                 return True
             return True
 
-        await wait_for(subscribed, what="the batched command to be served")
+        await wait_for(subscribed, what=f"{method} to be served")
         try:
             yield deps, metrics
         finally:
             stop.set()
             await asyncio.wait_for(task, WAIT_S)
+
+
+def serving(
+    settings: Settings, probe: Probe, lanes: int = 1, most: int | None = None
+) -> AbstractAsyncContextManager[tuple[Deps, Metrics]]:
+    return serving_command(settings, "probe.batch", Batched(probe, lanes=lanes, most=most))
 
 
 async def call(deps: Deps, params: dict[str, Any]) -> Any:

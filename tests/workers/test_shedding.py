@@ -4,62 +4,32 @@ path (workers/runner.py) and the batched one (workers/batching.py); the rest run
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 
-from bilten.infra.deps import Deps, open_deps
+from bilten.infra.deps import Deps
 from bilten.infra.metrics import Metrics
 from bilten.infra.rpc import request
 from bilten.infra.settings import Settings
 from bilten.protocol.commands import CommandRequest, encode_request
-from bilten.protocol.errors import BiltenError, Timeout, Unavailable
+from bilten.protocol.errors import Timeout
 from bilten.workers.batching import Batched
 from bilten.workers.context import WorkerContext
-from bilten.workers.runner import CommandHandler, serve_commands
+from bilten.workers.runner import CommandHandler
 from tests.waiting import WAIT_S, wait_for
-from tests.workers.test_batching import CLAIMS, Probe
+from tests.workers.test_batching import CLAIMS, Probe, serving_command
 
-# Longer than any request here waits for its turn unless the test holds it back.
+# How long the abandoned request's asker waits; the test holds that request back longer.
 SHORT_S = 0.2
 
 
-@asynccontextmanager
-async def serving(
+def serving(
     settings: Settings, method: str, handler: CommandHandler | Batched
-) -> AsyncIterator[tuple[Deps, Metrics]]:
-    stop = asyncio.Event()
-    metrics = Metrics()
-    handlers: Mapping[str, CommandHandler | Batched] = {method: handler}
-    async with open_deps(settings, "test") as deps:
-        task = asyncio.get_running_loop().create_task(
-            serve_commands(
-                WorkerContext(deps, metrics),
-                "probe",
-                handlers,
-                stop,
-                concurrency=1,
-                timeout_s=WAIT_S,
-            )
-        )
-
-        async def subscribed() -> bool:
-            try:
-                await request(deps.nc, deps.subjects.command(method), b"", timeout=WAIT_S, what="p")
-            except Unavailable:
-                return False
-            except BiltenError:
-                return True
-            return True
-
-        await wait_for(subscribed, what="the command to be served")
-        try:
-            yield deps, metrics
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, WAIT_S)
+) -> AbstractAsyncContextManager[tuple[Deps, Metrics]]:
+    """One request at a time: the rest wait their turn."""
+    return serving_command(settings, method, handler, concurrency=1, timeout_s=WAIT_S)
 
 
 def ask(deps: Deps, method: str, n: int, budget_s: float | None) -> asyncio.Future[Any]:
