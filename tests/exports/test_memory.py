@@ -10,6 +10,8 @@ from __future__ import annotations
 import tracemalloc
 from typing import Any
 
+import pytest
+
 from bilten.infra.settings import Settings
 from tests.allocation.helpers import db
 from tests.checkin.helpers import door_setup
@@ -46,6 +48,8 @@ async def _peak(client: Any, token: str, event_id: int, fmt: str) -> tuple[int, 
     return tracemalloc.get_traced_memory()[1] - baseline, lines, size
 
 
+# tracemalloc slows every allocation several times over: the downloads' own deadlines bound it.
+@pytest.mark.timeout(2 * (120 + 600) + 120)
 async def test_a_large_export_runs_in_constant_memory(
     hub_server: Any, aiohttp_client: Any, make_token: Any, workers: Settings
 ) -> None:

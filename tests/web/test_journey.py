@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser
 
 from bilten.infra.settings import Settings
+from tests.waiting import WAIT_S
 from tests.web.attendee_helpers import OFFLINE, SIGNED_OUT, assert_clean, sign_in_by_link
 from tests.web.conftest import open_page
 from tests.web.door_helpers import scan
@@ -35,6 +37,7 @@ from tests.web.organizer import Console, open_console
 from tests.web.organizer import assert_clean as assert_console_clean
 
 
+@pytest.mark.timeout(10 * WAIT_S)  # a whole evening, page after page, each step waited for
 async def test_an_evening_from_sign_up_to_the_door(
     browser: Browser, workers: Settings, hub_server: Any, aiohttp_client: Any, make_token: Any
 ) -> None:
