@@ -189,8 +189,10 @@ async def _serve(
     once. One that waited longer than its asker waits runs nothing and is
     answered `timeout` (its asker has given up, and the hub or client sends it
     again): under a rush the worker spends itself on requests someone still
-    waits for, not on a backlog of abandoned ones. What is left of the asker's
-    wait bounds the run.
+    waits for, not on a backlog of abandoned ones. A request once started has
+    the worker's whole budget, even past its asker's wait: on a loaded machine
+    a retry-safe command may take longer than one of the hub's attempts, and
+    the next attempt then finds its result by its nonce.
     """
     waiting: deque[tuple[Msg, float]] = deque()
     running = 0
@@ -209,7 +211,6 @@ async def _serve(
                 outcome = "shed"
                 reply = encode_reply(error=Timeout(f"{worker} reached it after its asker left"))
             else:
-                budget = min(budget, left)
                 reply = encode_reply(await asyncio.wait_for(call(), budget))
                 outage.succeeded()
         except TimeoutError:  # the budget, or a dependency's own timeout

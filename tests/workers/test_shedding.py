@@ -89,3 +89,22 @@ async def test_a_request_its_asker_gave_up_on_is_not_run(migrated: Settings, kin
             assert probe.batches == [1, 1]
         assert sample(metrics, "bilten_worker_messages_total", outcome="shed") == 1
         assert sample(metrics, "bilten_worker_queued") == 0
+
+
+async def test_a_request_once_started_runs_past_its_askers_wait(migrated: Settings) -> None:
+    """Begun in time, a request finishes within the worker's own budget: a retry-safe command
+    slower than one hub attempt completes, and the next attempt finds it by its nonce."""
+    gate = asyncio.Event()
+    finished: list[int] = []
+
+    async def handler(request: CommandRequest, ctx: WorkerContext) -> Any:
+        await gate.wait()
+        finished.append(request.params["n"])
+        return request.params
+
+    async with serving(migrated, "probe.slow", handler) as (deps, _metrics):
+        slow = ask(deps, "probe.slow", 5, SHORT_S)
+        await asyncio.sleep(SHORT_S * 1.5)  # at least that long: past its asker's wait
+        gate.set()
+        assert await slow == {"n": 5}
+    assert finished == [5]
