@@ -65,6 +65,17 @@ class Batched:
     most: int | None = None
 
 
+def abandoned(arrived: float, asker_s: float | None, budget_s: float, now: float) -> bool:
+    """Whether a request that arrived at `arrived` has waited past its asker's wait
+    (`asker_s`, else the command's budget) by `now`: it is then answered `gone` unrun."""
+    return now - arrived >= (asker_s or budget_s)
+
+
+def gone(worker: str) -> Timeout:
+    """The answer to a request reached only after its asker stopped waiting."""
+    return Timeout(f"{worker} reached it after its asker left")
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
     msg: Msg
@@ -139,11 +150,10 @@ async def serve_batched(
             fresh: list[_Pending] = []
             stale: list[_Pending] = []
             for item in batch:
-                waited = now - item.started
-                (fresh if waited < (item.request.budget_s or budget_s) else stale).append(item)
+                late = abandoned(item.started, item.request.budget_s, budget_s, now)
+                (stale if late else fresh).append(item)
             if stale:
-                gone = Timeout(f"{worker} reached it after its asker left")
-                await asyncio.gather(*(answer(i, gone, "shed") for i in stale))
+                await asyncio.gather(*(answer(i, gone(worker), "shed") for i in stale))
             if fresh:
                 sizes.observe(len(fresh))
                 outcomes = await decide(fresh)

@@ -44,7 +44,7 @@ from bilten.infra.pull import BatchPuller
 from bilten.protocol.channels import parse_channel
 from bilten.protocol.commands import COMMANDS, CommandRequest, decode_request, encode_reply
 from bilten.protocol.errors import BadChannel, BiltenError, Internal, Timeout, UnknownMethod
-from bilten.workers.batching import Batched, serve_batched
+from bilten.workers.batching import Batched, abandoned, gone, serve_batched
 from bilten.workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -206,10 +206,9 @@ async def _serve(
         budget = default_budget
         try:
             call, budget, asker = prepare(msg)
-            left = (asker or budget) - (time.perf_counter() - arrived)
-            if left <= 0:
+            if abandoned(arrived, asker, budget, time.perf_counter()):
                 outcome = "shed"
-                reply = encode_reply(error=Timeout(f"{worker} reached it after its asker left"))
+                reply = encode_reply(error=gone(worker))
             else:
                 reply = encode_reply(await asyncio.wait_for(call(), budget))
                 outage.succeeded()
