@@ -166,7 +166,9 @@ async def _gated(stage: Stage, settings: Settings) -> AsyncIterator[Callable[[],
         async def release() -> None:
             await conn.execute("COMMIT")
             for answer in await asyncio.gather(*gated):
-                assert answer["status"] == "held", answer
+                # A lane freed first may decide a storm batch that drains the GA quota
+                # before a slower lane's gate reaches the counter: refused, never lost.
+                assert answer["status"] == "held" or answer["reason"] == "quota_exhausted", answer
 
         yield release
     finally:
