@@ -30,6 +30,7 @@ from bilten.hub.goodbye import say_reconnect
 from bilten.infra.channel_history import Position, Stored
 from bilten.infra.channel_log import ChannelLog
 from bilten.infra.faults import faults_as_errors
+from bilten.infra.flush import flush
 from bilten.infra.metrics import Metrics
 from bilten.infra.rpc import request
 from bilten.protocol.batch import publications
@@ -105,7 +106,7 @@ class Fanout:
                             self._subjects.deliver(name), cb=self._on_message_for(feed)
                         )
                         # Once flushed, the server routes the channel's messages to us.
-                        await self._nc.flush(timeout=max(1, round(self._timeout)))
+                        await flush(self._nc, self._timeout)
                 finally:
                     feed.ready.set()  # waiters check feed.sub
                 self._metrics.channel_subscriptions.set(len(self._feeds))

@@ -19,6 +19,7 @@ from nats.errors import Error as NatsError
 
 from bilten.infra.context import DEPS, METRICS
 from bilten.infra.deps import Deps
+from bilten.infra.flush import flush
 from bilten.infra.metrics import CONTENT_TYPE
 from bilten.protocol.commands import COMMANDS
 
@@ -31,7 +32,7 @@ async def check_nats(deps: Deps) -> None:
     """A round trip to the NATS server (PING/PONG)."""
     if not deps.nc.is_connected:
         raise ConnectionError("not connected")
-    await deps.nc.flush(timeout=1)
+    await flush(deps.nc, CHECK_TIMEOUT_S)
 
 
 async def check_postgres(deps: Deps) -> None:

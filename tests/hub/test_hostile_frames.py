@@ -236,3 +236,27 @@ async def test_many_clients_reset_at_once_leave_nothing_behind(
     assert not conn.subs
     await wait_for(lambda: online(0), what="no attendee online")
     assert hub.fanout.channels == 0, "the channel's feed outlived its last subscriber"
+
+
+async def test_clients_gone_mid_subscribe_leave_the_hub_hearing_nats(
+    hub_server: Any, aiohttp_client: Any, make_token: Any
+) -> None:
+    """Each subscribes to a channel new to the hub and closes in the same write, so the hub
+    gives up its subscribe while it waits for NATS to confirm the channel's subscription.
+    That wait given up once broke nats-py's reader: every later command timed out."""
+    for n in range(20):
+        channel = f"user.leaver-{n}"
+        peer = await opened(hub_server, make_token("attendee", sub=f"leaver-{n}"))
+        subscribe = orjson.dumps({"op": "subscribe", "id": 1, "channel": channel})
+        goodbye = masked(Opcode.CLOSE, struct.pack("!H", 1000))
+        await peer.send(masked(Opcode.TEXT, subscribe) + goodbye)
+        if n % 2:
+            reset(peer)
+        else:
+            peer.close()
+    hub = hub_server.app[HUB]
+    await wait_for(lambda: not hub.connections and not hub.closing, what="the leavers let go")
+    organizer = await connect(await aiohttp_client(hub_server), make_token("organizer"))
+    event_id = await create_event(organizer)  # a NATS request to a worker, answered
+    reply = await organizer.subscribe(f"event.{event_id}.announcements")
+    assert reply["op"] == "subscribed", reply
