@@ -30,9 +30,14 @@ def bearer_token(request: web.Request, *, allow_query: bool) -> str:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization must be `Bearer <token>`")
-        return token.strip()
+        token = token.strip()
+        if not token.isascii():  # bytes aiohttp kept undecoded: no token of ours
+            raise Unauthorized("malformed token")
+        return token
     queried = _query_token(request) if allow_query else None
     if queried:
+        if not queried.isascii():
+            raise Unauthorized("malformed token")
         return queried
     raise Unauthorized("missing access token")
 
@@ -108,9 +113,14 @@ def check_origin(request: web.Request, settings: Settings) -> None:
     origin = origin.rstrip("/")
     if "*" in settings.allowed_origins or origin in settings.allowed_origins:
         return
-    if urlsplit(origin).netloc == request.host:
-        return
-    raise Forbidden(f"origin {origin} is not allowed")
+    if not origin.isascii():  # an origin is ASCII (RFC 6454): bytes aiohttp kept undecoded
+        raise Forbidden("this origin is not allowed")
+    try:
+        if urlsplit(origin).netloc == request.host:
+            return
+    except ValueError:  # not a URL at all ("http://[")
+        pass
+    raise Forbidden(f"origin {origin[:200]} is not allowed")
 
 
 class EventOwners:

@@ -55,6 +55,8 @@ def check_same_origin(request: web.Request, allowed: tuple[str, ...]) -> None:
     origin = origin.rstrip("/")
     if origin in allowed and origin != "*":
         return
+    if not origin.isascii():  # an origin is ASCII (RFC 6454): bytes aiohttp kept undecoded
+        raise Forbidden("cross-site request refused", reason="origin")
     scheme, _, netloc = origin.partition("://")
     if netloc != request.host or scheme not in ("http", "https"):
         raise Forbidden(f"cross-site request from {origin[:200]} refused", reason="origin")
@@ -133,6 +135,8 @@ async def run(
         check_same_origin(request, hub.settings.allowed_origins)
     name = _READS[command.auth]
     cookie = request.cookies.get(name)
+    if cookie is not None and not cookie.isascii():  # none of ours: undecodable bytes
+        cookie = None
     if command.auth != "public" and not cookie:
         raise Unauthorized("not signed in")
     params = check_params(command, params, text=text)
