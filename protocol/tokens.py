@@ -30,6 +30,7 @@ DEFAULT_TTL_S = 3600
 MAX_TOKEN_EVENTS = 256  # beyond that, use "*": tokens travel in URLs
 MAX_GATES = 64
 _MAX_EVENT_ID = 2**63 - 1
+MAX_SECONDS = 253_402_300_799  # exp and iat: 9999-12-31T23:59:59Z at the latest
 _IDENT = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _REQUIRED = ("sub", "org", "role", "events", "exp", "iat")
 
@@ -255,6 +256,8 @@ def _seconds(value: object, name: str) -> int:
     # Accept floats: some languages only produce them (JavaScript's Date.now() / 1000).
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise Unauthorized(f"token claim {name} is not a number of seconds")
+    if not 0 <= value <= MAX_SECONDS:
+        raise Unauthorized(f"token claim {name} is not a time from 1970 to 9999")
     return int(value)
 
 

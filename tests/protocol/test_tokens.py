@@ -17,6 +17,7 @@ import pytest
 from bilten.protocol.errors import BadRequest, Forbidden, TokenExpired, Unauthorized
 from bilten.protocol.tokens import (
     DEFAULT_TTL_S,
+    MAX_SECONDS,
     MAX_TTL_S,
     MINT_RULES,
     ROLE_RANK,
@@ -326,6 +327,23 @@ def test_float_times_are_accepted() -> None:
     token = _forge({"alg": "HS256", "typ": "JWT"}, _payload(exp=NOW + 60.9, iat=NOW))
     claims = decode_token(token, SECRET, now=NOW)
     assert (claims.exp, claims.iat) == (int(NOW + 60.9), int(NOW))
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"exp": 2**64},
+        {"exp": 1e300},
+        {"exp": MAX_SECONDS + 1},
+        {"iat": -1e300},
+        {"iat": -1},
+    ],
+)
+def test_times_beyond_the_calendar_are_refused(times: dict[str, Any]) -> None:
+    """Signed, but no time a clock reads: refused, not an integer too wide to pass on."""
+    token = _forge({"alg": "HS256", "typ": "JWT"}, _payload(**times))
+    with pytest.raises(Unauthorized):
+        decode_token(token, SECRET, now=NOW)
 
 
 def test_extra_claims_are_ignored() -> None:
