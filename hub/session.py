@@ -234,10 +234,11 @@ class Session:
                 self.hub.presence.join(event_id, claims.role, claims.sub)
 
     async def _unsubscribe(self, frame: Unsubscribe) -> None:
+        channel = parse_channel(frame.channel)  # a malformed name is `bad_channel`
         if not await self.hub.fanout.unsubscribe(self.conn, frame.channel):
             raise NotFound(f"not subscribed to {frame.channel}")
         self.conn.send(encode_unsubscribed(frame.id, frame.channel))
-        await self._left(parse_channel(frame.channel).event_id)
+        await self._left(channel.event_id)
 
     async def _left(self, event_id: int | None) -> None:
         if event_id is None or event_id not in self.events:

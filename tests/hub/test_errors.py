@@ -34,6 +34,7 @@ async def test_malformed_frames_get_errors_and_the_connection_goes_on(
         (orjson.dumps({"op": "subscribe", "id": 3, "channel": "lobby.1"}), "bad_channel"),
         (orjson.dumps({"op": "rpc", "id": 4, "method": "no.such"}), "unknown_method"),
         (orjson.dumps({"op": "unsubscribe", "id": 5, "channel": "event.1.polls"}), "not_found"),
+        (orjson.dumps({"op": "unsubscribe", "id": 7, "channel": "bad..chan"}), "bad_channel"),
         (
             orjson.dumps(
                 {"op": "rpc", "id": 6, "method": "events.get", "params": {"event_id": "x"}}
