@@ -85,6 +85,8 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         )
     except web.HTTPException:
         raise  # routing errors: answered by routing_errors
+    except ConnectionResetError:  # the client left mid-body: counted as nginx's
+        return web.Response(status=499)  # "client closed request", never sent
     except Exception:
         log.exception("request failed", extra={"ctx": {"path": request.path}})
         return error_response(Internal())

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
+import struct
 from typing import Any
 
+import pytest
+from aiohttp import web
+
+from bilten.hub.app import create_app
+from bilten.hub.runtime import HUB
+from bilten.infra.settings import Settings
 from tests.hub.helpers import EVENT, connect
+from tests.waiting import wait_for
 
 
 def auth(token: str) -> dict[str, str]:
@@ -306,3 +317,38 @@ async def test_undecodable_requests_are_4xx(
         resp = await client.request(method, path, data=body, headers=headers)
         assert 400 <= resp.status < 500, (method, path, body, await resp.text())
         assert (await resp.json())["error"]["code"] in ("bad_request", "not_found"), path
+
+
+async def test_a_client_gone_mid_body_is_not_logged_as_a_failure(
+    workers: Settings, make_token: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nobody is left to answer: no `request failed` traceback for an operator to chase,
+    and no 500 in the metrics. Served as `bilten hub` serves (pytest-aiohttp's servers
+    cancel a handler whose client left; aiohttp's default, and the hub's, do not)."""
+    caplog.set_level(logging.INFO)
+    app = create_app(workers)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {make_token('organizer')}\r\n".encode()
+            + b'Content-Length: 100000\r\n\r\n{"name": '
+        )
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()  # with a reset: the client is gone, not just done sending
+        metrics = app[HUB].metrics.registry
+        labels = {"method": "POST", "route": "/api/v1/events", "status": "499"}
+        await wait_for(
+            lambda: metrics.get_sample_value("bilten_http_requests_total", labels),
+            what="the hub to count the request as the client's leaving",
+        )
+    finally:
+        await runner.cleanup()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
