@@ -635,6 +635,8 @@ class CommandRequest:
 
     `budget_s` is how long the asker waits for the answer: a worker that
     reaches the request only after that runs nothing and answers `timeout`.
+    `sent_at` is the hub's clock (seconds since the epoch) when the call came:
+    the time of what it records when its caller gave none (a scan's `scanned_at`).
     """
 
     method: str
@@ -643,7 +645,10 @@ class CommandRequest:
     session: str | None = None
     address: str | None = None
     budget_s: float | None = None
+    sent_at: float | None = None
 
+
+MAX_SENT_MS = 253_402_300_799_999  # the end of 9999, as tokens' times
 
 # The claims of a call made without a token: they reach nothing.
 ANONYMOUS = Claims(sub="anonymous", org="-", role="attendee", events=(), gates=None, exp=0, iat=0)
@@ -668,6 +673,8 @@ def encode_request(request: CommandRequest) -> bytes:
         body["address"] = request.address
     if request.budget_s is not None:
         body["budget_ms"] = round(request.budget_s * 1000)
+    if request.sent_at is not None:
+        body["sent_ms"] = round(request.sent_at * 1000)
     return orjson.dumps(body)
 
 
@@ -695,10 +702,14 @@ def decode_request(data: bytes) -> CommandRequest:
         budget_ms = body.get("budget_ms")
         if budget_ms is not None and (type(budget_ms) is not int or budget_ms <= 0):
             raise TypeError("budget_ms must be a positive integer")
+        sent_ms = body.get("sent_ms")
+        if sent_ms is not None and (type(sent_ms) is not int or not 0 <= sent_ms <= MAX_SENT_MS):
+            raise TypeError("sent_ms must be milliseconds since the epoch")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise BadRequest(f"malformed command request: {error}") from None
     budget_s = None if budget_ms is None else budget_ms / 1000
-    return CommandRequest(body["method"], claims, params, session, address, budget_s)
+    sent_at = None if sent_ms is None else sent_ms / 1000
+    return CommandRequest(body["method"], claims, params, session, address, budget_s, sent_at)
 
 
 def encode_reply(result: Any = None, error: BiltenError | None = None) -> bytes:

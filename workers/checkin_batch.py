@@ -112,7 +112,7 @@ async def scan_batch(requests: Sequence[CommandRequest], ctx: WorkerContext) -> 
     now = datetime.now(UTC)
     for index, request in enumerate(requests):
         try:
-            event_id, scan = parse_event_id(request.params), parse_scan(request.params)
+            event_id, scan = parse_event_id(request.params), _stamped(request)
         except BiltenError as error:
             outcomes[index] = error
             continue
@@ -158,10 +158,18 @@ async def scan_batch(requests: Sequence[CommandRequest], ctx: WorkerContext) -> 
     return outcomes
 
 
+def _stamped(request: CommandRequest) -> ScanRequest:
+    """The scan asked for; at the hub's clock when it came, if its caller gave no time."""
+    scan = parse_scan(request.params)
+    if scan.scanned_at is None and request.sent_at is not None:
+        return replace(scan, scanned_at=datetime.fromtimestamp(request.sent_at, UTC))
+    return scan
+
+
 async def _scan_alone(request: CommandRequest, ctx: WorkerContext) -> Any:
     """One scan, one transaction: the path of a batch of one."""
     try:
-        event_id, scan = parse_event_id(request.params), parse_scan(request.params)
+        event_id, scan = parse_event_id(request.params), _stamped(request)
         pending: list[int] = []
         verdict = await apply_scan(ctx, event_id, scan, ScanOrigin(request.claims.gates), pending)
     except BiltenError as error:

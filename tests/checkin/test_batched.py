@@ -55,9 +55,17 @@ class Door:
     metrics: Metrics
     database_url: str
 
-    def scan(self, code: str, nonce: str, gate: str = "north", **extra: Any) -> Awaitable[Any]:
+    def scan(
+        self,
+        code: str,
+        nonce: str,
+        gate: str = "north",
+        sent_at: float | None = None,
+        **extra: Any,
+    ) -> Awaitable[Any]:
         params = {"event_id": self.setup.event_id, "code": code, "gate": gate, "nonce": nonce}
-        body = encode_request(CommandRequest("checkin.scan", STAFF, {**params, **extra}))
+        ask = CommandRequest("checkin.scan", STAFF, {**params, **extra}, sent_at=sent_at)
+        body = encode_request(ask)
         subject = self.deps.subjects.command("checkin.scan")
         return asyncio.ensure_future(
             request(self.deps.nc, subject, body, timeout=WAIT_S, what="checkin.scan")
@@ -128,6 +136,21 @@ async def door(
         finally:
             stop.set()
             await arrives(asyncio.gather(others, checkin), what="the workers to stop")
+
+
+async def test_a_scan_sent_without_a_time_is_dated_by_the_hubs_clock(door: Door) -> None:
+    """Not by the worker's, which reaches it later when busy, stalled or restarted: the
+    time decides the order of synced scans (docs/checkin.md §Scanning)."""
+    first, second = door.setup.tickets[:2]
+    sent = time.time() - 90.0  # a hub's call the worker reached a minute and a half late
+    verdict = await door.scan(first["code"], "dated:000001", sent_at=sent)
+    assert verdict["status"] == "ok", verdict
+    assert datetime.fromisoformat(verdict["scanned_at"]) == datetime.fromtimestamp(
+        round(sent * 1000) / 1000, UTC
+    )
+    given = "2027-06-01T17:02:26.776058+00:00"  # the client's own time wins
+    verdict = await door.scan(second["code"], "dated:000002", sent_at=sent, scanned_at=given)
+    assert verdict["scanned_at"] == given, verdict
 
 
 async def test_a_storm_on_few_tickets_admits_each_once_in_batches(door: Door) -> None:

@@ -57,6 +57,8 @@ NO_EVENTS = Claims("a-1", "acme", "attendee", (), (), 1_800_000_600, 1_800_000_0
         CommandRequest("auth.me", ANONYMOUS, {}, session="ab" * 32, address="192.0.2.7"),
         # How long the hub waits for this answer: a worker reaching it later does not run it.
         CommandRequest("seats.confirm", STAFF, {"hold_id": "h"}, budget_s=1.667),
+        # The hub's clock when the call came: the time of a scan sent without one.
+        CommandRequest("checkin.scan", STAFF, {"code": "AQEB"}, sent_at=1_796_270_000.125),
         CommandRequest(
             "events.update",
             ORGANIZER,
@@ -135,6 +137,10 @@ def _request_with(**changes: Any) -> bytes:
         _request_with(budget_ms=1.5),
         _request_with(budget_ms="soon"),
         _request_with(budget_ms=True),
+        _request_with(sent_ms=-1),
+        _request_with(sent_ms=1.5),
+        _request_with(sent_ms=2**62),
+        _request_with(sent_ms="now"),
     ],
 )
 def test_malformed_request_is_bad_request(data: bytes) -> None:
