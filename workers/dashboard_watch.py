@@ -53,3 +53,7 @@ class DashboardWatch:
     def counted(self, event_id: int, now: float) -> None:
         """The event is being counted at `now`."""
         self._counted[event_id] = now
+
+    def failed(self, event_id: int) -> None:
+        """The event's count failed: it is due again at once."""
+        self._counted.pop(event_id, None)

@@ -15,6 +15,7 @@ Redis has none.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
+from redis.exceptions import RedisError
 
 from bilten.protocol.channels import event_channel
 from bilten.protocol.dashboard import PUBLISH_INTERVAL_S
@@ -68,7 +70,16 @@ async def tick(ctx: WorkerContext) -> int:
         if not await redis.set(gate, b"1", nx=True, px=int(PUBLISH_INTERVAL_S * 1000)):
             continue
         ctx.dashboards.counted(event_id, now)
-        if await refresh(ctx, event_id):
+        try:
+            published = await refresh(ctx, event_id)
+        except Exception:
+            # Due again on the loop's next try, so an outage is said until it ends,
+            # not "recovered" by a tick that skips the event its gate still covers.
+            ctx.dashboards.failed(event_id)
+            with contextlib.suppress(RedisError):
+                await redis.delete(gate)
+            raise
+        if published:
             # The next count waits a full second from this publication, not from the count.
             ctx.dashboards.counted(event_id, time.time())
             await redis.set(gate, b"1", px=int(PUBLISH_INTERVAL_S * 1000))
