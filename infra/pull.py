@@ -61,6 +61,7 @@ class BatchPuller:
         self._changed = asyncio.Event()
         self._refused: PullRefused | None = None
         self._sub: Subscription | None = None
+        self._longest_s = FILL_S  # the longest expiry asked of the server
 
     async def open(self) -> None:
         """Subscribe to the inbox the consumer delivers to."""
@@ -76,8 +77,9 @@ class BatchPuller:
         with contextlib.suppress(NatsError):
             if sub is not None:
                 await sub.unsubscribe()
-            while self._buffer:
-                await self._buffer.popleft().nak()
+            while self._buffer:  # after any request of ours still open has expired, or the
+                # server may hand it straight back to one, read by nobody until the ack wait
+                await self._buffer.popleft().nak(delay=self._longest_s + _GRACE_S)
 
     async def _arrived(self, msg: Msg) -> None:
         headers = msg.headers or {}
@@ -103,6 +105,7 @@ class BatchPuller:
             # waits in the buffer for the next fetch.
             await self._request(fill, batch, 2 * FILL_S)
         if not self._buffer:  # nothing there: wait for one, then answer at once
+            self._longest_s = max(self._longest_s, wait_s)
             expires_ns = int(wait_s * 1e9)
             await self._request({"batch": 1, "expires": expires_ns}, 1, wait_s + _GRACE_S)
         refused, self._refused = self._refused, None
