@@ -7,32 +7,22 @@ token to check its signature, or echoing such an origin in an error body, used t
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.waiting import arrives
+from tests.hub.peers import answer
 
 WS = b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" + (
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 )
 
 
-async def _ask(server: Any, head: bytes, body: bytes = b"") -> tuple[int, dict[str, Any]]:
-    """Send a request written by hand; the status and the JSON body of the answer."""
-    reader, writer = await asyncio.open_connection(server.host, server.port)
-    try:
-        length = f"Content-Length: {len(body)}\r\n".encode() if body else b""
-        writer.write(head + b"Host: x\r\nConnection: close\r\n" + length + b"\r\n" + body)
-        answer = await arrives(reader.read(), what="the hub's answer")
-    finally:
-        writer.close()
-    status_line, _, rest = answer.partition(b"\r\n")
-    headers, _, payload = rest.partition(b"\r\n\r\n")
-    assert b"application/json" in headers.lower(), answer
-    return int(status_line.split()[1]), orjson.loads(payload)
+def _request(head: bytes, body: bytes) -> bytes:
+    """The request line and headers written by hand, completed into a whole request."""
+    length = f"Content-Length: {len(body)}\r\n".encode() if body else b""
+    return head + b"Host: x\r\n" + length + b"\r\n" + body
 
 
 @pytest.mark.parametrize(
@@ -76,5 +66,6 @@ async def _ask(server: Any, head: bytes, body: bytes = b"") -> tuple[int, dict[s
 async def test_bytes_no_client_sends_are_refused_with_their_code(
     hub_server: Any, head: bytes, body: bytes, status: int, code: str
 ) -> None:
-    got, answer = await _ask(hub_server, head, body)
-    assert (got, answer["error"]["code"]) == (status, code), answer
+    got, headers, answered = await answer(hub_server, _request(head, body))
+    assert headers["content-type"].startswith("application/json"), answered
+    assert (got, orjson.loads(answered)["error"]["code"]) == (status, code), answered
