@@ -28,18 +28,16 @@ def bearer_token(request: web.Request, *, allow_query: bool) -> str:
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Authorization must be `Bearer <token>`")
         token = token.strip()
-        if not token.isascii():  # bytes aiohttp kept undecoded: no token of ours
-            raise Unauthorized("malformed token")
-        return token
-    queried = _query_token(request) if allow_query else None
-    if queried:
-        if not queried.isascii():
-            raise Unauthorized("malformed token")
-        return queried
-    raise Unauthorized("missing access token")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("Authorization must be `Bearer <token>`")
+    else:
+        token = (_query_token(request) if allow_query else None) or ""
+        if not token:
+            raise Unauthorized("missing access token")
+    if not token.isascii():  # bytes aiohttp kept undecoded: no token of ours
+        raise Unauthorized("malformed token")
+    return token
 
 
 def _query_token(request: web.Request) -> str | None:
