@@ -29,9 +29,7 @@ COMMAND_WORKERS = tuple(sorted({c.worker for c in COMMANDS.values() if c.worker}
 
 
 async def check_nats(deps: Deps) -> None:
-    """A round trip to the NATS server (PING/PONG)."""
-    if not deps.nc.is_connected:
-        raise ConnectionError("not connected")
+    """A round trip to the NATS server (PING/PONG); raises when not connected."""
     await flush(deps.nc, CHECK_TIMEOUT_S)
 
 
