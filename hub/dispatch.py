@@ -166,9 +166,8 @@ async def forward(
         params = {**params, "nonce": f"hub:{uuid.uuid4().hex}"}
     attempts = RETRY_ATTEMPTS if command.retry else 1
     budget = max(command.timeout_s or 0.0, hub.settings.request_timeout_s) / attempts
-    sent_at = time.time()
     payload = encode_request(
-        CommandRequest(method, claims, params, session, address, budget, sent_at)
+        CommandRequest(method, claims, params, session, address, budget, time.time())
     )
     failure: BiltenError = Timeout(f"{method} did not complete in time")
     for _ in range(attempts):
